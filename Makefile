@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine (Python >= 3.10 on PATH as python3):
+#   make train   create .venv, install pinned dependencies, run `python train.py --algo ppo`
+#   make test    create .venv, install pinned dependencies, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install train test bench clean
+
+$(STAMP): pyproject.toml requirements-lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(PY) train.py --algo ppo $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/env_throughput.py
+	$(PY) benchmarks/solver_time.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

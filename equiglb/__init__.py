@@ -1,0 +1,10 @@
+"""equiglb: equity-aware geographical load balancing of AI inference (see DESIGN.md)."""
+
+from equiglb.ledger import Ledger, Report, evaluate, objective
+from equiglb.scenario import EGLB_WEIGHTS, Scenario, ScenarioError, Weights
+from equiglb.traces import list_scenarios, load_scenario
+
+__version__ = "0.1.0"
+
+__all__ = ["Scenario", "ScenarioError", "Weights", "EGLB_WEIGHTS", "Ledger", "Report", "evaluate",
+           "objective", "load_scenario", "list_scenarios", "__version__"]

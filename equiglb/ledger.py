@@ -1,0 +1,291 @@
+"""The ledger: the single place that turns a routing into costs, footprints and J(x) (DESIGN.md §1).
+
+Two entry points share the same formulas:
+
+* :func:`evaluate` takes a whole schedule ``x[t, i, j, k]`` and returns a :class:`Report` with the
+  energy cost, regional carbon C, water W, social cost S, unserved load, J(x) and the metrics
+  (max, mean, PAR, L_q, Jain, Gini). Baselines and evaluation tables call it.
+* :class:`Ledger` accounts slot by slot (batched over copies, for vector environments) and returns
+  the telescoping reward ``r_t = -(cost_t + Φ_t - Φ_{t-1})``, so that the undiscounted return of an
+  episode is exactly ``-J(x)``. The environments call it.
+
+Accounting per slot t (``x`` in load units):
+
+* IT energy ``Σ_{j,k} e[k] x[i,j,k]`` (MWh), facility energy ``E[i] = γ[i] · IT energy`` (MWh)
+* energy cost ``Σ_i p[t,i] E[i]`` (USD); carbon ``c[t,i] E[i]`` (t); water ``w[t,i] E[i]`` (m³)
+* quality loss of region j ``Σ_{i,k} s[k] x[i,j,k]``; S[j] is its sum over the window divided by the
+  window's total demand of region j (S[j] = 0 for a region without demand)
+* load-weighted latency ``Σ d[i,j] x[i,j,k]``; unserved ``max(λ[t,j] - Σ_{i,k} x[i,j,k], 0)``
+
+slot cost ``cost_t = energy cost + μ_d·latency + penalty·unserved`` and equity part
+``Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q`` on the cumulative footprints.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from equiglb.scenario import Scenario, Weights
+
+__all__ = [
+    "lq_norm", "jain_index", "gini", "inequality_stats", "equity_term",
+    "Ledger", "Report", "evaluate", "objective", "check_schedule",
+]
+
+
+# ---------------------------------------------------------------------- norms and inequality metrics
+def lq_norm(v: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
+    """L_q norm along ``axis`` for q in [1, inf] (v >= 0 in every use here)."""
+    v = np.abs(v)
+    if q == math.inf:
+        return v.max(axis=axis)
+    if q == 1.0:
+        return v.sum(axis=axis)
+    if q == 2.0:
+        return np.sqrt((v * v).sum(axis=axis))
+    # scale by the max for numerical safety at large q
+    m = v.max(axis=axis, keepdims=True)
+    safe = np.where(m > 0, m, 1.0)
+    return np.squeeze(m, axis=axis) * ((v / safe) ** q).sum(axis=axis) ** (1.0 / q)
+
+
+def jain_index(v: np.ndarray) -> float:
+    """Jain's fairness index (Σv)² / (n Σv²), in [1/n, 1]; 1 for all-equal (and all-zero) vectors."""
+    v = np.asarray(v, dtype=np.float64)
+    sq = float((v * v).sum())
+    return 1.0 if sq == 0 else float(v.sum() ** 2 / (v.size * sq))
+
+
+def gini(v: np.ndarray) -> float:
+    """Gini coefficient Σ_ab |v_a - v_b| / (2 n² mean), in [0, 1 - 1/n]; 0 for all-equal vectors."""
+    v = np.sort(np.asarray(v, dtype=np.float64))
+    n, total = v.size, float(v.sum())
+    if total == 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float((2.0 * (ranks * v).sum() / (n * total)) - (n + 1.0) / n)
+
+
+def inequality_stats(v: np.ndarray, q: float) -> dict[str, float]:
+    """max, mean, PAR (max/mean; 1 when all zero), L_q norm, Jain's index and Gini of a vector."""
+    v = np.asarray(v, dtype=np.float64)
+    mx, mean = float(v.max()), float(v.mean())
+    return {
+        "max": mx,
+        "mean": mean,
+        "par": mx / mean if mean > 0 else 1.0,
+        "lq": float(lq_norm(v, q)),
+        "jain": jain_index(v),
+        "gini": gini(v),
+    }
+
+
+def equity_term(carbon_t: np.ndarray, water_m3: np.ndarray, social: np.ndarray,
+                weights: Weights, region_weights: np.ndarray) -> np.ndarray:
+    """Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q (USD), batched over leading dimensions."""
+    q = weights.q
+    phi = weights.mu_carbon * lq_norm(region_weights * carbon_t, q)
+    phi = phi + weights.mu_water * lq_norm(region_weights * water_m3, q)
+    if weights.mu_social:
+        phi = phi + weights.mu_social * lq_norm(social, q)
+    return phi
+
+
+# ---------------------------------------------------------------------- whole schedules
+@dataclass
+class Report:
+    """Everything the ledger computes for one schedule on one window. Units in the names."""
+
+    scenario: str
+    q: float
+    energy_cost_usd: float
+    facility_energy_mwh: np.ndarray      # (N,) Σ_t E[i, t]
+    carbon_t: np.ndarray                 # (N,) C[i]
+    water_m3: np.ndarray                 # (N,) W[i]
+    social: np.ndarray                   # (J,) S[j], average quality loss of region j's demand
+    unserved_load: float                 # Σ_{t,j} unserved, load units
+    unserved_by_region: np.ndarray       # (J,)
+    latency_load: float                  # Σ d[i,j] x, latency units × load units
+    carbon_term_usd: float               # μ_c‖ω⊙C‖_q
+    water_term_usd: float                # μ_w‖ω⊙W‖_q
+    social_term_usd: float               # μ_s‖S‖_q
+    latency_term_usd: float              # μ_d · latency
+    unserved_term_usd: float             # penalty · unserved
+    objective_usd: float                 # J(x)
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)  # carbon/water/social -> stats
+
+    def row(self) -> dict[str, Any]:
+        """A flat dict for tables (CSV/JSON columns with units)."""
+        c, w, s = self.stats["carbon"], self.stats["water"], self.stats["social"]
+        return {
+            "scenario": self.scenario,
+            "energy_cost_usd": self.energy_cost_usd,
+            "carbon_max_t": c["max"], "carbon_mean_t": c["mean"], "carbon_par": c["par"],
+            "carbon_lq_t": c["lq"], "carbon_jain": c["jain"], "carbon_gini": c["gini"],
+            "water_max_m3": w["max"], "water_mean_m3": w["mean"], "water_par": w["par"],
+            "water_lq_m3": w["lq"], "water_jain": w["jain"], "water_gini": w["gini"],
+            "social_max": s["max"], "social_mean": s["mean"], "social_par": s["par"],
+            "social_lq": s["lq"],
+            "unserved": self.unserved_load,
+            "objective": self.objective_usd,
+        }
+
+
+def check_schedule(scenario: Scenario, x: np.ndarray, atol: float = 1e-6) -> np.ndarray:
+    """Return ``x`` as float64 (T, N, J, K) after checking shape, finiteness and sign.
+
+    Raises ValueError naming the problem. Small negative values (> -atol) from solvers are clipped.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    shape = (scenario.T, scenario.N, scenario.J, scenario.K)
+    if x.shape != shape:
+        raise ValueError(f"schedule has shape {x.shape}, expected (T, N, J, K) = {shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"schedule has non-finite values at {np.argwhere(~np.isfinite(x))[0].tolist()}")
+    if np.any(x < -atol):
+        raise ValueError(f"schedule has negative load {x.min()!r} at {np.argwhere(x < -atol)[0].tolist()}")
+    return np.maximum(x, 0.0)
+
+
+def evaluate(scenario: Scenario, x: np.ndarray, weights: Weights | None = None) -> Report:
+    """Account a whole schedule ``x[t, i, j, k]`` (load units) on ``scenario``: J(x) and metrics."""
+    w = scenario.weights if weights is None else weights
+    x = check_schedule(scenario, x)
+    sc = scenario
+    it_mwh = (x @ sc.energy_per_unit).sum(axis=2)              # (T, N)
+    E = it_mwh * sc.pue                                         # (T, N) facility MWh
+    energy_cost = float((sc.price * E).sum())
+    C = (sc.carbon * E).sum(axis=0)
+    W = (sc.water * E).sum(axis=0)
+    served = x.sum(axis=(1, 3))                                 # (T, J)
+    unserved = np.maximum(sc.demand - served, 0.0)
+    total_demand = sc.demand.sum(axis=0)
+    quality = (x @ sc.quality_loss).sum(axis=(0, 1))            # (J,)
+    S = np.divide(quality, total_demand, out=np.zeros_like(quality), where=total_demand > 0)
+    latency = float((sc.latency[None] * x.sum(axis=3)).sum()) if sc.latency is not None else 0.0
+    omega = sc.region_weights
+    carbon_term = w.mu_carbon * float(lq_norm(omega * C, w.q))
+    water_term = w.mu_water * float(lq_norm(omega * W, w.q))
+    social_term = w.mu_social * float(lq_norm(S, w.q)) if w.mu_social else 0.0
+    latency_term = w.mu_latency * latency
+    unserved_total = float(unserved.sum())
+    unserved_term = w.unserved_penalty_usd * unserved_total
+    J = energy_cost + carbon_term + water_term + social_term + latency_term + unserved_term
+    return Report(
+        scenario=sc.name, q=w.q, energy_cost_usd=energy_cost, facility_energy_mwh=E.sum(axis=0),
+        carbon_t=C, water_m3=W, social=S, unserved_load=unserved_total,
+        unserved_by_region=unserved.sum(axis=0), latency_load=latency,
+        carbon_term_usd=carbon_term, water_term_usd=water_term, social_term_usd=social_term,
+        latency_term_usd=latency_term, unserved_term_usd=unserved_term, objective_usd=J,
+        stats={"carbon": inequality_stats(omega * C, w.q), "water": inequality_stats(omega * W, w.q),
+               "social": inequality_stats(S, w.q)},
+    )
+
+
+def objective(scenario: Scenario, x: np.ndarray, weights: Weights | None = None) -> float:
+    """J(x) in USD (see :func:`evaluate`)."""
+    return evaluate(scenario, x, weights).objective_usd
+
+
+# ---------------------------------------------------------------------- slot by slot
+class Ledger:
+    """Incremental, batched accounting of routings slot by slot; returns telescoping rewards.
+
+    ``batch_size=None`` accounts one episode (arrays without a batch axis); an int B accounts B
+    copies at once (arrays with a leading axis of B), each with its own slot index.
+
+    After :meth:`step`, the attributes ``energy_cost_usd``, ``facility_energy_mwh``,
+    ``unserved_load``, ``latency_load`` and ``slot_cost_usd`` hold that slot's quantities;
+    ``carbon_t``, ``water_m3``, ``quality_sum`` and ``phi_usd`` hold the cumulative state.
+
+    Example::
+
+        ledger = Ledger(scenario)
+        ledger.reset(start=0, length=scenario.T)
+        ret = sum(ledger.step(t, x[t]) for t in range(scenario.T))   # == -objective(scenario, x)
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights | None = None, batch_size: int | None = None):
+        self.scenario = scenario
+        self.weights = scenario.weights if weights is None else weights
+        self.batch_size = batch_size
+        sc = scenario
+        self._e = sc.energy_per_unit
+        self._s = sc.quality_loss
+        self._has_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
+        self._latency = sc.latency if (sc.latency is not None and self.weights.mu_latency) else None
+        self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
+        b = () if batch_size is None else (batch_size,)
+        self.carbon_t = np.zeros(b + (sc.N,))
+        self.water_m3 = np.zeros(b + (sc.N,))
+        self.quality_sum = np.zeros(b + (sc.J,))
+        self.inv_window_demand = np.zeros(b + (sc.J,))
+        self.phi_usd = np.zeros(b)
+        self.energy_cost_usd = np.zeros(b)
+        self.facility_energy_mwh = np.zeros(b + (sc.N,))
+        self.unserved_load = np.zeros(b)
+        self.latency_load = np.zeros(b)
+        self.slot_cost_usd = np.zeros(b)
+
+    def reset(self, start: int | np.ndarray = 0, length: int | np.ndarray | None = None,
+              index: np.ndarray | None = None) -> None:
+        """Zero the cumulative state for a window ``start .. start+length-1``.
+
+        With a batch, ``start``/``length`` may be per-copy arrays and ``index`` (bool mask or
+        indices) selects the copies to reset; the others keep their state.
+        """
+        if length is None:
+            length = self.scenario.T - np.asarray(start)
+        total = self._demand_cumsum[np.asarray(start) + np.asarray(length)] - self._demand_cumsum[start]
+        inv = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
+        sel = slice(None) if index is None else index
+        if self.batch_size is None:
+            self.inv_window_demand = inv
+            self.carbon_t[...] = 0.0
+            self.water_m3[...] = 0.0
+            self.quality_sum[...] = 0.0
+            self.phi_usd = np.zeros(())
+        else:
+            self.inv_window_demand[sel] = inv
+            self.carbon_t[sel] = 0.0
+            self.water_m3[sel] = 0.0
+            self.quality_sum[sel] = 0.0
+            self.phi_usd[sel] = 0.0
+
+    def social(self) -> np.ndarray:
+        """Cumulative social cost S[j] so far (normalized by the window's total demand)."""
+        return self.quality_sum * self.inv_window_demand
+
+    def step(self, t: int | np.ndarray, x: np.ndarray) -> np.ndarray | float:
+        """Account slot ``t`` with routing ``x`` of shape (N, J, K) (or (B, N, J, K)).
+
+        Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
+        """
+        sc, w = self.scenario, self.weights
+        E = (x @ self._e).sum(axis=-1) * sc.pue                 # (..., N) facility MWh
+        price, carbon, water, demand = sc.price[t], sc.carbon[t], sc.water[t], sc.demand[t]
+        cost = (price * E).sum(axis=-1)
+        self.carbon_t += carbon * E
+        self.water_m3 += water * E
+        served = x.sum(axis=-1).sum(axis=-2)                    # (..., J)
+        unserved = np.maximum(demand - served, 0.0).sum(axis=-1)
+        slot_cost = cost + w.unserved_penalty_usd * unserved
+        if self._has_social:
+            self.quality_sum += (x @ self._s).sum(axis=-2)
+        if self._latency is not None:
+            lat = (self._latency * x.sum(axis=-1)).sum(axis=(-2, -1))
+            slot_cost = slot_cost + w.mu_latency * lat
+            self.latency_load = lat
+        phi = equity_term(self.carbon_t, self.water_m3, self.social() if w.mu_social else None,
+                          w, sc.region_weights)
+        reward = -(slot_cost + phi - self.phi_usd)
+        self.phi_usd = phi
+        self.energy_cost_usd = cost
+        self.facility_energy_mwh = E
+        self.unserved_load = unserved
+        self.slot_cost_usd = slot_cost
+        return reward if self.batch_size is not None else float(reward)

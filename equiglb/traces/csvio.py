@@ -1,0 +1,80 @@
+"""Reading hourly CSV series with validation. Every error names the file, the field and the value."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from equiglb.scenario import ScenarioError
+
+__all__ = ["TraceError", "read_hourly_csv", "check_hourly"]
+
+
+class TraceError(ScenarioError):
+    """A trace file is missing or malformed."""
+
+
+def _find_column(df: pd.DataFrame, wanted: str, path: Path) -> str:
+    """The column whose name equals ``wanted`` after stripping spaces (upstream has ' WUE (L/kWh)')."""
+    for col in df.columns:
+        if str(col).strip() == wanted.strip():
+            return col
+    raise TraceError(f"{path}: missing column {wanted!r}; the file has columns {[str(c) for c in df.columns]}")
+
+
+def check_hourly(ts: np.ndarray, path: os.PathLike | str, field: str = "time") -> None:
+    """Raise TraceError unless ``ts`` (datetime64[h]) is strictly increasing by exactly one hour."""
+    if ts.size < 2:
+        return
+    d = np.diff(ts).astype(np.int64)
+    if np.any(d == 0):
+        k = int(np.argmax(d == 0))
+        raise TraceError(f"{path}: duplicate timestamp {ts[k + 1]} in column {field!r} (row {k + 3})")
+    if np.any(d < 0):
+        k = int(np.argmax(d < 0))
+        raise TraceError(f"{path}: timestamps not increasing in column {field!r}: {ts[k]} then {ts[k + 1]} "
+                         f"(row {k + 3})")
+    if np.any(d != 1):
+        k = int(np.argmax(d != 1))
+        raise TraceError(f"{path}: gap of {int(d[k])} h in column {field!r} between {ts[k]} and {ts[k + 1]} "
+                         f"(rows {k + 2}-{k + 3}); hourly data without gaps is required")
+
+
+def read_hourly_csv(path: os.PathLike | str, value_column: str, time_column: str = "Time (UTC)",
+                    nonnegative: bool = True, time_format: str | None = "%Y-%m-%d %H") -> tuple[np.ndarray, np.ndarray]:
+    """Read one hourly series: returns (timestamps as datetime64[h] UTC, float64 values).
+
+    Checks: file exists, both columns exist (names compared without surrounding spaces),
+    timestamps parse and are hourly, strictly increasing and without gaps, values are finite,
+    and (if ``nonnegative``) not negative.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"{path}: file not found")
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for unreadable files
+        raise TraceError(f"{path}: cannot be read as CSV ({exc})") from exc
+    tcol = _find_column(df, time_column, path)
+    vcol = _find_column(df, value_column, path)
+    raw_t = df[tcol].astype(str).str.strip()
+    parsed = pd.to_datetime(raw_t, format=time_format, errors="coerce", utc=True)
+    if parsed.isna().any():
+        k = int(np.argmax(parsed.isna().to_numpy()))
+        raise TraceError(f"{path}: unparseable timestamp {raw_t.iloc[k]!r} in column {str(tcol)!r} (row {k + 2})")
+    ts = parsed.dt.tz_convert(None).to_numpy().astype("datetime64[h]")
+    check_hourly(ts, path, str(tcol))
+    values = pd.to_numeric(df[vcol], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise TraceError(f"{path}: missing or non-numeric value {df[vcol].iloc[k]!r} in column {str(vcol)!r} "
+                         f"(row {k + 2}, {ts[k]})")
+    if nonnegative and np.any(values < 0):
+        k = int(np.argmax(values < 0))
+        raise TraceError(f"{path}: negative value {values[k]!r} in column {str(vcol)!r} (row {k + 2}, {ts[k]}); "
+                         f"this signal must be >= 0")
+    return ts, values
