@@ -8,10 +8,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install train test bench clean
 
+# torch==2.13.0 is the CPU build; where a local wheel folder exists (/opt/wheels) pip takes it from there.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-lock.txt
+	$(PY) -m pip install --quiet $(FIND_LINKS) -r requirements-lock.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
