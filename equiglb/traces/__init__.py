@@ -149,3 +149,10 @@ register_scenario("eglb-2022", _eglb_builder(False),
                   "real eGLB-2022 traces, 10 sites x 10 gateways, full connection, 457 h")
 register_scenario("eglb-2022-partial", _eglb_builder(True),
                   "real eGLB-2022 traces with the study's partial-connection mask")
+
+
+# ---------------------------------------------------------------------- generated and user scenarios
+from equiglb.traces.synthetic import synthetic_scenario  # noqa: E402
+
+register_scenario("synthetic", synthetic_scenario,
+                  "embedded default: calibrated synthetic traces of the 10 eGLB sites, K=1, 1440 h (seed=, hours=)")
