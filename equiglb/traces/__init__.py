@@ -156,3 +156,8 @@ from equiglb.traces.synthetic import synthetic_scenario  # noqa: E402
 
 register_scenario("synthetic", synthetic_scenario,
                   "embedded default: calibrated synthetic traces of the 10 eGLB sites, K=1, 1440 h (seed=, hours=)")
+from equiglb.traces.multimodel import multimodel_scenario  # noqa: E402
+
+register_scenario("synthetic-multimodel", multimodel_scenario,
+                  "synthetic traces with K=3 LLaMA models (7B/13B/65B), small-model-only sites in Asia, "
+                  "partial mask, q=2")
