@@ -4,6 +4,8 @@ from equiglb.ledger import Ledger, Report, evaluate, objective
 from equiglb.scenario import EGLB_WEIGHTS, Scenario, ScenarioError, Weights
 from equiglb.traces import list_scenarios, load_scenario
 
+import equiglb.envs  # noqa: E402,F401  (registers the Gymnasium ids equiglb/EquitableGLB-*)
+
 __version__ = "0.1.0"
 
 __all__ = ["Scenario", "ScenarioError", "Weights", "EGLB_WEIGHTS", "Ledger", "Report", "evaluate",

@@ -1,0 +1,181 @@
+"""What the single and the vector environment share: configuration, observation features and scales.
+
+Everything here works on arrays with optional leading batch axes, so that
+:class:`~equiglb.envs.glb_env.EquitableGLBEnv` (no batch axis) and
+:class:`~equiglb.envs.vector.EquitableGLBVectorEnv` (batch axis B) compute the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from gymnasium import spaces
+
+from equiglb.envs.actions import ACTION_MODES, ActionMap
+from equiglb.forecast import forecast
+from equiglb.scenario import Scenario, Weights
+
+__all__ = ["EnvConfig", "Observer"]
+
+
+@dataclasses.dataclass
+class EnvConfig:
+    """The environment options, resolved against a scenario.
+
+    Attributes:
+        scenario: the whole scenario with the environment's weights (and region weights) applied.
+        weights: objective weights of the reward.
+        split: name of the split episodes are drawn from.
+        split_start, split_length: that split's window (slots of ``scenario``).
+        episode_length: slots per episode (default: the whole split).
+        random_start: draw the start uniformly in the split (else its first slot).
+        action_mode, forecast_horizon (hours), forecast_noise (relative std at 1 h), include_prev_action.
+    """
+
+    scenario: Scenario
+    weights: Weights
+    split: str
+    split_start: int
+    split_length: int
+    episode_length: int
+    random_start: bool
+    action_mode: str
+    forecast_horizon: int
+    forecast_noise: float
+    include_prev_action: bool
+
+    @classmethod
+    def make(cls, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
+             scenario_options: Mapping[str, Any] | None = None, split: str | None = None,
+             q: float | None = None, mu_carbon: float | None = None, mu_water: float | None = None,
+             mu_social: float | None = None, mu_latency: float | None = None,
+             unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
+             episode_length: int | None = None, random_start: bool = False,
+             action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
+             include_prev_action: bool = False) -> "EnvConfig":
+        """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring)."""
+        if isinstance(scenario, Scenario):
+            if data_dir is not None or scenario_options:
+                raise ValueError("data_dir= and scenario_options= apply only when scenario= is a name")
+            scn = scenario
+        else:
+            from equiglb.traces import load_scenario
+
+            opts = dict(scenario_options or {})
+            if data_dir is not None:
+                opts["data_dir"] = data_dir
+            scn = load_scenario(str(scenario), **opts)
+        weights = scn.weights.replace(q=q, mu_carbon=mu_carbon, mu_water=mu_water, mu_social=mu_social,
+                                      mu_latency=mu_latency, unserved_penalty_usd=unserved_penalty_usd)
+        changes: dict[str, Any] = {"weights": weights}
+        if region_weights is not None:
+            rw = np.asarray(region_weights, dtype=np.float64)
+            if rw.shape != (scn.N,):
+                raise ValueError(f"region_weights has shape {rw.shape}, expected (N,) = ({scn.N},)")
+            changes["region_weights"] = rw
+        scn = dataclasses.replace(scn, **changes)
+        if split is None:
+            split = "train" if "train" in scn.splits else "all"
+        if split not in scn.splits:
+            raise ValueError(f"split={split!r} is not a split of scenario {scn.name!r}; "
+                             f"available: {sorted(scn.splits)}")
+        start, length = scn.splits[split]
+        if episode_length is None:
+            episode_length = length
+        episode_length = int(episode_length)
+        if not 1 <= episode_length <= length:
+            raise ValueError(f"episode_length={episode_length} must be in 1..{length} "
+                             f"(the length of split {split!r})")
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
+        forecast_horizon = int(forecast_horizon)
+        if forecast_horizon < 0:
+            raise ValueError(f"forecast_horizon must be >= 0 hours, got {forecast_horizon}")
+        forecast_noise = float(forecast_noise)
+        if not (math.isfinite(forecast_noise) and forecast_noise >= 0):
+            raise ValueError(f"forecast_noise must be finite and >= 0, got {forecast_noise!r}")
+        return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
+                   episode_length=episode_length, random_start=bool(random_start), action_mode=action_mode,
+                   forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
+                   include_prev_action=bool(include_prev_action))
+
+    def draw_start(self, rng: np.random.Generator) -> int:
+        """First slot of an episode: the split's first slot, or uniform within the split."""
+        if self.random_start and self.split_length > self.episode_length:
+            return self.split_start + int(rng.integers(0, self.split_length - self.episode_length + 1))
+        return self.split_start
+
+
+def _scale(a: np.ndarray) -> float:
+    m = float(np.abs(a).max()) if a.size else 0.0
+    return m if m > 0 else 1.0
+
+
+class Observer:
+    """Builds the float32 observation vector (layout and scales in the environment docstring)."""
+
+    def __init__(self, cfg: EnvConfig, action_dim: int):
+        sc = cfg.scenario
+        self.cfg = cfg
+        N, J = sc.N, sc.J
+        self.price_scale = _scale(sc.price)          # USD/MWh
+        self.carbon_scale = _scale(sc.carbon)        # t/MWh
+        self.water_scale = _scale(sc.water)          # m³/MWh
+        self.demand_scale = _scale(sc.demand)        # load units
+        # typical per-site facility energy of one episode if the mean load were spread evenly (MWh)
+        energy = float(sc.demand.sum(axis=1).mean() * sc.energy_per_unit.mean() * sc.pue.mean())
+        energy = energy * cfg.episode_length / N
+        if energy <= 0:
+            energy = 1.0
+        self.cum_carbon_scale = max(float(sc.carbon.mean()), 1e-12) * energy   # t
+        self.cum_water_scale = max(float(sc.water.mean()), 1e-12) * energy     # m³
+        self.social_scale = _scale(sc.quality_loss)
+        hours = (sc.timestamps.astype(np.int64) % 24).astype(np.float64)
+        ang = 2.0 * np.pi * hours / 24.0
+        # per-slot current features: price, carbon, water (N each), demand (J), hour sin/cos
+        self.price_table = sc.price / self.price_scale
+        self.other_table = np.concatenate(
+            [sc.carbon / self.carbon_scale, sc.water / self.water_scale, sc.demand / self.demand_scale], axis=1)
+        self.current = np.concatenate(
+            [self.price_table, self.other_table, np.sin(ang)[:, None], np.cos(ang)[:, None]], axis=1)
+        self.signals = np.concatenate([self.price_table, self.other_table], axis=1)   # (T, 3N + J)
+        self.horizon = cfg.forecast_horizon
+        self.noise = cfg.forecast_noise
+        self.action_dim = action_dim if cfg.include_prev_action else 0
+        self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + self.action_dim
+        self._N = N
+        self._inv_len = 1.0 / cfg.episode_length
+
+    @property
+    def space(self) -> spaces.Box:
+        """The observation space: an unbounded float32 Box of shape (dim,)."""
+        return spaces.Box(-np.inf, np.inf, shape=(self.dim,), dtype=np.float32)
+
+    def forecasts(self, t: np.ndarray | int, rng: np.random.Generator | None) -> np.ndarray:
+        """Scaled forecasts of the next ``horizon`` slots (..., horizon·(3N+J)) via :func:`forecast`."""
+        H, T = self.horizon, self.signals.shape[0]
+        t = np.asarray(t)
+        # a series whose slot m is the true value at min(t + m, T - 1), forecast from its slot 0
+        idx = np.minimum(t[..., None] + np.arange(H + 1), T - 1)          # (..., H+1)
+        series = np.moveaxis(self.signals[idx], -2, 0)                     # (H+1, ..., S)
+        N = self._N
+        price = forecast(series[..., :N], 0, H, self.noise, rng, nonnegative=False)
+        other = forecast(series[..., N:], 0, H, self.noise, rng, nonnegative=True)
+        out = np.concatenate([price, other], axis=-1)                       # (H, ..., S)
+        return np.moveaxis(out, 0, -2).reshape(t.shape + (-1,))
+
+    def observe(self, t: np.ndarray | int, elapsed: np.ndarray | int, carbon_t: np.ndarray,
+                water_m3: np.ndarray, social: np.ndarray, prev_action: np.ndarray | None,
+                rng: np.random.Generator | None) -> np.ndarray:
+        """The observation at slot ``t`` after ``elapsed`` slots of the episode (float32)."""
+        parts = [self.current[t], carbon_t / self.cum_carbon_scale, water_m3 / self.cum_water_scale,
+                 social / self.social_scale, (np.asarray(elapsed, dtype=np.float64) * self._inv_len)[..., None]]
+        if self.horizon:
+            parts.append(self.forecasts(t, rng))
+        if self.action_dim:
+            parts.append(prev_action)
+        return np.concatenate(parts, axis=-1).astype(np.float32)

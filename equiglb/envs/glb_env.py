@@ -1,0 +1,256 @@
+"""The equity-aware geographical load balancing environment (DESIGN.md §1)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from equiglb.envs.actions import ActionMap
+from equiglb.envs.core import EnvConfig, Observer
+from equiglb.ledger import Ledger, evaluate
+from equiglb.scenario import Scenario
+
+__all__ = ["EquitableGLBEnv"]
+
+
+class EquitableGLBEnv(gym.Env):
+    r"""
+    ## Description
+
+    Route the hourly inference demand of J user regions to N data centers (and K AI models) so that
+    the energy cost stays low and no region carries a disproportionate share of the carbon, water or
+    quality-of-service burden (eGLB, Li et al. 2024; DESIGN.md §1). One step is one hourly slot t.
+
+    ## Action Space
+
+    ``Box(-1, 1, (dim,), float32)``; every entry becomes a weight ``u = (clip(a, -1, 1) + 1) / 2``.
+
+    | action_mode | dim | meaning |
+    |---|---|---|
+    | ``"site_scores"`` (default) | hosted (site, model) pairs | one weight per (i, k), shared by all regions |
+    | ``"routing"`` | allowed (site, region, model) triples | one weight per (i, j, k) |
+
+    Region j splits its demand λ[t, j] over its allowed pairs (mask and hosting) in proportion to
+    the weights (uniformly if they are all 0), so the proposal serves all demand. A deterministic
+    repair (:func:`equiglb.envs.actions.repair`) then scales every over-full site down to exactly its
+    capacity M[i] and moves the overflow to the region's other allowed pairs at sites with spare
+    capacity, in proportion to its weights there (uniformly if those are 0), until no site is over
+    capacity. Load stays unserved only when every site the region can reach is full; it is counted
+    (``info["unserved_load"]``) and penalized (``unserved_penalty_usd`` per load unit). Out-of-range
+    finite actions are clipped; NaN/inf entries or a wrong shape raise ``ValueError``. The
+    compact ``"site_scores"`` mode learns better with PPO (docs/env.md has the measurement) and is the
+    default; ``"routing"`` reaches every routing that serves all demand.
+
+    ## Observation Space
+
+    ``Box(-inf, inf, (dim,), float32)``, in this order (N sites, J regions, H = forecast_horizon):
+
+    | entries | feature | scale (divided by) |
+    |---|---|---|
+    | N | price p[t, i] (USD/MWh) | max \|p\| over the scenario |
+    | N | carbon intensity c[t, i] (t/MWh) | max c |
+    | N | water intensity w[t, i] (m³/MWh) | max w |
+    | J | demand λ[t, j] (load units) | max λ |
+    | 2 | sin, cos of the UTC hour of slot t | 1 |
+    | N | cumulative carbon C[i] of the episode so far (t) | mean c × E_ep |
+    | N | cumulative water W[i] so far (m³) | mean w × E_ep |
+    | J | social cost S[j] so far (quality loss / window demand) | max s[k] (1 if 0) |
+    | 1 | fraction of the episode elapsed | 1 |
+    | H·(3N+J) | forecasts of price, carbon, water, demand for t+1..t+H | as above |
+    | dim(action) | previous action (if ``include_prev_action``) | 1 |
+
+    ``E_ep`` = mean total demand per slot × mean e × mean PUE × episode_length / N (MWh): the
+    per-site facility energy of an episode if the load were spread evenly, so the cumulative
+    footprints are of order one at the end of an episode. Forecasts use
+    :func:`equiglb.forecast.forecast`: relative Gaussian error ``forecast_noise × sqrt(h)`` at h
+    hours ahead (0 = perfect foresight).
+
+    ## Rewards
+
+    ``r_t = -(cost_t + Φ_t - Φ_{t-1})`` in USD from :class:`equiglb.ledger.Ledger`: the slot's
+    energy cost, latency and unserved penalty, plus the increase of the equity part
+    ``Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q``. The undiscounted return of an episode is exactly
+    ``-J(x)`` of the executed schedule (``equiglb.ledger.evaluate``).
+
+    ## Starting State
+
+    The episode starts at the first slot of ``split`` or, with ``random_start=True``, at a uniform
+    slot of the split such that the episode fits; cumulative footprints start at 0.
+
+    ## Episode End
+
+    ``terminated`` after ``episode_length`` slots (default: the whole split). Never truncated.
+
+    ## Info
+
+    Every step: ``t`` (scenario slot), ``energy_cost_usd``, ``facility_energy_mwh`` (N,),
+    ``unserved_load``, ``slot_cost_usd``, ``phi_usd`` (Φ_t), ``routing`` (the executed x[i, j, k] of
+    the slot, load units, (N, J, K)). At the end of the episode also ``metrics``:
+    ``equiglb.ledger.evaluate(window, schedule, weights).row()``.
+
+    ## Arguments
+
+    ``gymnasium.make("equiglb/EquitableGLB-v0", **kwargs)`` with: ``scenario`` (a name of
+    ``equiglb.load_scenario`` or a Scenario), ``data_dir``, ``scenario_options`` (dict passed to
+    ``load_scenario``), ``split`` ("train" (default if present), "test", "all"), ``q``,
+    ``mu_carbon``, ``mu_water``, ``mu_social``, ``mu_latency``, ``unserved_penalty_usd``,
+    ``region_weights`` (ω, (N,)), ``episode_length``, ``random_start``, ``action_mode``,
+    ``forecast_horizon`` (hours), ``forecast_noise``, ``include_prev_action``, ``render_mode``
+    ("ansi" or "rgb_array").
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+
+    def __init__(self, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
+                 scenario_options: Mapping[str, Any] | None = None, split: str | None = None,
+                 q: float | None = None, mu_carbon: float | None = None, mu_water: float | None = None,
+                 mu_social: float | None = None, mu_latency: float | None = None,
+                 unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
+                 episode_length: int | None = None, random_start: bool = False,
+                 action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
+                 include_prev_action: bool = False, render_mode: str | None = None):
+        self.config = cfg = EnvConfig.make(
+            scenario=scenario, data_dir=data_dir, scenario_options=scenario_options, split=split, q=q,
+            mu_carbon=mu_carbon, mu_water=mu_water, mu_social=mu_social, mu_latency=mu_latency,
+            unserved_penalty_usd=unserved_penalty_usd, region_weights=region_weights,
+            episode_length=episode_length, random_start=random_start, action_mode=action_mode,
+            forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
+            include_prev_action=include_prev_action)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                             f"got {render_mode!r}")
+        self.render_mode = render_mode
+        self.scenario = cfg.scenario
+        self.weights = cfg.weights
+        self.action_map = ActionMap(self.scenario, cfg.action_mode)
+        self.observer = Observer(cfg, self.action_map.dim)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.action_map.dim,), dtype=np.float32)
+        self.observation_space = self.observer.space
+        self.ledger = Ledger(self.scenario, self.weights)
+        self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
+        self._zero_social = np.zeros(self.scenario.J)
+        self.start = cfg.split_start
+        self.elapsed = 0
+        self._schedule: list[np.ndarray] = []
+        self._prev_action = np.zeros(self.action_map.dim)
+        self._last_x: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start an episode; ``options={"start": slot}`` fixes the first slot (within the split)."""
+        super().reset(seed=seed)
+        cfg = self.config
+        start = cfg.draw_start(self.np_random)
+        if options and "start" in options:
+            start = int(options["start"])
+            lo, hi = cfg.split_start, cfg.split_start + cfg.split_length - cfg.episode_length
+            if not lo <= start <= hi:
+                raise ValueError(f"options['start']={start} must be in {lo}..{hi} for split {cfg.split!r}")
+        self.start = start
+        self.elapsed = 0
+        self.ledger.reset(start, cfg.episode_length)
+        self._schedule = []
+        self._prev_action = np.zeros(self.action_map.dim)
+        self._last_x = None
+        return self._obs(), {"t": start}
+
+    def step(self, action: np.ndarray):
+        """Route slot t with ``action``; returns (obs, reward USD, terminated, truncated, info)."""
+        if self.elapsed >= self.config.episode_length:
+            raise RuntimeError("step() called after the episode ended; call reset()")
+        a = self.action_map.check(action)
+        t = self.start + self.elapsed
+        x = self.action_map.routing(a, self.scenario.demand[t])
+        led = self.ledger
+        reward = led.step(t, x)
+        self._schedule.append(x)
+        self._last_x = x
+        self.elapsed += 1
+        self._prev_action = a
+        terminated = self.elapsed >= self.config.episode_length
+        info = {"t": t, "energy_cost_usd": float(led.energy_cost_usd),
+                "facility_energy_mwh": led.facility_energy_mwh, "unserved_load": float(led.unserved_load),
+                "slot_cost_usd": float(led.slot_cost_usd), "phi_usd": float(led.phi_usd), "routing": x}
+        if terminated:
+            info["metrics"] = self.episode_report().row()
+        obs = self._obs() if not terminated else self._obs(last=True)
+        return obs, reward, terminated, False, info
+
+    def _obs(self, last: bool = False) -> np.ndarray:
+        # after the last slot the observation shows the last slot's signals with elapsed = 1
+        t = self.start + min(self.elapsed, self.config.episode_length - 1)
+        led = self.ledger
+        social = led.social() if self._social else self._zero_social
+        prev = np.clip(self._prev_action, -1.0, 1.0)
+        return self.observer.observe(t, self.elapsed, led.carbon_t, led.water_m3, social, prev, self.np_random)
+
+    # ------------------------------------------------------------------ accounting helpers
+    def window(self) -> Scenario:
+        """The current episode's window of the scenario (with the environment's weights)."""
+        return self.scenario.window(self.start, self.config.episode_length)
+
+    def executed_schedule(self) -> np.ndarray:
+        """The routing executed so far in this episode, x[t, i, j, k] (load units)."""
+        sc = self.scenario
+        if not self._schedule:
+            return np.zeros((0, sc.N, sc.J, sc.K))
+        return np.stack(self._schedule)
+
+    def episode_report(self):
+        """``equiglb.ledger.evaluate`` of the finished episode's executed schedule."""
+        if self.elapsed < self.config.episode_length:
+            raise RuntimeError("episode_report() needs a finished episode")
+        return evaluate(self.window(), self.executed_schedule(), self.weights)
+
+    # ------------------------------------------------------------------ rendering
+    def render(self):
+        """``"ansi"``: a text table of the slot; ``"rgb_array"``: footprint bars and a routing heatmap."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
+            return None
+        if self.render_mode == "ansi":
+            return self._render_ansi()
+        return self._render_rgb()
+
+    def _render_ansi(self) -> str:
+        sc, led = self.scenario, self.ledger
+        t = self.start + max(self.elapsed - 1, 0)
+        x = self._last_x if self._last_x is not None else np.zeros((sc.N, sc.J, sc.K))
+        load = (x @ sc.energy_per_unit).sum(axis=1)
+        lines = [f"slot {t} ({sc.timestamps[t]} UTC), step {self.elapsed}/{self.config.episode_length}, "
+                 f"Phi {float(led.phi_usd):.2f} USD, unserved {float(led.unserved_load):.4f}",
+                 f"{'site':<14}{'USD/MWh':>9}{'t/MWh':>8}{'m3/MWh':>8}{'IT MWh':>8}{'cap':>7}{'C t':>9}{'W m3':>10}"]
+        for i, name in enumerate(sc.site_names):
+            lines.append(f"{name[:13]:<14}{sc.price[t, i]:>9.2f}{sc.carbon[t, i]:>8.3f}{sc.water[t, i]:>8.3f}"
+                         f"{load[i]:>8.3f}{sc.capacity[i]:>7.2f}{led.carbon_t[i]:>9.3f}{led.water_m3[i]:>10.3f}")
+        return "\n".join(lines) + "\n"
+
+    def _render_rgb(self) -> np.ndarray:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        sc, led = self.scenario, self.ledger
+        x = self._last_x if self._last_x is not None else np.zeros((sc.N, sc.J, sc.K))
+        fig = Figure(figsize=(8, 3.2), dpi=80)
+        canvas = FigureCanvasAgg(fig)
+        ax1, ax2 = fig.subplots(1, 2)
+        idx = np.arange(sc.N)
+        ax1.bar(idx - 0.2, led.carbon_t / self.observer.cum_carbon_scale, 0.4, label="carbon")
+        ax1.bar(idx + 0.2, led.water_m3 / self.observer.cum_water_scale, 0.4, label="water")
+        ax1.set_title("regional footprints (scaled)")
+        ax1.set_xlabel("site")
+        ax1.legend(fontsize=7)
+        ax2.imshow(x.sum(axis=2), aspect="auto", cmap="viridis")
+        ax2.set_title("routing x[i, j] (load units)")
+        ax2.set_xlabel("region j")
+        ax2.set_ylabel("site i")
+        fig.tight_layout()
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -1,0 +1,135 @@
+"""Native vector environment: B copies of :class:`~equiglb.envs.glb_env.EquitableGLBEnv` stepped at once.
+
+Every copy shares the scenario and options; the step is one set of numpy operations over the batch
+axis (action map, repair, :class:`equiglb.ledger.Ledger` with ``batch_size=B``, observation), with no
+Python loop over copies. All copies have the same episode length, so they end together; the vector
+env then auto-resets them on the next ``step`` (Gymnasium's ``NEXT_STEP`` mode: that step ignores the
+actions and returns the first observations, reward 0, not terminated).
+
+Seeding follows :class:`gymnasium.vector.SyncVectorEnv`: ``reset(seed=s)`` seeds copy b with ``s + b``
+(or with ``seed[b]`` for a list), so copy b's start slots equal those of a single env reset with the
+same seed. Forecast noise (if any) is drawn from one batch generator (seeded with ``s``), so with
+``forecast_noise > 0`` the copies' observations differ from the single env's noise draws; everything
+else, rewards included, is equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from equiglb.envs.actions import ActionMap
+from equiglb.envs.core import EnvConfig, Observer
+from equiglb.ledger import Ledger
+
+__all__ = ["EquitableGLBVectorEnv"]
+
+
+class EquitableGLBVectorEnv(VectorEnv):
+    """B copies of the equity-aware GLB environment in numpy.
+
+    Args:
+        num_envs: number of copies B.
+        **kwargs: the options of :class:`~equiglb.envs.glb_env.EquitableGLBEnv` (``render_mode`` is
+            accepted and ignored: the vector env does not render).
+
+    Info of a step (arrays with a leading axis of B): ``t``, ``energy_cost_usd``,
+    ``facility_energy_mwh`` (B, N), ``unserved_load``, ``slot_cost_usd``, ``phi_usd``, ``routing``
+    (B, N, J, K) and, at the end of an episode, ``episode_return_usd`` (B,) and the cumulative
+    ``carbon_t`` (B, N), ``water_m3`` (B, N) and ``social`` (B, J) of the episode.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs: Any):
+        kwargs.pop("max_episode_steps", None)
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.num_envs = B = int(num_envs)
+        self.config = cfg = EnvConfig.make(**kwargs)
+        self.render_mode = None
+        self.scenario = cfg.scenario
+        self.weights = cfg.weights
+        self.action_map = ActionMap(self.scenario, cfg.action_mode)
+        self.observer = Observer(cfg, self.action_map.dim)
+        self.single_action_space = spaces.Box(-1.0, 1.0, shape=(self.action_map.dim,), dtype=np.float32)
+        self.single_observation_space = self.observer.space
+        self.action_space = batch_space(self.single_action_space, B)
+        self.observation_space = batch_space(self.single_observation_space, B)
+        self.ledger = Ledger(self.scenario, self.weights, batch_size=B)
+        self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
+        self._zero_social = np.zeros((B, self.scenario.J))
+        self._rngs = [seeding.np_random(None)[0] for _ in range(B)]
+        self._np_random, self._np_random_seed = seeding.np_random(None)
+        self.starts = np.full(B, cfg.split_start, dtype=np.int64)
+        self.elapsed = 0
+        self._returns = np.zeros(B)
+        self._prev_action = np.zeros((B, self.action_map.dim))
+        self._needs_reset = True
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Reset every copy; ``options={"start": slots}`` fixes the first slots (int or (B,))."""
+        B, cfg = self.num_envs, self.config
+        if seed is not None:
+            seeds = [seed + b for b in range(B)] if isinstance(seed, (int, np.integer)) else list(seed)
+            if len(seeds) != B:
+                raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {B} copies")
+            self._rngs = [seeding.np_random(s)[0] for s in seeds]
+            self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
+        if options and "start" in options:
+            starts = np.broadcast_to(np.asarray(options["start"], dtype=np.int64), (B,)).copy()
+            lo, hi = cfg.split_start, cfg.split_start + cfg.split_length - cfg.episode_length
+            if starts.min() < lo or starts.max() > hi:
+                raise ValueError(f"options['start'] must be in {lo}..{hi} for split {cfg.split!r}")
+        elif cfg.random_start:
+            starts = np.array([cfg.draw_start(r) for r in self._rngs], dtype=np.int64)
+        else:
+            starts = np.full(B, cfg.split_start, dtype=np.int64)
+        self.starts = starts
+        self.elapsed = 0
+        self._returns[:] = 0.0
+        self._prev_action[:] = 0.0
+        self.ledger.reset(starts, cfg.episode_length)
+        self._needs_reset = False
+        return self._obs(), {"t": starts.copy()}
+
+    def step(self, actions: np.ndarray):
+        """Step every copy with ``actions`` (B, dim); returns (obs, rewards, terminations, truncations, infos)."""
+        B = self.num_envs
+        if self._needs_reset:
+            obs, info = self.reset()
+            zeros = np.zeros(B, dtype=bool)
+            return obs, np.zeros(B), zeros, zeros.copy(), info
+        a = self.action_map.check(actions, (B,))
+        t = self.starts + self.elapsed
+        x = self.action_map.routing(a, self.scenario.demand[t])
+        led = self.ledger
+        rewards = led.step(t, x)
+        self._returns += rewards
+        self.elapsed += 1
+        self._prev_action = a
+        done = self.elapsed >= self.config.episode_length
+        infos: dict[str, Any] = {"t": t, "energy_cost_usd": led.energy_cost_usd,
+                                 "facility_energy_mwh": led.facility_energy_mwh,
+                                 "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd,
+                                 "phi_usd": led.phi_usd.copy(), "routing": x}
+        if done:
+            infos.update(episode_return_usd=self._returns.copy(), carbon_t=led.carbon_t.copy(),
+                         water_m3=led.water_m3.copy(), social=led.social().copy())
+            self._needs_reset = True
+        terminations = np.full(B, done)
+        return self._obs(), rewards, terminations, np.zeros(B, dtype=bool), infos
+
+    def _obs(self) -> np.ndarray:
+        L = self.config.episode_length
+        t = self.starts + min(self.elapsed, L - 1)
+        led = self.ledger
+        social = led.social() if self._social else self._zero_social
+        elapsed = np.full(self.num_envs, self.elapsed)
+        return self.observer.observe(t, elapsed, led.carbon_t, led.water_m3, social,
+                                     np.clip(self._prev_action, -1.0, 1.0), self._np_random)
