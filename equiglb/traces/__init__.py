@@ -161,3 +161,7 @@ from equiglb.traces.multimodel import multimodel_scenario  # noqa: E402
 register_scenario("synthetic-multimodel", multimodel_scenario,
                   "synthetic traces with K=3 LLaMA models (7B/13B/65B), small-model-only sites in Asia, "
                   "partial mask, q=2")
+from equiglb.traces.generic import load_generic  # noqa: E402
+
+register_scenario("csv", load_generic,
+                  "your own data in the generic tidy format (data_dir= or path=; see docs/data.md)")
