@@ -1,0 +1,119 @@
+"""Command line of ``python train.py`` (the flags of rl-baselines3-zoo's ``train.py``).
+
+``python train.py --help`` lists and documents every flag. Validation happens before any run
+folder is created, so a wrong flag never touches earlier runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from equiglb.agents.algos import ALGOS
+
+__all__ = ["DEFAULT_ENV_ID", "build_parser", "main"]
+
+#: The environment trained on by default: the calibrated synthetic scenario (no download needed).
+DEFAULT_ENV_ID = "equiglb/EquitableGLB-v0"
+VEC_ENVS = ("dummy", "subproc", "native")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(float(text)) if "e" in text.lower() else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
+    """The argument parser of ``train.py`` (every flag documented)."""
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Train a stable-baselines3 agent on an equiglb environment, then evaluate it on the "
+                    "held-out test window beside every optimization baseline (same ledger, same J(x)). "
+                    "Everything goes into one new run folder, named at the end.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--algo", choices=sorted(ALGOS), default="ppo", help="RL algorithm")
+    p.add_argument("--env", default=DEFAULT_ENV_ID,
+                   help="registered environment id (equiglb/EquitableGLB-v0 is the synthetic scenario, "
+                        "equiglb/EquitableGLB-eglb2022-v0 the real eGLB-2022 traces)")
+    p.add_argument("-n", "--n-timesteps", type=_positive_int, default=None,
+                   help="training budget in environment steps (summed over parallel envs); default: the "
+                        "hyperparameter file's n_timesteps")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (envs, network init, sampling)")
+    p.add_argument("--n-envs", type=_positive_int, default=None,
+                   help="number of parallel environments; default: the hyperparameter file's n_envs")
+    p.add_argument("--vec-env", choices=VEC_ENVS, default="dummy",
+                   help="vector env: dummy (in-process loop), subproc (one process per env) or native "
+                        "(equiglb's batched vector env, gymnasium.make_vec(..., 'vector_entry_point'))")
+    p.add_argument("--eval-freq", type=int, default=10_000,
+                   help="evaluate on the validation window every N environment steps (summed over envs) "
+                        "and keep best_model.zip; <= 0 disables")
+    p.add_argument("--eval-episodes", type=_positive_int, default=1,
+                   help="episodes per periodic evaluation")
+    p.add_argument("-f", "--log-folder", default="logs",
+                   help="root folder; runs go to <log-folder>/<algo>/<env>_<n>/ (n increases, never overwritten)")
+    p.add_argument("-tb", "--tensorboard-log", default=None,
+                   help="TensorBoard log folder; default: <run folder>/tb")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show a progress bar during training and evaluation")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, auto")
+    p.add_argument("--save-freq", type=int, default=-1,
+                   help="save a checkpoint (model, normalization stats, replay buffer) every N environment "
+                        "steps (summed over envs); <= 0 saves only at the end or on interruption")
+    p.add_argument("-params", "--hyperparams", nargs="+", metavar="KEY=VALUE", default=None,
+                   help="override hyperparameters, values as YAML: gamma=0.995 n_steps=512 "
+                        "'policy_kwargs={net_arch: [128, 128]}' normalize=false")
+    p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=None,
+                   help="keyword arguments of gymnasium.make (scenario options), values as YAML: "
+                        "episode_length=48 q=2 action_mode=simplex data_dir=../shared/traces/eglb-2022")
+    p.add_argument("-i", "--trained-agent", default=None, metavar="MODEL_ZIP",
+                   help="continue training this saved model (its vecnormalize.pkl and replay buffer next to it "
+                        "are loaded when present) for --n-timesteps more steps, in a new run folder")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="resume an interrupted run in its own folder from its latest checkpoint, with its "
+                        "configuration, until its n_timesteps are reached")
+    p.add_argument("--eval-only", action="store_true",
+                   help="do not train: evaluate --trained-agent beside the baselines on the test window")
+    p.add_argument("--eval-split", default="test", help="scenario split for the final comparison table")
+    p.add_argument("--train-split", default="train", help="scenario split the agent trains on")
+    p.add_argument("--baselines", nargs="*", default=None, metavar="NAME",
+                   help="baselines in the final table (default: all of equiglb.baselines.POLICY_NAMES; "
+                        "give none to skip)")
+    p.add_argument("--torch-threads", type=_positive_int, default=1,
+                   help="torch intra-op threads (1 is the fastest for the small MLPs here; see docs/training.md)")
+    p.add_argument("--gym-packages", nargs="+", default=(), metavar="MODULE",
+                   help="extra modules to import so that their environment ids are registered")
+    p.add_argument("-v", "--verbose", type=int, default=0, choices=(0, 1, 2),
+                   help="verbosity of SB3 (1 prints its training tables; TensorBoard has them anyway)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python train.py``; returns the process exit code."""
+    from equiglb.agents.trainer import UserError, run
+
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"train.py: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

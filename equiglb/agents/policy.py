@@ -1,0 +1,165 @@
+""":class:`AgentPolicy`: a saved stable-baselines3 model as an equiglb :class:`OnlinePolicy`.
+
+The agent routes slot by slot *through the environment* (same action map, same capacity repair as
+in training) and records ``info["routing"]``, the executed x of each slot. Its schedule is then
+accounted by the ledger exactly like a baseline's, so its row in a comparison table is on the same
+scale as every other row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+
+from equiglb.agents.algos import ALGOS
+from equiglb.baselines.policy import OnlinePolicy
+from equiglb.scenario import Scenario, Weights
+
+__all__ = ["AgentPolicy", "detect_algo", "run_config"]
+
+#: env options that the evaluation sets itself (the window is the scenario handed to reset()).
+WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "horizon")
+
+
+def run_config(model_zip: Path) -> dict[str, Any]:
+    """The ``config.yml`` of the run a model belongs to (``{}`` when there is none)."""
+    for d in (model_zip.parent, model_zip.parent.parent):
+        p = d / "config.yml"
+        if p.is_file():
+            return yaml.safe_load(p.read_text()) or {}
+    return {}
+
+
+def detect_algo(model_zip: Path) -> str:
+    """The algorithm of a saved SB3 model: from its run's config.yml, else from the zip's parameters."""
+    cfg = run_config(model_zip)
+    if cfg.get("algo") in ALGOS:
+        return cfg["algo"]
+    with zipfile.ZipFile(model_zip) as z:
+        data = json.loads(z.read("data"))
+    if "clip_range" in data:
+        return "ppo"
+    if "target_entropy" in data:
+        return "sac"
+    if "policy_delay" in data:
+        return "ddpg" if data.get("policy_delay") == 1 and not data.get("target_policy_noise") else "td3"
+    return "a2c"
+
+
+class AgentPolicy(OnlinePolicy):
+    """A trained SB3 agent acting in an equiglb environment built on the window to evaluate.
+
+    Args:
+        model_path: the SB3 model zip.
+        env_id: the registered environment id the agent was trained on (default: from its config.yml).
+        env_kwargs: options of ``gymnasium.make`` (action mode, observation options, ...); the window
+            options (scenario, split, episode_length, random_start) are set by :meth:`reset`.
+        vecnormalize_path: observation-normalization statistics (default: ``vecnormalize.pkl`` or the
+            checkpoint's stats next to the model, if present).
+        name: row label (default: the algorithm name).
+        deterministic: act with the mean action (True) or sample.
+        algo: the algorithm (default: detected).
+        reference: the whole scenario the agent was trained on. The environment scales its
+            observations by statistics of the scenario it is given, so when the window handed to
+            :meth:`reset` is a window of ``reference`` the environment is built on ``reference``
+            (restricted to that window) and the agent sees observations on its training scale.
+    """
+
+    def __init__(self, model_path: str | Path, env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
+                 vecnormalize_path: str | Path | None = None, name: str | None = None, deterministic: bool = True,
+                 algo: str | None = None, device: str = "cpu", reference: Scenario | None = None):
+        from equiglb.agents.trainer import companions
+
+        self.model_path = Path(model_path)
+        cfg = run_config(self.model_path)
+        self.algo = algo or detect_algo(self.model_path)
+        self.env_id = env_id or cfg.get("env_id")
+        if self.env_id is None:
+            raise ValueError(f"AgentPolicy({str(model_path)!r}): no env_id given and no config.yml next to the model")
+        kw = dict(cfg.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
+        self.env_kwargs = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
+        self.model = ALGOS[self.algo].load(str(self.model_path), device=device)
+        if vecnormalize_path is None:
+            vecnormalize_path = companions(self.model_path)[0]
+        self.obs_rms = None
+        if vecnormalize_path is not None:
+            with open(vecnormalize_path, "rb") as f:
+                vn = pickle.load(f)
+            self.obs_rms = vn if vn.norm_obs else None
+        self.name = name or self.algo
+        self.deterministic = deterministic
+        self.reference = reference
+        self.env: gym.Env | None = None
+        self.routing: list[np.ndarray] = []
+        self.rewards: list[float] = []
+
+    def _normalize(self, obs: np.ndarray) -> np.ndarray:
+        if self.obs_rms is None:
+            return obs
+        return self.obs_rms.normalize_obs(obs)  # VecNormalize without its venv: uses the saved statistics
+
+    def reset(self, scenario: Scenario, weights: Weights) -> None:
+        """Build the environment on ``scenario`` (one episode over all its slots) and reset it."""
+        if self.env is not None:
+            self.env.close()
+        base, split = scenario, "all"
+        start = _find_window(self.reference, scenario) if self.reference is not None else None
+        if start is not None:
+            split = "_agent_eval"
+            base = dataclasses.replace(self.reference, splits={**self.reference.splits, split: (start, scenario.T)})
+        base = base.with_weights(weights)
+        self.env = gym.make(self.env_id, scenario=base, split=split, episode_length=scenario.T,
+                            random_start=False, **self.env_kwargs)
+        self._obs, _ = self.env.reset(seed=0)
+        self._t = 0
+        self.T = scenario.T
+        self.routing, self.rewards = [], []
+
+    def act(self, t: int) -> np.ndarray:
+        """Routing of slot t (N, J, K): the executed routing ``info["routing"]`` of one env step."""
+        if self.env is None or t != self._t:
+            raise RuntimeError(f"AgentPolicy.act({t}): slots must be played in order from 0 after reset() "
+                               f"(next slot is {getattr(self, '_t', None)})")
+        action, _ = self.model.predict(self._normalize(self._obs), deterministic=self.deterministic)
+        self._obs, reward, terminated, truncated, info = self.env.step(action)
+        self._t += 1
+        x = np.asarray(info["routing"], dtype=np.float64)
+        self.routing.append(x)
+        self.rewards.append(float(reward))
+        return x
+
+    def schedule_executed(self) -> np.ndarray:
+        """The executed schedule x[t, i, j, k] of the slots played since reset."""
+        return np.stack(self.routing)
+
+    @property
+    def episode_return(self) -> float:
+        """Sum of the env's rewards over the slots played since reset (= -J(x) on a whole window)."""
+        return float(np.sum(self.rewards))
+
+
+def _find_window(reference: Scenario, window: Scenario) -> int | None:
+    """Start slot of ``window`` inside ``reference`` (same timestamps and traces), else None."""
+    if window.T > reference.T or (window.N, window.J, window.K) != (reference.N, reference.J, reference.K):
+        return None
+    hit = np.flatnonzero(reference.timestamps == window.timestamps[0])
+    if hit.size != 1:
+        return None
+    s = int(hit[0])
+    if s + window.T > reference.T:
+        return None
+    sl = slice(s, s + window.T)
+    same = all(np.array_equal(getattr(reference, f)[sl], getattr(window, f))
+               for f in ("demand", "price", "carbon", "water"))
+    same = same and all(np.array_equal(getattr(reference, f), getattr(window, f))
+                        for f in ("capacity", "mask", "hosting", "energy_per_unit", "quality_loss", "pue",
+                                  "region_weights"))
+    return s if same else None

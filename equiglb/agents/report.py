@@ -1,0 +1,172 @@
+"""Comparison tables (CSV, JSON) and plots (PNG, matplotlib Agg) of agents beside baselines.
+
+Files written by :func:`write_report` into a folder:
+
+* ``table.csv``, ``table.json``: one row per policy, the columns of the baselines command
+  (energy cost USD, carbon/water/social max, mean, PAR, ..., unserved load units, objective USD,
+  gap to the offline optimum);
+* ``footprints.png``: per-region (per data center) carbon (t) and water (m³) of every policy;
+* ``cost_vs_worst.png``: energy cost (USD) against the worst-region carbon (t) and water (m³), one
+  point per policy;
+* ``routing_<policy>.png``: for each agent, the load served at each data center over time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from equiglb.scenario import Scenario
+
+__all__ = ["write_table", "format_table", "write_report", "TABLE_COLUMNS"]
+
+#: The columns printed in the console table (all columns go to the CSV/JSON files).
+TABLE_COLUMNS = ("policy", "energy_cost_usd", "carbon_max_t", "carbon_par", "water_max_m3", "water_par",
+                 "unserved", "objective", "gap_to_offline")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], out_dir: Path, stem: str = "table") -> tuple[Path, Path]:
+    """Write ``rows`` as ``<stem>.csv`` and ``<stem>.json``; return both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _jsonable(r.get(k)) for k in cols})
+    json_path.write_text(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2))
+    return csv_path, json_path
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = TABLE_COLUMNS) -> str:
+    """A fixed-width text table of ``rows`` (the columns present in the rows)."""
+    cols = [c for c in columns if any(c in r for r in rows)]
+
+    def fmt(v: Any, c: str) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, (float, np.floating)):
+            if c == "gap_to_offline":
+                return f"{100 * v:+.2f}%" if math.isfinite(v) else "-"
+            return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+
+    cells = [[fmt(r.get(c), c) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
+              for row in cells]
+    return "\n".join(lines)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_footprints(footprints: Mapping[str, Mapping[str, np.ndarray]], site_names: Sequence[str],
+                    path: Path) -> Path:
+    """Grouped bars: per-site carbon (t) and water (m³) of each policy."""
+    plt = _plt()
+    names = list(footprints)
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(site_names) + 3), 7), sharex=True)
+    x = np.arange(len(site_names))
+    width = 0.8 / max(len(names), 1)
+    for ax, key, label in ((axes[0], "carbon_t", "carbon (t CO2)"), (axes[1], "water_m3", "water (m³)")):
+        for n, name in enumerate(names):
+            ax.bar(x + (n - (len(names) - 1) / 2) * width, footprints[name][key], width, label=name)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    axes[1].set_xticks(x, site_names, rotation=30, ha="right")
+    axes[0].set_title("Per-region footprints (data-center regions) on the evaluation window")
+    axes[0].legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_cost_vs_worst(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Energy cost (USD) against the worst-region carbon (t) and water (m³), one point per policy."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, key, label in ((axes[0], "carbon_max_t", "worst-region carbon (t CO2)"),
+                           (axes[1], "water_max_m3", "worst-region water (m³)")):
+        for r in rows:
+            if r.get(key) is None or r.get("energy_cost_usd") is None:
+                continue
+            ax.scatter(r["energy_cost_usd"], r[key], s=40)
+            ax.annotate(str(r["policy"]), (r["energy_cost_usd"], r[key]), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.set_xlabel("energy cost (USD)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Cost against the worst-region footprint (lower-left is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_routing(x: np.ndarray, scenario: Scenario, title: str, path: Path) -> Path:
+    """Stacked area of the load served at each data center (load units per slot) over time."""
+    plt = _plt()
+    per_site = np.asarray(x).sum(axis=(2, 3))                      # (T, N)
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    ts = scenario.timestamps.astype("datetime64[s]").astype(object)
+    ax.stackplot(ts, per_site.T, labels=scenario.site_names)
+    ax.plot(ts, scenario.demand.sum(axis=1), "k--", lw=1, label="total demand")
+    ax.set_ylabel("load served (load units per slot)")
+    ax.set_xlabel("time (UTC)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=6, loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(out_dir: Path, rows: Sequence[Mapping[str, Any]], scenario: Scenario,
+                 footprints: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+                 agent_routing: Mapping[str, np.ndarray] | None = None) -> list[Path]:
+    """Write the table (CSV, JSON) and the plots into ``out_dir``; return the paths written.
+
+    Args:
+        rows: one dict per policy (``policy`` key plus the ledger columns).
+        scenario: the evaluation window (site names, timestamps, demand).
+        footprints: per policy, ``{"carbon_t": (N,), "water_m3": (N,)}`` from the ledger's Report.
+        agent_routing: per agent, its executed schedule x[t, i, j, k].
+    """
+    out_dir = Path(out_dir)
+    paths = list(write_table(rows, out_dir))
+    if footprints:
+        paths.append(plot_footprints(footprints, scenario.site_names, out_dir / "footprints.png"))
+    paths.append(plot_cost_vs_worst(rows, out_dir / "cost_vs_worst.png"))
+    for name, x in (agent_routing or {}).items():
+        slug = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_")
+        paths.append(plot_routing(x, scenario, f"Routing of {name} on {scenario.name}", out_dir / f"routing_{slug}.png"))
+    return paths
