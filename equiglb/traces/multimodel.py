@@ -47,6 +47,7 @@ import dataclasses
 import numpy as np
 
 from equiglb.scenario import Weights
+from equiglb.traces.fetch import EGLB_PARTIAL_MASK as PARTIAL_MASK
 from equiglb.traces.sites import EGLB_SITES
 from equiglb.traces.synthetic import SYNTHETIC_HOURS, synthetic_scenario
 
@@ -67,20 +68,6 @@ SMALL_ONLY_SITES: tuple[str, ...] = ("Japan", "Singapore")
 #: μ_s per hour of horizon (USD per unit of ‖S‖_2 per hour); see the module docstring.
 MU_SOCIAL_USD_PER_HOUR = 1040.0
 
-#: The eGLB-2022 partial-connection mask (row data center i, column region j), in EGLB_SITES order.
-#: Same numbers as upstream utils/Notes.md and partial_mask.csv.
-PARTIAL_MASK = np.array([
-    [1, 1, 1, 1, 0, 0, 0, 0, 0, 0],  # Texas
-    [1, 1, 1, 1, 1, 1, 1, 1, 0, 0],  # Virginia
-    [1, 1, 1, 1, 1, 1, 1, 1, 0, 0],  # Georgia
-    [1, 1, 1, 1, 0, 0, 0, 0, 1, 1],  # Nevada
-    [0, 1, 1, 0, 1, 1, 1, 1, 0, 0],  # Germany
-    [0, 1, 1, 0, 1, 1, 1, 1, 0, 0],  # Belgium
-    [0, 1, 1, 0, 1, 1, 1, 1, 0, 0],  # Netherlands
-    [0, 1, 1, 0, 1, 1, 1, 1, 0, 0],  # Denmark
-    [0, 0, 0, 1, 0, 0, 0, 0, 1, 1],  # Japan
-    [0, 0, 0, 1, 0, 0, 0, 0, 1, 1],  # Singapore
-], dtype=bool)
 
 
 def multimodel_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS, params=None, start: str | None = None,
