@@ -1,0 +1,307 @@
+"""The offline optimum (eGLB-Off, generalized): the full-window convex program of DESIGN.md §1.
+
+    min  Σ_t Σ_i p[t,i] E[t,i] + μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q + μ_d·latency + penalty·Σ u
+    s.t. Σ_{i,k} x[t,i,j,k] + u[t,j] = λ[t,j],   Σ_{j,k} e[k] x[t,i,j,k] <= M[i],   x, u >= 0
+
+over the allowed pairs only (mask and hosting), for any q in [1, inf]. The program is built once
+per (structure, window length) in matrix form with ``cp.Parameter``s (DPP), so a second window of
+the same length re-uses cvxpy's canonicalization. The solver is chosen by problem class (an LP for
+q in {1, inf}: HiGHS; a second-order cone for q = 2 and power cones otherwise: Clarabel); a
+failing solver falls back to the next one with a warning, recorded in :class:`OfflineResult`.
+The reported objective is always the ledger's (:func:`equiglb.ledger.evaluate`) J(x).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+
+from equiglb.baselines.policy import Policy
+from equiglb.baselines.routing import Pairs, SlotRouter
+from equiglb.ledger import Report, evaluate
+from equiglb.scenario import Scenario, ScenarioError, Weights
+
+__all__ = ["OfflineProblem", "OfflineResult", "OfflinePolicy", "InfeasibleError", "SolverError",
+           "solve_offline", "solver_order", "norm_expr"]
+
+_OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+
+
+class InfeasibleError(ScenarioError):
+    """Demand cannot be placed in a slot and unserved load is not allowed (names slot and region)."""
+
+
+class SolverError(RuntimeError):
+    """Every solver tried failed on the offline program."""
+
+
+def solver_order(q: float, solver: str | None = None) -> list[str]:
+    """Solvers to try, best first: the requested one, then by class (LP: HiGHS; cones: Clarabel)."""
+    installed = set(cp.installed_solvers())
+    lp = q in (1.0, math.inf)
+    order = ["HIGHS", "CLARABEL", "SCS"] if lp else ["CLARABEL", "SCS"]
+    if solver is not None:
+        solver = solver.upper()
+        if solver not in installed:
+            raise ValueError(f"solver {solver!r} is not installed; installed: {sorted(installed)}")
+        order = [solver] + [s for s in order if s != solver]
+    return [s for s in order if s in installed]
+
+
+def norm_expr(v: cp.Expression, q: float) -> cp.Expression:
+    """‖v‖_q of a non-negative cvxpy vector (max for q = inf, sum for q = 1)."""
+    if q == math.inf:
+        return cp.max(v)
+    if q == 1.0:
+        return cp.sum(v)
+    return cp.norm(v, q)
+
+
+@dataclass
+class OfflineResult:
+    """Outcome of one offline solve. Times in seconds; objectives in USD."""
+
+    schedule: np.ndarray            # x[t, i, j, k], load units
+    report: Report                  # the ledger's accounting of ``schedule``
+    status: str                     # cvxpy status of the accepted solve
+    solver: str                     # solver that produced the schedule
+    solver_objective_usd: float     # the solver's optimal value (compare with report.objective_usd)
+    compile_time_s: float           # cvxpy canonicalization (0 when re-used), plus data transfer
+    solve_time_s: float             # the solver's own time
+    wall_time_s: float              # everything, including failed attempts
+    attempts: list[str] = field(default_factory=list)   # "SOLVER: status" per attempt, in order
+
+    @property
+    def objective_usd(self) -> float:
+        """J(x) by the ledger."""
+        return self.report.objective_usd
+
+    @property
+    def fell_back(self) -> bool:
+        """True when the first solver tried did not produce the schedule."""
+        return len(self.attempts) > 1
+
+
+def _structure_key(scenario: Scenario, T: int, weights: Weights, allow_unserved: bool) -> tuple:
+    h = hashlib.sha1()
+    for a in (scenario.allowed, scenario.energy_per_unit, scenario.quality_loss):
+        h.update(np.ascontiguousarray(a).tobytes())
+    social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+    latency = bool(weights.mu_latency) and scenario.latency is not None
+    if latency:
+        h.update(np.ascontiguousarray(scenario.latency).tobytes())
+    return (h.hexdigest(), T, weights.q, social, latency, bool(allow_unserved))
+
+
+class OfflineProblem:
+    """The parameterized offline program for one structure and window length T.
+
+    Parameters (set by :meth:`set_data`): price, carbon and water coefficients per MWh of IT energy
+    (USD/MWh, with PUE, ω and μ folded in), demand (T, J), capacity (N,), the social scale
+    μ_s/Λ[j] (J,) and the unserved penalty (USD per load unit).
+    """
+
+    def __init__(self, scenario: Scenario, T: int, weights: Weights, allow_unserved: bool = True):
+        self.key = _structure_key(scenario, T, weights, allow_unserved)
+        _, _, q, social, latency, _ = self.key
+        self.pairs = pr = Pairs.of(scenario)
+        N, J, P = scenario.N, scenario.J, pr.P
+        self.T, self.q, self.allow_unserved = T, q, allow_unserved
+        self.N = N
+        self.x = cp.Variable((T, P), nonneg=True, name="x")
+        # Coefficients depend on (t, i) only, so they multiply the IT energy E (T, N), not x: with
+        # scalar-valued dot products cvxpy's parameter tensors stay linear in T (multiply(param, var)
+        # over a (T, P) array makes them quadratic: minutes of compile time at T = 457).
+        self.price = cp.Parameter(T * N, name="price_usd_per_mwh_it")
+        self.carbon = cp.Parameter((N, T), nonneg=True, name="carbon_usd_per_mwh_it")
+        self.water = cp.Parameter((N, T), nonneg=True, name="water_usd_per_mwh_it")
+        self.demand = cp.Parameter((T, J), nonneg=True, name="demand")
+        self.capacity = cp.Parameter((1, N), nonneg=True, name="capacity_mwh")
+        x = self.x
+        it_mwh = x @ pr.capacity_matrix                                   # (T, N) IT energy, MWh
+        served = x @ pr.demand_matrix
+        cons = [it_mwh <= np.ones((T, 1)) @ self.capacity]
+        obj = self.price @ cp.vec(it_mwh, order="C")
+        obj += norm_expr(cp.hstack([self.carbon[i] @ it_mwh[:, i] for i in range(N)]), q)
+        obj += norm_expr(cp.hstack([self.water[i] @ it_mwh[:, i] for i in range(N)]), q)
+        self.social_scale = self.penalty = None
+        if social:
+            import scipy.sparse as sp
+
+            qm = sp.csr_matrix((scenario.quality_loss[pr.k], (np.arange(P), pr.j)), shape=(P, J))
+            self.social_scale = cp.Parameter(J, nonneg=True, name="mu_social_per_demand")
+            obj += norm_expr(cp.multiply(self.social_scale, cp.sum(x, axis=0) @ qm), q)
+        if latency:
+            lat = weights.mu_latency * scenario.latency[pr.i, pr.j]
+            obj += cp.sum(x @ lat)
+        if allow_unserved:
+            self.u = cp.Variable((T, J), nonneg=True, name="unserved")
+            self.penalty = cp.Parameter(nonneg=True, name="penalty_usd_per_unit")
+            cons.append(served + self.u == self.demand)
+            obj += self.penalty * cp.sum(self.u)
+        else:
+            self.u = None
+            cons.append(served == self.demand)
+        self.problem = cp.Problem(cp.Minimize(obj), cons)
+        if not self.problem.is_dpp():
+            raise AssertionError("offline program is not DPP; canonicalization could not be cached")
+        self._compiled: set[str] = set()
+
+    def set_data(self, scenario: Scenario, weights: Weights) -> None:
+        """Load a window of length T of ``scenario`` (same structure) into the parameters."""
+        if scenario.T != self.T:
+            raise ValueError(f"OfflineProblem built for T={self.T} h, got a window of {scenario.T} h")
+        sc = scenario
+        self.price.value = (sc.price * sc.pue).ravel()                    # (T, N) C order
+        omega = sc.region_weights * sc.pue
+        self.carbon.value = weights.mu_carbon * (sc.carbon * omega).T
+        self.water.value = weights.mu_water * (sc.water * omega).T
+        self.demand.value = sc.demand
+        self.capacity.value = sc.capacity[None, :]
+        if self.social_scale is not None:
+            tot = sc.demand.sum(axis=0)
+            self.social_scale.value = weights.mu_social * np.divide(1.0, tot, out=np.zeros_like(tot),
+                                                                      where=tot > 0)
+        if self.penalty is not None:
+            self.penalty.value = weights.unserved_penalty_usd
+
+    def solve(self, solver: str, **opts) -> tuple[str, float, float, float]:
+        """Solve with ``solver``; returns (status, objective, compile+overhead s, solver s)."""
+        t0 = time.perf_counter()
+        try:
+            self.problem.solve(solver=solver, **{"canon_backend": "COO", **opts})
+        except cp.SolverError as exc:  # the solver crashed or gave up
+            return f"solver_error ({str(exc).splitlines()[0][:120]})", math.nan, time.perf_counter() - t0, 0.0
+        wall = time.perf_counter() - t0
+        st = self.problem.solver_stats.solve_time or 0.0
+        return self.problem.status, float(self.problem.value) if self.problem.value is not None else math.nan, \
+            wall - st, st
+
+    def schedule(self) -> np.ndarray:
+        """The solved routing x[t, i, j, k] (load units)."""
+        return self.pairs.scatter(np.maximum(self.x.value, 0.0))
+
+
+_CACHE: dict[tuple, OfflineProblem] = {}
+_CACHE_SIZE = 4
+
+
+def _problem_for(scenario: Scenario, weights: Weights, allow_unserved: bool) -> OfflineProblem:
+    key = _structure_key(scenario, scenario.T, weights, allow_unserved)
+    prob = _CACHE.get(key)
+    if prob is None:
+        prob = OfflineProblem(scenario, scenario.T, weights, allow_unserved)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = prob
+    return prob
+
+
+def check_reachable(scenario: Scenario) -> None:
+    """Raise :class:`InfeasibleError` naming the first slot and region whose demand exceeds the capacity
+    it can reach (per region, and for all regions together). Necessary conditions, checked quickly."""
+    sc = scenario
+    cap_units = sc.capacity[:, None] / sc.energy_per_unit[None, :]       # (N, K) load units
+    reach = (sc.allowed * cap_units[:, None, :]).max(axis=2).sum(axis=0)  # (J,) upper bound
+    bad = sc.demand > reach[None, :] * (1 + 1e-9) + 1e-12
+    if bad.any():
+        t, j = (int(v) for v in np.argwhere(bad)[0])
+        raise InfeasibleError(
+            f"scenario {sc.name!r}: slot t={t} ({sc.timestamps[t]} UTC), region {sc.region_names[j]!r}: "
+            f"demand {sc.demand[t, j]:.6g} load units exceeds the reachable capacity {reach[j]:.6g} and "
+            f"unserved load is not allowed")
+    total_cap = cap_units.max(axis=1)[sc.allowed.any(axis=(1, 2))].sum()
+    tot = sc.demand.sum(axis=1)
+    bad_t = tot > total_cap * (1 + 1e-9) + 1e-12
+    if bad_t.any():
+        t = int(np.argmax(bad_t))
+        j = int(np.argmax(sc.demand[t]))
+        raise InfeasibleError(
+            f"scenario {sc.name!r}: slot t={t} ({sc.timestamps[t]} UTC): total demand {tot[t]:.6g} exceeds total "
+            f"capacity {total_cap:.6g} (largest region {sc.region_names[j]!r}) and unserved load is not allowed")
+
+
+def _diagnose_slots(scenario: Scenario, tol: float = 1e-7) -> None:
+    """Exact per-slot check (max servable load by LP); raise naming the first slot/region short."""
+    router = SlotRouter(scenario, penalty_usd=1.0)
+    zero = np.zeros(router.pairs.P)
+    for t in range(scenario.T):
+        xp = router.route_pairs(zero, scenario.demand[t])
+        short = scenario.demand[t] - xp @ router.pairs.demand_matrix
+        if short.max() > tol * max(1.0, scenario.demand[t].max()):
+            j = int(np.argmax(short))
+            raise InfeasibleError(
+                f"scenario {scenario.name!r}: slot t={t} ({scenario.timestamps[t]} UTC), region "
+                f"{scenario.region_names[j]!r}: {short[j]:.6g} load units cannot be placed within the capacity "
+                f"it can reach and unserved load is not allowed")
+
+
+def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: str | None = None,
+                  allow_unserved: bool = True, **solver_opts) -> OfflineResult:
+    """Solve the offline program on the whole of ``scenario`` (a window) and account it by the ledger.
+
+    Args:
+        scenario: the window to solve (use ``scenario.window``/``split`` first).
+        weights: objective weights (default: the scenario's).
+        solver: try this cvxpy solver first (default by class: HIGHS for q in {1, inf}, else CLARABEL).
+        allow_unserved: unserved load is a variable at ``weights.unserved_penalty_usd`` per unit; with
+            False an instance whose demand cannot be placed raises :class:`InfeasibleError`.
+        solver_opts: passed to ``problem.solve``.
+
+    Raises:
+        InfeasibleError: (allow_unserved=False) naming the slot and region.
+        SolverError: every solver failed; the message lists each attempt.
+    """
+    w = scenario.weights if weights is None else weights
+    if not allow_unserved:
+        check_reachable(scenario)
+    t_start = time.perf_counter()
+    prob = _problem_for(scenario, w, allow_unserved)
+    t_build = time.perf_counter() - t_start
+    prob.set_data(scenario, w)
+    attempts: list[str] = []
+    for s in solver_order(w.q, solver):
+        status, value, compile_s, solve_s = prob.solve(s, **solver_opts)
+        attempts.append(f"{s}: {status}")
+        if status in _OK and prob.x.value is not None:
+            if len(attempts) > 1:
+                warnings.warn(f"offline solve: fell back to {s} after {'; '.join(attempts[:-1])}",
+                              RuntimeWarning, stacklevel=2)
+            if status != cp.OPTIMAL:
+                warnings.warn(f"offline solve: {s} returned {status}", RuntimeWarning, stacklevel=2)
+            x = prob.schedule()
+            return OfflineResult(
+                schedule=x, report=evaluate(scenario, x, w), status=status, solver=s,
+                solver_objective_usd=value, compile_time_s=compile_s + t_build, solve_time_s=solve_s,
+                wall_time_s=time.perf_counter() - t_start, attempts=attempts)
+    if not allow_unserved:
+        _diagnose_slots(scenario)
+    raise SolverError(f"offline solve of {scenario.name!r} (T={scenario.T} h, q={w.q}) failed with every "
+                      f"solver: {'; '.join(attempts)}")
+
+
+class OfflinePolicy(Policy):
+    """eGLB-Off: the offline optimum of the window (sees the whole future). ``last_result`` keeps the
+    :class:`OfflineResult` of the latest :meth:`schedule` call."""
+
+    name = "offline"
+
+    def __init__(self, solver: str | None = None, allow_unserved: bool = True, **solver_opts):
+        self.solver = solver
+        self.allow_unserved = allow_unserved
+        self.solver_opts = solver_opts
+        self.last_result: OfflineResult | None = None
+
+    def solve(self, scenario: Scenario, weights: Weights | None = None) -> OfflineResult:
+        """Solve and return the full :class:`OfflineResult`."""
+        self.last_result = solve_offline(scenario, weights, self.solver, self.allow_unserved, **self.solver_opts)
+        return self.last_result
+
+    def schedule(self, scenario: Scenario, weights: Weights | None = None) -> np.ndarray:
+        return self.solve(scenario, weights).schedule

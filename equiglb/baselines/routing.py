@@ -1,0 +1,160 @@
+"""Per-slot routing shared by the baselines: the allowed (i, j, k) pairs and a fast per-slot LP.
+
+The per-slot problem of every per-slot policy (equity-oblivious greedy, online eGLB) is
+
+    min  Σ cost[i,j,k] x[i,j,k] + penalty Σ_j u[j]
+    s.t. Σ_{i,k} x[i,j,k] + u[j] = λ[j]          (demand, load units)
+         Σ_{j,k} e[k] x[i,j,k]     <= M[i]        (capacity, MWh)
+         x >= 0 on allowed pairs, u >= 0           (unserved load at the penalty)
+
+:class:`SlotRouter` solves it by a greedy merit order when the cost does not depend on the region
+(K = 1, full mask: a transportation problem whose sites are interchangeable for every region) and
+with one prebuilt HiGHS LP (``scipy.optimize.linprog``) otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from equiglb.scenario import Scenario
+
+__all__ = ["Pairs", "SlotRouter", "repair_capacity"]
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The allowed (i, j, k) triples of a scenario, in C order of ``scenario.allowed``.
+
+    Attributes:
+        i, j, k: (P,) indices of site, region and model of each pair.
+        energy: (P,) e[k], MWh per load unit.
+        demand_matrix: (P, J) sparse 0/1, ``x_pairs @ demand_matrix`` = served load per region.
+        capacity_matrix: (P, N) sparse, entries e[k]: ``x_pairs @ capacity_matrix`` = IT MWh per site.
+        site_matrix: (P, N) sparse 0/1 pair-to-site indicator.
+    """
+
+    shape: tuple[int, int, int]
+    i: np.ndarray
+    j: np.ndarray
+    k: np.ndarray
+    energy: np.ndarray
+    demand_matrix: sp.csr_matrix
+    capacity_matrix: sp.csr_matrix
+    site_matrix: sp.csr_matrix
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> "Pairs":
+        """The pairs of ``scenario`` (mask and hosting)."""
+        N, J, K = scenario.N, scenario.J, scenario.K
+        i, j, k = np.nonzero(scenario.allowed)
+        P = i.size
+        e = scenario.energy_per_unit[k]
+        ones = np.ones(P)
+        rows = np.arange(P)
+        return cls(
+            shape=(N, J, K), i=i, j=j, k=k, energy=e,
+            demand_matrix=sp.csr_matrix((ones, (rows, j)), shape=(P, J)),
+            capacity_matrix=sp.csr_matrix((e, (rows, i)), shape=(P, N)),
+            site_matrix=sp.csr_matrix((ones, (rows, i)), shape=(P, N)),
+        )
+
+    @property
+    def P(self) -> int:
+        """Number of allowed pairs."""
+        return int(self.i.size)
+
+    def scatter(self, x_pairs: np.ndarray) -> np.ndarray:
+        """(..., P) pair loads to (..., N, J, K) routings (zero on pairs that are not allowed)."""
+        x_pairs = np.asarray(x_pairs)
+        out = np.zeros(x_pairs.shape[:-1] + self.shape)
+        out[..., self.i, self.j, self.k] = x_pairs
+        return out
+
+
+class SlotRouter:
+    """Solves the per-slot routing LP of the module docstring for one scenario (cached structure).
+
+    Args:
+        scenario: gives the pairs, capacity M[i] and energy per unit e[k].
+        penalty_usd: USD per unserved load unit (the Weights' ``unserved_penalty_usd``).
+    """
+
+    def __init__(self, scenario: Scenario, penalty_usd: float):
+        self.pairs = Pairs.of(scenario)
+        self.penalty = float(penalty_usd)
+        self.capacity = np.asarray(scenario.capacity, dtype=np.float64)
+        self.N, self.J, self.K = scenario.N, scenario.J, scenario.K
+        self.full = bool(scenario.allowed.all()) and self.K == 1
+        pr = self.pairs
+        P, J = pr.P, self.J
+        # LP variables [x_pairs (P), u (J)]
+        self._A_eq = sp.hstack([pr.demand_matrix.T, sp.identity(J)], format="csc")
+        self._A_ub = sp.hstack([pr.capacity_matrix.T, sp.csr_matrix((self.N, J))], format="csc")
+        self._bounds = (0, None)
+        self._P = P
+
+    def route(self, cost: np.ndarray, demand: np.ndarray) -> np.ndarray:
+        """Optimal routing (N, J, K) for per-unit ``cost`` (N, J, K) in USD and ``demand`` (J,)."""
+        if self.full and np.all(cost[:, :1, 0] == cost[:, :, 0]):
+            return self._greedy(cost[:, 0, 0], demand)
+        return self.pairs.scatter(self.route_pairs(cost[self.pairs.i, self.pairs.j, self.pairs.k], demand))
+
+    def route_pairs(self, cost_pairs: np.ndarray, demand: np.ndarray) -> np.ndarray:
+        """Optimal pair loads (P,) by HiGHS for per-unit pair costs (P,) and demand (J,)."""
+        c = np.concatenate([cost_pairs, np.full(self.J, self.penalty)])
+        res = linprog(c, A_ub=self._A_ub, b_ub=self.capacity, A_eq=self._A_eq, b_eq=demand,
+                      bounds=self._bounds, method="highs")
+        if res.status != 0:
+            raise RuntimeError(f"per-slot routing LP failed: {res.message}")
+        return np.maximum(res.x[: self._P], 0.0)
+
+    def _greedy(self, site_cost: np.ndarray, demand: np.ndarray) -> np.ndarray:
+        """Merit order (K = 1, full mask): fill the cheapest sites; every region gets the same mix."""
+        e = self.pairs.energy[0]
+        total = float(demand.sum())
+        load = np.zeros(self.N)
+        left = total
+        for i in np.argsort(site_cost, kind="stable"):
+            if left <= 0 or site_cost[i] >= self.penalty:
+                break
+            take = min(left, self.capacity[i] / e)
+            load[i] = take
+            left -= take
+        x = np.zeros((self.N, self.J, 1))
+        if total > 0:
+            x[:, :, 0] = load[:, None] * (demand / total)[None, :]
+        return x
+
+
+def repair_capacity(scenario: Scenario, x: np.ndarray, rounds: int = 50) -> np.ndarray:
+    """Make a slot routing ``x`` (N, J, K) respect capacity, keeping each region's split where possible.
+
+    Overloaded sites are scaled down to capacity; the load they shed is offered to the same region's
+    other allowed pairs in proportion to their spare capacity (in MWh), for a few rounds. What cannot
+    be placed stays unserved (the ledger prices it).
+    """
+    x = np.array(x, dtype=np.float64, copy=True)
+    allowed = scenario.allowed
+    e, M = scenario.energy_per_unit, scenario.capacity
+    for _ in range(rounds):
+        energy = (x @ e).sum(axis=1)                                    # (N,) MWh
+        over = energy > M * (1 + 1e-12)
+        if not over.any():
+            break
+        scale = np.where(over, M / np.maximum(energy, 1e-300), 1.0)
+        shed = (x * (1 - scale)[:, None, None]).sum(axis=(0, 2))       # (J,) load units shed
+        x *= scale[:, None, None]
+        spare = np.maximum(M - (x @ e).sum(axis=1), 0.0)               # (N,) MWh
+        weight = allowed * (spare[:, None, None] / e[None, None, :])    # (N, J, K) load units
+        tot = weight.sum(axis=(0, 2))
+        frac = np.divide(weight, tot[None, :, None], out=np.zeros_like(weight), where=tot[None, :, None] > 0)
+        x += frac * shed[None, :, None]
+    energy = (x @ e).sum(axis=1)
+    over = energy > M
+    if over.any():  # last resort: scale down (the shed load is unserved)
+        x *= np.where(over, M / energy, 1.0)[:, None, None]
+    return x
