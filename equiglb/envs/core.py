@@ -145,15 +145,43 @@ class Observer:
         self.signals = np.concatenate([self.price_table, self.other_table], axis=1)   # (T, 3N + J)
         self.horizon = cfg.forecast_horizon
         self.noise = cfg.forecast_noise
+        #: noisy forecasts are clipped to ±(1 + 8 × noise × sqrt(H)) (8 standard deviations) in scaled units
+        self.forecast_clip = 1.0 + 8.0 * self.noise * math.sqrt(max(self.horizon, 1))
         self.action_dim = action_dim if cfg.include_prev_action else 0
         self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + self.action_dim
         self._N = N
         self._inv_len = 1.0 / cfg.episode_length
 
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of every observation entry (finite; see the environment docstring)."""
+        sc, cfg = self.cfg.scenario, self.cfg
+        N, J, H = sc.N, sc.J, self.horizon
+        neg_price = -1.0 if np.any(sc.price < 0) else 0.0
+        cur_lo = np.r_[np.full(N, neg_price), np.zeros(2 * N + J), -1.0, -1.0]
+        cur_hi = np.ones(3 * N + J + 2)
+        # a site's facility energy per slot is at most min(M, all demand) x PUE
+        e_max = float(sc.energy_per_unit.max())
+        site_mwh = np.minimum(sc.capacity, e_max * float(sc.demand.sum(axis=1).max())) * sc.pue
+        c_hi = cfg.episode_length * sc.carbon.max(axis=0) * site_mwh / self.cum_carbon_scale
+        w_hi = cfg.episode_length * sc.water.max(axis=0) * site_mwh / self.cum_water_scale
+        s_hi = np.full(J, float(sc.quality_loss.max()) / self.social_scale)
+        lo = [cur_lo, np.zeros(2 * N + J + 1)]
+        hi = [cur_hi, c_hi, w_hi, s_hi, np.ones(1)]
+        if H:
+            f = self.forecast_clip
+            lo.append(np.tile(np.r_[np.full(N, -f if neg_price else 0.0), np.zeros(2 * N + J)], H))
+            hi.append(np.full(H * (3 * N + J), f))
+        if self.action_dim:
+            lo.append(np.full(self.action_dim, -1.0))
+            hi.append(np.ones(self.action_dim))
+        lo_a, hi_a = np.concatenate(lo), np.concatenate(hi)
+        return lo_a, hi_a * (1.0 + 1e-3) + 1e-6
+
     @property
     def space(self) -> spaces.Box:
-        """The observation space: an unbounded float32 Box of shape (dim,)."""
-        return spaces.Box(-np.inf, np.inf, shape=(self.dim,), dtype=np.float32)
+        """The observation space: a float32 Box of shape (dim,) with the bounds of :meth:`bounds`."""
+        lo, hi = self.bounds()
+        return spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
 
     def forecasts(self, t: np.ndarray | int, rng: np.random.Generator | None) -> np.ndarray:
         """Scaled forecasts of the next ``horizon`` slots (..., horizon·(3N+J)) via :func:`forecast`."""
@@ -166,6 +194,8 @@ class Observer:
         price = forecast(series[..., :N], 0, H, self.noise, rng, nonnegative=False)
         other = forecast(series[..., N:], 0, H, self.noise, rng, nonnegative=True)
         out = np.concatenate([price, other], axis=-1)                       # (H, ..., S)
+        if self.noise > 0:
+            np.clip(out, -self.forecast_clip, self.forecast_clip, out=out)
         return np.moveaxis(out, 0, -2).reshape(t.shape + (-1,))
 
     def observe(self, t: np.ndarray | int, elapsed: np.ndarray | int, carbon_t: np.ndarray,

@@ -47,7 +47,7 @@ class EquitableGLBEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(-inf, inf, (dim,), float32)``, in this order (N sites, J regions, H = forecast_horizon):
+    ``Box(low, high, (dim,), float32)`` with finite bounds (``observer.bounds()``), in this order (N sites, J regions, H = forecast_horizon):
 
     | entries | feature | scale (divided by) |
     |---|---|---|
@@ -67,7 +67,8 @@ class EquitableGLBEnv(gym.Env):
     per-site facility energy of an episode if the load were spread evenly, so the cumulative
     footprints are of order one at the end of an episode. Forecasts use
     :func:`equiglb.forecast.forecast`: relative Gaussian error ``forecast_noise × sqrt(h)`` at h
-    hours ahead (0 = perfect foresight).
+    hours ahead (0 = perfect foresight); noisy forecasts are clipped at 8 standard deviations.
+    Cumulative footprints are bounded by episode_length × max intensity × min(M[i], all demand) × PUE.
 
     ## Rewards
 
