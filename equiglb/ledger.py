@@ -147,7 +147,7 @@ def check_schedule(scenario: Scenario, x: np.ndarray, atol: float = 1e-6) -> np.
     if not np.all(np.isfinite(x)):
         raise ValueError(f"schedule has non-finite values at {np.argwhere(~np.isfinite(x))[0].tolist()}")
     if np.any(x < -atol):
-        raise ValueError(f"schedule has negative load {x.min()!r} at {np.argwhere(x < -atol)[0].tolist()}")
+        raise ValueError(f"schedule has negative load {float(x.min())!r} at {np.argwhere(x < -atol)[0].tolist()}")
     return np.maximum(x, 0.0)
 
 

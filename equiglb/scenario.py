@@ -186,7 +186,7 @@ class Scenario:
             a = getattr(self, fname)
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 idx = tuple(int(v) for v in np.argwhere(~np.isfinite(a))[0])
-                fail(f"field {fname!r} has a non-finite value {a[idx]!r} at index {idx}")
+                fail(f"field {fname!r} has a non-finite value {float(a[idx])!r} at index {idx}")
         nonneg = ["demand", "carbon", "water", "capacity", "quality_loss", "region_weights"]
         if self.latency is not None:
             nonneg.append("latency")
@@ -194,14 +194,14 @@ class Scenario:
             a = getattr(self, fname)
             if np.any(a < 0):
                 idx = tuple(int(v) for v in np.argwhere(a < 0)[0])
-                fail(f"field {fname!r} must be >= 0, got {a[idx]!r} at index {idx}")
+                fail(f"field {fname!r} must be >= 0, got {float(a[idx])!r} at index {idx}")
         if np.any(self.energy_per_unit <= 0):
             k = int(np.argmax(self.energy_per_unit <= 0))
-            fail(f"field 'energy_per_unit' must be > 0 (MWh per load unit), got {self.energy_per_unit[k]!r} "
+            fail(f"field 'energy_per_unit' must be > 0 (MWh per load unit), got {float(self.energy_per_unit[k])!r} "
                  f"for model {self.model_names[k]!r}")
         if np.any(self.pue < 1):
             i = int(np.argmax(self.pue < 1))
-            fail(f"field 'pue' must be >= 1, got {self.pue[i]!r} for site {self.site_names[i]!r}")
+            fail(f"field 'pue' must be >= 1, got {float(self.pue[i])!r} for site {self.site_names[i]!r}")
         if T > 1 and np.any(np.diff(self.timestamps).astype(np.int64) != 1):
             bad = int(np.argmax(np.diff(self.timestamps).astype(np.int64) != 1))
             fail(f"timestamps must be hourly and increasing; {self.timestamps[bad]} is followed by "

@@ -17,6 +17,11 @@ class TraceError(ScenarioError):
     """A trace file is missing or malformed."""
 
 
+def _show(v: object) -> str:
+    """repr of a cell value without numpy's type wrapper (``nan``, not ``np.float64(nan)``)."""
+    return repr(v.item() if hasattr(v, "item") else v)
+
+
 def _find_column(df: pd.DataFrame, wanted: str, path: Path) -> str:
     """The column whose name equals ``wanted`` after stripping spaces (upstream has ' WUE (L/kWh)')."""
     for col in df.columns:
@@ -71,10 +76,10 @@ def read_hourly_csv(path: os.PathLike | str, value_column: str, time_column: str
     bad = ~np.isfinite(values)
     if bad.any():
         k = int(np.argmax(bad))
-        raise TraceError(f"{path}: missing or non-numeric value {df[vcol].iloc[k]!r} in column {str(vcol)!r} "
+        raise TraceError(f"{path}: missing or non-numeric value {_show(df[vcol].iloc[k])} in column {str(vcol)!r} "
                          f"(row {k + 2}, {ts[k]})")
     if nonnegative and np.any(values < 0):
         k = int(np.argmax(values < 0))
-        raise TraceError(f"{path}: negative value {values[k]!r} in column {str(vcol)!r} (row {k + 2}, {ts[k]}); "
+        raise TraceError(f"{path}: negative value {float(values[k])!r} in column {str(vcol)!r} (row {k + 2}, {ts[k]}); "
                          f"this signal must be >= 0")
     return ts, values

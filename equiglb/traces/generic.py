@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from equiglb.scenario import Scenario, Weights
-from equiglb.traces.csvio import TraceError, check_hourly
+from equiglb.traces.csvio import TraceError, _show, check_hourly
 
 __all__ = ["load_generic", "save_generic", "read_metadata", "read_tidy", "UNIT_FACTORS", "METADATA_NAMES"]
 
@@ -106,7 +106,7 @@ def _values(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     bad = ~np.isfinite(v)
     if bad.any():
         k = int(np.argmax(bad))
-        _fail(path, f"missing or non-numeric value {df[col].iloc[k]!r} in column {col!r} (row {k + 2})")
+        _fail(path, f"missing or non-numeric value {_show(df[col].iloc[k])} in column {col!r} (row {k + 2})")
     return v
 
 
