@@ -28,7 +28,8 @@ from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario, ScenarioError, Weights
 
 __all__ = ["OfflineProblem", "OfflineResult", "OfflinePolicy", "InfeasibleError", "SolverError",
-           "solve_offline", "solver_order", "norm_expr"]
+           "solve_offline", "solve_with_fallback", "solver_order", "norm_expr",
+           "check_reachable"]
 
 _OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
 
@@ -107,9 +108,10 @@ class OfflineProblem:
     μ_s/Λ[j] (J,) and the unserved penalty (USD per load unit).
     """
 
-    def __init__(self, scenario: Scenario, T: int, weights: Weights, allow_unserved: bool = True):
-        self.key = _structure_key(scenario, T, weights, allow_unserved)
-        _, _, q, social, latency, _ = self.key
+    def __init__(self, scenario: Scenario, T: int, weights: Weights, allow_unserved: bool = True,
+                 offsets: bool = False):
+        self.key = _structure_key(scenario, T, weights, allow_unserved) + (offsets,)
+        _, _, q, social, latency, _, _ = self.key
         self.pairs = pr = Pairs.of(scenario)
         N, J, P = scenario.N, scenario.J, pr.P
         self.T, self.q, self.allow_unserved = T, q, allow_unserved
@@ -128,15 +130,27 @@ class OfflineProblem:
         served = x @ pr.demand_matrix
         cons = [it_mwh <= np.ones((T, 1)) @ self.capacity]
         obj = self.price @ cp.vec(it_mwh, order="C")
-        obj += norm_expr(cp.hstack([self.carbon[i] @ it_mwh[:, i] for i in range(N)]), q)
-        obj += norm_expr(cp.hstack([self.water[i] @ it_mwh[:, i] for i in range(N)]), q)
+        carbon = cp.hstack([self.carbon[i] @ it_mwh[:, i] for i in range(N)])   # (N,) USD
+        water = cp.hstack([self.water[i] @ it_mwh[:, i] for i in range(N)])
+        # offsets: footprints accumulated before the window (USD, μ and ω folded in), for MPC
+        self.carbon_offset = cp.Parameter(N, nonneg=True, name="carbon_offset_usd") if offsets else None
+        self.water_offset = cp.Parameter(N, nonneg=True, name="water_offset_usd") if offsets else None
+        self.social_offset = None
+        if offsets:
+            carbon, water = carbon + self.carbon_offset, water + self.water_offset
+        obj += norm_expr(carbon, q)
+        obj += norm_expr(water, q)
         self.social_scale = self.penalty = None
         if social:
             import scipy.sparse as sp
 
             qm = sp.csr_matrix((scenario.quality_loss[pr.k], (np.arange(P), pr.j)), shape=(P, J))
             self.social_scale = cp.Parameter(J, nonneg=True, name="mu_social_per_demand")
-            obj += norm_expr(cp.multiply(self.social_scale, cp.sum(x, axis=0) @ qm), q)
+            social_usd = cp.multiply(self.social_scale, cp.sum(x, axis=0) @ qm)
+            if offsets:
+                self.social_offset = cp.Parameter(J, nonneg=True, name="social_offset_usd")
+                social_usd = social_usd + self.social_offset
+            obj += norm_expr(social_usd, q)
         if latency:
             lat = weights.mu_latency * scenario.latency[pr.i, pr.j]
             obj += cp.sum(x @ lat)
@@ -151,25 +165,38 @@ class OfflineProblem:
         self.problem = cp.Problem(cp.Minimize(obj), cons)
         if not self.problem.is_dpp():
             raise AssertionError("offline program is not DPP; canonicalization could not be cached")
-        self._compiled: set[str] = set()
 
     def set_data(self, scenario: Scenario, weights: Weights) -> None:
         """Load a window of length T of ``scenario`` (same structure) into the parameters."""
         if scenario.T != self.T:
             raise ValueError(f"OfflineProblem built for T={self.T} h, got a window of {scenario.T} h")
+        self.set_arrays(scenario, weights, scenario.price, scenario.carbon, scenario.water, scenario.demand,
+                        scenario.demand.sum(axis=0))
+
+    def set_arrays(self, scenario: Scenario, weights: Weights, price: np.ndarray, carbon: np.ndarray,
+                   water: np.ndarray, demand: np.ndarray, total_demand: np.ndarray,
+                   carbon_t: np.ndarray | None = None, water_m3: np.ndarray | None = None,
+                   quality_sum: np.ndarray | None = None) -> None:
+        """Load (T, N) price/carbon/water, (T, J) demand, the normalization Λ (J,) of the social cost
+        and (with ``offsets``) the footprints before the window: carbon_t (N,), water_m3 (N,) and the
+        quality-loss sums (J,), from ``scenario``'s static data and ``weights``."""
         sc = scenario
-        self.price.value = (sc.price * sc.pue).ravel()                    # (T, N) C order
+        self.price.value = (price * sc.pue).ravel()                       # (T, N) C order
         omega = sc.region_weights * sc.pue
-        self.carbon.value = weights.mu_carbon * (sc.carbon * omega).T
-        self.water.value = weights.mu_water * (sc.water * omega).T
-        self.demand.value = sc.demand
+        self.carbon.value = weights.mu_carbon * (carbon * omega).T
+        self.water.value = weights.mu_water * (water * omega).T
+        self.demand.value = demand
         self.capacity.value = sc.capacity[None, :]
+        inv = np.divide(1.0, total_demand, out=np.zeros(sc.J), where=total_demand > 0)
         if self.social_scale is not None:
-            tot = sc.demand.sum(axis=0)
-            self.social_scale.value = weights.mu_social * np.divide(1.0, tot, out=np.zeros_like(tot),
-                                                                      where=tot > 0)
+            self.social_scale.value = weights.mu_social * inv
         if self.penalty is not None:
             self.penalty.value = weights.unserved_penalty_usd
+        if self.carbon_offset is not None:
+            self.carbon_offset.value = weights.mu_carbon * sc.region_weights * carbon_t
+            self.water_offset.value = weights.mu_water * sc.region_weights * water_m3
+            if self.social_offset is not None:
+                self.social_offset.value = weights.mu_social * quality_sum * inv
 
     def solve(self, solver: str, **opts) -> tuple[str, float, float, float]:
         """Solve with ``solver``; returns (status, objective, compile+overhead s, solver s)."""
@@ -242,6 +269,29 @@ def _diagnose_slots(scenario: Scenario, tol: float = 1e-7) -> None:
                 f"it can reach and unserved load is not allowed")
 
 
+def solve_with_fallback(prob: OfflineProblem, q: float, solver: str | None = None,
+                        **solver_opts) -> tuple[bool, str, str, float, float, float, list[str]]:
+    """Try the solvers of :func:`solver_order` in turn until one returns an optimal status.
+
+    Returns (ok, solver, status, objective, compile s, solve s, attempts); warns on a fallback and on
+    an inaccurate optimum.
+    """
+    attempts: list[str] = []
+    status, value, compile_s, solve_s, s = "not solved", math.nan, 0.0, 0.0, ""
+    for s in solver_order(q, solver):
+        status, value, c_s, solve_s = prob.solve(s, **solver_opts)
+        compile_s += c_s
+        attempts.append(f"{s}: {status}")
+        if status in _OK and prob.x.value is not None:
+            if len(attempts) > 1:
+                warnings.warn(f"offline solve: fell back to {s} after {'; '.join(attempts[:-1])}",
+                              RuntimeWarning, stacklevel=3)
+            if status != cp.OPTIMAL:
+                warnings.warn(f"offline solve: {s} returned {status}", RuntimeWarning, stacklevel=3)
+            return True, s, status, value, compile_s, solve_s, attempts
+    return False, s, status, value, compile_s, solve_s, attempts
+
+
 def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: str | None = None,
                   allow_unserved: bool = True, **solver_opts) -> OfflineResult:
     """Solve the offline program on the whole of ``scenario`` (a window) and account it by the ledger.
@@ -265,21 +315,13 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
     prob = _problem_for(scenario, w, allow_unserved)
     t_build = time.perf_counter() - t_start
     prob.set_data(scenario, w)
-    attempts: list[str] = []
-    for s in solver_order(w.q, solver):
-        status, value, compile_s, solve_s = prob.solve(s, **solver_opts)
-        attempts.append(f"{s}: {status}")
-        if status in _OK and prob.x.value is not None:
-            if len(attempts) > 1:
-                warnings.warn(f"offline solve: fell back to {s} after {'; '.join(attempts[:-1])}",
-                              RuntimeWarning, stacklevel=2)
-            if status != cp.OPTIMAL:
-                warnings.warn(f"offline solve: {s} returned {status}", RuntimeWarning, stacklevel=2)
-            x = prob.schedule()
-            return OfflineResult(
-                schedule=x, report=evaluate(scenario, x, w), status=status, solver=s,
-                solver_objective_usd=value, compile_time_s=compile_s + t_build, solve_time_s=solve_s,
-                wall_time_s=time.perf_counter() - t_start, attempts=attempts)
+    ok, s, status, value, compile_s, solve_s, attempts = solve_with_fallback(prob, w.q, solver, **solver_opts)
+    if ok:
+        x = prob.schedule()
+        return OfflineResult(
+            schedule=x, report=evaluate(scenario, x, w), status=status, solver=s,
+            solver_objective_usd=value, compile_time_s=compile_s + t_build, solve_time_s=solve_s,
+            wall_time_s=time.perf_counter() - t_start, attempts=attempts)
     if not allow_unserved:
         _diagnose_slots(scenario)
     raise SolverError(f"offline solve of {scenario.name!r} (T={scenario.T} h, q={w.q}) failed with every "

@@ -1,0 +1,91 @@
+"""Model-predictive control: receding-horizon offline optimization on forecasts.
+
+Each slot t, MPC solves the offline program on the window [t, t+H): slot t with its true data (known
+when routing, as for every online policy), slots t+1 .. t+H-1 with forecasts from
+:func:`equiglb.forecast.forecast` (perfect, or noisy with the environment's noise model, seeded), the
+footprints accumulated before t as constants inside the equity norms, and applies the first slot.
+Slots past the end of the episode get zero demand. One parameterized cvxpy problem of length
+min(H, T) is compiled at :meth:`MPCPolicy.reset` and re-solved with new parameter values.
+
+The social cost's normalization Λ_j (the window's total demand) is estimated as the demand seen and
+forecast so far, scaled to the episode length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from equiglb.baselines.offline import OfflineProblem, SolverError, solve_with_fallback
+from equiglb.baselines.policy import OnlinePolicy
+from equiglb.forecast import forecast
+from equiglb.scenario import Scenario, Weights
+
+__all__ = ["MPCPolicy"]
+
+
+class MPCPolicy(OnlinePolicy):
+    """Receding-horizon control with horizon ``horizon`` hours (see the module docstring).
+
+    Args:
+        horizon: H >= 1 slots optimized at each step (H = 1 is the greedy per-slot equity-aware policy).
+        noise_std: relative one-hour-ahead forecast error (0 = perfect foresight within the window).
+        seed: seed of the forecast noise, re-seeded at every :meth:`reset`.
+        solver: first cvxpy solver to try (default by problem class, with fallback).
+    """
+
+    name = "mpc"
+
+    def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None):
+        if int(horizon) < 1:
+            raise ValueError(f"MPC horizon must be >= 1 hour, got {horizon!r}")
+        self.horizon = int(horizon)
+        self.noise_std = float(noise_std)
+        self.seed = seed
+        self.solver = solver
+
+    def reset(self, scenario: Scenario, weights: Weights) -> None:
+        self.scenario, self.weights = scenario, weights
+        self.H = min(self.horizon, scenario.T)
+        if getattr(self, "_prob", None) is None or self._prob.key != self._key(scenario, weights):
+            self._prob = OfflineProblem(scenario, self.H, weights, allow_unserved=True, offsets=True)
+        self.rng = np.random.default_rng(self.seed)
+        self.carbon_t = np.zeros(scenario.N)
+        self.water_m3 = np.zeros(scenario.N)
+        self.quality_sum = np.zeros(scenario.J)
+        self.seen_demand = np.zeros(scenario.J)
+        self.solvers_used: dict[str, int] = {}
+
+    def _key(self, scenario: Scenario, weights: Weights) -> tuple:
+        from equiglb.baselines.offline import _structure_key
+
+        return _structure_key(scenario, self.H, weights, True) + (True,)
+
+    def _window(self, series: np.ndarray, t: int, nonneg: bool) -> np.ndarray:
+        ahead = forecast(series, t, self.H - 1, self.noise_std, self.rng if self.noise_std > 0 else None,
+                         nonnegative=nonneg)
+        return np.concatenate([series[t:t + 1], ahead], axis=0)
+
+    def act(self, t: int) -> np.ndarray:
+        sc, w, H = self.scenario, self.weights, self.H
+        price = self._window(sc.price, t, False)
+        carbon = self._window(sc.carbon, t, True)
+        water = self._window(sc.water, t, True)
+        demand = self._window(sc.demand, t, True)
+        beyond = np.arange(t, t + H) >= sc.T
+        demand[beyond] = 0.0
+        seen = self.seen_demand + demand.sum(axis=0)
+        total = seen * sc.T / min(t + H, sc.T)
+        self._prob.set_arrays(sc, w, price, carbon, water, demand, total,
+                              self.carbon_t, self.water_m3, self.quality_sum)
+        ok, solver, status, _, _, _, attempts = solve_with_fallback(self._prob, w.q, self.solver)
+        if not ok:
+            raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
+        self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
+        x = self._prob.pairs.scatter(np.maximum(self._prob.x.value[0], 0.0))
+        # exact accumulation of the true footprints of the applied slot
+        E = (x @ sc.energy_per_unit).sum(axis=1) * sc.pue
+        self.carbon_t += sc.carbon[t] * E
+        self.water_m3 += sc.water[t] * E
+        self.quality_sum += (x @ sc.quality_loss).sum(axis=0)
+        self.seen_demand += sc.demand[t]
+        return x
