@@ -146,7 +146,7 @@ def read_tidy(path: Path, key: str, value: str, names: tuple[str, ...], nonnegat
             v = vals[rows]
             if nonneg and np.any(v < 0):
                 k = int(np.argmax(v < 0))
-                _fail(path, f"negative {sig} {v[k]!r} for {key} {n!r} at {t[k]} (row {rows[k] + 2}); "
+                _fail(path, f"negative {sig} {float(v[k])!r} for {key} {n!r} at {t[k]} (row {rows[k] + 2}); "
                             f"{sig} must be >= 0")
             out[(n, sig)] = (t, v)
     return out
