@@ -57,9 +57,10 @@ def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_nonneg_int, default=0, help="random seed (envs, network init, sampling)")
     p.add_argument("--n-envs", type=_positive_int, default=None,
                    help="number of parallel environments; default: the hyperparameter file's n_envs")
-    p.add_argument("--vec-env", choices=VEC_ENVS, default="dummy",
+    p.add_argument("--vec-env", choices=VEC_ENVS, default=None,
                    help="vector env: dummy (in-process loop), subproc (one process per env) or native "
-                        "(equiglb's batched vector env, gymnasium.make_vec(..., 'vector_entry_point'))")
+                        "(equiglb's batched vector env, gymnasium.make_vec(..., 'vector_entry_point'), the "
+                        "fastest); default: native for equiglb ids, else dummy")
     p.add_argument("--eval-freq", type=int, default=10_000,
                    help="evaluate on the validation window every N environment steps (summed over envs) "
                         "and keep best_model.zip; <= 0 disables")

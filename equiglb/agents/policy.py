@@ -76,9 +76,9 @@ class AgentPolicy(OnlinePolicy):
     def __init__(self, model_path: str | Path, env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
                  vecnormalize_path: str | Path | None = None, name: str | None = None, deterministic: bool = True,
                  algo: str | None = None, device: str = "cpu", reference: Scenario | None = None):
-        from equiglb.agents.trainer import companions
+        from equiglb.agents.trainer import check_model_file, companions
 
-        self.model_path = Path(model_path)
+        self.model_path = check_model_file(model_path)
         cfg = run_config(self.model_path)
         self.algo = algo or detect_algo(self.model_path)
         self.env_id = env_id or cfg.get("env_id")

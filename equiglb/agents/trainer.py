@@ -316,6 +316,10 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         bad = [b for b in args.baselines if b not in POLICY_NAMES]
         if bad:
             raise UserError(f"--baselines: unknown {bad}; available: {list(POLICY_NAMES)}")
+    if args.vec_env is None:
+        spec = gym.spec(args.env)
+        args.vec_env = "native" if getattr(spec, "vector_entry_point", None) and args.env.startswith("equiglb/") \
+            else "dummy"
     return Plan(args.algo, args.env, hp, env_kwargs, n_timesteps, n_envs, load_from=load_from)
 
 

@@ -1,0 +1,114 @@
+"""Agents: hyperparameters, a short training run of every algorithm, save/load/evaluate round trip.
+
+Training runs are a few hundred steps on the synthetic scenario with 24-hour episodes (fast)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from equiglb.agents import ALGOS, AgentPolicy
+from equiglb.agents.algos import HyperparamError, load_hyperparams, parse_overrides
+from equiglb.agents.cli import main
+from equiglb.agents.evaluate import scenario_of
+from equiglb.ledger import evaluate
+
+ENV = "equiglb/EquitableGLB-v0"
+SMALL = ["--env-kwargs", "episode_length=24", "--eval-freq", "0", "--no-progress", "--baselines"]
+# off-policy algorithms must start learning within the short budget
+FAST = {"ppo": ["n_steps=32", "batch_size=64", "n_epochs=2"], "a2c": ["n_steps=8"],
+        "sac": ["learning_starts=100", "batch_size=32"], "td3": ["learning_starts=100", "batch_size=32"],
+        "ddpg": ["learning_starts=100", "batch_size=32"]}
+
+
+def test_parse_overrides_reads_yaml_values():
+    got = parse_overrides(["gamma=0.995", "n_steps:128", "policy_kwargs={net_arch: [32, 32]}",
+                           "normalize=false", "env_kwargs.episode_length=48"])
+    assert got == {"gamma": 0.995, "n_steps": 128, "policy_kwargs": {"net_arch": [32, 32]},
+                   "normalize": False, "env_kwargs": {"episode_length": 48}}
+    with pytest.raises(HyperparamError, match="key=value"):
+        parse_overrides(["gamma"])
+
+
+def test_hyperparams_default_env_entry_and_overrides():
+    for algo in ALGOS:
+        hp = load_hyperparams(algo, "some/Unknown-v0")
+        assert hp["policy"] == "MlpPolicy" and hp["n_timesteps"] > 0
+        own = load_hyperparams(algo, ENV)
+        assert own["env_kwargs"]["episode_length"] == 240          # the env's entry updates default
+    hp = load_hyperparams("ppo", ENV, {"gamma": 0.999, "env_kwargs": {"episode_length": 24}})
+    assert hp["gamma"] == 0.999 and hp["env_kwargs"] == {"episode_length": 24, "random_start": True}
+    with pytest.raises(HyperparamError, match="unknown hyperparameter.*n_stepz"):
+        load_hyperparams("ppo", ENV, {"n_stepz": 3})
+    with pytest.raises(HyperparamError, match="gamma"):
+        load_hyperparams("ppo", ENV, {"gamma": 1.5})
+
+
+def _check_schedule(window, x):
+    """Demand met (no unserved load in these instances) and capacity respected."""
+    np.testing.assert_allclose(x.sum(axis=(1, 3)), window.demand, rtol=1e-9, atol=1e-9)
+    it_mwh = (x @ window.energy_per_unit).sum(axis=2)
+    assert np.all(it_mwh <= window.capacity[None] * (1 + 1e-9) + 1e-9)
+    assert np.all(x[:, ~window.allowed] == 0) if (~window.allowed).any() else True
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_short_training_run_of_every_algorithm(algo, tmp_path):
+    n = 300
+    code = main(["--algo", algo, "--env", ENV, "-n", str(n), "-f", str(tmp_path), "--seed", "1",
+                 "--n-envs", "2", *SMALL, "--hyperparams", *FAST[algo]])
+    assert code == 0
+    (run,) = (tmp_path / algo).iterdir()
+    cfg = yaml.safe_load((run / "config.yml").read_text())
+    assert cfg["num_timesteps"] >= n and cfg["seed"] == 1 and cfg["algo"] == algo
+    assert cfg["versions"]["stable_baselines3"]
+    for f in ("model.zip", "vecnormalize.pkl", "eval/table.csv", "eval/table.json", "eval/cost_vs_worst.png",
+              "eval/footprints.png"):
+        assert (run / f).is_file(), f
+    assert any((run / "tb").rglob("events.out.tfevents.*"))
+    assert (run / "replay_buffer.pkl").is_file() == (algo in ("sac", "td3", "ddpg"))
+    rows = yaml.safe_load((run / "eval" / "table.json").read_text())
+    assert [r["policy"] for r in rows] == [f"{algo} (agent)"]
+    assert math.isfinite(rows[0]["objective"]) and rows[0]["objective"] > 0
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["--algo", "ppo", "--env", ENV, "-n", "256", "-f", str(root), *SMALL,
+                 "--hyperparams", *FAST["ppo"]]) == 0
+    return next((root / "ppo").iterdir())
+
+
+def test_save_load_evaluate_round_trip(trained_run):
+    """A loaded agent routes feasibly, its return is -J(x) of its schedule, and it is deterministic."""
+    full = scenario_of(ENV)
+    window = full.split("test").window(0, 48)
+    agent = AgentPolicy(trained_run / "model.zip", reference=full)
+    assert agent.algo == "ppo" and agent.env_id == ENV and agent.obs_rms is not None
+    x = agent.schedule(window, window.weights)
+    assert x.shape == (48, window.N, window.J, window.K)
+    _check_schedule(window, x)
+    report = evaluate(window, x, window.weights)
+    assert agent.episode_return == pytest.approx(-report.objective_usd, rel=1e-9)
+    again = AgentPolicy(trained_run, reference=full).schedule(window, window.weights)   # run folder works too
+    np.testing.assert_array_equal(x, again)
+    # the same window without the reference: still a feasible schedule of the same shape
+    alone = AgentPolicy(trained_run / "model.zip").schedule(window, window.weights)
+    _check_schedule(window, alone)
+
+
+def test_agent_table_row_is_the_ledger_of_its_schedule(trained_run):
+    """The evaluation table's agent row is the ledger's report of the recorded schedule."""
+    rows = yaml.safe_load((trained_run / "eval" / "table.json").read_text())
+    full = scenario_of(ENV)
+    window = full.split("test")
+    x = AgentPolicy(trained_run / "model.zip", reference=full).schedule(window, window.weights)
+    rep = evaluate(window, x, window.weights)
+    assert rows[0]["objective"] == pytest.approx(rep.objective_usd, rel=1e-9)
+    assert rows[0]["energy_cost_usd"] == pytest.approx(rep.energy_cost_usd, rel=1e-9)
+    assert rows[0]["carbon_max_t"] == pytest.approx(rep.carbon_t.max(), rel=1e-9)
