@@ -18,7 +18,7 @@ from equiglb.scenario import Scenario
 from equiglb.traces.csvio import TraceError
 from equiglb.traces.synthetic import SeriesParams, SyntheticParams
 
-__all__ = ["calibrate", "calibrate_scenario", "fit_series", "is_tariff", "hourly_profile"]
+__all__ = ["calibrate", "calibrate_scenario", "fit_series", "is_tariff"]
 
 #: A price series is a two-level daily tariff if at most two distinct values occur on this share of days.
 TARIFF_DAY_SHARE = 0.8
@@ -43,12 +43,6 @@ def _lag1(x: np.ndarray) -> float:
     if x.size < 3 or np.std(x[:-1]) == 0 or np.std(x[1:]) == 0:
         return 0.0
     return float(np.clip(np.corrcoef(x[:-1], x[1:])[0, 1], -0.99, 0.99))
-
-
-def hourly_profile(days: np.ndarray) -> np.ndarray:
-    """Hour-of-day profile relative to the mean, (24,), mean 0: ``mean_d(v[d, h]) / mean(v) - 1``."""
-    m = days.mean()
-    return days.mean(axis=0) / m - 1.0
 
 
 def is_tariff(days: np.ndarray) -> bool:
