@@ -196,3 +196,20 @@ def test_negative_price_allowed_and_missing_folder(tmp_path):
         load_generic(data_dir=tmp_path / "nothing")
     with pytest.raises(TraceError, match="needs data_dir"):
         equiglb.load_scenario("csv")
+
+
+def test_parquet_tables(tmp_path):
+    """signals/demand as .parquet: read with pyarrow, or a clear error naming the file without it."""
+    import pandas as pd
+
+    d = make(tmp_path, meta=META + "signals_file: signals.parquet\n")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        (d / "signals.parquet").write_bytes(b"PAR1")
+        with pytest.raises(TraceError, match=r"signals\.parquet: cannot be read"):
+            load_generic(data_dir=d)
+        return
+    pd.read_csv(d / "signals.csv").to_parquet(d / "signals.parquet")
+    s = load_generic(data_dir=d)
+    np.testing.assert_allclose(s.price[:, 0], [10, 11, 12])
