@@ -131,3 +131,15 @@ def test_registry_lists_all_names():
     names = equiglb.list_scenarios()
     for n in ("synthetic", "synthetic-multimodel", "eglb-2022", "eglb-2022-partial", "csv"):
         assert n in names
+
+
+def test_traces_cli_list_and_show(capsys):
+    from equiglb.traces.__main__ import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic-multimodel" in out and "eglb-2022-partial" in out
+    assert main(["show", "synthetic", "-O", "hours=48", "-O", "q=2"]) == 0
+    assert "T=48 h" in capsys.readouterr().out
+    assert main(["show", "csv"]) == 1
+    assert "needs data_dir" in capsys.readouterr().err
