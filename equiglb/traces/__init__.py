@@ -11,6 +11,7 @@ Other modules register more names with :func:`register_scenario`.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from pathlib import Path
@@ -119,6 +120,13 @@ def load_scenario(name: str = "synthetic", **options: Any) -> Scenario:
     builder, _ = _REGISTRY[name]
     common = {k: options.pop(k) for k in ("horizon", "demand_scale", "demand_tz_shift", "weights", *_WEIGHT_KEYS)
               if k in options}
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise ScenarioError(
+                f"scenario {name!r}: unknown option(s) {unknown}; its own options are {sorted(params)}, the "
+                f"common ones {['horizon', 'demand_scale', 'demand_tz_shift', 'weights', *_WEIGHT_KEYS]}")
     return apply_options(builder(**options), **common)
 
 
