@@ -112,3 +112,43 @@ def test_agent_table_row_is_the_ledger_of_its_schedule(trained_run):
     assert rows[0]["objective"] == pytest.approx(rep.objective_usd, rel=1e-9)
     assert rows[0]["energy_cost_usd"] == pytest.approx(rep.energy_cost_usd, rel=1e-9)
     assert rows[0]["carbon_max_t"] == pytest.approx(rep.carbon_t.max(), rel=1e-9)
+
+
+def test_table_has_a_row_per_policy_and_baseline_rows_equal_compare(trained_run, tmp_path):
+    """Baseline rows are the baselines' compare() on the same window; no policy beats the offline optimum."""
+    import json
+
+    from equiglb.agents.evaluate import evaluate_models
+    from equiglb.baselines import compare, make_policy
+
+    names = ["offline", "min-cost", "nearest", "random"]
+    out = evaluate_models([trained_run, trained_run / "model.zip"], split="test", baselines=names, out_dir=tmp_path,
+                          names=["agent-a", "agent-b"], print_table=False)
+    rows = json.loads((out / "table.json").read_text())
+    assert [r["policy"] for r in rows] == names + ["agent-a", "agent-b"]
+    window = scenario_of(ENV).split("test")
+    expected = compare(window, [make_policy(n) for n in names], window.weights)
+    for got, exp in zip(rows, expected):
+        for col in ("objective", "energy_cost_usd", "carbon_max_t", "water_max_m3", "unserved", "gap_to_offline"):
+            assert got[col] == pytest.approx(exp[col], rel=1e-9, abs=1e-9), (got["policy"], col)
+    assert rows[0]["gap_to_offline"] == 0
+    assert all(r["gap_to_offline"] >= -1e-6 for r in rows)            # the offline optimum is optimal
+    assert rows[-1]["objective"] == pytest.approx(rows[-2]["objective"], rel=1e-12)
+    for f in ("table.csv", "footprints.png", "cost_vs_worst.png", "routing_agent-a.png"):
+        assert (out / f).is_file(), f
+
+
+def test_evaluate_command_on_another_scenario(trained_run, tmp_path, eglb_dir, capsys):
+    """python -m equiglb.agents.evaluate: a synthetic-trained agent on the eGLB-2022 test window."""
+    import json
+
+    from equiglb.agents.evaluate import main as evaluate_main
+
+    code = evaluate_main([str(trained_run), "--env", "equiglb/EquitableGLB-eglb2022-v0", "--env-kwargs",
+                          f"data_dir={eglb_dir}", "--baselines", "offline", "min-cost", "-o", str(tmp_path)])
+    assert code == 0
+    rows = json.loads((tmp_path / "table.json").read_text())
+    assert [r["policy"] for r in rows] == ["offline", "min-cost", f"ppo:{trained_run.name}"]
+    assert rows[0]["scenario"] == "eglb-2022" and rows[-1]["gap_to_offline"] >= -1e-6
+    assert "Table and plots in" in capsys.readouterr().out
+    assert evaluate_main([str(tmp_path / "nothing.zip"), "--env", ENV]) == 2

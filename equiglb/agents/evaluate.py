@@ -19,7 +19,9 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 
-from equiglb.agents.report import format_table, write_report
+import numpy as np
+
+from equiglb.agents.report import write_report
 from equiglb.scenario import Scenario
 
 __all__ = ["scenario_of", "evaluate_models", "compare_policies", "main"]
@@ -37,29 +39,42 @@ def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenar
         env.close()
 
 
-def compare_policies(window: Scenario, policies: Sequence[Any]) -> tuple[list[dict[str, Any]], dict[str, dict]]:
-    """Rows for ``policies`` on ``window`` (with its weights) and each policy's per-site footprints
-    ``{name: {"carbon_t": (N,), "water_m3": (N,)}}``.
+def compare_policies(window: Scenario, policies: Sequence[Any], progress: bool = False
+                     ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Rows of :func:`equiglb.baselines.compare` for ``policies`` on ``window`` (with its weights), so a
+    baseline's row is the baselines command's, and the schedule x[t, i, j, k] each policy produced."""
+    from equiglb.baselines import compare
 
-    With any baseline among ``policies`` the rows are those of :func:`equiglb.baselines.compare`
-    (so they equal the baselines command's); with agents only, each row is the ledger's
-    :meth:`~equiglb.ledger.Report.row` of the agent's executed schedule.
-    """
-    from equiglb.agents.policy import AgentPolicy
-    from equiglb.ledger import evaluate
+    schedules: dict[str, np.ndarray] = {}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-    if all(isinstance(p, AgentPolicy) for p in policies):
-        rows, foot = [], {}
-        for p in policies:
-            rep = evaluate(window, p.schedule(window, window.weights), window.weights)
-            rows.append({"policy": p.name, **rep.row(), "gap_to_offline": None})
-            foot[p.name] = {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3}
-        return rows, foot
-    from equiglb import baselines
+        bar = tqdm(total=len(policies), desc="policies evaluated", unit="policy")
+    for pol in policies:
+        _record(pol, schedules, bar)
+    try:
+        rows = compare(window, policies, window.weights)
+    finally:
+        if bar is not None:
+            bar.close()
+    return rows, schedules
 
-    result = baselines.compare(window, policies, window.weights)
-    rows = [dict(r) for r in result]
-    return rows, {}
+
+def _record(pol: Any, store: dict[str, np.ndarray], bar: Any = None) -> None:
+    # Keep the schedule each policy returns (instance attribute, so isinstance checks in compare hold).
+    inner = pol.schedule
+
+    def schedule(scenario: Scenario, weights: Any = None) -> np.ndarray:
+        if bar is not None:
+            bar.set_postfix_str(pol.name)
+        x = inner(scenario, weights)
+        store[pol.name] = np.asarray(x)
+        if bar is not None:
+            bar.update(1)
+        return x
+
+    pol.schedule = schedule
 
 
 def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
@@ -83,6 +98,8 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     """
     from equiglb.agents.policy import AgentPolicy, run_config
     from equiglb.agents.trainer import check_model_file, env_slug
+    from equiglb.baselines import format_table
+    from equiglb.ledger import evaluate
 
     paths = [check_model_file(m) for m in models]
     cfg = run_config(paths[0]) if paths else {}
@@ -107,7 +124,11 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     t0 = time.perf_counter()
     print(f"Evaluating {len(agents)} agent(s) and {len(base_names)} baseline(s) on {full.name} split {split!r} "
           f"({window.T} h) ...", flush=True)
-    rows, footprints = compare_policies(window, policies)
+    rows, schedules = compare_policies(window, policies, progress=progress)
+    footprints = {}
+    for name, x in schedules.items():
+        rep = evaluate(window, x, window.weights)
+        footprints[name] = {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3}
     agent_routing = {ag.name: ag.schedule_executed() for ag in agents}
     if out_dir is None:
         base = paths[0].parent if paths else Path(".")

@@ -13,9 +13,6 @@ Files written by :func:`write_report` into a folder:
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,59 +20,17 @@ import numpy as np
 
 from equiglb.scenario import Scenario
 
-__all__ = ["write_table", "format_table", "write_report", "TABLE_COLUMNS"]
-
-#: The columns printed in the console table (all columns go to the CSV/JSON files).
-TABLE_COLUMNS = ("policy", "energy_cost_usd", "carbon_max_t", "carbon_par", "water_max_m3", "water_par",
-                 "unserved", "objective", "gap_to_offline")
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
-
+__all__ = ["write_table", "write_report", "plot_footprints", "plot_cost_vs_worst", "plot_routing"]
 
 def write_table(rows: Sequence[Mapping[str, Any]], out_dir: Path, stem: str = "table") -> tuple[Path, Path]:
-    """Write ``rows`` as ``<stem>.csv`` and ``<stem>.json``; return both paths."""
+    """Write ``rows`` as ``<stem>.csv`` and ``<stem>.json`` (the baselines command's writers)."""
+    from equiglb.baselines import write_csv, write_json
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _jsonable(r.get(k)) for k in cols})
-    json_path.write_text(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2))
+    write_csv(list(rows), csv_path)
+    write_json(list(rows), json_path)
     return csv_path, json_path
-
-
-def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = TABLE_COLUMNS) -> str:
-    """A fixed-width text table of ``rows`` (the columns present in the rows)."""
-    cols = [c for c in columns if any(c in r for r in rows)]
-
-    def fmt(v: Any, c: str) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, (float, np.floating)):
-            if c == "gap_to_offline":
-                return f"{100 * v:+.2f}%" if math.isfinite(v) else "-"
-            return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
-        return str(v)
-
-    cells = [[fmt(r.get(c), c) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
-              for row in cells]
-    return "\n".join(lines)
 
 
 def _plt():
