@@ -41,6 +41,10 @@ __all__ = [
 def lq_norm(v: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
     """L_q norm along ``axis`` for q in [1, inf] (v >= 0 in every use here)."""
     v = np.abs(v)
+    if v.ndim > 1 and v.size >= 256:
+        # numpy reduces a short trailing axis slowly; reduce over a leading contiguous axis instead
+        v = np.ascontiguousarray(np.moveaxis(v, axis, 0))
+        axis = 0
     if q == math.inf:
         return v.max(axis=axis)
     if q == 1.0:
@@ -219,9 +223,19 @@ class Ledger:
         self._has_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
         self._latency = sc.latency if (sc.latency is not None and self.weights.mu_latency) else None
         self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
+        # step() contracts x as an (..., N, J*K) matrix with matmuls (fast for batches)
+        self._e_tiled = np.tile(sc.energy_per_unit, sc.J)                       # (J*K,)
+        self._ones_n = np.ones(sc.N)
+        self._lat_flat = (np.repeat(sc.latency.reshape(-1), sc.K) if self._latency is not None else None)
+        # carbon and water intensities stacked (T, 2, N), and the footprints (..., 2, N) they feed:
+        # one gather, one multiply-add and one norm per slot for both
+        self._intensity = np.stack([sc.carbon, sc.water], axis=1)
+        self._mu_cw = np.array([self.weights.mu_carbon, self.weights.mu_water])
+        self._ones_j = np.ones(sc.J)
         b = () if batch_size is None else (batch_size,)
-        self.carbon_t = np.zeros(b + (sc.N,))
-        self.water_m3 = np.zeros(b + (sc.N,))
+        self._footprint = np.zeros(b + (2, sc.N))
+        self.carbon_t = self._footprint[..., 0, :]      # views: C[i] (t) and W[i] (m³)
+        self.water_m3 = self._footprint[..., 1, :]
         self.quality_sum = np.zeros(b + (sc.J,))
         self.inv_window_demand = np.zeros(b + (sc.J,))
         self.phi_usd = np.zeros(b)
@@ -266,22 +280,31 @@ class Ledger:
         Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
         """
         sc, w = self.scenario, self.weights
-        E = (x @ self._e).sum(axis=-1) * sc.pue                 # (..., N) facility MWh
-        price, carbon, water, demand = sc.price[t], sc.carbon[t], sc.water[t], sc.demand[t]
-        cost = (price * E).sum(axis=-1)
-        self.carbon_t += carbon * E
-        self.water_m3 += water * E
-        served = x.sum(axis=-1).sum(axis=-2)                    # (..., J)
-        unserved = np.maximum(demand - served, 0.0).sum(axis=-1)
+        N, J, K = sc.N, sc.J, sc.K
+        lead = x.shape[:-3]
+        x2 = x.reshape(lead + (N, J * K))
+        E = (x2 @ self._e_tiled) * sc.pue                       # (..., N) facility MWh
+        price, demand = sc.price[t], sc.demand[t]
+        cost = (price * E) @ self._ones_n
+        self._footprint += self._intensity[t] * E[..., None, :]
+        by_region = self._ones_n @ x2                           # (..., J*K) Σ_i x[i, j, k]
+        if K == 1:
+            served = by_region                                  # (..., J)
+        else:
+            by_region = by_region.reshape(lead + (J, K))
+            served = by_region.sum(axis=-1)
+        unserved = np.maximum(demand - served, 0.0) @ self._ones_j
         slot_cost = cost + w.unserved_penalty_usd * unserved
         if self._has_social:
-            self.quality_sum += (x @ self._s).sum(axis=-2)
+            self.quality_sum += (by_region * self._s[0]) if K == 1 else by_region @ self._s
         if self._latency is not None:
-            lat = (self._latency * x.sum(axis=-1)).sum(axis=(-2, -1))
+            lat = x.reshape(lead + (N * J * K,)) @ self._lat_flat
             slot_cost = slot_cost + w.mu_latency * lat
             self.latency_load = lat
-        phi = equity_term(self.carbon_t, self.water_m3, self.social() if w.mu_social else None,
-                          w, sc.region_weights)
+        # Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q (as equity_term, both norms at once; C, W, ω >= 0)
+        phi = lq_norm(sc.region_weights * self._footprint, w.q) @ self._mu_cw
+        if w.mu_social:
+            phi = phi + w.mu_social * lq_norm(self.social(), w.q)
         reward = -(slot_cost + phi - self.phi_usd)
         self.phi_usd = phi
         self.energy_cost_usd = cost

@@ -7,8 +7,12 @@ Two modes (see :class:`ActionMap`):
 * ``"site_scores"`` (compact): one weight per hosted (site i, model k) pair, shared by every region;
   region j splits its demand over the pairs it may use in proportion to ``u``.
 
-Both are followed by the same deterministic capacity :func:`repair`. All functions accept any
-leading batch axes, so the single and the vector environment share them.
+Both are followed by the same deterministic capacity :func:`repair`. Regions that split their
+demand by the same fractions (every region in ``"routing"`` mode is its own group; in
+``"site_scores"`` mode, regions with the same allowed pairs form one group) are repaired together as
+one *group* whose routing is then shared out in proportion to the regions' demand, which is the
+same result as repairing them one by one (the repair is linear in a group's demand). All functions
+accept leading batch axes, so the single and the vector environment share them.
 """
 
 from __future__ import annotations
@@ -17,56 +21,116 @@ import numpy as np
 
 from equiglb.scenario import Scenario
 
-__all__ = ["ACTION_MODES", "ActionMap", "repair"]
+__all__ = ["ACTION_MODES", "ActionMap", "repair", "waterfill"]
 
 #: The available action modes.
 ACTION_MODES = ("routing", "site_scores")
 
 
-def repair(x: np.ndarray, pref: np.ndarray, allowed: np.ndarray, energy_per_unit: np.ndarray,
-           capacity: np.ndarray) -> np.ndarray:
+def _sites(v: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Σ_i v[..., i] y[..., i, c] for v (..., N) and y (..., N, C), as a (batched) matmul."""
+    return (v[..., None, :] @ y)[..., 0, :]
+
+
+def repair(y: np.ndarray, pref: np.ndarray, col_group: np.ndarray, col_energy: np.ndarray,
+           capacity: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Make a proposed routing respect capacity, moving overflow to reachable sites with spare capacity.
 
-    Rounds (at most N + 1, deterministic): every site whose IT energy ``Σ_{j,k} e[k] x[i,j,k]`` exceeds
-    its capacity ``M[i]`` is scaled down to exactly ``M[i]`` and closed; each region re-places the load
-    it lost on its allowed pairs at still-open sites, in proportion to its preference ``pref`` there
-    (uniformly over them if its preference there is zero). A closed site is full and never receives
-    load again, so every round with overflow closes at least one site. Load is left unplaced (and
-    becomes unserved in the ledger) only when every site the region can reach is full.
+    Rounds (at most N + 1, deterministic): every site whose IT energy ``Σ_c e[c] y[i, c]`` exceeds
+    its capacity ``M[i]`` is scaled down to exactly ``M[i]`` and closed; each group (region) re-places
+    the load it lost on its allowed pairs at still-open sites, in proportion to its preference
+    ``pref`` there (uniformly over them if its preference there is zero). A closed site is full and
+    never receives load again, so every round with overflow closes at least one site. Load is left
+    unplaced (unserved in the ledger) only when every site the group can reach is full.
 
     Args:
-        x: proposed routing (..., N, J, K), load units, >= 0, zero where not ``allowed``.
-        pref: the region's preference weights (..., N, J, K), >= 0.
-        allowed: (N, J, K) bool, mask and hosting.
-        energy_per_unit: e[k], MWh per load unit, (K,).
+        y: proposed routing (..., N, C), load units, >= 0, zero where not ``allowed``; column c is
+            (group g, model k) = divmod(c, K).
+        pref: the groups' preference weights (..., N, C), >= 0, zero where not ``allowed``.
+        col_group: (C, G) 0/1 matrix, column c belongs to group g.
+        col_energy: (C,) e[k] of column c, MWh per load unit.
         capacity: M[i], MWh per slot, (N,).
+        allowed: (N, C) bool, mask and hosting.
 
     Returns:
-        The repaired routing (a new array), capacity respected to floating-point rounding.
+        The repaired routing (a new array, or ``y`` when nothing overflows).
     """
     N = capacity.shape[0]
-    batch = x.shape[:-3]
-    open_ = np.ones(batch + (N,), bool)
-    allowed_f = allowed.astype(np.float64)
-    tol = 1e-12 * np.maximum(capacity, 1.0)
+    cap_tol = capacity + 1e-12 * np.maximum(capacity, 1.0)
+    load = y @ col_energy                                                # (..., N) IT MWh
+    over = load > cap_tol
+    if not over.any():
+        return y
+    open_ = np.ones(load.shape, bool)
     for _ in range(N + 1):
-        load = (x @ energy_per_unit).sum(axis=-1)                    # (..., N) IT MWh
-        over = load > capacity + tol
+        ratio = np.where(over, capacity / np.maximum(load, 1e-300), 1.0)  # < 1 on over-full sites
+        lost = _sites(1.0 - ratio, y) @ col_group                           # (..., G) load units
+        open_ &= ~over
+        of = open_.astype(np.float64)
+        ws = _sites(of, pref) @ col_group                                     # (..., G)
+        coef = (lost / np.where(ws > 0, ws, 1.0)) @ col_group.T          # (..., C)
+        y = y * ratio[..., :, None] + pref * (of[..., :, None] * coef[..., None, :])
+        stuck = (ws <= 0) & (lost > 0)
+        if stuck.any():                                                   # no preference left: uniform
+            uni = allowed * of[..., :, None]
+            us = np.ones(N) @ uni @ col_group
+            ucoef = (np.where(stuck, lost, 0.0) / np.where(us > 0, us, 1.0)) @ col_group.T
+            y = y + uni * ucoef[..., None, :]
+        load = y @ col_energy
+        over = load > cap_tol
         if not over.any():
             break
-        ratio = np.where(over, capacity / np.where(over, load, 1.0), 1.0)
-        scaled = x * ratio[..., :, None, None]
-        lost = (x - scaled).sum(axis=(-3, -1))                       # (..., J) load units
-        x = scaled
-        open_ &= ~over
-        o = open_[..., :, None, None]
-        w = pref * o
-        ws = w.sum(axis=(-3, -1), keepdims=True)
-        u = allowed_f * o
-        us = u.sum(axis=(-3, -1), keepdims=True)
-        share = np.where(ws > 0, w / np.where(ws > 0, ws, 1.0), u / np.where(us > 0, us, 1.0))
-        x = x + lost[..., None, :, None] * share
-    return x
+    return y
+
+
+def _fill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: np.ndarray):
+    """Proportional water-filling of one group: y = min(θ, θ_i) p with Σ y = demand (or all sites full).
+
+    θ_i = M[i] / (e·p[i]) is the level at which site i is full. Returns (y, unplaced load units).
+    """
+    Q = p.sum(axis=-1)                                                   # (..., N) load units per unit θ
+    P = Q * col_energy[0] if col_energy.size == 1 else p @ col_energy    # (..., N) MWh per unit θ
+    pos = P > 0
+    theta = capacity / np.where(pos, P, 1.0)                              # level at which site i is full
+    order = np.argsort(np.where(pos, theta, np.inf), axis=-1)
+    th = np.take_along_axis(theta, order, axis=-1)
+    q = np.take_along_axis(Q, order, axis=-1)                            # 0 where P = 0
+    placed_full = np.cumsum(th * q, axis=-1)                             # load of sorted sites 0..m, full
+    left = np.cumsum(q[..., ::-1], axis=-1)[..., ::-1]                   # Σ_{l>=m} Q_l
+    g = placed_full + th * (left - q)                                    # load placed at level th_m
+    m = ((g < demand[..., None]) & (q > 0)).sum(axis=-1)                # sites full at the solution
+    m1 = m[..., None]
+    done = np.where(m > 0, np.take_along_axis(placed_full, np.maximum(m1 - 1, 0), axis=-1)[..., 0], 0.0)
+    rest = np.take_along_axis(np.concatenate([left, np.zeros(m1.shape)], axis=-1), m1, axis=-1)[..., 0]
+    openq = rest > 0
+    level = (demand - done) / np.where(openq, rest, 1.0)
+    fill = np.where(openq[..., None], np.minimum(np.maximum(level, 0.0)[..., None], theta), theta)
+    y = np.where(pos, fill, 0.0)[..., None] * p
+    unplaced = np.where(openq, 0.0, np.maximum(demand - done, 0.0))
+    return y, unplaced
+
+
+def waterfill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: np.ndarray,
+              allowed: np.ndarray) -> np.ndarray:
+    """:func:`repair` of a single group (G = 1) in closed form; the same routing without rounds.
+
+    With one group, every open site holds ``θ p[i]`` for a common level θ that the rounds of
+    :func:`repair` raise until the demand is placed, and a site stays at its capacity once full; so
+    the result is ``y[i] = min(θ, θ_i) p[i]`` with ``θ_i = M[i] / (e·p[i])`` and θ solving
+    ``Σ y = demand`` (found by sorting the θ_i). If every preferred site is full, the rest is spread
+    the same way uniformly over the allowed sites without preference.
+
+    Args:
+        p: the group's fractions (..., N, C), summing to 1; demand: (...,) load units; col_energy (C,);
+        capacity (N,); allowed (N, C) bool.
+    """
+    y, unplaced = _fill(p, demand, col_energy, capacity)
+    if np.any(unplaced > 0):
+        spare_sites = (p.sum(axis=-1) <= 0)[..., None] & allowed             # no preference there
+        u = spare_sites.astype(np.float64)
+        y2, _ = _fill(u, unplaced, col_energy, capacity)
+        y = y + y2
+    return y
 
 
 class ActionMap:
@@ -75,13 +139,15 @@ class ActionMap:
     Map (both modes): ``u = (clip(a, -1, 1) + 1) / 2``; region j's fraction on an allowed pair is its
     weight divided by the sum of its weights over its allowed pairs (uniform when that sum is 0);
     the proposal ``x = fraction × λ[t, j]`` serves all demand and is then passed to :func:`repair`.
-    The map is piecewise linear in ``a`` (continuous except where a region's weights are all 0) and
-    any routing that serves all demand is reachable exactly (see :meth:`action_for`).
+    The map is piecewise linear in ``a`` (continuous except where a region's weights are all 0) and,
+    in ``"routing"`` mode, any routing that serves all demand is reachable exactly
+    (:meth:`action_for`).
 
     Attributes:
         mode: ``"routing"`` or ``"site_scores"``.
         dim: the action dimension (allowed (i, j, k) triples, or hosted (i, k) pairs).
         index: flat indices into (N, J, K) (routing) or (N, K) (site_scores) of the action entries.
+        group: (J,) the repair group of each region; ``groups`` G.
     """
 
     def __init__(self, scenario: Scenario, mode: str = "routing"):
@@ -89,16 +155,34 @@ class ActionMap:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {mode!r}")
         self.mode = mode
         self.scenario = scenario
+        N, J, K = self.shape = (scenario.N, scenario.J, scenario.K)
         self.allowed = scenario.allowed
-        self._allowed_f = self.allowed.astype(np.float64)
-        self.shape = (scenario.N, scenario.J, scenario.K)
+        self._cap = scenario.capacity
         if mode == "routing":
             self.index = np.flatnonzero(self.allowed)
+            self.group = np.arange(J)
+            group_allowed = self.allowed                                     # (N, G, K)
         else:
             self.index = np.flatnonzero(scenario.hosting)
+            patterns, group = np.unique(self.allowed.transpose(1, 0, 2).reshape(J, N * K), axis=0,
+                                        return_inverse=True)
+            self.group = group.reshape(-1)
+            group_allowed = patterns.reshape(-1, N, K).transpose(1, 0, 2)
+        self.groups = G = group_allowed.shape[1]
         self.dim = int(self.index.size)
-        counts = self._allowed_f.sum(axis=(0, 2), keepdims=True)
-        self._uniform = self._allowed_f / counts
+        C = G * K
+        self._allowed_cols = group_allowed.reshape(N, C)                   # (N, C) bool
+        self._ga = self._allowed_cols.astype(np.float64)
+        self._col_group = np.kron(np.eye(G), np.ones((K, 1)))              # (C, G)
+        self._col_energy = np.tile(scenario.energy_per_unit, G)            # (C,)
+        counts = np.ones(N) @ self._ga @ self._col_group                   # (G,) allowed pairs per group
+        self._uniform = self._ga / (counts @ self._col_group.T)
+        self._member = np.zeros((J, G))
+        self._member[np.arange(J), self.group] = 1.0                         # region j belongs to group g
+        # site_scores: weight of column c at site i is u[i, k(c)]
+        self._col_model = np.tile(np.arange(K), G)
+        # column of x (N, J*K) -> column of y (N, G*K)
+        self._x_cols = (self.group[:, None] * K + np.arange(K)[None, :]).reshape(-1)
 
     def check(self, action: np.ndarray, batch: tuple[int, ...] = ()) -> np.ndarray:
         """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf."""
@@ -112,27 +196,49 @@ class ActionMap:
         return a
 
     def fractions(self, a: np.ndarray) -> np.ndarray:
-        """Region fractions f[..., i, j, k] (sum 1 over (i, k) for every j) of a checked action."""
+        """Group fractions p[..., i, c] (sum 1 over the columns of each group) of a checked action."""
         u = (np.clip(a, -1.0, 1.0) + 1.0) * 0.5
         batch = a.shape[:-1]
         N, J, K = self.shape
         if self.mode == "routing":
             w = np.zeros(batch + (N * J * K,))
             w[..., self.index] = u
-            w = w.reshape(batch + (N, J, K))
+            w = w.reshape(batch + (N, J * K))
         else:
             v = np.zeros(batch + (N * K,))
             v[..., self.index] = u
-            w = v.reshape(batch + (N, 1, K)) * self._allowed_f
-        s = w.sum(axis=(-3, -1), keepdims=True)
-        return np.where(s > 0, w / np.where(s > 0, s, 1.0), self._uniform)
+            v = v.reshape(batch + (N, K))
+            w = (v if self.groups == 1 else v[..., self._col_model]) * self._ga
+        s = (np.ones(N) @ w) @ self._col_group                              # (..., G)
+        if np.all(s > 0):
+            return w * ((1.0 / s) @ self._col_group.T)[..., None, :]
+        inv = (np.where(s > 0, 1.0 / np.where(s > 0, s, 1.0), 0.0)) @ self._col_group.T
+        empty = ((s <= 0).astype(np.float64) @ self._col_group.T)[..., None, :]
+        return w * inv[..., None, :] + self._uniform * empty
 
     def routing(self, a: np.ndarray, demand: np.ndarray) -> np.ndarray:
         """The repaired routing x (..., N, J, K) for a checked action and demand λ (..., J)."""
-        f = self.fractions(a)
-        x = f * demand[..., None, :, None]
-        sc = self.scenario
-        return repair(x, f, self.allowed, sc.energy_per_unit, sc.capacity)
+        N, J, K = self.shape
+        p = self.fractions(a)
+        lead = demand.shape[:-1]
+        if self.mode == "routing":
+            dcol = demand if K == 1 else np.repeat(demand, K, axis=-1)
+            y = repair(p * dcol[..., None, :], p, self._col_group, self._col_energy, self._cap,
+                       self._allowed_cols)
+            return y.reshape(lead + (N, J, K))
+        group_demand = demand @ self._member                                  # (..., G)
+        gcol = group_demand if K == 1 else group_demand @ self._col_group.T
+        if self.groups == 1:
+            y = waterfill(p, group_demand[..., 0], self._col_energy, self._cap, self._allowed_cols)
+        else:
+            y = repair(p * gcol[..., None, :], p, self._col_group, self._col_energy, self._cap,
+                       self._allowed_cols)
+        share = demand / np.where(group_demand > 0, group_demand, 1.0)[..., self.group]   # (..., J)
+        if K == 1 and self.groups == 1:
+            x = y * share[..., None, :]                                      # (..., N, J)
+        else:
+            x = y[..., :, self._x_cols] * np.repeat(share, K, axis=-1)[..., None, :]
+        return x.reshape(lead + (N, J, K))
 
     def action_for(self, x: np.ndarray) -> np.ndarray:
         """A float64 ``"routing"`` action whose fractions equal those of routing ``x`` (N, J, K).
