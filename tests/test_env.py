@@ -225,3 +225,26 @@ def test_every_make_keyword_is_accepted(eglb_dir):
     obs, _ = env.reset(seed=0)
     assert 336 <= u.start <= 336 + 121 - 24 and env.observation_space.contains(obs)
     assert not u.scenario.mask.all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 6), K=st.integers(1, 3), B=st.integers(1, 3),
+       zeros=st.booleans())
+def test_closed_form_waterfill_equals_the_repair_rounds(seed, N, K, B, zeros):
+    """For one group, :func:`waterfill` is the closed form of the rounds of :func:`repair`."""
+    from equiglb.envs.actions import repair, waterfill
+
+    rng = np.random.default_rng(seed)
+    allowed = rng.random((N, K)) < 0.7
+    allowed[rng.integers(0, N), rng.integers(0, K)] = True
+    w = rng.random((B, N, K)) * allowed * (rng.random((B, N, K)) < (0.5 if zeros else 1.1))
+    w[w.sum(axis=(1, 2)) == 0] = allowed
+    p = w / w.sum(axis=(1, 2), keepdims=True)
+    e = rng.uniform(0.2, 1.5, K)
+    cap = rng.uniform(0, 1, N) * (rng.random(N) < 0.9)
+    demand = rng.uniform(0, 2 * cap.sum() + 0.1, B)
+    closed = waterfill(p, demand, e, cap, allowed)
+    rounds = repair(p * demand[:, None, None], p, np.ones((K, 1)), e, cap, allowed)
+    np.testing.assert_allclose(closed, rounds, rtol=1e-9, atol=1e-12)
+    single = waterfill(p[0], demand[0], e, cap, allowed)        # the unbatched (plain Python) path
+    np.testing.assert_allclose(single, closed[0], rtol=1e-12, atol=1e-14)

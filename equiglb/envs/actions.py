@@ -17,6 +17,8 @@ accept leading batch axes, so the single and the vector environment share them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from equiglb.scenario import Scenario
@@ -110,6 +112,29 @@ def _fill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: n
     return y, unplaced
 
 
+def _fill_one(p: np.ndarray, demand: float, col_energy: np.ndarray, capacity: list[float]):
+    """:func:`_fill` for one copy (no batch axis), in plain Python over the N sites (faster when small)."""
+    Q = p.sum(axis=-1)
+    P = (Q * col_energy[0] if col_energy.size == 1 else p @ col_energy).tolist()
+    Ql = Q.tolist()
+    theta = [c / e if e > 0 else math.inf for c, e in zip(capacity, P)]
+    rest, done, open_site = sum(Ql), 0.0, False
+    for i in sorted(range(len(theta)), key=theta.__getitem__):
+        if P[i] <= 0:
+            break
+        if done + theta[i] * rest >= demand:          # site i (and every later one) is not full
+            open_site = True
+            break
+        done += theta[i] * Ql[i]
+        rest -= Ql[i]
+    if open_site:
+        level, unplaced = max((demand - done) / rest, 0.0), 0.0
+    else:                                             # every site with preference is full
+        level, unplaced = math.inf, max(demand - done, 0.0)
+    fill = np.array([min(level, th) if e > 0 else 0.0 for th, e in zip(theta, P)])
+    return fill[:, None] * p, unplaced
+
+
 def waterfill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: np.ndarray,
               allowed: np.ndarray) -> np.ndarray:
     """:func:`repair` of a single group (G = 1) in closed form; the same routing without rounds.
@@ -124,12 +149,17 @@ def waterfill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacit
         p: the group's fractions (..., N, C), summing to 1; demand: (...,) load units; col_energy (C,);
         capacity (N,); allowed (N, C) bool.
     """
+    if p.ndim == 2:
+        cap = capacity.tolist()
+        y, unplaced = _fill_one(p, float(demand), col_energy, cap)
+        if unplaced > 0:
+            u = ((p.sum(axis=-1) <= 0)[:, None] & allowed).astype(np.float64)   # no preference there
+            y = y + _fill_one(u, unplaced, col_energy, cap)[0]
+        return y
     y, unplaced = _fill(p, demand, col_energy, capacity)
     if np.any(unplaced > 0):
-        spare_sites = (p.sum(axis=-1) <= 0)[..., None] & allowed             # no preference there
-        u = spare_sites.astype(np.float64)
-        y2, _ = _fill(u, unplaced, col_energy, capacity)
-        y = y + y2
+        u = ((p.sum(axis=-1) <= 0)[..., None] & allowed).astype(np.float64)     # no preference there
+        y = y + _fill(u, unplaced, col_energy, capacity)[0]
     return y
 
 
@@ -183,6 +213,8 @@ class ActionMap:
         self._col_model = np.tile(np.arange(K), G)
         # column of x (N, J*K) -> column of y (N, G*K)
         self._x_cols = (self.group[:, None] * K + np.arange(K)[None, :]).reshape(-1)
+        self._dense = self.dim == (N * J * K if mode == "routing" else N * K)
+        self._all_allowed = bool(self._allowed_cols.all())
 
     def check(self, action: np.ndarray, batch: tuple[int, ...] = ()) -> np.ndarray:
         """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf."""
@@ -197,9 +229,20 @@ class ActionMap:
 
     def fractions(self, a: np.ndarray) -> np.ndarray:
         """Group fractions p[..., i, c] (sum 1 over the columns of each group) of a checked action."""
-        u = (np.clip(a, -1.0, 1.0) + 1.0) * 0.5
+        u = np.minimum(np.maximum(a, -1.0), 1.0)
+        u += 1.0
+        u *= 0.5
         batch = a.shape[:-1]
         N, J, K = self.shape
+        if not batch and self.groups == 1:                                    # one copy, one group
+            w = u.reshape(N, K) if self._dense else np.zeros(N * K)
+            if not self._dense:
+                w[self.index] = u
+                w = w.reshape(N, K)
+            if not self._all_allowed:
+                w = w * self._ga
+            total = float(w.sum())
+            return w / total if total > 0 else self._uniform
         if self.mode == "routing":
             w = np.zeros(batch + (N * J * K,))
             w[..., self.index] = u
