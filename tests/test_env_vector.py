@@ -80,3 +80,19 @@ def test_make_vec_vector_entry_point(eglb_dir):
     assert isinstance(venv, EquitableGLBVectorEnv)
     obs, _ = venv.reset(seed=0)
     assert obs.shape == (3,) + venv.single_observation_space.shape
+
+
+def test_vector_forecast_noise_is_seeded_and_bounded():
+    kw = dict(scenario=_scenario(), episode_length=4, forecast_horizon=3, forecast_noise=0.2, random_start=True)
+    runs = []
+    for _ in range(2):
+        venv = EquitableGLBVectorEnv(num_envs=5, **kw)
+        obs, _ = venv.reset(seed=9)
+        traj = [obs]
+        for _ in range(3):
+            obs, *_ = venv.step(np.zeros((5, venv.action_map.dim), np.float32))
+            assert venv.observation_space.contains(obs)
+            traj.append(obs)
+        runs.append(np.stack(traj))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert np.any(runs[0][:, 0] != runs[0][:, 1])      # copies draw their own noise

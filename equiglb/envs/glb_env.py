@@ -171,23 +171,23 @@ class EquitableGLBEnv(gym.Env):
         self._schedule.append(x)
         self._last_x = x
         self.elapsed += 1
-        self._prev_action = a
+        if self.config.include_prev_action:
+            self._prev_action = np.minimum(np.maximum(a, -1.0), 1.0)
         terminated = self.elapsed >= self.config.episode_length
         info = {"t": t, "energy_cost_usd": float(led.energy_cost_usd),
                 "facility_energy_mwh": led.facility_energy_mwh, "unserved_load": float(led.unserved_load),
                 "slot_cost_usd": float(led.slot_cost_usd), "phi_usd": float(led.phi_usd), "routing": x}
         if terminated:
             info["metrics"] = self.episode_report().row()
-        obs = self._obs() if not terminated else self._obs(last=True)
-        return obs, reward, terminated, False, info
+        return self._obs(), reward, terminated, False, info
 
-    def _obs(self, last: bool = False) -> np.ndarray:
+    def _obs(self) -> np.ndarray:
         # after the last slot the observation shows the last slot's signals with elapsed = 1
         t = self.start + min(self.elapsed, self.config.episode_length - 1)
         led = self.ledger
         social = led.social() if self._social else self._zero_social
-        prev = np.clip(self._prev_action, -1.0, 1.0)
-        return self.observer.observe(t, self.elapsed, led.carbon_t, led.water_m3, social, prev, self.np_random)
+        return self.observer.observe(t, self.elapsed, led.carbon_t, led.water_m3, social, self._prev_action,
+                                     self.np_random)
 
     # ------------------------------------------------------------------ accounting helpers
     def window(self) -> Scenario:

@@ -112,7 +112,8 @@ class EquitableGLBVectorEnv(VectorEnv):
         rewards = led.step(t, x)
         self._returns += rewards
         self.elapsed += 1
-        self._prev_action = a
+        if self.config.include_prev_action:
+            self._prev_action = np.minimum(np.maximum(a, -1.0), 1.0)
         done = self.elapsed >= self.config.episode_length
         infos: dict[str, Any] = {"t": t, "energy_cost_usd": led.energy_cost_usd,
                                  "facility_energy_mwh": led.facility_energy_mwh,
@@ -131,5 +132,5 @@ class EquitableGLBVectorEnv(VectorEnv):
         led = self.ledger
         social = led.social() if self._social else self._zero_social
         elapsed = np.full(self.num_envs, self.elapsed)
-        return self.observer.observe(t, elapsed, led.carbon_t, led.water_m3, social,
-                                     np.clip(self._prev_action, -1.0, 1.0), self._np_random)
+        return self.observer.observe(t, elapsed, led.carbon_t, led.water_m3, social, self._prev_action,
+                                     self._np_random)
