@@ -226,6 +226,7 @@ class Ledger:
         # step() contracts x as an (..., N, J*K) matrix with matmuls (fast for batches)
         self._e_tiled = np.tile(sc.energy_per_unit, sc.J)                       # (J*K,)
         self._ones_n = np.ones(sc.N)
+        self._shape = (sc.N, sc.J, sc.K)
         self._lat_flat = (np.repeat(sc.latency.reshape(-1), sc.K) if self._latency is not None else None)
         # carbon and water intensities stacked (T, 2, N), and the footprints (..., 2, N) they feed:
         # one gather, one multiply-add and one norm per slot for both
@@ -280,12 +281,12 @@ class Ledger:
         Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
         """
         sc, w = self.scenario, self.weights
-        N, J, K = sc.N, sc.J, sc.K
+        N, J, K = self._shape
         lead = x.shape[:-3]
         x2 = x.reshape(lead + (N, J * K))
         E = (x2 @ self._e_tiled) * sc.pue                       # (..., N) facility MWh
         price, demand = sc.price[t], sc.demand[t]
-        cost = (price * E) @ self._ones_n
+        cost = price @ E if self.batch_size is None else (price * E) @ self._ones_n
         self._footprint += self._intensity[t] * E[..., None, :]
         by_region = self._ones_n @ x2                           # (..., J*K) Σ_i x[i, j, k]
         if K == 1:
