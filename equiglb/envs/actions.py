@@ -269,6 +269,13 @@ class ActionMap:
             y = repair(p * dcol[..., None, :], p, self._col_group, self._col_energy, self._cap,
                        self._allowed_cols)
             return y.reshape(lead + (N, J, K))
+        if not lead and self.groups == 1:                                     # one copy, one group
+            total = float(demand.sum())
+            y = waterfill(p, total, self._col_energy, self._cap, self._allowed_cols)
+            share = demand * (1.0 / total) if total > 0 else np.zeros(J)
+            if K == 1:
+                return np.multiply.outer(y[:, 0], share)[:, :, None]
+            return y[:, None, :] * share[None, :, None]
         group_demand = demand @ self._member                                  # (..., G)
         gcol = group_demand if K == 1 else group_demand @ self._col_group.T
         if self.groups == 1:
