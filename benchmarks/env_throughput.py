@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import equiglb  # noqa: E402,F401

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.envs.actions import ACTION_MODES, ActionMap
+from equiglb.envs.actions import ACTION_MODES
 from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
 

@@ -47,7 +47,8 @@ class EquitableGLBEnv(gym.Env):
 
     ## Observation Space
 
-    ``Box(low, high, (dim,), float32)`` with finite bounds (``observer.bounds()``), in this order (N sites, J regions, H = forecast_horizon):
+    ``Box(low, high, (dim,), float32)`` with finite bounds (``observer.bounds()``), in this order
+    (N sites, J regions, H = forecast_horizon):
 
     | entries | feature | scale (divided by) |
     |---|---|---|
