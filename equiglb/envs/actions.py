@@ -88,25 +88,22 @@ def repair(y: np.ndarray, pref: np.ndarray, col_group: np.ndarray, col_energy: n
 def _fill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: np.ndarray):
     """Proportional water-filling of one group: y = min(θ, θ_i) p with Σ y = demand (or all sites full).
 
-    θ_i = M[i] / (e·p[i]) is the level at which site i is full. Returns (y, unplaced load units).
+    θ_i = M[i] / (e·p[i]) is the level at which site i is full; site i is full at the solution iff
+    the load placed at level θ_i, ``Σ_l min(θ_i, θ_l) Q_l``, is below the demand (no sorting, so it
+    vectorizes over copies). Returns (y, unplaced load units).
     """
     Q = p.sum(axis=-1)                                                   # (..., N) load units per unit θ
     P = Q * col_energy[0] if col_energy.size == 1 else p @ col_energy    # (..., N) MWh per unit θ
     pos = P > 0
     theta = capacity / np.where(pos, P, 1.0)                              # level at which site i is full
-    order = np.argsort(np.where(pos, theta, np.inf), axis=-1)
-    th = np.take_along_axis(theta, order, axis=-1)
-    q = np.take_along_axis(Q, order, axis=-1)                            # 0 where P = 0
-    placed_full = np.cumsum(th * q, axis=-1)                             # load of sorted sites 0..m, full
-    left = np.cumsum(q[..., ::-1], axis=-1)[..., ::-1]                   # Σ_{l>=m} Q_l
-    g = placed_full + th * (left - q)                                    # load placed at level th_m
-    m = ((g < demand[..., None]) & (q > 0)).sum(axis=-1)                # sites full at the solution
-    m1 = m[..., None]
-    done = np.where(m > 0, np.take_along_axis(placed_full, np.maximum(m1 - 1, 0), axis=-1)[..., 0], 0.0)
-    rest = np.take_along_axis(np.concatenate([left, np.zeros(m1.shape)], axis=-1), m1, axis=-1)[..., 0]
+    g = (np.minimum(theta[..., :, None], theta[..., None, :]) @ Q[..., :, None])[..., 0]
+    full = pos & (g < demand[..., None])
+    ones = np.ones(theta.shape[-1])
+    done = np.where(full, theta * Q, 0.0) @ ones                         # load of the full sites
+    rest = np.where(full, 0.0, Q) @ ones                                 # Q of the open sites
     openq = rest > 0
-    level = (demand - done) / np.where(openq, rest, 1.0)
-    fill = np.where(openq[..., None], np.minimum(np.maximum(level, 0.0)[..., None], theta), theta)
+    level = np.maximum((demand - done) / np.where(openq, rest, 1.0), 0.0)
+    fill = np.where(openq[..., None], np.minimum(level[..., None], theta), theta)
     y = np.where(pos, fill, 0.0)[..., None] * p
     unplaced = np.where(openq, 0.0, np.maximum(demand - done, 0.0))
     return y, unplaced
@@ -142,7 +139,7 @@ def waterfill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacit
     With one group, every open site holds ``θ p[i]`` for a common level θ that the rounds of
     :func:`repair` raise until the demand is placed, and a site stays at its capacity once full; so
     the result is ``y[i] = min(θ, θ_i) p[i]`` with ``θ_i = M[i] / (e·p[i])`` and θ solving
-    ``Σ y = demand`` (found by sorting the θ_i). If every preferred site is full, the rest is spread
+    ``Σ y = demand``. If every preferred site is full, the rest is spread
     the same way uniformly over the allowed sites without preference.
 
     Args:
