@@ -169,7 +169,9 @@ class Observer:
         hi = [cur_hi, c_hi, w_hi, s_hi, np.ones(1)]
         if H:
             f = self.forecast_clip
-            lo.append(np.tile(np.r_[np.full(N, -f if neg_price else 0.0), np.zeros(2 * N + J)], H))
+            # noisy price forecasts may change sign (the noise is multiplicative and unclipped at 0)
+            price_lo = -f if (neg_price or self.noise > 0) else 0.0
+            lo.append(np.tile(np.r_[np.full(N, price_lo), np.zeros(2 * N + J)], H))
             hi.append(np.full(H * (3 * N + J), f))
         if self.action_dim:
             lo.append(np.full(self.action_dim, -1.0))

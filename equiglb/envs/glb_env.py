@@ -232,11 +232,8 @@ class EquitableGLBEnv(gym.Env):
         return "\n".join(lines) + "\n"
 
     def _render_rgb(self) -> np.ndarray:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg   # no pyplot, no display, backend untouched
         from matplotlib.figure import Figure
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         sc, led = self.scenario, self.ledger
         x = self._last_x if self._last_x is not None else np.zeros((sc.N, sc.J, sc.K))
