@@ -6,7 +6,7 @@ through the native vector env and the SB3 adapter; then the deterministic policy
 the test split, day by day, and compared with the uniform split (all actions 0) of the same mode.
 Prints the mean daily objective J (USD, lower is better) per mode.
 
-Usage: python benchmarks/env_action_modes.py [--steps 60000] [--seeds 0 1] [--envs 8]
+Usage: python benchmarks/env_action_modes.py [--steps 100000] [--seeds 0 1] [--envs 8] [--env-id ID --data-dir DIR]
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from equiglb.envs.sb3 import make_sb3_vec_env
 from equiglb.envs.vector import EquitableGLBVectorEnv
 
 
-def evaluate_policy_days(predict, mode: str, env_id: str) -> float:
+def evaluate_policy_days(predict, mode: str, env_id: str, **kw) -> float:
     """Mean daily J (USD) over the test split's whole days (all days stepped at once)."""
-    probe = EquitableGLBVectorEnv(num_envs=1, scenario=env_id_scenario(env_id), split="test", action_mode=mode)
+    kw = {**equiglb.envs.ENV_IDS[env_id], **kw, "split": "test", "action_mode": mode}
+    probe = EquitableGLBVectorEnv(num_envs=1, **kw)
     start, length = probe.config.split_start, probe.config.split_length
     days = length // 24
-    venv = EquitableGLBVectorEnv(num_envs=days, scenario=env_id_scenario(env_id), split="test",
-                                 episode_length=24, action_mode=mode)
+    venv = EquitableGLBVectorEnv(num_envs=days, episode_length=24, **kw)
     obs, _ = venv.reset(seed=0, options={"start": start + 24 * np.arange(days)})
     total = np.zeros(days)
     for _ in range(24):
@@ -40,17 +40,15 @@ def evaluate_policy_days(predict, mode: str, env_id: str) -> float:
     return float(-total.mean())
 
 
-def env_id_scenario(env_id: str) -> str:
-    return equiglb.envs.ENV_IDS[env_id]["scenario"]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=60_000)
+    p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--envs", type=int, default=8)
     p.add_argument("--env-id", default="equiglb/EquitableGLB-v0")
+    p.add_argument("--data-dir", default=None, help="trace folder for the eglb2022 ids")
     args = p.parse_args()
+    kw = {} if args.data_dir is None else {"data_dir": args.data_dir}
     torch.set_num_threads(1)
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
@@ -62,13 +60,13 @@ def main() -> None:
         for seed in args.seeds:
             t0 = time.perf_counter()
             venv = make_sb3_vec_env(args.env_id, num_envs=args.envs, seed=seed, episode_length=24,
-                                    random_start=True, action_mode=mode)
+                                    random_start=True, action_mode=mode, **kw)
             venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=0.99)
             model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, seed=seed, device="cpu", verbose=0)
             model.learn(args.steps)
             dim = venv.action_space.shape[0]
-            j_ppo = evaluate_policy_days(lambda o: model.predict(o, deterministic=True)[0], mode, args.env_id)
-            j_uni = evaluate_policy_days(lambda o: np.zeros((o.shape[0], dim), np.float32), mode, args.env_id)
+            j_ppo = evaluate_policy_days(lambda o: model.predict(o, deterministic=True)[0], mode, args.env_id, **kw)
+            j_uni = evaluate_policy_days(lambda o: np.zeros((o.shape[0], dim), np.float32), mode, args.env_id, **kw)
             print(f"{mode:<12} {seed:>4} {j_uni:>12.1f} {j_ppo:>12.1f} {j_ppo / j_uni:>12.4f} "
                   f"{time.perf_counter() - t0:>7.1f}", flush=True)
 
