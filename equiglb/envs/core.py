@@ -149,8 +149,13 @@ class Observer:
         self.forecast_clip = 1.0 + 8.0 * self.noise * math.sqrt(max(self.horizon, 1))
         self.action_dim = action_dim if cfg.include_prev_action else 0
         self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + self.action_dim
-        self._N = N
+        self._N, self._J = N, J
         self._inv_len = 1.0 / cfg.episode_length
+        self.current32 = self.current.astype(np.float32)
+        self._n_current = self.current.shape[1]
+        self._inv_cum_carbon = 1.0 / self.cum_carbon_scale
+        self._inv_cum_water = 1.0 / self.cum_water_scale
+        self._inv_social = 1.0 / self.social_scale
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of every observation entry (finite; see the environment docstring)."""
@@ -204,10 +209,20 @@ class Observer:
                 water_m3: np.ndarray, social: np.ndarray, prev_action: np.ndarray | None,
                 rng: np.random.Generator | None) -> np.ndarray:
         """The observation at slot ``t`` after ``elapsed`` slots of the episode (float32)."""
-        parts = [self.current[t], carbon_t / self.cum_carbon_scale, water_m3 / self.cum_water_scale,
-                 social / self.social_scale, (np.asarray(elapsed, dtype=np.float64) * self._inv_len)[..., None]]
+        batch = np.shape(t)
+        out = np.empty(batch + (self.dim,), np.float32)
+        N, J = self._N, self._J
+        a = self._n_current
+        out[..., :a] = self.current32[t]
+        np.multiply(carbon_t, self._inv_cum_carbon, out=out[..., a:a + N], casting="same_kind")
+        np.multiply(water_m3, self._inv_cum_water, out=out[..., a + N:a + 2 * N], casting="same_kind")
+        np.multiply(social, self._inv_social, out=out[..., a + 2 * N:a + 2 * N + J], casting="same_kind")
+        b = a + 2 * N + J
+        out[..., b] = np.multiply(elapsed, self._inv_len)
+        b += 1
         if self.horizon:
-            parts.append(self.forecasts(t, rng))
+            out[..., b:b + self.horizon * (3 * N + J)] = self.forecasts(t, rng)
+            b += self.horizon * (3 * N + J)
         if self.action_dim:
-            parts.append(prev_action)
-        return np.concatenate(parts, axis=-1).astype(np.float32)
+            out[..., b:] = prev_action
+        return out
