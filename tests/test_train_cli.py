@@ -147,3 +147,34 @@ def test_sigint_saves_a_checkpoint_and_resume_continues(tmp_path):
     assert PPO.load(run_dir / "model.zip").num_timesteps == cfg["num_timesteps"]
     assert _vecnorm_count(run_dir / "vecnormalize.pkl") > _vecnorm_count(vn_ckpt) + 200
     assert len(cfg["resumed"]) == 1 and (run_dir / "eval" / "table.json").is_file()
+
+
+def test_resume_off_policy_restores_the_replay_buffer(tmp_path):
+    """SAC: checkpoints hold the replay buffer; --resume continues from the latest one with it."""
+    from stable_baselines3 import SAC
+
+    argv = ["--algo", "sac", "-n", "200", "-f", str(tmp_path), "--save-freq", "100", *QUICK,
+            "--hyperparams", "learning_starts=50", "batch_size=16"]
+    assert main(argv) == 0
+    (run,) = (tmp_path / "sac").iterdir()
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert "ckpt_replay_buffer_200_steps.pkl" in ckpts and "ckpt_vecnormalize_200_steps.pkl" in ckpts
+    assert main(["--resume", str(run), "-n", "300", "--no-progress"]) == 0
+    model = SAC.load(run / "model.zip")
+    model.load_replay_buffer(run / "replay_buffer.pkl")
+    assert model.num_timesteps == 300
+    # SB3's CheckpointCallback runs before the step's transition is stored: 199 saved + 100 new
+    assert model.replay_buffer.size() == 299
+
+
+def test_trained_agent_continues_the_step_count_in_a_new_run(tmp_path):
+    from stable_baselines3 import PPO
+
+    fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
+    assert main(["-n", "64", "-f", str(tmp_path), *QUICK, *fast]) == 0
+    first = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_1"
+    assert main(["-n", "64", "-f", str(tmp_path), "-i", str(first / "model.zip"), *QUICK, *fast]) == 0
+    second = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_2"
+    assert PPO.load(second / "model.zip").num_timesteps == 128
+    assert PPO.load(first / "model.zip").num_timesteps == 64       # the earlier run is untouched
+    assert yaml.safe_load((second / "config.yml").read_text())["trained_agent"] == str(first / "model.zip")
