@@ -109,6 +109,19 @@ def test_eglb_offline_reference(eglb):
     assert_feasible(eglb, res.schedule)
 
 
+def test_eglb_aggregated_equals_per_pair_program(eglb):
+    sc = eglb.window(200, 48)
+    values = []
+    for aggregate in (True, False):
+        prob = offline_mod.OfflineProblem(sc, sc.T, sc.weights, aggregate=aggregate)
+        prob.set_data(sc, sc.weights)
+        assert prob.solve("HIGHS")[0] == "optimal"
+        x = prob.schedule()
+        assert_feasible(sc, x)
+        values.append(evaluate(sc, x).objective_usd)
+    assert values[0] == pytest.approx(values[1], rel=1e-8)
+
+
 def test_eglb_min_cost_reference(eglb):
     x = MinSignalPolicy("price").schedule(eglb)
     assert_feasible(eglb, x)
@@ -136,6 +149,18 @@ def test_offline_matches_independent_lp(q, seed):
     res = solve_offline(sc, w, allow_unserved=False)
     assert_feasible(sc, res.schedule)
     assert res.objective_usd == pytest.approx(lp_reference(sc, w), rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("q", [1.0, math.inf])
+def test_offline_aggregated_full_mask_matches_lp(q):
+    # K = 1, full mask, no region-dependent term: solved for one aggregate region, then split
+    sc = small_scenario(T=4, N=3, J=3, K=1, seed=12, demand_scale=0.9)
+    w = Weights(mu_carbon=70.0, mu_water=9.0, q=q)
+    res = solve_offline(sc, w, allow_unserved=False)
+    assert offline_mod._problem_for(sc, w, False).aggregate
+    assert_feasible(sc, res.schedule)
+    assert res.objective_usd == pytest.approx(lp_reference(sc, w), rel=1e-6, abs=1e-6)
+    assert res.solver_objective_usd == pytest.approx(res.objective_usd, rel=1e-7)
 
 
 def _one_slot(price, carbon, q, mu_carbon=1.0):

@@ -81,7 +81,7 @@ class MPCPolicy(OnlinePolicy):
         if not ok:
             raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
         self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
-        x = self._prob.pairs.scatter(np.maximum(self._prob.x.value[0], 0.0))
+        x = self._prob.schedule(slice(0, 1))[0]
         # exact accumulation of the true footprints of the applied slot
         E = (x @ sc.energy_per_unit).sum(axis=1) * sc.pue
         self.carbon_t += sc.carbon[t] * E
