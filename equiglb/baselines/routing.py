@@ -9,7 +9,8 @@ The per-slot problem of every per-slot policy (equity-oblivious greedy, online e
 
 :class:`SlotRouter` solves it by a greedy merit order when the cost does not depend on the region
 (K = 1, full mask: a transportation problem whose sites are interchangeable for every region) and
-with one prebuilt HiGHS LP (``scipy.optimize.linprog``) otherwise.
+with one HiGHS model built once and re-solved with new costs and demand (hot-started from the
+previous basis) otherwise; ``scipy.optimize.linprog`` is the fallback.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class SlotRouter:
         self._A_ub = sp.hstack([pr.capacity_matrix.T, sp.csr_matrix((self.N, J))], format="csc")
         self._bounds = (0, None)
         self._P = P
+        self._highs = self._build_highs()
 
     def route(self, cost: np.ndarray, demand: np.ndarray) -> np.ndarray:
         """Optimal routing (N, J, K) for per-unit ``cost`` (N, J, K) in USD and ``demand`` (J,)."""
@@ -103,9 +105,45 @@ class SlotRouter:
             return self._greedy(cost[:, 0, 0], demand)
         return self.pairs.scatter(self.route_pairs(cost[self.pairs.i, self.pairs.j, self.pairs.k], demand))
 
+    def _build_highs(self):
+        """One HiGHS model kept across slots (only costs and demand change; hot-started from the last
+        basis), or None when highspy is unavailable (then scipy's linprog is used)."""
+        try:
+            import highspy
+        except ImportError:  # pragma: no cover - highspy ships with scipy's and cvxpy's HiGHS
+            return None
+        n = self._P + self.J
+        A = sp.vstack([self._A_eq, self._A_ub], format="csc")
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n, A.shape[0]
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.zeros(n)
+        lp.col_upper_ = np.full(n, highspy.kHighsInf)
+        lp.row_lower_ = np.concatenate([np.zeros(self.J), np.full(self.N, -highspy.kHighsInf)])
+        lp.row_upper_ = np.concatenate([np.zeros(self.J), self.capacity])
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = A.indptr
+        lp.a_matrix_.index_ = A.indices
+        lp.a_matrix_.value_ = A.data
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.passModel(lp)
+        self._cols = np.arange(n, dtype=np.int32)
+        self._demand_rows = np.arange(self.J, dtype=np.int32)
+        self._optimal = highspy.HighsModelStatus.kOptimal
+        return h
+
     def route_pairs(self, cost_pairs: np.ndarray, demand: np.ndarray) -> np.ndarray:
         """Optimal pair loads (P,) by HiGHS for per-unit pair costs (P,) and demand (J,)."""
         c = np.concatenate([cost_pairs, np.full(self.J, self.penalty)])
+        h = self._highs
+        if h is not None:
+            d = np.asarray(demand, dtype=np.float64)
+            h.changeColsCost(c.size, self._cols, c)
+            h.changeRowsBounds(self.J, self._demand_rows, d, d)
+            h.run()
+            if h.getModelStatus() == self._optimal:
+                return np.maximum(np.asarray(h.getSolution().col_value)[: self._P], 0.0)
         res = linprog(c, A_ub=self._A_ub, b_ub=self.capacity, A_eq=self._A_eq, b_eq=demand,
                       bounds=self._bounds, method="highs")
         if res.status != 0:
