@@ -70,7 +70,7 @@ def test_bad_flag_values_exit_nonzero(argv, message, tmp_path, earlier_run, caps
 @pytest.mark.parametrize("argv, message", [
     (["--env", "equiglb/NoSuchEnv-v0"], "unknown environment id 'equiglb/NoSuchEnv-v0'"),
     (["--hyperparams", "n_stepz=64"], "unknown hyperparameter(s) ['n_stepz']"),
-    (["--hyperparams", "gamma=2"], "gamma must be in (0, 1]"),
+    (["--hyperparams", "gamma=2"], "gamma must be in [0, 1]"),
     (["--env-kwargs", "scenario=nowhere"], "unknown scenario 'nowhere'"),
     (["--env-kwargs", "action_mode=pixels"], "action_mode"),
     (["--trained-agent", "missing.zip"], "model file 'missing.zip' does not exist"),

@@ -132,8 +132,8 @@ def _check(algo: str, hp: dict[str, Any]) -> None:
         v = hp.get(key)
         if v is not None and not isinstance(v, (int, float)):
             raise HyperparamError(f"{algo}: {key} must be a number, got {v!r}")
-    if "gamma" in hp and not 0 < hp["gamma"] <= 1:
-        raise HyperparamError(f"{algo}: gamma must be in (0, 1], got {hp['gamma']!r}")
+    if "gamma" in hp and not 0 <= hp["gamma"] <= 1:
+        raise HyperparamError(f"{algo}: gamma must be in [0, 1], got {hp['gamma']!r}")
 
 
 def build_model_kwargs(algo: str, hp: dict[str, Any], n_actions: int) -> dict[str, Any]:
