@@ -50,7 +50,7 @@ def assert_feasible(sc: Scenario, x: np.ndarray, tol: float = 1e-6) -> None:
     assert ((x @ sc.energy_per_unit).sum(axis=2) <= sc.capacity[None] + tol).all()
 
 
-def lp_reference(sc: Scenario, w: Weights) -> float:
+def lp_reference(sc: Scenario, w: Weights, extra: np.ndarray | None = None) -> float:
     """Independent LP (scipy/HiGHS, dense, every (t,i,j,k)) for q = 1 or inf, with an epigraph for the max."""
     T, N, J, K = sc.T, sc.N, sc.J, sc.K
     nx = T * N * J * K
@@ -62,6 +62,8 @@ def lp_reference(sc: Scenario, w: Weights) -> float:
     lam = sc.demand.sum(axis=0)
     social = w.mu_social * sc.quality_loss[None, None, None, :] / lam[None, None, :, None]
     cost = (sc.price[:, :, None, None] * fac).repeat(J, 2) + 0 * social
+    if extra is not None:                                  # (N, J) USD per load unit, e.g. latency
+        cost = cost + extra[None, :, :, None]
     A_eq = np.zeros((T * J, nx))
     for t in range(T):
         for j in range(J):
@@ -207,6 +209,18 @@ def test_offline_k2_by_hand():
     r2 = solve_offline(sc, Weights(mu_social=400.0, q=1.0))
     assert r2.objective_usd == pytest.approx(115.0, rel=1e-7)
     np.testing.assert_allclose(r2.schedule[0, 0, 0], [0.5, 0.5], atol=1e-6)
+
+
+def test_cached_program_follows_new_weights():
+    # the second solve re-uses the compiled program (same structure and length) with new parameters
+    sc = small_scenario(T=3, seed=13)
+    for w in (Weights(mu_carbon=10.0, mu_latency=0.5, q=1.0), Weights(mu_carbon=90.0, mu_latency=2.0, q=1.0)):
+        assert solve_offline(sc, w).objective_usd == pytest.approx(lp_reference_latency(sc, w), rel=1e-6)
+
+
+def lp_reference_latency(sc: Scenario, w: Weights) -> float:
+    """q = 1 optimum with latency: the latency term is linear, so add it to the prices pair by pair."""
+    return lp_reference(sc, w, extra=w.mu_latency * sc.latency)
 
 
 def test_min_cost_equals_offline_without_equity():

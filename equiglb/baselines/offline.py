@@ -95,8 +95,9 @@ def _structure_key(scenario: Scenario, T: int, weights: Weights, allow_unserved:
         h.update(np.ascontiguousarray(a).tobytes())
     social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
     latency = bool(weights.mu_latency) and scenario.latency is not None
-    if latency:
+    if latency:  # μ_d and d[i, j] are constants of the program
         h.update(np.ascontiguousarray(scenario.latency).tobytes())
+        h.update(np.float64(weights.mu_latency).tobytes())
     return (h.hexdigest(), T, weights.q, social, latency, bool(allow_unserved))
 
 
