@@ -178,3 +178,16 @@ def test_trained_agent_continues_the_step_count_in_a_new_run(tmp_path):
     assert PPO.load(second / "model.zip").num_timesteps == 128
     assert PPO.load(first / "model.zip").num_timesteps == 64       # the earlier run is untouched
     assert yaml.safe_load((second / "config.yml").read_text())["trained_agent"] == str(first / "model.zip")
+
+
+def test_eval_only_mode(tmp_path, capsys):
+    fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
+    assert main(["-n", "64", "-f", str(tmp_path), *QUICK, *fast]) == 0
+    run = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_1"
+    capsys.readouterr()
+    assert main(["--eval-only", "-i", str(run / "model.zip"), "-f", str(tmp_path), "--no-progress",
+                 "--env-kwargs", "episode_length=24", "--baselines", "min-cost"]) == 0
+    out = capsys.readouterr().out
+    assert "min-cost" in out and "ppo:" in out
+    assert (run / "eval_equiglb-EquitableGLB-v0_test" / "table.json").is_file()
+    assert [p.name for p in (tmp_path / "ppo").iterdir()] == [run.name]     # no new run folder
