@@ -110,12 +110,13 @@ def solvers_on_eglb(data_dir: str) -> list[dict]:
 
 
 def online_rate(data_dir: str | None) -> list[dict]:
-    """Online eGLB steps per second (schedule of a whole window, including reset)."""
+    """Online eGLB steps per second (schedule of a whole window, including reset): a merit order per
+    slot with full connection, one re-solved HiGHS LP per slot with the partial mask."""
     from equiglb.baselines import OnlineEGLBPolicy, make_policy
 
     out = []
-    for length in (457, 8760):
-        sc = _scenario(length, data_dir)
+    for length, partial in ((457, False), (8760, False), (457, True), (8760, True)):
+        sc = _scenario(length, data_dir, partial)
         for name, pol in (("online-eglb", OnlineEGLBPolicy()), ("min-cost", make_policy("min-cost"))):
             t0 = time.perf_counter()
             pol.schedule(sc)
