@@ -16,9 +16,11 @@ Defaults (the study does not fix them; both use only data up to the current slot
 * ``z_max``: per-slot bound of the footprint, the largest value of B_t x_t a coordinate could take
   in one slot: for site i, μ ω_i PUE_i M_i times the largest intensity seen so far (a running max).
   z_t is matched against the per-slot footprint B_t x_t, so a larger bound only makes γ oscillate.
-* ``eta``: 1 / (G √T) (1/USD), the mirror-descent step for a dual region of diameter ~1 and a
-  gradient bound G = the largest ‖z_max‖₂ of a block at the first slot: γ can then travel O(√T·1/√T)
-  per √T slots and the regret is O(G √T).
+* ``eta``: 1 / (G √T) (1/USD), the standard mirror-descent step D / (G √T) for a dual region of
+  diameter D ~ 1 (γ is dimensionless; for q = ∞ it sits on the unit L1 ball at equilibrium) and a
+  gradient bound G = the largest ‖z_max‖₂ of a block at the first slot; the regret is O(G √T).
+  Measured on eGLB-2022: the per-slot z_max gives a 3.0 % gap to the offline optimum, T times it
+  15.6 % (as bad as min-cost).
 
 The social term's normalization Λ_j (the window's total demand of region j) is unknown online;
 it is estimated from the demand seen so far, Λ̂_j = T · mean_{s<=t} λ[s, j].
