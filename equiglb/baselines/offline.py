@@ -350,8 +350,13 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
     ok, s, status, value, compile_s, solve_s, attempts = solve_with_fallback(prob, w.q, solver, **solver_opts)
     if ok:
         x = prob.schedule()
+        report = evaluate(scenario, x, w)
+        if abs(report.objective_usd - value) > 1e-5 * max(1.0, abs(report.objective_usd)):
+            warnings.warn(f"offline solve: {s} reported {value:.6f} USD but its schedule accounts to "
+                          f"{report.objective_usd:.6f} USD by the ledger (solver tolerances)",
+                          RuntimeWarning, stacklevel=2)
         return OfflineResult(
-            schedule=x, report=evaluate(scenario, x, w), status=status, solver=s,
+            schedule=x, report=report, status=status, solver=s,
             solver_objective_usd=value, compile_time_s=compile_s + t_build, solve_time_s=solve_s,
             wall_time_s=time.perf_counter() - t_start, attempts=attempts)
     if not allow_unserved:
