@@ -15,7 +15,9 @@ Accounting per slot t (``x`` in load units):
 * energy cost ``Σ_i p[t,i] E[i]`` (USD); carbon ``c[t,i] E[i]`` (t); water ``w[t,i] E[i]`` (m³)
 * quality loss of region j ``Σ_{i,k} s[k] x[i,j,k]``; S[j] is its sum over the window divided by the
   window's total demand of region j (S[j] = 0 for a region without demand)
-* load-weighted latency ``Σ d[i,j] x[i,j,k]``; unserved ``max(λ[t,j] - Σ_{i,k} x[i,j,k], 0)``
+* load-weighted latency ``Σ d[i,j] x[i,j,k]``; unserved: the shortfall ``λ[t,j] - Σ_{i,k} x[i,j,k]``
+  when it exceeds ``UNSERVED_RTOL · λ[t,j]`` (a smaller one is float rounding of demand that was
+  served in full, e.g. at sites filled exactly to capacity), else 0
 
 slot cost ``cost_t = energy cost + μ_d·latency + penalty·unserved`` and equity part
 ``Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q`` on the cumulative footprints.
@@ -33,8 +35,18 @@ from equiglb.scenario import Scenario, Weights
 
 __all__ = [
     "lq_norm", "jain_index", "gini", "inequality_stats", "equity_term",
-    "Ledger", "Report", "evaluate", "objective", "check_schedule",
+    "Ledger", "Report", "evaluate", "objective", "check_schedule", "unserved_of", "UNSERVED_RTOL",
 ]
+
+#: A shortfall of at most this fraction of a region's demand is float rounding, not unserved load.
+UNSERVED_RTOL = 1e-9
+
+
+def unserved_of(demand: np.ndarray, served: np.ndarray) -> np.ndarray:
+    """Unserved load (load units): the shortfall ``demand - served`` where it exceeds
+    ``UNSERVED_RTOL · demand``, else 0. Elementwise, any shape."""
+    short = demand - served
+    return np.where(short > UNSERVED_RTOL * demand, short, 0.0)
 
 
 # ---------------------------------------------------------------------- norms and inequality metrics
@@ -166,7 +178,7 @@ def evaluate(scenario: Scenario, x: np.ndarray, weights: Weights | None = None) 
     C = (sc.carbon * E).sum(axis=0)
     W = (sc.water * E).sum(axis=0)
     served = x.sum(axis=(1, 3))                                 # (T, J)
-    unserved = np.maximum(sc.demand - served, 0.0)
+    unserved = unserved_of(sc.demand, served)
     total_demand = sc.demand.sum(axis=0)
     quality = (x @ sc.quality_loss).sum(axis=(0, 1))            # (J,)
     S = np.divide(quality, total_demand, out=np.zeros_like(quality), where=total_demand > 0)
@@ -294,7 +306,7 @@ class Ledger:
         else:
             by_region = by_region.reshape(lead + (J, K))
             served = by_region.sum(axis=-1)
-        unserved = np.maximum(demand - served, 0.0) @ self._ones_j
+        unserved = unserved_of(demand, served) @ self._ones_j
         slot_cost = cost + w.unserved_penalty_usd * unserved
         if self._has_social:
             self.quality_sum += (by_region * self._s[0]) if K == 1 else by_region @ self._s

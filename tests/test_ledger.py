@@ -94,6 +94,18 @@ def test_hand_case_unserved():
     assert rep.objective_usd == pytest.approx(61 + 1500 * 0.37 + 60 * 2.6 + 1e4 * 0.2)
 
 
+
+def test_rounding_shortfall_is_not_unserved():
+    # a shortfall of 1e-13 of the demand is float rounding: not unserved, in evaluate and in Ledger;
+    # 1e-6 of the demand is real unserved load, priced at the penalty
+    scn = tiny()
+    for frac, expect in ((1e-13, 0.0), (1e-6, 0.5e-6)):
+        x = base_x()
+        x[1, 1, 1, 0] = 0.5 * (1 - frac)
+        rep = evaluate(scn, x, Weights(q=INF))
+        assert rep.unserved_load == pytest.approx(expect, rel=1e-6, abs=0.0)
+        assert rollout(scn, x, Weights(q=INF)) == pytest.approx(-rep.objective_usd, rel=1e-12)
+
 def k2_case():
     """K = 2, e = [1, .5], s = [0, .2]. t0: r->a by m1 .5, s->b by m0 .5; t1: r->a by m0 1, s->b by m1 .5.
     E = [.25, .5], [1, .25]; cost = 2.5 + 10 + 30 + 10 = 52.5; C = [.325, .15]; W = [1.5, 1.25];
