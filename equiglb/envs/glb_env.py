@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -107,21 +106,9 @@ class EquitableGLBEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
-    def __init__(self, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
-                 scenario_options: Mapping[str, Any] | None = None, split: str | None = None,
-                 q: float | None = None, mu_carbon: float | None = None, mu_water: float | None = None,
-                 mu_social: float | None = None, mu_latency: float | None = None,
-                 unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
-                 episode_length: int | None = None, random_start: bool = False,
-                 action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
-                 include_prev_action: bool = False, render_mode: str | None = None):
-        self.config = cfg = EnvConfig.make(
-            scenario=scenario, data_dir=data_dir, scenario_options=scenario_options, split=split, q=q,
-            mu_carbon=mu_carbon, mu_water=mu_water, mu_social=mu_social, mu_latency=mu_latency,
-            unserved_penalty_usd=unserved_penalty_usd, region_weights=region_weights,
-            episode_length=episode_length, random_start=random_start, action_mode=action_mode,
-            forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
-            include_prev_action=include_prev_action)
+    def __init__(self, render_mode: str | None = None, **options: Any):
+        """``options`` are the keyword arguments above, resolved by :meth:`EnvConfig.make`."""
+        self.config = cfg = EnvConfig.make(**options)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
                              f"got {render_mode!r}")
