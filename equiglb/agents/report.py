@@ -76,7 +76,8 @@ def plot_cost_vs_worst(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
             ax.scatter(r["energy_cost_usd"], r[key], s=40)
             ax.annotate(str(r["policy"]), (r["energy_cost_usd"], r[key]), fontsize=8,
                         xytext=(4, 4), textcoords="offset points")
-        ax.set_xlabel("energy cost (USD)")
+        ax.set_xlabel("energy cost (thousand USD)")
+        ax.xaxis.set_major_formatter(lambda v, _pos: f"{v / 1000:,.0f}")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.suptitle("Cost against the worst-region footprint (lower-left is better)")
