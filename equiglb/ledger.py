@@ -7,7 +7,10 @@ Two entry points share the same formulas:
   (max, mean, PAR, L_q, Jain, Gini). Baselines and evaluation tables call it.
 * :class:`Ledger` accounts slot by slot (batched over copies, for vector environments) and returns
   the telescoping reward ``r_t = -(cost_t + Φ_t - Φ_{t-1})``, so that the undiscounted return of an
-  episode is exactly ``-J(x)``. The environments call it.
+  episode is exactly ``-J(x)``. The environments call it: ``step(t, x)`` with a routing, or
+  ``step_factored(t, y, share)`` with a routing that factors as ``x[i, j, k] = y[i, k] share[j]``;
+  both reduce x to per-site and per-region aggregates and call ``account``, the one place of the
+  slot formulas.
 
 Accounting per slot t (``x`` in load units):
 
@@ -50,9 +53,10 @@ def unserved_of(demand: np.ndarray, served: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- norms and inequality metrics
-def lq_norm(v: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
-    """L_q norm along ``axis`` for q in [1, inf] (v >= 0 in every use here)."""
-    v = np.abs(v)
+def lq_norm(v: np.ndarray, q: float, axis: int = -1, nonnegative: bool = False) -> np.ndarray:
+    """L_q norm along ``axis`` for q in [1, inf]; ``nonnegative=True`` skips the ``abs`` (v >= 0 known)."""
+    if not nonnegative:
+        v = np.abs(v)
     if v.ndim > 1 and v.size >= 256:
         # numpy reduces a short trailing axis slowly; reduce over a leading contiguous axis instead
         v = np.ascontiguousarray(np.moveaxis(v, axis, 0))
@@ -214,9 +218,10 @@ class Ledger:
     ``batch_size=None`` accounts one episode (arrays without a batch axis); an int B accounts B
     copies at once (arrays with a leading axis of B), each with its own slot index.
 
-    After :meth:`step`, the attributes ``energy_cost_usd``, ``facility_energy_mwh``,
-    ``unserved_load``, ``latency_load`` and ``slot_cost_usd`` hold that slot's quantities;
-    ``carbon_t``, ``water_m3``, ``quality_sum`` and ``phi_usd`` hold the cumulative state.
+    After :meth:`step` (or :meth:`step_factored`, :meth:`account`), the attributes
+    ``energy_cost_usd``, ``facility_energy_mwh``, ``unserved_load``, ``latency_load`` and
+    ``slot_cost_usd`` hold that slot's quantities; ``carbon_t``, ``water_m3``, ``quality_sum`` and
+    ``phi_usd`` hold the cumulative state. Without a batch, the scalar ones are Python floats.
 
     Example::
 
@@ -234,6 +239,7 @@ class Ledger:
         self._s = sc.quality_loss
         self._has_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
         self._latency = sc.latency if (sc.latency is not None and self.weights.mu_latency) else None
+        self._unserved_tol = UNSERVED_RTOL * sc.demand                           # (T, J), see unserved_of
         self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
         # step() contracts x as an (..., N, J*K) matrix with matmuls (fast for batches)
         self._e_tiled = np.tile(sc.energy_per_unit, sc.J)                       # (J*K,)
@@ -275,7 +281,7 @@ class Ledger:
             self.carbon_t[...] = 0.0
             self.water_m3[...] = 0.0
             self.quality_sum[...] = 0.0
-            self.phi_usd = np.zeros(())
+            self.phi_usd = 0.0
         else:
             self.inv_window_demand[sel] = inv
             self.carbon_t[sel] = 0.0
@@ -290,38 +296,86 @@ class Ledger:
     def step(self, t: int | np.ndarray, x: np.ndarray) -> np.ndarray | float:
         """Account slot ``t`` with routing ``x`` of shape (N, J, K) (or (B, N, J, K)).
 
-        Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
+        Contracts ``x`` to the per-site and per-region aggregates and passes them to
+        :meth:`account`. Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
         """
-        sc, w = self.scenario, self.weights
         N, J, K = self._shape
         lead = x.shape[:-3]
         x2 = x.reshape(lead + (N, J * K))
-        E = (x2 @ self._e_tiled) * sc.pue                       # (..., N) facility MWh
-        price, demand = sc.price[t], sc.demand[t]
-        cost = price @ E if self.batch_size is None else (price * E) @ self._ones_n
-        self._footprint += self._intensity[t] * E[..., None, :]
+        it_mwh = x2 @ self._e_tiled                             # (..., N) IT MWh
         by_region = self._ones_n @ x2                           # (..., J*K) Σ_i x[i, j, k]
         if K == 1:
             served = by_region                                  # (..., J)
         else:
             by_region = by_region.reshape(lead + (J, K))
             served = by_region.sum(axis=-1)
-        unserved = unserved_of(demand, served) @ self._ones_j
+        quality = None
+        if self._has_social:
+            quality = (by_region * self._s[0]) if K == 1 else by_region @ self._s
+        latency = x.reshape(lead + (N * J * K,)) @ self._lat_flat if self._latency is not None else None
+        return self.account(t, it_mwh, served, quality, latency)
+
+    def step_factored(self, t: int, site_load: np.ndarray, share: np.ndarray) -> float:
+        """:meth:`step` for one copy whose routing factors as ``x[i, j, k] = site_load[i, k] · share[j]``.
+
+        This is the form of the single environment's ``"site_scores"`` routing when all regions
+        form one group (``share`` = each region's fraction of the demand), so the aggregates come
+        from ``site_load`` (N, K) and ``share`` (J,) without building ``x``: IT energy
+        ``site_load @ e``, served ``share · Σ site_load``, quality ``share · Σ_{i,k} s[k] site_load``,
+        latency ``Σ_i (Σ_k site_load[i, k]) (d @ share)[i]``. Same result as ``step(t, x)`` up to
+        float rounding.
+        """
+        it_mwh = site_load @ self._e                            # (N,) IT MWh
+        served = share * float(site_load.sum())                # (J,)
+        quality = share * float(site_load.sum(axis=0) @ self._s) if self._has_social else None
+        latency = None
+        if self._latency is not None:
+            latency = float(site_load.sum(axis=1) @ (self._latency @ share))
+        return self.account(t, it_mwh, served, quality, latency)
+
+    def account(self, t: int | np.ndarray, it_mwh: np.ndarray, served: np.ndarray,
+                quality: np.ndarray | None = None, latency: np.ndarray | float | None = None) -> np.ndarray | float:
+        """Account slot ``t`` from its aggregates; the formulas of every entry point (module docstring).
+
+        Args:
+            t: the scenario slot (int, or (B,) slots with a batch).
+            it_mwh: IT energy per site ``Σ_{j,k} e[k] x[i, j, k]`` (..., N), MWh.
+            served: load served per region ``Σ_{i,k} x[i, j, k]`` (..., J), load units.
+            quality: quality loss per region ``Σ_{i,k} s[k] x[i, j, k]`` (..., J); needed when the
+                scenario has quality losses or μ_s > 0, else ignored.
+            latency: load-weighted latency ``Σ d[i, j] x[i, j, k]`` (...,); needed when the scenario
+                has latencies and μ_d > 0, else ignored.
+
+        Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
+        """
+        sc, w = self.scenario, self.weights
+        single = self.batch_size is None
+        E = it_mwh * sc.pue                                     # (..., N) facility MWh
+        if single:
+            cost = float(sc.price[t] @ E)
+            short = sc.demand[t] - served
+            over = short > self._unserved_tol[t]                 # as unserved_of, one copy
+            unserved = float(short[over].sum()) if over.any() else 0.0
+        else:
+            cost = (sc.price[t] * E) @ self._ones_n
+            unserved = unserved_of(sc.demand[t], served) @ self._ones_j
+        self._footprint += self._intensity[t] * E[..., None, :]
         slot_cost = cost + w.unserved_penalty_usd * unserved
         if self._has_social:
-            self.quality_sum += (by_region * self._s[0]) if K == 1 else by_region @ self._s
+            self.quality_sum += quality
         if self._latency is not None:
-            lat = x.reshape(lead + (N * J * K,)) @ self._lat_flat
-            slot_cost = slot_cost + w.mu_latency * lat
-            self.latency_load = lat
+            slot_cost = slot_cost + w.mu_latency * latency
+            self.latency_load = latency
         # Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q (as equity_term, both norms at once; C, W, ω >= 0)
-        phi = lq_norm(sc.region_weights * self._footprint, w.q) @ self._mu_cw
+        phi = lq_norm(sc.region_weights * self._footprint, w.q, nonnegative=True) @ self._mu_cw
         if w.mu_social:
-            phi = phi + w.mu_social * lq_norm(self.social(), w.q)
+            phi = phi + w.mu_social * lq_norm(self.social(), w.q, nonnegative=True)
+        if single:
+            phi = float(phi)
         reward = -(slot_cost + phi - self.phi_usd)
         self.phi_usd = phi
         self.energy_cost_usd = cost
         self.facility_energy_mwh = E
         self.unserved_load = unserved
         self.slot_cost_usd = slot_cost
-        return reward if self.batch_size is not None else float(reward)
+        return reward if not single else float(reward)

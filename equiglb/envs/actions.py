@@ -109,27 +109,40 @@ def _fill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: n
     return y, unplaced
 
 
+def _fill_levels(Q: list[float], P: list[float], demand: float, capacity: list[float]):
+    """The water-filling of :func:`_fill` for one copy in plain Python over the N sites (fast when small).
+
+    ``Q[i]`` (load units) and ``P[i]`` (MWh) per unit level θ. Returns (fill, unplaced): site i
+    holds ``fill[i]`` times its preference, ``fill[i] = min(θ, θ_i)`` (0 where ``P[i] <= 0``).
+    """
+    theta = [c / e if e > 0 else math.inf for c, e in zip(capacity, P)]
+    rest = sum(Q)
+    low = min(theta)
+    if low < math.inf and low * rest >= demand:       # the emptiest site is not full: none is
+        level, unplaced = max(demand / rest, 0.0), 0.0
+    else:
+        done, open_site = 0.0, False
+        for i in sorted(range(len(theta)), key=theta.__getitem__):
+            if P[i] <= 0:
+                break
+            if done + theta[i] * rest >= demand:      # site i (and every later one) is not full
+                open_site = True
+                break
+            done += theta[i] * Q[i]
+            rest -= Q[i]
+        if open_site:
+            level, unplaced = max((demand - done) / rest, 0.0), 0.0
+        else:                                         # every site with preference is full
+            level, unplaced = math.inf, max(demand - done, 0.0)
+    return [min(level, th) if e > 0 else 0.0 for th, e in zip(theta, P)], unplaced
+
+
 def _fill_one(p: np.ndarray, demand: float, col_energy: np.ndarray, capacity: list[float]):
-    """:func:`_fill` for one copy (no batch axis), in plain Python over the N sites (faster when small)."""
+    """:func:`_fill` for one copy (no batch axis), via :func:`_fill_levels`."""
     Q = p.sum(axis=-1)
     P = (Q * col_energy[0] if col_energy.size == 1 else p @ col_energy).tolist()
-    Ql = Q.tolist()
-    theta = [c / e if e > 0 else math.inf for c, e in zip(capacity, P)]
-    rest, done, open_site = sum(Ql), 0.0, False
-    for i in sorted(range(len(theta)), key=theta.__getitem__):
-        if P[i] <= 0:
-            break
-        if done + theta[i] * rest >= demand:          # site i (and every later one) is not full
-            open_site = True
-            break
-        done += theta[i] * Ql[i]
-        rest -= Ql[i]
-    if open_site:
-        level, unplaced = max((demand - done) / rest, 0.0), 0.0
-    else:                                             # every site with preference is full
-        level, unplaced = math.inf, max(demand - done, 0.0)
-    fill = np.array([min(level, th) if e > 0 else 0.0 for th, e in zip(theta, P)])
-    return fill[:, None] * p, unplaced
+    fill, unplaced = _fill_levels(Q.tolist(), P, demand, capacity)
+    return np.array(fill)[:, None] * p, unplaced
 
 
 def waterfill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: np.ndarray,
@@ -212,6 +225,12 @@ class ActionMap:
         self._x_cols = (self.group[:, None] * K + np.arange(K)[None, :]).reshape(-1)
         self._dense = self.dim == (N * J * K if mode == "routing" else N * K)
         self._all_allowed = bool(self._allowed_cols.all())
+        # plain-Python copies for factored_routing (one copy, one group, K = 1)
+        self._index_list = self.index.tolist()
+        self._ga_list = self._ga[:, 0].tolist()
+        self._uniform_list = self._uniform[:, 0].tolist()
+        self._cap_list = self._cap.tolist()
+        self._e0 = float(scenario.energy_per_unit[0])
 
     def check(self, action: np.ndarray, batch: tuple[int, ...] = ()) -> np.ndarray:
         """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf."""
@@ -259,20 +278,16 @@ class ActionMap:
     def routing(self, a: np.ndarray, demand: np.ndarray) -> np.ndarray:
         """The repaired routing x (..., N, J, K) for a checked action and demand λ (..., J)."""
         N, J, K = self.shape
-        p = self.fractions(a)
         lead = demand.shape[:-1]
+        if not lead and self.groups == 1 and self.mode == "site_scores":    # one copy, one group
+            y, share = self.factored_routing(a, demand)
+            return y[:, None, :] * share[None, :, None]
+        p = self.fractions(a)
         if self.mode == "routing":
             dcol = demand if K == 1 else np.repeat(demand, K, axis=-1)
             y = repair(p * dcol[..., None, :], p, self._col_group, self._col_energy, self._cap,
                        self._allowed_cols)
             return y.reshape(lead + (N, J, K))
-        if not lead and self.groups == 1:                                     # one copy, one group
-            total = float(demand.sum())
-            y = waterfill(p, total, self._col_energy, self._cap, self._allowed_cols)
-            share = demand * (1.0 / total) if total > 0 else np.zeros(J)
-            if K == 1:
-                return np.multiply.outer(y[:, 0], share)[:, :, None]
-            return y[:, None, :] * share[None, :, None]
         group_demand = demand @ self._member                                  # (..., G)
         gcol = group_demand if K == 1 else group_demand @ self._col_group.T
         if self.groups == 1:
@@ -286,6 +301,43 @@ class ActionMap:
         else:
             x = y[..., :, self._x_cols] * np.repeat(share, K, axis=-1)[..., None, :]
         return x.reshape(lead + (N, J, K))
+
+    @property
+    def factored(self) -> bool:
+        """Whether one copy's routing factors as ``x[i, j, k] = y[i, k] · share[j]`` (see
+        :meth:`factored_routing`): ``"site_scores"`` mode with every region in one group."""
+        return self.mode == "site_scores" and self.groups == 1
+
+    def factored_routing(self, a: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One copy's routing in factored form, for :attr:`factored` maps: ``(y, share)``.
+
+        ``y`` (N, K) is the group's repaired routing (:func:`waterfill` of the total demand) and
+        ``share`` (J,) each region's fraction ``λ[t, j] / Σ_j λ[t, j]`` of it (0 without demand); the
+        routing is ``x[i, j, k] = y[i, k] · share[j]`` (what :meth:`routing` returns). With one model
+        (K = 1) the map runs in plain Python over the N sites, faster than numpy at this size.
+        """
+        N, J, K = self.shape
+        total = float(demand.sum())
+        share = demand * (1.0 / total) if total > 0 else np.zeros(J)
+        if K > 1:
+            y = waterfill(self.fractions(a), total, self._col_energy, self._cap, self._allowed_cols)
+            return y, share
+        # u = (clip(a, -1, 1) + 1) / 2 per site; fractions u / Σu over allowed sites (uniform if Σu = 0)
+        if self._dense:
+            w = [(min(max(v, -1.0), 1.0) + 1.0) * 0.5 for v in a.tolist()]
+        else:
+            w = [0.0] * N
+            for i, v in zip(self._index_list, a.tolist()):
+                w[i] = (min(max(v, -1.0), 1.0) + 1.0) * 0.5
+        if not self._all_allowed:
+            w = [wi * gi for wi, gi in zip(w, self._ga_list)]
+        wsum = sum(w)
+        p = [wi / wsum for wi in w] if wsum > 0 else self._uniform_list
+        e = self._e0
+        fill, unplaced = _fill_levels(p, [pi * e for pi in p], total, self._cap_list)
+        if unplaced > 0:              # every preferred site is full: the general path spreads the rest
+            return waterfill(np.array(p)[:, None], total, self._col_energy, self._cap, self._allowed_cols), share
+        return np.array([f * pi for f, pi in zip(fill, p)])[:, None], share
 
     def action_for(self, x: np.ndarray) -> np.ndarray:
         """A float64 ``"routing"`` action whose fractions equal those of routing ``x`` (N, J, K).

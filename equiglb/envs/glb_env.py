@@ -122,6 +122,7 @@ class EquitableGLBEnv(gym.Env):
         self.ledger = Ledger(self.scenario, self.weights)
         self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
         self._zero_social = np.zeros(self.scenario.J)
+        self._factored = self.action_map.factored
         self.start = cfg.split_start
         self.elapsed = 0
         self._schedule: list[np.ndarray] = []
@@ -153,18 +154,24 @@ class EquitableGLBEnv(gym.Env):
             raise RuntimeError("step() called after the episode ended; call reset()")
         a = self.action_map.check(action)
         t = self.start + self.elapsed
-        x = self.action_map.routing(a, self.scenario.demand[t])
         led = self.ledger
-        reward = led.step(t, x)
+        if self._factored:
+            # x[i, j, k] = y[i, k] share[j]: the ledger accounts the factors, x is built once for info
+            y, share = self.action_map.factored_routing(a, self.scenario.demand[t])
+            reward = led.step_factored(t, y, share)
+            x = y[:, None, :] * share[None, :, None]
+        else:
+            x = self.action_map.routing(a, self.scenario.demand[t])
+            reward = led.step(t, x)
         self._schedule.append(x)
         self._last_x = x
         self.elapsed += 1
         if self.config.include_prev_action:
             self._prev_action = np.minimum(np.maximum(a, -1.0), 1.0)
         terminated = self.elapsed >= self.config.episode_length
-        info = {"t": t, "energy_cost_usd": float(led.energy_cost_usd),
-                "facility_energy_mwh": led.facility_energy_mwh, "unserved_load": float(led.unserved_load),
-                "slot_cost_usd": float(led.slot_cost_usd), "phi_usd": float(led.phi_usd), "routing": x}
+        info = {"t": t, "energy_cost_usd": led.energy_cost_usd, "facility_energy_mwh": led.facility_energy_mwh,
+                "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd, "phi_usd": led.phi_usd,
+                "routing": x}
         if terminated:
             info["metrics"] = self.episode_report().row()
         return self._obs(), reward, terminated, False, info
