@@ -221,7 +221,8 @@ class Ledger:
     After :meth:`step` (or :meth:`step_factored`, :meth:`account`), the attributes
     ``energy_cost_usd``, ``facility_energy_mwh``, ``unserved_load``, ``latency_load`` and
     ``slot_cost_usd`` hold that slot's quantities; ``carbon_t``, ``water_m3``, ``quality_sum`` and
-    ``phi_usd`` hold the cumulative state. Without a batch, the scalar ones are Python floats.
+    ``phi_usd`` hold the cumulative state (``footprint`` (..., 2, N) is C and W stacked;
+    ``carbon_t`` and ``water_m3`` are its rows). Without a batch, the scalar ones are Python floats.
 
     Example::
 
@@ -239,7 +240,9 @@ class Ledger:
         self._s = sc.quality_loss
         self._has_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
         self._latency = sc.latency if (sc.latency is not None and self.weights.mu_latency) else None
-        self._unserved_tol = UNSERVED_RTOL * sc.demand                           # (T, J), see unserved_of
+        # one copy accounts the regions in plain Python: demand and its rounding tolerance as lists
+        self._demand_rows = sc.demand.tolist()
+        self._unserved_tol = (UNSERVED_RTOL * sc.demand).tolist()                # (T, J), see unserved_of
         self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
         # step() contracts x as an (..., N, J*K) matrix with matmuls (fast for batches)
         self._e_tiled = np.tile(sc.energy_per_unit, sc.J)                       # (J*K,)
@@ -250,11 +253,14 @@ class Ledger:
         # one gather, one multiply-add and one norm per slot for both
         self._intensity = np.stack([sc.carbon, sc.water], axis=1)
         self._mu_cw = np.array([self.weights.mu_carbon, self.weights.mu_water])
+        self._mu_cw_list = self._mu_cw.tolist()
+        self._unit_omega = bool(np.all(sc.region_weights == 1.0))                # ω ⊙ footprint is the footprint
+        self._e0 = float(sc.energy_per_unit[0])
         self._ones_j = np.ones(sc.J)
         b = () if batch_size is None else (batch_size,)
-        self._footprint = np.zeros(b + (2, sc.N))
-        self.carbon_t = self._footprint[..., 0, :]      # views: C[i] (t) and W[i] (m³)
-        self.water_m3 = self._footprint[..., 1, :]
+        self.footprint = np.zeros(b + (2, sc.N))
+        self.carbon_t = self.footprint[..., 0, :]      # views: C[i] (t) and W[i] (m³)
+        self.water_m3 = self.footprint[..., 1, :]
         self.quality_sum = np.zeros(b + (sc.J,))
         self.inv_window_demand = np.zeros(b + (sc.J,))
         self.phi_usd = np.zeros(b)
@@ -325,8 +331,8 @@ class Ledger:
         latency ``Σ_i (Σ_k site_load[i, k]) (d @ share)[i]``. Same result as ``step(t, x)`` up to
         float rounding.
         """
-        it_mwh = site_load @ self._e                            # (N,) IT MWh
-        served = share * float(site_load.sum())                # (J,)
+        it_mwh = site_load[:, 0] * self._e0 if self._shape[2] == 1 else site_load @ self._e   # (N,) IT MWh
+        served = share * sum(site_load.reshape(-1).tolist())   # (J,)
         quality = share * float(site_load.sum(axis=0) @ self._s) if self._has_social else None
         latency = None
         if self._latency is not None:
@@ -353,13 +359,15 @@ class Ledger:
         E = it_mwh * sc.pue                                     # (..., N) facility MWh
         if single:
             cost = float(sc.price[t] @ E)
-            short = sc.demand[t] - served
-            over = short > self._unserved_tol[t]                 # as unserved_of, one copy
-            unserved = float(short[over].sum()) if over.any() else 0.0
+            unserved = 0.0                                       # as unserved_of, in plain Python (J small)
+            for d, s, tol in zip(self._demand_rows[t], served.tolist(), self._unserved_tol[t]):
+                if d - s > tol:
+                    unserved += d - s
+            self.footprint += self._intensity[t] * E
         else:
             cost = (sc.price[t] * E) @ self._ones_n
             unserved = unserved_of(sc.demand[t], served) @ self._ones_j
-        self._footprint += self._intensity[t] * E[..., None, :]
+            self.footprint += self._intensity[t] * E[..., None, :]
         slot_cost = cost + w.unserved_penalty_usd * unserved
         if self._has_social:
             self.quality_sum += quality
@@ -367,7 +375,11 @@ class Ledger:
             slot_cost = slot_cost + w.mu_latency * latency
             self.latency_load = latency
         # Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q (as equity_term, both norms at once; C, W, ω >= 0)
-        phi = lq_norm(sc.region_weights * self._footprint, w.q, nonnegative=True) @ self._mu_cw
+        if single and w.q == math.inf:                           # one copy, max norms of two short rows
+            wc, ww = (self.footprint if self._unit_omega else sc.region_weights * self.footprint).tolist()
+            phi = self._mu_cw_list[0] * max(wc) + self._mu_cw_list[1] * max(ww)
+        else:
+            phi = lq_norm(sc.region_weights * self.footprint, w.q, nonnegative=True) @ self._mu_cw
         if w.mu_social:
             phi = phi + w.mu_social * lq_norm(self.social(), w.q, nonnegative=True)
         if single:

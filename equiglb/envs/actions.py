@@ -134,7 +134,7 @@ def _fill_levels(Q: list[float], P: list[float], demand: float, capacity: list[f
             level, unplaced = max((demand - done) / rest, 0.0), 0.0
         else:                                         # every site with preference is full
             level, unplaced = math.inf, max(demand - done, 0.0)
-    return [min(level, th) if e > 0 else 0.0 for th, e in zip(theta, P)], unplaced
+    return [(level if level <= th else th) if e > 0 else 0.0 for th, e in zip(theta, P)], unplaced
 
 
 def _fill_one(p: np.ndarray, demand: float, col_energy: np.ndarray, capacity: list[float]):
@@ -238,7 +238,9 @@ class ActionMap:
         if a.shape != batch + (self.dim,):
             raise ValueError(f"action has shape {a.shape}, expected {batch + (self.dim,)} "
                              f"(action_mode={self.mode!r})")
-        if not np.isfinite(a).all():
+        # one copy: a finite sum proves every entry finite (cheaper than isfinite on a short vector;
+        # a sum that overflows falls through to the full check)
+        if not (not batch and math.isfinite(sum(a.tolist()))) and not np.isfinite(a).all():
             bad = np.argwhere(~np.isfinite(a))[0].tolist()
             raise ValueError(f"action has a non-finite value {a[tuple(bad)]!r} (NaN or inf) at index {bad}")
         return a
@@ -317,18 +319,19 @@ class ActionMap:
         (K = 1) the map runs in plain Python over the N sites, faster than numpy at this size.
         """
         N, J, K = self.shape
-        total = float(demand.sum())
+        total = sum(demand.tolist())
         share = demand * (1.0 / total) if total > 0 else np.zeros(J)
         if K > 1:
             y = waterfill(self.fractions(a), total, self._col_energy, self._cap, self._allowed_cols)
             return y, share
         # u = (clip(a, -1, 1) + 1) / 2 per site; fractions u / Σu over allowed sites (uniform if Σu = 0)
+        u = [((1.0 if v > 1.0 else -1.0 if v < -1.0 else v) + 1.0) * 0.5 for v in a.tolist()]
         if self._dense:
-            w = [(min(max(v, -1.0), 1.0) + 1.0) * 0.5 for v in a.tolist()]
+            w = u
         else:
             w = [0.0] * N
-            for i, v in zip(self._index_list, a.tolist()):
-                w[i] = (min(max(v, -1.0), 1.0) + 1.0) * 0.5
+            for i, ui in zip(self._index_list, u):
+                w[i] = ui
         if not self._all_allowed:
             w = [wi * gi for wi, gi in zip(w, self._ga_list)]
         wsum = sum(w)

@@ -156,6 +156,8 @@ class Observer:
         self._inv_cum_carbon = 1.0 / self.cum_carbon_scale
         self._inv_cum_water = 1.0 / self.cum_water_scale
         self._inv_social = 1.0 / self.social_scale
+        # (2N,) 1 / scale of C then W, for observe_one
+        self._inv_cum_cw = np.repeat([self._inv_cum_carbon, self._inv_cum_water], N)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of every observation entry (finite; see the environment docstring)."""
@@ -204,6 +206,32 @@ class Observer:
         if self.noise > 0:
             np.clip(out, -self.forecast_clip, self.forecast_clip, out=out)
         return np.moveaxis(out, 0, -2).reshape(t.shape + (-1,))
+
+    def observe_one(self, t: int, elapsed: int, footprint: np.ndarray, social: np.ndarray | None,
+                    prev_action: np.ndarray | None, rng: np.random.Generator | None) -> np.ndarray:
+        """:meth:`observe` for one copy (no batch axis), with fewer numpy calls.
+
+        ``footprint`` is (2, N): the cumulative carbon C and water W stacked (``Ledger.footprint``);
+        ``social=None`` stands for S = 0 (a scenario without a social term).
+        """
+        out = np.empty(self.dim, np.float32)
+        N, J = self._N, self._J
+        a = self._n_current
+        out[:a] = self.current32[t]
+        out[a:a + 2 * N] = footprint.reshape(-1) * self._inv_cum_cw
+        b = a + 2 * N + J
+        if social is None:
+            out[a + 2 * N:b] = 0.0
+        else:
+            out[a + 2 * N:b] = social * self._inv_social
+        out[b] = elapsed * self._inv_len
+        b += 1
+        if self.horizon:
+            out[b:b + self.horizon * (3 * N + J)] = self.forecasts(t, rng)
+            b += self.horizon * (3 * N + J)
+        if self.action_dim:
+            out[b:] = prev_action
+        return out
 
     def observe(self, t: np.ndarray | int, elapsed: np.ndarray | int, carbon_t: np.ndarray,
                 water_m3: np.ndarray, social: np.ndarray, prev_action: np.ndarray | None,

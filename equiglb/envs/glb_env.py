@@ -121,11 +121,10 @@ class EquitableGLBEnv(gym.Env):
         self.observation_space = self.observer.space
         self.ledger = Ledger(self.scenario, self.weights)
         self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
-        self._zero_social = np.zeros(self.scenario.J)
         self._factored = self.action_map.factored
         self.start = cfg.split_start
         self.elapsed = 0
-        self._schedule: list[np.ndarray] = []
+        self._schedule = self._new_schedule()
         self._prev_action = np.zeros(self.action_map.dim)
         self._last_x: np.ndarray | None = None
 
@@ -143,7 +142,7 @@ class EquitableGLBEnv(gym.Env):
         self.start = start
         self.elapsed = 0
         self.ledger.reset(start, cfg.episode_length)
-        self._schedule = []
+        self._schedule = self._new_schedule()
         self._prev_action = np.zeros(self.action_map.dim)
         self._last_x = None
         return self._obs(), {"t": start}
@@ -159,11 +158,11 @@ class EquitableGLBEnv(gym.Env):
             # x[i, j, k] = y[i, k] share[j]: the ledger accounts the factors, x is built once for info
             y, share = self.action_map.factored_routing(a, self.scenario.demand[t])
             reward = led.step_factored(t, y, share)
-            x = y[:, None, :] * share[None, :, None]
+            x = np.multiply(y[:, None, :], share[:, None], out=self._schedule[self.elapsed])
         else:
             x = self.action_map.routing(a, self.scenario.demand[t])
             reward = led.step(t, x)
-        self._schedule.append(x)
+            self._schedule[self.elapsed] = x
         self._last_x = x
         self.elapsed += 1
         if self.config.include_prev_action:
@@ -180,27 +179,28 @@ class EquitableGLBEnv(gym.Env):
         # after the last slot the observation shows the last slot's signals with elapsed = 1
         t = self.start + min(self.elapsed, self.config.episode_length - 1)
         led = self.ledger
-        social = led.social() if self._social else self._zero_social
-        return self.observer.observe(t, self.elapsed, led.carbon_t, led.water_m3, social, self._prev_action,
-                                     self.np_random)
+        social = led.social() if self._social else None
+        return self.observer.observe_one(t, self.elapsed, led.footprint, social, self._prev_action, self.np_random)
 
     # ------------------------------------------------------------------ accounting helpers
     def window(self) -> Scenario:
         """The current episode's window of the scenario (with the environment's weights)."""
         return self.scenario.window(self.start, self.config.episode_length)
 
-    def executed_schedule(self) -> np.ndarray:
-        """The routing executed so far in this episode, x[t, i, j, k] (load units)."""
+    def _new_schedule(self) -> np.ndarray:
+        # one buffer per episode (the routings in earlier infos stay valid): x[t, i, j, k] of each slot
         sc = self.scenario
-        if not self._schedule:
-            return np.zeros((0, sc.N, sc.J, sc.K))
-        return np.stack(self._schedule)
+        return np.empty((self.config.episode_length, sc.N, sc.J, sc.K))
+
+    def executed_schedule(self) -> np.ndarray:
+        """The routing executed so far in this episode, x[t, i, j, k] (load units; a copy)."""
+        return self._schedule[:self.elapsed].copy()
 
     def episode_report(self):
         """``equiglb.ledger.evaluate`` of the finished episode's executed schedule."""
         if self.elapsed < self.config.episode_length:
             raise RuntimeError("episode_report() needs a finished episode")
-        return evaluate(self.window(), self.executed_schedule(), self.weights)
+        return evaluate(self.window(), self._schedule, self.weights)
 
     # ------------------------------------------------------------------ rendering
     def render(self):
