@@ -176,17 +176,22 @@ def evaluate(scenario: Scenario, x: np.ndarray, weights: Weights | None = None) 
     w = scenario.weights if weights is None else weights
     x = check_schedule(scenario, x)
     sc = scenario
-    it_mwh = (x @ sc.energy_per_unit).sum(axis=2)              # (T, N)
+    T, N, J, K = x.shape
+    # contractions as 2-D matmuls over flattened axes (numpy reduces short trailing axes slowly)
+    it_mwh = (x.reshape(T * N, J * K) @ np.tile(sc.energy_per_unit, J)).reshape(T, N)   # (T, N)
     E = it_mwh * sc.pue                                         # (T, N) facility MWh
     energy_cost = float((sc.price * E).sum())
     C = (sc.carbon * E).sum(axis=0)
     W = (sc.water * E).sum(axis=0)
-    served = x.sum(axis=(1, 3))                                 # (T, J)
+    by_region = (np.ones(N) @ x.reshape(T, N, J * K)).reshape(T, J, K)   # Σ_i x[t, i, j, k]
+    served = by_region.sum(axis=2)                              # (T, J)
     unserved = unserved_of(sc.demand, served)
     total_demand = sc.demand.sum(axis=0)
-    quality = (x @ sc.quality_loss).sum(axis=(0, 1))            # (J,)
+    quality = by_region.sum(axis=0) @ sc.quality_loss           # (J,) Σ_{t,i,k} s[k] x
     S = np.divide(quality, total_demand, out=np.zeros_like(quality), where=total_demand > 0)
-    latency = float((sc.latency[None] * x.sum(axis=3)).sum()) if sc.latency is not None else 0.0
+    latency = 0.0
+    if sc.latency is not None:
+        latency = float((x.reshape(T, N * J * K) @ np.repeat(sc.latency.reshape(-1), K)).sum())
     omega = sc.region_weights
     carbon_term = w.mu_carbon * float(lq_norm(omega * C, w.q))
     water_term = w.mu_water * float(lq_norm(omega * W, w.q))
@@ -256,6 +261,7 @@ class Ledger:
         self._mu_cw_list = self._mu_cw.tolist()
         self._unit_omega = bool(np.all(sc.region_weights == 1.0))                # ω ⊙ footprint is the footprint
         self._e0 = float(sc.energy_per_unit[0])
+        self._unit_pue = bool(np.all(sc.pue == 1.0))                              # E = IT energy
         self._ones_j = np.ones(sc.J)
         b = () if batch_size is None else (batch_size,)
         self.footprint = np.zeros(b + (2, sc.N))
@@ -331,7 +337,10 @@ class Ledger:
         latency ``Σ_i (Σ_k site_load[i, k]) (d @ share)[i]``. Same result as ``step(t, x)`` up to
         float rounding.
         """
-        it_mwh = site_load[:, 0] * self._e0 if self._shape[2] == 1 else site_load @ self._e   # (N,) IT MWh
+        if self._shape[2] > 1:
+            it_mwh = site_load @ self._e                        # (N,) IT MWh
+        else:
+            it_mwh = site_load[:, 0] if self._e0 == 1.0 else site_load[:, 0] * self._e0
         served = share * sum(site_load.reshape(-1).tolist())   # (J,)
         quality = share * float(site_load.sum(axis=0) @ self._s) if self._has_social else None
         latency = None
@@ -356,7 +365,7 @@ class Ledger:
         """
         sc, w = self.scenario, self.weights
         single = self.batch_size is None
-        E = it_mwh * sc.pue                                     # (..., N) facility MWh
+        E = it_mwh if self._unit_pue else it_mwh * sc.pue      # (..., N) facility MWh
         if single:
             cost = float(sc.price[t] @ E)
             unserved = 0.0                                       # as unserved_of, in plain Python (J small)

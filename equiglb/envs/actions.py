@@ -18,6 +18,7 @@ accept leading batch axes, so the single and the vector environment share them.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -115,7 +116,10 @@ def _fill_levels(Q: list[float], P: list[float], demand: float, capacity: list[f
     ``Q[i]`` (load units) and ``P[i]`` (MWh) per unit level θ. Returns (fill, unplaced): site i
     holds ``fill[i]`` times its preference, ``fill[i] = min(θ, θ_i)`` (0 where ``P[i] <= 0``).
     """
-    theta = [c / e if e > 0 else math.inf for c, e in zip(capacity, P)]
+    if min(P) > 0:
+        theta = list(map(operator.truediv, capacity, P))
+    else:
+        theta = [c / e if e > 0 else math.inf for c, e in zip(capacity, P)]
     rest = sum(Q)
     low = min(theta)
     if low < math.inf and low * rest >= demand:       # the emptiest site is not full: none is
@@ -337,10 +341,10 @@ class ActionMap:
         wsum = sum(w)
         p = [wi / wsum for wi in w] if wsum > 0 else self._uniform_list
         e = self._e0
-        fill, unplaced = _fill_levels(p, [pi * e for pi in p], total, self._cap_list)
+        fill, unplaced = _fill_levels(p, p if e == 1.0 else [pi * e for pi in p], total, self._cap_list)
         if unplaced > 0:              # every preferred site is full: the general path spreads the rest
             return waterfill(np.array(p)[:, None], total, self._col_energy, self._cap, self._allowed_cols), share
-        return np.array([f * pi for f, pi in zip(fill, p)])[:, None], share
+        return np.array(list(map(operator.mul, fill, p)))[:, None], share
 
     def action_for(self, x: np.ndarray) -> np.ndarray:
         """A float64 ``"routing"`` action whose fractions equal those of routing ``x`` (N, J, K).

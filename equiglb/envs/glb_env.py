@@ -149,7 +149,8 @@ class EquitableGLBEnv(gym.Env):
 
     def step(self, action: np.ndarray):
         """Route slot t with ``action``; returns (obs, reward USD, terminated, truncated, info)."""
-        if self.elapsed >= self.config.episode_length:
+        length = self.config.episode_length
+        if self.elapsed >= length:
             raise RuntimeError("step() called after the episode ended; call reset()")
         a = self.action_map.check(action)
         t = self.start + self.elapsed
@@ -167,7 +168,7 @@ class EquitableGLBEnv(gym.Env):
         self.elapsed += 1
         if self.config.include_prev_action:
             self._prev_action = np.minimum(np.maximum(a, -1.0), 1.0)
-        terminated = self.elapsed >= self.config.episode_length
+        terminated = self.elapsed >= length
         info = {"t": t, "energy_cost_usd": led.energy_cost_usd, "facility_energy_mwh": led.facility_energy_mwh,
                 "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd, "phi_usd": led.phi_usd,
                 "routing": x}
