@@ -29,6 +29,7 @@ slot cost ``cost_t = energy cost + μ_d·latency + penalty·unserved`` and equit
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,8 +246,9 @@ class Ledger:
         self._s = sc.quality_loss
         self._has_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
         self._latency = sc.latency if (sc.latency is not None and self.weights.mu_latency) else None
-        # one copy accounts the regions in plain Python: demand and its rounding tolerance as lists
+        # one copy accounts in plain Python over short rows: price, demand, its rounding tolerance
         self._demand_rows = sc.demand.tolist()
+        self._price_rows = sc.price.tolist()
         self._unserved_tol = (UNSERVED_RTOL * sc.demand).tolist()                # (T, J), see unserved_of
         self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
         # step() contracts x as an (..., N, J*K) matrix with matmuls (fast for batches)
@@ -367,7 +369,7 @@ class Ledger:
         single = self.batch_size is None
         E = it_mwh if self._unit_pue else it_mwh * sc.pue      # (..., N) facility MWh
         if single:
-            cost = float(sc.price[t] @ E)
+            cost = sum(map(operator.mul, self._price_rows[t], E.tolist()))
             unserved = 0.0                                       # as unserved_of, in plain Python (J small)
             for d, s, tol in zip(self._demand_rows[t], served.tolist(), self._unserved_tol[t]):
                 if d - s > tol:

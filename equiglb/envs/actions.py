@@ -116,7 +116,8 @@ def _fill_levels(Q: list[float], P: list[float], demand: float, capacity: list[f
     ``Q[i]`` (load units) and ``P[i]`` (MWh) per unit level θ. Returns (fill, unplaced): site i
     holds ``fill[i]`` times its preference, ``fill[i] = min(θ, θ_i)`` (0 where ``P[i] <= 0``).
     """
-    if min(P) > 0:
+    positive = min(P) > 0
+    if positive:
         theta = list(map(operator.truediv, capacity, P))
     else:
         theta = [c / e if e > 0 else math.inf for c, e in zip(capacity, P)]
@@ -138,6 +139,8 @@ def _fill_levels(Q: list[float], P: list[float], demand: float, capacity: list[f
             level, unplaced = max((demand - done) / rest, 0.0), 0.0
         else:                                         # every site with preference is full
             level, unplaced = math.inf, max(demand - done, 0.0)
+    if positive:
+        return [level if level <= th else th for th in theta], unplaced
     return [(level if level <= th else th) if e > 0 else 0.0 for th, e in zip(theta, P)], unplaced
 
 

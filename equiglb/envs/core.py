@@ -156,7 +156,9 @@ class Observer:
         self._inv_cum_carbon = 1.0 / self.cum_carbon_scale
         self._inv_cum_water = 1.0 / self.cum_water_scale
         self._inv_social = 1.0 / self.social_scale
-        # (2N,) 1 / scale of C then W, for observe_one
+        # for observe_one: the current features of every slot followed by zeros for C, W, S and the
+        # elapsed fraction (T, 3N+J+2 + 2N+J+1), and (2N,) 1 / scale of C then W
+        self._head32 = np.concatenate([self.current32, np.zeros((sc.T, 2 * N + J + 1), np.float32)], axis=1)
         self._inv_cum_cw = np.repeat([self._inv_cum_carbon, self._inv_cum_water], N)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -214,15 +216,16 @@ class Observer:
         ``footprint`` is (2, N): the cumulative carbon C and water W stacked (``Ledger.footprint``);
         ``social=None`` stands for S = 0 (a scenario without a social term).
         """
-        out = np.empty(self.dim, np.float32)
         N, J = self._N, self._J
         a = self._n_current
-        out[:a] = self.current32[t]
-        out[a:a + 2 * N] = footprint.reshape(-1) * self._inv_cum_cw
         b = a + 2 * N + J
-        if social is None:
-            out[a + 2 * N:b] = 0.0
+        if b + 1 == self.dim:
+            out = self._head32[t].copy()
         else:
+            out = np.empty(self.dim, np.float32)
+            out[:b + 1] = self._head32[t]
+        out[a:a + 2 * N] = footprint.reshape(-1) * self._inv_cum_cw
+        if social is not None:
             out[a + 2 * N:b] = social * self._inv_social
         out[b] = elapsed * self._inv_len
         b += 1

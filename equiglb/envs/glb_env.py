@@ -122,6 +122,7 @@ class EquitableGLBEnv(gym.Env):
         self.ledger = Ledger(self.scenario, self.weights)
         self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
         self._factored = self.action_map.factored
+        self._one_model = self.scenario.K == 1
         self.start = cfg.split_start
         self.elapsed = 0
         self._schedule = self._new_schedule()
@@ -159,7 +160,11 @@ class EquitableGLBEnv(gym.Env):
             # x[i, j, k] = y[i, k] share[j]: the ledger accounts the factors, x is built once for info
             y, share = self.action_map.factored_routing(a, self.scenario.demand[t])
             reward = led.step_factored(t, y, share)
-            x = np.multiply(y[:, None, :], share[:, None], out=self._schedule[self.elapsed])
+            x = self._schedule[self.elapsed]
+            if self._one_model:                                   # (N, 1) * (J,) written as (N, J)
+                np.multiply(y, share, out=x.reshape(y.shape[0], share.shape[0]))
+            else:
+                np.multiply(y[:, None, :], share[:, None], out=x)
         else:
             x = self.action_map.routing(a, self.scenario.demand[t])
             reward = led.step(t, x)
