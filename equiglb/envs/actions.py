@@ -238,6 +238,11 @@ class ActionMap:
         self._uniform_list = self._uniform[:, 0].tolist()
         self._cap_list = self._cap.tolist()
         self._e0 = float(scenario.energy_per_unit[0])
+        # factored_routing: each slot's total demand and the regions' shares of it (as routing computes them)
+        self._slot_total = [sum(row) for row in scenario.demand.tolist()]
+        totals = np.array(self._slot_total)
+        inv = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+        self._slot_share = scenario.demand * inv[:, None]
 
     def check(self, action: np.ndarray, batch: tuple[int, ...] = ()) -> np.ndarray:
         """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf."""
@@ -289,7 +294,9 @@ class ActionMap:
         N, J, K = self.shape
         lead = demand.shape[:-1]
         if not lead and self.groups == 1 and self.mode == "site_scores":    # one copy, one group
-            y, share = self.factored_routing(a, demand)
+            total = sum(demand.tolist())
+            share = demand * (1.0 / total) if total > 0 else np.zeros(J)
+            y = self._group_routing(a, total)
             return y[:, None, :] * share[None, :, None]
         p = self.fractions(a)
         if self.mode == "routing":
@@ -317,20 +324,24 @@ class ActionMap:
         :meth:`factored_routing`): ``"site_scores"`` mode with every region in one group."""
         return self.mode == "site_scores" and self.groups == 1
 
-    def factored_routing(self, a: np.ndarray, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One copy's routing in factored form, for :attr:`factored` maps: ``(y, share)``.
+    def factored_routing(self, a: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slot ``t``'s routing (one copy) in factored form, for :attr:`factored` maps: ``(y, share)``.
 
-        ``y`` (N, K) is the group's repaired routing (:func:`waterfill` of the total demand) and
-        ``share`` (J,) each region's fraction ``λ[t, j] / Σ_j λ[t, j]`` of it (0 without demand); the
-        routing is ``x[i, j, k] = y[i, k] · share[j]`` (what :meth:`routing` returns). With one model
-        (K = 1) the map runs in plain Python over the N sites, faster than numpy at this size.
+        ``y`` (N, K) is the group's repaired routing (:func:`waterfill` of the total demand of slot
+        t) and ``share`` (J,) each region's fraction ``λ[t, j] / Σ_j λ[t, j]`` of it (0 without
+        demand, precomputed per slot); the routing is ``x[i, j, k] = y[i, k] · share[j]``, what
+        :meth:`routing` returns for ``demand = λ[t]``.
+        """
+        return self._group_routing(a, self._slot_total[t]), self._slot_share[t]
+
+    def _group_routing(self, a: np.ndarray, total: float) -> np.ndarray:
+        """The one group's repaired routing y (N, K) of ``total`` load units for a checked action.
+
+        With one model (K = 1) it runs in plain Python over the N sites, faster than numpy at this size.
         """
         N, J, K = self.shape
-        total = sum(demand.tolist())
-        share = demand * (1.0 / total) if total > 0 else np.zeros(J)
         if K > 1:
-            y = waterfill(self.fractions(a), total, self._col_energy, self._cap, self._allowed_cols)
-            return y, share
+            return waterfill(self.fractions(a), total, self._col_energy, self._cap, self._allowed_cols)
         # u = (clip(a, -1, 1) + 1) / 2 per site; fractions u / Σu over allowed sites (uniform if Σu = 0)
         u = [((1.0 if v > 1.0 else -1.0 if v < -1.0 else v) + 1.0) * 0.5 for v in a.tolist()]
         if self._dense:
@@ -346,8 +357,8 @@ class ActionMap:
         e = self._e0
         fill, unplaced = _fill_levels(p, p if e == 1.0 else [pi * e for pi in p], total, self._cap_list)
         if unplaced > 0:              # every preferred site is full: the general path spreads the rest
-            return waterfill(np.array(p)[:, None], total, self._col_energy, self._cap, self._allowed_cols), share
-        return np.array(list(map(operator.mul, fill, p)))[:, None], share
+            return waterfill(np.array(p)[:, None], total, self._col_energy, self._cap, self._allowed_cols)
+        return np.array(list(map(operator.mul, fill, p)))[:, None]
 
     def action_for(self, x: np.ndarray) -> np.ndarray:
         """A float64 ``"routing"`` action whose fractions equal those of routing ``x`` (N, J, K).

@@ -123,9 +123,11 @@ class EquitableGLBEnv(gym.Env):
         self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
         self._factored = self.action_map.factored
         self._one_model = self.scenario.K == 1
+        self._demand = self.scenario.demand
+        self._include_prev_action = cfg.include_prev_action
         self.start = cfg.split_start
         self.elapsed = 0
-        self._schedule = self._new_schedule()
+        self._schedule, self._schedule_nj = self._new_schedule()
         self._prev_action = np.zeros(self.action_map.dim)
         self._last_x: np.ndarray | None = None
 
@@ -143,7 +145,7 @@ class EquitableGLBEnv(gym.Env):
         self.start = start
         self.elapsed = 0
         self.ledger.reset(start, cfg.episode_length)
-        self._schedule = self._new_schedule()
+        self._schedule, self._schedule_nj = self._new_schedule()
         self._prev_action = np.zeros(self.action_map.dim)
         self._last_x = None
         return self._obs(), {"t": start}
@@ -154,26 +156,27 @@ class EquitableGLBEnv(gym.Env):
         if self.elapsed >= length:
             raise RuntimeError("step() called after the episode ended; call reset()")
         a = self.action_map.check(action)
-        t = self.start + self.elapsed
+        elapsed = self.elapsed
+        t = self.start + elapsed
         led = self.ledger
         if self._factored:
             # x[i, j, k] = y[i, k] share[j]: the ledger accounts the factors, x is built once for info
-            y, share = self.action_map.factored_routing(a, self.scenario.demand[t])
+            y, share = self.action_map.factored_routing(a, t)
             reward = led.step_factored(t, y, share)
-            x = self._schedule[self.elapsed]
             if self._one_model:                                   # (N, 1) * (J,) written as (N, J)
-                np.multiply(y, share, out=x.reshape(y.shape[0], share.shape[0]))
+                np.multiply(y, share, out=self._schedule_nj[elapsed])
             else:
-                np.multiply(y[:, None, :], share[:, None], out=x)
+                np.multiply(y[:, None, :], share[:, None], out=self._schedule[elapsed])
+            x = self._schedule[elapsed]
         else:
-            x = self.action_map.routing(a, self.scenario.demand[t])
+            x = self.action_map.routing(a, self._demand[t])
             reward = led.step(t, x)
-            self._schedule[self.elapsed] = x
+            self._schedule[elapsed] = x
         self._last_x = x
-        self.elapsed += 1
-        if self.config.include_prev_action:
+        self.elapsed = elapsed + 1
+        if self._include_prev_action:
             self._prev_action = np.minimum(np.maximum(a, -1.0), 1.0)
-        terminated = self.elapsed >= length
+        terminated = elapsed + 1 >= length
         info = {"t": t, "energy_cost_usd": led.energy_cost_usd, "facility_energy_mwh": led.facility_energy_mwh,
                 "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd, "phi_usd": led.phi_usd,
                 "routing": x}
@@ -183,20 +186,24 @@ class EquitableGLBEnv(gym.Env):
 
     def _obs(self) -> np.ndarray:
         # after the last slot the observation shows the last slot's signals with elapsed = 1
-        t = self.start + min(self.elapsed, self.config.episode_length - 1)
+        elapsed = self.elapsed
+        t = self.start + (elapsed if elapsed < self.config.episode_length else elapsed - 1)
         led = self.ledger
         social = led.social() if self._social else None
-        return self.observer.observe_one(t, self.elapsed, led.footprint, social, self._prev_action, self.np_random)
+        rng = self.np_random if self.observer.noise > 0 else None          # only noisy forecasts draw
+        return self.observer.observe_one(t, elapsed, led.footprint, social, self._prev_action, rng)
 
     # ------------------------------------------------------------------ accounting helpers
     def window(self) -> Scenario:
         """The current episode's window of the scenario (with the environment's weights)."""
         return self.scenario.window(self.start, self.config.episode_length)
 
-    def _new_schedule(self) -> np.ndarray:
-        # one buffer per episode (the routings in earlier infos stay valid): x[t, i, j, k] of each slot
+    def _new_schedule(self) -> tuple[np.ndarray, np.ndarray]:
+        # one buffer per episode (the routings in earlier infos stay valid): x[t, i, j, k] of each slot,
+        # and the same memory as x[t, i, j * K + k]
         sc = self.scenario
-        return np.empty((self.config.episode_length, sc.N, sc.J, sc.K))
+        x = np.empty((self.config.episode_length, sc.N, sc.J, sc.K))
+        return x, x.reshape(x.shape[0], sc.N, sc.J * sc.K)
 
     def executed_schedule(self) -> np.ndarray:
         """The routing executed so far in this episode, x[t, i, j, k] (load units; a copy)."""
