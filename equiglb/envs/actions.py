@@ -12,7 +12,10 @@ demand by the same fractions (every region in ``"routing"`` mode is its own grou
 ``"site_scores"`` mode, regions with the same allowed pairs form one group) are repaired together as
 one *group* whose routing is then shared out in proportion to the regions' demand, which is the
 same result as repairing them one by one (the repair is linear in a group's demand). All functions
-accept leading batch axes, so the single and the vector environment share them.
+accept leading batch axes, so the single and the vector environment share them. With one group
+(``"site_scores"`` and the same allowed pairs for every region) one copy's routing factors as
+``x[i, j, k] = y[i, k] · share[j]``; :meth:`ActionMap.factored_routing` returns the factors, which
+the single environment hands to :meth:`equiglb.ledger.Ledger.step_factored`.
 """
 
 from __future__ import annotations
