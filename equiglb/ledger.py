@@ -244,7 +244,8 @@ class Ledger:
         sc = scenario
         self._e = sc.energy_per_unit
         self._s = sc.quality_loss
-        self._has_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
+        #: whether the quality loss (social cost S) is accumulated: quality losses or μ_s > 0
+        self.tracks_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
         self._latency = sc.latency if (sc.latency is not None and self.weights.mu_latency) else None
         # one copy accounts in plain Python over short rows: price, demand, its rounding tolerance
         self._demand_rows = sc.demand.tolist()
@@ -324,7 +325,7 @@ class Ledger:
             by_region = by_region.reshape(lead + (J, K))
             served = by_region.sum(axis=-1)
         quality = None
-        if self._has_social:
+        if self.tracks_social:
             quality = (by_region * self._s[0]) if K == 1 else by_region @ self._s
         latency = x.reshape(lead + (N * J * K,)) @ self._lat_flat if self._latency is not None else None
         return self.account(t, it_mwh, served, quality, latency)
@@ -344,7 +345,7 @@ class Ledger:
         else:
             it_mwh = site_load[:, 0] if self._e0 == 1.0 else site_load[:, 0] * self._e0
         served = share * sum(site_load.reshape(-1).tolist())   # (J,)
-        quality = share * float(site_load.sum(axis=0) @ self._s) if self._has_social else None
+        quality = share * float(site_load.sum(axis=0) @ self._s) if self.tracks_social else None
         latency = None
         if self._latency is not None:
             latency = float(site_load.sum(axis=1) @ (self._latency @ share))
@@ -380,7 +381,7 @@ class Ledger:
             unserved = unserved_of(sc.demand[t], served) @ self._ones_j
             self.footprint += self._intensity[t] * E[..., None, :]
         slot_cost = cost + w.unserved_penalty_usd * unserved
-        if self._has_social:
+        if self.tracks_social:
             self.quality_sum += quality
         if self._latency is not None:
             slot_cost = slot_cost + w.mu_latency * latency

@@ -120,7 +120,6 @@ class EquitableGLBEnv(gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.action_map.dim,), dtype=np.float32)
         self.observation_space = self.observer.space
         self.ledger = Ledger(self.scenario, self.weights)
-        self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
         self._factored = self.action_map.factored
         self._one_model = self.scenario.K == 1
         self._demand = self.scenario.demand
@@ -189,7 +188,7 @@ class EquitableGLBEnv(gym.Env):
         elapsed = self.elapsed
         t = self.start + (elapsed if elapsed < self.config.episode_length else elapsed - 1)
         led = self.ledger
-        social = led.social() if self._social else None
+        social = led.social() if led.tracks_social else None
         rng = self.np_random if self.observer.noise > 0 else None          # only noisy forecasts draw
         return self.observer.observe_one(t, elapsed, led.footprint, social, self._prev_action, rng)
 

@@ -62,7 +62,6 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, B)
         self.observation_space = batch_space(self.single_observation_space, B)
         self.ledger = Ledger(self.scenario, self.weights, batch_size=B)
-        self._social = bool(self.weights.mu_social) or bool(np.any(self.scenario.quality_loss))
         self._zero_social = np.zeros((B, self.scenario.J))
         self._rngs = [seeding.np_random(None)[0] for _ in range(B)]
         self._np_random, self._np_random_seed = seeding.np_random(None)
@@ -130,7 +129,7 @@ class EquitableGLBVectorEnv(VectorEnv):
         L = self.config.episode_length
         t = self.starts + min(self.elapsed, L - 1)
         led = self.ledger
-        social = led.social() if self._social else self._zero_social
+        social = led.social() if led.tracks_social else self._zero_social
         elapsed = np.full(self.num_envs, self.elapsed)
         return self.observer.observe(t, elapsed, led.carbon_t, led.water_m3, social, self._prev_action,
                                      self._np_random)
