@@ -1,16 +1,15 @@
-"""The ledger: the single place that turns a routing into costs, footprints and J(x) (DESIGN.md §1).
+"""The ledger: the single place that turns a routing into costs, footprints and J(x) (docs/model.md §3-§4).
 
 Two entry points share the same formulas:
 
 * :func:`evaluate` takes a whole schedule ``x[t, i, j, k]`` and returns a :class:`Report` with the
   energy cost, regional carbon C, water W, social cost S, unserved load, J(x) and the metrics
   (max, mean, PAR, L_q, Jain, Gini). Baselines and evaluation tables call it.
-* :class:`Ledger` accounts slot by slot (batched over copies, for vector environments) and returns
-  the telescoping reward ``r_t = -(cost_t + Φ_t - Φ_{t-1})``, so that the undiscounted return of an
-  episode is exactly ``-J(x)``. The environments call it: ``step(t, x)`` with a routing, or
-  ``step_factored(t, y, share)`` with a routing that factors as ``x[i, j, k] = y[i, k] share[j]``;
-  both reduce x to per-site and per-region aggregates and call ``account``, the one place of the
-  slot formulas.
+* :class:`Ledger` accounts slot by slot (with an optional leading batch axis of B copies) and
+  returns the telescoping reward ``r_t = -(cost_t + Φ_t - Φ_{t-1})``, so that the undiscounted
+  return of an episode is exactly ``-J(x)``. ``Ledger.step(t, routing)`` takes a routing value
+  (:class:`DenseRouting` or :class:`FactoredRouting`) that computes its own per-site and per-region
+  totals (:class:`SlotTotals`); :meth:`Ledger.account` holds the slot formulas.
 
 Accounting per slot t (``x`` in load units):
 
@@ -23,7 +22,7 @@ Accounting per slot t (``x`` in load units):
   served in full, e.g. at sites filled exactly to capacity), else 0
 
 slot cost ``cost_t = energy cost + μ_d·latency + penalty·unserved`` and equity part
-``Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q`` on the cumulative footprints.
+``Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q`` on the cumulative footprints (:func:`equity_terms`).
 """
 
 from __future__ import annotations
@@ -38,8 +37,9 @@ import numpy as np
 from equiglb.scenario import Scenario, Weights
 
 __all__ = [
-    "lq_norm", "jain_index", "gini", "inequality_stats", "equity_term",
-    "Ledger", "Report", "evaluate", "objective", "check_schedule", "unserved_of", "UNSERVED_RTOL",
+    "lq_norm", "jain_index", "gini", "inequality_stats", "equity_terms", "weights_in_force",
+    "Ledger", "SlotTotals", "DenseRouting", "FactoredRouting", "Report", "evaluate", "objective",
+    "check_schedule", "unserved_of", "UNSERVED_RTOL",
 ]
 
 #: A shortfall of at most this fraction of a region's demand is float rounding, not unserved load.
@@ -105,15 +105,25 @@ def inequality_stats(v: np.ndarray, q: float) -> dict[str, float]:
     }
 
 
-def equity_term(carbon_t: np.ndarray, water_m3: np.ndarray, social: np.ndarray,
-                weights: Weights, region_weights: np.ndarray) -> np.ndarray:
-    """Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q (USD), batched over leading dimensions."""
+def weights_in_force(scenario: Scenario, weights: Weights | None) -> Weights:
+    """The objective weights that apply: ``weights`` when given, else the scenario's own."""
+    return scenario.weights if weights is None else weights
+
+
+def equity_terms(carbon_t: np.ndarray, water_m3: np.ndarray, social: np.ndarray | None, weights: Weights,
+                 region_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | float]:
+    """The equity part of J(x), term by term (USD): ``μ_c‖ω⊙C‖_q``, ``μ_w‖ω⊙W‖_q`` and ``μ_s‖S‖_q``.
+
+    The one definition of Φ (their sum), batched over leading axes. ``C`` and ``W`` are (..., N),
+    ``S`` is (..., J) or None when the social term is not in force (μ_s = 0 makes it 0 as well).
+    """
     q = weights.q
-    phi = weights.mu_carbon * lq_norm(region_weights * carbon_t, q)
-    phi = phi + weights.mu_water * lq_norm(region_weights * water_m3, q)
-    if weights.mu_social:
-        phi = phi + weights.mu_social * lq_norm(social, q)
-    return phi
+    carbon = weights.mu_carbon * lq_norm(region_weights * carbon_t, q, nonnegative=True)
+    water = weights.mu_water * lq_norm(region_weights * water_m3, q, nonnegative=True)
+    social_term: np.ndarray | float = 0.0
+    if weights.mu_social and social is not None:
+        social_term = weights.mu_social * lq_norm(social, q, nonnegative=True)
+    return carbon, water, social_term
 
 
 # ---------------------------------------------------------------------- whole schedules
@@ -174,7 +184,7 @@ def check_schedule(scenario: Scenario, x: np.ndarray, atol: float = 1e-6) -> np.
 
 def evaluate(scenario: Scenario, x: np.ndarray, weights: Weights | None = None) -> Report:
     """Account a whole schedule ``x[t, i, j, k]`` (load units) on ``scenario``: J(x) and metrics."""
-    w = scenario.weights if weights is None else weights
+    w = weights_in_force(scenario, weights)
     x = check_schedule(scenario, x)
     sc = scenario
     T, N, J, K = x.shape
@@ -194,9 +204,7 @@ def evaluate(scenario: Scenario, x: np.ndarray, weights: Weights | None = None) 
     if sc.latency is not None:
         latency = float((x.reshape(T, N * J * K) @ np.repeat(sc.latency.reshape(-1), K)).sum())
     omega = sc.region_weights
-    carbon_term = w.mu_carbon * float(lq_norm(omega * C, w.q))
-    water_term = w.mu_water * float(lq_norm(omega * W, w.q))
-    social_term = w.mu_social * float(lq_norm(S, w.q)) if w.mu_social else 0.0
+    carbon_term, water_term, social_term = (float(v) for v in equity_terms(C, W, S, w, omega))
     latency_term = w.mu_latency * latency
     unserved_total = float(unserved.sum())
     unserved_term = w.unserved_penalty_usd * unserved_total
@@ -218,54 +226,106 @@ def objective(scenario: Scenario, x: np.ndarray, weights: Weights | None = None)
 
 
 # ---------------------------------------------------------------------- slot by slot
+@dataclass
+class SlotTotals:
+    """What the ledger needs of one slot's routing x (leading batch axes allowed).
+
+    Attributes:
+        it_mwh: IT energy per site ``Σ_{j,k} e[k] x[i, j, k]`` (..., N), MWh.
+        served: load served per region ``Σ_{i,k} x[i, j, k]`` (..., J), load units.
+        quality: quality loss per region ``Σ_{i,k} s[k] x[i, j, k]`` (..., J), or None when not tracked.
+        latency: load-weighted latency ``Σ d[i, j] x[i, j, k]`` (...,), or None when not in force.
+    """
+
+    it_mwh: np.ndarray
+    served: np.ndarray
+    quality: np.ndarray | None
+    latency: np.ndarray | None
+
+
+@dataclass
+class DenseRouting:
+    """A slot's routing as the full array ``x`` (..., N, J, K), load units."""
+
+    x: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        """x[..., i, j, k] (load units)."""
+        return self.x
+
+    def totals(self, ledger: Ledger) -> SlotTotals:
+        """Contract x into the slot totals (matmuls over an (..., N, J*K) view)."""
+        sc = ledger.scenario
+        N, J, K = sc.N, sc.J, sc.K
+        lead = self.x.shape[:-3]
+        x2 = self.x.reshape(lead + (N, J * K))
+        by_region = (np.ones(N) @ x2).reshape(lead + (J, K))             # Σ_i x[i, j, k]
+        quality = by_region @ sc.quality_loss if ledger.tracks_social else None
+        latency = None
+        if ledger.tracks_latency:
+            latency = self.x.reshape(lead + (N * J * K,)) @ np.repeat(sc.latency.reshape(-1), K)
+        return SlotTotals(it_mwh=x2 @ np.tile(sc.energy_per_unit, J), served=by_region.sum(axis=-1),
+                          quality=quality, latency=latency)
+
+
+@dataclass
+class FactoredRouting:
+    """A slot's routing that factors as ``x[..., i, j, k] = site_load[..., i, k] · share[..., j]``.
+
+    This is the routing of a group of regions that split their demand by the same fractions
+    (``site_scores`` actions): ``site_load`` (..., N, K) is the group's load per site and model,
+    ``share`` (..., J) each region's fraction of the group's demand.
+    """
+
+    site_load: np.ndarray
+    share: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        """x[..., i, j, k] (load units)."""
+        return self.site_load[..., :, None, :] * self.share[..., None, :, None]
+
+    def totals(self, ledger: Ledger) -> SlotTotals:
+        """The slot totals from the factors, without building x."""
+        sc = ledger.scenario
+        y, share = self.site_load, self.share
+        by_model = np.ones(sc.N) @ y                                        # (..., K) Σ_i y[i, k]
+        quality = share * (by_model @ sc.quality_loss)[..., None] if ledger.tracks_social else None
+        latency = None
+        if ledger.tracks_latency:                                           # Σ_i (Σ_k y[i, k]) (d @ share)[i]
+            latency = ((share @ sc.latency.T) * y.sum(axis=-1)).sum(axis=-1)
+        return SlotTotals(it_mwh=y @ sc.energy_per_unit, served=share * by_model.sum(axis=-1)[..., None],
+                          quality=quality, latency=latency)
+
+
 class Ledger:
-    """Incremental, batched accounting of routings slot by slot; returns telescoping rewards.
+    """Incremental accounting of routings slot by slot; returns telescoping rewards.
 
     ``batch_size=None`` accounts one episode (arrays without a batch axis); an int B accounts B
-    copies at once (arrays with a leading axis of B), each with its own slot index.
+    copies at once (arrays with a leading axis of B), each with its own slot index. The formulas
+    are the same numpy expressions in both cases (:meth:`account`).
 
-    After :meth:`step` (or :meth:`step_factored`, :meth:`account`), the attributes
-    ``energy_cost_usd``, ``facility_energy_mwh``, ``unserved_load``, ``latency_load`` and
-    ``slot_cost_usd`` hold that slot's quantities; ``carbon_t``, ``water_m3``, ``quality_sum`` and
-    ``phi_usd`` hold the cumulative state (``footprint`` (..., 2, N) is C and W stacked;
-    ``carbon_t`` and ``water_m3`` are its rows). Without a batch, the scalar ones are Python floats.
+    After :meth:`step`, the attributes ``energy_cost_usd``, ``facility_energy_mwh``,
+    ``unserved_load``, ``latency_load`` and ``slot_cost_usd`` hold that slot's quantities;
+    ``footprint`` (..., 2, N) the cumulative carbon C (t) and water W (m³) stacked (``carbon_t`` and
+    ``water_m3`` are views of its rows), ``quality_sum`` and ``phi_usd`` the rest of the state.
 
     Example::
 
         ledger = Ledger(scenario)
         ledger.reset(start=0, length=scenario.T)
-        ret = sum(ledger.step(t, x[t]) for t in range(scenario.T))   # == -objective(scenario, x)
+        ret = sum(ledger.step(t, DenseRouting(x[t])) for t in range(scenario.T))   # == -objective(scenario, x)
     """
 
     def __init__(self, scenario: Scenario, weights: Weights | None = None, batch_size: int | None = None):
-        self.scenario = scenario
-        self.weights = scenario.weights if weights is None else weights
+        self.scenario = sc = scenario
+        self.weights = weights_in_force(scenario, weights)
         self.batch_size = batch_size
-        sc = scenario
-        self._e = sc.energy_per_unit
-        self._s = sc.quality_loss
         #: whether the quality loss (social cost S) is accumulated: quality losses or μ_s > 0
         self.tracks_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
-        self._latency = sc.latency if (sc.latency is not None and self.weights.mu_latency) else None
-        # one copy accounts in plain Python over short rows: price, demand, its rounding tolerance
-        self._demand_rows = sc.demand.tolist()
-        self._price_rows = sc.price.tolist()
-        self._unserved_tol = (UNSERVED_RTOL * sc.demand).tolist()                # (T, J), see unserved_of
+        #: whether latency is charged: the scenario has latencies and μ_d > 0
+        self.tracks_latency = sc.latency is not None and bool(self.weights.mu_latency)
+        self._intensity = np.stack([sc.carbon, sc.water], axis=1)           # (T, 2, N): c and w stacked
         self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
-        # step() contracts x as an (..., N, J*K) matrix with matmuls (fast for batches)
-        self._e_tiled = np.tile(sc.energy_per_unit, sc.J)                       # (J*K,)
-        self._ones_n = np.ones(sc.N)
-        self._shape = (sc.N, sc.J, sc.K)
-        self._lat_flat = (np.repeat(sc.latency.reshape(-1), sc.K) if self._latency is not None else None)
-        # carbon and water intensities stacked (T, 2, N), and the footprints (..., 2, N) they feed:
-        # one gather, one multiply-add and one norm per slot for both
-        self._intensity = np.stack([sc.carbon, sc.water], axis=1)
-        self._mu_cw = np.array([self.weights.mu_carbon, self.weights.mu_water])
-        self._mu_cw_list = self._mu_cw.tolist()
-        self._unit_omega = bool(np.all(sc.region_weights == 1.0))                # ω ⊙ footprint is the footprint
-        self._e0 = float(sc.energy_per_unit[0])
-        self._unit_pue = bool(np.all(sc.pue == 1.0))                              # E = IT energy
-        self._ones_j = np.ones(sc.J)
         b = () if batch_size is None else (batch_size,)
         self.footprint = np.zeros(b + (2, sc.N))
         self.carbon_t = self.footprint[..., 0, :]      # views: C[i] (t) and W[i] (m³)
@@ -280,7 +340,7 @@ class Ledger:
         self.slot_cost_usd = np.zeros(b)
 
     def reset(self, start: int | np.ndarray = 0, length: int | np.ndarray | None = None,
-              index: np.ndarray | None = None) -> None:
+              index: np.ndarray | slice | None = None) -> None:
         """Zero the cumulative state for a window ``start .. start+length-1``.
 
         With a batch, ``start``/``length`` may be per-copy arrays and ``index`` (bool mask or
@@ -290,116 +350,50 @@ class Ledger:
             length = self.scenario.T - np.asarray(start)
         total = self._demand_cumsum[np.asarray(start) + np.asarray(length)] - self._demand_cumsum[start]
         inv = np.divide(1.0, total, out=np.zeros_like(total), where=total > 0)
-        sel = slice(None) if index is None else index
-        if self.batch_size is None:
-            self.inv_window_demand = inv
-            self.carbon_t[...] = 0.0
-            self.water_m3[...] = 0.0
-            self.quality_sum[...] = 0.0
-            self.phi_usd = 0.0
-        else:
-            self.inv_window_demand[sel] = inv
-            self.carbon_t[sel] = 0.0
-            self.water_m3[sel] = 0.0
-            self.quality_sum[sel] = 0.0
-            self.phi_usd[sel] = 0.0
+        sel = (...,) if index is None else index
+        self.inv_window_demand[sel] = inv
+        self.footprint[sel] = 0.0
+        self.quality_sum[sel] = 0.0
+        self.phi_usd[sel] = 0.0
+        for name in ("energy_cost_usd", "facility_energy_mwh", "unserved_load", "latency_load", "slot_cost_usd"):
+            value = np.array(getattr(self, name))        # a slot's quantities: zero for the reset copies
+            value[sel] = 0.0
+            setattr(self, name, value)
 
     def social(self) -> np.ndarray:
         """Cumulative social cost S[j] so far (normalized by the window's total demand)."""
         return self.quality_sum * self.inv_window_demand
 
-    def step(self, t: int | np.ndarray, x: np.ndarray) -> np.ndarray | float:
-        """Account slot ``t`` with routing ``x`` of shape (N, J, K) (or (B, N, J, K)).
+    def step(self, t: int | np.ndarray, routing: DenseRouting | FactoredRouting | np.ndarray) -> np.ndarray:
+        """Account slot ``t`` (int, or (B,) slots) with a routing value (an array x (..., N, J, K) is
+        taken as :class:`DenseRouting`); returns the reward (USD, see :meth:`account`)."""
+        if isinstance(routing, np.ndarray):
+            routing = DenseRouting(routing)
+        return self.account(t, routing.totals(self))
 
-        Contracts ``x`` to the per-site and per-region aggregates and passes them to
-        :meth:`account`. Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
-        """
-        N, J, K = self._shape
-        lead = x.shape[:-3]
-        x2 = x.reshape(lead + (N, J * K))
-        it_mwh = x2 @ self._e_tiled                             # (..., N) IT MWh
-        by_region = self._ones_n @ x2                           # (..., J*K) Σ_i x[i, j, k]
-        if K == 1:
-            served = by_region                                  # (..., J)
-        else:
-            by_region = by_region.reshape(lead + (J, K))
-            served = by_region.sum(axis=-1)
-        quality = None
-        if self.tracks_social:
-            quality = (by_region * self._s[0]) if K == 1 else by_region @ self._s
-        latency = x.reshape(lead + (N * J * K,)) @ self._lat_flat if self._latency is not None else None
-        return self.account(t, it_mwh, served, quality, latency)
+    def account(self, t: int | np.ndarray, totals: SlotTotals) -> np.ndarray:
+        """Account slot ``t`` from its totals; the slot formulas (module docstring).
 
-    def step_factored(self, t: int, site_load: np.ndarray, share: np.ndarray) -> float:
-        """:meth:`step` for one copy whose routing factors as ``x[i, j, k] = site_load[i, k] · share[j]``.
-
-        This is the form of the single environment's ``"site_scores"`` routing when all regions
-        form one group (``share`` = each region's fraction of the demand), so the aggregates come
-        from ``site_load`` (N, K) and ``share`` (J,) without building ``x``: IT energy
-        ``site_load @ e``, served ``share · Σ site_load``, quality ``share · Σ_{i,k} s[k] site_load``,
-        latency ``Σ_i (Σ_k site_load[i, k]) (d @ share)[i]``. Same result as ``step(t, x)`` up to
-        float rounding.
-        """
-        if self._shape[2] > 1:
-            it_mwh = site_load @ self._e                        # (N,) IT MWh
-        else:
-            it_mwh = site_load[:, 0] if self._e0 == 1.0 else site_load[:, 0] * self._e0
-        served = share * sum(site_load.reshape(-1).tolist())   # (J,)
-        quality = share * float(site_load.sum(axis=0) @ self._s) if self.tracks_social else None
-        latency = None
-        if self._latency is not None:
-            latency = float(site_load.sum(axis=1) @ (self._latency @ share))
-        return self.account(t, it_mwh, served, quality, latency)
-
-    def account(self, t: int | np.ndarray, it_mwh: np.ndarray, served: np.ndarray,
-                quality: np.ndarray | None = None, latency: np.ndarray | float | None = None) -> np.ndarray | float:
-        """Account slot ``t`` from its aggregates; the formulas of every entry point (module docstring).
-
-        Args:
-            t: the scenario slot (int, or (B,) slots with a batch).
-            it_mwh: IT energy per site ``Σ_{j,k} e[k] x[i, j, k]`` (..., N), MWh.
-            served: load served per region ``Σ_{i,k} x[i, j, k]`` (..., J), load units.
-            quality: quality loss per region ``Σ_{i,k} s[k] x[i, j, k]`` (..., J); needed when the
-                scenario has quality losses or μ_s > 0, else ignored.
-            latency: load-weighted latency ``Σ d[i, j] x[i, j, k]`` (...,); needed when the scenario
-                has latencies and μ_d > 0, else ignored.
-
-        Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (float, or (B,) array).
+        Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (a 0-d array, or (B,) with a batch).
         """
         sc, w = self.scenario, self.weights
-        single = self.batch_size is None
-        E = it_mwh if self._unit_pue else it_mwh * sc.pue      # (..., N) facility MWh
-        if single:
-            cost = sum(map(operator.mul, self._price_rows[t], E.tolist()))
-            unserved = 0.0                                       # as unserved_of, in plain Python (J small)
-            for d, s, tol in zip(self._demand_rows[t], served.tolist(), self._unserved_tol[t]):
-                if d - s > tol:
-                    unserved += d - s
-            self.footprint += self._intensity[t] * E
-        else:
-            cost = (sc.price[t] * E) @ self._ones_n
-            unserved = unserved_of(sc.demand[t], served) @ self._ones_j
-            self.footprint += self._intensity[t] * E[..., None, :]
+        E = totals.it_mwh * sc.pue                                          # (..., N) facility MWh
+        cost = (sc.price[t] * E).sum(axis=-1)
+        unserved = unserved_of(sc.demand[t], totals.served).sum(axis=-1)
         slot_cost = cost + w.unserved_penalty_usd * unserved
-        if self.tracks_social:
-            self.quality_sum += quality
-        if self._latency is not None:
-            slot_cost = slot_cost + w.mu_latency * latency
-            self.latency_load = latency
-        # Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q (as equity_term, both norms at once; C, W, ω >= 0)
-        if single and w.q == math.inf:                           # one copy, max norms of two short rows
-            wc, ww = (self.footprint if self._unit_omega else sc.region_weights * self.footprint).tolist()
-            phi = self._mu_cw_list[0] * max(wc) + self._mu_cw_list[1] * max(ww)
-        else:
-            phi = lq_norm(sc.region_weights * self.footprint, w.q, nonnegative=True) @ self._mu_cw
-        if w.mu_social:
-            phi = phi + w.mu_social * lq_norm(self.social(), w.q, nonnegative=True)
-        if single:
-            phi = float(phi)
+        if totals.latency is not None:
+            slot_cost = slot_cost + w.mu_latency * totals.latency
+            self.latency_load = totals.latency
+        if totals.quality is not None:
+            self.quality_sum += totals.quality
+        self.footprint += self._intensity[t] * E[..., None, :]
+        terms = equity_terms(self.carbon_t, self.water_m3, self.social() if self.tracks_social else None, w,
+                             sc.region_weights)
+        phi = np.asarray(terms[0] + terms[1] + terms[2])
         reward = -(slot_cost + phi - self.phi_usd)
         self.phi_usd = phi
         self.energy_cost_usd = cost
         self.facility_energy_mwh = E
         self.unserved_load = unserved
         self.slot_cost_usd = slot_cost
-        return reward if not single else float(reward)
+        return reward

@@ -85,7 +85,7 @@ def test_routing_is_feasible_and_return_is_minus_objective(seed, N, J, K, T, tig
         assert terminated == (t == T - 1) and not truncated
     rep = evaluate(sc, np.stack(xs), sc.weights)
     assert total == pytest.approx(-rep.objective_usd, rel=1e-9, abs=1e-9)
-    assert info["metrics"]["objective"] == pytest.approx(rep.objective_usd, rel=1e-12)
+    assert env.episode_metrics()["objective"] == pytest.approx(rep.objective_usd, rel=1e-12)
 
 
 def test_demand_is_fully_served_when_capacity_suffices():
@@ -131,9 +131,9 @@ def test_replay_of_a_hand_schedule_gives_minus_objective():
     frac = allowed / allowed.sum(axis=(0, 2), keepdims=True)
     x = frac[None] * sc.demand[:, None, :, None]
     w = Weights(q=2.0, mu_social=100.0)
-    ret, info = replay(sc, x, w)
+    ret, report = replay(sc, x, w)
     assert ret == pytest.approx(-evaluate(sc, x, w).objective_usd, rel=1e-9)
-    assert info["metrics"]["objective"] == pytest.approx(evaluate(sc, x, w).objective_usd, rel=1e-9)
+    assert report.objective_usd == pytest.approx(evaluate(sc, x, w).objective_usd, rel=1e-9)
 
 
 def test_same_seed_same_trajectory():

@@ -151,15 +151,19 @@ class Observer:
         self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + self.action_dim
         self._N, self._J = N, J
         self._inv_len = 1.0 / cfg.episode_length
-        self.current32 = self.current.astype(np.float32)
-        self._n_current = self.current.shape[1]
-        self._inv_cum_carbon = 1.0 / self.cum_carbon_scale
-        self._inv_cum_water = 1.0 / self.cum_water_scale
+        self._inv_cum = np.repeat([1.0 / self.cum_carbon_scale, 1.0 / self.cum_water_scale], N)   # (2N,) C then W
         self._inv_social = 1.0 / self.social_scale
-        # for observe_one: the current features of every slot followed by zeros for C, W, S and the
-        # elapsed fraction (T, 3N+J+2 + 2N+J+1), and (2N,) 1 / scale of C then W
-        self._head32 = np.concatenate([self.current32, np.zeros((sc.T, 2 * N + J + 1), np.float32)], axis=1)
-        self._inv_cum_cw = np.repeat([self._inv_cum_carbon, self._inv_cum_water], N)
+        # every slot's observation with zeros where the episode's state goes: the current features,
+        # then C, W, S and the elapsed fraction (zeros), then perfect forecasts (noise 0) or zeros,
+        # then the previous action (zeros); observe() copies a row and writes the state
+        self._n_current = self.current.shape[1]
+        self._forecast_at = self._n_current + 2 * N + J + 1
+        table = np.zeros((sc.T, self.dim), np.float32)
+        table[:, :self._n_current] = self.current
+        if self.horizon and self.noise == 0:
+            table[:, self._forecast_at:self._forecast_at + self.horizon * (3 * N + J)] = \
+                self.forecasts(np.arange(sc.T), None)
+        self._table = table
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of every observation entry (finite; see the environment docstring)."""
@@ -209,51 +213,25 @@ class Observer:
             np.clip(out, -self.forecast_clip, self.forecast_clip, out=out)
         return np.moveaxis(out, 0, -2).reshape(t.shape + (-1,))
 
-    def observe_one(self, t: int, elapsed: int, footprint: np.ndarray, social: np.ndarray | None,
-                    prev_action: np.ndarray | None, rng: np.random.Generator | None) -> np.ndarray:
-        """:meth:`observe` for one copy (no batch axis), with fewer numpy calls.
+    def observe(self, t: np.ndarray | int, elapsed: np.ndarray | int, footprint: np.ndarray,
+                social: np.ndarray | None, prev_action: np.ndarray | None,
+                rng: np.random.Generator | None) -> np.ndarray:
+        """The observation (float32, (..., dim)) at slot ``t`` after ``elapsed`` slots of the episode.
 
-        ``footprint`` is (2, N): the cumulative carbon C and water W stacked (``Ledger.footprint``);
-        ``social=None`` stands for S = 0 (a scenario without a social term).
+        ``footprint`` (..., 2, N) is the cumulative carbon C and water W stacked (``Ledger.footprint``);
+        ``social=None`` stands for S = 0 (a scenario without a social term); ``rng`` draws the
+        forecast noise (unused with perfect forecasts).
         """
         N, J = self._N, self._J
+        out = np.take(self._table, t, axis=0)          # a new array: the slot's features and zeros
         a = self._n_current
-        b = a + 2 * N + J
-        if b + 1 == self.dim:
-            out = self._head32[t].copy()
-        else:
-            out = np.empty(self.dim, np.float32)
-            out[:b + 1] = self._head32[t]
-        out[a:a + 2 * N] = footprint.reshape(-1) * self._inv_cum_cw
+        out[..., a:a + 2 * N] = footprint.reshape(footprint.shape[:-2] + (2 * N,)) * self._inv_cum
         if social is not None:
-            out[a + 2 * N:b] = social * self._inv_social
-        out[b] = elapsed * self._inv_len
-        b += 1
-        if self.horizon:
-            out[b:b + self.horizon * (3 * N + J)] = self.forecasts(t, rng)
-            b += self.horizon * (3 * N + J)
-        if self.action_dim:
-            out[b:] = prev_action
-        return out
-
-    def observe(self, t: np.ndarray | int, elapsed: np.ndarray | int, carbon_t: np.ndarray,
-                water_m3: np.ndarray, social: np.ndarray, prev_action: np.ndarray | None,
-                rng: np.random.Generator | None) -> np.ndarray:
-        """The observation at slot ``t`` after ``elapsed`` slots of the episode (float32)."""
-        batch = np.shape(t)
-        out = np.empty(batch + (self.dim,), np.float32)
-        N, J = self._N, self._J
-        a = self._n_current
-        out[..., :a] = self.current32[t]
-        np.multiply(carbon_t, self._inv_cum_carbon, out=out[..., a:a + N], casting="same_kind")
-        np.multiply(water_m3, self._inv_cum_water, out=out[..., a + N:a + 2 * N], casting="same_kind")
-        np.multiply(social, self._inv_social, out=out[..., a + 2 * N:a + 2 * N + J], casting="same_kind")
-        b = a + 2 * N + J
-        out[..., b] = np.multiply(elapsed, self._inv_len)
-        b += 1
-        if self.horizon:
+            out[..., a + 2 * N:a + 2 * N + J] = social * self._inv_social
+        out[..., a + 2 * N + J] = np.multiply(elapsed, self._inv_len)
+        if self.horizon and self.noise > 0:
+            b = self._forecast_at
             out[..., b:b + self.horizon * (3 * N + J)] = self.forecasts(t, rng)
-            b += self.horizon * (3 * N + J)
         if self.action_dim:
-            out[..., b:] = prev_action
+            out[..., self.dim - self.action_dim:] = prev_action
         return out

@@ -1,4 +1,4 @@
-"""The equity-aware geographical load balancing environment (DESIGN.md §1)."""
+"""The equity-aware geographical load balancing environment (docs/model.md)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.envs.actions import ActionMap
 from equiglb.envs.core import EnvConfig, Observer
-from equiglb.ledger import Ledger, evaluate
+from equiglb.envs.slot import make_slot_step
+from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario
 
 __all__ = ["EquitableGLBEnv"]
@@ -22,7 +22,7 @@ class EquitableGLBEnv(gym.Env):
 
     Route the hourly inference demand of J user regions to N data centers (and K AI models) so that
     the energy cost stays low and no region carries a disproportionate share of the carbon, water or
-    quality-of-service burden (eGLB, Li et al. 2024; DESIGN.md §1). One step is one hourly slot t.
+    quality-of-service burden (eGLB, Li et al. 2024; the model is stated in docs/model.md). One step is one hourly slot t.
 
     ## Action Space
 
@@ -88,10 +88,12 @@ class EquitableGLBEnv(gym.Env):
 
     ## Info
 
-    Every step: ``t`` (scenario slot), ``energy_cost_usd``, ``facility_energy_mwh`` (N,),
-    ``unserved_load``, ``slot_cost_usd``, ``phi_usd`` (Φ_t), ``routing`` (the executed x[i, j, k] of
-    the slot, load units, (N, J, K)). At the end of the episode also ``metrics``:
-    ``equiglb.ledger.evaluate(window, schedule, weights).row()``.
+The same keys at ``reset`` and after every step, all numpy values (so every toolchain can record
+them): ``t`` (int64, the scenario slot), ``energy_cost_usd``, ``unserved_load``, ``slot_cost_usd``,
+``phi_usd`` (Φ_t) (float64 scalars; 0 at reset), ``facility_energy_mwh`` (float64 (N,)) and
+``routing`` (the executed x[i, j, k] of the slot, load units, float64 (N, J, K); zeros at reset).
+The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`) and
+:meth:`episode_metrics` (a flat dict of floats), after the last step.
 
     ## Arguments
 
@@ -101,7 +103,9 @@ class EquitableGLBEnv(gym.Env):
     ``mu_carbon``, ``mu_water``, ``mu_social``, ``mu_latency``, ``unserved_penalty_usd``,
     ``region_weights`` (ω, (N,)), ``episode_length``, ``random_start``, ``action_mode``,
     ``forecast_horizon`` (hours), ``forecast_noise``, ``include_prev_action``, ``render_mode``
-    ("ansi" or "rgb_array").
+    ("ansi" or "rgb_array"). ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
+    ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
+    (it sets the observation scales), not a wrapper's cut.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -115,26 +119,26 @@ class EquitableGLBEnv(gym.Env):
         self.render_mode = render_mode
         self.scenario = cfg.scenario
         self.weights = cfg.weights
-        self.action_map = ActionMap(self.scenario, cfg.action_mode)
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode)
+        self.action_map = self.slot.action_map
+        self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.action_map.dim)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.action_map.dim,), dtype=np.float32)
         self.observation_space = self.observer.space
-        self.ledger = Ledger(self.scenario, self.weights)
-        self._factored = self.action_map.factored
-        self._one_model = self.scenario.K == 1
-        self._demand = self.scenario.demand
-        self._include_prev_action = cfg.include_prev_action
         self.start = cfg.split_start
         self.elapsed = 0
-        self._schedule, self._schedule_nj = self._new_schedule()
+        self._schedule = np.zeros((cfg.episode_length, self.scenario.N, self.scenario.J, self.scenario.K))
         self._prev_action = np.zeros(self.action_map.dim)
-        self._last_x: np.ndarray | None = None
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start an episode; ``options={"start": slot}`` fixes the first slot (within the split)."""
         super().reset(seed=seed)
         cfg = self.config
+        limit = self.spec.max_episode_steps if self.spec is not None else None
+        if limit is not None and limit != cfg.episode_length:
+            raise ValueError(f"max_episode_steps={limit} is not supported: pass episode_length={limit} "
+                             f"to gymnasium.make instead (this episode has episode_length={cfg.episode_length})")
         start = cfg.draw_start(self.np_random)
         if options and "start" in options:
             start = int(options["start"])
@@ -143,76 +147,58 @@ class EquitableGLBEnv(gym.Env):
                 raise ValueError(f"options['start']={start} must be in {lo}..{hi} for split {cfg.split!r}")
         self.start = start
         self.elapsed = 0
-        self.ledger.reset(start, cfg.episode_length)
-        self._schedule, self._schedule_nj = self._new_schedule()
+        self.slot.reset(start, cfg.episode_length)
+        self._schedule = np.zeros_like(self._schedule)    # a new buffer: routings in earlier infos stay valid
         self._prev_action = np.zeros(self.action_map.dim)
-        self._last_x = None
-        return self._obs(), {"t": start}
+        return self._obs(), self._info(start, np.zeros(self._schedule.shape[1:]))
 
     def step(self, action: np.ndarray):
         """Route slot t with ``action``; returns (obs, reward USD, terminated, truncated, info)."""
-        length = self.config.episode_length
-        if self.elapsed >= length:
+        if self.elapsed >= self.config.episode_length:
             raise RuntimeError("step() called after the episode ended; call reset()")
-        a = self.action_map.check(action)
-        elapsed = self.elapsed
-        t = self.start + elapsed
+        t = self.start + self.elapsed
+        reward, x = self.slot.step(t, action)
+        self._schedule[self.elapsed] = x
+        self.elapsed += 1
+        if self.config.include_prev_action:
+            self._prev_action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        terminated = self.elapsed >= self.config.episode_length
+        return self._obs(), reward, terminated, False, self._info(t, self._schedule[self.elapsed - 1])
+
+    def _info(self, t: int, x: np.ndarray) -> dict[str, Any]:
         led = self.ledger
-        if self._factored:
-            # x[i, j, k] = y[i, k] share[j]: the ledger accounts the factors, x is built once for info
-            y, share = self.action_map.factored_routing(a, t)
-            reward = led.step_factored(t, y, share)
-            if self._one_model:                                   # (N, 1) * (J,) written as (N, J)
-                np.multiply(y, share, out=self._schedule_nj[elapsed])
-            else:
-                np.multiply(y[:, None, :], share[:, None], out=self._schedule[elapsed])
-            x = self._schedule[elapsed]
-        else:
-            x = self.action_map.routing(a, self._demand[t])
-            reward = led.step(t, x)
-            self._schedule[elapsed] = x
-        self._last_x = x
-        self.elapsed = elapsed + 1
-        if self._include_prev_action:
-            self._prev_action = np.minimum(np.maximum(a, -1.0), 1.0)
-        terminated = elapsed + 1 >= length
-        info = {"t": t, "energy_cost_usd": led.energy_cost_usd, "facility_energy_mwh": led.facility_energy_mwh,
-                "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd, "phi_usd": led.phi_usd,
-                "routing": x}
-        if terminated:
-            info["metrics"] = self.episode_report().row()
-        return self._obs(), reward, terminated, False, info
+        return {"t": np.int64(t), "energy_cost_usd": np.float64(led.energy_cost_usd),
+                "facility_energy_mwh": np.array(led.facility_energy_mwh), "unserved_load": np.float64(led.unserved_load),
+                "slot_cost_usd": np.float64(led.slot_cost_usd), "phi_usd": np.float64(led.phi_usd), "routing": x}
 
     def _obs(self) -> np.ndarray:
         # after the last slot the observation shows the last slot's signals with elapsed = 1
         elapsed = self.elapsed
-        t = self.start + (elapsed if elapsed < self.config.episode_length else elapsed - 1)
+        t = self.start + min(elapsed, self.config.episode_length - 1)
         led = self.ledger
         social = led.social() if led.tracks_social else None
-        rng = self.np_random if self.observer.noise > 0 else None          # only noisy forecasts draw
-        return self.observer.observe_one(t, elapsed, led.footprint, social, self._prev_action, rng)
+        return self.observer.observe(t, elapsed, led.footprint, social, self._prev_action, self.np_random)
 
     # ------------------------------------------------------------------ accounting helpers
     def window(self) -> Scenario:
         """The current episode's window of the scenario (with the environment's weights)."""
         return self.scenario.window(self.start, self.config.episode_length)
 
-    def _new_schedule(self) -> tuple[np.ndarray, np.ndarray]:
-        # one buffer per episode (the routings in earlier infos stay valid): x[t, i, j, k] of each slot,
-        # and the same memory as x[t, i, j * K + k]
-        sc = self.scenario
-        x = np.empty((self.config.episode_length, sc.N, sc.J, sc.K))
-        return x, x.reshape(x.shape[0], sc.N, sc.J * sc.K)
-
     def executed_schedule(self) -> np.ndarray:
         """The routing executed so far in this episode, x[t, i, j, k] (load units; a copy)."""
         return self._schedule[:self.elapsed].copy()
 
-    def episode_report(self):
+    def episode_report(self) -> Report:
         """``equiglb.ledger.evaluate`` of the finished episode's executed schedule."""
         if self.elapsed < self.config.episode_length:
-            raise RuntimeError("episode_report() needs a finished episode")
+            raise RuntimeError(f"episode_report() needs a finished episode ({self.elapsed} of "
+                               f"{self.config.episode_length} slots stepped)")
         return evaluate(self.window(), self._schedule, self.weights)
+
+    def episode_metrics(self) -> dict[str, float]:
+        """The finished episode's metrics as a flat dict of floats (:meth:`episode_report` ``.row()``
+        without its text column), e.g. ``objective`` (USD), ``carbon_max_t``, ``water_par``."""
+        return {k: float(v) for k, v in self.episode_report().row().items() if k != "scenario"}
 
     # ------------------------------------------------------------------ rendering
     def render(self):
@@ -227,7 +213,7 @@ class EquitableGLBEnv(gym.Env):
     def _render_ansi(self) -> str:
         sc, led = self.scenario, self.ledger
         t = self.start + max(self.elapsed - 1, 0)
-        x = self._last_x if self._last_x is not None else np.zeros((sc.N, sc.J, sc.K))
+        x = self._schedule[max(self.elapsed - 1, 0)]
         load = (x @ sc.energy_per_unit).sum(axis=1)
         lines = [f"slot {t} ({sc.timestamps[t]} UTC), step {self.elapsed}/{self.config.episode_length}, "
                  f"Phi {float(led.phi_usd):.2f} USD, unserved {float(led.unserved_load):.4f}",
@@ -242,7 +228,7 @@ class EquitableGLBEnv(gym.Env):
         from matplotlib.figure import Figure
 
         sc, led = self.scenario, self.ledger
-        x = self._last_x if self._last_x is not None else np.zeros((sc.N, sc.J, sc.K))
+        x = self._schedule[max(self.elapsed - 1, 0)]
         fig = Figure(figsize=(8, 3.2), dpi=80)
         canvas = FigureCanvasAgg(fig)
         ax1, ax2 = fig.subplots(1, 2)

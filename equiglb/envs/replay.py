@@ -29,7 +29,7 @@ def replay(scenario: Scenario, schedule: np.ndarray, weights: Weights | None = N
         env_kwargs: further options of the environment (e.g. ``forecast_horizon``).
 
     Returns:
-        (episode return in USD, the last step's info, with ``info["metrics"]``).
+        (episode return in USD, the episode's :class:`equiglb.ledger.Report`).
     """
     x = np.asarray(schedule, dtype=np.float64)
     shape = (scenario.T, scenario.N, scenario.J, scenario.K)
@@ -42,8 +42,7 @@ def replay(scenario: Scenario, schedule: np.ndarray, weights: Weights | None = N
     env = EquitableGLBEnv(scenario=scenario, split="all", episode_length=scenario.T, random_start=False,
                           action_mode="routing", **env_kwargs)
     env.reset(seed=0)
-    total, info = 0.0, {}
+    total = 0.0
     for t in range(scenario.T):
-        _, reward, terminated, _, info = env.step(env.action_map.action_for(x[t]))
-        total += reward
-    return total, info
+        total += env.step(env.action_map.action_for(x[t], dtype=np.float64))[1]
+    return total, env.episode_report()

@@ -1,8 +1,8 @@
 """Native vector environment: B copies of :class:`~equiglb.envs.glb_env.EquitableGLBEnv` stepped at once.
 
-Every copy shares the scenario and options; the step is one set of numpy operations over the batch
-axis (action map, repair, :class:`equiglb.ledger.Ledger` with ``batch_size=B``, observation), with no
-Python loop over copies. All copies have the same episode length, so they end together; the vector
+Every copy shares the scenario and options; the step is the reference slot step
+(:class:`equiglb.envs.slot.SlotStep` with ``batch_size=B``: action map, repair, ledger) and the
+observation writer, one set of numpy operations over the batch axis with no Python loop over copies. All copies have the same episode length, so they end together; the vector
 env then auto-resets them on the next ``step`` (Gymnasium's ``NEXT_STEP`` mode: that step ignores the
 actions and returns the first observations, reward 0, not terminated).
 
@@ -23,9 +23,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from equiglb.envs.actions import ActionMap
 from equiglb.envs.core import EnvConfig, Observer
-from equiglb.ledger import Ledger
+from equiglb.envs.slot import make_slot_step
 
 __all__ = ["EquitableGLBVectorEnv"]
 
@@ -35,18 +34,24 @@ class EquitableGLBVectorEnv(VectorEnv):
 
     Args:
         num_envs: number of copies B.
-        **kwargs: the options of :class:`~equiglb.envs.glb_env.EquitableGLBEnv` (``render_mode`` is
-            accepted and ignored: the vector env does not render).
+        render_mode: must be None: the vector env does not render (any other value is refused).
+        **kwargs: the options of :class:`~equiglb.envs.glb_env.EquitableGLBEnv`.
 
-    Info of a step (arrays with a leading axis of B): ``t``, ``energy_cost_usd``,
-    ``facility_energy_mwh`` (B, N), ``unserved_load``, ``slot_cost_usd``, ``phi_usd``, ``routing``
-    (B, N, J, K) and, at the end of an episode, ``episode_return_usd`` (B,) and the cumulative
-    ``carbon_t`` (B, N), ``water_m3`` (B, N) and ``social`` (B, J) of the episode.
+    Info, at reset and after every step, the single env's keys with a leading axis of B: ``t``,
+    ``energy_cost_usd``, ``facility_energy_mwh`` (B, N), ``unserved_load``, ``slot_cost_usd``,
+    ``phi_usd``, ``routing`` (B, N, J, K). At the end of an episode also ``episode_return_usd`` (B,)
+    and the cumulative ``carbon_t`` (B, N), ``water_m3`` (B, N) and ``social`` (B, J) of the episode.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs: Any):
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r}: the native vector env does not render; "
+                             "render a single env (gymnasium.make) instead")
+        if kwargs.get("max_episode_steps") is not None:
+            raise ValueError(f"max_episode_steps={kwargs['max_episode_steps']} is not supported: pass "
+                             f"episode_length={kwargs['max_episode_steps']} instead")
         kwargs.pop("max_episode_steps", None)
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -55,14 +60,14 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.render_mode = None
         self.scenario = cfg.scenario
         self.weights = cfg.weights
-        self.action_map = ActionMap(self.scenario, cfg.action_mode)
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B)
+        self.action_map = self.slot.action_map
+        self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.action_map.dim)
         self.single_action_space = spaces.Box(-1.0, 1.0, shape=(self.action_map.dim,), dtype=np.float32)
         self.single_observation_space = self.observer.space
         self.action_space = batch_space(self.single_action_space, B)
         self.observation_space = batch_space(self.single_observation_space, B)
-        self.ledger = Ledger(self.scenario, self.weights, batch_size=B)
-        self._zero_social = np.zeros((B, self.scenario.J))
         self._rngs = [seeding.np_random(None)[0] for _ in range(B)]
         self._np_random, self._np_random_seed = seeding.np_random(None)
         self.starts = np.full(B, cfg.split_start, dtype=np.int64)
@@ -93,9 +98,9 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.elapsed = 0
         self._returns[:] = 0.0
         self._prev_action[:] = 0.0
-        self.ledger.reset(starts, cfg.episode_length)
+        self.slot.reset(starts, cfg.episode_length)
         self._needs_reset = False
-        return self._obs(), {"t": starts.copy()}
+        return self._obs(), self._info(starts.copy(), np.zeros((B,) + self.scenario.allowed.shape))
 
     def step(self, actions: np.ndarray):
         """Step every copy with ``actions`` (B, dim); returns (obs, rewards, terminations, truncations, infos)."""
@@ -104,20 +109,15 @@ class EquitableGLBVectorEnv(VectorEnv):
             obs, info = self.reset()
             zeros = np.zeros(B, dtype=bool)
             return obs, np.zeros(B), zeros, zeros.copy(), info
-        a = self.action_map.check(actions, (B,))
         t = self.starts + self.elapsed
-        x = self.action_map.routing(a, self.scenario.demand[t])
-        led = self.ledger
-        rewards = led.step(t, x)
+        rewards, x = self.slot.step(t, actions)
         self._returns += rewards
         self.elapsed += 1
         if self.config.include_prev_action:
-            self._prev_action = np.minimum(np.maximum(a, -1.0), 1.0)
+            self._prev_action = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
         done = self.elapsed >= self.config.episode_length
-        infos: dict[str, Any] = {"t": t, "energy_cost_usd": led.energy_cost_usd,
-                                 "facility_energy_mwh": led.facility_energy_mwh,
-                                 "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd,
-                                 "phi_usd": led.phi_usd.copy(), "routing": x}
+        infos = self._info(t, x)
+        led = self.ledger
         if done:
             infos.update(episode_return_usd=self._returns.copy(), carbon_t=led.carbon_t.copy(),
                          water_m3=led.water_m3.copy(), social=led.social().copy())
@@ -125,11 +125,17 @@ class EquitableGLBVectorEnv(VectorEnv):
         terminations = np.full(B, done)
         return self._obs(), rewards, terminations, np.zeros(B, dtype=bool), infos
 
+    def _info(self, t: np.ndarray, x: np.ndarray) -> dict[str, Any]:
+        led, B = self.ledger, self.num_envs
+        return {"t": t, "energy_cost_usd": np.broadcast_to(led.energy_cost_usd, (B,)).copy(),
+                "facility_energy_mwh": np.broadcast_to(led.facility_energy_mwh, (B, self.scenario.N)).copy(),
+                "unserved_load": np.broadcast_to(led.unserved_load, (B,)).copy(),
+                "slot_cost_usd": np.broadcast_to(led.slot_cost_usd, (B,)).copy(),
+                "phi_usd": np.broadcast_to(led.phi_usd, (B,)).copy(), "routing": x}
+
     def _obs(self) -> np.ndarray:
         L = self.config.episode_length
         t = self.starts + min(self.elapsed, L - 1)
         led = self.ledger
-        social = led.social() if led.tracks_social else self._zero_social
-        elapsed = np.full(self.num_envs, self.elapsed)
-        return self.observer.observe(t, elapsed, led.carbon_t, led.water_m3, social, self._prev_action,
-                                     self._np_random)
+        social = led.social() if led.tracks_social else None
+        return self.observer.observe(t, self.elapsed, led.footprint, social, self._prev_action, self._np_random)
