@@ -28,7 +28,6 @@ slot cost ``cost_t = energy cost + μ_d·latency + penalty·unserved`` and equit
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,12 +258,13 @@ class DenseRouting:
         N, J, K = sc.N, sc.J, sc.K
         lead = self.x.shape[:-3]
         x2 = self.x.reshape(lead + (N, J * K))
-        by_region = (np.ones(N) @ x2).reshape(lead + (J, K))             # Σ_i x[i, j, k]
+        by_region = x2.sum(axis=-2).reshape(lead + (J, K))               # Σ_i x[i, j, k]
         quality = by_region @ sc.quality_loss if ledger.tracks_social else None
         latency = None
-        if ledger.tracks_latency:
+        if ledger.tracks_latency and sc.latency is not None:
             latency = self.x.reshape(lead + (N * J * K,)) @ np.repeat(sc.latency.reshape(-1), K)
-        return SlotTotals(it_mwh=x2 @ np.tile(sc.energy_per_unit, J), served=by_region.sum(axis=-1),
+        it_mwh = (x2.reshape(-1, J * K) @ np.tile(sc.energy_per_unit, J)).reshape(lead + (N,))
+        return SlotTotals(it_mwh=it_mwh, served=by_region.sum(axis=-1),
                           quality=quality, latency=latency)
 
 
@@ -288,12 +288,13 @@ class FactoredRouting:
         """The slot totals from the factors, without building x."""
         sc = ledger.scenario
         y, share = self.site_load, self.share
-        by_model = np.ones(sc.N) @ y                                        # (..., K) Σ_i y[i, k]
+        by_model = y.sum(axis=-2)                                           # (..., K) Σ_i y[i, k]
         quality = share * (by_model @ sc.quality_loss)[..., None] if ledger.tracks_social else None
         latency = None
-        if ledger.tracks_latency:                                           # Σ_i (Σ_k y[i, k]) (d @ share)[i]
+        if ledger.tracks_latency and sc.latency is not None:               # Σ_i (Σ_k y[i, k]) (d @ share)[i]
             latency = ((share @ sc.latency.T) * y.sum(axis=-1)).sum(axis=-1)
-        return SlotTotals(it_mwh=y @ sc.energy_per_unit, served=share * by_model.sum(axis=-1)[..., None],
+        it_mwh = (y.reshape(-1, sc.K) @ sc.energy_per_unit).reshape(y.shape[:-1])   # one 2-D matmul
+        return SlotTotals(it_mwh=it_mwh, served=share * by_model.sum(axis=-1)[..., None],
                           quality=quality, latency=latency)
 
 

@@ -10,7 +10,7 @@ percentile bootstrap over runs (seeds) with ``reps`` resamples, drawn from a gen
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from rliable import library as rly

@@ -101,18 +101,22 @@ def _fill(p: np.ndarray, demand: np.ndarray, col_energy: np.ndarray, capacity: n
     """Proportional water-filling of one group: y = min(θ, θ_i) p with Σ y = demand (or all sites full).
 
     θ_i = M[i] / (e·p[i]) is the level at which site i is full; site i is full at the solution iff
-    the load placed at level θ_i, ``Σ_l min(θ_i, θ_l) Q_l``, is below the demand (no sorting, so it
-    vectorizes over copies). Returns (y, unplaced load units).
+    the load placed at level θ_i, ``g_i = Σ_l min(θ_i, θ_l) Q_l``, is below the demand. With the
+    sites sorted by θ, ``g`` is a cumulative sum (vectorized over copies). Returns (y, unplaced load units).
     """
     Q = p.sum(axis=-1)                                                   # (..., N) load units per unit θ
-    P = p @ col_energy                                                   # (..., N) MWh per unit θ
+    P = (p * col_energy).sum(axis=-1)                                    # (..., N) MWh per unit θ
     pos = P > 0
     theta = capacity / np.where(pos, P, 1.0)                              # level at which site i is full
-    g = (np.minimum(theta[..., :, None], theta[..., None, :]) @ Q[..., :, None])[..., 0]
-    full = pos & (g < demand[..., None])
-    ones = np.ones(theta.shape[-1])
-    done = np.where(full, theta * Q, 0.0) @ ones                         # load of the full sites
-    rest = np.where(full, 0.0, Q) @ ones                                 # Q of the open sites
+    order = np.argsort(theta, axis=-1)
+    ts, qs = np.take_along_axis(theta, order, -1), np.take_along_axis(Q, order, -1)
+    tq = ts * qs
+    below_tq = np.cumsum(tq, axis=-1) - tq                               # Σ over sites with smaller θ of θ_l Q_l
+    above_q = qs.sum(axis=-1, keepdims=True) - (np.cumsum(qs, axis=-1) - qs)   # Σ over the others of Q_l
+    g = below_tq + ts * above_q                                          # load placed at level θ_i (sorted)
+    full = np.take_along_axis(pos, order, -1) & (g < demand[..., None])
+    done = np.where(full, tq, 0.0).sum(axis=-1)                          # load of the full sites
+    rest = np.where(full, 0.0, qs).sum(axis=-1)                          # Q of the open sites
     openq = rest > 0
     level = np.maximum((demand - done) / np.where(openq, rest, 1.0), 0.0)
     fill = np.where(openq[..., None], np.minimum(level[..., None], theta), theta)
@@ -218,9 +222,11 @@ class ActionMap:
             v[..., self.index] = u
             w = np.tile(v.reshape(batch + (N, K)), self.groups)              # column (g, k) takes u[i, k]
         w = w * self.allowed_cols
-        s = (np.ones(N) @ w) @ self.col_group                              # (..., G) weight per group
+        s = w.sum(axis=-2) @ self.col_group                                # (..., G) weight per group
+        if np.all(s > 0):
+            return w * (1.0 / s @ self.col_group.T)[..., None, :]
         inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0) @ self.col_group.T
-        empty = ((s <= 0).astype(np.float64) @ self.col_group.T)[..., None, :]
+        empty = ((s <= 0).astype(np.float64) @ self.col_group.T)[..., None, :]   # groups without weight: uniform
         return w * inv[..., None, :] + self.uniform * empty
 
     def routing(self, a: np.ndarray, demand: np.ndarray) -> DenseRouting | FactoredRouting:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -56,7 +57,7 @@ class EnvConfig:
              unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
              episode_length: int | None = None, random_start: bool = False,
              action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
-             include_prev_action: bool = False) -> "EnvConfig":
+             include_prev_action: bool = False) -> EnvConfig:
         """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring)."""
         if isinstance(scenario, Scenario):
             if data_dir is not None or scenario_options:

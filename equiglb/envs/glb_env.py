@@ -22,7 +22,8 @@ class EquitableGLBEnv(gym.Env):
 
     Route the hourly inference demand of J user regions to N data centers (and K AI models) so that
     the energy cost stays low and no region carries a disproportionate share of the carbon, water or
-    quality-of-service burden (eGLB, Li et al. 2024; the model is stated in docs/model.md). One step is one hourly slot t.
+    quality-of-service burden (eGLB, Li et al. 2024; the model is stated in docs/model.md). One step
+    is one hourly slot t.
 
     ## Action Space
 
@@ -168,8 +169,9 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     def _info(self, t: int, x: np.ndarray) -> dict[str, Any]:
         led = self.ledger
         return {"t": np.int64(t), "energy_cost_usd": np.float64(led.energy_cost_usd),
-                "facility_energy_mwh": np.array(led.facility_energy_mwh), "unserved_load": np.float64(led.unserved_load),
-                "slot_cost_usd": np.float64(led.slot_cost_usd), "phi_usd": np.float64(led.phi_usd), "routing": x}
+                "facility_energy_mwh": np.array(led.facility_energy_mwh),
+                "unserved_load": np.float64(led.unserved_load), "slot_cost_usd": np.float64(led.slot_cost_usd),
+                "phi_usd": np.float64(led.phi_usd), "routing": x}
 
     def _obs(self) -> np.ndarray:
         # after the last slot the observation shows the last slot's signals with elapsed = 1
@@ -224,8 +226,9 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         return "\n".join(lines) + "\n"
 
     def _render_rgb(self) -> np.ndarray:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg   # no pyplot, no display, backend untouched
-        from matplotlib.figure import Figure
+        # matplotlib loads only when an rgb_array is rendered; no pyplot, no display, backend untouched
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+        from matplotlib.figure import Figure  # noqa: PLC0415
 
         sc, led = self.scenario, self.ledger
         x = self._schedule[max(self.elapsed - 1, 0)]

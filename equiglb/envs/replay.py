@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 
 from equiglb.envs.glb_env import EquitableGLBEnv
+from equiglb.ledger import Report
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["replay"]
 
 
 def replay(scenario: Scenario, schedule: np.ndarray, weights: Weights | None = None,
-           **env_kwargs: Any) -> tuple[float, dict[str, Any]]:
+           **env_kwargs: Any) -> tuple[float, Report]:
     """Step an :class:`EquitableGLBEnv` on the whole ``scenario`` with the routing of ``schedule``.
 
     Each slot's x[t] (N, J, K) becomes the ``"routing"`` action with the same per-region fractions

@@ -35,11 +35,11 @@ class SB3VecEnv(VecEnv):
         self.venv = venv
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self._actions: np.ndarray | None = None
-        self._empty = [{} for _ in range(venv.num_envs)]
+        self._empty: list[dict[str, Any]] = [{} for _ in range(venv.num_envs)]
 
     def reset(self):
         seeds = self._seeds
-        seed = None if seeds[0] is None else [int(s) for s in seeds]
+        seed = None if seeds[0] is None else [int(s) for s in seeds if s is not None]
         opts = self._options[0] or None
         obs, infos = self.venv.reset(seed=seed, options=opts)
         self.reset_infos = [{} for _ in range(self.num_envs)]
@@ -51,6 +51,8 @@ class SB3VecEnv(VecEnv):
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_wait() called before step_async()")
         obs, rewards, term, trunc, infos = self.venv.step(self._actions)
         dones = term | trunc
         if dones.any():
@@ -83,9 +85,9 @@ class SB3VecEnv(VecEnv):
 def make_sb3_vec_env(env_id: str = "equiglb/EquitableGLB-v0", num_envs: int = 1, seed: int | None = None,
                      **kwargs: Any) -> SB3VecEnv:
     """``gymnasium.make_vec(env_id, num_envs, "vector_entry_point", **kwargs)`` as an SB3 VecEnv."""
-    import equiglb  # noqa: F401  (registers the ids)
-
     venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    if not isinstance(venv, EquitableGLBVectorEnv):
+        raise TypeError(f"{env_id!r} is not an equiglb id: its vector entry point made a {type(venv).__name__}")
     sb3 = SB3VecEnv(venv)
     if seed is not None:
         sb3.seed(seed)

@@ -2,9 +2,10 @@
 
 Every copy shares the scenario and options; the step is the reference slot step
 (:class:`equiglb.envs.slot.SlotStep` with ``batch_size=B``: action map, repair, ledger) and the
-observation writer, one set of numpy operations over the batch axis with no Python loop over copies. All copies have the same episode length, so they end together; the vector
-env then auto-resets them on the next ``step`` (Gymnasium's ``NEXT_STEP`` mode: that step ignores the
-actions and returns the first observations, reward 0, not terminated).
+observation writer, one set of numpy operations over the batch axis with no Python loop over copies.
+All copies have the same episode length, so they end together; the vector env then auto-resets
+them on the next ``step`` (Gymnasium's ``NEXT_STEP`` mode: that step ignores the actions and
+returns the first observations, reward 0, not terminated).
 
 Seeding follows :class:`gymnasium.vector.SyncVectorEnv`: ``reset(seed=s)`` seeds copy b with ``s + b``
 (or with ``seed[b]`` for a list), so copy b's start slots equal those of a single env reset with the
@@ -15,7 +16,8 @@ else, rewards included, is equal.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -126,12 +128,10 @@ class EquitableGLBVectorEnv(VectorEnv):
         return self._obs(), rewards, terminations, np.zeros(B, dtype=bool), infos
 
     def _info(self, t: np.ndarray, x: np.ndarray) -> dict[str, Any]:
-        led, B = self.ledger, self.num_envs
-        return {"t": t, "energy_cost_usd": np.broadcast_to(led.energy_cost_usd, (B,)).copy(),
-                "facility_energy_mwh": np.broadcast_to(led.facility_energy_mwh, (B, self.scenario.N)).copy(),
-                "unserved_load": np.broadcast_to(led.unserved_load, (B,)).copy(),
-                "slot_cost_usd": np.broadcast_to(led.slot_cost_usd, (B,)).copy(),
-                "phi_usd": np.broadcast_to(led.phi_usd, (B,)).copy(), "routing": x}
+        led = self.ledger                 # the slot's quantities are new arrays every step; Φ is state: copied
+        return {"t": t, "energy_cost_usd": led.energy_cost_usd, "facility_energy_mwh": led.facility_energy_mwh,
+                "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd,
+                "phi_usd": led.phi_usd.copy(), "routing": x}
 
     def _obs(self) -> np.ndarray:
         L = self.config.episode_length
