@@ -14,10 +14,10 @@ from equiglb.baselines.mpc import MPCPolicy
 from equiglb.baselines.oblivious import MinSignalPolicy, NearestPolicy, ProportionalPolicy, RandomPolicy
 from equiglb.baselines.offline import (InfeasibleError, OfflinePolicy, OfflineResult, SolverError,
                                        solve_offline)
-from equiglb.baselines.online_eglb import OnlineEGLBPolicy
+from equiglb.baselines.online_eglb import EGLBCore, OnlineEGLBPolicy
 from equiglb.baselines.policy import OnlinePolicy, Policy
 
-__all__ = ["Policy", "OnlinePolicy", "OfflinePolicy", "OfflineResult", "OnlineEGLBPolicy", "MPCPolicy",
+__all__ = ["Policy", "OnlinePolicy", "OfflinePolicy", "OfflineResult", "OnlineEGLBPolicy", "EGLBCore", "MPCPolicy",
            "MinSignalPolicy", "NearestPolicy", "ProportionalPolicy", "RandomPolicy", "InfeasibleError",
            "SolverError", "solve_offline", "make_policy", "POLICY_NAMES", "compare", "format_table",
            "write_csv", "write_json", "TABLE_COLUMNS"]
