@@ -145,16 +145,18 @@ class EGLBCore:
         self.gamma = np.zeros(2 * N + (J if self.social else 0))
         self.eta: float | None = None
         self.t = 0                                                          # next slot to update
-        ow = sc.region_weights * sc.pue
+        self._omega = np.asarray(sc.region_weights)                         # ω_i
+        ow = self._omega * np.asarray(sc.pue)
         self._cw = w.mu_carbon * ow                                         # USD per (t/MWh) per IT MWh
         self._ww = w.mu_water * ow
-        self._site_scale = sc.region_weights * sc.pue * sc.capacity         # ω_i PUE_i M_i (MWh)
+        self._site_scale = self._omega * np.asarray(sc.pue) * sc.capacity   # ω_i PUE_i M_i (MWh)
         self._max_c = np.zeros(N)
         self._max_w = np.zeros(N)
         self._max_demand = np.zeros(J)
         self._cum_demand = np.zeros(J)
-        self._e = sc.energy_per_unit
-        self._ql_max = float(sc.quality_loss.max())
+        self._e = np.asarray(sc.energy_per_unit)
+        self._ql = np.asarray(sc.quality_loss)
+        self._ql_max = float(self._ql.max())
         self._prepared = -1
         self._bc = self._bw = self._soc = self._inv_total = np.zeros(0)
 
@@ -183,12 +185,12 @@ class EGLBCore:
         ``carbon_usd_per_t`` (N,) = γᶜ μ_c ω, ``water_usd_per_m3`` (N,) = γʷ μ_w ω, and
         ``social_usd_per_unit_loss`` (J,) = γˢ μ_s / Λ̂ (None without a social term; Λ̂ as of the
         last slot routed, so this key is None before the first :meth:`route`)."""
-        w, sc = self.weights, self.scenario
+        w = self.weights
         social = None
         if self.social and self._prepared >= 0:
-            social = self.gamma_social * (w.mu_social * self._inv_total)
-        return {"carbon_usd_per_t": self.gamma_carbon * w.mu_carbon * sc.region_weights,
-                "water_usd_per_m3": self.gamma_water * w.mu_water * sc.region_weights,
+            social = self.gamma[2 * self.N:] * (w.mu_social * self._inv_total)
+        return {"carbon_usd_per_t": self.gamma_carbon * w.mu_carbon * self._omega,
+                "water_usd_per_m3": self.gamma_water * w.mu_water * self._omega,
                 "social_usd_per_unit_loss": social}
 
     # ------------------------------------------------------------------ slot
@@ -250,7 +252,7 @@ class EGLBCore:
         it = (x @ self._e).sum(axis=1)                                    # IT MWh per site
         b = [self._bc * it, self._bw * it]
         if self.social:
-            b.append(self._soc * (x @ sc.quality_loss).sum(axis=0))
+            b.append(self._soc * (x @ self._ql).sum(axis=0))
         bx = np.concatenate(b)                                            # B_t x_t (USD)
         bound = self._bound(t)
         if self.eta is None:

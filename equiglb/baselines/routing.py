@@ -25,6 +25,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+try:
+    import highspy
+except ImportError:  # pragma: no cover - highspy ships with scipy's and cvxpy's HiGHS
+    highspy = None  # type: ignore[assignment]
+
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["Pairs", "SlotRouter", "PriceRouter", "repair_capacity"]
@@ -52,12 +57,12 @@ class Pairs:
     site_matrix: sp.csr_matrix
 
     @classmethod
-    def of(cls, scenario: Scenario) -> "Pairs":
+    def of(cls, scenario: Scenario) -> Pairs:
         """The pairs of ``scenario`` (mask and hosting)."""
         N, J, K = scenario.N, scenario.J, scenario.K
         i, j, k = np.nonzero(scenario.allowed)
         P = i.size
-        e = scenario.energy_per_unit[k]
+        e = np.asarray(scenario.energy_per_unit)[k]
         ones = np.ones(P)
         rows = np.arange(P)
         return cls(
@@ -112,9 +117,7 @@ class SlotRouter:
     def _build_highs(self):
         """One HiGHS model kept across slots (only costs and demand change; hot-started from the last
         basis), or None when highspy is unavailable (then scipy's linprog is used)."""
-        try:
-            import highspy
-        except ImportError:  # pragma: no cover - highspy ships with scipy's and cvxpy's HiGHS
+        if highspy is None:  # pragma: no cover
             return None
         n = self._P + self.J
         A = sp.vstack([self._A_eq, self._A_ub], format="csc")
@@ -195,9 +198,9 @@ class PriceRouter:
         self.scenario = sc
         self.router = SlotRouter(sc, weights.unserved_penalty_usd) if router is None else router
         self.shape = (sc.N, sc.J, sc.K)
-        self._e = sc.energy_per_unit
-        self._ql = sc.quality_loss
-        self._pue = sc.pue
+        self._e = np.asarray(sc.energy_per_unit)
+        self._ql = np.asarray(sc.quality_loss)
+        self._pue = np.asarray(sc.pue)
         lat = sc.latency if (sc.latency is not None and weights.mu_latency) else None
         self._lat_cost = None if lat is None else weights.mu_latency * lat[:, :, None]
 
@@ -239,7 +242,7 @@ def repair_capacity(scenario: Scenario, x: np.ndarray, rounds: int = 50) -> np.n
     """
     x = np.array(x, dtype=np.float64, copy=True)
     allowed = scenario.allowed
-    e, M = scenario.energy_per_unit, scenario.capacity
+    e, M = np.asarray(scenario.energy_per_unit), scenario.capacity
     for _ in range(rounds):
         energy = (x @ e).sum(axis=1)                                    # (N,) MWh
         over = energy > M * (1 + 1e-12)
