@@ -11,7 +11,7 @@ from equiglb.baselines import POLICY_NAMES, OnlineEGLBPolicy, TunedOnlineEGLBPol
 from equiglb.baselines.eglb_tuned import training_data_of, training_window_starts, tune_online_eglb
 from equiglb.ledger import objective
 
-GRID = dict(eta_scales=(0.35, 0.7, 1.0, 1.4), z_max_scales=(0.5, 1.0))
+ETA, ZMAX = (0.35, 0.7, 1.0, 1.4), (0.5, 1.0)
 
 
 def _garbage_after(sc, start, seed=0):
@@ -45,8 +45,8 @@ def test_tuning_never_reads_the_evaluated_window(eglb):
     # the same training data gives the same choice whatever the test window holds
     test_start = eglb.splits["test"][0]
     bad = _garbage_after(eglb, test_start)
-    a = TunedOnlineEGLBPolicy(train=eglb.split("train"), **GRID)
-    b = TunedOnlineEGLBPolicy(train=bad.split("train"), **GRID)
+    a = TunedOnlineEGLBPolicy(train=eglb.split("train"), eta_scales=ETA, z_max_scales=ZMAX)
+    b = TunedOnlineEGLBPolicy(train=bad.split("train"), eta_scales=ETA, z_max_scales=ZMAX)
     a.reset(eglb.split("test"), eglb.weights)
     b.reset(bad.split("test"), eglb.weights)
     assert a.tuning is not None and b.tuning is not None
@@ -68,10 +68,10 @@ def test_found_training_data_is_the_train_split_and_checked(eglb):
 
 def test_no_worse_than_defaults_on_its_windows(eglb):
     train = eglb.split("train")
-    res = tune_online_eglb(train, eglb.weights, window_hours=121, **GRID)
+    res = tune_online_eglb(train, eglb.weights, window_hours=121, eta_scales=ETA, z_max_scales=ZMAX)
     assert res.score <= res.default_score
     # recompute both mean gaps independently on the same windows
-    gaps = {"default": [], "tuned": []}
+    gaps: dict[str, list[float]] = {"default": [], "tuned": []}
     for s in res.starts:
         win = train.window(s, res.window_hours)
         j_off = solve_offline(win, eglb.weights).objective_usd
@@ -81,7 +81,7 @@ def test_no_worse_than_defaults_on_its_windows(eglb):
     assert np.mean(gaps["tuned"]) == pytest.approx(res.score, rel=1e-9)
     assert np.mean(gaps["default"]) == pytest.approx(res.default_score, rel=1e-9)
     assert np.mean(gaps["tuned"]) <= np.mean(gaps["default"])
-    assert tune_online_eglb(train, eglb.weights, window_hours=121, **GRID) is res          # cached
+    assert tune_online_eglb(train, eglb.weights, window_hours=121, eta_scales=ETA, z_max_scales=ZMAX) is res          # cached
 
 
 def test_bad_grid_is_an_error(eglb):
