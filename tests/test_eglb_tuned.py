@@ -81,7 +81,7 @@ def test_no_worse_than_defaults_on_its_windows(eglb):
     assert np.mean(gaps["tuned"]) == pytest.approx(res.score, rel=1e-9)
     assert np.mean(gaps["default"]) == pytest.approx(res.default_score, rel=1e-9)
     assert np.mean(gaps["tuned"]) <= np.mean(gaps["default"])
-    assert tune_online_eglb(train, eglb.weights, window_hours=121, eta_scales=ETA, z_max_scales=ZMAX) is res          # cached
+    assert tune_online_eglb(train, eglb.weights, window_hours=121, eta_scales=ETA, z_max_scales=ZMAX) is res  # cached
 
 
 def test_bad_grid_is_an_error(eglb):
