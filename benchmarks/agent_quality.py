@@ -1,91 +1,214 @@
-"""Agent quality: PPO trained on the eGLB-2022 train split, evaluated on its held-out test window.
+"""Agent quality over seeds: gap to the offline optimum on a held-out test window, with 95 % CIs.
 
-    python benchmarks/agent_quality.py [--data-dir ../shared/traces/eglb-2022] [-n 1000000] [--seed 0]
-                                       [-- extra train.py flags]
+    python benchmarks/agent_quality.py --protocol eglb-2022 [--algo ppo] [--seeds 5] [-n 300000]
+        [--env-kwargs KEY=VALUE ...] [--data-dir ../shared/traces/eglb-2022] [--out quality.json]
+        [-- more train.py flags]
 
-Runs ``train.py --algo ppo --env equiglb/EquitableGLB-eglb2022-v0`` (all baselines in the final
-table) and prints the agent's objective J(x) (USD), its gap to the offline optimum and to online
-eGLB, whether it beats every equity-oblivious baseline, and the wall time. Targets (issue 5):
-beat every equity-oblivious baseline, within 10% of the offline optimum.
+For each seed s of ``--first-seed .. --first-seed + --seeds - 1`` this trains one agent through
+train.py's own code path (``equiglb.agents.cli.main``: train split for training, periodic
+evaluations on the scenario's ``val`` split or else on the train split, never the test window) and
+reads its row of ``<run>/eval/table.csv`` (the ledger's J(x) on the test window and its gap to the
+offline optimum of that window). It then runs, on the same test window and weights:
 
-``--protocol calibrated-synthetic`` uses the train split differently: it calibrates the synthetic
-generator (``equiglb.traces.calibrate``) on the eGLB-2022 *train split only*, trains PPO on 1,440 h of
-generated traces (episodes as long as the test window), and evaluates the model on the real test
-window. The test window's data is used only for the evaluation in both protocols.
+* ``online-eglb``: online eGLB with its documented defaults (deterministic: one value);
+* ``online-eglb-tuned``: online eGLB with step and bound tuned on the train split only;
+* ``mpc (perfect)``: MPC with horizon ``--mpc-horizon`` and perfect forecasts (deterministic);
+* ``mpc (noisy)``: the same with relative forecast noise ``--mpc-noise`` (one run per seed s,
+  noise seeded with s).
+
+Every row prints the per-seed gaps (%), the mean, the interquartile mean (IQM) and 95 % percentile
+bootstrap confidence intervals of both (``equiglb.stats.summarize``: rliable's estimators, 2,000
+resamples, bootstrap seed 0). ``--out FILE.json`` saves everything.
+
+Protocols (``--protocol``): ``eglb-2022`` (``equiglb/EquitableGLB-eglb2022-v0``: real traces, full
+connection; train = first 336 h, test = last 121 h), ``eglb-2022-partial`` (the same with the study's
+partial connection mask) and ``synthetic`` (``equiglb/EquitableGLB-v0``: 1,440 generated hours,
+train = first 1,200, test = last 240).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-#: Baselines that ignore the equity terms of the objective.
-OBLIVIOUS = ("min-cost", "min-carbon", "min-water", "nearest", "proportional", "random")
+import yaml  # noqa: E402
+
+from equiglb.agents.algos import ALGOS, parse_overrides  # noqa: E402
+from equiglb.agents.cli import main as train_main  # noqa: E402
+from equiglb.agents.evaluate import scenario_of  # noqa: E402
+from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare  # noqa: E402
+from equiglb.stats import summarize  # noqa: E402
+
+#: protocol -> (environment id, needs the eGLB-2022 data folder)
+PROTOCOLS: dict[str, tuple[str, bool]] = {
+    "eglb-2022": ("equiglb/EquitableGLB-eglb2022-v0", True),
+    "eglb-2022-partial": ("equiglb/EquitableGLB-eglb2022-partial-v0", True),
+    "synthetic": ("equiglb/EquitableGLB-v0", False),
+}
+TRAIN_SPLIT, TEST_SPLIT = "train", "test"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="eglb-2022", help="scenario and environment")
+    p.add_argument("--algo", choices=sorted(ALGOS), default="ppo", help="RL algorithm")
+    p.add_argument("--seeds", type=int, default=5, help="number of training seeds S (default 5)")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + S - 1")
+    p.add_argument("-n", "--n-timesteps", type=int, default=None,
+                   help="training steps per seed (default: the algorithm's hyperparameter file)")
+    p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=None,
+                   help="extra environment keyword arguments, as train.py takes them")
+    p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "traces" / "eglb-2022"),
+                   help="folder of the eGLB-2022 traces (eglb-2022 protocols)")
+    p.add_argument("--mpc-horizon", type=int, default=24, help="MPC horizon (h)")
+    p.add_argument("--mpc-noise", type=float, default=0.1,
+                   help="relative one-hour-ahead forecast error of the noisy MPC (grows with sqrt(h))")
+    p.add_argument("-f", "--log-folder", default=None, help="where the run folders go (default: a temp folder)")
+    p.add_argument("--out", default=None, metavar="FILE.json", help="save per-seed gaps and summaries as JSON")
+    p.add_argument("extra", nargs="*", help="more train.py flags (after --)")
+    return p
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every bad value is an error naming the option, before any training."""
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.first_seed < 0:
+        p.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    if args.n_timesteps is not None and args.n_timesteps < 1:
+        p.error(f"--n-timesteps must be >= 1, got {args.n_timesteps}")
+    if args.mpc_horizon < 1:
+        p.error(f"--mpc-horizon must be >= 1 hour, got {args.mpc_horizon}")
+    if not (math.isfinite(args.mpc_noise) and args.mpc_noise >= 0):
+        p.error(f"--mpc-noise must be finite and >= 0, got {args.mpc_noise}")
+    if PROTOCOLS[args.protocol][1] and not (Path(args.data_dir) / "AI_workload.csv").is_file():
+        p.error(f"--data-dir {args.data_dir!r}: no eGLB-2022 traces there (AI_workload.csv missing)")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        p.error(f"--out {args.out!r}: folder {Path(args.out).resolve().parent} does not exist")
+    for item in args.env_kwargs or []:
+        if item.split("=", 1)[0].strip() == "split":
+            p.error("--env-kwargs split=...: the protocol fixes the splits (train / test)")
+
+
+def train_one(args: argparse.Namespace, env_id: str, env_flags: list[str], seed: int, log: Path) -> dict[str, Any]:
+    """Train and evaluate one seed through train.py; return its run folder, config and agent row."""
+    folder = log / f"seed{seed}"
+    flags = ["--algo", args.algo, "--env", env_id, "--seed", str(seed), "-f", str(folder),
+             "--train-split", TRAIN_SPLIT, "--eval-split", TEST_SPLIT, "--no-progress", *env_flags, *args.extra]
+    if args.n_timesteps:
+        flags += ["-n", str(args.n_timesteps)]
+    flags += ["--baselines"]                                    # none: the agent's row (and its gap) only
+    t0 = time.perf_counter()
+    code = train_main(flags)
+    if code != 0:
+        raise SystemExit(f"seed {seed}: train.py exited with status {code} (flags: {' '.join(flags)})")
+    runs = [d for d in (folder / args.algo).iterdir() if d.is_dir()]
+    if len(runs) != 1:
+        raise SystemExit(f"seed {seed}: expected one run folder under {folder / args.algo}, found {runs}")
+    run = runs[0]
+    with open(run / "eval" / "table.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    agent = [r for r in rows if r["policy"].endswith("(agent)")]
+    if len(agent) != 1:
+        raise SystemExit(f"seed {seed}: no agent row in {run / 'eval' / 'table.csv'}")
+    cfg = yaml.safe_load((run / "config.yml").read_text())
+    return {"seed": seed, "run": str(run), "env_kwargs": cfg["env_kwargs"], "eval_freq": cfg.get("eval_freq"),
+            "objective_usd": float(agent[0]["objective"]), "gap": float(agent[0]["gap_to_offline"]),
+            "wall_s": time.perf_counter() - t0}
+
+
+def row(name: str, gaps_pct: list[float], seeds: list[int] | None) -> dict[str, Any]:
+    s = summarize(gaps_pct)
+    return {"policy": name, "seeds": seeds, "gaps_pct": gaps_pct, **s}
+
+
+def fmt(r: dict[str, Any]) -> str:
+    per = ", ".join(f"{g:+.2f}" for g in r["gaps_pct"])
+    return (f"{r['policy']:<22} {r['n']:>2} {r['mean']:>+7.2f} [{r['mean_ci_low']:+.2f}, {r['mean_ci_high']:+.2f}]"
+            f" {r['iqm']:>+7.2f} [{r['iqm_ci_low']:+.2f}, {r['iqm_ci_high']:+.2f}]   {per}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "traces" / "eglb-2022"),
-                   help="folder of the eGLB-2022 traces")
-    p.add_argument("-n", "--n-timesteps", type=int, default=None, help="training steps (default: ppo.yml)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("-f", "--log-folder", default=None, help="where the run folder goes (default: a temp folder)")
-    p.add_argument("--protocol", choices=("eglb-train", "calibrated-synthetic"), default="eglb-train",
-                   help="train on the eGLB-2022 train split itself, or on synthetic traces calibrated to it")
-    p.add_argument("extra", nargs="*", help="more train.py flags (after --)")
+    p = build_parser()
     args = p.parse_args(argv)
+    check_args(p, args)
+    env_id, needs_data = PROTOCOLS[args.protocol]
+    kv = (["data_dir=" + str(args.data_dir)] if needs_data else []) + list(args.env_kwargs or [])
+    env_flags = ["--env-kwargs", *kv] if kv else []
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
 
-    from equiglb.agents.cli import main as train_main
+    # the test window must not overlap the train split (checked before any training)
+    full = scenario_of(env_id, {**parse_overrides(kv)})
+    (a0, an), (b0, bn) = full.splits[TRAIN_SPLIT], full.splits[TEST_SPLIT]
+    if a0 < b0 + bn and b0 < a0 + an:
+        raise SystemExit(f"{args.protocol}: train split {a0}..{a0 + an - 1} overlaps test {b0}..{b0 + bn - 1}")
+    val = next((s for s in ("val", "validation") if s in full.splits), TRAIN_SPLIT)
+    print(f"=== agent quality: protocol {args.protocol}, {env_id}, algo {args.algo}, seeds {seeds} ===\n"
+          f"train split hours {a0}..{a0 + an - 1}; periodic evaluation on the {val!r} split; test window hours "
+          f"{b0}..{b0 + bn - 1} ({bn} h), used only by the final tables", flush=True)
 
     log = Path(args.log_folder or tempfile.mkdtemp(prefix="agent_quality_"))
     log.mkdir(parents=True, exist_ok=True)
-    if args.protocol == "eglb-train":
-        env_flags = ["--env", "equiglb/EquitableGLB-eglb2022-v0", "--env-kwargs", f"data_dir={args.data_dir}"]
-    else:
-        import equiglb
-        from equiglb.traces.calibrate import calibrate_scenario
-
-        real = equiglb.load_scenario("eglb-2022", data_dir=args.data_dir)
-        params_file = log / "params_eglb_train.json"
-        calibrate_scenario(real.split("train")).to_json(params_file)
-        env_flags = ["--env", "equiglb/EquitableGLB-v0", "--env-kwargs", f"scenario_options={{params: {params_file}}}",
-                     f"episode_length={real.splits['test'][1]}", "random_start=true", "--baselines"]
-    flags = ["--algo", "ppo", *env_flags, "--seed", str(args.seed), "-f", str(log), *args.extra]
-    if args.n_timesteps:
-        flags += ["-n", str(args.n_timesteps)]
     t0 = time.perf_counter()
-    code = train_main(flags)
-    run = max((log / "ppo").iterdir(), key=lambda d: d.stat().st_mtime) if code == 0 else None
-    if run is not None and args.protocol == "calibrated-synthetic":
-        from equiglb.agents.evaluate import evaluate_models
+    runs = []
+    for s in seeds:
+        r = train_one(args, env_id, env_flags, s, log)
+        print(f"seed {s}: gap {100 * r['gap']:+.2f} % ({r['wall_s']:.0f} s, {r['run']})", flush=True)
+        runs.append(r)
+    if any(r["env_kwargs"] != runs[0]["env_kwargs"] for r in runs):
+        raise SystemExit("the seeds ran with different env_kwargs; see their config.yml")
 
-        evaluate_models([run], env_id="equiglb/EquitableGLB-eglb2022-v0", env_kwargs={"data_dir": args.data_dir},
-                        split="test", out_dir=run / "eval", names=["ppo (agent)"], progress=False)
+    # baselines on the window the agents were evaluated on (the runs' own env_kwargs)
+    full = scenario_of(env_id, runs[0]["env_kwargs"])
+    window, w = full.split(TEST_SPLIT), full.weights
+    tuned = TunedOnlineEGLBPolicy(train=full.split(TRAIN_SPLIT))
+    policies = [OnlineEGLBPolicy(), tuned, MPCPolicy(horizon=args.mpc_horizon)]
+    base = compare(window, policies, w)
+    j_off = base[0]["objective"] / (1 + base[0]["gap_to_offline"])
+    for r in runs:                                            # the agents' tables used the same optimum
+        j_off_agent = r["objective_usd"] / (1 + r["gap"])
+        if abs(j_off_agent / j_off - 1) > 1e-6:
+            raise SystemExit(f"seed {r['seed']}: its offline optimum {j_off_agent:,.2f} USD differs from this "
+                             f"window's {j_off:,.2f} USD: not the same test window")
+    noisy = compare(window, [MPCPolicy(horizon=args.mpc_horizon, noise_std=args.mpc_noise, seed=s) for s in seeds],
+                    w, offline_objective=j_off)
+    table = [
+        row(f"{args.algo} (agent)", [100 * r["gap"] for r in runs], seeds),
+        row("online-eglb", [100 * base[0]["gap_to_offline"]], None),
+        row("online-eglb-tuned", [100 * base[1]["gap_to_offline"]], None),
+        row(f"mpc H={args.mpc_horizon} (perfect)", [100 * base[2]["gap_to_offline"]], None),
+        row(f"mpc H={args.mpc_horizon} (noise {args.mpc_noise:g})", [100 * r["gap_to_offline"] for r in noisy], seeds),
+    ]
+    assert tuned.tuning is not None
     wall = time.perf_counter() - t0
-    if code != 0:
-        return code
-    rows = {r["policy"]: r for r in json.loads((run / "eval" / "table.json").read_text())}
-    agent = rows.pop("ppo (agent)")
-    J = agent["objective"]
-    best_oblivious = min((rows[n] for n in OBLIVIOUS if n in rows), key=lambda r: r["objective"])
-    print(f"\n=== agent quality on eglb-2022 (test window), protocol {args.protocol} ===")
-    print(f"run folder:             {run}")
-    print(f"PPO objective J(x):     {J:,.0f} USD")
-    print(f"gap to offline optimum: {100 * agent['gap_to_offline']:+.2f}%  (offline {rows['offline']['objective']:,.0f})")
-    if "online-eglb" in rows:
-        print(f"gap to online eGLB:     {100 * (J / rows['online-eglb']['objective'] - 1):+.2f}%  "
-              f"(online eGLB {rows['online-eglb']['objective']:,.0f})")
-    print(f"best oblivious:         {best_oblivious['policy']} {best_oblivious['objective']:,.0f}  -> PPO "
-          f"{'beats' if J < best_oblivious['objective'] else 'does NOT beat'} every equity-oblivious baseline")
-    print(f"within 10% of offline:  {'yes' if agent['gap_to_offline'] <= 0.10 else 'no'}")
-    print(f"wall time (train + evaluation of all baselines): {wall:.0f} s")
+    print(f"\nGap to the offline optimum on the test window ({window.T} h, J_off = {j_off:,.2f} USD), in %:")
+    print(f"{'policy':<22} {'n':>2} {'mean':>7} [95 % CI]        {'IQM':>7} [95 % CI]        per seed")
+    for r in table:
+        print(fmt(r))
+    print(f"online-eglb-tuned: eta_scale {tuned.tuning.eta_scale:g}, z_max_scale {tuned.tuning.z_max_scale:g} "
+          f"(train windows of {tuned.tuning.window_hours} h at {list(tuned.tuning.starts)}; mean train gap "
+          f"{100 * tuned.tuning.score:+.2f} % vs default {100 * tuned.tuning.default_score:+.2f} %)")
+    print(f"wall time {wall:.0f} s; run folders under {log}")
+    if args.out:
+        out = {"protocol": args.protocol, "env_id": env_id, "env_kwargs": runs[0]["env_kwargs"], "algo": args.algo,
+               "n_timesteps": args.n_timesteps, "extra_flags": args.extra, "seeds": seeds,
+               "test_window": {"start_h": b0, "hours": bn}, "train_split": {"start_h": a0, "hours": an},
+               "periodic_eval_split": val, "offline_objective_usd": j_off, "rows": table, "runs": runs,
+               "tuning": {"eta_scale": tuned.tuning.eta_scale, "z_max_scale": tuned.tuning.z_max_scale,
+                          "window_hours": tuned.tuning.window_hours, "starts": list(tuned.tuning.starts)},
+               "wall_s": wall}
+        Path(args.out).write_text(json.dumps(out, indent=2))
+        print(f"saved {args.out}")
     return 0
 
 

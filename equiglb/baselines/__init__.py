@@ -7,17 +7,19 @@ Command line: ``python -m equiglb.baselines --help``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from equiglb.baselines.compare import TABLE_COLUMNS, compare, format_table, write_csv, write_json
+from equiglb.baselines.eglb_tuned import TunedOnlineEGLBPolicy, tune_online_eglb
 from equiglb.baselines.mpc import MPCPolicy
 from equiglb.baselines.oblivious import MinSignalPolicy, NearestPolicy, ProportionalPolicy, RandomPolicy
-from equiglb.baselines.offline import (InfeasibleError, OfflinePolicy, OfflineResult, SolverError,
-                                       solve_offline)
-from equiglb.baselines.online_eglb import OnlineEGLBPolicy
+from equiglb.baselines.offline import InfeasibleError, OfflinePolicy, OfflineResult, SolverError, solve_offline
+from equiglb.baselines.online_eglb import EGLBCore, OnlineEGLBPolicy
 from equiglb.baselines.policy import OnlinePolicy, Policy
 
-__all__ = ["Policy", "OnlinePolicy", "OfflinePolicy", "OfflineResult", "OnlineEGLBPolicy", "MPCPolicy",
+__all__ = ["Policy", "OnlinePolicy", "OfflinePolicy", "OfflineResult", "OnlineEGLBPolicy", "EGLBCore",
+           "TunedOnlineEGLBPolicy", "tune_online_eglb", "MPCPolicy",
            "MinSignalPolicy", "NearestPolicy", "ProportionalPolicy", "RandomPolicy", "InfeasibleError",
            "SolverError", "solve_offline", "make_policy", "POLICY_NAMES", "compare", "format_table",
            "write_csv", "write_json", "TABLE_COLUMNS"]
@@ -25,6 +27,7 @@ __all__ = ["Policy", "OnlinePolicy", "OfflinePolicy", "OfflineResult", "OnlineEG
 _FACTORIES: dict[str, Callable[..., Policy]] = {
     "offline": OfflinePolicy,
     "online-eglb": OnlineEGLBPolicy,
+    "online-eglb-tuned": TunedOnlineEGLBPolicy,
     "mpc": MPCPolicy,
     "min-cost": lambda **kw: MinSignalPolicy("price", **kw),
     "min-carbon": lambda **kw: MinSignalPolicy("carbon", **kw),
@@ -42,7 +45,8 @@ def make_policy(name: str, **kwargs: Any) -> Policy:
     """Build the baseline ``name`` (one of :data:`POLICY_NAMES`) with constructor keyword arguments.
 
     Examples: ``make_policy("offline", solver="CLARABEL")``, ``make_policy("mpc", horizon=12)``,
-    ``make_policy("online-eglb", eta_scale=0.3)``, ``make_policy("random", seed=1)``.
+    ``make_policy("online-eglb", eta_scale=0.3)``, ``make_policy("random", seed=1)``,
+    ``make_policy("online-eglb-tuned", train=full.split("train"))``.
     """
     if name not in _FACTORIES:
         raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")

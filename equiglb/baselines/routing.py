@@ -11,6 +11,10 @@ The per-slot problem of every per-slot policy (equity-oblivious greedy, online e
 (K = 1, full mask: a transportation problem whose sites are interchangeable for every region) and
 with one HiGHS model built once and re-solved with new costs and demand (hot-started from the
 previous basis) otherwise; ``scipy.optimize.linprog`` is the fallback.
+
+:class:`PriceRouter` builds that per-slot cost from equity prices (the *calibrated price* of online
+eGLB, and of the environment's price action mode) and routes with a :class:`SlotRouter`: the one
+definition of "route a slot by prices" in the package.
 """
 
 from __future__ import annotations
@@ -21,9 +25,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from equiglb.scenario import Scenario
+try:
+    import highspy
+except ImportError:  # pragma: no cover - highspy ships with scipy's and cvxpy's HiGHS
+    highspy = None  # type: ignore[assignment]
 
-__all__ = ["Pairs", "SlotRouter", "repair_capacity"]
+from equiglb.scenario import Scenario, Weights
+
+__all__ = ["Pairs", "SlotRouter", "PriceRouter", "repair_capacity"]
 
 
 @dataclass(frozen=True)
@@ -48,12 +57,12 @@ class Pairs:
     site_matrix: sp.csr_matrix
 
     @classmethod
-    def of(cls, scenario: Scenario) -> "Pairs":
+    def of(cls, scenario: Scenario) -> Pairs:
         """The pairs of ``scenario`` (mask and hosting)."""
         N, J, K = scenario.N, scenario.J, scenario.K
         i, j, k = np.nonzero(scenario.allowed)
         P = i.size
-        e = scenario.energy_per_unit[k]
+        e = np.asarray(scenario.energy_per_unit)[k]
         ones = np.ones(P)
         rows = np.arange(P)
         return cls(
@@ -108,9 +117,7 @@ class SlotRouter:
     def _build_highs(self):
         """One HiGHS model kept across slots (only costs and demand change; hot-started from the last
         basis), or None when highspy is unavailable (then scipy's linprog is used)."""
-        try:
-            import highspy
-        except ImportError:  # pragma: no cover - highspy ships with scipy's and cvxpy's HiGHS
+        if highspy is None:  # pragma: no cover
             return None
         n = self._P + self.J
         A = sp.vstack([self._A_eq, self._A_ub], format="csc")
@@ -168,6 +175,64 @@ class SlotRouter:
         return x
 
 
+class PriceRouter:
+    """Routes slot t by the calibrated price: energy price plus per-site equity prices on footprints.
+
+    The per-unit cost of pair (i, j, k) in USD is
+
+        e[k] · PUE_i · (p[t,i] + γᶜ_i c[t,i] + γʷ_i w[t,i])  +  σ_j s[k]  +  μ_d d[i, j]
+
+    with γᶜ in USD/t CO2 and γʷ in USD/m³ per site, σ_j in USD per load unit and unit of quality
+    loss per region (the social block; only when the scenario has one) and the latency term when the
+    weights price latency. The slot is routed by the scenario's :class:`SlotRouter` (merit order or
+    per-slot LP). With γ = 0 this is per-slot minimum-cost routing.
+
+    Args:
+        scenario: the window routed (its data of slot t is read at slot t only).
+        weights: gives ``mu_latency`` and ``unserved_penalty_usd``.
+        router: a :class:`SlotRouter` of ``scenario`` to share (default: a new one).
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights, router: SlotRouter | None = None):
+        sc = scenario
+        self.scenario = sc
+        self.router = SlotRouter(sc, weights.unserved_penalty_usd) if router is None else router
+        self.shape = (sc.N, sc.J, sc.K)
+        self._e = np.asarray(sc.energy_per_unit)
+        self._ql = np.asarray(sc.quality_loss)
+        self._pue = np.asarray(sc.pue)
+        lat = sc.latency if (sc.latency is not None and weights.mu_latency) else None
+        self._lat_cost = None if lat is None else weights.mu_latency * lat[:, :, None]
+
+    def route_cost(self, t: int, site_cost: np.ndarray, social_cost: np.ndarray | None = None) -> np.ndarray:
+        """Route slot t for a per-site cost (N,) in USD per IT MWh and an optional per-region social
+        cost (J,) in USD per load unit and unit of quality loss; returns x (N, J, K) in load units."""
+        cost = site_cost[:, None, None] * self._e[None, None, :]                       # (N, 1, K)
+        if social_cost is not None:
+            cost = cost + social_cost[None, :, None] * self._ql[None, None, :]
+        if self._lat_cost is not None:
+            cost = cost + self._lat_cost
+        return self.router.route(np.broadcast_to(cost, self.shape), self.scenario.demand[t])
+
+    def route(self, t: int, gamma_carbon: np.ndarray, gamma_water: np.ndarray,
+              gamma_social: np.ndarray | None = None) -> np.ndarray:
+        """Route slot t by given equity prices, without any dual state.
+
+        Args:
+            t: slot index in the scenario.
+            gamma_carbon: (N,) USD per tonne CO2 emitted at each site.
+            gamma_water: (N,) USD per m³ of water consumed at each site.
+            gamma_social: (J,) USD per load unit and unit of quality loss, per region, or None.
+
+        Returns:
+            The routing x (N, J, K) in load units (demand and capacity respected; unserved load only
+            where no capacity is left, priced at the penalty).
+        """
+        sc = self.scenario
+        site = self._pue * (sc.price[t] + gamma_carbon * sc.carbon[t] + gamma_water * sc.water[t])
+        return self.route_cost(t, site, gamma_social)
+
+
 def repair_capacity(scenario: Scenario, x: np.ndarray, rounds: int = 50) -> np.ndarray:
     """Make a slot routing ``x`` (N, J, K) respect capacity, keeping each region's split where possible.
 
@@ -177,7 +242,7 @@ def repair_capacity(scenario: Scenario, x: np.ndarray, rounds: int = 50) -> np.n
     """
     x = np.array(x, dtype=np.float64, copy=True)
     allowed = scenario.allowed
-    e, M = scenario.energy_per_unit, scenario.capacity
+    e, M = np.asarray(scenario.energy_per_unit), scenario.capacity
     for _ in range(rounds):
         energy = (x @ e).sum(axis=1)                                    # (N,) MWh
         over = energy > M * (1 + 1e-12)
