@@ -26,14 +26,29 @@ import numpy as np
 from equiglb.ledger import DenseRouting, FactoredRouting
 from equiglb.scenario import Scenario
 
-__all__ = ["ACTION_MODES", "ActionMap", "repair", "waterfill", "unit_weights", "CAPACITY_RTOL"]
+__all__ = ["ACTION_MODES", "MAP_MODES", "ActionMap", "check_action", "repair", "waterfill", "unit_weights",
+           "CAPACITY_RTOL"]
 
-#: The available action modes.
-ACTION_MODES = ("routing", "site_scores")
+#: The action modes of :class:`ActionMap` (weights on routing pairs or sites).
+MAP_MODES = ("routing", "site_scores")
+#: Every action mode of the environment: the map modes, and the learning-augmented ``"prices"`` and
+#: ``"eglb_residual"`` modes that route through the baselines' per-slot router (:mod:`equiglb.envs.slot`).
+ACTION_MODES = MAP_MODES + ("prices", "eglb_residual")
 
 #: A site's IT energy may exceed its capacity M[i] by this fraction of M[i] (float rounding) before
 #: the repair moves load away; relative, so that scenarios in any unit behave alike.
 CAPACITY_RTOL = 1e-12
+
+
+def check_action(action: np.ndarray, dim: int, batch: tuple[int, ...], mode: str) -> np.ndarray:
+    """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf."""
+    a = np.asarray(action, dtype=np.float64)
+    if a.shape != batch + (dim,):
+        raise ValueError(f"action has shape {a.shape}, expected {batch + (dim,)} (action_mode={mode!r})")
+    if not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0].tolist()
+        raise ValueError(f"action has a non-finite value {a[tuple(bad)]!r} (NaN or inf) at index {bad}")
+    return a
 
 
 def unit_weights(a: np.ndarray) -> np.ndarray:
@@ -165,8 +180,8 @@ class ActionMap:
     """
 
     def __init__(self, scenario: Scenario, mode: str = "routing"):
-        if mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {mode!r}")
+        if mode not in MAP_MODES:
+            raise ValueError(f"ActionMap maps the action modes {MAP_MODES}, got {mode!r}")
         self.mode = mode
         self.scenario = scenario
         N, J, K = self.shape = (scenario.N, scenario.J, scenario.K)
@@ -199,14 +214,7 @@ class ActionMap:
 
     def check(self, action: np.ndarray, batch: tuple[int, ...] = ()) -> np.ndarray:
         """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf."""
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != batch + (self.dim,):
-            raise ValueError(f"action has shape {a.shape}, expected {batch + (self.dim,)} "
-                             f"(action_mode={self.mode!r})")
-        if not np.isfinite(a).all():
-            bad = np.argwhere(~np.isfinite(a))[0].tolist()
-            raise ValueError(f"action has a non-finite value {a[tuple(bad)]!r} (NaN or inf) at index {bad}")
-        return a
+        return check_action(action, self.dim, batch, self.mode)
 
     def fractions(self, a: np.ndarray) -> np.ndarray:
         """Group fractions p[..., i, c] (sum 1 over the columns of each group) of a checked action."""

@@ -119,7 +119,7 @@ def _scale(a: np.ndarray) -> float:
 class Observer:
     """Builds the float32 observation vector (layout and scales in the environment docstring)."""
 
-    def __init__(self, cfg: EnvConfig, action_dim: int):
+    def __init__(self, cfg: EnvConfig, action_dim: int, extra_dim: int = 0, extra_high: float = 1.0):
         sc = cfg.scenario
         self.cfg = cfg
         N, J = sc.N, sc.J
@@ -149,7 +149,8 @@ class Observer:
         #: noisy forecasts are clipped to ±(1 + 8 × noise × sqrt(H)) (8 standard deviations) in scaled units
         self.forecast_clip = 1.0 + 8.0 * self.noise * math.sqrt(max(self.horizon, 1))
         self.action_dim = action_dim if cfg.include_prev_action else 0
-        self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + self.action_dim
+        self.extra_dim, self.extra_high = extra_dim, extra_high
+        self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + extra_dim + self.action_dim
         self._N, self._J = N, J
         self._inv_len = 1.0 / cfg.episode_length
         self._inv_cum = np.repeat([1.0 / self.cum_carbon_scale, 1.0 / self.cum_water_scale], N)   # (2N,) C then W
@@ -187,6 +188,9 @@ class Observer:
             price_lo = -f if (neg_price or self.noise > 0) else 0.0
             lo.append(np.tile(np.r_[np.full(N, price_lo), np.zeros(2 * N + J)], H))
             hi.append(np.full(H * (3 * N + J), f))
+        if self.extra_dim:
+            lo.append(np.zeros(self.extra_dim))
+            hi.append(np.full(self.extra_dim, self.extra_high))
         if self.action_dim:
             lo.append(np.full(self.action_dim, -1.0))
             hi.append(np.ones(self.action_dim))
@@ -216,12 +220,13 @@ class Observer:
 
     def observe(self, t: np.ndarray | int, elapsed: np.ndarray | int, footprint: np.ndarray,
                 social: np.ndarray | None, prev_action: np.ndarray | None,
-                rng: np.random.Generator | None) -> np.ndarray:
+                rng: np.random.Generator | None, extra: np.ndarray | None = None) -> np.ndarray:
         """The observation (float32, (..., dim)) at slot ``t`` after ``elapsed`` slots of the episode.
 
         ``footprint`` (..., 2, N) is the cumulative carbon C and water W stacked (``Ledger.footprint``);
         ``social=None`` stands for S = 0 (a scenario without a social term); ``rng`` draws the
-        forecast noise (unused with perfect forecasts).
+        forecast noise (unused with perfect forecasts); ``extra`` (..., extra_dim) the slot step's own
+        features (the eGLB duals of the residual mode).
         """
         N, J = self._N, self._J
         out = np.take(self._table, t, axis=0)          # a new array: the slot's features and zeros
@@ -233,6 +238,9 @@ class Observer:
         if self.horizon and self.noise > 0:
             b = self._forecast_at
             out[..., b:b + self.horizon * (3 * N + J)] = self.forecasts(t, rng)
+        if self.extra_dim:
+            b = self._forecast_at + self.horizon * (3 * N + J)
+            out[..., b:b + self.extra_dim] = extra
         if self.action_dim:
             out[..., self.dim - self.action_dim:] = prev_action
         return out

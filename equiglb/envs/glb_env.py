@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from equiglb.envs.core import EnvConfig, Observer
-from equiglb.envs.slot import make_slot_step
+from equiglb.envs.slot import DUAL_OBS_CAP, make_slot_step
 from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario
 
@@ -123,13 +123,13 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode)
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
-        self.observer = Observer(cfg, self.action_map.dim)
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.action_map.dim,), dtype=np.float32)
+        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.slot.dim,), dtype=np.float32)
         self.observation_space = self.observer.space
         self.start = cfg.split_start
         self.elapsed = 0
         self._schedule = np.zeros((cfg.episode_length, self.scenario.N, self.scenario.J, self.scenario.K))
-        self._prev_action = np.zeros(self.action_map.dim)
+        self._prev_action = np.zeros(self.slot.dim)
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -150,7 +150,7 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         self.elapsed = 0
         self.slot.reset(start, cfg.episode_length)
         self._schedule = np.zeros_like(self._schedule)    # a new buffer: routings in earlier infos stay valid
-        self._prev_action = np.zeros(self.action_map.dim)
+        self._prev_action = np.zeros(self.slot.dim)
         return self._obs(), self._info(start, np.zeros(self._schedule.shape[1:]))
 
     def step(self, action: np.ndarray):
@@ -179,7 +179,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         t = self.start + min(elapsed, self.config.episode_length - 1)
         led = self.ledger
         social = led.social() if led.tracks_social else None
-        return self.observer.observe(t, elapsed, led.footprint, social, self._prev_action, self.np_random)
+        return self.observer.observe(t, elapsed, led.footprint, social, self._prev_action, self.np_random,
+                                     self.slot.extra())
 
     # ------------------------------------------------------------------ accounting helpers
     def window(self) -> Scenario:

@@ -5,13 +5,18 @@
   tests as the truth. It checks the action, maps it to a repaired routing
   (:meth:`equiglb.envs.actions.ActionMap.routing`, a :class:`~equiglb.ledger.DenseRouting` or
   :class:`~equiglb.ledger.FactoredRouting`) and accounts it in the :class:`~equiglb.ledger.Ledger`.
+* :class:`PriceStep` (``action_mode="prices"``) and :class:`ResidualStep` (``"eglb_residual"``) are
+  the learning-augmented modes: the action sets per-site equity prices, or scales the prices of an
+  online-eGLB run inside the environment, and the slot is routed by the baselines' own per-slot
+  router (:class:`equiglb.baselines.routing.PriceRouter`, one definition shared with online eGLB).
 * :class:`OneCopyStep` is the **accelerator** for the common single-copy case (``"site_scores"``
   actions, every region in one group, one model, no social or latency term): the same map, repair
   and formulas on short Python lists, which are faster than numpy for N ≈ 10 sites. Tests pin it to
   the reference slot by slot.
 
-:func:`make_slot_step` picks one of the two; nothing else in the package tests which one runs.
-Both leave the slot's quantities and the cumulative state in their ``ledger`` (same attributes).
+:func:`make_slot_step` picks the class once; nothing else in the package tests which one runs.
+All leave the slot's quantities and the cumulative state in their ``ledger`` (same attributes) and
+return the executed routing x, which the ledger accounts: the return is -J(x) in every mode.
 """
 
 from __future__ import annotations
@@ -20,11 +25,21 @@ import math
 
 import numpy as np
 
-from equiglb.envs.actions import ActionMap
-from equiglb.ledger import UNSERVED_RTOL, Ledger
+from equiglb.baselines.online_eglb import EGLBCore
+from equiglb.baselines.routing import PriceRouter, SlotRouter
+from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
+from equiglb.ledger import UNSERVED_RTOL, DenseRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["SlotStep", "OneCopyStep", "make_slot_step"]
+__all__ = ["SlotStep", "OneCopyStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
+           "DUAL_OBS_CAP"]
+
+#: ``"eglb_residual"``: an action entry a scales its eGLB dual by exp(RESIDUAL_LOG_RANGE · clip(a)),
+#: a factor in [1/4, 4]; a = 0 is online eGLB exactly.
+RESIDUAL_LOG_RANGE = math.log(4.0)
+#: ``"eglb_residual"``: the eGLB duals in the observation are clipped to [0, DUAL_OBS_CAP]
+#: (dimensionless; each block lies in the unit ball of the dual norm at the offline optimum).
+DUAL_OBS_CAP = 4.0
 
 
 class SlotStep:
@@ -37,11 +52,25 @@ class SlotStep:
         batch_size: None for one copy, else B.
     """
 
+    #: number of observation features the step adds (the eGLB duals of the residual mode)
+    extra_dim = 0
+
     def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
         self.scenario = scenario
-        self.action_map = ActionMap(scenario, mode)
+        self.mode = mode
+        self.action_map: ActionMap | None = ActionMap(scenario, mode) if mode in MAP_MODES else None
         self.ledger = Ledger(scenario, weights, batch_size)
         self.batch = () if batch_size is None else (batch_size,)
+
+    @property
+    def dim(self) -> int:
+        """The action dimension."""
+        assert self.action_map is not None
+        return self.action_map.dim
+
+    def extra(self) -> np.ndarray | None:
+        """Observation features of the step's own state ((..., extra_dim)), or None."""
+        return None
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) ``start .. start+length-1`` (``index`` selects copies with a batch)."""
@@ -49,6 +78,7 @@ class SlotStep:
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route and account slot ``t``; returns the reward (USD) and the routing x (..., N, J, K)."""
+        assert self.action_map is not None
         a = self.action_map.check(action, self.batch)
         routing = self.action_map.routing(a, self.scenario.demand[t])
         reward = self.ledger.step(t, routing)
@@ -78,6 +108,7 @@ class OneCopyStep(SlotStep):
     def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
         super().__init__(scenario, weights, mode, batch_size)
         sc, am = scenario, self.action_map
+        assert am is not None
         self._w = weights
         self._sites = am.index.tolist()                       # action entry -> site (K = 1)
         self._allowed = sc.allowed[:, 0, 0].tolist()          # every region reaches the same sites
@@ -96,7 +127,7 @@ class OneCopyStep(SlotStep):
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """As :meth:`SlotStep.step` for one copy (t an int)."""
-        a = self.action_map.check(action)
+        a = check_action(action, self.dim, (), self.mode)
         t = int(t)
         N = self._N
         # --- action -> fractions p over the sites (the clip of unit_weights, in Python)
@@ -175,7 +206,120 @@ def _fill_levels(p: list[float], e: float, demand: float, capacity: list[float])
     return [min(level, th) * pi if pi > 0 else 0.0 for th, pi in zip(theta, p)], unplaced
 
 
+class PriceStep(SlotStep):
+    """``action_mode="prices"``: the action sets per-site equity prices; the slot is routed by them.
+
+    Map: ``u = (clip(a, -1, 1) + 1) / 2`` in [0, 1] per entry, in blocks of N carbon entries, N
+    water entries and, when the scenario has a social term, J social entries. The prices are
+    ``u_c[i] μ_c ω_i`` USD/t CO2 and ``u_w[i] μ_w ω_i`` USD/m³ at site i, and ``u_s[j] μ_s / Λ_j``
+    USD per load unit and unit of quality loss for region j (Λ_j the episode's total demand of j):
+    ``u`` are the dimensionless duals of online eGLB, whose blocks lie in the unit ball of the dual
+    norm at the offline optimum, so the box [0, 1] holds them for every q (scale-free). The slot is
+    then routed at minimum ``energy cost + prices × footprints`` under demand and capacity by
+    :class:`~equiglb.baselines.routing.PriceRouter`, the router of online eGLB.
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights, mode: str = "prices", batch_size: int | None = None):
+        super().__init__(scenario, weights, mode, batch_size)
+        sc, w = scenario, weights
+        self.social = bool(w.mu_social) and bool(np.any(sc.quality_loss))
+        self._dim = 2 * sc.N + (sc.J if self.social else 0)
+        self.slot_router = SlotRouter(sc, w.unserved_penalty_usd)
+        self.router = PriceRouter(sc, w, router=self.slot_router)
+        self._carbon_usd = w.mu_carbon * np.asarray(sc.region_weights)      # USD/t per unit dual
+        self._water_usd = w.mu_water * np.asarray(sc.region_weights)        # USD/m³ per unit dual
+
+    @property
+    def dim(self) -> int:
+        """The action dimension: 2N (+ J with a social term)."""
+        return self._dim
+
+    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+        """Route slot ``t`` by the action's prices and account it."""
+        a = check_action(action, self.dim, self.batch, self.mode)
+        u = unit_weights(a).reshape((-1, self.dim))
+        ts = np.asarray(t).reshape(-1)
+        inv_demand = self.ledger.inv_window_demand.reshape((-1, self.scenario.J))
+        N = self.scenario.N
+        x = np.stack([self.router.route(int(tb), ub[:N] * self._carbon_usd, ub[N:2 * N] * self._water_usd,
+                                        ub[2 * N:] * self.ledger.weights.mu_social * inv if self.social else None)
+                      for tb, ub, inv in zip(ts, u, inv_demand)])
+        x = x.reshape(self.batch + x.shape[1:])
+        reward = self.ledger.step(t, DenseRouting(x))
+        return (float(reward) if not self.batch else reward), x
+
+
+class ResidualStep(SlotStep):
+    """``action_mode="eglb_residual"``: online eGLB runs inside the environment; the action scales its prices.
+
+    Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` (the documented
+    online-eGLB defaults) on the episode's window. Each slot the action, in the blocks of
+    :class:`PriceStep`, multiplies the core's duals by ``exp(RESIDUAL_LOG_RANGE · clip(a, -1, 1))``
+    (factors in [1/4, 4]) before the core routes the slot; the core then takes its mirror-descent
+    step with the executed routing. Action 0 is online eGLB exactly. The observation gains the
+    core's duals before scaling (:attr:`extra_dim` = the action dimension, clipped to
+    [0, DUAL_OBS_CAP]).
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights, mode: str = "eglb_residual",
+                 batch_size: int | None = None):
+        super().__init__(scenario, weights, mode, batch_size)
+        sc, w = scenario, weights
+        self.weights = w
+        self.social = bool(w.mu_social) and bool(np.any(sc.quality_loss))
+        self._dim = 2 * sc.N + (sc.J if self.social else 0)
+        self.extra_dim = self._dim
+        self.slot_router = SlotRouter(sc, w.unserved_penalty_usd)
+        n = 1 if batch_size is None else batch_size
+        self.starts = np.zeros(n, dtype=np.int64)
+        self.cores: list[EGLBCore] = [self._core(0, 1) for _ in range(n)]
+
+    @property
+    def dim(self) -> int:
+        """The action dimension: 2N (+ J with a social term)."""
+        return self._dim
+
+    def _core(self, start: int, length: int) -> EGLBCore:
+        window = self.scenario.window(start, length)
+        return EGLBCore(window, self.weights, router=PriceRouter(window, self.weights, router=self.slot_router))
+
+    def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
+        """Start the window(s) and a new online-eGLB core for each reset copy."""
+        super().reset(start, length, index)
+        chosen = np.arange(len(self.cores)) if index is None else np.arange(len(self.cores))[index]
+        starts = np.broadcast_to(np.asarray(start, dtype=np.int64), chosen.shape)
+        for b, s in zip(chosen.tolist(), starts.tolist()):
+            self.starts[b] = s
+            self.cores[b] = self._core(s, int(length))
+
+    def extra(self) -> np.ndarray | None:
+        """The cores' duals γ before scaling, clipped to [0, DUAL_OBS_CAP] ((..., extra_dim))."""
+        g = np.stack([np.clip(c.gamma, 0.0, DUAL_OBS_CAP) for c in self.cores])
+        return g[0] if not self.batch else g
+
+    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+        """Route slot ``t`` by online eGLB with the action's price multipliers, account it, step the duals."""
+        a = check_action(action, self.dim, self.batch, self.mode)
+        scale = np.exp(RESIDUAL_LOG_RANGE * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
+        ts = np.asarray(t).reshape(-1)
+        N = self.scenario.N
+        xs = []
+        for core, start, tb, sb in zip(self.cores, self.starts, ts, scale):
+            k = int(tb) - int(start)                    # the slot within the core's window
+            xb = core.route(k, sb[:N], sb[N:2 * N], sb[2 * N:] if self.social else None)
+            core.update(k, xb)
+            xs.append(xb)
+        x = np.stack(xs).reshape(self.batch + xs[0].shape)
+        reward = self.ledger.step(t, DenseRouting(x))
+        return (float(reward) if not self.batch else reward), x
+
+
 def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None) -> SlotStep:
-    """The slot step for a configuration: :class:`OneCopyStep` where it applies, else :class:`SlotStep`."""
+    """The slot step for a configuration, chosen once: the learning-augmented modes' own steps,
+    :class:`OneCopyStep` where it applies, else the reference :class:`SlotStep`."""
+    if mode == "prices":
+        return PriceStep(scenario, weights, mode, batch_size)
+    if mode == "eglb_residual":
+        return ResidualStep(scenario, weights, mode, batch_size)
     cls = OneCopyStep if OneCopyStep.applies(scenario, weights, mode, batch_size) else SlotStep
     return cls(scenario, weights, mode, batch_size)

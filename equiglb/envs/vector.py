@@ -26,7 +26,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from equiglb.envs.core import EnvConfig, Observer
-from equiglb.envs.slot import make_slot_step
+from equiglb.envs.slot import DUAL_OBS_CAP, make_slot_step
 
 __all__ = ["EquitableGLBVectorEnv"]
 
@@ -65,8 +65,8 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B)
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
-        self.observer = Observer(cfg, self.action_map.dim)
-        self.single_action_space = spaces.Box(-1.0, 1.0, shape=(self.action_map.dim,), dtype=np.float32)
+        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)
+        self.single_action_space = spaces.Box(-1.0, 1.0, shape=(self.slot.dim,), dtype=np.float32)
         self.single_observation_space = self.observer.space
         self.action_space = batch_space(self.single_action_space, B)
         self.observation_space = batch_space(self.single_observation_space, B)
@@ -75,7 +75,7 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.starts = np.full(B, cfg.split_start, dtype=np.int64)
         self.elapsed = 0
         self._returns = np.zeros(B)
-        self._prev_action = np.zeros((B, self.action_map.dim))
+        self._prev_action = np.zeros((B, self.slot.dim))
         self._needs_reset = True
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
@@ -138,4 +138,5 @@ class EquitableGLBVectorEnv(VectorEnv):
         t = self.starts + min(self.elapsed, L - 1)
         led = self.ledger
         social = led.social() if led.tracks_social else None
-        return self.observer.observe(t, self.elapsed, led.footprint, social, self._prev_action, self._np_random)
+        return self.observer.observe(t, self.elapsed, led.footprint, social, self._prev_action, self._np_random,
+                                     self.slot.extra())

@@ -1,0 +1,97 @@
+"""The learning-augmented action modes ("prices", "eglb_residual"): same ledger, same guarantees."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import equiglb
+from equiglb.baselines import OnlineEGLBPolicy
+from equiglb.envs import EquitableGLBEnv
+from equiglb.ledger import evaluate
+
+NEW_MODES = ("prices", "eglb_residual")
+
+
+def small_scenario(K: int, q: float) -> equiglb.Scenario:
+    name = "synthetic" if K == 1 else "synthetic-multimodel"
+    scn = equiglb.load_scenario(name, hours=72, seed=3)
+    return scn.with_weights(scn.weights.replace(q=q))
+
+
+@pytest.mark.parametrize("mode", NEW_MODES)
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("q", [1.0, 2.0, math.inf])
+def test_return_is_minus_objective_for_random_actions(mode, K, q):
+    scn = small_scenario(K, q)
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=24, action_mode=mode)
+    env.reset(seed=1, options={"start": 10})
+    env.action_space.seed(1)
+    total, done = 0.0, False
+    while not done:
+        obs, r, done, _, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        x = info["routing"]
+        assert np.all(x >= -1e-12)
+        assert np.all((x @ scn.energy_per_unit).sum(axis=1) <= scn.capacity * (1 + 1e-9) + 1e-12)
+        total += r
+    rep = evaluate(env.window(), env.executed_schedule(), env.weights)
+    assert total == pytest.approx(-rep.objective_usd, rel=1e-9)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_residual_action_zero_is_online_eglb(K):
+    scn = small_scenario(K, math.inf)
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=48, action_mode="eglb_residual")
+    env.reset(seed=0, options={"start": 5})
+    for _ in range(48):
+        env.step(np.zeros(env.action_space.shape, np.float32))
+    window = env.window()
+    expected = OnlineEGLBPolicy().schedule(window, env.weights)
+    np.testing.assert_array_equal(env.executed_schedule(), expected)
+
+
+@pytest.mark.parametrize("mode", NEW_MODES)
+def test_checkers_are_silent(mode):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make("equiglb/EquitableGLB-v0", action_mode=mode, episode_length=24)
+        check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(gym.make("equiglb/EquitableGLB-v0", action_mode=mode, episode_length=24), warn=True)
+
+
+@pytest.mark.parametrize("mode", NEW_MODES)
+def test_vector_env_equals_single_envs(mode):
+    B, L = 3, 12
+    kw = dict(action_mode=mode, episode_length=L, random_start=True)
+    venv = gym.make_vec("equiglb/EquitableGLB-v0", num_envs=B, vectorization_mode="vector_entry_point", **kw)
+    envs = [gym.make("equiglb/EquitableGLB-v0", **kw) for _ in range(B)]
+    obs_v, _ = venv.reset(seed=4)
+    obs_s = np.stack([e.reset(seed=4 + b)[0] for b, e in enumerate(envs)])
+    np.testing.assert_allclose(obs_v, obs_s, rtol=1e-6)
+    rng = np.random.default_rng(2)
+    for _ in range(L):
+        a = rng.uniform(-1, 1, (B,) + venv.single_action_space.shape).astype(np.float32)
+        obs_v, r_v, *_ = venv.step(a)
+        steps = [e.step(a[b]) for b, e in enumerate(envs)]
+        np.testing.assert_allclose(r_v, [s[1] for s in steps], rtol=1e-9)
+        np.testing.assert_allclose(obs_v, np.stack([s[0] for s in steps]), rtol=1e-5, atol=1e-6)
+
+
+def test_residual_observation_carries_the_duals():
+    env = EquitableGLBEnv(action_mode="eglb_residual", episode_length=24)
+    obs, _ = env.reset(seed=0)
+    assert env.slot.extra_dim == 2 * env.scenario.N
+    for _ in range(5):
+        obs, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+    core = env.slot.cores[0]
+    n = env.slot.extra_dim
+    start = env.observer.dim - n
+    np.testing.assert_allclose(obs[start:start + n], np.clip(core.gamma, 0, 4), rtol=1e-6)
