@@ -167,7 +167,7 @@ def bad_cases():
         "bad pue": (dict(meta=META.replace("pue: 1.2", "pue: 0.8")),
                     ["scenario.yaml", "'pue' must be >= 1, got 0.8 for site 'east'"]),
         "bad weights": (dict(meta=META.replace("weights: {q: 2, mu_social: 100}", "weights: {q: 0.5}")),
-                        ["scenario.yaml", "field 'weights'", "q must be in [1, inf], got 0.5"]),
+                        ["scenario.yaml", "field 'weights'", "Weights.q=0.5: must be in [1, 100] or inf"]),
         "no common range": (dict(demand=["time,region,demand"] + [f"2024-02-01T00:00Z,{r},1" for r in ("na", "eu")]),
                             ["share no common hour"]),
         "unreachable region": (dict(meta=META.replace("mask: {eu: [east]}", "mask: {eu: [west]}")

@@ -87,9 +87,9 @@ def test_unreachable_region_and_bad_timestamps_and_splits():
 
 def test_weights_validation():
     assert Weights().q == math.inf
-    with pytest.raises(ScenarioError, match="q must be in"):
+    with pytest.raises(ScenarioError, match=r"Weights\.q=0\.5: must be in \[1, 100\] or inf"):
         Weights(q=0.5)
-    with pytest.raises(ScenarioError, match="q must be in"):
+    with pytest.raises(ScenarioError, match=r"Weights\.q=nan: expected a finite number or inf"):
         Weights(q=float("nan"))
     with pytest.raises(ScenarioError, match="mu_water"):
         Weights(mu_water=-1.0)

@@ -179,7 +179,7 @@ def test_bad_params_name_the_problem(tmp_path):
     d["colour"] = "blue"
     with pytest.raises(ScenarioError, match="unknown field.*colour"):
         SyntheticParams.from_dict(d)
-    with pytest.raises(ScenarioError, match="hours must be >= 1"):
+    with pytest.raises(ScenarioError, match=r"hours=0: must be in 1\.\.87600 hours"):
         synthetic_scenario(hours=0)
 
 

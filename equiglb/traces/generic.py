@@ -77,7 +77,7 @@ def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         _fail(path, "file not found")
     try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, float_precision="round_trip")
     except Exception as exc:
         _fail(path, f"cannot be read ({exc})")
     df.columns = [str(c).strip() for c in df.columns]
