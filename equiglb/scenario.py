@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class Weights:
         for name in ("mu_carbon", "mu_water", "mu_social", "mu_latency", "unserved_penalty_usd"):
             object.__setattr__(self, name, as_float(f"Weights.{name}", getattr(self, name), lo=0.0, unit="USD"))
 
-    def replace(self, **changes: float | None) -> "Weights":
+    def replace(self, **changes: float | None) -> Weights:
         """A copy with some weights changed (``None`` values are ignored); unknown names are refused."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
@@ -119,14 +119,14 @@ class Scenario:
     site_names: tuple[str, ...]
     region_names: tuple[str, ...]
     timestamps: np.ndarray
-    hosting: np.ndarray | None = None
-    energy_per_unit: np.ndarray | None = None
-    quality_loss: np.ndarray | None = None
-    pue: np.ndarray | None = None
+    hosting: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
+    energy_per_unit: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
+    quality_loss: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
+    pue: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
     latency: np.ndarray | None = None
-    region_weights: np.ndarray | None = None
+    region_weights: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
     model_names: tuple[str, ...] = ("default",)
-    utc_offset_h: np.ndarray | None = None
+    utc_offset_h: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
     splits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     weights: Weights = EGLB_WEIGHTS
     source: str = ""
@@ -262,7 +262,7 @@ class Scenario:
         return self.mask[:, :, None] & self.hosting[:, None, :]
 
     # ------------------------------------------------------------------ windows
-    def window(self, start: int, length: int | None = None, name: str | None = None) -> "Scenario":
+    def window(self, start: int, length: int | None = None, name: str | None = None) -> Scenario:
         """The sub-scenario of slots ``start .. start+length-1`` (static data unchanged)."""
         if length is None:
             length = self.T - start
@@ -277,7 +277,7 @@ class Scenario:
             timestamps=self.timestamps[sl], splits={"all": (0, length)},
         )
 
-    def split(self, name: str) -> "Scenario":
+    def split(self, name: str) -> Scenario:
         """The named split window (``"train"``, ``"test"``, ``"all"``, ...)."""
         if name not in self.splits:
             raise ScenarioError(
@@ -285,7 +285,7 @@ class Scenario:
         start, length = self.splits[name]
         return self.window(start, length)
 
-    def with_weights(self, weights: Weights) -> "Scenario":
+    def with_weights(self, weights: Weights) -> Scenario:
         """A copy with other default weights."""
         return dataclasses.replace(self, weights=weights)
 

@@ -18,15 +18,17 @@ and never silently coerced (``int(24.9) == 24``, ``bool("false") is True``). The
 
 from __future__ import annotations
 
+import argparse
 import math
 import numbers
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
 import numpy as np
 
 __all__ = ["ScenarioError", "OptionError", "MAX_MAGNITUDE", "as_int", "as_float", "as_bool", "one_of", "as_seed",
-           "as_path", "as_float_array"]
+           "as_path", "as_float_array", "as_output_path", "CliArgumentParser"]
 
 #: Largest absolute value accepted for any number option or data value (weights in USD, prices in USD/MWh, ...).
 #: Larger values are data-entry errors in practice, and they crush every other observation to 0 after scaling.
@@ -160,3 +162,27 @@ def as_float_array(name: str, value: Any, shape: tuple[int, ...] | None = None, 
         raise OptionError(f"{name}[{', '.join(map(str, idx))}]={v!r}: must be {rule} and of magnitude "
                           f"<= {max_magnitude:g}")
     return a
+
+
+def as_output_path(name: str, value: Any) -> str:
+    """A file path that can be written: not a folder, in an existing folder that is writable.
+
+    Checked before any work is done, so that a long computation never ends in an unwritable output.
+    """
+    path = as_path(name, value)
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OptionError(f"{name}={path!r}: is a folder, expected a file path")
+    if not os.path.isdir(parent):
+        raise OptionError(f"{name}={path!r}: the folder {parent!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise OptionError(f"{name}={path!r}: not writable (permission denied)")
+    return path
+
+
+class CliArgumentParser(argparse.ArgumentParser):
+    """An ``argparse.ArgumentParser`` whose usage errors are one ``error: ...`` line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <message>`` (naming the option) and exit with status 2."""
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")

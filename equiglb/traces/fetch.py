@@ -25,8 +25,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -34,13 +34,14 @@ from equiglb.traces.csvio import TraceError
 from equiglb.traces.sites import EGLB_FILE_NAMES
 from equiglb.validate import as_float, as_path
 
-__all__ = ["fetch", "cache_root", "EGLB_2022_COMMIT", "FetchError", "IntegrityError", "EGLB_2022_MANIFEST", "EGLB_2022_SHA256", "EGLB_PARTIAL_MASK",
-           "partial_mask_csv", "sha256_file", "verify_eglb_files"]
+__all__ = ["fetch", "cache_root", "EGLB_2022_COMMIT", "FetchError", "IntegrityError", "EGLB_2022_MANIFEST",
+           "EGLB_2022_SHA256", "EGLB_PARTIAL_MASK", "partial_mask_csv", "sha256_file", "verify_eglb_files"]
 
 #: Pinned upstream commit of the eGLB-2022 traces (Ren-Research/Environmentally-Equitable-AI).
 EGLB_2022_COMMIT = "182da36005763374f072c74791b18cd9fd11d724"
 
-UPSTREAM_RAW = "https://raw.githubusercontent.com/Ren-Research/Environmentally-Equitable-AI/{commit}/data"
+UPSTREAM_RAW = ("https://raw.githubusercontent.com/Ren-Research/Environmentally-Equitable-AI/"
+                "{commit}/data")
 
 
 def cache_root() -> Path:

@@ -39,10 +39,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class SyntheticParams:
         return text
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SyntheticParams":
+    def from_dict(cls, d: Mapping[str, Any]) -> SyntheticParams:
         """Inverse of :meth:`to_dict`."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - fields
