@@ -165,8 +165,11 @@ def verify_eglb_files(folder: os.PathLike | str, files: Iterable[str] | None = N
 
 
 def _check_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urllib.parse.urlsplit(base_url)
+    except (TypeError, ValueError):
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise FetchError(f"base_url={base_url!r}: expected an http:// or https:// URL of a folder laid out like "
                          f"upstream data/")
     return base_url.rstrip("/")
