@@ -120,7 +120,8 @@ def as_bool(name: str, value: Any) -> bool:
 def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """``value`` if it is one of ``choices``, else :class:`OptionError` listing them."""
     choices = list(choices)
-    if not any(type(c) is type(value) and c == value for c in choices):
+    if not any(isinstance(value, type(c)) and isinstance(value, bool) == isinstance(c, bool) and c == value
+               for c in choices):
         raise OptionError(f"{name}={_show(value)}: expected one of {choices}")
     return value
 

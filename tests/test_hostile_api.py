@@ -1,3 +1,5 @@
+# mypy: disable-error-code="arg-type, call-overload"
+# (these tests pass wrongly typed values on purpose)
 """Hostile inputs through the Python API, class 2 (every option validated by name before use) and class 6
 (downloads are bounded): load_scenario, Scenario, Weights, gymnasium.make, the baselines' constructors and
 fetch. Each case asserts the error class and that the message names the option (or URL) and the value."""
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 
 import equiglb
-from equiglb.baselines import MPCPolicy, MinSignalPolicy, NearestPolicy, OfflinePolicy, RandomPolicy, make_policy
+from equiglb.baselines import MinSignalPolicy, MPCPolicy, NearestPolicy, OfflinePolicy, RandomPolicy, make_policy
 from equiglb.envs.core import EnvConfig
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces.fetch import EGLB_2022_MANIFEST, FetchError, fetch
@@ -51,20 +53,25 @@ LOAD_CASES = {
     "name not a str": (3, {}, "unknown scenario 3"),
     "unknown name": ("synthetc", {}, "unknown scenario 'synthetc'; available"),
     "unknown option": ("synthetic", {"hourz": 3}, "unknown option(s) ['hourz']"),
-    "horizon fractional": ("synthetic", {**SMALL, "horizon": 24.9}, "horizon=24.9: expected an integer number of hours"),
-    "horizon str": ("synthetic", {**SMALL, "horizon": "24"}, "horizon='24': expected an integer number of hours, got a str"),
+    "horizon fractional": ("synthetic", {**SMALL, "horizon": 24.9},
+                           "horizon=24.9: expected an integer number of hours"),
+    "horizon str": ("synthetic", {**SMALL, "horizon": "24"},
+                    "horizon='24': expected an integer number of hours, got a str"),
     "horizon bool": ("synthetic", {**SMALL, "horizon": True}, "horizon=True: expected an integer"),
     "horizon zero": ("synthetic", {**SMALL, "horizon": 0}, "horizon=0: must be in 1..48 hours"),
     "horizon past the data": ("synthetic", {**SMALL, "horizon": 10**9}, "horizon=1000000000: must be in 1..48 hours"),
     "horizon nan": ("synthetic", {**SMALL, "horizon": math.nan}, "horizon=nan"),
     "demand_scale zero": ("synthetic", {**SMALL, "demand_scale": 0}, "demand_scale=0.0: must be > 0.0"),
     "demand_scale negative": ("synthetic", {**SMALL, "demand_scale": -1.0}, "demand_scale=-1.0"),
-    "demand_scale nan": ("synthetic", {**SMALL, "demand_scale": math.nan}, "demand_scale=nan: expected a finite number"),
-    "demand_scale inf": ("synthetic", {**SMALL, "demand_scale": math.inf}, "demand_scale=inf: expected a finite number"),
+    "demand_scale nan": ("synthetic", {**SMALL, "demand_scale": math.nan},
+                         "demand_scale=nan: expected a finite number"),
+    "demand_scale inf": ("synthetic", {**SMALL, "demand_scale": math.inf},
+                         "demand_scale=inf: expected a finite number"),
     "demand_scale huge": ("synthetic", {**SMALL, "demand_scale": 1e300}, "demand_scale=1e+300: magnitude"),
     "demand_scale str": ("synthetic", {**SMALL, "demand_scale": "2"}, "demand_scale='2': expected a number"),
     "demand_scale bool": ("synthetic", {**SMALL, "demand_scale": True}, "demand_scale=True: expected a number"),
-    "tz_shift str": ("synthetic", {**SMALL, "demand_tz_shift": "false"}, "demand_tz_shift='false': expected True or False"),
+    "tz_shift str": ("synthetic", {**SMALL, "demand_tz_shift": "false"},
+                     "demand_tz_shift='false': expected True or False"),
     "tz_shift int": ("synthetic", {**SMALL, "demand_tz_shift": 1}, "demand_tz_shift=1: expected True or False"),
     "weights int": ("synthetic", {**SMALL, "weights": 3}, "weights=int object: expected an equiglb.Weights"),
     "weights dict": ("synthetic", {**SMALL, "weights": {"q": 2}}, "weights=dict object: expected an equiglb.Weights"),
@@ -88,12 +95,20 @@ LOAD_CASES = {
     "seed str": ("synthetic", {**SMALL, "seed": "0"}, "seed='0': expected an integer"),
     "seed bool": ("synthetic", {**SMALL, "seed": True}, "seed=True"),
     "start garbage": ("synthetic", {**SMALL, "start": "yesterday"}, "start='yesterday': expected an ISO 8601 hour"),
-    "mm energy shape": ("synthetic-multimodel", {**SMALL, "energy_per_unit": [1, 2]}, "energy_per_unit has shape (2,), expected (3,)"),
-    "mm energy negative": ("synthetic-multimodel", {**SMALL, "energy_per_unit": [0.1, -1, 1]}, "energy_per_unit[1]=-1.0"),
-    "mm energy text": ("synthetic-multimodel", {**SMALL, "energy_per_unit": ["a", 1, 2]}, "energy_per_unit: entry 0 is 'a'"),
+    "mm energy shape": ("synthetic-multimodel", {**SMALL, "energy_per_unit": [1, 2]},
+                        "energy_per_unit has shape (2,), expected (3,)"),
+    "mm energy negative": ("synthetic-multimodel", {**SMALL, "energy_per_unit": [0.1, -1, 1]},
+                           "energy_per_unit[1]=-1.0"),
+    "mm energy text": ("synthetic-multimodel", {**SMALL, "energy_per_unit": ["a", 1, 2]},
+                       "energy_per_unit: entry 0 is 'a'"),
     "mm quality nan": ("synthetic-multimodel", {**SMALL, "quality_loss": [math.nan, 0, 0]}, "quality_loss[0]=nan"),
     "mm full_connection str": ("synthetic-multimodel", {**SMALL, "full_connection": "yes"}, "full_connection='yes'"),
     "csv without folder": ("csv", {}, "needs data_dir="),
+    "csv data_dir int": ("csv", {"data_dir": 3}, "data_dir=3: expected a path"),
+    "csv path list": ("csv", {"path": ["x"]}, "path=['x']: expected a path"),
+    "params int": ("synthetic", {**SMALL, "params": 3}, "params=3: expected a path"),
+    "name int": ("synthetic", {**SMALL, "name": 5}, "name=5: expected a str"),
+    "start int": ("synthetic", {**SMALL, "start": 5}, "start=5: expected an ISO 8601 hour"),
 }
 
 
@@ -156,7 +171,8 @@ def test_weights_replace_refuses_unknown_and_bad_values():
 # ---------------------------------------------------------------------- gymnasium.make
 
 MAKE_CASES = {
-    "episode_length fractional": (dict(episode_length=24.9), "episode_length=24.9: expected an integer number of hours"),
+    "episode_length fractional": (dict(episode_length=24.9),
+                                  "episode_length=24.9: expected an integer number of hours"),
     "episode_length str": (dict(episode_length="24"), "episode_length='24'"),
     "episode_length zero": (dict(episode_length=0), "episode_length=0: must be in 1.."),
     "episode_length too long": (dict(episode_length=10**6), "episode_length=1000000: must be in 1..40 hours"),
@@ -205,7 +221,8 @@ def test_gym_make_option_refused(case):
 def test_start_slot_checked_by_name():
     cfg = EnvConfig.make(scenario_options={"hours": 48}, episode_length=10)
     rng = np.random.default_rng(0)
-    raises_named(OptionError, lambda: cfg.draw_start(rng, 5.7), "options['start']=5.7: expected an integer number of slots")
+    raises_named(OptionError, lambda: cfg.draw_start(rng, 5.7),
+                 "options['start']=5.7: expected an integer number of slots")
     raises_named(OptionError, lambda: cfg.draw_start(rng, -1), "options['start']=-1: must be in 0..30 slots")
     raises_named(OptionError, lambda: cfg.draw_start(rng, 31), "options['start']=31: must be in 0..30 slots")
     raises_named(OptionError, lambda: cfg.draw_start(rng, "3"), "options['start']='3'")
@@ -229,12 +246,14 @@ BASELINE_CASES = {
     "mpc noise nan": (lambda: MPCPolicy(noise_std=math.nan), "noise_std=nan"),
     "mpc seed negative": (lambda: MPCPolicy(seed=-1), "seed=-1"),
     "mpc seed fractional": (lambda: MPCPolicy(seed=1.5), "seed=1.5: expected an integer"),
-    "mpc solver missing": (lambda: MPCPolicy(solver="NOPE"), "solver='NOPE': solver not installed; installed cvxpy solvers: ["),
+    "mpc solver missing": (lambda: MPCPolicy(solver="NOPE"),
+                           "solver='NOPE': solver not installed; installed cvxpy solvers: ["),
     "mpc solver type": (lambda: MPCPolicy(solver=3), "solver=3: solver not installed"),
     "random seed negative": (lambda: RandomPolicy(seed=-1), "seed=-1"),
     "random seed str": (lambda: RandomPolicy(seed="1"), "seed='1'"),
     "random seed fractional": (lambda: RandomPolicy(seed=2.5), "seed=2.5"),
-    "offline solver missing": (lambda: OfflinePolicy(solver="GUROBI_NOT_HERE"), "solver='GUROBI_NOT_HERE': solver not installed"),
+    "offline solver missing": (lambda: OfflinePolicy(solver="GUROBI_NOT_HERE"),
+                               "solver='GUROBI_NOT_HERE': solver not installed"),
     "offline allow_unserved str": (lambda: OfflinePolicy(allow_unserved="no"), "allow_unserved='no'"),
     "min-signal unknown": (lambda: MinSignalPolicy("wind"), "signal='wind': expected one of"),
     "make_policy mpc horizon": (lambda: make_policy("mpc", horizon=0), "horizon=0"),

@@ -35,8 +35,8 @@ def build_parser() -> CliArgumentParser:
     p.add_argument("--data-dir", default=None, help="trace folder for file-based scenarios (eglb-2022)")
     p.add_argument("--split", default="all", help="named window: train, test or all (default: all)")
     p.add_argument("--horizon", type=int, default=None, help="keep only the first HORIZON hours of the scenario")
-    p.add_argument("--q", type=number_or_inf, default=None, help="L_q norm of the equity terms (1..100 or inf; default: "
-                                                      "scenario's)")
+    p.add_argument("--q", type=number_or_inf, default=None,
+                   help="L_q norm of the equity terms (1..100 or inf; default: scenario's)")
     p.add_argument("--mu-carbon", type=float, default=None, help="μ_c, USD per tonne CO2")
     p.add_argument("--mu-water", type=float, default=None, help="μ_w, USD per m³ of water")
     p.add_argument("--mu-social", type=float, default=None, help="μ_s, USD per unit of social cost")
@@ -84,8 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenario = load_scenario(args.scenario, **options).split(args.split)
         if "nearest" in names and scenario.latency is None:
             raise OptionError(f"--policies: 'nearest' needs a latency matrix and scenario {args.scenario!r} has none")
-        kwargs: dict[str, dict[str, object]] = {"offline": {"solver": solver}, "mpc": {"solver": solver, "horizon": mpc_horizon},
-                  "random": {"seed": seed}}
+        kwargs: dict[str, dict[str, object]] = {"offline": {"solver": solver},
+                                                "mpc": {"solver": solver, "horizon": mpc_horizon},
+                                                "random": {"seed": seed}}
         policies = [make_policy(n, **kwargs.get(n, {})) for n in names]
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -51,7 +51,8 @@ class MPCPolicy(OnlinePolicy):
     def reset(self, scenario: Scenario, weights: Weights) -> None:
         self.scenario, self.weights = scenario, weights
         self.H = min(self.horizon, scenario.T)
-        if getattr(self, "_prob", None) is None or self._prob.key != self._key(scenario, weights):
+        prob: OfflineProblem | None = getattr(self, "_prob", None)
+        if prob is None or prob.key != self._key(scenario, weights):
             self._prob = OfflineProblem(scenario, self.H, weights, allow_unserved=True, offsets=True)
         self.rng = np.random.default_rng(self.seed)
         self.carbon_t = np.zeros(scenario.N)

@@ -96,11 +96,13 @@ class NearestPolicy(OnlinePolicy):
 
     def reset(self, scenario: Scenario, weights: Weights) -> None:
         self.check(scenario)
+        latency = scenario.latency
+        assert latency is not None  # checked above
         self.scenario = scenario
         N, J, K = scenario.N, scenario.J, scenario.K
         allowed = scenario.allowed                                         # (N, J, K)
         # preference key per region: latency, then quality loss, then energy per unit
-        lat = np.broadcast_to(scenario.latency[:, :, None], (N, J, K))
+        lat = np.broadcast_to(latency[:, :, None], (N, J, K))
         key = np.lexsort((np.broadcast_to(scenario.energy_per_unit, (N, J, K)).transpose(1, 0, 2).reshape(J, -1),
                           np.broadcast_to(scenario.quality_loss, (N, J, K)).transpose(1, 0, 2).reshape(J, -1),
                           lat.transpose(1, 0, 2).reshape(J, -1)), axis=-1)

@@ -104,7 +104,7 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
     return dataclasses.replace(scn, **changes) if changes else scn
 
 
-def load_scenario(name: str = "synthetic", **options: Any) -> Scenario:
+def load_scenario(name: str = "synthetic", /, **options: Any) -> Scenario:
     """Load a registered scenario by name.
 
     Common options: ``horizon``, ``demand_scale``, ``demand_tz_shift``, ``weights`` and the weight

@@ -30,6 +30,7 @@ import yaml
 
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces.csvio import TraceError, _show, check_hourly, read_csv_checked
+from equiglb.validate import OptionError, as_path
 
 __all__ = ["load_generic", "save_generic", "read_metadata", "read_tidy", "UNIT_FACTORS", "METADATA_NAMES"]
 
@@ -155,11 +156,11 @@ def read_tidy(path: Path, key: str, value: str, names: tuple[str, ...], nonnegat
     vals = _values(df, value, path)
     keys = df[key].astype(str).str.strip().to_numpy()
     sigs = df[signal_col].astype(str).str.strip().to_numpy() if signal_col else np.full(len(df), value)
-    unknown_names = sorted(set(keys) - set(names))
+    unknown_names = sorted(str(k) for k in set(keys) - set(names))
     if unknown_names:
         _fail(path, f"{key} {unknown_names[0]!r} in column {key!r} is not among the {key}s of the metadata "
                     f"{list(names)}")
-    unknown_sigs = sorted(set(sigs) - set(nonnegative))
+    unknown_sigs = sorted(str(s) for s in set(sigs) - set(nonnegative))
     if unknown_sigs:
         _fail(path, f"unknown signal {unknown_sigs[0]!r} in column {signal_col!r}; expected one of "
                     f"{list(nonnegative)}")
@@ -254,17 +255,19 @@ def _unit_factor(meta: dict, quantity: str, default: str, path: Path) -> float:
 def load_generic(data_dir: os.PathLike | str | None = None, path: os.PathLike | str | None = None,
                  name: str | None = None) -> Scenario:
     """Load a scenario in the generic format from a folder (``data_dir``) or a metadata file (``path``)."""
+    if name is not None and not isinstance(name, str):
+        raise OptionError(f"name={name!r}: expected a str, got a {type(name).__name__}")
     if path is None:
         if data_dir is None:
             raise TraceError("the 'csv' scenario needs data_dir=<folder> or path=<metadata file>")
-        d = Path(data_dir)
+        d = Path(as_path("data_dir", data_dir))
         if not d.is_dir():
             _fail(d, "folder not found")
         found = [d / n for n in METADATA_NAMES if (d / n).is_file()]
         if not found:
             _fail(d, f"no metadata file; expected one of {list(METADATA_NAMES)}")
         path = found[0]
-    path = Path(path)
+    path = Path(as_path("path", path))
     meta = read_metadata(path)
     folder = path.parent
     sites = _names(meta, "sites", path)

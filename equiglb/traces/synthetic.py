@@ -49,7 +49,7 @@ import numpy as np
 
 from equiglb.scenario import EGLB_WEIGHTS, Scenario, ScenarioError
 from equiglb.traces.sites import EGLB_COORDS_DEG, EGLB_SITES, EGLB_UTC_OFFSET_H, latency_ms
-from equiglb.validate import OptionError, as_int, as_seed
+from equiglb.validate import OptionError, as_int, as_path, as_seed
 
 __all__ = ["SeriesParams", "SyntheticParams", "default_params", "load_params", "generate_series",
            "generate_traces", "synthetic_scenario", "SYNTHETIC_HOURS", "SYNTHETIC_TEST_HOURS"]
@@ -235,8 +235,11 @@ def generate_traces(params: SyntheticParams, hours: int, seed: int = 0,
     and ``demand`` (T, J = N), deterministic for ``seed``."""
     hours = as_int("hours", hours, 1, MAX_HOURS, unit="hours")
     seed = as_seed("seed", seed)
+    if start is not None and not isinstance(start, (str, np.datetime64)):
+        raise OptionError(f"start={start!r}: expected an ISO 8601 hour such as '2022-09-22T00', got a "
+                          f"{type(start).__name__}")
     try:
-        t0 = np.datetime64(start if start is not None else params.start, "h")
+        t0 = np.datetime64(str(start if start is not None else params.start), "h")
     except (TypeError, ValueError) as exc:
         raise OptionError(f"start={start!r}: expected an ISO 8601 hour such as '2022-09-22T00' ({exc})") from None
     ts = t0 + np.arange(hours).astype("timedelta64[h]")
@@ -255,7 +258,7 @@ def _resolve_params(params: SyntheticParams | Mapping[str, Any] | os.PathLike | 
         return params
     if isinstance(params, Mapping):
         return SyntheticParams.from_dict(params)
-    return load_params(params)
+    return load_params(as_path("params", params))
 
 
 def default_splits(hours: int) -> dict[str, tuple[int, int]]:
@@ -287,6 +290,8 @@ def synthetic_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS,
     """
     hours = as_int("hours", hours, 1, MAX_HOURS, unit="hours")
     seed = as_seed("seed", seed)
+    if not isinstance(name, str):
+        raise OptionError(f"name={name!r}: expected a str, got a {type(name).__name__}")
     p = _resolve_params(params)
     tr = generate_traces(p, hours, seed, start)
     N = len(p.sites)
@@ -294,7 +299,7 @@ def synthetic_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS,
         coords, offsets = EGLB_COORDS_DEG, EGLB_UTC_OFFSET_H
         latency = latency_ms(coords, coords)
     else:
-        latency, offsets = None, None
+        latency, offsets = None, np.zeros(N)
     return Scenario(
         name=name, demand=tr["demand"], price=tr["price"], carbon=tr["carbon"], water=tr["water"],
         capacity=np.ones(N), mask=np.ones((N, N), bool), site_names=p.sites, region_names=p.sites,
