@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
-__all__ = ["Scenario", "Weights", "ScenarioError", "EGLB_WEIGHTS"]
+from equiglb.validate import MAX_MAGNITUDE, OptionError, ScenarioError, as_float, as_int
 
+__all__ = ["Scenario", "Weights", "ScenarioError", "OptionError", "EGLB_WEIGHTS", "MAX_Q"]
 
-class ScenarioError(ValueError):
-    """A scenario (or a trace file behind it) is invalid. The message names the field and value."""
+#: Largest finite L_q exponent accepted; beyond it the norm is numerically the maximum: use ``q = inf``.
+MAX_Q = 100.0
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Weights:
         mu_water: μ_w, USD per m³ of the regional water norm.
         mu_social: μ_s, USD per unit of the social-cost norm (S is an average quality loss, unitless).
         mu_latency: μ_d, USD per (latency unit × load unit) of load-weighted latency.
-        q: the L_q norm, in [1, inf]; inf is eGLB's minimax.
+        q: the L_q norm, in [1, 100] or inf; inf is eGLB's minimax.
         unserved_penalty_usd: USD per load unit of demand that could not be placed. The default,
             10,000, is of the order of the value of lost load used in power-system planning and
             well above any marginal cost in the traces, so unserved load is a last resort.
@@ -52,18 +53,20 @@ class Weights:
     unserved_penalty_usd: float = 10_000.0
 
     def __post_init__(self) -> None:
-        q = float(self.q)
-        if not (q >= 1.0):  # also rejects NaN
-            raise ScenarioError(f"Weights.q must be in [1, inf], got {self.q!r}")
+        q = as_float("Weights.q", self.q, allow_inf=True)
+        if not (1.0 <= q <= MAX_Q or q == math.inf):
+            raise OptionError(f"Weights.q={q!r}: must be in [1, {MAX_Q:g}] or inf (a larger q is numerically "
+                              f"the maximum: use q=inf)")
         object.__setattr__(self, "q", q)
         for name in ("mu_carbon", "mu_water", "mu_social", "mu_latency", "unserved_penalty_usd"):
-            v = float(getattr(self, name))
-            if not (math.isfinite(v) and v >= 0.0):
-                raise ScenarioError(f"Weights.{name} must be finite and >= 0, got {v!r}")
-            object.__setattr__(self, name, v)
+            object.__setattr__(self, name, as_float(f"Weights.{name}", getattr(self, name), lo=0.0, unit="USD"))
 
-    def replace(self, **changes: float) -> "Weights":
-        """A copy with some weights changed (``None`` values are ignored)."""
+    def replace(self, **changes: float | None) -> Weights:
+        """A copy with some weights changed (``None`` values are ignored); unknown names are refused."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise OptionError(f"Weights.replace: unknown weight(s) {unknown}; the weights are "
+                              f"{[f.name for f in dataclasses.fields(self)]}")
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -116,14 +119,14 @@ class Scenario:
     site_names: tuple[str, ...]
     region_names: tuple[str, ...]
     timestamps: np.ndarray
-    hosting: np.ndarray | None = None
-    energy_per_unit: np.ndarray | None = None
-    quality_loss: np.ndarray | None = None
-    pue: np.ndarray | None = None
+    hosting: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
+    energy_per_unit: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
+    quality_loss: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
+    pue: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
     latency: np.ndarray | None = None
-    region_weights: np.ndarray | None = None
+    region_weights: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
     model_names: tuple[str, ...] = ("default",)
-    utc_offset_h: np.ndarray | None = None
+    utc_offset_h: np.ndarray = None  # type: ignore[assignment]  # None: default, filled in __post_init__
     splits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     weights: Weights = EGLB_WEIGHTS
     source: str = ""
@@ -131,6 +134,15 @@ class Scenario:
     # ------------------------------------------------------------------ construction
     def __post_init__(self) -> None:
         s = object.__setattr__
+        if not isinstance(self.weights, Weights):
+            raise OptionError(f"scenario {self.name!r}: weights={type(self.weights).__name__} object: expected an "
+                              f"equiglb.Weights (e.g. Weights(mu_carbon=1500, q=2))")
+        for fname in ("demand", "price", "carbon", "water", "capacity"):
+            try:
+                s(self, fname, _arr(getattr(self, fname)))
+            except (TypeError, ValueError) as exc:
+                raise ScenarioError(f"scenario {self.name!r}: field {fname!r} is not an array of numbers "
+                                    f"({exc})") from None
         s(self, "demand", _arr(self.demand))
         s(self, "price", _arr(self.price))
         s(self, "carbon", _arr(self.carbon))
@@ -153,7 +165,12 @@ class Scenario:
         ts = np.array(self.timestamps, dtype="datetime64[h]", copy=True)
         ts.setflags(write=False)
         s(self, "timestamps", ts)
-        splits = {str(k): (int(v[0]), int(v[1])) for k, v in dict(self.splits).items()}
+        splits = {}
+        for k, v in dict(self.splits).items():
+            if not isinstance(v, (tuple, list)) or len(v) != 2:
+                raise ScenarioError(f"scenario {self.name!r}: split {k!r} = {v!r} must be (start, length) in slots")
+            splits[str(k)] = (as_int(f"split {k!r} start", v[0], unit="slots"),
+                              as_int(f"split {k!r} length", v[1], unit="slots"))
         splits.setdefault("all", (0, self.demand.shape[0] if self.demand.ndim == 2 else 0))
         s(self, "splits", splits)
         self._validate()
@@ -187,6 +204,10 @@ class Scenario:
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 idx = tuple(int(v) for v in np.argwhere(~np.isfinite(a))[0])
                 fail(f"field {fname!r} has a non-finite value {float(a[idx])!r} at index {idx}")
+            if a.dtype.kind == "f" and a.size and np.abs(a).max() > MAX_MAGNITUDE:
+                idx = tuple(int(v) for v in np.argwhere(np.abs(a) > MAX_MAGNITUDE)[0])
+                fail(f"field {fname!r} has the value {float(a[idx])!r} at index {idx}, above the accepted "
+                     f"magnitude {MAX_MAGNITUDE:g} (a unit error?)")
         nonneg = ["demand", "carbon", "water", "capacity", "quality_loss", "region_weights"]
         if self.latency is not None:
             nonneg.append("latency")
@@ -241,7 +262,7 @@ class Scenario:
         return self.mask[:, :, None] & self.hosting[:, None, :]
 
     # ------------------------------------------------------------------ windows
-    def window(self, start: int, length: int | None = None, name: str | None = None) -> "Scenario":
+    def window(self, start: int, length: int | None = None, name: str | None = None) -> Scenario:
         """The sub-scenario of slots ``start .. start+length-1`` (static data unchanged)."""
         if length is None:
             length = self.T - start
@@ -256,7 +277,7 @@ class Scenario:
             timestamps=self.timestamps[sl], splits={"all": (0, length)},
         )
 
-    def split(self, name: str) -> "Scenario":
+    def split(self, name: str) -> Scenario:
         """The named split window (``"train"``, ``"test"``, ``"all"``, ...)."""
         if name not in self.splits:
             raise ScenarioError(
@@ -264,7 +285,7 @@ class Scenario:
         start, length = self.splits[name]
         return self.window(start, length)
 
-    def with_weights(self, weights: Weights) -> "Scenario":
+    def with_weights(self, weights: Weights) -> Scenario:
         """A copy with other default weights."""
         return dataclasses.replace(self, weights=weights)
 

@@ -72,7 +72,7 @@ def test_env_var_and_missing_file_in_copy(eglb_dir, tmp_path, monkeypatch):
     assert equiglb.load_scenario("eglb-2022").T == 457
     (copy / "water").chmod(0o755)  # the shared folder is read-only; its copy keeps the modes
     (copy / "water" / "Denmark_water.csv").unlink()
-    with pytest.raises(TraceError, match=r"Denmark_water\.csv: file not found"):
+    with pytest.raises(TraceError, match=r"Denmark_water\.csv: file of the eGLB-2022 traces not found"):
         equiglb.load_scenario("eglb-2022")
 
 

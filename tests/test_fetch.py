@@ -94,8 +94,9 @@ def test_fetch_downloads_verifies_and_loads(served, tmp_path):
 def test_checksum_mismatch_keeps_verified_files(eglb_dir, served, tmp_path):
     bad_root = copy_upstream(eglb_dir, tmp_path / "tampered")
     victim = "price/Germany_Price.csv"
-    with open(bad_root / victim, "a") as f:
-        f.write("2022-10-12 01,1.0\n")
+    data = (bad_root / victim).read_bytes()
+    k = data.rindex(b"5")  # same length, one digit changed: only the sha256 can tell
+    (bad_root / victim).write_bytes(data[:k] + b"6" + data[k + 1:])
     bad = Server(bad_root)
     try:
         with pytest.raises(FetchError) as err:
@@ -103,7 +104,7 @@ def test_checksum_mismatch_keeps_verified_files(eglb_dir, served, tmp_path):
     finally:
         bad.close()
     msg = str(err.value)
-    assert "checksum mismatch for price/Germany_Price.csv" in msg and EGLB_2022_SHA256[victim] in msg
+    assert "checksum mismatch for Germany_Price.csv" in msg and f"/{victim}" in msg and EGLB_2022_SHA256[victim] in msg
     assert "not saved" in msg
     folder = tmp_path / "cache" / "eglb-2022" / EGLB_2022_COMMIT
     assert not (folder / victim).exists()

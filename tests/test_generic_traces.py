@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import equiglb
@@ -102,8 +104,6 @@ def test_round_trip(name, tmp_path, request):
 def test_electricity_maps_style_example(tmp_path):
     """The worked example of docs/data.md: an hourly Electricity Maps-like export (local time with
     offset, gCO2eq/kWh) reshaped into the tidy format with pandas."""
-    import pandas as pd
-
     export = pd.DataFrame({
         "Datetime (UTC)": pd.date_range("2024-03-01", periods=4, freq="h", tz="UTC"),
         "Zone id": "DE",
@@ -167,7 +167,7 @@ def bad_cases():
         "bad pue": (dict(meta=META.replace("pue: 1.2", "pue: 0.8")),
                     ["scenario.yaml", "'pue' must be >= 1, got 0.8 for site 'east'"]),
         "bad weights": (dict(meta=META.replace("weights: {q: 2, mu_social: 100}", "weights: {q: 0.5}")),
-                        ["scenario.yaml", "field 'weights'", "q must be in [1, inf], got 0.5"]),
+                        ["scenario.yaml", "field 'weights'", "Weights.q=0.5: must be in [1, 100] or inf"]),
         "no common range": (dict(demand=["time,region,demand"] + [f"2024-02-01T00:00Z,{r},1" for r in ("na", "eu")]),
                             ["share no common hour"]),
         "unreachable region": (dict(meta=META.replace("mask: {eu: [east]}", "mask: {eu: [west]}")
@@ -200,12 +200,8 @@ def test_negative_price_allowed_and_missing_folder(tmp_path):
 
 def test_parquet_tables(tmp_path):
     """signals/demand as .parquet: read with pyarrow, or a clear error naming the file without it."""
-    import pandas as pd
-
     d = make(tmp_path, meta=META + "signals_file: signals.parquet\n")
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("pyarrow") is None:
         (d / "signals.parquet").write_bytes(b"PAR1")
         with pytest.raises(TraceError, match=r"signals\.parquet: cannot be read"):
             load_generic(data_dir=d)

@@ -161,7 +161,7 @@ def test_cli_calibrate(eglb_dir, tmp_path):
     out = tmp_path / "p.json"
     assert traces_cli(["calibrate", str(eglb_dir), "-o", str(out)]) == 0
     assert load_params(out).sites == default_params().sites
-    assert traces_cli(["calibrate", str(tmp_path / "missing")]) == 1
+    assert traces_cli(["calibrate", str(tmp_path / "missing")]) == 2
 
 
 def test_bad_params_name_the_problem(tmp_path):
@@ -179,7 +179,7 @@ def test_bad_params_name_the_problem(tmp_path):
     d["colour"] = "blue"
     with pytest.raises(ScenarioError, match="unknown field.*colour"):
         SyntheticParams.from_dict(d)
-    with pytest.raises(ScenarioError, match="hours must be >= 1"):
+    with pytest.raises(ScenarioError, match=r"hours=0: must be in 1\.\.87600 hours"):
         synthetic_scenario(hours=0)
 
 

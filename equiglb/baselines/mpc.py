@@ -15,38 +15,44 @@ from __future__ import annotations
 
 import numpy as np
 
-from equiglb.baselines.offline import OfflineProblem, SolverError, solve_with_fallback
+from equiglb.baselines.offline import OfflineProblem, SolverError, _structure_key, check_solver, solve_with_fallback
 from equiglb.baselines.policy import OnlinePolicy
 from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
+from equiglb.validate import as_float, as_int, as_seed
 
-__all__ = ["MPCPolicy"]
+__all__ = ["MPCPolicy", "MAX_HORIZON_H"]
+
+#: Longest MPC look-ahead accepted (hours): one week; the program grows linearly with it.
+MAX_HORIZON_H = 168
 
 
 class MPCPolicy(OnlinePolicy):
     """Receding-horizon control with horizon ``horizon`` hours (see the module docstring).
 
     Args:
-        horizon: H >= 1 slots optimized at each step (H = 1 is the greedy per-slot equity-aware policy).
-        noise_std: relative one-hour-ahead forecast error (0 = perfect foresight within the window).
-        seed: seed of the forecast noise, re-seeded at every :meth:`reset`.
-        solver: first cvxpy solver to try (default by problem class, with fallback).
+        horizon: H in 1..168 hours optimized at each step (H = 1 is the greedy per-slot equity-aware policy).
+        noise_std: relative one-hour-ahead forecast error in [0, 10] (0 = perfect foresight within the window).
+        seed: seed of the forecast noise (integer >= 0), re-seeded at every :meth:`reset`.
+        solver: first cvxpy solver to try (default by problem class, with fallback); must be installed.
+
+    Raises:
+        OptionError: an argument of the wrong type or range, or a solver that is not installed.
     """
 
     name = "mpc"
 
     def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None):
-        if int(horizon) < 1:
-            raise ValueError(f"MPC horizon must be >= 1 hour, got {horizon!r}")
-        self.horizon = int(horizon)
-        self.noise_std = float(noise_std)
-        self.seed = seed
-        self.solver = solver
+        self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
+        self.noise_std = as_float("noise_std", noise_std, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
+        self.seed = as_seed("seed", seed)
+        self.solver = check_solver(solver)
 
     def reset(self, scenario: Scenario, weights: Weights) -> None:
         self.scenario, self.weights = scenario, weights
         self.H = min(self.horizon, scenario.T)
-        if getattr(self, "_prob", None) is None or self._prob.key != self._key(scenario, weights):
+        prob: OfflineProblem | None = getattr(self, "_prob", None)
+        if prob is None or prob.key != self._key(scenario, weights):
             self._prob = OfflineProblem(scenario, self.H, weights, allow_unserved=True, offsets=True)
         self.rng = np.random.default_rng(self.seed)
         self.carbon_t = np.zeros(scenario.N)
@@ -56,8 +62,6 @@ class MPCPolicy(OnlinePolicy):
         self.solvers_used: dict[str, int] = {}
 
     def _key(self, scenario: Scenario, weights: Weights) -> tuple:
-        from equiglb.baselines.offline import _structure_key
-
         return _structure_key(scenario, self.H, weights, True) + (True,)
 
     def _window(self, series: np.ndarray, t: int, nonneg: bool) -> np.ndarray:

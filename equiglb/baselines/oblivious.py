@@ -20,6 +20,7 @@ import numpy as np
 from equiglb.baselines.policy import OnlinePolicy
 from equiglb.baselines.routing import SlotRouter, repair_capacity
 from equiglb.scenario import Scenario, Weights
+from equiglb.validate import as_seed, one_of
 
 __all__ = ["MinSignalPolicy", "NearestPolicy", "ProportionalPolicy", "RandomPolicy"]
 
@@ -34,9 +35,7 @@ class MinSignalPolicy(OnlinePolicy):
     """
 
     def __init__(self, signal: str = "price"):
-        if signal not in _SIGNALS.values():
-            raise ValueError(f"unknown signal {signal!r}; valid: {sorted(_SIGNALS.values())}")
-        self.signal = signal
+        self.signal = one_of("signal", signal, sorted(_SIGNALS.values()))
         self.name = {v: k for k, v in _SIGNALS.items()}[signal]
 
     def reset(self, scenario: Scenario, weights: Weights) -> None:
@@ -88,14 +87,22 @@ class NearestPolicy(OnlinePolicy):
 
     name = "nearest"
 
-    def reset(self, scenario: Scenario, weights: Weights) -> None:
+    @staticmethod
+    def check(scenario: Scenario) -> None:
+        """Raise ``ValueError`` if ``scenario`` cannot be run by this policy (it has no latency matrix);
+        callers can check before any work is done."""
         if scenario.latency is None:
             raise ValueError(f"scenario {scenario.name!r} has no latency matrix; 'nearest' needs one")
+
+    def reset(self, scenario: Scenario, weights: Weights) -> None:
+        self.check(scenario)
+        latency = scenario.latency
+        assert latency is not None  # checked above
         self.scenario = scenario
         N, J, K = scenario.N, scenario.J, scenario.K
         allowed = scenario.allowed                                         # (N, J, K)
         # preference key per region: latency, then quality loss, then energy per unit
-        lat = np.broadcast_to(scenario.latency[:, :, None], (N, J, K))
+        lat = np.broadcast_to(latency[:, :, None], (N, J, K))
         key = np.lexsort((np.broadcast_to(scenario.energy_per_unit, (N, J, K)).transpose(1, 0, 2).reshape(J, -1),
                           np.broadcast_to(scenario.quality_loss, (N, J, K)).transpose(1, 0, 2).reshape(J, -1),
                           lat.transpose(1, 0, 2).reshape(J, -1)), axis=-1)
@@ -134,7 +141,7 @@ class RandomPolicy(OnlinePolicy):
     name = "random"
 
     def __init__(self, seed: int = 0):
-        self.seed = seed
+        self.seed = as_seed("seed", seed)
 
     def reset(self, scenario: Scenario, weights: Weights) -> None:
         self.scenario = scenario

@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from equiglb.baselines.policy import Policy
 from equiglb.baselines.routing import Pairs, SlotRouter
 from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario, ScenarioError, Weights
+from equiglb.validate import OptionError, as_bool
 
 __all__ = ["OfflineProblem", "OfflineResult", "OfflinePolicy", "InfeasibleError", "SolverError",
-           "solve_offline", "solve_with_fallback", "solver_order", "norm_expr",
+           "solve_offline", "solve_with_fallback", "solver_order", "check_solver", "norm_expr",
            "check_reachable"]
 
 _OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
@@ -42,15 +44,24 @@ class SolverError(RuntimeError):
     """Every solver tried failed on the offline program."""
 
 
+def check_solver(solver: str | None, option: str = "solver") -> str | None:
+    """``solver`` in upper case if cvxpy has it installed (``None`` passes), else :class:`OptionError`
+    naming the option and listing the installed solvers."""
+    if solver is None:
+        return None
+    installed = sorted(cp.installed_solvers())
+    if not isinstance(solver, str) or solver.upper() not in installed:
+        raise OptionError(f"{option}={solver!r}: solver not installed; installed cvxpy solvers: {installed}")
+    return solver.upper()
+
+
 def solver_order(q: float, solver: str | None = None) -> list[str]:
     """Solvers to try, best first: the requested one, then by class (LP: HiGHS; cones: Clarabel)."""
     installed = set(cp.installed_solvers())
     lp = q in (1.0, math.inf)
     order = ["HIGHS", "CLARABEL", "SCS"] if lp else ["CLARABEL", "SCS"]
+    solver = check_solver(solver)
     if solver is not None:
-        solver = solver.upper()
-        if solver not in installed:
-            raise ValueError(f"solver {solver!r} is not installed; installed: {sorted(installed)}")
         order = [solver] + [s for s in order if s != solver]
     return [s for s in order if s in installed]
 
@@ -123,8 +134,6 @@ class OfflineProblem:
         self.aggregate = can_aggregate if aggregate is None else bool(aggregate)
         self.J_regions = scenario.J
         if self.aggregate:
-            import scipy.sparse as sp
-
             N0, e0 = scenario.N, float(scenario.energy_per_unit[0])
             zeros = np.zeros(N0, dtype=np.intp)
             pr = Pairs(shape=(N0, 1, 1), i=np.arange(N0), j=zeros, k=zeros, energy=np.full(N0, e0),
@@ -165,8 +174,6 @@ class OfflineProblem:
         obj += norm_expr(water, q)
         self.social_scale = self.penalty = None
         if social:
-            import scipy.sparse as sp
-
             qm = sp.csr_matrix((scenario.quality_loss[pr.k], (np.arange(P), pr.j)), shape=(P, J))
             self.social_scale = cp.Parameter(J, nonneg=True, name="mu_social_per_demand")
             social_usd = cp.multiply(self.social_scale, cp.sum(x, axis=0) @ qm)
@@ -372,8 +379,8 @@ class OfflinePolicy(Policy):
     name = "offline"
 
     def __init__(self, solver: str | None = None, allow_unserved: bool = True, **solver_opts):
-        self.solver = solver
-        self.allow_unserved = allow_unserved
+        self.solver = check_solver(solver)
+        self.allow_unserved = as_bool("allow_unserved", allow_unserved)
         self.solver_opts = solver_opts
         self.last_result: OfflineResult | None = None
 

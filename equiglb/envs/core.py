@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,8 @@ from gymnasium import spaces
 from equiglb.envs.actions import ACTION_MODES
 from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
+from equiglb.traces import load_scenario
+from equiglb.validate import OptionError, as_bool, as_float, as_float_array, as_int, as_path, one_of
 
 __all__ = ["EnvConfig", "Observer"]
 
@@ -58,54 +61,64 @@ class EnvConfig:
              episode_length: int | None = None, random_start: bool = False,
              action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
              include_prev_action: bool = False) -> EnvConfig:
-        """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring)."""
+        """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring).
+
+        Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong
+        type or range raises :class:`~equiglb.validate.OptionError` (a ``ValueError``) naming the option
+        and the value, e.g. ``episode_length=24.9: expected an integer number of hours``.
+        """
         if isinstance(scenario, Scenario):
             if data_dir is not None or scenario_options:
-                raise ValueError("data_dir= and scenario_options= apply only when scenario= is a name")
+                raise OptionError("data_dir= and scenario_options= apply only when scenario= is a name")
             scn = scenario
-        else:
-            from equiglb.traces import load_scenario
-
+        elif isinstance(scenario, str):
+            if scenario_options is not None and not isinstance(scenario_options, Mapping):
+                raise OptionError(f"scenario_options={scenario_options!r}: expected a dict of load_scenario "
+                                  f"options, got a {type(scenario_options).__name__}")
             opts = dict(scenario_options or {})
             if data_dir is not None:
-                opts["data_dir"] = data_dir
-            scn = load_scenario(str(scenario), **opts)
+                opts["data_dir"] = as_path("data_dir", data_dir)
+            scn = load_scenario(scenario, **opts)
+        else:
+            raise OptionError(f"scenario={type(scenario).__name__} object: expected a registered scenario name "
+                              f"(str) or an equiglb.Scenario")
         weights = scn.weights.replace(q=q, mu_carbon=mu_carbon, mu_water=mu_water, mu_social=mu_social,
                                       mu_latency=mu_latency, unserved_penalty_usd=unserved_penalty_usd)
         changes: dict[str, Any] = {"weights": weights}
         if region_weights is not None:
-            rw = np.asarray(region_weights, dtype=np.float64)
-            if rw.shape != (scn.N,):
-                raise ValueError(f"region_weights has shape {rw.shape}, expected (N,) = ({scn.N},)")
-            changes["region_weights"] = rw
+            changes["region_weights"] = as_float_array("region_weights", region_weights, (scn.N,), lo=0.0)
         scn = dataclasses.replace(scn, **changes)
         if split is None:
             split = "train" if "train" in scn.splits else "all"
-        if split not in scn.splits:
-            raise ValueError(f"split={split!r} is not a split of scenario {scn.name!r}; "
-                             f"available: {sorted(scn.splits)}")
+        if not isinstance(split, str) or split not in scn.splits:
+            raise OptionError(f"split={split!r} is not a split of scenario {scn.name!r}; "
+                              f"available: {sorted(scn.splits)}")
         start, length = scn.splits[split]
         if episode_length is None:
             episode_length = length
-        episode_length = int(episode_length)
-        if not 1 <= episode_length <= length:
-            raise ValueError(f"episode_length={episode_length} must be in 1..{length} "
-                             f"(the length of split {split!r})")
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
-        forecast_horizon = int(forecast_horizon)
-        if forecast_horizon < 0:
-            raise ValueError(f"forecast_horizon must be >= 0 hours, got {forecast_horizon}")
-        forecast_noise = float(forecast_noise)
-        if not (math.isfinite(forecast_noise) and forecast_noise >= 0):
-            raise ValueError(f"forecast_noise must be finite and >= 0, got {forecast_noise!r}")
+        episode_length = as_int("episode_length", episode_length, 1, length, unit="hours")
+        random_start = as_bool("random_start", random_start)
+        include_prev_action = as_bool("include_prev_action", include_prev_action)
+        action_mode = one_of("action_mode", action_mode, ACTION_MODES)
+        # a forecast reaches at most the scenario's last slot: past it there is no data to forecast
+        # the observation holds forecast_horizon x (3N + J) numbers: a year is the most that makes sense
+        forecast_horizon = as_int("forecast_horizon", forecast_horizon, 0, 8760, unit="hours")
+        if forecast_horizon >= scn.T:
+            warnings.warn(f"forecast_horizon={forecast_horizon} h reaches past the end of the data of scenario "
+                          f"{scn.name!r} (T={scn.T} h) from every slot; forecasts past the last slot repeat it",
+                          stacklevel=3)
+        forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
-                   episode_length=episode_length, random_start=bool(random_start), action_mode=action_mode,
+                   episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
-                   include_prev_action=bool(include_prev_action))
+                   include_prev_action=include_prev_action)
 
-    def draw_start(self, rng: np.random.Generator) -> int:
-        """First slot of an episode: the split's first slot, or uniform within the split."""
+    def draw_start(self, rng: np.random.Generator, start: Any = None) -> int:
+        """First slot of an episode: ``start`` if given (checked: an integer slot such that the episode fits
+        in the split), else the split's first slot, or uniform within the split with ``random_start``."""
+        lo, hi = self.split_start, self.split_start + self.split_length - self.episode_length
+        if start is not None:
+            return as_int("options['start']", start, lo, hi, unit="slots")
         if self.random_start and self.split_length > self.episode_length:
             return self.split_start + int(rng.integers(0, self.split_length - self.episode_length + 1))
         return self.split_start

@@ -4,29 +4,31 @@ Registered names (see :func:`list_scenarios`):
 
 * ``"eglb-2022"`` / ``"eglb-2022-partial"``: the real eGLB-2022 traces (full / partial connection),
   read from ``data_dir=``, from ``$EQUIGLB_EGLB_2022_DIR``, or from the download cache filled by
-  ``equiglb.traces.fetch("eglb-2022")``.
+  ``equiglb.traces.fetch("eglb-2022")``. Every file read is first checked against the pinned
+  manifest (size and sha256); ``verify=False`` skips the check for a copy edited on purpose.
 
 Other modules register more names with :func:`register_scenario`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from equiglb.scenario import Scenario, ScenarioError, Weights
 from equiglb.traces.csvio import TraceError
+from equiglb.traces.eglb2022 import load_eglb_folder
+from equiglb.traces.fetch import EGLB_2022_COMMIT, EGLB_2022_MANIFEST, IntegrityError, cache_root, verify_eglb_files
+from equiglb.validate import OptionError, as_bool, as_float, as_int, as_path
 
 __all__ = ["load_scenario", "register_scenario", "list_scenarios", "cache_root", "apply_options",
-           "TraceError", "EGLB_2022_COMMIT"]
-
-#: Pinned upstream commit of the eGLB-2022 traces (Ren-Research/Environmentally-Equitable-AI).
-EGLB_2022_COMMIT = "182da36005763374f072c74791b18cd9fd11d724"
+           "TraceError", "IntegrityError", "OptionError", "ScenarioError", "EGLB_2022_COMMIT"]
 
 _REGISTRY: dict[str, tuple[Callable[..., Scenario], str]] = {}
 
@@ -41,14 +43,6 @@ def list_scenarios() -> dict[str, str]:
     return {k: v[1] for k, v in sorted(_REGISTRY.items())}
 
 
-def cache_root() -> Path:
-    """Download cache: ``$EQUIGLB_CACHE``, else ``$XDG_CACHE_HOME/equiglb``, else ``~/.cache/equiglb``."""
-    if os.environ.get("EQUIGLB_CACHE"):
-        return Path(os.environ["EQUIGLB_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "equiglb"
-
-
 _WEIGHT_KEYS = ("mu_carbon", "mu_water", "mu_social", "mu_latency", "q", "unserved_penalty_usd")
 
 
@@ -57,26 +51,30 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
                   **weight_overrides: float) -> Scenario:
     """Apply the options common to every scenario.
 
+    Every option is validated by name first (:mod:`equiglb.validate`): a wrong type or range raises
+    :class:`~equiglb.validate.OptionError`.
+
     Args:
-        horizon: keep only the first ``horizon`` hours; named splits that do not fit are rescaled
-            proportionally.
-        demand_scale: multiply all demand by this factor (> 0).
+        horizon: keep only the first ``horizon`` hours (an integer in 1..T); named splits that do not fit
+            are rescaled proportionally.
+        demand_scale: multiply all demand by this factor (> 0, at most 1e12).
         demand_tz_shift: shift each region's demand by its UTC offset, so that a demand trace in UTC
             becomes the same local-time profile in every region (circular shift at the ends).
         weights: objective weights replacing the scenario's defaults.
         weight_overrides: any of mu_carbon, mu_water, mu_social, mu_latency, q, unserved_penalty_usd.
     """
-    import dataclasses
-
     unknown = set(weight_overrides) - set(_WEIGHT_KEYS)
     if unknown:
-        raise ScenarioError(f"scenario {scn.name!r}: unknown option(s) {sorted(unknown)}; weight options are "
-                            f"{list(_WEIGHT_KEYS)}")
+        raise OptionError(f"scenario {scn.name!r}: unknown option(s) {sorted(unknown)}; weight options are "
+                          f"{list(_WEIGHT_KEYS)}")
+    demand_scale = as_float("demand_scale", demand_scale, lo=0.0, lo_open=True)
+    demand_tz_shift = as_bool("demand_tz_shift", demand_tz_shift)
+    if weights is not None and not isinstance(weights, Weights):
+        raise OptionError(f"weights={type(weights).__name__} object: expected an equiglb.Weights "
+                          f"(e.g. Weights(mu_carbon=1500, q=2)) or the weight options {list(_WEIGHT_KEYS)}")
     changes: dict[str, Any] = {}
     if horizon is not None:
-        horizon = int(horizon)
-        if not 1 <= horizon <= scn.T:
-            raise ScenarioError(f"scenario {scn.name!r}: horizon={horizon} must be in 1..{scn.T} hours")
+        horizon = as_int("horizon", horizon, 1, scn.T, unit="hours")
         T0 = scn.T
         splits = {}
         for k, (s, n) in scn.splits.items():
@@ -96,8 +94,6 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
         demand = np.stack([np.roll(demand[:, j], -offs[j]) for j in range(scn.J)], axis=1)
         changes["demand"] = demand
     if demand_scale != 1.0:
-        if not (math.isfinite(demand_scale) and demand_scale > 0):
-            raise ScenarioError(f"scenario {scn.name!r}: demand_scale must be > 0, got {demand_scale!r}")
         changes["demand"] = demand * float(demand_scale)
     w = weights if weights is not None else scn.weights
     overrides = {k: v for k, v in weight_overrides.items() if v is not None}
@@ -108,15 +104,15 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
     return dataclasses.replace(scn, **changes) if changes else scn
 
 
-def load_scenario(name: str = "synthetic", **options: Any) -> Scenario:
+def load_scenario(name: str = "synthetic", /, **options: Any) -> Scenario:
     """Load a registered scenario by name.
 
     Common options: ``horizon``, ``demand_scale``, ``demand_tz_shift``, ``weights`` and the weight
     keys (``mu_carbon``, ``mu_water``, ``mu_social``, ``mu_latency``, ``q``,
     ``unserved_penalty_usd``); each scenario adds its own (``data_dir``, ``seed``, ...).
     """
-    if name not in _REGISTRY:
-        raise ScenarioError(f"unknown scenario {name!r}; available: {sorted(_REGISTRY)}")
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise OptionError(f"unknown scenario {name!r}; available: {sorted(_REGISTRY)}")
     builder, _ = _REGISTRY[name]
     common = {k: options.pop(k) for k in ("horizon", "demand_scale", "demand_tz_shift", "weights", *_WEIGHT_KEYS)
               if k in options}
@@ -124,7 +120,7 @@ def load_scenario(name: str = "synthetic", **options: Any) -> Scenario:
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(options) - set(params))
         if unknown:
-            raise ScenarioError(
+            raise OptionError(
                 f"scenario {name!r}: unknown option(s) {unknown}; its own options are {sorted(params)}, the "
                 f"common ones {['horizon', 'demand_scale', 'demand_tz_shift', 'weights', *_WEIGHT_KEYS]}")
     return apply_options(builder(**options), **common)
@@ -132,7 +128,7 @@ def load_scenario(name: str = "synthetic", **options: Any) -> Scenario:
 
 def _eglb_dir(data_dir: os.PathLike | str | None) -> Path:
     if data_dir is not None:
-        return Path(data_dir)
+        return Path(as_path("data_dir", data_dir))
     env = os.environ.get("EQUIGLB_EGLB_2022_DIR")
     if env:
         return Path(env)
@@ -145,10 +141,15 @@ def _eglb_dir(data_dir: os.PathLike | str | None) -> Path:
 
 
 def _eglb_builder(partial: bool) -> Callable[..., Scenario]:
-    def build(data_dir: os.PathLike | str | None = None) -> Scenario:
-        from equiglb.traces.eglb2022 import load_eglb_folder
-
-        return load_eglb_folder(_eglb_dir(data_dir), partial=partial)
+    def build(data_dir: os.PathLike | str | None = None, verify: bool = True) -> Scenario:
+        """The eGLB-2022 folder; with ``verify`` (default) every file read is checked against the manifest."""
+        verify = as_bool("verify", verify)
+        d = _eglb_dir(data_dir)
+        if not d.is_dir():
+            raise TraceError(f"{d}: eGLB-2022 trace folder not found")
+        if verify:
+            verify_eglb_files(d, [rel for rel in EGLB_2022_MANIFEST if partial or rel != "partial_mask.csv"])
+        return load_eglb_folder(d, partial=partial)
 
     return build
 

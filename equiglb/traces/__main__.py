@@ -1,7 +1,7 @@
 """Command line for the trace sources.
 
     python -m equiglb.traces list                              registered scenarios
-    python -m equiglb.traces fetch eglb-2022 [--cache-dir D]   download and verify the real traces
+    python -m equiglb.traces fetch eglb-2022 [--cache-dir D] [--timeout S]  download and verify the real traces
     python -m equiglb.traces calibrate DIR [-o FILE]           synthetic-generator parameters (JSON)
     python -m equiglb.traces show NAME [--option k=v ...]      load a scenario and print its summary
 """
@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
+
+from equiglb.scenario import ScenarioError
+from equiglb.traces import list_scenarios, load_scenario
+from equiglb.traces.calibrate import calibrate
+from equiglb.traces.fetch import fetch
+from equiglb.validate import CliArgumentParser, OptionError, as_float, as_output_path
 
 
-def _parse_value(v: str):
+def _parse_value(v: str) -> Any:
+    """``KEY=VALUE`` values: int, then float, then true/false, else the string (the option checks its type)."""
     for conv in (int, float):
         try:
             return conv(v)
@@ -22,17 +30,17 @@ def _parse_value(v: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    from equiglb.scenario import ScenarioError
-
-    ap = argparse.ArgumentParser(prog="python -m equiglb.traces", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Entry point; returns the exit status (0 ok, 2 bad input, data or download error)."""
+    ap = CliArgumentParser(prog="python -m equiglb.traces", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the registered scenarios")
-    f = sub.add_parser("fetch", help="download a trace set (sha256-verified, cached)")
+    f = sub.add_parser("fetch", help="download a trace set (size- and sha256-verified, cached)")
     f.add_argument("dataset", choices=["eglb-2022"])
     f.add_argument("--cache-dir", default=None, help="cache root (default: equiglb.traces.cache_root())")
-    f.add_argument("--base-url", default=None, help="mirror serving the upstream 'data/' folder")
+    f.add_argument("--base-url", default=None, help="http(s) mirror serving the upstream 'data/' folder")
+    f.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds allowed per file: connection, each read and the whole transfer (default: 60)")
     c = sub.add_parser("calibrate", help="calibrate the synthetic generator on a folder in the eGLB-2022 layout")
     c.add_argument("data_dir")
     c.add_argument("-o", "--output", default=None, help="write the JSON here (default: stdout)")
@@ -43,36 +51,36 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.cmd == "list":
-            from equiglb.traces import list_scenarios
-
             for name, desc in list_scenarios().items():
                 print(f"{name:24s} {desc}")
         elif args.cmd == "fetch":
-            from equiglb.traces.fetch import fetch
-
-            path = fetch(args.dataset, cache_dir=args.cache_dir, base_url=args.base_url)
+            timeout_s = as_float("--timeout", args.timeout, lo=0.0, lo_open=True, hi=86400.0, unit="s")
+            path = fetch(args.dataset, cache_dir=args.cache_dir, base_url=args.base_url, timeout_s=timeout_s)
             print(path)
         elif args.cmd == "calibrate":
-            from equiglb.traces.calibrate import calibrate
-
-            text = calibrate(args.data_dir).to_json(args.output)
-            if args.output is None:
+            output = as_output_path("--output", args.output) if args.output is not None else None
+            text = calibrate(args.data_dir).to_json(output)
+            if output is None:
                 sys.stdout.write(text)
             else:
-                print(f"wrote {args.output}", file=sys.stderr)
+                print(f"wrote {output}", file=sys.stderr)
         elif args.cmd == "show":
-            from equiglb.traces import load_scenario
-
             opts = {}
             for kv in args.option:
                 if "=" not in kv:
-                    ap.error(f"--option expects KEY=VALUE, got {kv!r}")
+                    raise OptionError(f"--option expects KEY=VALUE, got {kv!r}")
                 k, v = kv.split("=", 1)
-                opts[k] = _parse_value(v)
+                opts[k.strip()] = _parse_value(v)
             print(load_scenario(args.name, **opts).summary())
-    except (ScenarioError, OSError) as exc:
+    except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

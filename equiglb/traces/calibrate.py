@@ -11,11 +11,13 @@ eGLB-2022 traces; regenerate it with::
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
 from equiglb.scenario import Scenario
 from equiglb.traces.csvio import TraceError
+from equiglb.traces.eglb2022 import load_eglb_folder
 from equiglb.traces.synthetic import SeriesParams, SyntheticParams
 
 __all__ = ["calibrate", "calibrate_scenario", "fit_series", "is_tariff"]
@@ -103,11 +105,8 @@ def calibrate(data_dir: os.PathLike | str) -> SyntheticParams:
 
     Demand is normalized to its peak (1 load unit = the workload's maximum hour, as in eGLB).
     """
-    from pathlib import Path
-
-    from equiglb.traces.eglb2022 import load_eglb_folder
-
     scn = load_eglb_folder(data_dir)
     p = calibrate_scenario(scn)
     return SyntheticParams(sites=p.sites, price=p.price, carbon=p.carbon, water=p.water, demand=p.demand,
-                           start=p.start, source=f"calibrated on the folder {Path(data_dir).name!r} ({scn.T} h from {p.start} UTC)")
+                           start=p.start,
+                           source=f"calibrated on the folder {Path(data_dir).name!r} ({scn.T} h from {p.start} UTC)")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from equiglb.scenario import ScenarioError
 
-__all__ = ["TraceError", "read_hourly_csv", "check_hourly"]
+__all__ = ["TraceError", "read_hourly_csv", "check_hourly", "read_csv_checked"]
 
 
 class TraceError(ScenarioError):
@@ -20,6 +20,39 @@ class TraceError(ScenarioError):
 def _show(v: object) -> str:
     """repr of a cell value without numpy's type wrapper (``nan``, not ``np.float64(nan)``)."""
     return repr(v.item() if hasattr(v, "item") else v)
+
+
+def read_csv_checked(path: Path) -> pd.DataFrame:
+    """Read a CSV file with the checks every trace file gets, naming the file in every error.
+
+    Refused: a missing or unreadable file (a folder, a symlink loop, no permission), an empty file, a
+    file that does not end with a newline (a truncated download or copy: its last value may be cut
+    mid-number), text that is not UTF-8, and a file with a header but no data rows. A UTF-8 byte-order
+    mark is accepted. Numbers are parsed exactly (``float_precision="round_trip"``).
+    """
+    if not path.is_file():
+        raise TraceError(f"{path}: file not found")
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                raise TraceError(f"{path}: the file is empty")
+            f.seek(size - 1)
+            last = f.read(1)
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if last not in (b"\n", b"\r"):
+        raise TraceError(f"{path}: the file does not end with a newline; it looks truncated (its last value may be "
+                         f"cut mid-number). If the file is complete, add a final newline")
+    try:
+        df = pd.read_csv(path, encoding="utf-8-sig", float_precision="round_trip")
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 CSV") from None
+    except Exception as exc:  # pandas raises many types for malformed files
+        raise TraceError(f"{path}: cannot be read as CSV ({str(exc).strip()})") from None
+    if len(df) == 0:
+        raise TraceError(f"{path}: header only, no data rows (columns {[str(c) for c in df.columns]})")
+    return df
 
 
 def _find_column(df: pd.DataFrame, wanted: str, path: Path) -> str:
@@ -52,17 +85,12 @@ def read_hourly_csv(path: os.PathLike | str, value_column: str, time_column: str
                     nonnegative: bool = True, time_format: str | None = "%Y-%m-%d %H") -> tuple[np.ndarray, np.ndarray]:
     """Read one hourly series: returns (timestamps as datetime64[h] UTC, float64 values).
 
-    Checks: file exists, both columns exist (names compared without surrounding spaces),
+    Checks: those of :func:`read_csv_checked`, both columns exist (names compared without surrounding spaces),
     timestamps parse and are hourly, strictly increasing and without gaps, values are finite,
     and (if ``nonnegative``) not negative.
     """
     path = Path(path)
-    if not path.is_file():
-        raise TraceError(f"{path}: file not found")
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise TraceError(f"{path}: cannot be read as CSV ({exc})") from exc
+    df = read_csv_checked(path)
     tcol = _find_column(df, time_column, path)
     vcol = _find_column(df, value_column, path)
     raw_t = df[tcol].astype(str).str.strip()

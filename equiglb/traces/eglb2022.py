@@ -16,13 +16,13 @@ PUE = 1, and the series are aligned on their common timestamps (the longer price
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from equiglb.scenario import Scenario
-from equiglb.traces.csvio import TraceError, read_hourly_csv
+from equiglb.traces.csvio import TraceError, read_csv_checked, read_hourly_csv
 from equiglb.traces.sites import EGLB_COORDS_DEG, EGLB_FILE_NAMES, EGLB_SITES, EGLB_UTC_OFFSET_H, latency_ms
 
 __all__ = ["load_eglb_folder", "read_partial_mask", "EGLB_WORKLOAD_NORM_W", "EGLB_SPLITS"]
@@ -36,9 +36,8 @@ EGLB_SPLITS = {"train": (0, 336), "test": (336, 121)}
 def read_partial_mask(path: os.PathLike | str, sites: tuple[str, ...] = EGLB_FILE_NAMES) -> np.ndarray:
     """Read ``partial_mask.csv`` as a (N, J) bool array (row data center i, column gateway j)."""
     path = Path(path)
-    if not path.is_file():
-        raise TraceError(f"{path}: file not found")
-    df = pd.read_csv(path, index_col=0)
+    df = read_csv_checked(path)
+    df = df.set_index(df.columns[0])
     rows = [str(r).strip() for r in df.index]
     cols = [str(c).strip() for c in df.columns]
     if rows != list(sites) or cols != list(sites):
@@ -79,6 +78,10 @@ def load_eglb_folder(data_dir: os.PathLike | str, partial: bool = False, name: s
     N = len(EGLB_SITES)
     mask = read_partial_mask(d / "partial_mask.csv") if partial else np.ones((N, N), bool)
     splits = {k: v for k, v in EGLB_SPLITS.items() if v[0] + v[1] <= T}
+    if len(splits) < len(EGLB_SPLITS):
+        lost = sorted(set(EGLB_SPLITS) - set(splits))
+        warnings.warn(f"{d}: the traces cover {T} h, fewer than the published 457 h; split(s) {lost} do not fit and "
+                      f"are not defined for this folder", stacklevel=2)
     return Scenario(
         name=name or ("eglb-2022-partial" if partial else "eglb-2022"),
         demand=np.repeat(demand_1[:, None], N, axis=1),

@@ -20,14 +20,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from equiglb.scenario import Scenario, Weights
-from equiglb.traces.csvio import TraceError, _show, check_hourly
+from equiglb.traces.csvio import TraceError, _show, check_hourly, read_csv_checked
+from equiglb.validate import OptionError, as_path
 
 __all__ = ["load_generic", "save_generic", "read_metadata", "read_tidy", "UNIT_FACTORS", "METADATA_NAMES"]
 
@@ -50,20 +53,45 @@ def _fail(path: Path | str, msg: str) -> None:
     raise TraceError(f"{path}: {msg}")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _no_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError(f"duplicate key {dup[0]!r}")
+    return dict(pairs)
+
+
 def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
-    """Read the YAML/JSON metadata file as a dict (checks the file exists and parses)."""
+    """Read the YAML/JSON metadata file as a dict (checks the file exists, is UTF-8, parses, has no
+    duplicated key and only known fields)."""
     path = Path(path)
     if not path.is_file():
         _fail(path, "metadata file not found")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        _fail(path, f"not UTF-8 text (byte {exc.start})")
+    except OSError as exc:
+        _fail(path, f"cannot be read ({exc.strerror or exc})")
     try:
         if path.suffix == ".json":
-            meta = json.loads(text)
+            meta = json.loads(text, object_pairs_hook=_no_duplicate_json_keys)
         else:
-            import yaml
-
-            meta = yaml.safe_load(text)
-    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+            meta = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except Exception as exc:  # json.JSONDecodeError, ValueError, yaml.YAMLError
         _fail(path, f"cannot be parsed ({exc})")
     if not isinstance(meta, dict):
         _fail(path, f"must be a mapping of fields, got {type(meta).__name__}")
@@ -76,10 +104,15 @@ def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
 def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         _fail(path, "file not found")
-    try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as exc:
-        _fail(path, f"cannot be read ({exc})")
+    if path.suffix == ".parquet":
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:
+            _fail(path, f"cannot be read ({exc})")
+        if len(df) == 0:
+            _fail(path, "no data rows")
+    else:
+        df = read_csv_checked(path)
     df.columns = [str(c).strip() for c in df.columns]
     for c in columns:
         if c not in df.columns:
@@ -123,11 +156,11 @@ def read_tidy(path: Path, key: str, value: str, names: tuple[str, ...], nonnegat
     vals = _values(df, value, path)
     keys = df[key].astype(str).str.strip().to_numpy()
     sigs = df[signal_col].astype(str).str.strip().to_numpy() if signal_col else np.full(len(df), value)
-    unknown_names = sorted(set(keys) - set(names))
+    unknown_names = sorted(str(k) for k in set(keys) - set(names))
     if unknown_names:
         _fail(path, f"{key} {unknown_names[0]!r} in column {key!r} is not among the {key}s of the metadata "
                     f"{list(names)}")
-    unknown_sigs = sorted(set(sigs) - set(nonnegative))
+    unknown_sigs = sorted(str(s) for s in set(sigs) - set(nonnegative))
     if unknown_sigs:
         _fail(path, f"unknown signal {unknown_sigs[0]!r} in column {signal_col!r}; expected one of "
                     f"{list(nonnegative)}")
@@ -173,15 +206,21 @@ def _names(meta: dict, field: str, path: Path, required: bool = True) -> list[di
     return out
 
 
-def _num(it: dict, key: str, default: float, where: str, path: Path) -> float:
-    v = it.get(key, default)
+def _number(v: Any, what: str, path: Path, allow_inf: bool = False) -> float:
+    """A metadata number: int, float, or a string of one (YAML 1.1 reads ``1e3`` as a string); never a bool."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        _fail(path, f"{what} must be a number, got {v!r} ({type(v).__name__})")
     try:
-        v = float(v)
-    except (TypeError, ValueError):
-        _fail(path, f"{where}: field {key!r} must be a number, got {it.get(key)!r}")
-    if not math.isfinite(v):
-        _fail(path, f"{where}: field {key!r} must be finite, got {v!r}")
-    return v
+        f = float(v)
+    except ValueError:
+        _fail(path, f"{what} must be a number, got {v!r}")
+    if math.isnan(f) or (math.isinf(f) and not (allow_inf and f > 0)):
+        _fail(path, f"{what} must be finite{' or inf' if allow_inf else ''}, got {v!r}")
+    return f
+
+
+def _num(it: dict, key: str, default: float, where: str, path: Path) -> float:
+    return _number(it.get(key, default), f"{where}: field {key!r}", path)
 
 
 def _membership(meta: dict, field: str, rows: list[str], cols: list[str], path: Path) -> np.ndarray:
@@ -216,17 +255,19 @@ def _unit_factor(meta: dict, quantity: str, default: str, path: Path) -> float:
 def load_generic(data_dir: os.PathLike | str | None = None, path: os.PathLike | str | None = None,
                  name: str | None = None) -> Scenario:
     """Load a scenario in the generic format from a folder (``data_dir``) or a metadata file (``path``)."""
+    if name is not None and not isinstance(name, str):
+        raise OptionError(f"name={name!r}: expected a str, got a {type(name).__name__}")
     if path is None:
         if data_dir is None:
             raise TraceError("the 'csv' scenario needs data_dir=<folder> or path=<metadata file>")
-        d = Path(data_dir)
+        d = Path(as_path("data_dir", data_dir))
         if not d.is_dir():
             _fail(d, "folder not found")
         found = [d / n for n in METADATA_NAMES if (d / n).is_file()]
         if not found:
             _fail(d, f"no metadata file; expected one of {list(METADATA_NAMES)}")
         path = found[0]
-    path = Path(path)
+    path = Path(as_path("path", path))
     meta = read_metadata(path)
     folder = path.parent
     sites = _names(meta, "sites", path)
@@ -250,6 +291,12 @@ def load_generic(data_dir: os.PathLike | str | None = None, path: os.PathLike | 
         _fail(folder, f"the series in {sig_path.name} and {dem_path.name} share no common hour "
                       f"(latest start {start}, earliest end {end})")
     T = int((end - start).astype(np.int64)) + 1
+    longest = max(len(t) for t, _ in series)
+    if T < longest:
+        names = [f"{n}/{s}" for (n, s), (t, _) in list(sig.items()) + list(dem.items()) if len(t) == longest]
+        warnings.warn(f"{path}: the series cover different hours; the scenario keeps the {T} h common to all "
+                      f"({start} .. {end}), {longest - T} h fewer than the longest ({', '.join(names[:3])})",
+                      stacklevel=2)
 
     def cut(t: np.ndarray, v: np.ndarray) -> np.ndarray:
         k = int((start - t[0]).astype(np.int64))
@@ -273,7 +320,8 @@ def load_generic(data_dir: os.PathLike | str | None = None, path: os.PathLike | 
             for s, ms in row.items():
                 if str(s) not in site_names:
                     _fail(path, f"field 'latency_ms': region {r!r} lists unknown site {s!r}")
-                latency[site_names.index(str(s)), region_names.index(str(r))] = float(ms)
+                latency[site_names.index(str(s)), region_names.index(str(r))] = _number(
+                    ms, f"field 'latency_ms': region {r!r}, site {s!r}", path)
         if np.isnan(latency).any():
             i, j = np.argwhere(np.isnan(latency))[0]
             _fail(path, f"field 'latency_ms': missing latency from region {region_names[j]!r} to site "
@@ -282,10 +330,17 @@ def load_generic(data_dir: os.PathLike | str | None = None, path: os.PathLike | 
     if not isinstance(weights, dict):
         _fail(path, "field 'weights' must be a mapping, e.g. {mu_carbon: 1500, q: inf}")
     try:
-        w = Weights(**{k: float(v) for k, v in weights.items()})
-    except (TypeError, ValueError) as exc:
+        w = Weights(**{str(k): _number(v, f"field 'weights': {k}", path, allow_inf=(k == "q"))
+                       for k, v in weights.items()})
+    except TypeError as exc:
+        _fail(path, f"field 'weights': {exc}")
+    except ValueError as exc:
+        if isinstance(exc, TraceError):
+            raise
         _fail(path, f"field 'weights': {exc}")
     splits = meta.get("splits") or {}
+    if not isinstance(splits, dict):
+        _fail(path, f"field 'splits' must map each split name to [start, length] (slots), got {splits!r}")
     try:
         scn = Scenario(
             name=name or str(meta.get("name", "csv")),
@@ -300,7 +355,7 @@ def load_generic(data_dir: os.PathLike | str | None = None, path: os.PathLike | 
             utc_offset_h=site_field("utc_offset_h", 0.0), latency=latency,
             site_names=tuple(site_names), region_names=tuple(region_names), model_names=tuple(model_names),
             timestamps=start + np.arange(T).astype("timedelta64[h]"),
-            splits={str(k): tuple(v) for k, v in dict(splits).items()}, weights=w, source=str(path),
+            splits={str(k): v for k, v in splits.items()}, weights=w, source=str(path),
         )
     except TraceError:
         raise
@@ -314,8 +369,6 @@ def save_generic(scn: Scenario, folder: os.PathLike | str, metadata_name: str = 
 
     ``load_generic(data_dir=folder)`` reads it back (same arrays, static data, splits and weights).
     """
-    import yaml
-
     d = Path(folder)
     d.mkdir(parents=True, exist_ok=True)
     times = pd.DatetimeIndex(scn.timestamps.astype("datetime64[ns]")).strftime("%Y-%m-%dT%H:%MZ")

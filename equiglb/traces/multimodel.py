@@ -50,6 +50,7 @@ from equiglb.scenario import Weights
 from equiglb.traces.fetch import EGLB_PARTIAL_MASK as PARTIAL_MASK
 from equiglb.traces.sites import EGLB_SITES
 from equiglb.traces.synthetic import SYNTHETIC_HOURS, synthetic_scenario
+from equiglb.validate import as_bool, as_float_array
 
 __all__ = ["MODEL_NAMES", "MODEL_PARAMS_B", "MMLU_ACCURACY", "ENERGY_PER_UNIT", "QUALITY_LOSS",
            "SMALL_ONLY_SITES", "PARTIAL_MASK", "MU_SOCIAL_USD_PER_HOUR", "multimodel_scenario"]
@@ -81,6 +82,7 @@ def multimodel_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS, params=None
         energy_per_unit: override e[k] (MWh per load unit, 3 values).
         quality_loss: override s[k] (3 values).
     """
+    full_connection = as_bool("full_connection", full_connection)
     base = synthetic_scenario(seed=seed, hours=hours, params=params, start=start, name=name)
     if base.site_names != EGLB_SITES:
         raise ValueError(f"{name}: the multi-model scenario needs the ten eGLB sites, got {base.site_names}")
@@ -91,7 +93,9 @@ def multimodel_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS, params=None
     weights = Weights(mu_carbon=1500.0, mu_water=60.0, mu_social=MU_SOCIAL_USD_PER_HOUR * int(hours), q=2.0)
     return dataclasses.replace(
         base, model_names=MODEL_NAMES, hosting=hosting, mask=mask,
-        energy_per_unit=ENERGY_PER_UNIT if energy_per_unit is None else np.asarray(energy_per_unit, float),
-        quality_loss=QUALITY_LOSS if quality_loss is None else np.asarray(quality_loss, float),
+        energy_per_unit=(ENERGY_PER_UNIT if energy_per_unit is None
+                         else as_float_array("energy_per_unit", energy_per_unit, (len(MODEL_NAMES),), lo=0.0)),
+        quality_loss=(QUALITY_LOSS if quality_loss is None
+                      else as_float_array("quality_loss", quality_loss, (len(MODEL_NAMES),), lo=0.0)),
         weights=weights,
     )

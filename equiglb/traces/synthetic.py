@@ -39,21 +39,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from equiglb.scenario import EGLB_WEIGHTS, Scenario, ScenarioError
 from equiglb.traces.sites import EGLB_COORDS_DEG, EGLB_SITES, EGLB_UTC_OFFSET_H, latency_ms
+from equiglb.validate import OptionError, as_int, as_path, as_seed
 
 __all__ = ["SeriesParams", "SyntheticParams", "default_params", "load_params", "generate_series",
            "generate_traces", "synthetic_scenario", "SYNTHETIC_HOURS", "SYNTHETIC_TEST_HOURS"]
 
 #: Default generated length: 60 days of hourly slots.
 SYNTHETIC_HOURS = 1440
+#: Longest synthetic scenario (hours): ten years. Longer requests are refused before any memory is used.
+MAX_HOURS = 87_600
 #: Default held-out test split: the last 10 days (240 h); "train" is everything before it.
 SYNTHETIC_TEST_HOURS = 240
 SIGNALS = ("price", "carbon", "water")
@@ -150,7 +154,7 @@ class SyntheticParams:
         return text
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SyntheticParams":
+    def from_dict(cls, d: Mapping[str, Any]) -> SyntheticParams:
         """Inverse of :meth:`to_dict`."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - fields
@@ -229,10 +233,15 @@ def generate_traces(params: SyntheticParams, hours: int, seed: int = 0,
                     start: str | np.datetime64 | None = None) -> dict[str, np.ndarray]:
     """Generate ``hours`` hourly slots: ``timestamps`` (T,), ``price``/``carbon``/``water`` (T, N)
     and ``demand`` (T, J = N), deterministic for ``seed``."""
-    hours = int(hours)
-    if hours < 1:
-        raise ScenarioError(f"synthetic: hours must be >= 1, got {hours}")
-    t0 = np.datetime64(start if start is not None else params.start, "h")
+    hours = as_int("hours", hours, 1, MAX_HOURS, unit="hours")
+    seed = as_seed("seed", seed)
+    if start is not None and not isinstance(start, (str, np.datetime64)):
+        raise OptionError(f"start={start!r}: expected an ISO 8601 hour such as '2022-09-22T00', got a "
+                          f"{type(start).__name__}")
+    try:
+        t0 = np.datetime64(str(start if start is not None else params.start), "h")
+    except (TypeError, ValueError) as exc:
+        raise OptionError(f"start={start!r}: expected an ISO 8601 hour such as '2022-09-22T00' ({exc})") from None
     ts = t0 + np.arange(hours).astype("timedelta64[h]")
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {"timestamps": ts}
@@ -249,7 +258,7 @@ def _resolve_params(params: SyntheticParams | Mapping[str, Any] | os.PathLike | 
         return params
     if isinstance(params, Mapping):
         return SyntheticParams.from_dict(params)
-    return load_params(params)
+    return load_params(as_path("params", params))
 
 
 def default_splits(hours: int) -> dict[str, tuple[int, int]]:
@@ -268,7 +277,8 @@ def synthetic_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS,
 
     Args:
         seed: random seed; the same seed gives the same traces.
-        hours: number of hourly slots to generate (default 1440 = 60 days; a year is 8760).
+        hours: number of hourly slots to generate (default 1440 = 60 days; a year is 8760; at most
+            :data:`MAX_HOURS`).
             The common ``horizon`` option of :func:`equiglb.load_scenario` then cuts the result.
         params: a :class:`SyntheticParams`, its dict, or a JSON file from
             ``python -m equiglb.traces calibrate``; default: the shipped eGLB-2022 calibration.
@@ -278,6 +288,10 @@ def synthetic_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS,
     weights, latency from the site coordinates. Splits: ``train`` = first 1200 h, ``test`` =
     last 240 h at the default length (5/6 and 1/6 of ``hours`` otherwise).
     """
+    hours = as_int("hours", hours, 1, MAX_HOURS, unit="hours")
+    seed = as_seed("seed", seed)
+    if not isinstance(name, str):
+        raise OptionError(f"name={name!r}: expected a str, got a {type(name).__name__}")
     p = _resolve_params(params)
     tr = generate_traces(p, hours, seed, start)
     N = len(p.sites)
@@ -285,7 +299,7 @@ def synthetic_scenario(seed: int = 0, hours: int = SYNTHETIC_HOURS,
         coords, offsets = EGLB_COORDS_DEG, EGLB_UTC_OFFSET_H
         latency = latency_ms(coords, coords)
     else:
-        latency, offsets = None, None
+        latency, offsets = None, np.zeros(N)
     return Scenario(
         name=name, demand=tr["demand"], price=tr["price"], carbon=tr["carbon"], water=tr["water"],
         capacity=np.ones(N), mask=np.ones((N, N), bool), site_names=p.sites, region_names=p.sites,

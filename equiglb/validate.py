@@ -1,0 +1,189 @@
+"""Validation of user options, written once: every check names the option, the value and what was expected.
+
+Every public entry point of equiglb (``load_scenario`` and its loaders, :class:`~equiglb.scenario.Weights`,
+:class:`~equiglb.scenario.Scenario`, ``gymnasium.make`` through ``EnvConfig.make``, the baselines' constructors
+and the command lines) checks its options with these functions *before* any work is done, so that a bad value
+is refused with a message such as::
+
+    episode_length=24.9: expected an integer number of hours, got a float
+
+and never silently coerced (``int(24.9) == 24``, ``bool("false") is True``). The rules (docs/errors.md):
+
+* an integer option takes a Python or numpy integer, or a float with an integral value (``24.0``); never a
+  bool, a string, or a fractional float;
+* a number option takes an int or float (numpy included), never a bool or a string; NaN is always refused,
+  infinity unless the option allows it, and values beyond :data:`MAX_MAGNITUDE` are refused;
+* a bool option takes only ``True`` / ``False`` (numpy bools included); ``"false"``, ``0`` and ``1`` are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import numbers
+import os
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+import numpy as np
+
+__all__ = ["ScenarioError", "OptionError", "MAX_MAGNITUDE", "as_int", "as_float", "as_bool", "one_of", "as_seed",
+           "as_path", "as_float_array", "as_output_path", "CliArgumentParser"]
+
+#: Largest absolute value accepted for any number option or data value (weights in USD, prices in USD/MWh, ...).
+#: Larger values are data-entry errors in practice, and they crush every other observation to 0 after scaling.
+MAX_MAGNITUDE = 1e12
+
+
+class ScenarioError(ValueError):
+    """A scenario (or a trace file behind it) is invalid. The message names the field and value."""
+
+
+class OptionError(ScenarioError):
+    """An option has the wrong type or is out of range. The message names the option and the value."""
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    v = value.item() if isinstance(value, np.generic) else value
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _unit(unit: str) -> str:
+    return f" {unit}" if unit else ""
+
+
+def as_int(name: str, value: Any, lo: int | None = None, hi: int | None = None, unit: str = "") -> int:
+    """``value`` as an int, or :class:`OptionError` naming ``name``.
+
+    Args:
+        name: the option's name as the user wrote it (``"episode_length"``, ``"--mpc-horizon"``).
+        value: the value given.
+        lo, hi: inclusive bounds (``None``: unbounded).
+        unit: the unit of the option, used in messages (``"hours"``, ``"slots"``).
+    """
+    what = f"an integer number of {unit}" if unit else "an integer"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise OptionError(f"{name}={_show(value)}: expected {what}, got a {_kind(value)}")
+    if isinstance(value, numbers.Integral):
+        out = int(value)
+    else:
+        f = float(value)
+        if not (math.isfinite(f) and f == int(f)):
+            raise OptionError(f"{name}={_show(value)}: expected {what}, got a {_kind(value)}")
+        out = int(f)
+    if (lo is not None and out < lo) or (hi is not None and out > hi):
+        lo_s = "" if lo is None else str(lo)
+        hi_s = "" if hi is None else str(hi)
+        raise OptionError(f"{name}={out}: must be in {lo_s}..{hi_s}{_unit(unit)}")
+    return out
+
+
+def as_float(name: str, value: Any, lo: float | None = None, hi: float | None = None, unit: str = "",
+             lo_open: bool = False, allow_inf: bool = False, max_magnitude: float = MAX_MAGNITUDE) -> float:
+    """``value`` as a finite float within bounds, or :class:`OptionError` naming ``name``.
+
+    Args:
+        name: the option's name.
+        value: the value given (int or float, numpy included; not a bool or a string).
+        lo, hi: bounds; ``lo`` is exclusive when ``lo_open``.
+        unit: unit for messages.
+        allow_inf: accept ``+inf`` (e.g. ``q = inf``); NaN is never accepted.
+        max_magnitude: refuse finite values with ``|value| > max_magnitude``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise OptionError(f"{name}={_show(value)}: expected a number{_unit(unit) and ' in' + _unit(unit)}, "
+                          f"got a {_kind(value)}")
+    f = float(value)
+    if math.isnan(f) or (math.isinf(f) and not (allow_inf and f > 0)):
+        raise OptionError(f"{name}={f!r}: expected a finite number{' or inf' if allow_inf else ''}")
+    if math.isfinite(f) and abs(f) > max_magnitude:
+        raise OptionError(f"{name}={f!r}: magnitude above the accepted maximum {max_magnitude:g}{_unit(unit)}")
+    if lo is not None and (f <= lo if lo_open else f < lo):
+        raise OptionError(f"{name}={f!r}: must be {'>' if lo_open else '>='} {lo!r}{_unit(unit)}")
+    if hi is not None and f > hi:
+        raise OptionError(f"{name}={f!r}: must be <= {hi!r}{_unit(unit)}")
+    return f
+
+
+def as_bool(name: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False`` (numpy bools included), else :class:`OptionError`."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise OptionError(f"{name}={_show(value)}: expected True or False, got a {_kind(value)}")
+
+
+def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``choices``, else :class:`OptionError` listing them."""
+    choices = list(choices)
+    if not any(isinstance(value, type(c)) and isinstance(value, bool) == isinstance(c, bool) and c == value
+               for c in choices):
+        raise OptionError(f"{name}={_show(value)}: expected one of {choices}")
+    return value
+
+
+def as_seed(name: str, value: Any) -> int:
+    """A seed: an integer in 0 .. 2**63 - 1 (what ``numpy.random.default_rng`` accepts)."""
+    return as_int(name, value, 0, 2**63 - 1)
+
+
+def as_path(name: str, value: Any) -> str:
+    """A non-empty path given as ``str`` or ``os.PathLike``; returns it as ``str``."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise OptionError(f"{name}={_show(value)}: expected a path (str or os.PathLike), got a {_kind(value)}")
+    if "\x00" in value:
+        raise OptionError(f"{name}={_show(value)}: a path cannot contain a NUL character")
+    return value
+
+
+def as_float_array(name: str, value: Any, shape: tuple[int, ...] | None = None, lo: float | None = None,
+                   max_magnitude: float = MAX_MAGNITUDE) -> np.ndarray:
+    """A float64 array of numbers (not strings or bools), finite, within ``[lo, max_magnitude]`` and shape."""
+    if isinstance(value, (str, bytes)):
+        raise OptionError(f"{name}={_show(value)}: expected a sequence of numbers, got a {_kind(value)}")
+    raw = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+    flat = raw.ravel() if isinstance(raw, np.ndarray) else np.asarray([raw])
+    for k, v in enumerate(flat):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise OptionError(f"{name}: entry {k} is {_show(v)}, expected a number, got a {_kind(v)}")
+    a = np.asarray(value, dtype=np.float64)
+    if shape is not None and a.shape != shape:
+        raise OptionError(f"{name} has shape {a.shape}, expected {shape}")
+    bad = ~np.isfinite(a) | (np.abs(a) > max_magnitude) | ((a < lo) if lo is not None else False)
+    if np.any(bad):
+        idx = tuple(int(v) for v in np.argwhere(bad)[0]) if a.ndim else ()
+        v = float(a[idx])
+        rule = f"finite, >= {lo!r}" if lo is not None else "finite"
+        raise OptionError(f"{name}[{', '.join(map(str, idx))}]={v!r}: must be {rule} and of magnitude "
+                          f"<= {max_magnitude:g}")
+    return a
+
+
+def as_output_path(name: str, value: Any) -> str:
+    """A file path that can be written: not a folder, in an existing folder that is writable.
+
+    Checked before any work is done, so that a long computation never ends in an unwritable output.
+    """
+    path = as_path(name, value)
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OptionError(f"{name}={path!r}: is a folder, expected a file path")
+    if not os.path.isdir(parent):
+        raise OptionError(f"{name}={path!r}: the folder {parent!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise OptionError(f"{name}={path!r}: not writable (permission denied)")
+    return path
+
+
+class CliArgumentParser(argparse.ArgumentParser):
+    """An ``argparse.ArgumentParser`` whose usage errors are one ``error: ...`` line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <message>`` (naming the option) and exit with status 2."""
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
