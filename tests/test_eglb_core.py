@@ -230,3 +230,19 @@ def test_z_max_scale_changes_the_bound_but_not_the_default_step(eglb):
     _, c2 = _run_core(sc, w, z_max_scale=0.5)
     assert c1.eta == c2.eta
     assert not np.array_equal(c1.gamma, c2.gamma)
+
+
+def test_one_slot_router_serves_every_window():
+    sc = small_scenario(T=30, seed=38, K=2, mask=np.array([[1, 1], [1, 0], [0, 1]], bool))
+    w = Weights(mu_carbon=80.0, mu_water=8.0, q=2.0)
+    shared = SlotRouter(sc, w.unserved_penalty_usd)
+    for start in (0, 7, 20):
+        win = sc.window(start, 10)
+        core = EGLBCore(win, w, router=PriceRouter(win, w, router=shared))
+        x = np.stack([core.step(t) for t in range(win.T)])
+        # the shared LP is hot-started from another window's basis: equal up to round-off
+        np.testing.assert_allclose(x, OnlineEGLBPolicy().schedule(win, w), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="other static data"):
+        PriceRouter(sc, w.replace(unserved_penalty_usd=5.0), router=shared)
+    with pytest.raises(ValueError, match="other static data"):
+        PriceRouter(small_scenario(T=5, seed=39, K=1), w, router=shared)

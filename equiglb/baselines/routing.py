@@ -190,13 +190,24 @@ class PriceRouter:
     Args:
         scenario: the window routed (its data of slot t is read at slot t only).
         weights: gives ``mu_latency`` and ``unserved_penalty_usd``.
-        router: a :class:`SlotRouter` of ``scenario`` to share (default: a new one).
+        router: a :class:`SlotRouter` to share (default: a new one). It depends only on the static
+            data, so one router serves every window of a scenario (an environment builds it once and
+            passes it for each episode's window); it is checked against ``scenario`` and ``weights``.
+            Its per-slot LP is hot-started from the last basis it solved, so routings through a
+            shared router can differ from a fresh one's in the last bits (round-off of another
+            simplex path, ~1e-16 load units).
     """
 
     def __init__(self, scenario: Scenario, weights: Weights, router: SlotRouter | None = None):
         sc = scenario
         self.scenario = sc
-        self.router = SlotRouter(sc, weights.unserved_penalty_usd) if router is None else router
+        if router is None:
+            router = SlotRouter(sc, weights.unserved_penalty_usd)
+        elif (router.pairs.shape != (sc.N, sc.J, sc.K) or router.pairs.P != int(sc.allowed.sum())
+              or not np.array_equal(router.capacity, sc.capacity) or router.penalty != weights.unserved_penalty_usd):
+            raise ValueError(f"PriceRouter: the SlotRouter given was built for other static data or penalty "
+                             f"than scenario {sc.name!r} with unserved_penalty_usd={weights.unserved_penalty_usd}")
+        self.router = router
         self.shape = (sc.N, sc.J, sc.K)
         self._e = np.asarray(sc.energy_per_unit)
         self._ql = np.asarray(sc.quality_loss)
