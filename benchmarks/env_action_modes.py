@@ -65,8 +65,10 @@ def main() -> None:
             model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, seed=seed, device="cpu", verbose=0)
             model.learn(args.steps)
             dim = venv.action_space.shape[0]
-            j_ppo = evaluate_policy_days(lambda o: model.predict(o, deterministic=True)[0], mode, args.env_id, **kw)
-            j_uni = evaluate_policy_days(lambda o: np.zeros((o.shape[0], dim), np.float32), mode, args.env_id, **kw)
+            j_ppo = evaluate_policy_days(lambda o, m=model: m.predict(o, deterministic=True)[0], mode, args.env_id,
+                                         **kw)
+            j_uni = evaluate_policy_days(lambda o, d=dim: np.zeros((o.shape[0], d), np.float32), mode, args.env_id,
+                                         **kw)
             print(f"{mode:<12} {seed:>4} {j_uni:>12.1f} {j_ppo:>12.1f} {j_ppo / j_uni:>12.4f} "
                   f"{time.perf_counter() - t0:>7.1f}", flush=True)
 

@@ -46,7 +46,7 @@ def main() -> None:
         led = Ledger(scn, batch_size=batch)
         steps = 1440
 
-        def run():
+        def run(led: Ledger = led, xs: np.ndarray = xs, batch: int | None = batch, steps: int = steps) -> None:
             if batch is None:
                 led.reset(0, steps)
                 for t in range(steps):

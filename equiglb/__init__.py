@@ -1,10 +1,9 @@
 """equiglb: equity-aware geographical load balancing of AI inference (see DESIGN.md)."""
 
+import equiglb.envs  # noqa: E402,F401  (registers the Gymnasium ids equiglb/EquitableGLB-*)
 from equiglb.ledger import Ledger, Report, evaluate, objective
 from equiglb.scenario import EGLB_WEIGHTS, Scenario, ScenarioError, Weights
 from equiglb.traces import list_scenarios, load_scenario
-
-import equiglb.envs  # noqa: E402,F401  (registers the Gymnasium ids equiglb/EquitableGLB-*)
 
 __version__ = "0.1.0"
 

@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from equiglb.baselines import (InfeasibleError, MinSignalPolicy, MPCPolicy, NearestPolicy, OfflinePolicy,
-                               ProportionalPolicy, RandomPolicy, compare, make_policy, solve_offline)
+from equiglb.baselines import (
+    InfeasibleError,
+    MinSignalPolicy,
+    MPCPolicy,
+    NearestPolicy,
+    OfflinePolicy,
+    ProportionalPolicy,
+    RandomPolicy,
+    compare,
+    make_policy,
+    solve_offline,
+)
 from equiglb.baselines import offline as offline_mod
 from equiglb.ledger import evaluate
 from equiglb.scenario import Scenario, Weights

@@ -5,14 +5,13 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from test_env import random_scenario
 
 import equiglb  # noqa: F401
 from equiglb.envs import EquitableGLBEnv, EquitableGLBVectorEnv
 from equiglb.envs.sb3 import SB3VecEnv
 from equiglb.ledger import evaluate
 from equiglb.scenario import Scenario
-
-from test_env import random_scenario
 
 
 def _scenario(seed: int = 5, K: int = 2) -> Scenario:
@@ -31,7 +30,7 @@ def test_vector_copies_equal_single_env_runs(mode):
     sobs = np.stack([e.reset(seed=100 + b)[0] for b, e in enumerate(envs)])
     np.testing.assert_array_equal(vobs, sobs)
     rng = np.random.default_rng(0)
-    for step in range(L):
+    for _step in range(L):
         a = rng.uniform(-1.2, 1.2, (B, venv.action_map.dim)).astype(np.float32)
         vobs, vr, vterm, vtrunc, vinfo = venv.step(a)
         outs = [e.step(a[b]) for b, e in enumerate(envs)]
@@ -67,7 +66,7 @@ def test_sb3_adapter_reports_episodes_and_trains_ppo():
     venv.seed(3)
     obs = venv.reset()
     assert obs.shape == (4,) + venv.observation_space.shape
-    for step in range(5):
+    for _step in range(5):
         obs, rew, dones, infos = venv.step(np.zeros((4,) + venv.action_space.shape, np.float32))
     assert dones.all() and all("terminal_observation" in i and i["episode"]["l"] == 5 for i in infos)
     model = PPO("MlpPolicy", venv, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
