@@ -105,7 +105,8 @@ def solvers_on_eglb(data_dir: str) -> list[dict]:
             obj = equiglb.evaluate(sc, prob.schedule(), sc.weights).objective_usd \
                 if prob.x.value is not None and status in ("optimal", "optimal_inaccurate") else float("nan")
             rows.append({"program": program, "solver": s, "unserved_allowed": allow, "status": status,
-                         "solver_value": value, "ledger_objective": obj, "wall_s": wall, "solve_s": solve_s, "tight_slots": tight})
+                         "solver_value": value, "ledger_objective": obj, "wall_s": wall, "solve_s": solve_s,
+                         "tight_slots": tight})
     return rows
 
 
