@@ -137,25 +137,46 @@ class SlotRouter:
         h.passModel(lp)
         self._cols = np.arange(n, dtype=np.int32)
         self._demand_rows = np.arange(self.J, dtype=np.int32)
+        self._capacity_rows = np.arange(self.J, self.J + self.N, dtype=np.int32)
         self._optimal = highspy.HighsModelStatus.kOptimal
         return h
 
     def route_pairs(self, cost_pairs: np.ndarray, demand: np.ndarray) -> np.ndarray:
-        """Optimal pair loads (P,) by HiGHS for per-unit pair costs (P,) and demand (J,)."""
+        """Optimal pair loads (P,) by HiGHS for per-unit pair costs (P,) and demand (J,).
+
+        The LP is solved in units of the slot's total demand (so that HiGHS' absolute tolerances
+        are relative ones, whatever the scenario's unit) and its solution is projected onto the
+        capacity and demand constraints exactly: a site over capacity, or a region served more than
+        its demand, by the solver's rounding is scaled down to the bound.
+        """
+        d = np.asarray(demand, dtype=np.float64)
+        scale = float(d.sum())
+        if scale <= 0:
+            return np.zeros(self._P)
         c = np.concatenate([cost_pairs, np.full(self.J, self.penalty)])
         h = self._highs
+        x = None
         if h is not None:
-            d = np.asarray(demand, dtype=np.float64)
             h.changeColsCost(c.size, self._cols, c)
-            h.changeRowsBounds(self.J, self._demand_rows, d, d)
+            h.changeRowsBounds(self.J, self._demand_rows, d / scale, d / scale)
+            h.changeRowsBounds(self.N, self._capacity_rows, np.full(self.N, -highspy.kHighsInf), self.capacity / scale)
             h.run()
             if h.getModelStatus() == self._optimal:
-                return np.maximum(np.asarray(h.getSolution().col_value)[: self._P], 0.0)
-        res = linprog(c, A_ub=self._A_ub, b_ub=self.capacity, A_eq=self._A_eq, b_eq=demand,
-                      bounds=self._bounds, method="highs")
-        if res.status != 0:
-            raise RuntimeError(f"per-slot routing LP failed: {res.message}")
-        return np.maximum(res.x[: self._P], 0.0)
+                x = np.asarray(h.getSolution().col_value)[: self._P]
+        if x is None:
+            res = linprog(c, A_ub=self._A_ub, b_ub=self.capacity / scale, A_eq=self._A_eq, b_eq=d / scale,
+                          bounds=self._bounds, method="highs")
+            if res.status != 0:
+                raise RuntimeError(f"per-slot routing LP failed: {res.message}")
+            x = res.x[: self._P]
+        x = np.maximum(x, 0.0) * scale
+        pr = self.pairs
+        load = pr.capacity_matrix.T @ x                                  # IT MWh per site
+        over = np.divide(self.capacity, load, out=np.ones(self.N), where=load > self.capacity)
+        x = x * over[pr.i]
+        served = pr.demand_matrix.T @ x                                  # load units per region
+        excess = np.divide(d, served, out=np.ones(self.J), where=served > d)
+        return x * excess[pr.j]
 
     def _greedy(self, site_cost: np.ndarray, demand: np.ndarray) -> np.ndarray:
         """Merit order (K = 1, full mask): fill the cheapest sites; every region gets the same mix."""
