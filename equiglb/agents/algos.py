@@ -189,8 +189,9 @@ def eval_kwargs_string(text: str, key: str = "policy_kwargs") -> dict[str, Any]:
     """
     def fail(why: str) -> HyperparamError:
         return HyperparamError(f"{key}={text!r}: {why}; write a Python expression such as "
-                               "\"dict(net_arch=[64, 64], activation_fn=nn.Tanh)\" using only dict(...), "
-                               f"literals and the names {sorted(_NAMESPACE)}")
+                               "\"dict(net_arch=[64, 64], activation_fn=nn.Tanh)\" using only dict(...), literals, "
+                               f"nn.<activation> or th.nn.<activation> ({', '.join(_ACTIVATIONS)}), "
+                               f"th.optim.<{'|'.join(_OPTIMIZERS)}> and RMSpropTFLike")
 
     def dotted(node: ast.expr) -> str | None:
         if isinstance(node, ast.Name):
@@ -458,12 +459,15 @@ def _resolve(algo: str, hp: dict[str, Any], where: Callable[[str], str]) -> dict
                                     "vector of numbers)")
     hp["n_timesteps"] = int(hp["n_timesteps"])
     hp["normalize"] = _resolve_normalize(hp.get("normalize", False), bad)
-    for key in ("replay_buffer_kwargs", "rollout_buffer_kwargs"):
-        if key in hp and hp[key] is not None:
-            hp[key] = eval_kwargs_string(hp[key], key) if isinstance(hp[key], str) else hp[key]
-            if must := _mapping(hp[key]):
-                raise bad(key, hp[key], must)
-    if "policy_kwargs" in hp and hp["policy_kwargs"] is not None:
+    for key in ("replay_buffer_kwargs", "rollout_buffer_kwargs", "policy_kwargs"):
+        if isinstance(hp.get(key), str):
+            try:
+                hp[key] = eval_kwargs_string(hp[key], key)
+            except HyperparamError as exc:
+                raise HyperparamError(f"{algo}: {exc} ({where(key)})") from exc
+        if key in hp and hp[key] is not None and (must := _mapping(hp[key])):
+            raise bad(key, hp[key], must)
+    if hp.get("policy_kwargs") is not None:
         hp["policy_kwargs"] = _resolve_policy_kwargs(algo, hp["policy_kwargs"], bad)
 
     # keys that are valid alone but not together
@@ -511,10 +515,6 @@ def _resolve_normalize(value: Any, bad: Callable[[str, Any, str], HyperparamErro
 
 def _resolve_policy_kwargs(algo: str, value: Any,
                            bad: Callable[[str, Any, str], HyperparamError]) -> dict[str, Any]:
-    if isinstance(value, str):
-        value = eval_kwargs_string(value, "policy_kwargs")
-    if not isinstance(value, dict):
-        raise bad("policy_kwargs", value, "a kwargs string such as \"dict(net_arch=[64, 64], activation_fn=nn.Tanh)\"")
     policy_cls = ALGOS[algo].policy_aliases["MlpPolicy"]
     valid = sorted(set(inspect.signature(policy_cls.__init__).parameters)
                    - {"self", "observation_space", "action_space", "lr_schedule", "features_extractor_class"})
