@@ -263,7 +263,7 @@ def _integer(lo: int, extra: tuple[int, ...] = ()) -> Rule:
 def _number(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
             hi_open: bool = False) -> Rule:
     if lo is not None and hi is not None:
-        text = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        text = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'} (a number)"
     elif lo is not None:
         text = f"a number {'>' if lo_open else '>='} {lo:g}"
     else:
