@@ -12,8 +12,12 @@ import pytest
 import yaml
 
 from equiglb.agents.algos import (
+    _ALGO_RULES,
+    _RULES,
+    ALGOS,
     HyperparamError,
     LinearSchedule,
+    accepted_keys,
     build_model_kwargs,
     check_device,
     hyperparams_path,
@@ -46,6 +50,7 @@ CASES = [
     ("ppo", ["learning_rate=fast"], "learning_rate", "'fast'"),
     ("ppo", ["learning_rate=lin_-1"], "learning_rate", "'lin_-1'"),
     ("ppo", ["learning_rate=exp_3e-4"], "learning_rate", "'exp_3e-4'"),
+    ("ppo", ["learning_rate=lin_inf"], "learning_rate", "'lin_inf'"),
     ("ppo", ["learning_rate=.nan"], "learning_rate", "nan"),
     ("ppo", ["clip_range=0"], "clip_range", "0"),
     ("ppo", ["clip_range_vf=-1"], "clip_range_vf", "-1"),
@@ -132,6 +137,14 @@ def test_bad_value_is_refused_naming_key_and_value(algo, items, key, value):
 
 def test_enough_cases():
     assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_every_accepted_key_is_checked(algo):
+    """No key reaches SB3 unchecked: each has a rule or is resolved by its own function."""
+    resolved = {"policy", "normalize", "policy_kwargs", "replay_buffer_kwargs", "rollout_buffer_kwargs"}
+    unchecked = set(accepted_keys(algo)) - set(_RULES) - set(_ALGO_RULES.get(algo, {})) - resolved
+    assert not unchecked
 
 
 @pytest.mark.parametrize("algo, items", [

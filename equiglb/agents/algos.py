@@ -50,7 +50,7 @@ from torch import nn
 
 __all__ = ["ALGOS", "OFF_POLICY", "SPECIAL_KEYS", "DEFAULT_ENTRY", "HyperparamError", "LinearSchedule",
            "hyperparams_path", "read_hyperparams_file", "load_hyperparams", "parse_overrides",
-           "eval_kwargs_string", "build_model_kwargs", "check_device"]
+           "eval_kwargs_string", "accepted_keys", "build_model_kwargs", "check_device"]
 
 #: Algorithm name -> stable-baselines3 class. All of them handle a continuous (Box) action space.
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "ddpg": DDPG}
@@ -288,7 +288,7 @@ def _schedule(v: Any) -> str | None:
     text = "a number > 0 or a linear schedule 'lin_<number > 0>'"
     if isinstance(v, str) and (m := _SCHEDULE_RE.match(v)):
         try:
-            return None if float(m.group(1)) > 0 else text
+            return None if math.isfinite(float(m.group(1))) and float(m.group(1)) > 0 else text
         except ValueError:
             return text
     return _number(0, lo_open=True)(v) and text
