@@ -167,12 +167,13 @@ class OfflineProblem:
         # offsets: footprints accumulated before the window (USD, μ and ω folded in), for MPC
         self.carbon_offset = cp.Parameter(N, nonneg=True, name="carbon_offset_usd") if offsets else None
         self.water_offset = cp.Parameter(N, nonneg=True, name="water_offset_usd") if offsets else None
-        self.social_offset = None
+        self.social_offset: cp.Parameter | None = None
         if offsets:
             carbon, water = carbon + self.carbon_offset, water + self.water_offset
         obj += norm_expr(carbon, q)
         obj += norm_expr(water, q)
-        self.social_scale = self.penalty = None
+        self.social_scale: cp.Parameter | None = None
+        self.penalty: cp.Parameter | None = None
         if social:
             qm = sp.csr_matrix((scenario.quality_loss[pr.k], (np.arange(P), pr.j)), shape=(P, J))
             self.social_scale = cp.Parameter(J, nonneg=True, name="mu_social_per_demand")
@@ -182,15 +183,16 @@ class OfflineProblem:
                 social_usd = social_usd + self.social_offset
             obj += norm_expr(social_usd, q)
         if latency:
+            assert scenario.latency is not None  # the structure key says there is a latency term
             lat = weights.mu_latency * scenario.latency[pr.i, pr.j]
             obj += cp.sum(x @ lat)
+        self.u: cp.Variable | None = None
         if allow_unserved:
             self.u = cp.Variable((T, J), nonneg=True, name="unserved")
             self.penalty = cp.Parameter(nonneg=True, name="penalty_usd_per_unit")
             cons.append(served + self.u == self.demand)
             obj += self.penalty * cp.sum(self.u)
         else:
-            self.u = None
             cons.append(served == self.demand)
         self.problem = cp.Problem(cp.Minimize(obj), cons)
         if not self.problem.is_dpp():
