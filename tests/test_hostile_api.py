@@ -20,7 +20,7 @@ import equiglb
 from equiglb.baselines import MinSignalPolicy, MPCPolicy, NearestPolicy, OfflinePolicy, RandomPolicy, make_policy
 from equiglb.envs.core import EnvConfig
 from equiglb.scenario import Scenario, Weights
-from equiglb.traces.fetch import EGLB_2022_MANIFEST, FetchError, fetch
+from equiglb.traces.fetch import EGLB_2022_COMMIT, EGLB_2022_MANIFEST, FetchError, fetch
 from equiglb.validate import OptionError, ScenarioError
 
 ENV = "equiglb/EquitableGLB-v0"
@@ -380,6 +380,25 @@ def test_invalid_base_url(tmp_path, url):
 @pytest.mark.parametrize("timeout", [0, -1.0, math.nan, "10", True, 1e9])
 def test_invalid_timeout(tmp_path, timeout):
     raises_named(OptionError, lambda: fetch("eglb-2022", cache_dir=tmp_path, timeout_s=timeout), "timeout_s=")
+
+
+def test_cache_dir_is_a_file(tmp_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder")
+    raises_named(FetchError, lambda: fetch("eglb-2022", cache_dir=blocker, base_url="http://127.0.0.1:9"),
+                 f"cache folder {blocker}/eglb-2022/", "cannot be created")
+
+
+def test_cached_path_is_a_folder(tmp_path):
+    server = Hostile("same size")
+    folder = tmp_path / "eglb-2022"
+    try:
+        (tmp_path / "eglb-2022" / EGLB_2022_COMMIT / "AI_workload.csv").mkdir(parents=True)
+        raises_named(FetchError, lambda: fetch("eglb-2022", cache_dir=tmp_path, base_url=server.url, timeout_s=5),
+                     "AI_workload.csv")
+    finally:
+        server.close()
+    assert not [p for p in folder.rglob("*") if p.is_file()]
 
 
 def test_invalid_commit(tmp_path):
