@@ -215,6 +215,8 @@ MAKE_CASES = {
     "scenario_options weights": (dict(scenario_options={"hours": 48, "weights": "eglb"}), "weights=str object"),
     "data_dir with Scenario": (dict(scenario=Scenario(**tiny()), data_dir="/tmp"),
                                "data_dir= and scenario_options= apply only when scenario= is a name"),
+    "unknown option": (dict(forecast_horizont=3), "unknown environment option(s) ['forecast_horizont']"),
+    "weights object": (dict(weights=Weights()), "unknown environment option(s) ['weights']; the options are"),
     "data_dir bad type": (dict(scenario="eglb-2022", data_dir=3), "data_dir=3: expected a path"),
 }
 
