@@ -72,7 +72,7 @@ def norm_expr(v: cp.Expression, q: float) -> cp.Expression:
         return cp.max(v)
     if q == 1.0:
         return cp.sum(v)
-    return cp.norm(v, q)
+    return cp.norm(v, q)  # type: ignore[arg-type]  # any real p >= 1 works; cvxpy's stub says int | str
 
 
 @dataclass
@@ -143,7 +143,7 @@ class OfflineProblem:
             pr = Pairs.of(scenario)
         self.pairs = pr
         N, J, P = scenario.N, (1 if self.aggregate else scenario.J), pr.P
-        self._demand = None
+        self._demand = np.zeros((0, scenario.J))   # (T, J) load units, set by set_arrays
         self.T, self.q, self.allow_unserved = T, q, allow_unserved
         self.N = N
         self.x = cp.Variable((T, P), nonneg=True, name="x")
@@ -225,10 +225,12 @@ class OfflineProblem:
             self.social_scale.value = weights.mu_social * inv
         if self.penalty is not None:
             self.penalty.value = weights.unserved_penalty_usd
-        if self.carbon_offset is not None:
+        if self.carbon_offset is not None and self.water_offset is not None:
+            assert carbon_t is not None and water_m3 is not None, "offsets need carbon_t and water_m3"
             self.carbon_offset.value = weights.mu_carbon * sc.region_weights * carbon_t
             self.water_offset.value = weights.mu_water * sc.region_weights * water_m3
             if self.social_offset is not None:
+                assert quality_sum is not None, "a social offset needs quality_sum"
                 self.social_offset.value = weights.mu_social * quality_sum * inv
 
     def solve(self, solver: str, **opts) -> tuple[str, float, float, float]:
@@ -247,6 +249,8 @@ class OfflineProblem:
 
     def schedule(self, rows: slice = slice(None)) -> np.ndarray:
         """The solved routing x[t, i, j, k] (load units) of the slots ``rows`` of the window."""
+        if self.x.value is None:
+            raise SolverError("OfflineProblem.schedule: there is no solution; solve first and check its status")
         xp = np.maximum(self.x.value[rows], 0.0)
         if not self.aggregate:
             return self.pairs.scatter(xp)
