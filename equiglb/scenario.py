@@ -80,6 +80,17 @@ def _arr(value, dtype=np.float64) -> np.ndarray:
     return a
 
 
+def _bool_arr(scenario: str, field_name: str, value: object) -> np.ndarray:
+    """A read-only bool array from bools or 0/1 numbers; any other value (0.5, 2, "yes") is refused."""
+    raw = np.asarray(value)
+    if raw.dtype != bool:
+        if raw.dtype.kind not in "iuf" or not np.isin(raw, (0, 1)).all():
+            bad = raw.ravel()[0] if raw.dtype.kind not in "iuf" else raw[~np.isin(raw, (0, 1))].ravel()[0]
+            raise ScenarioError(f"scenario {scenario!r}: field {field_name!r} must hold True/False (or 0/1), "
+                                f"got {bad.item()!r}")
+    return _arr(raw, bool)
+
+
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """One GLB instance: N sites, J regions, K models, T hourly slots (DESIGN.md §1).
@@ -148,13 +159,14 @@ class Scenario:
         s(self, "carbon", _arr(self.carbon))
         s(self, "water", _arr(self.water))
         s(self, "capacity", _arr(self.capacity))
-        s(self, "mask", _arr(self.mask, bool))
+        s(self, "mask", _bool_arr(self.name, "mask", self.mask))
         s(self, "site_names", tuple(str(n) for n in self.site_names))
         s(self, "region_names", tuple(str(n) for n in self.region_names))
         s(self, "model_names", tuple(str(n) for n in self.model_names))
         K = len(self.model_names)
         N = len(self.site_names)
-        s(self, "hosting", _arr(np.ones((N, K), bool) if self.hosting is None else self.hosting, bool))
+        s(self, "hosting", _bool_arr(self.name, "hosting", np.ones((N, K), bool) if self.hosting is None
+                                     else self.hosting))
         s(self, "energy_per_unit", _arr(np.ones(K) if self.energy_per_unit is None else self.energy_per_unit))
         s(self, "quality_loss", _arr(np.zeros(K) if self.quality_loss is None else self.quality_loss))
         s(self, "pue", _arr(np.ones(N) if self.pue is None else self.pue))
@@ -162,7 +174,11 @@ class Scenario:
         s(self, "utc_offset_h", _arr(np.zeros(N) if self.utc_offset_h is None else self.utc_offset_h))
         if self.latency is not None:
             s(self, "latency", _arr(self.latency))
-        ts = np.array(self.timestamps, dtype="datetime64[h]", copy=True)
+        try:
+            ts = np.array(self.timestamps, dtype="datetime64[h]", copy=True)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"scenario {self.name!r}: field 'timestamps' is not an array of UTC hours "
+                                f"({exc})") from None
         ts.setflags(write=False)
         s(self, "timestamps", ts)
         splits = {}
@@ -227,6 +243,11 @@ class Scenario:
             bad = int(np.argmax(np.diff(self.timestamps).astype(np.int64) != 1))
             fail(f"timestamps must be hourly and increasing; {self.timestamps[bad]} is followed by "
                  f"{self.timestamps[bad + 1]}")
+        for field_name, names in (("site_names", self.site_names), ("region_names", self.region_names),
+                                  ("model_names", self.model_names)):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                fail(f"field {field_name!r} names {dup[0]!r} twice; names must be unique")
         reach = (self.mask[:, :, None] & self.hosting[:, None, :]).any(axis=(0, 2))
         if not reach.all():
             j = int(np.argmin(reach))

@@ -20,7 +20,7 @@ import equiglb
 from equiglb.baselines import MinSignalPolicy, MPCPolicy, NearestPolicy, OfflinePolicy, RandomPolicy, make_policy
 from equiglb.envs.core import EnvConfig
 from equiglb.scenario import Scenario, Weights
-from equiglb.traces.fetch import EGLB_2022_MANIFEST, FetchError, fetch
+from equiglb.traces.fetch import EGLB_2022_COMMIT, EGLB_2022_MANIFEST, FetchError, fetch
 from equiglb.validate import OptionError, ScenarioError
 
 ENV = "equiglb/EquitableGLB-v0"
@@ -135,6 +135,15 @@ SCENARIO_CASES = {
     "demand nan": (dict(demand=np.array([[0.5, np.nan]] * 4)), ScenarioError, "field 'demand' has a non-finite value"),
     "capacity negative": (dict(capacity=[1.0, -1.0]), ScenarioError, "field 'capacity' must be >= 0, got -1.0"),
     "mask shape": (dict(mask=np.ones((3, 2), bool)), ScenarioError, "field 'mask' has shape (3, 2)"),
+    "mask fractional": (dict(mask=np.full((2, 2), 0.5)), ScenarioError,
+                        "field 'mask' must hold True/False (or 0/1), got 0.5"),
+    "mask text": (dict(mask=[["yes", "no"], ["yes", "no"]]), ScenarioError, "field 'mask' must hold True/False"),
+    "hosting 2": (dict(hosting=np.full((2, 1), 2)), ScenarioError,
+                  "field 'hosting' must hold True/False (or 0/1), got 2"),
+    "duplicate site": (dict(site_names=("a", "a")), ScenarioError, "field 'site_names' names 'a' twice"),
+    "duplicate region": (dict(region_names=("x", "x")), ScenarioError, "field 'region_names' names 'x' twice"),
+    "timestamps text": (dict(timestamps=["monday"] * 4), ScenarioError,
+                        "field 'timestamps' is not an array of UTC hours"),
     "gap in time": (dict(timestamps=np.datetime64("2024-01-01T00", "h") + np.array([0, 1, 3, 4])), ScenarioError,
                     "timestamps must be hourly"),
 }
@@ -206,6 +215,8 @@ MAKE_CASES = {
     "scenario_options weights": (dict(scenario_options={"hours": 48, "weights": "eglb"}), "weights=str object"),
     "data_dir with Scenario": (dict(scenario=Scenario(**tiny()), data_dir="/tmp"),
                                "data_dir= and scenario_options= apply only when scenario= is a name"),
+    "unknown option": (dict(forecast_horizont=3), "unknown environment option(s) ['forecast_horizont']"),
+    "weights object": (dict(weights=Weights()), "unknown environment option(s) ['weights']; the options are"),
     "data_dir bad type": (dict(scenario="eglb-2022", data_dir=3), "data_dir=3: expected a path"),
 }
 
@@ -371,6 +382,25 @@ def test_invalid_base_url(tmp_path, url):
 @pytest.mark.parametrize("timeout", [0, -1.0, math.nan, "10", True, 1e9])
 def test_invalid_timeout(tmp_path, timeout):
     raises_named(OptionError, lambda: fetch("eglb-2022", cache_dir=tmp_path, timeout_s=timeout), "timeout_s=")
+
+
+def test_cache_dir_is_a_file(tmp_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder")
+    raises_named(FetchError, lambda: fetch("eglb-2022", cache_dir=blocker, base_url="http://127.0.0.1:9"),
+                 f"cache folder {blocker}/eglb-2022/", "cannot be created")
+
+
+def test_cached_path_is_a_folder(tmp_path):
+    server = Hostile("same size")
+    folder = tmp_path / "eglb-2022"
+    try:
+        (tmp_path / "eglb-2022" / EGLB_2022_COMMIT / "AI_workload.csv").mkdir(parents=True)
+        raises_named(FetchError, lambda: fetch("eglb-2022", cache_dir=tmp_path, base_url=server.url, timeout_s=5),
+                     "AI_workload.csv")
+    finally:
+        server.close()
+    assert not [p for p in folder.rglob("*") if p.is_file()]
 
 
 def test_invalid_commit(tmp_path):

@@ -137,7 +137,8 @@ def closed_port_url() -> str:
 
 
 TRACES_CASES = {
-    "hours fractional": (["show", "synthetic", "-O", "hours=24.9"], ["hours=24.9: expected an integer number of hours"]),
+    "hours fractional": (["show", "synthetic", "-O", "hours=24.9"],
+                         ["hours=24.9: expected an integer number of hours"]),
     "seed negative": (["show", "synthetic", "-O", "seed=-3"], ["seed=-3"]),
     "hours nan": (["show", "synthetic", "-O", "hours=nan"], ["hours=nan"]),
     "option for another scenario": (["show", "synthetic", "-O", "verify=false"], ["unknown option(s) ['verify']"]),

@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     try:
         print(f"{scenario.summary()}; split {args.split!r}; weights {scenario.weights}")
         rows = compare(scenario, policies, scenario.weights)

@@ -72,7 +72,7 @@ def norm_expr(v: cp.Expression, q: float) -> cp.Expression:
         return cp.max(v)
     if q == 1.0:
         return cp.sum(v)
-    return cp.norm(v, q)
+    return cp.norm(v, q)  # type: ignore[arg-type]  # any real p >= 1 works; cvxpy's stub says int | str
 
 
 @dataclass
@@ -143,7 +143,7 @@ class OfflineProblem:
             pr = Pairs.of(scenario)
         self.pairs = pr
         N, J, P = scenario.N, (1 if self.aggregate else scenario.J), pr.P
-        self._demand = None
+        self._demand = np.zeros((0, scenario.J))   # (T, J) load units, set by set_arrays
         self.T, self.q, self.allow_unserved = T, q, allow_unserved
         self.N = N
         self.x = cp.Variable((T, P), nonneg=True, name="x")
@@ -167,12 +167,13 @@ class OfflineProblem:
         # offsets: footprints accumulated before the window (USD, μ and ω folded in), for MPC
         self.carbon_offset = cp.Parameter(N, nonneg=True, name="carbon_offset_usd") if offsets else None
         self.water_offset = cp.Parameter(N, nonneg=True, name="water_offset_usd") if offsets else None
-        self.social_offset = None
+        self.social_offset: cp.Parameter | None = None
         if offsets:
             carbon, water = carbon + self.carbon_offset, water + self.water_offset
         obj += norm_expr(carbon, q)
         obj += norm_expr(water, q)
-        self.social_scale = self.penalty = None
+        self.social_scale: cp.Parameter | None = None
+        self.penalty: cp.Parameter | None = None
         if social:
             qm = sp.csr_matrix((scenario.quality_loss[pr.k], (np.arange(P), pr.j)), shape=(P, J))
             self.social_scale = cp.Parameter(J, nonneg=True, name="mu_social_per_demand")
@@ -182,15 +183,16 @@ class OfflineProblem:
                 social_usd = social_usd + self.social_offset
             obj += norm_expr(social_usd, q)
         if latency:
+            assert scenario.latency is not None  # the structure key says there is a latency term
             lat = weights.mu_latency * scenario.latency[pr.i, pr.j]
             obj += cp.sum(x @ lat)
+        self.u: cp.Variable | None = None
         if allow_unserved:
             self.u = cp.Variable((T, J), nonneg=True, name="unserved")
             self.penalty = cp.Parameter(nonneg=True, name="penalty_usd_per_unit")
             cons.append(served + self.u == self.demand)
             obj += self.penalty * cp.sum(self.u)
         else:
-            self.u = None
             cons.append(served == self.demand)
         self.problem = cp.Problem(cp.Minimize(obj), cons)
         if not self.problem.is_dpp():
@@ -223,10 +225,12 @@ class OfflineProblem:
             self.social_scale.value = weights.mu_social * inv
         if self.penalty is not None:
             self.penalty.value = weights.unserved_penalty_usd
-        if self.carbon_offset is not None:
+        if self.carbon_offset is not None and self.water_offset is not None:
+            assert carbon_t is not None and water_m3 is not None, "offsets need carbon_t and water_m3"
             self.carbon_offset.value = weights.mu_carbon * sc.region_weights * carbon_t
             self.water_offset.value = weights.mu_water * sc.region_weights * water_m3
             if self.social_offset is not None:
+                assert quality_sum is not None, "a social offset needs quality_sum"
                 self.social_offset.value = weights.mu_social * quality_sum * inv
 
     def solve(self, solver: str, **opts) -> tuple[str, float, float, float]:
@@ -245,6 +249,8 @@ class OfflineProblem:
 
     def schedule(self, rows: slice = slice(None)) -> np.ndarray:
         """The solved routing x[t, i, j, k] (load units) of the slots ``rows`` of the window."""
+        if self.x.value is None:
+            raise SolverError("OfflineProblem.schedule: there is no solution; solve first and check its status")
         xp = np.maximum(self.x.value[rows], 0.0)
         if not self.aggregate:
             return self.pairs.scatter(xp)

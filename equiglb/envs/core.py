@@ -8,6 +8,7 @@ Everything here works on arrays with optional leading batch axes, so that
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import warnings
@@ -60,13 +61,16 @@ class EnvConfig:
              unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
              episode_length: int | None = None, random_start: bool = False,
              action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
-             include_prev_action: bool = False) -> EnvConfig:
+             include_prev_action: bool = False, **unknown: Any) -> EnvConfig:
         """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring).
 
         Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong
         type or range raises :class:`~equiglb.validate.OptionError` (a ``ValueError``) naming the option
         and the value, e.g. ``episode_length=24.9: expected an integer number of hours``.
         """
+        if unknown:
+            valid = [p for p in inspect.signature(cls.make).parameters if p != "unknown"]
+            raise OptionError(f"unknown environment option(s) {sorted(unknown)}; the options are {valid}")
         if isinstance(scenario, Scenario):
             if data_dir is not None or scenario_options:
                 raise OptionError("data_dir= and scenario_options= apply only when scenario= is a name")

@@ -178,8 +178,10 @@ def _check_url(base_url: str) -> str:
 def _download_to(url: str, dest: Path, size: int, digest: str, timeout_s: float) -> None:
     """Stream ``url`` into a temporary file next to ``dest``, at most ``size`` bytes and ``timeout_s`` seconds,
     check size and sha256, then move it into place; on any failure no file is left behind."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix="." + dest.name + ".", suffix=".part")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix="." + dest.name + ".", suffix=".part")
+    except OSError as exc:
+        raise FetchError(f"{dest.parent}: cannot write a temporary file ({exc.strerror or exc})") from None
     deadline = time.monotonic() + timeout_s
     h = hashlib.sha256()
     n = 0
@@ -222,7 +224,10 @@ def _download_to(url: str, dest: Path, size: int, digest: str, timeout_s: float)
                                  f"{h.hexdigest()}; the file was not saved")
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise FetchError(f"{dest}: cannot be written ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -276,6 +281,12 @@ def fetch(dataset: str = "eglb-2022", cache_dir: os.PathLike | str | None = None
     root = Path(as_path("cache_dir", cache_dir)) if cache_dir is not None else cache_root()
     target = root / "eglb-2022" / commit
     base = _check_url(base_url if base_url is not None else UPSTREAM_RAW.format(commit=commit))
+    for sub_dir in {(target / rel).parent for rel in EGLB_2022_MANIFEST}:
+        try:
+            sub_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FetchError(f"cache folder {sub_dir} cannot be created ({exc.strerror or exc}); pass "
+                             f"--cache-dir / cache_dir= a writable folder") from None
     for rel, (size, expected) in EGLB_2022_MANIFEST.items():
         dest = target / rel
         if _is_verified(dest, size, expected):
