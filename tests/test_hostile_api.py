@@ -240,6 +240,16 @@ def test_start_slot_checked_by_name():
     assert cfg.draw_start(rng, 30) == 30 and cfg.draw_start(rng) == 0
 
 
+@pytest.mark.parametrize("start", [5.7, -1, "3", [1, 2.5]])
+def test_reset_start_option_checked_in_single_and_vector_env(start):
+    kw = dict(scenario_options={"hours": 48}, episode_length=10)
+    if not isinstance(start, list):
+        env = gym.make(ENV, **kw)
+        raises_named(OptionError, lambda: env.reset(options={"start": start}), "options['start']=")
+    venv = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", **kw)
+    raises_named(OptionError, lambda: venv.reset(options={"start": start}), "options['start']=")
+
+
 def test_forecast_horizon_past_the_data_warns():
     with pytest.warns(UserWarning, match=r"forecast_horizon=5 h reaches past the end of the data .*T=4 h"):
         EnvConfig.make(scenario=Scenario(**tiny()), forecast_horizon=5)

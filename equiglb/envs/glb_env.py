@@ -140,12 +140,7 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         if limit is not None and limit != cfg.episode_length:
             raise ValueError(f"max_episode_steps={limit} is not supported: pass episode_length={limit} "
                              f"to gymnasium.make instead (this episode has episode_length={cfg.episode_length})")
-        start = cfg.draw_start(self.np_random)
-        if options and "start" in options:
-            start = int(options["start"])
-            lo, hi = cfg.split_start, cfg.split_start + cfg.split_length - cfg.episode_length
-            if not lo <= start <= hi:
-                raise ValueError(f"options['start']={start} must be in {lo}..{hi} for split {cfg.split!r}")
+        start = cfg.draw_start(self.np_random, (options or {}).get("start"))
         self.start = start
         self.elapsed = 0
         self.slot.reset(start, cfg.episode_length)

@@ -87,15 +87,12 @@ class EquitableGLBVectorEnv(VectorEnv):
                 raise ValueError(f"reset(seed=...) got {len(seeds)} seeds for {B} copies")
             self._rngs = [seeding.np_random(s)[0] for s in seeds]
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
-        if options and "start" in options:
-            starts = np.broadcast_to(np.asarray(options["start"], dtype=np.int64), (B,)).copy()
-            lo, hi = cfg.split_start, cfg.split_start + cfg.split_length - cfg.episode_length
-            if starts.min() < lo or starts.max() > hi:
-                raise ValueError(f"options['start'] must be in {lo}..{hi} for split {cfg.split!r}")
-        elif cfg.random_start:
-            starts = np.array([cfg.draw_start(r) for r in self._rngs], dtype=np.int64)
+        given = (options or {}).get("start")
+        if given is not None:                    # one slot for every copy, or one per copy; each checked
+            given = np.broadcast_to(np.asarray(given, dtype=object), (B,))
+            starts = np.array([cfg.draw_start(r, s) for r, s in zip(self._rngs, given)], dtype=np.int64)
         else:
-            starts = np.full(B, cfg.split_start, dtype=np.int64)
+            starts = np.array([cfg.draw_start(r) for r in self._rngs], dtype=np.int64)
         self.starts = starts
         self.elapsed = 0
         self._returns[:] = 0.0
