@@ -37,7 +37,7 @@ import numpy as np
 from equiglb.baselines.offline import solve_offline
 from equiglb.baselines.online_eglb import OnlineEGLBPolicy
 from equiglb.baselines.policy import OnlinePolicy
-from equiglb.ledger import objective
+from equiglb.ledger import objective, weights_in_force
 from equiglb.scenario import Scenario, ScenarioError, Weights
 from equiglb.traces import load_scenario
 from equiglb.traces.csvio import TraceError
@@ -113,7 +113,7 @@ def tune_online_eglb(train: Scenario, weights: Weights | None = None, window_hou
         n_windows: number of windows.
         eta_scales, z_max_scales: the grid (both must contain 1.0, the defaults).
     """
-    w = train.weights if weights is None else weights
+    w = weights_in_force(train, weights)
     if 1.0 not in eta_scales or 1.0 not in z_max_scales:
         raise ValueError(f"tune_online_eglb: the grid must contain the defaults 1.0; got eta_scales={eta_scales}, "
                          f"z_max_scales={z_max_scales}")

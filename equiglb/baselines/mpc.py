@@ -18,6 +18,7 @@ import numpy as np
 from equiglb.baselines.offline import OfflineProblem, SolverError, _structure_key, check_solver, solve_with_fallback
 from equiglb.baselines.policy import OnlinePolicy
 from equiglb.forecast import forecast
+from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float, as_int, as_seed
 
@@ -55,9 +56,8 @@ class MPCPolicy(OnlinePolicy):
         if prob is None or prob.key != self._key(scenario, weights):
             self._prob = OfflineProblem(scenario, self.H, weights, allow_unserved=True, offsets=True)
         self.rng = np.random.default_rng(self.seed)
-        self.carbon_t = np.zeros(scenario.N)
-        self.water_m3 = np.zeros(scenario.N)
-        self.quality_sum = np.zeros(scenario.J)
+        self.ledger = Ledger(scenario, weights)      # the true footprints of the applied slots
+        self.ledger.reset(0, scenario.T)
         self.seen_demand = np.zeros(scenario.J)
         self.solvers_used: dict[str, int] = {}
 
@@ -79,17 +79,14 @@ class MPCPolicy(OnlinePolicy):
         demand[beyond] = 0.0
         seen = self.seen_demand + demand.sum(axis=0)
         total = seen * sc.T / min(t + H, sc.T)
-        self._prob.set_arrays(sc, w, price, carbon, water, demand, total,
-                              self.carbon_t, self.water_m3, self.quality_sum)
+        led = self.ledger
+        self._prob.set_arrays(sc, w, price, carbon, water, demand, total, led.carbon_t, led.water_m3,
+                              led.quality_sum)
         ok, solver, status, _, _, _, attempts = solve_with_fallback(self._prob, w.q, self.solver)
         if not ok:
             raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
         self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
         x = self._prob.schedule(slice(0, 1))[0]
-        # exact accumulation of the true footprints of the applied slot
-        E = (x @ sc.energy_per_unit).sum(axis=1) * sc.pue
-        self.carbon_t += sc.carbon[t] * E
-        self.water_m3 += sc.water[t] * E
-        self.quality_sum += (x @ sc.quality_loss).sum(axis=0)
+        led.step(t, x)                                # account the applied slot in the ledger
         self.seen_demand += sc.demand[t]
         return x

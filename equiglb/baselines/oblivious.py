@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from equiglb.baselines.policy import OnlinePolicy
-from equiglb.baselines.routing import SlotRouter, repair_capacity
+from equiglb.baselines.routing import SlotRouter, repair_by_spare_capacity
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_seed, one_of
 
@@ -128,7 +128,7 @@ class ProportionalPolicy(OnlinePolicy):
         self.share = share / share.sum(axis=(0, 2), keepdims=True)        # (N, J, K), sums to 1 per region
 
     def act(self, t: int) -> np.ndarray:
-        return repair_capacity(self.scenario, self.share * self.scenario.demand[t][None, :, None])
+        return repair_by_spare_capacity(self.scenario, self.share * self.scenario.demand[t][None, :, None])
 
 
 class RandomPolicy(OnlinePolicy):
@@ -152,4 +152,4 @@ class RandomPolicy(OnlinePolicy):
         sc = self.scenario
         g = self.rng.standard_exponential(self.allowed.shape) * self.allowed   # Dirichlet(1) via exponentials
         frac = g / g.sum(axis=(0, 2), keepdims=True)
-        return repair_capacity(sc, frac * sc.demand[t][None, :, None])
+        return repair_by_spare_capacity(sc, frac * sc.demand[t][None, :, None])

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from equiglb.baselines.policy import Policy
 from equiglb.baselines.routing import Pairs, SlotRouter
-from equiglb.ledger import Report, evaluate
+from equiglb.ledger import Report, evaluate, weights_in_force
 from equiglb.scenario import Scenario, ScenarioError, Weights
 from equiglb.validate import OptionError, as_bool
 
@@ -138,7 +138,7 @@ class OfflineProblem:
             zeros = np.zeros(N0, dtype=np.intp)
             pr = Pairs(shape=(N0, 1, 1), i=np.arange(N0), j=zeros, k=zeros, energy=np.full(N0, e0),
                        demand_matrix=sp.csr_matrix(np.ones((N0, 1))),
-                       capacity_matrix=sp.csr_matrix(e0 * np.eye(N0)), site_matrix=sp.csr_matrix(np.eye(N0)))
+                       capacity_matrix=sp.csr_matrix(e0 * np.eye(N0)))
         else:
             pr = Pairs.of(scenario)
         self.pairs = pr
@@ -353,7 +353,7 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
         InfeasibleError: (allow_unserved=False) naming the slot and region.
         SolverError: every solver failed; the message lists each attempt.
     """
-    w = scenario.weights if weights is None else weights
+    w = weights_in_force(scenario, weights)
     if not allow_unserved:
         check_reachable(scenario)
     t_start = time.perf_counter()

@@ -14,6 +14,7 @@ import abc
 
 import numpy as np
 
+from equiglb.ledger import weights_in_force
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["Policy", "OnlinePolicy"]
@@ -47,6 +48,6 @@ class OnlinePolicy(Policy):
         """Routing of slot t, shape (N, J, K). May read the scenario's data of slots 0..t only."""
 
     def schedule(self, scenario: Scenario, weights: Weights | None = None) -> np.ndarray:
-        w = scenario.weights if weights is None else weights
+        w = weights_in_force(scenario, weights)
         self.reset(scenario, w)
         return np.stack([self.act(t) for t in range(scenario.T)])

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - highspy ships with scipy's and cvxpy's
 
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["Pairs", "SlotRouter", "PriceRouter", "repair_capacity"]
+__all__ = ["Pairs", "SlotRouter", "PriceRouter", "repair_by_spare_capacity"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ class Pairs:
         energy: (P,) e[k], MWh per load unit.
         demand_matrix: (P, J) sparse 0/1, ``x_pairs @ demand_matrix`` = served load per region.
         capacity_matrix: (P, N) sparse, entries e[k]: ``x_pairs @ capacity_matrix`` = IT MWh per site.
-        site_matrix: (P, N) sparse 0/1 pair-to-site indicator.
     """
 
     shape: tuple[int, int, int]
@@ -54,7 +53,6 @@ class Pairs:
     energy: np.ndarray
     demand_matrix: sp.csr_matrix
     capacity_matrix: sp.csr_matrix
-    site_matrix: sp.csr_matrix
 
     @classmethod
     def of(cls, scenario: Scenario) -> Pairs:
@@ -69,7 +67,6 @@ class Pairs:
             shape=(N, J, K), i=i, j=j, k=k, energy=e,
             demand_matrix=sp.csr_matrix((ones, (rows, j)), shape=(P, J)),
             capacity_matrix=sp.csr_matrix((e, (rows, i)), shape=(P, N)),
-            site_matrix=sp.csr_matrix((ones, (rows, i)), shape=(P, N)),
         )
 
     @property
@@ -265,12 +262,14 @@ class PriceRouter:
         return self.route_cost(t, site, gamma_social)
 
 
-def repair_capacity(scenario: Scenario, x: np.ndarray, rounds: int = 50) -> np.ndarray:
+def repair_by_spare_capacity(scenario: Scenario, x: np.ndarray, rounds: int = 50) -> np.ndarray:
     """Make a slot routing ``x`` (N, J, K) respect capacity, keeping each region's split where possible.
 
     Overloaded sites are scaled down to capacity; the load they shed is offered to the same region's
     other allowed pairs in proportion to their spare capacity (in MWh), for a few rounds. What cannot
-    be placed stays unserved (the ledger prices it).
+    be placed stays unserved (the ledger prices it). This is the repair of the equity-oblivious
+    baselines, which have no preference among the other sites; the environment's repair
+    (:func:`equiglb.envs.actions.repair`) moves shed load in proportion to the agent's weights instead.
     """
     x = np.array(x, dtype=np.float64, copy=True)
     allowed = scenario.allowed
