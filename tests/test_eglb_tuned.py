@@ -89,3 +89,13 @@ def test_bad_grid_is_an_error(eglb):
         tune_online_eglb(eglb.split("train"), eta_scales=(0.5, 2.0))
     with pytest.raises(ValueError, match="finite"):
         tune_online_eglb(eglb.split("train"), eta_scales=(1.0, -1.0))
+
+
+def test_baselines_cli_tunes_on_the_train_split_and_refuses_an_overlapping_window(capsys):
+    from equiglb.baselines.__main__ import main
+
+    assert main(["--scenario", "synthetic", "--policies", "online-eglb-tuned"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--split 'all' overlaps" in err[0]
+    assert main(["--scenario", "synthetic", "--split", "test", "--policies", "online-eglb,online-eglb-tuned"]) == 0
+    assert "online-eglb-tuned" in capsys.readouterr().out

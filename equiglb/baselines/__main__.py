@@ -81,12 +81,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = {k: v for k, v in options.items() if v is not None}
         if args.data_dir is not None:
             options["data_dir"] = args.data_dir
-        scenario = load_scenario(args.scenario, **options).split(args.split)
+        full = load_scenario(args.scenario, **options)
+        scenario = full.split(args.split)
+        if "online-eglb-tuned" in names:
+            if "train" not in full.splits:
+                raise OptionError(f"--policies: 'online-eglb-tuned' is tuned on a 'train' split and scenario "
+                                  f"{args.scenario!r} has none")
+            (a, la), (b, lb) = full.splits["train"], full.splits[args.split]
+            if a < b + lb and b < a + la:
+                raise OptionError(f"--policies: 'online-eglb-tuned' is tuned on the train split, which --split "
+                                  f"{args.split!r} overlaps; evaluate it on a held-out split (--split test)")
         if "nearest" in names and scenario.latency is None:
             raise OptionError(f"--policies: 'nearest' needs a latency matrix and scenario {args.scenario!r} has none")
         kwargs: dict[str, dict[str, object]] = {"offline": {"solver": solver},
                                                 "mpc": {"solver": solver, "horizon": mpc_horizon},
                                                 "random": {"seed": seed}}
+        if "online-eglb-tuned" in names:
+            kwargs["online-eglb-tuned"] = {"train": full.split("train")}
         policies = [make_policy(n, **kwargs.get(n, {})) for n in names]
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
