@@ -19,7 +19,7 @@ from rliable import metrics
 __all__ = ["SeedSummary", "summarize", "iqm"]
 
 
-def iqm(values: Sequence[float]) -> float:
+def iqm(values: Sequence[float] | np.ndarray) -> float:
     """Interquartile mean: the mean of the middle 50 % of the values (rliable's ``aggregate_iqm``)."""
     v = np.asarray(values, dtype=np.float64).reshape(-1, 1)
     return float(metrics.aggregate_iqm(v))

@@ -43,7 +43,8 @@ def replay(scenario: Scenario, schedule: np.ndarray, weights: Weights | None = N
     env = EquitableGLBEnv(scenario=scenario, split="all", episode_length=scenario.T, random_start=False,
                           action_mode="routing", **env_kwargs)
     env.reset(seed=0)
-    total = 0.0
+    total, action_map = 0.0, env.slot.action_map
+    assert action_map is not None                     # "routing" mode maps actions
     for t in range(scenario.T):
-        total += env.step(env.action_map.action_for(x[t], dtype=np.float64))[1]
+        total += env.step(action_map.action_for(x[t], dtype=np.float64))[1]
     return total, env.episode_report()
