@@ -1,4 +1,4 @@
-"""equiglb: equity-aware geographical load balancing of AI inference (see DESIGN.md)."""
+"""equiglb: equity-aware geographical load balancing of AI inference (the model: docs/model.md)."""
 
 from equiglb.ledger import Ledger, Report, evaluate, objective
 from equiglb.scenario import EGLB_WEIGHTS, Scenario, ScenarioError, Weights
