@@ -110,6 +110,26 @@ def test_no_indented_code_blocks_outside_lists():
                 pytest.fail(f"{file}:{n + 1}: indented code block; use a fenced block: {line.strip()!r}")
 
 
+OUTSIDE_DOC = "DESIGN" + ".md"                      # the team's design notes are not part of the repository
+ISSUE_NUMBER = re.compile(r"\b[Ii]ssues?\s*#?\d+|(?<![\w&/])#\d+\b")
+
+
+def _project_text_files() -> list[Path]:
+    files = [REPO / "README.md", REPO / "train.py", REPO / "pyproject.toml", REPO / "Makefile"]
+    for folder, pattern in (("docs", "*.md"), ("equiglb", "*.py"), ("benchmarks", "*.py"), ("tests", "*.py")):
+        files += sorted((REPO / folder).rglob(pattern))
+    return [f for f in files if f.is_file()]
+
+
+def test_docs_and_code_cite_only_files_in_the_repository_and_no_issue_numbers():
+    bad = []
+    for f in _project_text_files():
+        for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
+            if OUTSIDE_DOC in line or ISSUE_NUMBER.search(line):
+                bad.append(f"{f.relative_to(REPO)}:{n}: {line.strip()[:100]}")
+    assert not bad, "cite docs/model.md (§1-§6), not files outside the repository or issue numbers:\n" + "\n".join(bad)
+
+
 # ---------------------------------------------------------------------------------------------- running
 class _FileState:
     """The namespace, working directory and skip state shared by the blocks of one file."""
