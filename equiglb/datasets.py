@@ -161,7 +161,7 @@ def record_datasets(env_id: str, policies: Sequence[str], episodes: int = 1, spl
                                          rewards=list(rec.rewards), terminations=list(rec.terminations),
                                          truncations=list(rec.truncations), infos=rec.infos))
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="`author_email` is set to None")
+            warnings.filterwarnings("ignore", message="`(author_email|code_permalink)` is set to None")
             out[name] = minari.create_dataset_from_buffers(
                 dataset_id=f"{prefix}/{name}-v0", buffer=buffers, env=env, eval_env=env.spec,
                 algorithm_name=f"equiglb baseline {name}", author="equiglb", data_format="arrow",
