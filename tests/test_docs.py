@@ -194,7 +194,12 @@ def test_doc_block_runs(block: Block, docs_workdir, monkeypatch):
         torch.set_num_threads(1)
         monkeypatch.setenv("MPLBACKEND", "Agg")
         monkeypatch.setenv("EQUIGLB_SHARED_EGLB", str(SHARED_EGLB))
-        exec(compile(code, f"{block.file}:{block.line}", "exec"), state.namespace)  # noqa: S102 - the docs' code
+        saved = dict(os.environ)                     # a block may set variables (MINARI_DATASETS_PATH)
+        try:
+            exec(compile(code, f"{block.file}:{block.line}", "exec"), state.namespace)  # noqa: S102 - the docs' code
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
         return
     out = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code], cwd=str(state.workdir), env=_env(bindir),
                          capture_output=True, text=True, timeout=300)
