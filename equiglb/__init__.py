@@ -1,4 +1,4 @@
-"""equiglb: equity-aware geographical load balancing of AI inference (see DESIGN.md)."""
+"""equiglb: equity-aware geographical load balancing of AI inference (the model: docs/model.md)."""
 
 import equiglb.envs  # noqa: E402,F401  (registers the Gymnasium ids equiglb/EquitableGLB-*)
 from equiglb.ledger import Ledger, Report, evaluate, objective

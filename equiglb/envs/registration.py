@@ -11,6 +11,22 @@
 
 Every id has a vector entry point:
 ``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``.
+
+**Processes that never imported equiglb** (Ray/RLlib workers, subprocess vector envs, Minari's
+``recover_environment`` in a new session). Gymnasium 1.x has no plugin mechanism that registers a
+package's ids on first use: a plain id is looked up in the registry of the process, so
+``gymnasium.make("equiglb/EquitableGLB-v0")`` fails there with ``Namespace equiglb not found``. Use:
+
+* ``gymnasium.make("equiglb:equiglb/EquitableGLB-v0", **kwargs)``: gymnasium imports the module
+  before ``:`` and then looks the id up (works anywhere equiglb is installed);
+* Ray (RLlib, Tune): ``ray.init(runtime_env={"worker_process_setup_hook": "equiglb.envs.register_envs"})``
+  runs :func:`register_envs` in every worker of the job before its first task, so the plain id works
+  in the workers too (a job-level option of Ray);
+* an :class:`gymnasium.envs.registration.EnvSpec` (``gymnasium.spec(id)``, e.g. pickled to a worker):
+  ``gymnasium.make(spec)`` imports the entry point ``equiglb.envs.glb_env``, which registers the ids.
+
+A start-up hook that imports equiglb into every Python process (a ``.pth`` file) is deliberately
+not installed. docs/toolchains.md shows each form with RLlib, TorchRL and Minari.
 """
 
 from __future__ import annotations

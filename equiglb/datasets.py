@@ -1,0 +1,274 @@
+"""Minari datasets of the baselines, for offline RL: ``python -m equiglb.datasets --help``.
+
+For each policy (``offline``, ``online-eglb``, ``mpc`` or any other name of
+:data:`equiglb.baselines.POLICY_NAMES`) and each episode:
+
+1. ``env.reset(seed=seed + episode)`` picks the episode's window (``env.unwrapped.window()``);
+2. the baseline computes its schedule x[t, i, j, k] on that window with the environment's weights
+   (the offline optimum sees the whole window; online policies route slot by slot);
+3. the schedule is replayed through the environment in the ``"routing"`` action mode, slot t with the
+   action ``env.unwrapped.action_map.action_for(x[t])`` (the same per-region fractions, exact to
+   float64 rounding), and every observation, action, reward and info is recorded;
+4. the episode's summed reward is checked against -J(x) of the schedule
+   (:func:`equiglb.ledger.evaluate`, relative tolerance ``--rtol``, default :data:`RETURN_RTOL`;
+   docs/model.md §4): a mismatch (e.g. a schedule with unserved load, which the environment would
+   serve) is an error, never a silently different dataset. Measured: 1e-16 for LP baselines
+   (q = 1 or ∞, HiGHS) and online policies; about 2e-9 for the offline optimum at q = 2 (a conic
+   solver meets demand to about 1e-9), hence ``--rtol 1e-8`` there.
+
+The environment is stepped with the float64 action; the dataset stores it in the action space's
+dtype (float32). A float32 action near -1 (a weight near 0) is resolved to about 6e-8, so stepping
+the recovered environment with the stored actions reproduces the episode's return to about 1e-7
+relative (measured: 3e-10 on the synthetic scenario, 1.6e-7 on the multimodel one). Infos hold,
+for the reset and every step, the numeric keys of the
+environment's ``info`` (same keys throughout; docs/env.md).
+
+One Minari dataset per policy, id ``<prefix>/<policy>-v0`` with ``<prefix>`` = ``--dataset-id``
+(default ``equiglb/<env name>-<split>``). ``minari.load_dataset(id).recover_environment()`` rebuilds
+the environment (``gymnasium.make`` of the recorded id and keyword arguments). Needs the
+``minari`` and ``pyarrow`` packages (the ``toolchains`` extra).
+
+Example::
+
+    python -m equiglb.datasets --env equiglb/EquitableGLB-v0 --split test \\
+        --policies offline,online-eglb,mpc --env-kwargs episode_length=24 random_start=true --episodes 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import minari
+import numpy as np
+import yaml
+from minari.data_collector import EpisodeBuffer
+from minari.dataset.minari_dataset import parse_dataset_id
+
+import equiglb  # noqa: F401  (registers the equiglb/* ids)
+from equiglb.baselines import POLICY_NAMES, make_policy
+from equiglb.envs import EquitableGLBEnv
+from equiglb.ledger import evaluate
+
+__all__ = ["RETURN_RTOL", "EpisodeRecord", "record_episode", "record_datasets", "main"]
+
+#: Relative tolerance of |return + J(x)| / |J(x)| for a recorded episode.
+RETURN_RTOL = 1e-9
+DEFAULT_POLICIES = "offline,online-eglb,mpc"
+
+
+class DatasetError(ValueError):
+    """Bad input of ``python -m equiglb.datasets`` (printed as one ``error:`` line)."""
+
+
+@dataclass
+class EpisodeRecord:
+    """One replayed episode: T steps, T + 1 observations and infos (reset first)."""
+
+    observations: np.ndarray        # (T + 1, obs_dim), float32
+    actions: np.ndarray             # (T, act_dim), the action space's dtype
+    rewards: np.ndarray             # (T,) USD
+    terminations: np.ndarray        # (T,) bool
+    truncations: np.ndarray         # (T,) bool
+    infos: dict[str, Any]           # key -> (T + 1, ...) array, or a list of T + 1 numpy scalars
+    objective_usd: float            # J(x) of the baseline's schedule on the episode's window
+    seed: int
+
+
+def _base(env: gym.Env) -> EquitableGLBEnv:
+    base = env.unwrapped
+    if not isinstance(base, EquitableGLBEnv):
+        raise TypeError(f"{env} is not an equiglb environment")
+    return base
+
+
+def _stack_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    # arrays stacked to (T + 1, ...); scalars kept as a list of numpy scalars (Minari's arrow storage
+    # decodes a stacked 1-d array of scalars wrongly)
+    keys = set(infos[0])
+    for n, info in enumerate(infos[1:], start=1):
+        if set(info) != keys:
+            raise RuntimeError(f"info keys differ between reset and step {n}: {sorted(keys)} vs {sorted(info)}")
+    out: dict[str, Any] = {}
+    for k in sorted(keys):
+        values = [np.asarray(info[k]) for info in infos]
+        out[k] = [v[()] for v in values] if values[0].ndim == 0 else np.stack(values)
+    return out
+
+
+def record_episode(env: gym.Env, policy_name: str, seed: int, rtol: float = RETURN_RTOL) -> EpisodeRecord:
+    """Reset ``env`` (a ``"routing"``-mode equiglb env) with ``seed``, compute the baseline's schedule on
+    the episode's window and replay it through ``env``; raises ``RuntimeError`` if the return differs from
+    -J(x) by more than ``rtol`` relative."""
+    base = _base(env)
+    if base.action_map.mode != "routing":
+        raise ValueError("record_episode needs an environment made with action_mode='routing'")
+    obs, info = env.reset(seed=seed)
+    window, weights = base.window(), base.weights
+    x = make_policy(policy_name).schedule(window, weights)
+    objective_usd = evaluate(window, x, weights).objective_usd
+    dtype = env.action_space.dtype
+    observations, actions, rewards, terms, truncs, infos = [obs], [], [], [], [], [info]
+    for t in range(window.T):
+        action = np.asarray(base.action_map.action_for(x[t]), dtype=np.float64)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        actions.append(action.astype(dtype))
+        rewards.append(float(reward))
+        terms.append(bool(terminated))
+        truncs.append(bool(truncated))
+        infos.append(info)
+    if not (terms[-1] or truncs[-1]):
+        raise RuntimeError(f"episode of {window.T} slots did not end after its last slot")
+    total = float(np.sum(rewards))
+    if abs(total + objective_usd) > rtol * abs(objective_usd):
+        report = evaluate(window, x, weights)
+        short = float(np.abs(x.sum(axis=(1, 3)) - window.demand).max())
+        raise RuntimeError(f"{policy_name}: replayed return {total!r} USD differs from -J(x) = {-objective_usd!r} USD "
+                           f"by more than {rtol:g} relative; the schedule leaves {report.unserved_load:.6g} load units "
+                           f"unserved and misses a slot's demand by up to {short:.3g} (the environment serves all "
+                           "demand): raise unserved_penalty_usd, or --rtol for a conic solver's tolerance")
+    return EpisodeRecord(np.stack(observations), np.stack(actions), np.asarray(rewards), np.asarray(terms),
+                         np.asarray(truncs), _stack_infos(infos), objective_usd, seed)
+
+
+def record_datasets(env_id: str, policies: Sequence[str], episodes: int = 1, split: str | None = None,
+                    env_kwargs: dict[str, Any] | None = None, dataset_prefix: str | None = None,
+                    seed: int = 0, rtol: float = RETURN_RTOL) -> dict[str, Any]:
+    """Record one Minari dataset per policy (see the module docstring); returns ``{policy: MinariDataset}``.
+
+    Datasets are written under ``$MINARI_DATASETS_PATH`` (default ``~/.minari/datasets``).
+    """
+    kwargs = dict(env_kwargs or {})
+    if split is not None:
+        kwargs["split"] = split
+    kwargs["action_mode"] = "routing"
+    env = gym.make(env_id, **kwargs)
+    prefix = dataset_prefix or default_prefix(env_id, _base(env).config.split)
+    out = {}
+    for name in policies:
+        buffers = []
+        for e in range(episodes):
+            rec = record_episode(env, name, seed + e, rtol)
+            buffers.append(EpisodeBuffer(id=e, seed=rec.seed, observations=rec.observations, actions=rec.actions,
+                                         rewards=list(rec.rewards), terminations=list(rec.terminations),
+                                         truncations=list(rec.truncations), infos=rec.infos))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`(author_email|code_permalink)` is set to None")
+            out[name] = minari.create_dataset_from_buffers(
+                dataset_id=f"{prefix}/{name}-v0", buffer=buffers, env=env, eval_env=env.spec,
+                algorithm_name=f"equiglb baseline {name}", author="equiglb", data_format="arrow",
+                description=(f"{name} baseline of equiglb replayed through {env_id} (action_mode='routing'); "
+                             f"each episode's summed reward is -J(x) of the baseline's schedule (USD)."),
+                requirements=[f"equiglb=={equiglb.__version__}"])
+    return out
+
+
+def default_prefix(env_id: str, split: str) -> str:
+    """``equiglb/<env name>-<split>`` for an id ``[namespace/]name-vN``."""
+    name = env_id.split(":")[-1].split("/")[-1].rsplit("-v", 1)[0]
+    return f"equiglb/{name}-{split}"
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def _parse_kv(items: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DatasetError(f"--env-kwargs: expected key=value, got {item!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m equiglb.datasets",
+                                description="Record Minari datasets of equiglb's baselines replayed through the env.")
+    p.add_argument("--env", default="equiglb/EquitableGLB-v0", help="registered env id (default: %(default)s)")
+    p.add_argument("--split", default=None, help="scenario split: train, test or all (default: the id's)")
+    p.add_argument("--policies", default=DEFAULT_POLICIES,
+                   help=f"comma-separated, from: {', '.join(POLICY_NAMES)} (default: {DEFAULT_POLICIES})")
+    p.add_argument("--episodes", type=int, default=1, help="episodes per policy (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="episode e is reset with seed + e (default: 0)")
+    p.add_argument("--env-kwargs", nargs="*", default=[], metavar="K=V",
+                   help="options of gymnasium.make, values as YAML: episode_length=24 random_start=true data_dir=...")
+    p.add_argument("--dataset-id", default=None,
+                   help="dataset id prefix; each policy's dataset is PREFIX/<policy>-v0 "
+                        "(default: equiglb/<env name>-<split>)")
+    p.add_argument("--rtol", type=float, default=RETURN_RTOL,
+                   help="largest accepted |return + J(x)| / J(x) of an episode (default: %(default)g; q other than "
+                        "1 and inf is solved by a conic solver that meets demand to about 1e-9: use 1e-8)")
+    p.add_argument("--data-path", default=None,
+                   help="Minari datasets folder (sets MINARI_DATASETS_PATH; default: its value or ~/.minari/datasets)")
+    return p
+
+
+def _check(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
+    names = [n.strip() for n in args.policies.split(",") if n.strip()]
+    unknown = [n for n in names if n not in POLICY_NAMES]
+    if unknown or not names:
+        raise DatasetError(f"--policies: unknown name(s) {unknown or [args.policies]}; "
+                           f"valid names: {', '.join(POLICY_NAMES)}")
+    if not 0 < args.rtol < 1:
+        raise DatasetError(f"--rtol must be in (0, 1), got {args.rtol}")
+    if args.episodes < 1:
+        raise DatasetError(f"--episodes must be >= 1, got {args.episodes}")
+    kwargs = _parse_kv(args.env_kwargs)
+    if "action_mode" in kwargs:
+        raise DatasetError(f"--env-kwargs action_mode={kwargs['action_mode']!r}: datasets are always recorded in "
+                           "the 'routing' action mode (it reaches every baseline's routing exactly)")
+    if args.episodes > 1 and not kwargs.get("random_start"):
+        raise DatasetError(f"--episodes {args.episodes} needs --env-kwargs random_start=true (and an episode_length "
+                           "shorter than the split); otherwise every episode replays the same window")
+    try:
+        gym.spec(args.env)
+    except gym.error.Error as exc:
+        raise DatasetError(f"--env {args.env!r}: {exc}") from None
+    if args.dataset_id is not None:
+        try:
+            parse_dataset_id(f"{args.dataset_id}/{names[0]}-v0")
+        except Exception as exc:  # noqa: BLE001 - minari raises plain exceptions for bad ids
+            raise DatasetError(f"--dataset-id {args.dataset_id!r}: {exc}") from None
+    return names, kwargs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m equiglb.datasets``; returns the exit status (2 on bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        names, kwargs = _check(args)
+        if args.data_path is not None:
+            Path(args.data_path).mkdir(parents=True, exist_ok=True)
+            os.environ["MINARI_DATASETS_PATH"] = str(Path(args.data_path).resolve())
+        try:
+            probe = gym.make(args.env, **dict(kwargs, action_mode="routing",
+                                              **({"split": args.split} if args.split else {})))
+        except (ValueError, TypeError, KeyError, OSError) as exc:
+            raise DatasetError(f"--env {args.env} with --split {args.split} --env-kwargs {kwargs}: {exc}") from None
+        prefix = args.dataset_id or default_prefix(args.env, _base(probe).config.split)
+        probe.close()
+        datasets = record_datasets(args.env, names, args.episodes, args.split, kwargs, prefix, args.seed,
+                                   args.rtol)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:           # a replay that is not -J(x): nothing is written for that policy
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, ds in datasets.items():
+        returns = [float(np.sum(ep.rewards)) for ep in ds.iterate_episodes()]
+        print(f"{prefix}/{name}-v0: {ds.total_episodes} episodes, {ds.total_steps} steps, "
+              f"mean return {np.mean(returns):,.2f} USD (= -J of the baseline)")
+    print(f"saved under {os.environ.get('MINARI_DATASETS_PATH', Path.home() / '.minari' / 'datasets')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
