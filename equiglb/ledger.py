@@ -1,4 +1,4 @@
-"""The ledger: the single place that turns a routing into costs, footprints and J(x) (docs/model.md §3-§4).
+"""The ledger: the single place that turns a routing into costs, footprints and J(x) (docs/model.md §2–§5).
 
 Two entry points share the same formulas:
 

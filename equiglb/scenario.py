@@ -1,4 +1,4 @@
-"""The GLB model of DESIGN.md §1 as data: :class:`Scenario` (traces + static data) and :class:`Weights`.
+"""The GLB model of docs/model.md §1 as data: :class:`Scenario` (traces + static data) and :class:`Weights`.
 
 Index conventions used everywhere in equiglb:
 
@@ -30,7 +30,7 @@ MAX_Q = 100.0
 
 @dataclass(frozen=True)
 class Weights:
-    """Weights of the objective J(x) of DESIGN.md §1.
+    """Weights of the objective J(x) of docs/model.md §3.
 
     J(x) = Σ_t cost_t + μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q + μ_d·latency + penalty·unserved
 
@@ -93,7 +93,7 @@ def _bool_arr(scenario: str, field_name: str, value: object) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Scenario:
-    """One GLB instance: N sites, J regions, K models, T hourly slots (DESIGN.md §1).
+    """One GLB instance: N sites, J regions, K models, T hourly slots (docs/model.md §1).
 
     Arrays are float64 (bool for ``mask`` and ``hosting``), read-only, and validated on
     construction; any problem raises :class:`ScenarioError` naming the field and value.

@@ -1,4 +1,4 @@
-"""The offline optimum (eGLB-Off, generalized): the full-window convex program of DESIGN.md §1.
+"""The offline optimum (eGLB-Off, generalized): the full-window convex program of docs/model.md §2–§3.
 
     min  Σ_t Σ_i p[t,i] E[t,i] + μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q + μ_d·latency + penalty·Σ u
     s.t. Σ_{i,k} x[t,i,j,k] + u[t,j] = λ[t,j],   Σ_{j,k} e[k] x[t,i,j,k] <= M[i],   x, u >= 0
