@@ -7,7 +7,7 @@ For each policy (``offline``, ``online-eglb``, ``mpc`` or any other name of
 2. the baseline computes its schedule x[t, i, j, k] on that window with the environment's weights
    (the offline optimum sees the whole window; online policies route slot by slot);
 3. the schedule is replayed through the environment in the ``"routing"`` action mode, slot t with the
-   action ``env.unwrapped.action_map.action_for(x[t])`` (the same per-region fractions, exact to
+   action ``env.unwrapped.action_map.action_for(x[t], dtype=np.float64)`` (the same per-region fractions, exact to
    float64 rounding), and every observation, action, reward and info is recorded;
 4. the episode's summed reward is checked against -J(x) of the schedule
    (:func:`equiglb.ledger.evaluate`, relative tolerance ``--rtol``, default :data:`RETURN_RTOL`;
@@ -48,7 +48,6 @@ from typing import Any
 import gymnasium as gym
 import minari
 import numpy as np
-import yaml
 from minari.data_collector import EpisodeBuffer
 from minari.dataset.minari_dataset import parse_dataset_id
 
@@ -56,6 +55,7 @@ import equiglb  # noqa: F401  (registers the equiglb/* ids)
 from equiglb.baselines import POLICY_NAMES, make_policy
 from equiglb.envs import EquitableGLBEnv
 from equiglb.ledger import evaluate
+from equiglb.validate import cli_value
 
 __all__ = ["RETURN_RTOL", "EpisodeRecord", "record_episode", "record_datasets", "main"]
 
@@ -117,7 +117,7 @@ def record_episode(env: gym.Env, policy_name: str, seed: int, rtol: float = RETU
     dtype = env.action_space.dtype
     observations, actions, rewards, terms, truncs, infos = [obs], [], [], [], [], [info]
     for t in range(window.T):
-        action = np.asarray(base.action_map.action_for(x[t]), dtype=np.float64)
+        action = base.action_map.action_for(x[t], dtype=np.float64)
         obs, reward, terminated, truncated, info = env.step(action)
         observations.append(obs)
         actions.append(action.astype(dtype))
@@ -184,7 +184,7 @@ def _parse_kv(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise DatasetError(f"--env-kwargs: expected key=value, got {item!r}")
-        out[key] = yaml.safe_load(value)
+        out[key] = cli_value(value)
     return out
 
 

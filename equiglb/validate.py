@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 
 import numpy as np
+import yaml
 
-__all__ = ["ScenarioError", "OptionError", "MAX_MAGNITUDE", "as_int", "as_float", "as_bool", "one_of", "as_seed",
-           "as_path", "as_float_array", "as_output_path", "CliArgumentParser"]
+__all__ = ["ScenarioError", "OptionError", "UnknownOptionError", "cli_value", "MAX_MAGNITUDE", "as_int", "as_float",
+           "as_bool", "one_of", "as_seed", "as_path", "as_float_array", "as_output_path", "CliArgumentParser"]
 
 #: Largest absolute value accepted for any number option or data value (weights in USD, prices in USD/MWh, ...).
 #: Larger values are data-entry errors in practice, and they crush every other observation to 0 after scaling.
@@ -41,6 +42,27 @@ class ScenarioError(ValueError):
 
 class OptionError(ScenarioError):
     """An option has the wrong type or is out of range. The message names the option and the value."""
+
+
+def cli_value(raw: str) -> Any:
+    """A command-line ``key=value`` value read as YAML, with every float literal a float.
+
+    YAML reads ``1e7`` and ``inf`` as strings (it wants ``1.0e+7`` and ``.inf``); on a command line
+    they mean numbers, so a string that Python's ``float`` parses becomes that float (``nan`` too,
+    which the options' checks then refuse by name). Raises ``yaml.YAMLError`` on invalid YAML.
+    """
+    value = yaml.safe_load(raw) if raw.strip() else None
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+class UnknownOptionError(OptionError, TypeError):
+    """A keyword option that does not exist. Also a ``TypeError``, as Python raises for an unexpected
+    keyword argument, so that wrappers probing optional keywords (TorchRL's ``frameskip``) work."""
 
 
 def _kind(value: Any) -> str:

@@ -48,6 +48,8 @@ from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckA
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from torch import nn
 
+from equiglb.validate import cli_value
+
 __all__ = ["ALGOS", "OFF_POLICY", "SPECIAL_KEYS", "DEFAULT_ENTRY", "HyperparamError", "LinearSchedule",
            "hyperparams_path", "read_hyperparams_file", "load_hyperparams", "parse_overrides",
            "eval_kwargs_string", "accepted_keys", "build_model_kwargs", "check_device"]
@@ -151,7 +153,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         if not key:
             raise HyperparamError(f"hyperparameter override {item!r} has an empty key")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = cli_value(raw)
         except yaml.YAMLError as exc:
             raise HyperparamError(f"hyperparameter override {item!r}: value {raw!r} is not valid YAML ({exc})") from exc
         target = out

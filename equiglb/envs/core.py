@@ -22,7 +22,16 @@ from equiglb.envs.actions import ACTION_MODES
 from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
-from equiglb.validate import OptionError, as_bool, as_float, as_float_array, as_int, as_path, one_of
+from equiglb.validate import (
+    OptionError,
+    UnknownOptionError,
+    as_bool,
+    as_float,
+    as_float_array,
+    as_int,
+    as_path,
+    one_of,
+)
 
 __all__ = ["EnvConfig", "Observer"]
 
@@ -70,7 +79,8 @@ class EnvConfig:
         """
         if unknown:
             valid = [p for p in inspect.signature(cls.make).parameters if p != "unknown"]
-            raise OptionError(f"unknown environment option(s) {sorted(unknown)}; the options are {valid}")
+            raise UnknownOptionError(f"unexpected keyword argument {sorted(unknown)[0]!r}: unknown environment "
+                                     f"option(s) {sorted(unknown)}; the options are {valid}")
         if isinstance(scenario, Scenario):
             if data_dir is not None or scenario_options:
                 raise OptionError("data_dir= and scenario_options= apply only when scenario= is a name")
