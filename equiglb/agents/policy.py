@@ -75,10 +75,11 @@ class AgentPolicy(OnlinePolicy):
         self.model_path = check_model_file(model_path)
         cfg = run_config(self.model_path)
         self.algo = algo or detect_algo(self.model_path)
-        self.env_id = env_id or cfg.get("env_id")
-        if self.env_id is None:
+        found_id = env_id or cfg.get("env_id")
+        if found_id is None:
             raise UserError(f"model file {str(self.model_path)!r}: no environment id given and no config.yml "
                             "next to the model")
+        self.env_id: str = str(found_id)
         kw = dict(cfg.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
         self.env_kwargs = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
         self.model = load_model(self.model_path, self.algo, device)
@@ -135,7 +136,7 @@ class AgentPolicy(OnlinePolicy):
             self.env.close()
         base, split = scenario, "all"
         start = _find_window(self.reference, scenario) if self.reference is not None else None
-        if start is not None:
+        if start is not None and self.reference is not None:
             split = "_agent_eval"
             base = dataclasses.replace(self.reference, splits={**self.reference.splits, split: (start, scenario.T)})
         base = base.with_weights(weights)

@@ -29,8 +29,8 @@ def write_table(rows: Sequence[Mapping[str, Any]], out_dir: Path, stem: str = "t
     """Write ``rows`` as ``<stem>.csv`` and ``<stem>.json`` (the baselines command's writers)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
-    write_csv(list(rows), csv_path)
-    write_json(list(rows), json_path)
+    write_csv([dict(r) for r in rows], csv_path)
+    write_json([dict(r) for r in rows], json_path)
     return csv_path, json_path
 
 

@@ -286,8 +286,8 @@ class PeriodicEval(BaseCallback):
                                            deterministic=True, return_episode_rewards=True)
         self.last = n
         self.history["timesteps"].append(n)
-        self.history["results"].append(list(rewards))
-        self.history["ep_lengths"].append(list(lengths))
+        self.history["results"].append(np.atleast_1d(rewards).tolist())
+        self.history["ep_lengths"].append(np.atleast_1d(lengths).tolist())
         save_history(self.run_dir, self.history)
         mean = float(np.mean(rewards))
         self.logger.record("eval/mean_reward", mean)
@@ -336,7 +336,7 @@ def save_checkpoint(model: BaseAlgorithm, run_dir: Path, off_policy: bool) -> Pa
     if vn is not None:
         vn.save(str(paths["vecnormalize"]))
     if off_policy:
-        model.save_replay_buffer(str(paths["replay_buffer"]))
+        model.save_replay_buffer(str(paths["replay_buffer"]))  # type: ignore[attr-defined]
     env = model.get_env()
     assert env is not None
     state = {"num_timesteps": steps, "n_updates": int(getattr(model, "_n_updates", 0)), "rng": rng_state(model),

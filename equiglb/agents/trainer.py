@@ -37,15 +37,45 @@ from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
 import equiglb.envs  # noqa: F401  (registers the equiglb/* ids)
-from equiglb.agents.algos import ALGOS, OFF_POLICY, HyperparamError, build_model_kwargs, load_hyperparams, \
-    parse_overrides
+from equiglb.agents.algos import (
+    ALGOS,
+    OFF_POLICY,
+    HyperparamError,
+    build_model_kwargs,
+    load_hyperparams,
+    parse_overrides,
+)
 from equiglb.agents.evaluate import check_baselines, check_split, evaluate_models, scenario_of
 from equiglb.agents.policy import normalizes_obs
-from equiglb.agents.resume import ConsistentPoints, Interrupted, PeriodicEval, ReplayableEnv, ReplayableVecEnv, \
-    StopAtConsistentPoint, load_history, load_resume_state, restore_env_replay, save_checkpoint, save_history, \
-    set_rng_state
-from equiglb.agents.runs import UserError, check_model_file, check_writable, checkpoint_paths, companions, \
-    detect_algo, latest_checkpoint, new_run_dir, now_utc, read_config, run_config, versions, write_config
+from equiglb.agents.resume import (
+    ConsistentPoints,
+    Interrupted,
+    PeriodicEval,
+    ReplayableEnv,
+    ReplayableVecEnv,
+    StopAtConsistentPoint,
+    load_history,
+    load_resume_state,
+    restore_env_replay,
+    save_checkpoint,
+    save_history,
+    set_rng_state,
+)
+from equiglb.agents.runs import (
+    UserError,
+    check_model_file,
+    check_writable,
+    checkpoint_paths,
+    companions,
+    detect_algo,
+    latest_checkpoint,
+    new_run_dir,
+    now_utc,
+    read_config,
+    run_config,
+    versions,
+    write_config,
+)
 from equiglb.baselines import POLICY_NAMES
 from equiglb.envs.sb3 import make_sb3_vec_env
 
@@ -131,7 +161,7 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         raise UserError(f"--env-kwargs: {exc}") from exc
     if "split" in env_kwargs:
         raise UserError("--env-kwargs split=...: use --train-split / --eval-split instead")
-    threads = args.torch_threads or hp.get("torch_num_threads") or 1
+    threads = args.torch_threads if args.torch_threads is not None else hp.get("torch_num_threads", 1)
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
         raise UserError(f"--hyperparams torch_num_threads={threads!r}: expected a positive integer")
     vec_env = args.vec_env
@@ -340,7 +370,7 @@ def build(plan: Plan) -> Built:
         if off_policy:
             if not paths["replay_buffer"].is_file():
                 raise UserError(f"--resume: the checkpoint's replay buffer {str(paths['replay_buffer'])!r} is missing")
-            model.load_replay_buffer(str(paths["replay_buffer"]))
+            model.load_replay_buffer(str(paths["replay_buffer"]))  # type: ignore[attr-defined]
     elif plan.trained_agent is not None:
         vn_path, rb_path = companions(plan.trained_agent)
         if vn_path is None and normalizes_obs(run_config(plan.trained_agent)):
@@ -349,19 +379,19 @@ def build(plan: Plan) -> Built:
         venv = _wrap_normalize(venv, plan, vn_path, True)
         model = _load(plan.trained_agent, plan, venv, "--trained-agent", force_reset=True)
         if off_policy and rb_path is not None:
-            model.load_replay_buffer(str(rb_path))
+            model.load_replay_buffer(str(rb_path))  # type: ignore[attr-defined]
         model.set_random_seed(plan.seed)
     else:
         venv = _wrap_normalize(venv, plan, None, True)
         try:
-            kwargs = build_model_kwargs(plan.algo, plan.hp, int(np.prod(venv.action_space.shape)))
+            kwargs = build_model_kwargs(plan.algo, plan.hp, int(np.prod(venv.action_space.shape or (1,))))
             model = cls(plan.hp.get("policy", "MlpPolicy"), venv, seed=plan.seed, device=plan.device,
                         verbose=plan.verbose, **kwargs)
         except HyperparamError as exc:
             raise UserError(f"--hyperparams: {exc}") from exc
         except Exception as exc:  # SB3 rejects the value (n_steps=0, CnnPolicy on vectors, ...)
-            raise UserError(f"--hyperparams of {plan.algo} for {plan.env_id} rejected by {cls.__name__}: "
-                            f"{type(exc).__name__}: {exc}") from exc
+            raise UserError(f"--hyperparams of {plan.algo} (policy {plan.hp.get('policy', 'MlpPolicy')!r}) for "
+                            f"{plan.env_id} rejected by {cls.__name__}: {type(exc).__name__}: {exc}") from exc
     eval_env = None
     if plan.eval_freq > 0:
         val = next((s for s in ("val", "validation") if s in full.splits), plan.train_split)
@@ -380,7 +410,7 @@ def make_run_folder(plan: Plan, model: BaseAlgorithm | None) -> tuple[Path, dict
         write_config(plan.resume_dir, cfg)
         return plan.resume_dir, cfg
     run_dir = new_run_dir(plan.log_folder, plan.algo, plan.env_id)
-    start = int(model.num_timesteps) if plan.trained_agent is not None else 0
+    start = int(model.num_timesteps) if plan.trained_agent is not None and model is not None else 0
     cfg = {"algo": plan.algo, "env_id": plan.env_id, "env_kwargs": plan.env_kwargs, "hyperparams": plan.hp,
            "n_timesteps": plan.n_timesteps, "target_timesteps": start + plan.n_timesteps, "n_envs": plan.n_envs,
            "seed": plan.seed, "vec_env": plan.vec_env, "device": plan.device, "torch_threads": plan.torch_threads,
@@ -449,7 +479,7 @@ def save_final(model: BaseAlgorithm, run_dir: Path, off_policy: bool) -> None:
     if vn is not None:
         vn.save(str(run_dir / "vecnormalize.pkl"))
     if off_policy:
-        model.save_replay_buffer(str(run_dir / "replay_buffer.pkl"))
+        model.save_replay_buffer(str(run_dir / "replay_buffer.pkl"))  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------- the run, top to bottom
