@@ -77,7 +77,7 @@ def _one_error_line(err: str, prog: str) -> str:
 def _rejected(argv: list[str], logs: Path, capsys, words: list[str]) -> None:
     """train.py ``argv`` exits with status 2, one error line naming ``words``, and no run folder."""
     try:
-        code = main([*argv, "-f", str(logs)], prog="train.py")
+        code = main([*argv] if "--resume" in argv else [*argv, "-f", str(logs)], prog="train.py")
     except SystemExit as exc:            # argparse
         code = exc.code
     assert code == 2
@@ -184,12 +184,14 @@ def test_model_of_another_algorithm(trained, tmp_path, capsys):
 
 
 def test_model_of_another_observation_shape(trained, tmp_path, capsys):
-    _rejected(["-i", str(trained / "model.zip"), *SMALL, "forecast_horizon=2", "--baselines"], tmp_path / "logs",
+    _rejected(["-i", str(trained / "model.zip"), *SMALL[:3], "forecast_horizon=2", *SMALL[3:], "--baselines"],
+              tmp_path / "logs",
               capsys, ["--trained-agent", "model.zip", "observations of shape"])
 
 
 def test_model_of_another_action_shape(trained, tmp_path, capsys):
-    _rejected(["-i", str(trained / "model.zip"), *SMALL, "action_mode=simplex", "--baselines"], tmp_path / "logs",
+    _rejected(["-i", str(trained / "model.zip"), *SMALL[:3], "action_mode=routing", *SMALL[3:], "--baselines"],
+              tmp_path / "logs",
               capsys, ["--trained-agent", "model.zip", "shape"])
 
 
@@ -328,7 +330,9 @@ def test_evaluate_model_without_statistics(trained, tmp_path, capsys):
 
 
 def test_evaluate_model_of_another_shape(trained, tmp_path, capsys):
-    _eval_rejected([str(trained), "--env-kwargs", "scenario_options={hours: 288}", "forecast_horizon=3",
+    """A 10-site agent on a 2-site scenario."""
+    d = _no_latency_folder(tmp_path)
+    _eval_rejected([str(trained), "--env", "equiglb/EquitableGLB-v0", "--env-kwargs", "scenario=csv", f"data_dir={d}",
                     "--baselines", "-o", str(tmp_path / "o")], capsys, ["model.zip", "observations of shape"],
                    tmp_path / "o")
 

@@ -83,7 +83,7 @@ class AgentPolicy(OnlinePolicy):
         kw = dict(cfg.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
         self.env_kwargs = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
         self.model = load_model(self.model_path, self.algo, device)
-        self._check_spaces()
+        self._check_spaces(reference)
         if vecnormalize_path is None:
             vecnormalize_path = companions(self.model_path)[0]
             if vecnormalize_path is None and normalizes_obs(cfg):
@@ -110,18 +110,21 @@ class AgentPolicy(OnlinePolicy):
         self.routing: list[np.ndarray] = []
         self.rewards: list[float] = []
 
-    def _check_spaces(self) -> None:
-        """The model's observation and action shapes are the environment's (else :class:`UserError`)."""
+    def _check_spaces(self, scenario: Scenario | None) -> None:
+        """The model's observation and action shapes are those of the environment on ``scenario``
+        (default: the env id's own scenario); else :class:`UserError`."""
+        kw = dict(self.env_kwargs) if scenario is None else {**self.env_kwargs, "scenario": scenario}
         try:
-            env = gym.make(self.env_id, **self.env_kwargs)
+            env = gym.make(self.env_id, **kw)
         except Exception as exc:
             raise UserError(f"cannot make environment {self.env_id!r} with {self.env_kwargs}: {exc}") from exc
         try:
             for what, mine, env_space in (("observation", self.model.observation_space, env.observation_space),
                                           ("action", self.model.action_space, env.action_space)):
                 if mine.shape != env_space.shape:
+                    on = self.env_id if scenario is None else f"{self.env_id} on scenario {scenario.name!r}"
                     raise UserError(f"model file {str(self.model_path)!r} expects {what}s of shape {mine.shape} "
-                                    f"but {self.env_id} with {self.env_kwargs} has {env_space.shape}")
+                                    f"but {on} with {self.env_kwargs} has {env_space.shape}")
         finally:
             env.close()
 

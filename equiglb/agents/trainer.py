@@ -305,26 +305,25 @@ def _wrap_normalize(venv: VecEnv, plan: Plan, stats: Path | None, training: bool
     return vn
 
 
-def _check_shapes(model_path: Path, model: BaseAlgorithm, venv: VecEnv, env_id: str) -> None:
+def _check_shapes(model_path: Path, model: BaseAlgorithm, venv: VecEnv, env_id: str, option: str) -> None:
     for what, mine, env_space in (("observation", model.observation_space, venv.observation_space),
                                   ("action", model.action_space, venv.action_space)):
         if mine.shape != env_space.shape:
-            raise UserError(f"--trained-agent {str(model_path)!r} was trained on {what}s of shape {mine.shape}, "
+            raise UserError(f"{option} {str(model_path)!r} was trained on {what}s of shape {mine.shape}, "
                             f"but {env_id} with these --env-kwargs has {env_space.shape}")
 
 
-def _load(path: Path, plan: Plan, venv: VecEnv, option: str, force_reset: bool) -> BaseAlgorithm:
+def _probe(path: Path, plan: Plan, venv: VecEnv, option: str) -> None:
+    """Check the model file loads as ``plan.algo`` with the env's observation and action shapes."""
     saved = detect_algo(path)
     if saved != plan.algo:
         raise UserError(f"{option} {str(path)!r} was trained with {saved}, not --algo {plan.algo}")
-    cls = ALGOS[plan.algo]
     try:
-        probe = cls.load(str(path), device=plan.device)
+        probe = ALGOS[plan.algo].load(str(path), device=plan.device)
     except Exception as exc:
         raise UserError(f"{option} {str(path)!r} does not load as a {plan.algo} model: "
                         f"{type(exc).__name__}: {exc}") from exc
-    _check_shapes(path, probe, venv, plan.env_id)
-    return cls.load(str(path), env=venv, device=plan.device, force_reset=force_reset)
+    _check_shapes(path, probe, venv, plan.env_id, option)
 
 
 def build(plan: Plan) -> Built:
@@ -360,8 +359,9 @@ def build(plan: Plan) -> Built:
     if plan.resume_dir is not None:
         assert plan.resume_steps is not None
         paths = checkpoint_paths(plan.resume_dir, plan.resume_steps)
+        _probe(paths["model"], plan, venv, "--resume checkpoint")
         venv = _wrap_normalize(venv, plan, paths["vecnormalize"] if paths["vecnormalize"].is_file() else None, True)
-        model = _load(paths["model"], plan, venv, "--resume checkpoint", force_reset=False)
+        model = cls.load(str(paths["model"]), env=venv, device=plan.device, force_reset=False)
         try:
             load_resume_state(plan.resume_dir, plan.resume_steps)
         except Exception as exc:
@@ -372,12 +372,13 @@ def build(plan: Plan) -> Built:
                 raise UserError(f"--resume: the checkpoint's replay buffer {str(paths['replay_buffer'])!r} is missing")
             model.load_replay_buffer(str(paths["replay_buffer"]))  # type: ignore[attr-defined]
     elif plan.trained_agent is not None:
+        _probe(plan.trained_agent, plan, venv, "--trained-agent")
         vn_path, rb_path = companions(plan.trained_agent)
         if vn_path is None and normalizes_obs(run_config(plan.trained_agent)):
             raise UserError(f"--trained-agent {str(plan.trained_agent)!r} was trained with normalized observations "
                             f"but its vecnormalize.pkl is missing next to it")
         venv = _wrap_normalize(venv, plan, vn_path, True)
-        model = _load(plan.trained_agent, plan, venv, "--trained-agent", force_reset=True)
+        model = cls.load(str(plan.trained_agent), env=venv, device=plan.device)
         if off_policy and rb_path is not None:
             model.load_replay_buffer(str(rb_path))  # type: ignore[attr-defined]
         model.set_random_seed(plan.seed)
