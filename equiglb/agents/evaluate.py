@@ -119,6 +119,7 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
         raise UserError(f"--names: {len(names)} label(s) for {len(paths)} model(s)")
     full = scenario_of(env_id, env_kwargs)
     window = check_split(full, split, "--split")
+    base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), window)
     agents = []
     for n, p in enumerate(paths):
         c = run_config(p)
@@ -127,7 +128,6 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
         ag.name = names[n] if names else f"{ag.algo}:{p.parent.name}"
         agents.append(ag)
-    base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), window)
     policies: list[Policy] = [*base, *agents]
     if len({p.name for p in policies}) != len(policies):
         raise UserError(f"row labels {[p.name for p in policies]} are not distinct; give --names")
