@@ -191,22 +191,22 @@ def check_model_file(path: str | os.PathLike, option: str = "model file") -> Pat
 
 
 def detect_algo(model_zip: Path) -> str:
-    """The algorithm of a saved SB3 model, from the parameters stored in the zip (its run's
-    config.yml when the zip is ambiguous)."""
+    """The algorithm of a saved SB3 model: the one its run's config.yml records, else told from the
+    parameters stored in the zip (DDPG is TD3 with ``policy_delay=1`` and ``target_noise_clip=0``)."""
+    cfg = run_config(model_zip)
+    if cfg.get("algo") in ALGOS:
+        return str(cfg["algo"])
     with zipfile.ZipFile(model_zip) as z:
         data = json.loads(z.read("data"))
     if "clip_range" in data:
         return "ppo"
-    if "target_entropy" in data or "ent_coef" in data and "buffer_size" in data:
+    if "target_entropy" in data:
         return "sac"
     if "policy_delay" in data:
-        td3_like = data.get("policy_delay") != 1 or data.get("target_policy_noise")
-        return "td3" if td3_like else "ddpg"
-    if "normalize_advantage" in data or "use_rms_prop" in data:
+        ddpg = data.get("policy_delay") == 1 and not data.get("target_noise_clip")
+        return "ddpg" if ddpg else "td3"
+    if "normalize_advantage" in data or "rms_prop_eps" in data:
         return "a2c"
-    cfg = run_config(model_zip)
-    if cfg.get("algo") in ALGOS:
-        return str(cfg["algo"])
     raise UserError(f"model file {str(model_zip)!r}: cannot tell which algorithm saved it; give --algo")
 
 
