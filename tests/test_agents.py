@@ -4,6 +4,7 @@ Training runs are a few hundred steps on the synthetic scenario with 24-hour epi
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,7 +15,9 @@ import yaml
 from equiglb.agents import ALGOS, AgentPolicy
 from equiglb.agents.algos import HyperparamError, load_hyperparams, parse_overrides
 from equiglb.agents.cli import main
-from equiglb.agents.evaluate import scenario_of
+from equiglb.agents.evaluate import evaluate_models, scenario_of
+from equiglb.agents.evaluate import main as evaluate_main
+from equiglb.baselines import compare, make_policy
 from equiglb.ledger import evaluate
 
 ENV = "equiglb/EquitableGLB-v0"
@@ -116,11 +119,6 @@ def test_agent_table_row_is_the_ledger_of_its_schedule(trained_run):
 
 def test_table_has_a_row_per_policy_and_baseline_rows_equal_compare(trained_run, tmp_path):
     """Baseline rows are the baselines' compare() on the same window; no policy beats the offline optimum."""
-    import json
-
-    from equiglb.agents.evaluate import evaluate_models
-    from equiglb.baselines import compare, make_policy
-
     names = ["offline", "min-cost", "nearest", "random"]
     out = evaluate_models([trained_run, trained_run / "model.zip"], split="test", baselines=names, out_dir=tmp_path,
                           names=["agent-a", "agent-b"], print_table=False)
@@ -140,10 +138,6 @@ def test_table_has_a_row_per_policy_and_baseline_rows_equal_compare(trained_run,
 
 def test_evaluate_command_on_another_scenario(trained_run, tmp_path, eglb_dir, capsys):
     """python -m equiglb.agents.evaluate: a synthetic-trained agent on the eGLB-2022 test window."""
-    import json
-
-    from equiglb.agents.evaluate import main as evaluate_main
-
     code = evaluate_main([str(trained_run), "--env", "equiglb/EquitableGLB-eglb2022-v0", "--env-kwargs",
                           f"data_dir={eglb_dir}", "--baselines", "offline", "min-cost", "-o", str(tmp_path)])
     assert code == 0

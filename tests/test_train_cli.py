@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stable_baselines3 import PPO
 
 from equiglb.agents.cli import build_parser, main
 
 ENV = "equiglb/EquitableGLB-v0"
-QUICK = ["--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--eval-freq", "0", "--no-progress", "--baselines"]
+QUICK = ["--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--eval-freq", "0", "--no-progress",
+         "--baselines"]
 
 
 def test_help_documents_every_flag(capsys):
@@ -105,8 +107,6 @@ def test_runs_never_overwrite_each_other(tmp_path):
 
 
 def test_trained_agent_continues_the_step_count_in_a_new_run(tmp_path):
-    from stable_baselines3 import PPO
-
     fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
     assert main(["-n", "64", "-f", str(tmp_path), *QUICK, *fast]) == 0
     first = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_1"
