@@ -52,7 +52,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "held-out test window beside every optimization baseline (same ledger, same J(x)). "
                     "Everything goes into one new run folder, named at the end.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--algo", choices=sorted(ALGOS), default="ppo", help="RL algorithm")
+    p.add_argument("--algo", choices=sorted(ALGOS), default=None,
+                   help="RL algorithm; default: that of the model given with -i, else ppo")
     p.add_argument("--env", default=DEFAULT_ENV_ID,
                    help="registered environment id (equiglb/EquitableGLB-v0 is the synthetic scenario, "
                         "equiglb/EquitableGLB-eglb2022-v0 the real eGLB-2022 traces)")
@@ -124,7 +125,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("aborted before the next consistent point; --resume continues from the latest checkpoint",
+        print("aborted: nothing saved since the latest checkpoint; --resume RUN_DIR continues from it "
+              "(or, once training is done, redoes only the final evaluation)",
               file=sys.stderr)
         return 128 + 2
 

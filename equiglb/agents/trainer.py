@@ -81,6 +81,7 @@ from equiglb.envs.sb3 import make_sb3_vec_env
 
 __all__ = ["Plan", "Built", "plan_from_args", "build", "run", "make_vec_env", "RECORDED"]
 
+DEFAULT_ALGO = "ppo"
 #: Options recorded in config.yml that a resumed run keeps: config key -> command-line dest.
 RECORDED = {"algo": "algo", "env_id": "env", "n_timesteps": "n_timesteps", "seed": "seed", "n_envs": "n_envs",
             "vec_env": "vec_env", "device": "device", "torch_threads": "torch_threads", "eval_freq": "eval_freq",
@@ -151,8 +152,11 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         return _plan_resume(args, parser)
     if args.eval_only and not args.trained_agent:
         raise UserError("--eval-only needs --trained-agent MODEL_ZIP (or use python -m equiglb.agents.evaluate)")
+    trained = check_model_file(args.trained_agent, "--trained-agent") if args.trained_agent else None
+    # without --algo: the algorithm of the model given with -i, else PPO
+    algo = args.algo or (detect_algo(trained) if trained is not None else DEFAULT_ALGO)
     try:
-        hp = load_hyperparams(args.algo, args.env, parse_overrides(args.hyperparams))
+        hp = load_hyperparams(algo, args.env, parse_overrides(args.hyperparams))
     except HyperparamError as exc:
         raise UserError(f"--hyperparams: {exc}") from exc
     try:
@@ -169,7 +173,7 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         spec = gym.envs.registry.get(args.env)
         native = spec is not None and getattr(spec, "vector_entry_point", None) and args.env.startswith("equiglb/")
         vec_env = "native" if native else "dummy"
-    return Plan(algo=args.algo, env_id=args.env, hp=hp, env_kwargs=env_kwargs,
+    return Plan(algo=algo, env_id=args.env, hp=hp, env_kwargs=env_kwargs,
                 n_timesteps=int(args.n_timesteps or hp.get("n_timesteps", 100_000)),
                 n_envs=int(args.n_envs or hp.get("n_envs", 1)), seed=args.seed, vec_env=vec_env, device=args.device,
                 torch_threads=threads, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
@@ -177,8 +181,7 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
                 baselines=None if args.baselines is None else list(args.baselines),
                 tensorboard_log=args.tensorboard_log, log_folder=args.log_folder,
                 gym_packages=list(args.gym_packages or ()), progress=args.progress, verbose=args.verbose,
-                trained_agent=check_model_file(args.trained_agent, "--trained-agent") if args.trained_agent else None,
-                eval_only=args.eval_only)
+                trained_agent=trained, eval_only=args.eval_only)
 
 
 def _plan_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
