@@ -504,15 +504,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if built.model is not None:                                           # 4. train
         t0 = time.perf_counter()
         signum = train(plan, built, run_dir)
-        assert built.venv is not None
-        built.venv.close()
+        for env in (built.venv, built.eval_env):
+            if env is not None:
+                env.close()
+        cfg = read_config(run_dir)                                        # wall time summed over segments
+        cfg["train_seconds"] = round(float(cfg.get("train_seconds", 0.0)) + time.perf_counter() - t0, 1)
         if signum is not None:
+            write_config(run_dir, cfg)
             return 128 + signum
         save_final(built.model, run_dir, plan.algo in OFF_POLICY)
-        cfg = read_config(run_dir)
         cfg.update(trained_utc=now_utc(), num_timesteps=int(built.model.num_timesteps),
-                   n_updates=int(getattr(built.model, "_n_updates", 0)),
-                   train_seconds=round(float(cfg.get("train_seconds", 0.0)) + time.perf_counter() - t0, 1))
+                   n_updates=int(getattr(built.model, "_n_updates", 0)))
         write_config(run_dir, cfg)
         print(f"Trained {built.model.num_timesteps} steps; model saved to {run_dir / 'model.zip'}", flush=True)
 
