@@ -11,4 +11,4 @@ import sys
 from equiglb.agents.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="train.py"))

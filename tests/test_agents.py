@@ -4,6 +4,7 @@ Training runs are a few hundred steps on the synthetic scenario with 24-hour epi
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import yaml
 from equiglb.agents import ALGOS, AgentPolicy
 from equiglb.agents.algos import HyperparamError, load_hyperparams, parse_overrides
 from equiglb.agents.cli import main
-from equiglb.agents.evaluate import scenario_of
+from equiglb.agents.evaluate import evaluate_models, scenario_of
+from equiglb.agents.evaluate import main as evaluate_main
+from equiglb.baselines import compare, make_policy
+from equiglb.baselines.compare import run_policies
 from equiglb.ledger import evaluate
 
 ENV = "equiglb/EquitableGLB-v0"
@@ -116,11 +120,6 @@ def test_agent_table_row_is_the_ledger_of_its_schedule(trained_run):
 
 def test_table_has_a_row_per_policy_and_baseline_rows_equal_compare(trained_run, tmp_path):
     """Baseline rows are the baselines' compare() on the same window; no policy beats the offline optimum."""
-    import json
-
-    from equiglb.agents.evaluate import evaluate_models
-    from equiglb.baselines import compare, make_policy
-
     names = ["offline", "min-cost", "nearest", "random"]
     out = evaluate_models([trained_run, trained_run / "model.zip"], split="test", baselines=names, out_dir=tmp_path,
                           names=["agent-a", "agent-b"], print_table=False)
@@ -140,10 +139,6 @@ def test_table_has_a_row_per_policy_and_baseline_rows_equal_compare(trained_run,
 
 def test_evaluate_command_on_another_scenario(trained_run, tmp_path, eglb_dir, capsys):
     """python -m equiglb.agents.evaluate: a synthetic-trained agent on the eGLB-2022 test window."""
-    import json
-
-    from equiglb.agents.evaluate import main as evaluate_main
-
     code = evaluate_main([str(trained_run), "--env", "equiglb/EquitableGLB-eglb2022-v0", "--env-kwargs",
                           f"data_dir={eglb_dir}", "--baselines", "offline", "min-cost", "-o", str(tmp_path)])
     assert code == 0
@@ -152,3 +147,27 @@ def test_evaluate_command_on_another_scenario(trained_run, tmp_path, eglb_dir, c
     assert rows[0]["scenario"] == "eglb-2022" and rows[-1]["gap_to_offline"] >= -1e-6
     assert "Table and plots in" in capsys.readouterr().out
     assert evaluate_main([str(tmp_path / "nothing.zip"), "--env", ENV]) == 2
+
+
+def test_run_policies_schedules_each_policy_once_and_returns_what_it_evaluated():
+    """compare.run_policies: one schedule() call per policy; the returned schedule, report and row agree."""
+    window = scenario_of(ENV, {"scenario_options": {"hours": 288}}).split("test").window(0, 12)
+    calls: dict[str, int] = {}
+
+    class Counted:
+        def __init__(self, inner):
+            self.inner, self.name = inner, inner.name
+
+        def schedule(self, scenario, weights=None):
+            calls[self.name] = calls.get(self.name, 0) + 1
+            return self.inner.schedule(scenario, weights)
+
+    pols = [Counted(make_policy(n)) for n in ("min-cost", "proportional")]
+    out = run_policies(window, pols, window.weights, offline_objective=1.0)
+    assert calls == {"min-cost": 1, "proportional": 1}
+    for row in out.rows:
+        x = out.schedules[row["policy"]]
+        rep = evaluate(window, x, window.weights)
+        assert rep.objective_usd == out.reports[row["policy"]].objective_usd == row["objective"]
+    with pytest.raises(ValueError, match="two policies are named 'min-cost'"):
+        run_policies(window, [make_policy("min-cost"), make_policy("min-cost")], offline_objective=1.0)

@@ -1,16 +1,20 @@
-"""Command line of ``python train.py`` (the flags of rl-baselines3-zoo's ``train.py``).
+"""Command line of ``python train.py`` (the flags of rl-baselines3-zoo's ``train.py``), also reached as
+``equiglb-train`` and ``python -m equiglb.agents``; each caller passes its own name as ``prog``.
 
-``python train.py --help`` lists and documents every flag. Validation happens before any run
-folder is created, so a wrong flag never touches earlier runs.
+``python train.py --help`` lists and documents every flag. Every check happens before any run
+folder is created (see :mod:`equiglb.agents.trainer`), so a wrong input never touches earlier runs.
+A bad input exits with status 2 and one ``<prog>: error: ...`` line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from equiglb.agents.algos import ALGOS
+from equiglb.agents.runs import UserError
+from equiglb.agents.trainer import run
 
 __all__ = ["DEFAULT_ENV_ID", "build_parser", "main"]
 
@@ -23,9 +27,9 @@ def _positive_int(text: str) -> int:
     try:
         v = int(float(text)) if "e" in text.lower() else int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     return v
 
 
@@ -33,21 +37,23 @@ def _nonneg_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     return v
 
 
-def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
-    """The argument parser of ``train.py`` (every flag documented)."""
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``train.py`` (every flag documented); ``prog`` is the caller's name
+    (default: the running script's name)."""
     p = argparse.ArgumentParser(
         prog=prog,
         description="Train a stable-baselines3 agent on an equiglb environment, then evaluate it on the "
                     "held-out test window beside every optimization baseline (same ledger, same J(x)). "
                     "Everything goes into one new run folder, named at the end.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--algo", choices=sorted(ALGOS), default="ppo", help="RL algorithm")
+    p.add_argument("--algo", choices=sorted(ALGOS), default=None,
+                   help="RL algorithm; default: that of the model given with -i, else ppo")
     p.add_argument("--env", default=DEFAULT_ENV_ID,
                    help="registered environment id (equiglb/EquitableGLB-v0 is the synthetic scenario, "
                         "equiglb/EquitableGLB-eglb2022-v0 the real eGLB-2022 traces)")
@@ -74,20 +80,23 @@ def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
                    help="show a progress bar during training and evaluation")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, auto")
     p.add_argument("--save-freq", type=int, default=-1,
-                   help="save a checkpoint (model, normalization stats, replay buffer) every N environment "
-                        "steps (summed over envs); <= 0 saves only at the end or on interruption")
+                   help="save a checkpoint (model, normalization stats, replay buffer, random states) at the "
+                        "first consistent point (start of a rollout) after every N environment steps (summed "
+                        "over envs); <= 0 saves only on interruption. After SIGKILL, --resume redoes only the "
+                        "steps since the last checkpoint")
     p.add_argument("-params", "--hyperparams", nargs="+", metavar="KEY=VALUE", default=None,
                    help="override hyperparameters, values as YAML: gamma=0.995 n_steps=512 "
                         "'policy_kwargs={net_arch: [128, 128]}' normalize=false")
     p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=None,
                    help="keyword arguments of gymnasium.make (scenario options), values as YAML: "
-                        "episode_length=48 q=2 action_mode=simplex data_dir=../shared/traces/eglb-2022")
+                        "episode_length=48 q=2 action_mode=routing data_dir=../shared/traces/eglb-2022")
     p.add_argument("-i", "--trained-agent", default=None, metavar="MODEL_ZIP",
                    help="continue training this saved model (its vecnormalize.pkl and replay buffer next to it "
                         "are loaded when present) for --n-timesteps more steps, in a new run folder")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="resume an interrupted run in its own folder from its latest checkpoint, with its "
-                        "configuration, until its n_timesteps are reached")
+                        "recorded configuration (budget, seed, device, save and eval frequencies), to exactly "
+                        "the steps, updates and parameters of an uninterrupted run")
     p.add_argument("--eval-only", action="store_true",
                    help="do not train: evaluate --trained-agent beside the baselines on the test window")
     p.add_argument("--eval-split", default="test", help="scenario split for the final comparison table")
@@ -95,8 +104,9 @@ def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME",
                    help="baselines in the final table (default: all of equiglb.baselines.POLICY_NAMES; "
                         "give none to skip)")
-    p.add_argument("--torch-threads", type=_positive_int, default=1,
-                   help="torch intra-op threads (1 is the fastest for the small MLPs here; see docs/training.md)")
+    p.add_argument("--torch-threads", type=_positive_int, default=None,
+                   help="torch intra-op threads; default 1 (the fastest for the small MLPs here; see "
+                        "docs/training.md)")
     p.add_argument("--gym-packages", nargs="+", default=(), metavar="MODULE",
                    help="extra modules to import so that their environment ids are registered")
     p.add_argument("-v", "--verbose", type=int, default=0, choices=(0, 1, 2),
@@ -104,16 +114,21 @@ def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python train.py``; returns the process exit code."""
-    from equiglb.agents.trainer import UserError, run
-
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Entry point of ``python train.py`` (and ``equiglb-train``, ``python -m equiglb.agents``);
+    returns the process exit code: 0, 2 for a bad input, 128 + signal number when interrupted."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run(args, parser)
     except UserError as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("aborted: nothing saved since the latest checkpoint; --resume RUN_DIR continues from it "
+              "(or, once training is done, redoes only the final evaluation)",
+              file=sys.stderr)
+        return 128 + 2
 
 
 if __name__ == "__main__":

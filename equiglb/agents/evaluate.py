@@ -4,77 +4,83 @@
         --env equiglb/EquitableGLB-eglb2022-v0 --env-kwargs data_dir=../shared/traces/eglb-2022 --split test
 
 Every agent routes the window slot by slot through the environment (:class:`AgentPolicy`); the
-baselines are run by :func:`equiglb.baselines.compare` on the same window with the same weights, and
-every row comes from the same ledger. Writes ``table.csv``, ``table.json`` and the plots of
-:mod:`equiglb.agents.report` into ``--out`` (default: ``<first run folder>/eval_<env>_<split>``).
+baselines and the agents are run once each by :func:`equiglb.baselines.compare.run_policies` on the
+same window with the same weights, and every row comes from the same ledger. Writes ``table.csv``,
+``table.json``, ``evaluated.yml`` (what was evaluated) and the plots of :mod:`equiglb.agents.report`
+into ``--out`` (default: a new ``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing
+one). Every input is checked before any policy runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
+import yaml
+from tqdm.auto import tqdm
 
-import numpy as np
-
+import equiglb.envs  # noqa: F401  (registers the equiglb/* ids)
+from equiglb.agents.algos import ALGOS, HyperparamError, parse_overrides
+from equiglb.agents.policy import AgentPolicy
 from equiglb.agents.report import write_report
+from equiglb.agents.runs import UserError, check_model_file, env_slug, new_output_dir, now_utc, plain, run_config
+from equiglb.baselines import POLICY_NAMES, format_table, make_policy
+from equiglb.baselines.compare import run_policies
+from equiglb.baselines.policy import OnlinePolicy, Policy
 from equiglb.scenario import Scenario
 
-__all__ = ["scenario_of", "evaluate_models", "compare_policies", "main"]
+__all__ = ["scenario_of", "check_baselines", "evaluate_models", "build_parser", "main"]
 
 
 def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenario:
-    """The whole scenario (with the env's weights applied) behind ``gymnasium.make(env_id, **env_kwargs)``."""
-    import equiglb.envs  # noqa: F401  (registers the ids)
+    """The whole scenario (with the env's weights applied) behind ``gymnasium.make(env_id, **env_kwargs)``.
 
+    Raises :class:`UserError` when the id is unknown or the options are rejected.
+    """
+    if env_id not in gym.envs.registry:
+        ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
+        raise UserError(f"unknown environment id {env_id!r}; equiglb ids: {ours}")
     kw = {k: v for k, v in (env_kwargs or {}).items() if k not in ("split", "episode_length", "random_start")}
-    env = gym.make(env_id, **kw)
     try:
-        return env.unwrapped.scenario
+        env = gym.make(env_id, **kw)
+    except Exception as exc:  # the env's own message names the option
+        raise UserError(f"cannot make environment {env_id!r} with {kw}: {exc}") from exc
+    try:
+        return env.unwrapped.scenario  # type: ignore[attr-defined]
     finally:
         env.close()
 
 
-def compare_policies(window: Scenario, policies: Sequence[Any], progress: bool = False
-                     ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Rows of :func:`equiglb.baselines.compare` for ``policies`` on ``window`` (with its weights), so a
-    baseline's row is the baselines command's, and the schedule x[t, i, j, k] each policy produced."""
-    from equiglb.baselines import compare
+def check_split(scenario: Scenario, split: str, option: str) -> Scenario:
+    """The window ``split`` of ``scenario`` (raises :class:`UserError` naming ``option`` if it has none)."""
+    if split not in scenario.splits:
+        raise UserError(f"{option} {split!r}: scenario {scenario.name!r} has no such split; "
+                        f"available: {sorted(scenario.splits)}")
+    return scenario.split(split)
 
-    schedules: dict[str, np.ndarray] = {}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(policies), desc="policies evaluated", unit="policy")
+def check_baselines(names: Sequence[str], window: Scenario, option: str = "--baselines") -> list[Policy]:
+    """The baselines ``names``, after checking each is known and can run on ``window`` (an online
+    baseline is reset on it, which is where it rejects a scenario, e.g. ``nearest`` without latencies)."""
+    bad = [b for b in names if b not in POLICY_NAMES]
+    if bad:
+        raise UserError(f"{option}: unknown {bad}; available: {list(POLICY_NAMES)}")
+    if len(set(names)) != len(names):
+        raise UserError(f"{option}: {list(names)} names a baseline twice")
+    policies = [make_policy(n) for n in names]
     for pol in policies:
-        _record(pol, schedules, bar)
-    try:
-        rows = compare(window, policies, window.weights)
-    finally:
-        if bar is not None:
-            bar.close()
-    return rows, schedules
-
-
-def _record(pol: Any, store: dict[str, np.ndarray], bar: Any = None) -> None:
-    # Keep the schedule each policy returns (instance attribute, so isinstance checks in compare hold).
-    inner = pol.schedule
-
-    def schedule(scenario: Scenario, weights: Any = None) -> np.ndarray:
-        if bar is not None:
-            bar.set_postfix_str(pol.name)
-        x = inner(scenario, weights)
-        store[pol.name] = np.asarray(x)
-        if bar is not None:
-            bar.update(1)
-        return x
-
-    pol.schedule = schedule
+        if isinstance(pol, OnlinePolicy):
+            try:
+                pol.reset(window, window.weights)
+            except (ValueError, KeyError) as exc:
+                raise UserError(f"{option} {pol.name}: cannot run on scenario {window.name!r}: {exc}") from exc
+    return policies
 
 
 def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
@@ -89,77 +95,85 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
             first model was trained with (its run's config.yml).
         split: the scenario window (``test`` is the held-out window).
         baselines: baseline names (default: all of ``equiglb.baselines.POLICY_NAMES``; ``[]`` for none).
-        out_dir: where to write; default ``<first run folder>/eval_<env>_<split>``.
+        out_dir: where to write; it must not hold a table already. Default: a new folder
+            ``<first run folder>/eval_<env>_<split>`` (``_2``, ``_3``... when taken).
         algo: the algorithm of the models (default: detected per model).
         names: row labels of the agents (default: ``<algo>:<run folder name>``).
 
     Returns:
         The folder written.
-    """
-    from equiglb.agents.policy import AgentPolicy, run_config
-    from equiglb.agents.trainer import check_model_file, env_slug
-    from equiglb.baselines import format_table
-    from equiglb.ledger import evaluate
 
+    Raises:
+        UserError: a bad input (named in the message), before any policy runs.
+    """
     paths = [check_model_file(m) for m in models]
     cfg = run_config(paths[0]) if paths else {}
     env_id = env_id or cfg.get("env_id")
     if env_id is None:
-        raise ValueError("evaluate_models: give env_id (the first model has no config.yml)")
+        raise UserError("give --env: the first model has no config.yml to take it from")
     if env_kwargs is None:
         env_kwargs = dict(cfg.get("env_kwargs") or {}) if cfg.get("env_id") == env_id else {}
+    if algo is not None and algo not in ALGOS:
+        raise UserError(f"--algo {algo!r}: not one of {sorted(ALGOS)}")
+    if names is not None and len(names) != len(paths):
+        raise UserError(f"--names: {len(names)} label(s) for {len(paths)} model(s)")
     full = scenario_of(env_id, env_kwargs)
-    window = full.split(split)
+    window = check_split(full, split, "--split")
+    base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), window)
     agents = []
     for n, p in enumerate(paths):
         c = run_config(p)
         agent_kwargs = {k: v for k, v in (c.get("env_kwargs") or env_kwargs).items()
                         if k in ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action")}
-        label = names[n] if names and n < len(names) else None
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
-        ag.name = label or f"{ag.algo}:{p.parent.name}"
+        ag.name = names[n] if names else f"{ag.algo}:{p.parent.name}"
         agents.append(ag)
-    base_names = _baseline_names(baselines)
-    policies = _make_baselines(base_names) + agents
+    policies: list[Policy] = [*base, *agents]
+    if len({p.name for p in policies}) != len(policies):
+        raise UserError(f"row labels {[p.name for p in policies]} are not distinct; give --names")
+    out = _output_dir(out_dir, paths, env_id, split)
+
     t0 = time.perf_counter()
-    print(f"Evaluating {len(agents)} agent(s) and {len(base_names)} baseline(s) on {full.name} split {split!r} "
+    print(f"Evaluating {len(agents)} agent(s) and {len(base)} baseline(s) on {full.name} split {split!r} "
           f"({window.T} h) ...", flush=True)
-    rows, schedules = compare_policies(window, policies, progress=progress)
-    footprints = {}
-    for name, x in schedules.items():
-        rep = evaluate(window, x, window.weights)
-        footprints[name] = {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3}
-    agent_routing = {ag.name: ag.schedule_executed() for ag in agents}
+    bar = tqdm(total=len(policies), desc="policies evaluated", unit="policy", disable=not progress)
+    try:
+        result = run_policies(window, policies, window.weights, on_done=lambda _p: bar.update(1))
+    finally:
+        bar.close()
+    footprints = {name: {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3} for name, rep in result.reports.items()}
+    agent_routing = {ag.name: result.schedules[ag.name] for ag in agents}
+    write_report(out, result.rows, window, footprints=footprints, agent_routing=agent_routing)
+    (out / "evaluated.yml").write_text(yaml.safe_dump(plain({
+        "models": [str(p) for p in paths], "names": [a.name for a in agents], "env_id": env_id,
+        "env_kwargs": env_kwargs, "split": split, "baselines": [b.name for b in base], "utc": now_utc()}),
+        sort_keys=False))
+    if print_table:
+        print(format_table(result.rows))
+        print(f"({time.perf_counter() - t0:.0f} s) Table and plots in {out}", flush=True)
+    return out
+
+
+def _output_dir(out_dir: str | Path | None, paths: Sequence[Path], env_id: str, split: str) -> Path:
+    """A folder that holds no table yet: ``out_dir`` (created) or a new numbered one."""
     if out_dir is None:
         base = paths[0].parent if paths else Path(".")
-        out_dir = base / f"eval_{env_slug(env_id)}_{split}"
-    out_dir = Path(out_dir)
-    write_report(out_dir, rows, window, footprints=footprints, agent_routing=agent_routing)
-    if print_table:
-        print(format_table(rows))
-        print(f"({time.perf_counter() - t0:.0f} s) Table and plots in {out_dir}", flush=True)
-    return out_dir
+        return new_output_dir(base, f"eval_{env_slug(env_id)}_{split}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {str(out)!r} is a file, not a folder")
+    if (out / "table.csv").exists() or (out / "table.json").exists():
+        raise UserError(f"--out {str(out)!r} already holds a table; choose another folder (nothing is overwritten)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {str(out)!r}: cannot create the folder: {exc}") from exc
+    return out
 
 
-def _baseline_names(baselines: Sequence[str] | None) -> list[str]:
-    if baselines is not None:
-        return list(baselines)
-    from equiglb.baselines import POLICY_NAMES
-
-    return list(POLICY_NAMES)
-
-
-def _make_baselines(names: Sequence[str]) -> list[Any]:
-    if not names:
-        return []
-    from equiglb.baselines import make_policy
-
-    return [make_policy(n) for n in names]
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """Parser of ``python -m equiglb.agents.evaluate``."""
-    p = argparse.ArgumentParser(prog="python -m equiglb.agents.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog or "python -m equiglb.agents.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="+", metavar="RUN_DIR_OR_ZIP", help="saved models (zip) or train.py run folders")
     p.add_argument("--env", default=None, help="environment id to evaluate on (default: the first model's)")
@@ -168,30 +182,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="scenario split to evaluate on")
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME",
                    help="baselines to include (default: all; give none to skip)")
-    p.add_argument("--algo", default=None, help="algorithm of the models (default: detected)")
+    p.add_argument("--algo", default=None, choices=sorted(ALGOS), help="algorithm of the models (default: detected)")
     p.add_argument("--names", nargs="+", default=None, help="row labels of the models")
-    p.add_argument("-o", "--out", default=None, help="output folder (default: <first run>/eval_<env>_<split>)")
+    p.add_argument("-o", "--out", default=None,
+                   help="output folder, which must not hold a table (default: a new <first run>/eval_<env>_<split>)")
     p.add_argument("--gym-packages", nargs="+", default=(), metavar="MODULE",
                    help="extra modules to import so that their environment ids are registered")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    import importlib
-
-    from equiglb.agents.algos import HyperparamError, parse_overrides
-    from equiglb.agents.trainer import UserError
-
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Entry point; returns the exit code (2 with one ``error:`` line for a bad input)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
     try:
         for mod in args.gym_packages:
-            importlib.import_module(mod)
-        kw = parse_overrides(args.env_kwargs) if args.env_kwargs else None
+            try:
+                importlib.import_module(mod)
+            except ImportError as exc:
+                raise UserError(f"--gym-packages: cannot import {mod!r}: {exc}") from exc
+        try:
+            kw = parse_overrides(args.env_kwargs) if args.env_kwargs else None
+        except HyperparamError as exc:
+            raise UserError(f"--env-kwargs: {exc}") from exc
         evaluate_models(args.models, env_id=args.env, env_kwargs=kw, split=args.split, baselines=args.baselines,
-                        out_dir=args.out, algo=args.algo, names=args.names)
-    except (UserError, HyperparamError, ImportError) as exc:
-        print(f"evaluate: error: {exc}", file=sys.stderr)
+                        out_dir=args.out, algo=args.algo, names=args.names, progress=args.progress)
+    except UserError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -9,49 +9,45 @@ scale as every other row.
 from __future__ import annotations
 
 import dataclasses
-import json
 import pickle
-import zipfile
+import sys
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import yaml
 
 from equiglb.agents.algos import ALGOS
+from equiglb.agents.runs import UserError, check_model_file, companions, detect_algo, run_config
 from equiglb.baselines.policy import OnlinePolicy
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["AgentPolicy", "detect_algo", "run_config"]
+__all__ = ["AgentPolicy", "load_model", "normalizes_obs"]
 
 #: env options that the evaluation sets itself (the window is the scenario handed to reset()).
 WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "horizon")
 
 
-def run_config(model_zip: Path) -> dict[str, Any]:
-    """The ``config.yml`` of the run a model belongs to (``{}`` when there is none)."""
-    for d in (model_zip.parent, model_zip.parent.parent):
-        p = d / "config.yml"
-        if p.is_file():
-            return yaml.safe_load(p.read_text()) or {}
-    return {}
+def load_model(path: Path, algo: str, device: str = "cpu", option: str = "model file") -> Any:
+    """``ALGOS[algo].load(path)``; a file that does not load raises :class:`UserError` naming it."""
+    saved = detect_algo(path)
+    if saved != algo:
+        raise UserError(f"{option} {str(path)!r} was trained with {saved}, not {algo}")
+    try:
+        return ALGOS[algo].load(str(path), device=device)
+    except Exception as exc:  # a damaged member, a pickled class that no longer exists, ...
+        raise UserError(f"{option} {str(path)!r} does not load as a {algo} model: "
+                        f"{type(exc).__name__}: {exc}") from exc
 
 
-def detect_algo(model_zip: Path) -> str:
-    """The algorithm of a saved SB3 model: from its run's config.yml, else from the zip's parameters."""
-    cfg = run_config(model_zip)
-    if cfg.get("algo") in ALGOS:
-        return cfg["algo"]
-    with zipfile.ZipFile(model_zip) as z:
-        data = json.loads(z.read("data"))
-    if "clip_range" in data:
-        return "ppo"
-    if "target_entropy" in data:
-        return "sac"
-    if "policy_delay" in data:
-        return "ddpg" if data.get("policy_delay") == 1 and not data.get("target_policy_noise") else "td3"
-    return "a2c"
+def normalizes_obs(cfg: dict[str, Any]) -> bool:
+    """Whether the run of ``cfg`` (its ``config.yml``) trained on normalized observations."""
+    norm = (cfg.get("hyperparams") or {}).get("normalize", False)
+    if isinstance(norm, str):  # rl-baselines3-zoo writes the VecNormalize kwargs as a string
+        return norm.strip().lower() not in ("false", "0", "") and "norm_obs=false" not in norm.replace(" ", "")
+    if isinstance(norm, dict):
+        return bool(norm.get("norm_obs", True))
+    return bool(norm)
 
 
 class AgentPolicy(OnlinePolicy):
@@ -76,30 +72,61 @@ class AgentPolicy(OnlinePolicy):
     def __init__(self, model_path: str | Path, env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
                  vecnormalize_path: str | Path | None = None, name: str | None = None, deterministic: bool = True,
                  algo: str | None = None, device: str = "cpu", reference: Scenario | None = None):
-        from equiglb.agents.trainer import check_model_file, companions
-
         self.model_path = check_model_file(model_path)
         cfg = run_config(self.model_path)
         self.algo = algo or detect_algo(self.model_path)
-        self.env_id = env_id or cfg.get("env_id")
-        if self.env_id is None:
-            raise ValueError(f"AgentPolicy({str(model_path)!r}): no env_id given and no config.yml next to the model")
+        found_id = env_id or cfg.get("env_id")
+        if found_id is None:
+            raise UserError(f"model file {str(self.model_path)!r}: no environment id given and no config.yml "
+                            "next to the model")
+        self.env_id: str = str(found_id)
         kw = dict(cfg.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
         self.env_kwargs = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
-        self.model = ALGOS[self.algo].load(str(self.model_path), device=device)
+        self.model = load_model(self.model_path, self.algo, device)
+        self._check_spaces(reference)
         if vecnormalize_path is None:
             vecnormalize_path = companions(self.model_path)[0]
+            if vecnormalize_path is None and normalizes_obs(cfg):
+                raise UserError(f"model file {str(self.model_path)!r} was trained on normalized observations but "
+                                f"its statistics ({self.model_path.stem.replace('model', 'vecnormalize')}.pkl) "
+                                "are missing next to it; give them with vecnormalize_path")
+            if vecnormalize_path is None and not cfg:
+                print(f"warning: {self.model_path}: no config.yml and no vecnormalize.pkl next to it; "
+                      "the agent sees raw (unnormalized) observations", file=sys.stderr)
         self.obs_rms = None
         if vecnormalize_path is not None:
-            with open(vecnormalize_path, "rb") as f:
-                vn = pickle.load(f)
-            self.obs_rms = vn if vn.norm_obs else None
+            try:
+                with open(vecnormalize_path, "rb") as f:
+                    vn = pickle.load(f)
+                norm_obs = bool(vn.norm_obs)
+            except Exception as exc:
+                raise UserError(f"normalization statistics {str(vecnormalize_path)!r} are not readable: "
+                                f"{type(exc).__name__}: {exc}") from exc
+            self.obs_rms = vn if norm_obs else None
         self.name = name or self.algo
         self.deterministic = deterministic
         self.reference = reference
         self.env: gym.Env | None = None
         self.routing: list[np.ndarray] = []
         self.rewards: list[float] = []
+
+    def _check_spaces(self, scenario: Scenario | None) -> None:
+        """The model's observation and action shapes are those of the environment on ``scenario``
+        (default: the env id's own scenario); else :class:`UserError`."""
+        kw = dict(self.env_kwargs) if scenario is None else {**self.env_kwargs, "scenario": scenario}
+        try:
+            env = gym.make(self.env_id, **kw)
+        except Exception as exc:
+            raise UserError(f"cannot make environment {self.env_id!r} with {self.env_kwargs}: {exc}") from exc
+        try:
+            for what, mine, env_space in (("observation", self.model.observation_space, env.observation_space),
+                                          ("action", self.model.action_space, env.action_space)):
+                if mine.shape != env_space.shape:
+                    on = self.env_id if scenario is None else f"{self.env_id} on scenario {scenario.name!r}"
+                    raise UserError(f"model file {str(self.model_path)!r} expects {what}s of shape {mine.shape} "
+                                    f"but {on} with {self.env_kwargs} has {env_space.shape}")
+        finally:
+            env.close()
 
     def _normalize(self, obs: np.ndarray) -> np.ndarray:
         if self.obs_rms is None:
@@ -112,7 +139,7 @@ class AgentPolicy(OnlinePolicy):
             self.env.close()
         base, split = scenario, "all"
         start = _find_window(self.reference, scenario) if self.reference is not None else None
-        if start is not None:
+        if start is not None and self.reference is not None:
             split = "_agent_eval"
             base = dataclasses.replace(self.reference, splits={**self.reference.splits, split: (start, scenario.T)})
         base = base.with_weights(weights)

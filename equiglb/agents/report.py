@@ -13,31 +13,33 @@ Files written by :func:`write_report` into a folder:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from equiglb.baselines import write_csv, write_json
 from equiglb.scenario import Scenario
 
 __all__ = ["write_table", "write_report", "plot_footprints", "plot_cost_vs_worst", "plot_routing"]
 
+
 def write_table(rows: Sequence[Mapping[str, Any]], out_dir: Path, stem: str = "table") -> tuple[Path, Path]:
     """Write ``rows`` as ``<stem>.csv`` and ``<stem>.json`` (the baselines command's writers)."""
-    from equiglb.baselines import write_csv, write_json
-
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.json"
-    write_csv(list(rows), csv_path)
-    write_json(list(rows), json_path)
+    write_csv([dict(r) for r in rows], csv_path)
+    write_json([dict(r) for r in rows], json_path)
     return csv_path, json_path
 
 
 def _plt():
-    import matplotlib
+    # matplotlib is imported here, lazily, because it is heavy and only needed for the plots.
+    import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415
 
     return plt
 
@@ -124,5 +126,6 @@ def write_report(out_dir: Path, rows: Sequence[Mapping[str, Any]], scenario: Sce
     paths.append(plot_cost_vs_worst(rows, out_dir / "cost_vs_worst.png"))
     for name, x in (agent_routing or {}).items():
         slug = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_")
-        paths.append(plot_routing(x, scenario, f"Routing of {name} on {scenario.name}", out_dir / f"routing_{slug}.png"))
+        title = f"Routing of {name} on {scenario.name}"
+        paths.append(plot_routing(x, scenario, title, out_dir / f"routing_{slug}.png"))
     return paths

@@ -1,261 +1,139 @@
-"""Training loop of ``python train.py``: validation, run folder, vector envs, callbacks, checkpoints,
-interruption (SIGINT/SIGTERM) and resumption, then the final comparison with the baselines.
+"""Training run of ``python train.py``, in the order it happens (see :func:`run`):
 
-Run folder ``<log-folder>/<algo>/<env>_<n>/`` (created only after every flag is validated):
-
-* ``config.yml``      the exact configuration: flags, resolved hyperparameters, seeds, versions
-* ``model.zip``       the trained SB3 model (with its optimizer state)
-* ``vecnormalize.pkl`` observation/reward normalization statistics (when ``normalize`` is on)
-* ``replay_buffer.pkl`` the replay buffer (off-policy algorithms)
-* ``best_model.zip``  best model of the periodic evaluations on the validation window
-* ``checkpoints/``    ``ckpt_<steps>_steps.zip`` (+ ``_vecnormalize.pkl``, ``_replay_buffer.pkl``)
-* ``tb/``             TensorBoard logs
-* ``eval/``           the comparison table (CSV, JSON) and the plots (PNG), see :mod:`equiglb.agents.report`
+1. **plan**: resolve the command line, or the recorded ``config.yml`` of ``--resume``, into a
+   :class:`Plan` (nothing built, nothing written);
+2. **validate and build**: check everything that can be known in advance by building the
+   environments and the model in memory (:func:`build`): hyperparameter values, policy against the
+   observation space, device, writable folders, the train and evaluation splits, the baselines of
+   the final table on the evaluation window, a model given with ``-i`` (algorithm, shapes, file),
+   the checkpoint to resume. Any problem raises :class:`~equiglb.agents.runs.UserError` here;
+3. **run folder**: only now create ``<log-folder>/<algo>/<env>_<n>/`` and write ``config.yml``
+   (layout in :mod:`equiglb.agents.runs`);
+4. **train** with checkpoints at consistent points, periodic evaluation and exact interruption
+   (:mod:`equiglb.agents.resume`);
+5. **final evaluation** on the held-out window beside the baselines (``eval/table.csv``);
+6. **report**: the step and update counts and times into ``config.yml``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import os
-import platform
-import re
 import signal
 import sys
 import time
-import zipfile
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import yaml
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
+from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 
-from equiglb.agents.algos import ALGOS, OFF_POLICY, HyperparamError, build_model_kwargs, load_hyperparams, \
-    parse_overrides
+import equiglb.envs  # noqa: F401  (registers the equiglb/* ids)
+from equiglb.agents.algos import (
+    ALGOS,
+    OFF_POLICY,
+    HyperparamError,
+    build_model_kwargs,
+    load_hyperparams,
+    parse_overrides,
+)
+from equiglb.agents.evaluate import check_baselines, check_split, evaluate_models, scenario_of
+from equiglb.agents.policy import normalizes_obs
+from equiglb.agents.resume import (
+    ConsistentPoints,
+    Interrupted,
+    PeriodicEval,
+    ReplayableEnv,
+    ReplayableVecEnv,
+    StopAtConsistentPoint,
+    load_history,
+    load_resume_state,
+    restore_env_replay,
+    save_checkpoint,
+    save_history,
+    set_rng_state,
+)
+from equiglb.agents.runs import (
+    UserError,
+    check_model_file,
+    check_writable,
+    checkpoint_paths,
+    companions,
+    detect_algo,
+    latest_checkpoint,
+    new_run_dir,
+    now_utc,
+    read_config,
+    run_config,
+    versions,
+    write_config,
+)
+from equiglb.baselines import POLICY_NAMES
+from equiglb.envs.sb3 import make_sb3_vec_env
 
-__all__ = ["UserError", "run", "new_run_dir", "make_vec_env", "Interrupted", "latest_checkpoint"]
+__all__ = ["Plan", "Built", "plan_from_args", "build", "run", "make_vec_env", "RECORDED"]
 
-CKPT_RE = re.compile(r"ckpt_(\d+)_steps\.zip$")
-
-
-class UserError(Exception):
-    """A problem with the command line or its inputs; reported as one message, exit code 2."""
-
-
-# ---------------------------------------------------------------------- run folders
-def env_slug(env_id: str) -> str:
-    """A folder-safe name of an env id: ``equiglb/EquitableGLB-v0`` -> ``equiglb-EquitableGLB-v0``."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", env_id)
-
-
-def new_run_dir(log_folder: str | os.PathLike, algo: str, env_id: str) -> Path:
-    """Create and return ``<log_folder>/<algo>/<env>_<n>`` with n one above the largest existing."""
-    root = Path(log_folder) / algo
-    root.mkdir(parents=True, exist_ok=True)
-    slug = env_slug(env_id)
-    pat = re.compile(re.escape(slug) + r"_(\d+)$")
-    n = max([int(m.group(1)) for p in root.iterdir() if (m := pat.match(p.name))] + [0]) + 1
-    while True:
-        path = root / f"{slug}_{n}"
-        try:
-            path.mkdir()  # never reuse a folder, even if another process just made it
-            return path
-        except FileExistsError:
-            n += 1
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the libraries that determine a run's numbers."""
-    import cvxpy
-    import stable_baselines3
-    import torch
-
-    import equiglb
-
-    return {"python": platform.python_version(), "equiglb": equiglb.__version__,
-            "stable_baselines3": stable_baselines3.__version__, "gymnasium": gym.__version__,
-            "torch": torch.__version__, "numpy": np.__version__, "cvxpy": cvxpy.__version__,
-            "platform": platform.platform()}
-
-
-def _plain(obj: Any) -> Any:
-    """YAML-safe copy (tuples to lists, numpy scalars to Python, classes to names)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, bool):
-        return obj
-    for t in (int, float, str):
-        if isinstance(obj, t):
-            return t(obj)
-    return repr(obj)
+DEFAULT_ALGO = "ppo"
+#: Options recorded in config.yml that a resumed run keeps: config key -> command-line dest.
+RECORDED = {"algo": "algo", "env_id": "env", "n_timesteps": "n_timesteps", "seed": "seed", "n_envs": "n_envs",
+            "vec_env": "vec_env", "device": "device", "torch_threads": "torch_threads", "eval_freq": "eval_freq",
+            "eval_episodes": "eval_episodes", "save_freq": "save_freq", "train_split": "train_split",
+            "eval_split": "eval_split", "baselines": "baselines", "tensorboard_log": "tensorboard_log"}
+#: Flags a resumed run cannot take at all (its configuration is recorded).
+NOT_WITH_RESUME = ("hyperparams", "env_kwargs", "trained_agent", "eval_only", "log_folder", "gym_packages")
 
 
-# ---------------------------------------------------------------------- environments
-def _ignore_signals_in_worker(env: gym.Env, parent_pid: int) -> gym.Env:
-    # Runs inside each SubprocVecEnv worker: Ctrl-C is for the trainer, which stops the workers itself.
-    if os.getpid() != parent_pid:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    return env
-
-
-def make_vec_env(env_id: str, n_envs: int, seed: int, vec_env: str, env_kwargs: dict[str, Any]):
-    """An SB3 VecEnv of ``n_envs`` copies of ``env_id`` (episode statistics recorded by a monitor)."""
-    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-
-    if vec_env == "native":
-        from equiglb.envs import sb3 as native  # the adapter of equiglb's batched vector env
-
-        return native.make_sb3_vec_env(env_id, num_envs=n_envs, seed=seed, **env_kwargs)  # reports episodes
-    cls = SubprocVecEnv if vec_env == "subproc" else DummyVecEnv
-    kw = {"start_method": "fork"} if vec_env == "subproc" and sys.platform != "win32" else None
-    return sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed, vec_env_cls=cls, env_kwargs=env_kwargs,
-                            vec_env_kwargs=kw, wrapper_class=_ignore_signals_in_worker,
-                            wrapper_kwargs={"parent_pid": os.getpid()})
-
-
-def _wrap_normalize(venv, normalize: bool | dict, gamma: float, stats_path: Path | None, training: bool):
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    if not normalize:
-        return venv
-    if stats_path is not None and stats_path.is_file():
-        vn = VecNormalize.load(str(stats_path), venv)
-        vn.training = training
-        if not training:
-            vn.norm_reward = False
-        return vn
-    kw = dict(normalize) if isinstance(normalize, dict) else {}
-    kw.setdefault("gamma", gamma)
-    if not training:
-        kw["norm_reward"] = False
-    vn = VecNormalize(venv, **kw)
-    vn.training = training
-    return vn
-
-
-# ---------------------------------------------------------------------- interruption
-class Interrupted:
-    """SIGINT/SIGTERM handler: the first signal asks training to stop after the current step (so a
-    checkpoint can be saved); a second one raises KeyboardInterrupt at once."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
-        print(f"\n{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint "
-              "(send it again to abort without saving)", file=sys.stderr, flush=True)
-
-    def __enter__(self) -> "Interrupted":
-        for s in (signal.SIGINT, signal.SIGTERM):
-            self._old[s] = signal.signal(s, self)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
-
-
-def _callbacks(stop: Interrupted, run_dir: Path, save_freq: int, n_envs: int, eval_env, eval_freq: int,
-               eval_episodes: int, progress: bool, off_policy: bool):
-    from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback, \
-        EvalCallback, ProgressBarCallback
-
-    class StopOnSignal(BaseCallback):
-        def _on_step(self) -> bool:
-            return stop.signum is None
-
-    cbs: list[BaseCallback] = [StopOnSignal()]
-    if save_freq > 0:
-        cbs.append(CheckpointCallback(save_freq=max(save_freq // n_envs, 1), save_path=str(run_dir / "checkpoints"),
-                                      name_prefix="ckpt", save_replay_buffer=off_policy, save_vecnormalize=True))
-    if eval_env is not None and eval_freq > 0:
-        cbs.append(EvalCallback(eval_env, n_eval_episodes=eval_episodes, eval_freq=max(eval_freq // n_envs, 1),
-                                best_model_save_path=str(run_dir), log_path=str(run_dir / "eval"),
-                                deterministic=True, verbose=0))
-    if progress:
-        cbs.append(ProgressBarCallback())
-    return CallbackList(cbs)
-
-
-def save_checkpoint(model, run_dir: Path, off_policy: bool) -> Path:
-    """Save model, normalization statistics and replay buffer under ``run_dir/checkpoints``; return the zip."""
-    d = run_dir / "checkpoints"
-    d.mkdir(exist_ok=True)
-    stem = d / f"ckpt_{model.num_timesteps}_steps"
-    model.save(str(stem))
-    venv = model.get_vec_normalize_env()
-    if venv is not None:
-        venv.save(str(d / f"ckpt_vecnormalize_{model.num_timesteps}_steps.pkl"))
-    if off_policy:
-        model.save_replay_buffer(str(d / f"ckpt_replay_buffer_{model.num_timesteps}_steps.pkl"))
-    return stem.with_suffix(".zip")
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint zip with the most steps in ``run_dir/checkpoints`` (None if there is none)."""
-    found = [(int(m.group(1)), p) for p in (run_dir / "checkpoints").glob("ckpt_*_steps.zip")
-             if (m := CKPT_RE.search(p.name))]
-    return max(found)[1] if found else None
-
-
-def companions(model_zip: Path) -> tuple[Path | None, Path | None]:
-    """(vecnormalize.pkl, replay_buffer.pkl) saved with ``model_zip`` (checkpoint or final), if present."""
-    m = CKPT_RE.search(model_zip.name)
-    d = model_zip.parent
-    if m:
-        vn, rb = d / f"ckpt_vecnormalize_{m.group(1)}_steps.pkl", d / f"ckpt_replay_buffer_{m.group(1)}_steps.pkl"
-    else:
-        vn, rb = d / "vecnormalize.pkl", d / "replay_buffer.pkl"
-    return (vn if vn.is_file() else None), (rb if rb.is_file() else None)
-
-
-def check_model_file(path: str | os.PathLike) -> Path:
-    """``path`` as a Path after checking it is a readable SB3 model zip (raises :class:`UserError`)."""
-    p = Path(path)
-    if p.is_dir():
-        cand = [p / "model.zip", *sorted(p.glob("*.zip"))]
-        p = next((c for c in cand if c.is_file()), p / "model.zip")
-    if not p.is_file():
-        raise UserError(f"model file {str(p)!r} does not exist")
-    try:
-        with zipfile.ZipFile(p) as z:
-            if "data" not in z.namelist():
-                raise UserError(f"model file {str(p)!r} is a zip without SB3 'data': not a stable-baselines3 model")
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UserError(f"model file {str(p)!r} is not a readable stable-baselines3 zip: {exc}") from exc
-    return p
-
-
-# ---------------------------------------------------------------------- main flow
 @dataclass
 class Plan:
-    """Everything validated, before a run folder exists."""
+    """A run, resolved from the command line (or a run's config.yml), before anything is built."""
 
     algo: str
     env_id: str
     hp: dict[str, Any]
     env_kwargs: dict[str, Any]
-    n_timesteps: int
+    n_timesteps: int               # the budget as given: environment steps (summed over envs) to train
     n_envs: int
-    run_dir: Path | None = None
-    load_from: Path | None = None
-    resume: bool = False
+    seed: int
+    vec_env: str
+    device: str
+    torch_threads: int
+    eval_freq: int                 # environment steps between periodic evaluations (<= 0: none)
+    eval_episodes: int
+    save_freq: int                 # environment steps between checkpoints (<= 0: only on interruption)
+    train_split: str
+    eval_split: str
+    baselines: list[str] | None
+    tensorboard_log: str | None
+    log_folder: str
+    gym_packages: list[str] = field(default_factory=list)
+    progress: bool = True
+    verbose: int = 0
+    trained_agent: Path | None = None
+    eval_only: bool = False
+    resume_dir: Path | None = None
+    resume_steps: int | None = None          # checkpoint to resume from (None: training is finished)
+    target_timesteps: int | None = None      # num_timesteps at the end of training (recorded)
 
 
-def _import_packages(mods) -> None:
+@dataclass
+class Built:
+    """The environments and the model of a validated plan, in memory."""
+
+    venv: VecEnv | None = None
+    model: BaseAlgorithm | None = None       # None: nothing to train (--eval-only, or training finished)
+    eval_env: VecEnv | None = None
+
+
+# ---------------------------------------------------------------------- 1. plan
+def _import_packages(mods: Any) -> None:
     for mod in mods or ():
         try:
             importlib.import_module(mod)
@@ -263,180 +141,399 @@ def _import_packages(mods) -> None:
             raise UserError(f"--gym-packages: cannot import {mod!r}: {exc}") from exc
 
 
-def _check_env(env_id: str, env_kwargs: dict[str, Any], split: str) -> None:
-    import equiglb  # noqa: F401  (registers the equiglb/* ids)
-
-    try:
-        importlib.import_module("equiglb.envs")
-    except ImportError:
-        pass
-    if env_id not in gym.envs.registry:
-        ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
-        raise UserError(f"unknown environment id {env_id!r}; equiglb ids: {ours}")
-    try:
-        env = gym.make(env_id, **{**env_kwargs, "split": split})
-        env.close()
-    except Exception as exc:  # the env's own message names the option
-        raise UserError(f"cannot make environment {env_id!r} with {env_kwargs}: {exc}") from exc
+def _option_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
 
 
-def plan_from_args(args: argparse.Namespace) -> Plan:
-    """Validate the command line (no side effects on disk); raise :class:`UserError`."""
+def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
+    """Resolve the command line into a :class:`Plan` (raises :class:`UserError`; writes nothing)."""
     _import_packages(args.gym_packages)
     if args.resume:
-        run_dir = Path(args.resume)
-        cfg_path = run_dir / "config.yml"
-        if not cfg_path.is_file():
-            raise UserError(f"--resume {args.resume!r}: no config.yml there (not a train.py run folder)")
-        cfg = yaml.safe_load(cfg_path.read_text())
-        ckpt = latest_checkpoint(run_dir)
-        if ckpt is None:
-            raise UserError(f"--resume {args.resume!r}: no checkpoint in {run_dir / 'checkpoints'}")
-        check_model_file(ckpt)
-        _import_packages(cfg.get("gym_packages"))
-        n = args.n_timesteps or cfg["n_timesteps"]
-        return Plan(cfg["algo"], cfg["env_id"], cfg["hyperparams"], cfg["env_kwargs"], int(n),
-                    int(cfg["n_envs"]), run_dir=run_dir, load_from=ckpt, resume=True)
-    try:
-        hp = load_hyperparams(args.algo, args.env, parse_overrides(args.hyperparams))
-        env_kwargs = {**(hp.get("env_kwargs") or {}), **parse_overrides(args.env_kwargs)}
-    except HyperparamError as exc:
-        raise UserError(str(exc)) from exc
-    if "split" in env_kwargs:
-        raise UserError("--env-kwargs split=...: use --train-split / --eval-split instead")
-    n_timesteps = int(args.n_timesteps or hp.get("n_timesteps", 100_000))
-    n_envs = int(args.n_envs or hp.get("n_envs", 1))
+        return _plan_resume(args, parser)
     if args.eval_only and not args.trained_agent:
         raise UserError("--eval-only needs --trained-agent MODEL_ZIP (or use python -m equiglb.agents.evaluate)")
-    load_from = check_model_file(args.trained_agent) if args.trained_agent else None
-    _check_env(args.env, env_kwargs, args.train_split)
-    if args.baselines:
-        from equiglb.baselines import POLICY_NAMES
+    trained = check_model_file(args.trained_agent, "--trained-agent") if args.trained_agent else None
+    # without --algo: the algorithm of the model given with -i, else PPO
+    algo = args.algo or (detect_algo(trained) if trained is not None else DEFAULT_ALGO)
+    try:
+        hp = load_hyperparams(algo, args.env, parse_overrides(args.hyperparams))
+    except HyperparamError as exc:
+        raise UserError(f"--hyperparams: {exc}") from exc
+    try:
+        env_kwargs = {**(hp.get("env_kwargs") or {}), **parse_overrides(args.env_kwargs)}
+    except HyperparamError as exc:
+        raise UserError(f"--env-kwargs: {exc}") from exc
+    if "split" in env_kwargs:
+        raise UserError("--env-kwargs split=...: use --train-split / --eval-split instead")
+    threads = args.torch_threads if args.torch_threads is not None else 1
+    vec_env = args.vec_env
+    if vec_env is None:
+        spec = gym.envs.registry.get(args.env)
+        native = spec is not None and getattr(spec, "vector_entry_point", None) and args.env.startswith("equiglb/")
+        vec_env = "native" if native else "dummy"
+    return Plan(algo=algo, env_id=args.env, hp=hp, env_kwargs=env_kwargs,
+                n_timesteps=int(args.n_timesteps or hp.get("n_timesteps", 100_000)),
+                n_envs=int(args.n_envs or hp.get("n_envs", 1)), seed=args.seed, vec_env=vec_env, device=args.device,
+                torch_threads=threads, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
+                save_freq=args.save_freq, train_split=args.train_split, eval_split=args.eval_split,
+                baselines=None if args.baselines is None else list(args.baselines),
+                tensorboard_log=args.tensorboard_log, log_folder=args.log_folder,
+                gym_packages=list(args.gym_packages or ()), progress=args.progress, verbose=args.verbose,
+                trained_agent=trained, eval_only=args.eval_only)
 
-        bad = [b for b in args.baselines if b not in POLICY_NAMES]
-        if bad:
-            raise UserError(f"--baselines: unknown {bad}; available: {list(POLICY_NAMES)}")
-    if args.vec_env is None:
-        spec = gym.spec(args.env)
-        args.vec_env = "native" if getattr(spec, "vector_entry_point", None) and args.env.startswith("equiglb/") \
-            else "dummy"
-    return Plan(args.algo, args.env, hp, env_kwargs, n_timesteps, n_envs, load_from=load_from)
+
+def _plan_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
+    """The plan of ``--resume RUN_DIR``: the run's recorded configuration, from its latest checkpoint."""
+    run_dir = Path(args.resume)
+    names = _option_names(parser)
+    for dest in NOT_WITH_RESUME:
+        if getattr(args, dest) != parser.get_default(dest):
+            raise UserError(f"--resume takes the run's recorded configuration; {names[dest]} cannot be given "
+                            "with it (use -i MODEL_ZIP to continue training in a new run folder)")
+    cfg = read_config(run_dir)
+    missing = [k for k in (*RECORDED, "hyperparams", "env_kwargs", "target_timesteps") if k not in cfg]
+    if missing:
+        raise UserError(f"--resume {args.resume!r}: config.yml lacks {missing} (not written by this train.py)")
+    for key, dest in RECORDED.items():
+        given = getattr(args, dest)
+        if given != parser.get_default(dest) and given != cfg[key]:
+            raise UserError(f"--resume {args.resume!r}: {names[dest]} {given!r} differs from the recorded "
+                            f"{key}: {cfg[key]!r}; a resumed run keeps its configuration (never rewritten)")
+    if cfg.get("finished_utc"):
+        raise UserError(f"--resume {args.resume!r}: this run finished at {cfg['finished_utc']}; nothing to resume")
+    if cfg["algo"] not in ALGOS:
+        raise UserError(f"--resume {args.resume!r}: config.yml names an unknown algorithm {cfg['algo']!r}")
+    _import_packages(cfg.get("gym_packages"))
+    steps: int | None = None
+    if cfg.get("trained_utc"):      # training ended; only the final evaluation is left
+        check_model_file(run_dir / "model.zip", "--resume model")
+    else:
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise UserError(f"--resume {args.resume!r}: no checkpoint in {str(run_dir / 'checkpoints')!r} "
+                            "(interrupted before its first consistent point: start it again)")
+        steps = found[0]
+        check_model_file(found[1], "--resume checkpoint")
+        if not checkpoint_paths(run_dir, steps)["resume"].is_file():
+            raise UserError(f"--resume {args.resume!r}: checkpoint {found[1].name} has no "
+                            f"{checkpoint_paths(run_dir, steps)['resume'].name} (not written by this train.py)")
+    return Plan(algo=cfg["algo"], env_id=cfg["env_id"], hp=cfg["hyperparams"], env_kwargs=cfg["env_kwargs"],
+                n_timesteps=int(cfg["n_timesteps"]), n_envs=int(cfg["n_envs"]), seed=int(cfg["seed"]),
+                vec_env=cfg["vec_env"], device=cfg["device"], torch_threads=int(cfg["torch_threads"]),
+                eval_freq=int(cfg["eval_freq"]), eval_episodes=int(cfg["eval_episodes"]),
+                save_freq=int(cfg["save_freq"]), train_split=cfg["train_split"], eval_split=cfg["eval_split"],
+                baselines=cfg["baselines"], tensorboard_log=cfg["tensorboard_log"], log_folder=str(run_dir.parent),
+                gym_packages=list(cfg.get("gym_packages") or ()), progress=args.progress, verbose=args.verbose,
+                resume_dir=run_dir, resume_steps=steps, target_timesteps=int(cfg["target_timesteps"]))
 
 
-def run(args: argparse.Namespace) -> int:
+# ---------------------------------------------------------------------- 2. validate and build
+def check_device(device: str) -> None:
+    """Raise :class:`UserError` unless ``device`` is ``auto`` or a torch device present on this machine
+    (SB3 would silently fall back to the CPU for a missing GPU)."""
+    if device == "auto":
+        return
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"--device {device!r}: not a torch device ({exc})") from exc
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device!r}: CUDA is not available on this machine; use --device cpu")
+        if (d.index or 0) >= torch.cuda.device_count():
+            raise UserError(f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif d.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError(f"--device {device!r}: MPS is not available on this machine; use --device cpu")
+    elif d.type != "cpu":
+        raise UserError(f"--device {device!r}: use cpu, cuda[:n], mps or auto")
+
+
+def normalize_kwargs(normalize: Any) -> dict[str, Any] | None:
+    """VecNormalize keyword arguments of a ``normalize`` hyperparameter (None: no normalization).
+
+    Accepts ``true``/``false``, a mapping, or rl-baselines3-zoo's string ``"dict(norm_obs=True, ...)"``.
+    """
+    if isinstance(normalize, str):
+        text = normalize.strip()
+        if text.lower() in ("true", "false"):
+            return {} if text.lower() == "true" else None
+        try:
+            node = ast.parse(text, mode="eval").body
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" \
+                    and not node.args:
+                return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg}
+            value = ast.literal_eval(node)
+        except (SyntaxError, ValueError) as exc:
+            raise UserError(f"--hyperparams normalize={normalize!r}: not true/false or dict(...)") from exc
+        return normalize_kwargs(value)
+    if isinstance(normalize, dict):
+        return dict(normalize)
+    return {} if normalize else None
+
+
+def make_vec_env(env_id: str, n_envs: int, vec_env: str, env_kwargs: dict[str, Any]) -> VecEnv:
+    """An SB3 VecEnv of ``n_envs`` copies of ``env_id`` with seeded, replayable episodes
+    (:class:`~equiglb.agents.resume.ReplayableVecEnv` around the native vector env, or
+    :class:`~equiglb.agents.resume.ReplayableEnv` around each monitored copy). The model seeds it."""
+    if vec_env == "native":
+        return ReplayableVecEnv(make_sb3_vec_env(env_id, num_envs=n_envs, **env_kwargs))
+    cls = SubprocVecEnv if vec_env == "subproc" else DummyVecEnv
+    kw = {"start_method": "fork"} if vec_env == "subproc" and sys.platform != "win32" else None
+    return sb3_make_vec_env(env_id, n_envs=n_envs, vec_env_cls=cls, env_kwargs=env_kwargs, vec_env_kwargs=kw,
+                            wrapper_class=ReplayableEnv, wrapper_kwargs={"parent_pid": os.getpid()})
+
+
+def _wrap_normalize(venv: VecEnv, plan: Plan, stats: Path | None, training: bool) -> VecEnv:
+    kw = normalize_kwargs(plan.hp.get("normalize", False))
+    if kw is None:
+        return venv
+    if stats is not None:
+        try:
+            vn = VecNormalize.load(str(stats), venv)
+        except Exception as exc:
+            raise UserError(f"normalization statistics {str(stats)!r} do not load: {type(exc).__name__}: {exc}") \
+                from exc
+    else:
+        kw.setdefault("gamma", float(plan.hp.get("gamma", 0.99)))
+        try:
+            vn = VecNormalize(venv, **kw)
+        except TypeError as exc:
+            raise UserError(f"--hyperparams normalize={plan.hp.get('normalize')!r}: {exc}") from exc
+    vn.training = training
+    if not training:
+        vn.norm_reward = False
+    return vn
+
+
+def _check_shapes(model_path: Path, model: BaseAlgorithm, venv: VecEnv, env_id: str, option: str) -> None:
+    for what, mine, env_space in (("observation", model.observation_space, venv.observation_space),
+                                  ("action", model.action_space, venv.action_space)):
+        if mine.shape != env_space.shape:
+            raise UserError(f"{option} {str(model_path)!r} was trained on {what}s of shape {mine.shape}, "
+                            f"but {env_id} with these --env-kwargs has {env_space.shape}")
+
+
+def _probe(path: Path, plan: Plan, venv: VecEnv, option: str) -> None:
+    """Check the model file loads as ``plan.algo`` with the env's observation and action shapes."""
+    saved = detect_algo(path)
+    if saved != plan.algo:
+        raise UserError(f"{option} {str(path)!r} was trained with {saved}, not --algo {plan.algo}")
+    try:
+        probe = ALGOS[plan.algo].load(str(path), device=plan.device)
+    except Exception as exc:
+        raise UserError(f"{option} {str(path)!r} does not load as a {plan.algo} model: "
+                        f"{type(exc).__name__}: {exc}") from exc
+    _check_shapes(path, probe, venv, plan.env_id, option)
+
+
+def build(plan: Plan) -> Built:
+    """Check everything that can be known before training by building it in memory; raise
+    :class:`UserError` naming the option, file or value. Nothing is written."""
+    torch.set_num_threads(plan.torch_threads)
+    check_device(plan.device)
+    if plan.resume_dir is None and not plan.eval_only:
+        check_writable(plan.log_folder, "--log-folder")
+    if plan.tensorboard_log:
+        check_writable(plan.tensorboard_log, "--tensorboard-log")
+    if plan.env_id not in gym.envs.registry:
+        ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
+        raise UserError(f"--env: unknown environment id {plan.env_id!r}; equiglb ids: {ours}")
+    full = scenario_of(plan.env_id, plan.env_kwargs)
+    check_split(full, plan.train_split, "--train-split")
+    window = check_split(full, plan.eval_split, "--eval-split")
+    check_baselines(list(plan.baselines) if plan.baselines is not None else list(POLICY_NAMES), window)
+    if plan.eval_only:
+        return Built()  # evaluate_models checks the model before it writes anything
+    if plan.eval_freq > 0 and plan.eval_episodes < 1:
+        raise UserError(f"--eval-episodes {plan.eval_episodes}: expected a positive integer")
+
+    try:
+        venv = make_vec_env(plan.env_id, plan.n_envs, plan.vec_env, {**plan.env_kwargs, "split": plan.train_split})
+    except Exception as exc:  # the env's own message names the option
+        raise UserError(f"cannot make environment {plan.env_id!r} with --env-kwargs {plan.env_kwargs}: {exc}") from exc
+    cls = ALGOS[plan.algo]
+    off_policy = plan.algo in OFF_POLICY
+    if plan.resume_dir is not None and plan.resume_steps is None:
+        venv.close()
+        return Built()  # only the final evaluation is left
+    if plan.resume_dir is not None:
+        assert plan.resume_steps is not None
+        paths = checkpoint_paths(plan.resume_dir, plan.resume_steps)
+        _probe(paths["model"], plan, venv, "--resume checkpoint")
+        venv = _wrap_normalize(venv, plan, paths["vecnormalize"] if paths["vecnormalize"].is_file() else None, True)
+        model = cls.load(str(paths["model"]), env=venv, device=plan.device, force_reset=False)
+        try:
+            load_resume_state(plan.resume_dir, plan.resume_steps)
+        except Exception as exc:
+            raise UserError(f"--resume: {str(paths['resume'])!r} is not readable: {type(exc).__name__}: {exc}") \
+                from exc
+        if off_policy:
+            if not paths["replay_buffer"].is_file():
+                raise UserError(f"--resume: the checkpoint's replay buffer {str(paths['replay_buffer'])!r} is missing")
+            model.load_replay_buffer(str(paths["replay_buffer"]))  # type: ignore[attr-defined]
+    elif plan.trained_agent is not None:
+        _probe(plan.trained_agent, plan, venv, "--trained-agent")
+        vn_path, rb_path = companions(plan.trained_agent)
+        if vn_path is None and normalizes_obs(run_config(plan.trained_agent)):
+            raise UserError(f"--trained-agent {str(plan.trained_agent)!r} was trained with normalized observations "
+                            f"but its vecnormalize.pkl is missing next to it")
+        venv = _wrap_normalize(venv, plan, vn_path, True)
+        model = cls.load(str(plan.trained_agent), env=venv, device=plan.device)
+        if off_policy and rb_path is not None:
+            model.load_replay_buffer(str(rb_path))  # type: ignore[attr-defined]
+        model.set_random_seed(plan.seed)
+    else:
+        venv = _wrap_normalize(venv, plan, None, True)
+        try:
+            kwargs = build_model_kwargs(plan.algo, plan.hp, int(np.prod(venv.action_space.shape or (1,))))
+            model = cls(plan.hp.get("policy", "MlpPolicy"), venv, seed=plan.seed, device=plan.device,
+                        verbose=plan.verbose, **kwargs)
+        except HyperparamError as exc:
+            raise UserError(f"--hyperparams: {exc}") from exc
+        except Exception as exc:  # SB3 rejects the value (n_steps=0, CnnPolicy on vectors, ...)
+            raise UserError(f"--hyperparams of {plan.algo} (policy {plan.hp.get('policy', 'MlpPolicy')!r}) for "
+                            f"{plan.env_id} rejected by {cls.__name__}: {type(exc).__name__}: {exc}") from exc
+    eval_env = None
+    if plan.eval_freq > 0:
+        val = next((s for s in ("val", "validation") if s in full.splits), plan.train_split)
+        eval_env = sb3_make_vec_env(plan.env_id, n_envs=1, vec_env_cls=DummyVecEnv,
+                                    env_kwargs={**plan.env_kwargs, "split": val, "random_start": False})
+        eval_env = _wrap_normalize(eval_env, plan, None, training=False)
+    return Built(venv=venv, model=model, eval_env=eval_env)
+
+
+# ---------------------------------------------------------------------- 3. run folder
+def make_run_folder(plan: Plan, model: BaseAlgorithm | None) -> tuple[Path, dict[str, Any]]:
+    """Create the run folder and write config.yml (a resumed run appends a record, nothing else)."""
+    if plan.resume_dir is not None:
+        cfg = read_config(plan.resume_dir)
+        cfg.setdefault("resumed", []).append({"utc": now_utc(), "from_step": plan.resume_steps, "argv": sys.argv})
+        write_config(plan.resume_dir, cfg)
+        return plan.resume_dir, cfg
+    run_dir = new_run_dir(plan.log_folder, plan.algo, plan.env_id)
+    start = int(model.num_timesteps) if plan.trained_agent is not None and model is not None else 0
+    cfg = {"algo": plan.algo, "env_id": plan.env_id, "env_kwargs": plan.env_kwargs, "hyperparams": plan.hp,
+           "n_timesteps": plan.n_timesteps, "target_timesteps": start + plan.n_timesteps, "n_envs": plan.n_envs,
+           "seed": plan.seed, "vec_env": plan.vec_env, "device": plan.device, "torch_threads": plan.torch_threads,
+           "eval_freq": plan.eval_freq, "eval_episodes": plan.eval_episodes, "save_freq": plan.save_freq,
+           "train_split": plan.train_split, "eval_split": plan.eval_split, "baselines": plan.baselines,
+           "tensorboard_log": plan.tensorboard_log,
+           "trained_agent": str(plan.trained_agent) if plan.trained_agent else None,
+           "gym_packages": plan.gym_packages, "argv": sys.argv, "started_utc": now_utc(), "versions": versions()}
+    write_config(run_dir, cfg)
+    return run_dir, cfg
+
+
+# ---------------------------------------------------------------------- 4. train
+def train(plan: Plan, built: Built, run_dir: Path) -> int | None:
+    """Train to the recorded target step count; return the signal number if interrupted (a
+    checkpoint is then saved at the last consistent point), else None."""
+    model, off_policy = built.model, plan.algo in OFF_POLICY
+    assert model is not None and built.venv is not None
+    model.tensorboard_log = plan.tensorboard_log or str(run_dir / "tb")
+    target = plan.target_timesteps if plan.target_timesteps is not None else read_config(run_dir)["target_timesteps"]
+    fresh = plan.resume_dir is None and plan.trained_agent is None
+    if plan.resume_dir is not None:
+        assert plan.resume_steps is not None
+        state = load_resume_state(run_dir, plan.resume_steps)
+        vn = model.get_vec_normalize_env()
+        if vn is not None and state["vecnormalize_returns"] is not None:
+            vn.returns = state["vecnormalize_returns"].copy()
+        restore_env_replay(built.venv, state["env"])
+        set_rng_state(model, state["rng"])
+        history = load_history(run_dir, up_to=plan.resume_steps)
+        save_history(run_dir, history)           # evaluations after the checkpoint are redone
+        print(f"Resuming {run_dir} from step {model.num_timesteps} (checkpoint), to step {target}", flush=True)
+    else:
+        history = load_history(run_dir)
+        if plan.trained_agent is not None:
+            print(f"Continuing {plan.trained_agent} from step {model.num_timesteps}, to step {target}", flush=True)
+    remaining = target - int(model.num_timesteps)
+    if remaining <= 0:
+        return None
+    with Interrupted() as stop:
+        points = ConsistentPoints(stop, lambda: save_checkpoint(model, run_dir, off_policy), plan.save_freq,
+                                  last_saved=int(model.num_timesteps))
+        cbs: list[BaseCallback] = [points]
+        if built.eval_env is not None:
+            cbs.append(PeriodicEval(built.eval_env, plan.eval_freq, plan.eval_episodes, plan.seed + 10_000, run_dir,
+                                    history))
+        if plan.progress:
+            cbs.append(ProgressBarCallback())
+        try:
+            model.learn(total_timesteps=remaining, callback=CallbackList(cbs), reset_num_timesteps=fresh,
+                        tb_log_name=plan.algo.upper())
+        except StopAtConsistentPoint:
+            model.logger.dump(model.num_timesteps)
+        if stop.signum is not None:
+            ckpt = points.saved_on_stop or save_checkpoint(model, run_dir, off_policy)
+            print(f"Interrupted at step {model.num_timesteps}: checkpoint saved to {ckpt}\n"
+                  f"Resume with: python train.py --resume {run_dir}", file=sys.stderr, flush=True)
+            return stop.signum
+    return None
+
+
+def save_final(model: BaseAlgorithm, run_dir: Path, off_policy: bool) -> None:
+    """model.zip, vecnormalize.pkl and replay_buffer.pkl of the finished training."""
+    model.save(str(run_dir / "model.zip"))
+    vn = model.get_vec_normalize_env()
+    if vn is not None:
+        vn.save(str(run_dir / "vecnormalize.pkl"))
+    if off_policy:
+        model.save_replay_buffer(str(run_dir / "replay_buffer.pkl"))  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- the run, top to bottom
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Train (or resume, or only evaluate) as the command line says; return the exit code."""
-    import torch
-
-    plan = plan_from_args(args)
-    torch.set_num_threads(args.torch_threads)
-    if args.eval_only:
-        from equiglb.agents.evaluate import evaluate_models
-
-        out = evaluate_models([plan.load_from], env_id=plan.env_id, env_kwargs=plan.env_kwargs,
-                              split=args.eval_split, baselines=args.baselines, progress=args.progress,
+    plan = plan_from_args(args, parser)                                   # 1. plan
+    built = build(plan)                                                   # 2. validate and build
+    if plan.eval_only:
+        assert plan.trained_agent is not None
+        out = evaluate_models([plan.trained_agent], env_id=plan.env_id, env_kwargs=plan.env_kwargs,
+                              split=plan.eval_split, baselines=plan.baselines, progress=plan.progress,
                               algo=plan.algo)
         print(f"Results in {out}")
         return 0
-
-    run_dir = plan.run_dir or new_run_dir(args.log_folder, plan.algo, plan.env_id)
-    off_policy = plan.algo in OFF_POLICY
-    cfg_path = run_dir / "config.yml"
-    if plan.resume:
-        cfg = yaml.safe_load(cfg_path.read_text())
-        cfg["n_timesteps"] = plan.n_timesteps
-        cfg.setdefault("resumed", []).append({"utc": _now(), "from": str(plan.load_from), "argv": sys.argv})
-        seed = int(cfg["seed"])
-        args.eval_split, args.train_split = cfg["eval_split"], cfg["train_split"]
-        args.baselines = cfg.get("baselines")
-    else:
-        seed = args.seed
-        cfg = {
-            "algo": plan.algo, "env_id": plan.env_id, "env_kwargs": plan.env_kwargs,
-            "hyperparams": plan.hp, "n_timesteps": plan.n_timesteps, "n_envs": plan.n_envs, "seed": seed,
-            "vec_env": args.vec_env, "device": args.device, "torch_threads": args.torch_threads,
-            "eval_freq": args.eval_freq, "eval_episodes": args.eval_episodes, "save_freq": args.save_freq,
-            "train_split": args.train_split, "eval_split": args.eval_split, "baselines": args.baselines,
-            "trained_agent": str(plan.load_from) if plan.load_from else None,
-            "gym_packages": list(args.gym_packages or ()), "argv": sys.argv, "started_utc": _now(),
-            "versions": versions(),
-        }
-    cfg_path.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
-    tb = args.tensorboard_log or str(run_dir / "tb")
+    run_dir, cfg = make_run_folder(plan, built.model)                     # 3. run folder
     print(f"Run folder: {run_dir}", flush=True)
 
-    hp, env_kwargs = plan.hp, plan.env_kwargs
-    gamma = float(hp.get("gamma", 0.99))
-    vn_path = rb_path = None
-    if plan.load_from is not None:
-        vn_path, rb_path = companions(plan.load_from)
-    venv = make_vec_env(plan.env_id, plan.n_envs, seed, cfg.get("vec_env", args.vec_env),
-                        {**env_kwargs, "split": args.train_split})
-    venv = _wrap_normalize(venv, hp.get("normalize", False), gamma, vn_path, training=True)
-    eval_env = None
-    if args.eval_freq > 0:
-        eval_split = _validation_split(plan.env_id, env_kwargs, args.train_split)
-        eval_env = make_vec_env(plan.env_id, 1, seed + 10_000, "dummy",
-                                {**env_kwargs, "split": eval_split, "random_start": False})
-        eval_env = _wrap_normalize(eval_env, hp.get("normalize", False), gamma, None, training=False)
+    if built.model is not None:                                           # 4. train
+        t0 = time.perf_counter()
+        signum = train(plan, built, run_dir)
+        for env in (built.venv, built.eval_env):
+            if env is not None:
+                env.close()
+        cfg = read_config(run_dir)                                        # wall time summed over segments
+        cfg["train_seconds"] = round(float(cfg.get("train_seconds", 0.0)) + time.perf_counter() - t0, 1)
+        if signum is not None:
+            write_config(run_dir, cfg)
+            return 128 + signum
+        save_final(built.model, run_dir, plan.algo in OFF_POLICY)
+        cfg.update(trained_utc=now_utc(), num_timesteps=int(built.model.num_timesteps),
+                   n_updates=int(getattr(built.model, "_n_updates", 0)))
+        write_config(run_dir, cfg)
+        print(f"Trained {built.model.num_timesteps} steps; model saved to {run_dir / 'model.zip'}", flush=True)
 
-    cls = ALGOS[plan.algo]
-    if plan.load_from is not None:
-        model = cls.load(str(plan.load_from), env=venv, device=args.device, tensorboard_log=tb)
-        if off_policy and rb_path is not None:
-            model.load_replay_buffer(str(rb_path))
-        model.set_random_seed(seed + model.num_timesteps)
-        remaining = plan.n_timesteps - model.num_timesteps if plan.resume else plan.n_timesteps
-        print(f"Continuing {plan.load_from} from step {model.num_timesteps}", flush=True)
-    else:
-        kwargs = build_model_kwargs(plan.algo, hp, int(np.prod(venv.action_space.shape)))
-        model = cls(hp.get("policy", "MlpPolicy"), venv, seed=seed, device=args.device, tensorboard_log=tb,
-                    verbose=args.verbose, **kwargs)
-        remaining = plan.n_timesteps
-
-    t0 = time.perf_counter()
-    if remaining > 0:
-        with Interrupted() as stop:
-            cb = _callbacks(stop, run_dir, args.save_freq, plan.n_envs, eval_env, args.eval_freq,
-                            args.eval_episodes, args.progress, off_policy)
-            model.learn(total_timesteps=remaining, callback=cb, reset_num_timesteps=plan.load_from is None,
-                        tb_log_name=plan.algo.upper())
-        if stop.signum is not None:
-            ckpt = save_checkpoint(model, run_dir, off_policy)
-            print(f"Interrupted at step {model.num_timesteps}: checkpoint saved to {ckpt}\n"
-                  f"Resume with: python train.py --resume {run_dir}", file=sys.stderr, flush=True)
-            venv.close()
-            return 128 + stop.signum
-    train_s = time.perf_counter() - t0
-    model.save(str(run_dir / "model.zip"))
-    if model.get_vec_normalize_env() is not None:
-        model.get_vec_normalize_env().save(str(run_dir / "vecnormalize.pkl"))
-    if off_policy:
-        model.save_replay_buffer(str(run_dir / "replay_buffer.pkl"))
-    venv.close()
-    print(f"Trained {model.num_timesteps} steps in {train_s:.0f} s; model saved to {run_dir / 'model.zip'}",
-          flush=True)
-
-    from equiglb.agents.evaluate import evaluate_models
-
-    evaluate_models([run_dir / "model.zip"], env_id=plan.env_id, env_kwargs=env_kwargs, split=args.eval_split,
-                    baselines=args.baselines, progress=args.progress, out_dir=run_dir / "eval",
-                    algo=plan.algo, names=[f"{plan.algo} (agent)"])
-    cfg["finished_utc"] = _now()
-    cfg["train_seconds"] = round(train_s, 1)
-    cfg["num_timesteps"] = int(model.num_timesteps)
-    cfg_path.write_text(yaml.safe_dump(_plain(cfg), sort_keys=False))
+    for stale in ("table.csv", "table.json"):                             # 5. final evaluation
+        (run_dir / "eval" / stale).unlink(missing_ok=True)     # of an evaluation interrupted before it ended
+    with _signals_abort():
+        evaluate_models([run_dir / "model.zip"], env_id=plan.env_id, env_kwargs=plan.env_kwargs,
+                        split=plan.eval_split, baselines=plan.baselines, progress=plan.progress,
+                        out_dir=run_dir / "eval", algo=plan.algo, names=[f"{plan.algo} (agent)"])
+    cfg = read_config(run_dir)                                            # 6. report
+    cfg["finished_utc"] = now_utc()
+    write_config(run_dir, cfg)
     print(f"Run folder: {run_dir}")
     return 0
 
 
-def _validation_split(env_id: str, env_kwargs: dict[str, Any], train_split: str) -> str:
-    """The split periodic evaluations use: ``val`` if the scenario has one, else the train split
-    (never the test window, which is kept for the final table)."""
-    from equiglb.agents.evaluate import scenario_of
+class _signals_abort:
+    """During the final evaluation SIGTERM, like SIGINT, raises KeyboardInterrupt (``--resume`` redoes it)."""
 
-    splits = scenario_of(env_id, env_kwargs).splits
-    return next((s for s in ("val", "validation") if s in splits), train_split)
+    def __enter__(self) -> None:
+        self._old = signal.signal(signal.SIGTERM, signal.default_int_handler)
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def __exit__(self, *exc: Any) -> None:
+        signal.signal(signal.SIGTERM, self._old)

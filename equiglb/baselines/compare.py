@@ -12,16 +12,18 @@ import json
 import math
 import os
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from equiglb.baselines.offline import OfflinePolicy
 from equiglb.baselines.policy import Policy
-from equiglb.ledger import evaluate
+from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["compare", "format_table", "write_csv", "write_json", "TABLE_COLUMNS"]
+__all__ = ["Comparison", "run_policies", "compare", "format_table", "write_csv", "write_json", "TABLE_COLUMNS"]
 
 #: Columns printed by :func:`format_table` (the CSV/JSON files carry every column of the rows).
 TABLE_COLUMNS = ("policy", "scenario", "energy_cost_usd", "carbon_max_t", "carbon_mean_t", "carbon_par",
@@ -29,35 +31,63 @@ TABLE_COLUMNS = ("policy", "scenario", "energy_cost_usd", "carbon_max_t", "carbo
                  "gap_to_offline")
 
 
-def compare(scenario: Scenario, policies: Iterable[Policy], weights: Weights | None = None,
-            offline_objective: float | None = None) -> list[dict[str, Any]]:
-    """Schedule each policy on ``scenario`` (the whole window) and account it by the ledger.
+@dataclass
+class Comparison:
+    """What :func:`run_policies` evaluated: per policy (in order) its table row, the schedule
+    x[t, i, j, k] it returned and the ledger's report of that schedule."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    schedules: dict[str, np.ndarray] = field(default_factory=dict)
+    reports: dict[str, Report] = field(default_factory=dict)
+
+
+def run_policies(scenario: Scenario, policies: Iterable[Policy], weights: Weights | None = None,
+                 offline_objective: float | None = None,
+                 on_done: Callable[[Policy], None] | None = None) -> Comparison:
+    """Schedule each policy on ``scenario`` (the whole window) once and account it by the ledger.
 
     Args:
         scenario: the window to evaluate on (e.g. ``scenario.split("test")``).
-        policies: :class:`~equiglb.baselines.policy.Policy` objects (baselines or agents).
+        policies: :class:`~equiglb.baselines.policy.Policy` objects (baselines or agents), with
+            distinct names.
         weights: objective weights (default: the scenario's).
         offline_objective: J of the offline optimum on this window and weights, if already known;
             otherwise it is taken from an offline policy in ``policies`` or solved.
+        on_done: called with each policy after it is scheduled (e.g. to advance a progress bar).
 
     Returns:
-        One dict per policy, in order; ``policy`` is the first key, ``gap_to_offline`` = J / J_off - 1.
+        The rows (``policy`` first, ``gap_to_offline`` = J / J_off - 1, ``wall_time_s``), the
+        schedules and the reports, each policy evaluated exactly once.
     """
     w = scenario.weights if weights is None else weights
-    rows = []
+    out = Comparison()
     for pol in policies:
+        if pol.name in out.schedules:
+            raise ValueError(f"two policies are named {pol.name!r}; give them distinct names")
         t0 = time.perf_counter()
-        x = pol.schedule(scenario, w)
+        x = np.asarray(pol.schedule(scenario, w))
         wall = time.perf_counter() - t0
-        row = {"policy": pol.name, **evaluate(scenario, x, w).row(), "wall_time_s": wall}
+        rep = evaluate(scenario, x, w)
+        row = {"policy": pol.name, **rep.row(), "wall_time_s": wall}
         if isinstance(pol, OfflinePolicy) and offline_objective is None:
             offline_objective = row["objective"]
-        rows.append(row)
+        out.rows.append(row)
+        out.schedules[pol.name] = x
+        out.reports[pol.name] = rep
+        if on_done is not None:
+            on_done(pol)
     if offline_objective is None:
         offline_objective = OfflinePolicy().solve(scenario, w).objective_usd
-    for row in rows:
+    for row in out.rows:
         row["gap_to_offline"] = row["objective"] / offline_objective - 1.0 if offline_objective else math.nan
-    return rows
+    return out
+
+
+def compare(scenario: Scenario, policies: Iterable[Policy], weights: Weights | None = None,
+            offline_objective: float | None = None) -> list[dict[str, Any]]:
+    """The rows of :func:`run_policies` (one dict per policy, in order; ``policy`` is the first key,
+    ``gap_to_offline`` = J / J_off - 1)."""
+    return run_policies(scenario, policies, weights, offline_objective).rows
 
 
 def _fmt(v: Any) -> str:
