@@ -108,7 +108,8 @@ def record_episode(env: gym.Env, policy_name: str, seed: int, rtol: float = RETU
     the episode's window and replay it through ``env``; raises ``RuntimeError`` if the return differs from
     -J(x) by more than ``rtol`` relative."""
     base = _base(env)
-    if base.action_map.mode != "routing":
+    action_map = base.action_map
+    if action_map is None or action_map.mode != "routing":
         raise ValueError("record_episode needs an environment made with action_mode='routing'")
     obs, info = env.reset(seed=seed)
     window, weights = base.window(), base.weights
@@ -117,7 +118,7 @@ def record_episode(env: gym.Env, policy_name: str, seed: int, rtol: float = RETU
     dtype = env.action_space.dtype
     observations, actions, rewards, terms, truncs, infos = [obs], [], [], [], [], [info]
     for t in range(window.T):
-        action = base.action_map.action_for(x[t], dtype=np.float64)
+        action = action_map.action_for(x[t], dtype=np.float64)
         obs, reward, terminated, truncated, info = env.step(action)
         observations.append(obs)
         actions.append(action.astype(dtype))
