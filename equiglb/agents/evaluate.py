@@ -65,15 +65,17 @@ def check_split(scenario: Scenario, split: str, option: str) -> Scenario:
     return scenario.split(split)
 
 
-def check_baselines(names: Sequence[str], window: Scenario, option: str = "--baselines") -> list[Policy]:
+def check_baselines(names: Sequence[str], window: Scenario, option: str = "--baselines",
+                    train: Scenario | None = None) -> list[Policy]:
     """The baselines ``names``, after checking each is known and can run on ``window`` (an online
-    baseline is reset on it, which is where it rejects a scenario, e.g. ``nearest`` without latencies)."""
+    baseline is reset on it, which is where it rejects a scenario, e.g. ``nearest`` without latencies).
+    ``train`` is the training window that ``online-eglb-tuned`` tunes on (never ``window``)."""
     bad = [b for b in names if b not in POLICY_NAMES]
     if bad:
         raise UserError(f"{option}: unknown {bad}; available: {list(POLICY_NAMES)}")
     if len(set(names)) != len(names):
         raise UserError(f"{option}: {list(names)} names a baseline twice")
-    policies = [make_policy(n) for n in names]
+    policies = [make_policy(n, train=train) if n == "online-eglb-tuned" else make_policy(n) for n in names]
     for pol in policies:
         if isinstance(pol, OnlinePolicy):
             try:
@@ -119,7 +121,9 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
         raise UserError(f"--names: {len(names)} label(s) for {len(paths)} model(s)")
     full = scenario_of(env_id, env_kwargs)
     window = check_split(full, split, "--split")
-    base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), window)
+    train_split = str(cfg.get("train_split", "train"))
+    train = full.split(train_split) if train_split in full.splits and train_split != split else None
+    base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), window, train=train)
     agents = []
     for n, p in enumerate(paths):
         c = run_config(p)

@@ -340,9 +340,10 @@ def build(plan: Plan) -> Built:
         ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
         raise UserError(f"--env: unknown environment id {plan.env_id!r}; equiglb ids: {ours}")
     full = scenario_of(plan.env_id, plan.env_kwargs)
-    check_split(full, plan.train_split, "--train-split")
+    train = check_split(full, plan.train_split, "--train-split")
     window = check_split(full, plan.eval_split, "--eval-split")
-    check_baselines(list(plan.baselines) if plan.baselines is not None else list(POLICY_NAMES), window)
+    check_baselines(list(plan.baselines) if plan.baselines is not None else list(POLICY_NAMES), window,
+                    train=train)
     if plan.eval_only:
         return Built()  # evaluate_models checks the model before it writes anything
     if plan.eval_freq > 0 and plan.eval_episodes < 1:
