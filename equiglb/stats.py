@@ -10,16 +10,17 @@ percentile bootstrap over runs (seeds) with ``reps`` resamples, drawn from a gen
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from rliable import library as rly
 from rliable import metrics
 
-__all__ = ["SeedSummary", "summarize", "iqm"]
+__all__ = ["SeedSummary", "summarize", "summarize_groups", "iqm"]
 
 
-def iqm(values: Sequence[float]) -> float:
+def iqm(values: Sequence[float] | np.ndarray) -> float:
     """Interquartile mean: the mean of the middle 50 % of the values (rliable's ``aggregate_iqm``)."""
     v = np.asarray(values, dtype=np.float64).reshape(-1, 1)
     return float(metrics.aggregate_iqm(v))
@@ -30,7 +31,7 @@ class SeedSummary(dict):
     ``mean_ci_low``/``mean_ci_high`` and ``iqm_ci_low``/``iqm_ci_high``, in the unit of the values."""
 
 
-def summarize(values: Sequence[float], reps: int = 2000, seed: int = 0, confidence: float = 0.95) -> SeedSummary:
+def summarize(values: Sequence[float] | np.ndarray, reps: int = 2000, seed: int = 0, confidence: float = 0.95) -> SeedSummary:
     """Summarize one value per seed (e.g. the gap to the offline optimum in %).
 
     Args:
@@ -70,3 +71,27 @@ def summarize(values: Sequence[float], reps: int = 2000, seed: int = 0, confiden
         if not math.isfinite(out[k]):
             raise ArithmeticError(f"bootstrap bound {k} is not finite for values {v.tolist()}")
     return out
+
+
+def summarize_groups(table: pd.DataFrame, by: Sequence[str], columns: Sequence[str], reps: int = 2000,
+                     seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`summarize` each column of ``table`` within each group of ``by`` (one row per run).
+
+    Returns one row per group: the ``by`` columns, ``n_seeds`` (rows in the group), and for each
+    column ``c`` the columns ``c_mean``, ``c_std``, ``c_iqm``, ``c_mean_ci_low``, ``c_mean_ci_high``,
+    ``c_iqm_ci_low``, ``c_iqm_ci_high`` (in the unit of ``c``). Groups keep their first-seen order.
+    Every group's bootstrap uses the same ``seed``, so a table is reproducible.
+    """
+    missing = [c for c in (*by, *columns) if c not in table.columns]
+    if missing:
+        raise KeyError(f"summarize_groups: no column(s) {missing} in the table; it has {list(table.columns)}")
+    rows = []
+    for key, group in table.groupby(list(by), sort=False, dropna=False):
+        keys = key if isinstance(key, tuple) else (key,)
+        row: dict[str, object] = dict(zip(by, keys))
+        row["n_seeds"] = len(group)
+        for c in columns:
+            s = summarize(group[c].to_numpy(dtype=np.float64), reps=reps, seed=seed, confidence=confidence)
+            row.update({f"{c}_{k}": v for k, v in s.items() if k != "n"})
+        rows.append(row)
+    return pd.DataFrame(rows)
