@@ -31,7 +31,8 @@ class SeedSummary(dict):
     ``mean_ci_low``/``mean_ci_high`` and ``iqm_ci_low``/``iqm_ci_high``, in the unit of the values."""
 
 
-def summarize(values: Sequence[float] | np.ndarray, reps: int = 2000, seed: int = 0, confidence: float = 0.95) -> SeedSummary:
+def summarize(values: Sequence[float] | np.ndarray, reps: int = 2000, seed: int = 0,
+              confidence: float = 0.95) -> SeedSummary:
     """Summarize one value per seed (e.g. the gap to the offline optimum in %).
 
     Args:

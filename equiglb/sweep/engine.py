@@ -28,9 +28,10 @@ import equiglb
 from equiglb.agents.cli import main as train_main
 from equiglb.baselines import POLICY_NAMES
 from equiglb.sweep.config import SweepConfig, SweepError, TrialSpec, expand_trials, grid_points
-from equiglb.sweep.trial import read_result, run_trial
+from equiglb.sweep.trial import read_result, run_trial_process
 
-__all__ = ["SEARCH_SPACES", "preflight", "prepare_out", "trial_specs", "run_specs", "run_search"]
+__all__ = ["SEARCH_SPACES", "preflight", "prepare_out", "trial_specs", "ray_session", "tune_grid", "run_specs",
+           "collect", "run_search"]
 
 CONFIG_FILE = "sweep.yml"
 #: Keys of sweep.yml that may differ between a sweep and its resumption (they do not change a result).
@@ -169,7 +170,7 @@ def ray_session(address: str | None, num_cpus: int | None):
 
 
 def _grid_trainable(config: dict[str, Any]) -> None:
-    result = run_trial(config["spec"])
+    result = run_trial_process(config["spec"])
     tune.report({"ok": result["status"] == "ok", "gap_to_offline": result.get("gap_to_offline", math.nan),
                  "objective": result.get("objective", math.nan), "wall_time_s": result["wall_time_s"]})
 
@@ -184,21 +185,26 @@ def _tune_run(trainable, param_space: dict[str, Any], cfg: SweepConfig, out: Pat
     return tuner.fit()
 
 
-def run_specs(specs: list[dict[str, Any]], cfg: SweepConfig, out: Path) -> dict[str, str]:
-    """Run ``specs`` as one Tune experiment; return ``{trial_id: error}`` of trials Ray itself lost
-    (a worker that died); errors inside train.py are in each trial's ``error.json``."""
-    if not specs:
-        return {}
+def tune_grid(specs: list[dict[str, Any]], cfg: SweepConfig, out: Path) -> dict[str, str]:
+    """Run ``specs`` as one Tune experiment on the connected Ray; return ``{trial_id: error}`` of the
+    trials Ray itself lost (a worker that died); errors inside train.py are in each trial's ``error.json``."""
     name = f"grid_{time.strftime('%Y%m%d-%H%M%S')}"
-    with ray_session(cfg.address, cfg.num_cpus):
-        grid = _tune_run(_grid_trainable, {"spec": tune.grid_search(specs)}, cfg, out, name,
-                         tune.TuneConfig(num_samples=1, trial_dirname_creator=lambda t: t.trial_id))
+    grid = _tune_run(_grid_trainable, {"spec": tune.grid_search(specs)}, cfg, out, name,
+                     tune.TuneConfig(num_samples=1, trial_dirname_creator=lambda t: t.trial_id))
     lost = {}
     for i in range(len(grid)):
         r = grid[i]
         if r.error is not None:
             lost[(r.config or {})["spec"]["trial_id"]] = f"{type(r.error).__name__}: {r.error}"[-2000:]
     return lost
+
+
+def run_specs(specs: list[dict[str, Any]], cfg: SweepConfig, out: Path) -> dict[str, str]:
+    """:func:`tune_grid` in a Ray session (local, or the cluster at ``cfg.address``); nothing if no specs."""
+    if not specs:
+        return {}
+    with ray_session(cfg.address, cfg.num_cpus):
+        return tune_grid(specs, cfg, out)
 
 
 def collect(specs: list[tuple[TrialSpec, dict[str, Any]]], lost: dict[str, str]) -> list[dict[str, Any]]:
@@ -221,7 +227,7 @@ def _search_trainable(config: dict[str, Any]) -> None:
     spec["trial_dir"] = str(Path(spec["trial_dir"]) / spec["trial_id"])
     spec["hyperparams"] = {**spec["hyperparams"], **{k: repr(v) if isinstance(v, float) else str(v)
                                                      for k, v in config["hp"].items()}}
-    result = run_trial(spec)
+    result = run_trial_process(spec)
     # a failed configuration scores as the worst possible, so the searcher moves away from it
     tune.report({"val_gap_to_offline": result.get("gap_to_offline", math.inf) if result["status"] == "ok"
                  else 1e9, "val_objective": result.get("objective", math.nan), "ok": result["status"] == "ok"})

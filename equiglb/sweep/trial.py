@@ -7,6 +7,10 @@ the run succeeds, ``result.json`` is written last (atomically): a trial folder w
 ``result.json`` is finished, which is what ``--resume`` checks. A failed trial writes
 ``error.json`` (exit code, message) instead and does not raise, so the other trials go on.
 
+train.py installs signal handlers (Ctrl-C saves a checkpoint), which Python allows only in a main
+thread, and Ray Tune runs a function trainable in a thread: so a Tune trial runs the trial in a
+child process, ``python -m equiglb.sweep.trial <trial folder>/spec.json`` (:func:`run_trial_process`).
+
 For hyperparameter search, :func:`holdout_scenario` (registered as the scenario ``"holdout"``)
 splits the base scenario's train window into ``fit`` (the first part) and ``val`` (its last
 ``val_fraction``) and drops every slot after the train window, so a search trial cannot see the
@@ -20,6 +24,8 @@ import dataclasses
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -32,7 +38,7 @@ from equiglb.agents.cli import main as train_main
 from equiglb.scenario import Scenario
 from equiglb.traces import apply_options, load_scenario, register_scenario
 
-__all__ = ["METRICS", "run_trial", "train_argv", "holdout_scenario", "read_result"]
+__all__ = ["METRICS", "run_trial", "run_trial_process", "train_argv", "holdout_scenario", "read_result"]
 
 #: Columns of train.py's eval/table.csv kept per policy (units in the names; gap_to_offline is a
 #: fraction: 0.05 = 5 % above the offline optimum's objective J, in USD).
@@ -155,3 +161,36 @@ def read_result(trial_dir: Path) -> dict[str, Any] | None:
         if p.is_file():
             return json.loads(p.read_text())
     return None
+
+
+def run_trial_process(spec: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_trial` in a child Python process (its main thread), with this process's equiglb
+    first on its path; returns the result it wrote, or an error record if the process died."""
+    trial_dir = Path(spec["trial_dir"])
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    for name in (RESULT_FILE, ERROR_FILE):
+        (trial_dir / name).unlink(missing_ok=True)
+    spec_path = trial_dir / "spec.json"
+    _write_json(spec_path, spec)
+    env = dict(os.environ)
+    pkg_parent = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH", "")) if p)
+    t0 = time.perf_counter()
+    with open(trial_dir / "train.log", "a") as log:
+        proc = subprocess.run([sys.executable, "-m", "equiglb.sweep.trial", str(spec_path)], stdout=log,
+                              stderr=subprocess.STDOUT, env=env, check=False)
+    result = read_result(trial_dir)
+    if result is not None:   # the child's whole life: interpreter start, imports, train.py, evaluation
+        result["process_wall_s"] = time.perf_counter() - t0
+        _write_json(trial_dir / (RESULT_FILE if result["status"] == "ok" else ERROR_FILE), result)
+    if result is None:
+        result = {"trial_id": spec["trial_id"], "algo": spec["algo"], "seed": spec["seed"],
+                  "point": spec.get("point", {}), "status": "error", "exit_code": proc.returncode,
+                  "error": f"the trial process died with exit code {proc.returncode}; see {trial_dir / 'train.log'}",
+                  "wall_time_s": time.perf_counter() - t0, "process_wall_s": time.perf_counter() - t0, "run_dir": ""}
+        _write_json(trial_dir / ERROR_FILE, result)
+    return result
+
+
+if __name__ == "__main__":
+    run_trial(json.loads(Path(sys.argv[1]).read_text()))
