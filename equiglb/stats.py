@@ -41,7 +41,8 @@ def summarize(values: Sequence[float] | np.ndarray, reps: int = 2000, seed: int 
         seed: seed of the bootstrap's generator.
         confidence: coverage of the interval (0.95 = 95 %).
 
-    With a single value the intervals collapse to that value (no spread can be estimated).
+    With a single value the intervals collapse to that value (no spread can be estimated); so they
+    do when every value is the same (each resample is that value: no bootstrap is needed).
     """
     v = np.asarray(list(values), dtype=np.float64)
     if v.ndim != 1 or v.size == 0:
@@ -52,7 +53,7 @@ def summarize(values: Sequence[float] | np.ndarray, reps: int = 2000, seed: int 
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     n = int(v.size)
     out = SeedSummary(n=n, mean=float(v.mean()), std=float(v.std(ddof=1)) if n > 1 else 0.0, iqm=iqm(v))
-    if n == 1:
+    if n == 1 or bool((v == v[0]).all()):
         out.update(mean_ci_low=out["mean"], mean_ci_high=out["mean"], iqm_ci_low=out["iqm"],
                    iqm_ci_high=out["iqm"])
         return out
@@ -75,15 +76,16 @@ def summarize(values: Sequence[float] | np.ndarray, reps: int = 2000, seed: int 
 
 
 def summarize_groups(table: pd.DataFrame, by: Sequence[str], columns: Sequence[str], reps: int = 2000,
-                     seed: int = 0, confidence: float = 0.95) -> pd.DataFrame:
+                     seed: int = 0, confidence: float = 0.95, means: Sequence[str] = ()) -> pd.DataFrame:
     """:func:`summarize` each column of ``table`` within each group of ``by`` (one row per run).
 
     Returns one row per group: the ``by`` columns, ``n_seeds`` (rows in the group), and for each
     column ``c`` the columns ``c_mean``, ``c_std``, ``c_iqm``, ``c_mean_ci_low``, ``c_mean_ci_high``,
-    ``c_iqm_ci_low``, ``c_iqm_ci_high`` (in the unit of ``c``). Groups keep their first-seen order.
-    Every group's bootstrap uses the same ``seed``, so a table is reproducible.
+    ``c_iqm_ci_low``, ``c_iqm_ci_high`` (in the unit of ``c``); for each column of ``means`` only
+    ``c_mean`` (no bootstrap: it costs ``reps`` evaluations per group and column). Groups keep their
+    first-seen order. Every group's bootstrap uses the same ``seed``, so a table is reproducible.
     """
-    missing = [c for c in (*by, *columns) if c not in table.columns]
+    missing = [c for c in (*by, *columns, *means) if c not in table.columns]
     if missing:
         raise KeyError(f"summarize_groups: no column(s) {missing} in the table; it has {list(table.columns)}")
     rows = []
@@ -94,5 +96,7 @@ def summarize_groups(table: pd.DataFrame, by: Sequence[str], columns: Sequence[s
         for c in columns:
             s = summarize(group[c].to_numpy(dtype=np.float64), reps=reps, seed=seed, confidence=confidence)
             row.update({f"{c}_{k}": v for k, v in s.items() if k != "n"})
+        for c in means:
+            row[f"{c}_mean"] = float(group[c].to_numpy(dtype=np.float64).mean())
         rows.append(row)
     return pd.DataFrame(rows)

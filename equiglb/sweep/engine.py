@@ -153,14 +153,13 @@ def ray_session(address: str | None, num_cpus: int | None):
     (``runtime_env`` ``py_modules``); locally its parent folder is put on their ``PYTHONPATH``.
     """
     pkg_parent = str(Path(equiglb.__file__).resolve().parents[1])
-    env_vars = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+    env_vars = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     runtime_env: dict[str, Any] = {"env_vars": env_vars}
     if address:
         runtime_env["py_modules"] = [equiglb]
     else:
         env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, os.environ.get("PYTHONPATH", "")) if p)
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
              log_to_driver=False, runtime_env=runtime_env, logging_level=logging.WARNING)
     try:

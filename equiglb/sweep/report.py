@@ -25,8 +25,10 @@ from equiglb.sweep.trial import METRICS  # noqa: E402
 
 __all__ = ["SUMMARY_COLUMNS", "trials_table", "baselines_table", "summary_table", "write_outputs"]
 
-#: Columns summarized over seeds.
-SUMMARY_COLUMNS = ("gap_to_offline", "objective", "energy_cost_usd", "carbon_max_t", "water_max_m3")
+#: Columns summarized over seeds with bootstrap confidence intervals.
+SUMMARY_COLUMNS = ("gap_to_offline", "objective")
+#: Columns averaged over seeds (the frontier's axes).
+MEAN_COLUMNS = ("energy_cost_usd", "carbon_max_t", "water_max_m3")
 
 
 def trials_table(results: list[dict[str, Any]], grid_keys: list[str]) -> pd.DataFrame:
@@ -62,10 +64,12 @@ def summary_table(trials: pd.DataFrame, baselines: pd.DataFrame, grid_keys: list
     parts = []
     ok = trials[trials["status"] == "ok"].rename(columns={"algo": "policy"})
     if len(ok):
-        s = summarize_groups(ok, ["policy", *grid_keys], SUMMARY_COLUMNS, reps=reps, seed=seed)
+        s = summarize_groups(ok, ["policy", *grid_keys], SUMMARY_COLUMNS, reps=reps, seed=seed,
+                             means=MEAN_COLUMNS)
         parts.append(s.assign(kind="agent"))
     if len(baselines):
-        s = summarize_groups(baselines, ["policy", *grid_keys], SUMMARY_COLUMNS, reps=reps, seed=seed)
+        s = summarize_groups(baselines, ["policy", *grid_keys], SUMMARY_COLUMNS, reps=reps, seed=seed,
+                             means=MEAN_COLUMNS)
         parts.append(s.assign(kind="baseline"))
     if not parts:
         return pd.DataFrame(columns=["kind", "policy", *grid_keys, "n_seeds"])
