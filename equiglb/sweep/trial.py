@@ -26,6 +26,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -192,5 +193,19 @@ def run_trial_process(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _exit_with_parent(interval_s: float = 1.0) -> None:
+    """Exit when the process that started this one dies (a killed sweep leaves no trial running)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 if __name__ == "__main__":
+    _exit_with_parent()
     run_trial(json.loads(Path(sys.argv[1]).read_text()))
