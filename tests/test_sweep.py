@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -224,7 +225,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop_ray_head(tag: str, env: dict[str, str], ray_bin: Path) -> None:
+def _stop_ray_head(tag: str) -> None:
     """Stop the Ray head this test started, and only it: its processes carry ``tag`` (the temp dir) on
     their command line; other Ray instances on the machine are left alone."""
     def ours() -> list[int]:
@@ -255,8 +256,9 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
         ray_bin = Path(shutil.which("ray") or "ray")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    ray_tmp = tempfile.mkdtemp(prefix="eqray", dir="/tmp")   # short: Ray's socket paths must fit in 107 bytes
     start = subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                            "--num-cpus", "2", "--include-dashboard=false", "--temp-dir", str(tmp_path / "ray")],
+                            "--num-cpus", "2", "--include-dashboard=false", "--temp-dir", ray_tmp],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     try:
         assert start.returncode == 0, start.stdout + start.stderr
@@ -274,7 +276,8 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
         assert off["120"] <= off["30"] + 1e-6
         assert len(trials) == 2
     finally:
-        _stop_ray_head(str(tmp_path / "ray"), env, ray_bin)
+        _stop_ray_head(ray_tmp)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_search_scores_on_the_validation_window_and_writes_a_best_config(tmp_path, capsys):
