@@ -225,28 +225,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop_ray_head(tag: str) -> None:
-    """Stop the Ray head this test started, and only it: its processes carry ``tag`` (the temp dir) on
-    their command line; other Ray instances on the machine are left alone."""
-    def ours() -> list[int]:
-        pids = []
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit() and int(d.name) != os.getpid():
-                try:
-                    if tag in (d / "cmdline").read_bytes().decode(errors="replace"):
-                        pids.append(int(d.name))
-                except OSError:
-                    pass
-        return pids
+def _ray_head_pids(temp_dir: str, port: int) -> set[int]:
+    """Processes of the Ray head this test started: those naming its temp dir or its port on their
+    command line (GCS, raylet, monitors, client server), and their descendants (workers, agents)."""
+    procs: dict[int, tuple[int, str]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            procs[int(d.name)] = (ppid, cmd)
+    ours = {pid for pid, (_, cmd) in procs.items()
+            if pid != os.getpid() and (temp_dir in cmd or ("ray" in cmd and f":{port} " in f"{cmd} "))}
+    grew = True
+    while grew:
+        kids = {pid for pid, (ppid, _) in procs.items() if ppid in ours} - ours
+        grew = bool(kids)
+        ours |= kids
+    return ours
 
+
+def _stop_ray_head(temp_dir: str, port: int) -> None:
+    """Stop the Ray head this test started, and only it (other Ray instances on the machine stay)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in ours():
+        for pid in _ray_head_pids(temp_dir, port):
             try:
                 os.kill(pid, sig)
             except OSError:
                 pass
-        deadline = time.monotonic() + 15
-        while ours() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 10
+        while _ray_head_pids(temp_dir, port) and time.monotonic() < deadline:
             time.sleep(0.5)
 
 
@@ -255,7 +265,8 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
     if not ray_bin.is_file():
         ray_bin = Path(shutil.which("ray") or "ray")
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+           "RAY_AUTH_MODE": "token"}   # the head and the driver both use the token (~/.ray/auth_token)
     ray_tmp = tempfile.mkdtemp(prefix="eqray", dir="/tmp")   # short: Ray's socket paths must fit in 107 bytes
     start = subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
                             "--num-cpus", "2", "--include-dashboard=false", "--temp-dir", ray_tmp],
@@ -276,7 +287,7 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
         assert off["120"] <= off["30"] + 1e-6
         assert len(trials) == 2
     finally:
-        _stop_ray_head(ray_tmp)
+        _stop_ray_head(ray_tmp, port)
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 

@@ -151,12 +151,18 @@ def ray_session(address: str | None, num_cpus: int | None):
 
     The workers import this very equiglb: on a cluster the package folder is shipped with the job
     (``runtime_env`` ``py_modules``); locally its parent folder is put on their ``PYTHONPATH``.
+    Connecting to a cluster, the token of Ray's token authentication is used when one exists
+    (``~/.ray/auth_token`` or ``$RAY_AUTH_TOKEN``) and ``RAY_AUTH_MODE`` is not set, as ``ray start``
+    does.
     """
     pkg_parent = str(Path(equiglb.__file__).resolve().parents[1])
     env_vars = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     runtime_env: dict[str, Any] = {"env_vars": env_vars}
     if address:
         runtime_env["py_modules"] = [equiglb]
+        token = Path.home() / ".ray" / "auth_token"
+        if "RAY_AUTH_MODE" not in os.environ and (token.is_file() or os.environ.get("RAY_AUTH_TOKEN")):
+            os.environ["RAY_AUTH_MODE"] = "token"   # as `ray start` does when a token exists
     else:
         env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, os.environ.get("PYTHONPATH", "")) if p)
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
