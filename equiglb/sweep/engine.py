@@ -1,6 +1,6 @@
 """Run a sweep's trials on Ray Tune: a local Ray instance by default, or a running cluster.
 
-Each trial is a Tune function trainable that calls :func:`equiglb.sweep.trial.run_trial` (one
+Each trial is a Tune function trainable that calls :func:`equiglb.sweep.trial.run_trial_process` (one
 ``train.py`` run) with the CPUs of ``--cpus-per-trial`` reserved. Finished trials are recognized by
 their ``result.json``; ``--resume`` runs only the others. A failed trial is recorded with its error
 and the others go on (Tune's ``max_failures=0``, errors caught in the trial).
