@@ -3,7 +3,7 @@
     python benchmarks/sweep_scaling.py [-n 1024] [--trials 4] [--cpus 2] [--out DIR]
 
 Both halves run the same 4 trials (PPO, seeds 0..3, ``-n`` steps, only the offline optimum solved)
-through the same function, :func:`equiglb.sweep.trial.run_trial_process` (one train.py run in a
+through the same function, :func:`equiglb.sweep.worker.run_trial_process` (one train.py run in a
 child process), in the same run of this script. Prints the sequential wall time (the reference),
 the Ray wall time including Ray's start-up, their ratio (target <= 0.6 on 2 cores), and Ray's
 overhead: its start-up, and per trial the time Ray spent around the trial's process (scheduling,
@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from equiglb.sweep.config import SweepConfig  # noqa: E402
 from equiglb.sweep.engine import ray_session, trial_specs, tune_grid  # noqa: E402
-from equiglb.sweep.trial import run_trial_process  # noqa: E402
+from equiglb.sweep.worker import run_trial_process  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ import yaml
 from equiglb.sweep.config import SweepConfig, SweepError, add_arguments, config_from_args
 from equiglb.sweep.engine import collect, preflight, prepare_out, run_search, run_specs, trial_specs
 from equiglb.sweep.report import format_summary, write_outputs
-from equiglb.sweep.trial import read_result
+from equiglb.sweep.worker import read_result
 
 __all__ = ["main", "run_grid", "search"]
 

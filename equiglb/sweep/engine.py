@@ -1,6 +1,6 @@
 """Run a sweep's trials on Ray Tune: a local Ray instance by default, or a running cluster.
 
-Each trial is a Tune function trainable that calls :func:`equiglb.sweep.trial.run_trial_process` (one
+Each trial is a Tune function trainable that calls :func:`equiglb.sweep.worker.run_trial_process` (one
 ``train.py`` run) with the CPUs of ``--cpus-per-trial`` reserved. Finished trials are recognized by
 their ``result.json``; ``--resume`` runs only the others. A failed trial is recorded with its error
 and the others go on (Tune's ``max_failures=0``, errors caught in the trial).
@@ -28,7 +28,7 @@ import equiglb
 from equiglb.agents.cli import main as train_main
 from equiglb.baselines import POLICY_NAMES
 from equiglb.sweep.config import SweepConfig, SweepError, TrialSpec, expand_trials, grid_points
-from equiglb.sweep.trial import read_result, run_trial_process
+from equiglb.sweep.worker import grid_trainable, read_result, search_trainable
 
 __all__ = ["SEARCH_SPACES", "preflight", "prepare_out", "trial_specs", "ray_session", "tune_grid", "run_specs",
            "collect", "run_search"]
@@ -174,12 +174,6 @@ def ray_session(address: str | None, num_cpus: int | None):
         ray.shutdown()
 
 
-def _grid_trainable(config: dict[str, Any]) -> None:
-    result = run_trial_process(config["spec"])
-    tune.report({"ok": result["status"] == "ok", "gap_to_offline": result.get("gap_to_offline", math.nan),
-                 "objective": result.get("objective", math.nan), "wall_time_s": result["wall_time_s"]})
-
-
 def _tune_run(trainable, param_space: dict[str, Any], cfg: SweepConfig, out: Path, name: str,
               tune_config: tune.TuneConfig) -> tune.ResultGrid:
     tuner = tune.Tuner(
@@ -194,8 +188,8 @@ def tune_grid(specs: list[dict[str, Any]], cfg: SweepConfig, out: Path) -> dict[
     """Run ``specs`` as one Tune experiment on the connected Ray; return ``{trial_id: error}`` of the
     trials Ray itself lost (a worker that died); errors inside train.py are in each trial's ``error.json``."""
     name = f"grid_{time.strftime('%Y%m%d-%H%M%S')}"
-    grid = _tune_run(_grid_trainable, {"spec": tune.grid_search(specs)}, cfg, out, name,
-                     tune.TuneConfig(num_samples=1, trial_dirname_creator=lambda t: t.trial_id))
+    grid = _tune_run(grid_trainable, {"spec": tune.grid_search(specs)}, cfg, out, name,
+                     tune.TuneConfig(num_samples=1, trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True))
     lost = {}
     for i in range(len(grid)):
         r = grid[i]
@@ -225,19 +219,6 @@ def collect(specs: list[tuple[TrialSpec, dict[str, Any]]], lost: dict[str, str])
 
 
 # ---------------------------------------------------------------------- hyperparameter search
-def _search_trainable(config: dict[str, Any]) -> None:
-    spec = dict(config["spec"])
-    tid = tune.get_context().get_trial_id()
-    spec["trial_id"] = f"{spec['algo']}__search__{tid}"
-    spec["trial_dir"] = str(Path(spec["trial_dir"]) / spec["trial_id"])
-    spec["hyperparams"] = {**spec["hyperparams"], **{k: repr(v) if isinstance(v, float) else str(v)
-                                                     for k, v in config["hp"].items()}}
-    result = run_trial_process(spec)
-    # a failed configuration scores as the worst possible, so the searcher moves away from it
-    tune.report({"val_gap_to_offline": result.get("gap_to_offline", math.inf) if result["status"] == "ok"
-                 else 1e9, "val_objective": result.get("objective", math.nan), "ok": result["status"] == "ok"})
-
-
 def holdout_env_kwargs(cfg: SweepConfig, val_fraction: float) -> dict[str, str]:
     """Environment options of a search trial: the ``holdout`` scenario of the sweep's scenario."""
     fixed = {**_absolute_paths(cfg.env_kwargs), **grid_points(cfg.grid)[0]}
@@ -261,7 +242,7 @@ def run_search(cfg: SweepConfig, out: Path, algo: str, val_fraction: float = 0.2
             "train_split": "fit", "eval_split": "val", "trial_dir": str(out / "trials")}
     searcher = OptunaSearch(metric="val_gap_to_offline", mode="min", seed=cfg.seeds[0])
     with ray_session(cfg.address, cfg.num_cpus):
-        grid = _tune_run(_search_trainable, {"spec": spec, "hp": SEARCH_SPACES[algo]}, cfg, out, f"search_{algo}",
+        grid = _tune_run(search_trainable, {"spec": spec, "hp": SEARCH_SPACES[algo]}, cfg, out, f"search_{algo}",
                          tune.TuneConfig(search_alg=searcher, num_samples=cfg.n_trials,
                                          trial_dirname_creator=lambda t: t.trial_id))
     rows = []

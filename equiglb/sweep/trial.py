@@ -5,11 +5,8 @@ A trial trains and evaluates through exactly the code path of ``python train.py`
 folder goes to ``<trial folder>/<algo>/<env>_<n>/`` and its console output to ``train.log``. When
 the run succeeds, ``result.json`` is written last (atomically): a trial folder with a
 ``result.json`` is finished, which is what ``--resume`` checks. A failed trial writes
-``error.json`` (exit code, message) instead and does not raise, so the other trials go on.
-
-train.py installs signal handlers (Ctrl-C saves a checkpoint), which Python allows only in a main
-thread, and Ray Tune runs a function trainable in a thread: so a Tune trial runs the trial in a
-child process, ``python -m equiglb.sweep.trial <trial folder>/spec.json`` (:func:`run_trial_process`).
+``error.json`` (exit code, message) instead and does not raise, so the other trials go on. Under
+Ray this module runs as the trial's own process (:func:`equiglb.sweep.worker.run_trial_process`).
 
 For hyperparameter search, :func:`holdout_scenario` (registered as the scenario ``"holdout"``)
 splits the base scenario's train window into ``fit`` (the first part) and ``val`` (its last
@@ -24,7 +21,6 @@ import dataclasses
 import json
 import math
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -37,16 +33,15 @@ import torch
 
 from equiglb.agents.cli import main as train_main
 from equiglb.scenario import Scenario
+from equiglb.sweep.worker import ERROR_FILE, RESULT_FILE, write_json
 from equiglb.traces import apply_options, load_scenario, register_scenario
 
-__all__ = ["METRICS", "run_trial", "run_trial_process", "train_argv", "holdout_scenario", "read_result"]
+__all__ = ["METRICS", "run_trial", "train_argv", "holdout_scenario"]
 
 #: Columns of train.py's eval/table.csv kept per policy (units in the names; gap_to_offline is a
 #: fraction: 0.05 = 5 % above the offline optimum's objective J, in USD).
 METRICS = ("objective", "gap_to_offline", "energy_cost_usd", "carbon_max_t", "carbon_mean_t", "carbon_par",
            "carbon_lq_t", "water_max_m3", "water_mean_m3", "water_par", "water_lq_m3", "social_max", "unserved")
-RESULT_FILE = "result.json"
-ERROR_FILE = "error.json"
 
 
 def holdout_scenario(base: str = "synthetic", val_fraction: float = 0.2, **options: Any) -> Scenario:
@@ -90,12 +85,6 @@ def train_argv(spec: dict[str, Any]) -> list[str]:
         argv += ["--train-split", spec["train_split"], "--eval-split", spec["eval_split"]]
     argv += ["--baselines", *(spec["baselines"] if spec.get("with_baselines") else [])]
     return argv
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 def _row(r: pd.Series) -> dict[str, Any]:
@@ -142,7 +131,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
             if not all(math.isfinite(result[m]) for m in ("objective", "gap_to_offline")):
                 error = f"non-finite objective or gap in {new[0] / 'eval' / 'table.csv'}"
             else:
-                _write_json(trial_dir / RESULT_FILE, result)
+                write_json(trial_dir / RESULT_FILE, result)
                 return result
         else:
             error = f"{new[0] / 'eval' / 'table.csv'} has {len(agent)} agent rows, expected 1"
@@ -151,45 +140,7 @@ def run_trial(spec: dict[str, Any]) -> dict[str, Any]:
         error = f"train.py exited with code {code}: " + " | ".join(tail)
     result = {**base, "status": "error", "exit_code": code, "error": error.strip()[-2000:], "wall_time_s": wall,
               "run_dir": str(new[0]) if len(new) == 1 else ""}
-    _write_json(trial_dir / ERROR_FILE, result)
-    return result
-
-
-def read_result(trial_dir: Path) -> dict[str, Any] | None:
-    """The finished result of a trial folder, its error record, or None if it never ended."""
-    for name in (RESULT_FILE, ERROR_FILE):
-        p = trial_dir / name
-        if p.is_file():
-            return json.loads(p.read_text())
-    return None
-
-
-def run_trial_process(spec: dict[str, Any]) -> dict[str, Any]:
-    """:func:`run_trial` in a child Python process (its main thread), with this process's equiglb
-    first on its path; returns the result it wrote, or an error record if the process died."""
-    trial_dir = Path(spec["trial_dir"])
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    for name in (RESULT_FILE, ERROR_FILE):
-        (trial_dir / name).unlink(missing_ok=True)
-    spec_path = trial_dir / "spec.json"
-    _write_json(spec_path, spec)
-    env = dict(os.environ)
-    pkg_parent = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH", "")) if p)
-    t0 = time.perf_counter()
-    with open(trial_dir / "train.log", "a") as log:
-        proc = subprocess.run([sys.executable, "-m", "equiglb.sweep.trial", str(spec_path)], stdout=log,
-                              stderr=subprocess.STDOUT, env=env, check=False)
-    result = read_result(trial_dir)
-    if result is not None:   # the child's whole life: interpreter start, imports, train.py, evaluation
-        result["process_wall_s"] = time.perf_counter() - t0
-        _write_json(trial_dir / (RESULT_FILE if result["status"] == "ok" else ERROR_FILE), result)
-    if result is None:
-        result = {"trial_id": spec["trial_id"], "algo": spec["algo"], "seed": spec["seed"],
-                  "point": spec.get("point", {}), "status": "error", "exit_code": proc.returncode,
-                  "error": f"the trial process died with exit code {proc.returncode}; see {trial_dir / 'train.log'}",
-                  "wall_time_s": time.perf_counter() - t0, "process_wall_s": time.perf_counter() - t0, "run_dir": ""}
-        _write_json(trial_dir / ERROR_FILE, result)
+    write_json(trial_dir / ERROR_FILE, result)
     return result
 
 
