@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 import equiglb
+from equiglb.agents.algos import load_hyperparams
 from equiglb.stats import summarize, summarize_groups
 from equiglb.sweep.__main__ import main
 from equiglb.sweep.config import SweepConfig, add_arguments, config_from_args, expand_trials, parse_grid
@@ -308,4 +309,7 @@ def test_search_scores_on_the_validation_window_and_writes_a_best_config(tmp_pat
     row = table.iloc[0]
     assert best["learning_rate"] == pytest.approx(row["learning_rate"]) and best["gamma"] == row["gamma"]
     assert best["n_epochs"] == row["n_epochs"]       # searched values override the fixed -params
-    assert "python train.py --algo ppo" in capsys.readouterr().out
+    assert f"-conf {out / 'best_ppo.yml'}" in capsys.readouterr().out
+    # a complete entry that train.py (-conf) and RL Zoo read as they read the shipped files
+    hp = load_hyperparams("ppo", "equiglb/EquitableGLB-v0", path=out / "best_ppo.yml")
+    assert hp["learning_rate"] == pytest.approx(row["learning_rate"]) and hp["n_timesteps"] > 0

@@ -107,6 +107,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--torch-threads", type=_positive_int, default=None,
                    help="torch intra-op threads; default 1 (the fastest for the small MLPs here; see "
                         "docs/training.md)")
+    p.add_argument("-conf", "--conf-file", default=None, metavar="YAML",
+                   help="hyperparameter file in the rl-baselines3-zoo layout (e.g. the best_<algo>.yml of "
+                        "python -m equiglb.sweep --search optuna); default: the package's hyperparams/<algo>.yml")
     p.add_argument("--gym-packages", nargs="+", default=(), metavar="MODULE",
                    help="extra modules to import so that their environment ids are registered")
     p.add_argument("-v", "--verbose", type=int, default=0, choices=(0, 1, 2),

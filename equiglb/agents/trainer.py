@@ -156,9 +156,10 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     # without --algo: the algorithm of the model given with -i, else PPO
     algo = args.algo or (detect_algo(trained) if trained is not None else DEFAULT_ALGO)
     try:
-        hp = load_hyperparams(algo, args.env, parse_overrides(args.hyperparams))
+        conf = Path(args.conf_file) if args.conf_file else None
+        hp = load_hyperparams(algo, args.env, parse_overrides(args.hyperparams), path=conf)
     except HyperparamError as exc:
-        raise UserError(f"--hyperparams: {exc}") from exc
+        raise UserError(f"{'--conf-file/' if args.conf_file else ''}--hyperparams: {exc}") from exc
     try:
         env_kwargs = {**(hp.get("env_kwargs") or {}), **parse_overrides(args.env_kwargs)}
     except HyperparamError as exc:

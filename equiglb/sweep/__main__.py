@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from equiglb.agents.algos import hyperparams_path, read_hyperparams_file
 from equiglb.sweep.config import SweepConfig, SweepError, add_arguments, config_from_args
 from equiglb.sweep.engine import collect, preflight, prepare_out, run_search, run_specs, trial_specs
 from equiglb.sweep.report import format_summary, write_outputs
@@ -71,10 +72,11 @@ def search(cfg: SweepConfig, out: Path) -> int:
                   f"# offline optimum on the validation window (the last part of the train split): "
                   f"{100 * best['val_gap_to_offline']:+.2f} %.\n"
                   f"# Layout of equiglb/agents/hyperparams/{algo}.yml: an entry per environment id.\n")
-        path.write_text(header + yaml.safe_dump({cfg.env: hp}, sort_keys=False))
-        params = " ".join(f"{k}={v}" for k, v in hp.items())
+        shipped = read_hyperparams_file(hyperparams_path(algo))
+        entry = {**shipped.get(cfg.env, shipped.get("default", {})), **hp}     # a complete entry, as RL Zoo needs
+        path.write_text(header + yaml.safe_dump({cfg.env: entry}, sort_keys=False))
         print(f"{algo}: best validation gap {100 * best['val_gap_to_offline']:+.2f} % with {hp}\n"
-              f"  written to {path}\n  train with: python train.py --algo {algo} --env {cfg.env} -params {params}")
+              f"  written to {path}\n  train with: python train.py --algo {algo} --env {cfg.env} -conf {path}")
     return code
 
 
