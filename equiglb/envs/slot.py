@@ -22,6 +22,7 @@ return the executed routing x, which the ledger accounts: the return is -J(x) in
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -111,30 +112,43 @@ class OneCopyStep(SlotStep):
         assert am is not None
         self._w = weights
         self._sites = am.index.tolist()                       # action entry -> site (K = 1)
-        self._allowed = sc.allowed[:, 0, 0].tolist()          # every region reaches the same sites
+        allowed = sc.allowed[:, 0, 0]                         # every region reaches the same sites
+        self._allowed = allowed.tolist()
+        self._masked = not bool(allowed.all())
         self._uniform = am.uniform[:, 0].tolist()
         self._capacity = sc.capacity.tolist()
         self._e = float(sc.energy_per_unit[0])
-        self._mwh_per_load = (sc.energy_per_unit[0] * sc.pue).tolist()    # facility MWh per load unit
-        self._price = sc.price.tolist()
-        self._intensity = np.stack([sc.carbon, sc.water], axis=1)          # (T, 2, N)
+        mwh = sc.energy_per_unit[0] * sc.pue                  # facility MWh per load unit at site i
+        self._mwh_per_load = mwh.tolist()
+        # per slot and per load unit at site i: energy cost (USD), carbon (t) and water (m³)
+        self._cost_rows = (sc.price * mwh).tolist()
+        self._carbon_rows = (sc.carbon * mwh).tolist()
+        self._water_rows = (sc.water * mwh).tolist()
         self._demand = sc.demand.tolist()
         self._total = sc.demand.sum(axis=1).tolist()
         totals = sc.demand.sum(axis=1, keepdims=True)
         self._share = np.divide(sc.demand, totals, out=np.zeros_like(sc.demand), where=totals > 0)
         self._omega = sc.region_weights.tolist()
-        self._N, self._J = sc.N, sc.J
+        self._unit_omega = bool(np.all(sc.region_weights == 1.0))
+        self._N = sc.N
+        self._C: list[float] = [0.0] * sc.N
+        self._W: list[float] = [0.0] * sc.N
+
+    def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
+        """Start the window ``start .. start+length-1``."""
+        super().reset(start, length, index)
+        self._C, self._W = [0.0] * self._N, [0.0] * self._N
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """As :meth:`SlotStep.step` for one copy (t an int)."""
         a = check_action(action, self.dim, (), self.mode)
         t = int(t)
-        N = self._N
-        # --- action -> fractions p over the sites (the clip of unit_weights, in Python)
-        w = [0.0] * N
+        # --- action -> fractions p over the sites: u = (clip(a, -1, 1) + 1) / 2 (unit_weights), in Python
+        w = [0.0] * self._N
         for i, v in zip(self._sites, a.tolist()):
-            if self._allowed[i]:
-                w[i] = ((1.0 if v > 1.0 else -1.0 if v < -1.0 else v) + 1.0) * 0.5
+            w[i] = 1.0 if v > 1.0 else 0.0 if v < -1.0 else (v + 1.0) * 0.5
+        if self._masked:
+            w = [wi if ok else 0.0 for wi, ok in zip(w, self._allowed)]
         total_w = sum(w)
         p = [wi / total_w for wi in w] if total_w > 0 else self._uniform
         # --- water-filling of the slot's total demand (waterfill), then leftovers on sites without weight
@@ -144,10 +158,9 @@ class OneCopyStep(SlotStep):
             rest = [1.0 if (pi <= 0 and ok) else 0.0 for pi, ok in zip(p, self._allowed)]
             y2, _ = _fill_levels(rest, self._e, unplaced, self._capacity)
             y = [a1 + a2 for a1, a2 in zip(y, y2)]
-        # --- accounting (Ledger.account's formulas for a factored routing)
-        led, wts = self.ledger, self._w
-        E = [yi * k for yi, k in zip(y, self._mwh_per_load)]
-        cost = sum(pi * ei for pi, ei in zip(self._price[t], E))
+        # --- accounting: Ledger.account's formulas for the factored routing y[i] · share[j]
+        wts = self._w
+        cost = sum(map(operator.mul, self._cost_rows[t], y))
         served = sum(y)
         unserved = 0.0                              # unserved_of per region, each short by the same fraction
         if served < total:
@@ -155,21 +168,24 @@ class OneCopyStep(SlotStep):
                 short = d - d / total * served
                 if short > UNSERVED_RTOL * d:
                     unserved += short
-        E_arr = np.array(E)
-        led.footprint += self._intensity[t] * E_arr
-        carbon, water = led.footprint.tolist()
-        omega, q = self._omega, wts.q
-        phi = wts.mu_carbon * _lq([o * c for o, c in zip(omega, carbon)], q) \
-            + wts.mu_water * _lq([o * v for o, v in zip(omega, water)], q)
+        C = self._C = [c + k * yi for c, k, yi in zip(self._C, self._carbon_rows[t], y)]
+        W = self._W = [v + k * yi for v, k, yi in zip(self._W, self._water_rows[t], y)]
+        q = wts.q
+        if self._unit_omega:
+            phi = wts.mu_carbon * _lq(C, q) + wts.mu_water * _lq(W, q)
+        else:
+            phi = wts.mu_carbon * _lq(list(map(operator.mul, self._omega, C)), q) \
+                + wts.mu_water * _lq(list(map(operator.mul, self._omega, W)), q)
         slot_cost = cost + wts.unserved_penalty_usd * unserved
+        led = self.ledger
         reward = -(slot_cost + phi - float(led.phi_usd))
+        led.footprint[:] = (C, W)
         led.phi_usd = np.asarray(phi)
         led.energy_cost_usd = np.asarray(cost)
-        led.facility_energy_mwh = E_arr
+        led.facility_energy_mwh = np.array(list(map(operator.mul, y, self._mwh_per_load)))
         led.unserved_load = np.asarray(unserved)
         led.slot_cost_usd = np.asarray(slot_cost)
-        x = np.multiply(np.array(y)[:, None], self._share[t])[:, :, None]     # (N, J, 1)
-        return reward, x
+        return reward, np.outer(y, self._share[t])[:, :, None]     # x (N, J, 1)
 
 
 def _lq(v: list[float], q: float) -> float:
