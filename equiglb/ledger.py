@@ -333,12 +333,13 @@ class Ledger:
         self.water_m3 = self.footprint[..., 1, :]
         self.quality_sum = np.zeros(b + (sc.J,))
         self.inv_window_demand = np.zeros(b + (sc.J,))
-        self.phi_usd = np.zeros(b)
-        self.energy_cost_usd = np.zeros(b)
+        # the slot's quantities: arrays with a batch; one copy's may be floats (the accelerated step's)
+        self.phi_usd: np.ndarray | float = np.zeros(b)
+        self.energy_cost_usd: np.ndarray | float = np.zeros(b)
         self.facility_energy_mwh = np.zeros(b + (sc.N,))
-        self.unserved_load = np.zeros(b)
-        self.latency_load = np.zeros(b)
-        self.slot_cost_usd = np.zeros(b)
+        self.unserved_load: np.ndarray | float = np.zeros(b)
+        self.latency_load: np.ndarray | float = np.zeros(b)
+        self.slot_cost_usd: np.ndarray | float = np.zeros(b)
 
     def reset(self, start: int | np.ndarray = 0, length: int | np.ndarray | None = None,
               index: np.ndarray | slice | None = None) -> None:
@@ -355,8 +356,8 @@ class Ledger:
         self.inv_window_demand[sel] = inv
         self.footprint[sel] = 0.0
         self.quality_sum[sel] = 0.0
-        self.phi_usd[sel] = 0.0
-        for name in ("energy_cost_usd", "facility_energy_mwh", "unserved_load", "latency_load", "slot_cost_usd"):
+        for name in ("phi_usd", "energy_cost_usd", "facility_energy_mwh", "unserved_load", "latency_load",
+                     "slot_cost_usd"):
             value = np.array(getattr(self, name))        # a slot's quantities: zero for the reset copies
             value[sel] = 0.0
             setattr(self, name, value)

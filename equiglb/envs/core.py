@@ -256,12 +256,13 @@ class Observer:
         features (the eGLB duals of the residual mode).
         """
         N, J = self._N, self._J
-        out = np.take(self._table, t, axis=0)          # a new array: the slot's features and zeros
+        out = self._table[t].copy()                    # a new array: the slot's features and zeros
         a = self._n_current
-        out[..., a:a + 2 * N] = footprint.reshape(footprint.shape[:-2] + (2 * N,)) * self._inv_cum
+        np.multiply(footprint.reshape(footprint.shape[:-2] + (2 * N,)), self._inv_cum, out=out[..., a:a + 2 * N],
+                    casting="same_kind")
         if social is not None:
             out[..., a + 2 * N:a + 2 * N + J] = social * self._inv_social
-        out[..., a + 2 * N + J] = np.multiply(elapsed, self._inv_len)
+        out[..., a + 2 * N + J] = elapsed * self._inv_len
         if self.horizon and self.noise > 0:
             b = self._forecast_at
             out[..., b:b + self.horizon * (3 * N + J)] = self.forecasts(t, rng)

@@ -180,11 +180,11 @@ class OneCopyStep(SlotStep):
         led = self.ledger
         reward = -(slot_cost + phi - float(led.phi_usd))
         led.footprint[:] = (C, W)
-        led.phi_usd = np.asarray(phi)
-        led.energy_cost_usd = np.asarray(cost)
+        led.phi_usd = phi
+        led.energy_cost_usd = cost
         led.facility_energy_mwh = np.array(list(map(operator.mul, y, self._mwh_per_load)))
-        led.unserved_load = np.asarray(unserved)
-        led.slot_cost_usd = np.asarray(slot_cost)
+        led.unserved_load = unserved
+        led.slot_cost_usd = slot_cost
         return reward, np.outer(y, self._share[t])[:, :, None]     # x (N, J, 1)
 
 

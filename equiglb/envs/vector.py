@@ -128,7 +128,7 @@ class EquitableGLBVectorEnv(VectorEnv):
         led = self.ledger                 # the slot's quantities are new arrays every step; Φ is state: copied
         return {"t": t, "energy_cost_usd": led.energy_cost_usd, "facility_energy_mwh": led.facility_energy_mwh,
                 "unserved_load": led.unserved_load, "slot_cost_usd": led.slot_cost_usd,
-                "phi_usd": led.phi_usd.copy(), "routing": x}
+                "phi_usd": np.array(led.phi_usd), "routing": x}
 
     def _obs(self) -> np.ndarray:
         L = self.config.episode_length
