@@ -48,11 +48,12 @@ def cli_value(raw: str) -> Any:
     """A command-line ``key=value`` value read as YAML, with every float literal a float.
 
     YAML reads ``1e7`` and ``inf`` as strings (it wants ``1.0e+7`` and ``.inf``); on a command line
-    they mean numbers, so a string that Python's ``float`` parses becomes that float (``nan`` too,
-    which the options' checks then refuse by name). Raises ``yaml.YAMLError`` on invalid YAML.
+    they mean numbers, so an unquoted string that Python's ``float`` parses becomes that float
+    (``nan`` too, which the options' checks then refuse by name). A quoted value (``'256'``) stays a
+    string. Raises ``yaml.YAMLError`` on invalid YAML.
     """
     value = yaml.safe_load(raw) if raw.strip() else None
-    if isinstance(value, str):
+    if isinstance(value, str) and raw.strip()[:1] not in ("'", '"'):
         try:
             return float(value)
         except ValueError:

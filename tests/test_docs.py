@@ -41,6 +41,13 @@ NOT_RUN = {
         "downloads from raw.githubusercontent.com; tests/test_fetch.py covers fetch with a local mirror",
     ("docs/toolchains.md", "from ray.rllib.algorithms.ppo import PPOConfig"):
         "ray[rllib] pins gymnasium==1.2.2 and cannot be installed beside the lock's gymnasium 1.4.0",
+    ("docs/experiments.md", "python -m equiglb.sweep --algos ppo,sac --seeds 0,"):
+        "30 trials of 300k steps; README.md runs a 4-trial sweep and tests/test_sweep.py every path with tiny "
+        "budgets",
+    ("docs/experiments.md", "python -m equiglb.sweep --search optuna --n-trials"):
+        "30 trials of 200k steps; tests/test_sweep.py runs the search with 2 tiny trials",
+    ("docs/experiments.md", "ray start --head --port 6379                      "):
+        "needs several machines; tests/test_sweep.py starts a head on 127.0.0.1 and sweeps with --address",
 }
 
 

@@ -46,7 +46,7 @@ CASES = [
     # learning rate and schedules
     ("ppo", ["learning_rate=0"], "learning_rate", "0"),
     ("ppo", ["learning_rate=-0.0003"], "learning_rate", "-0.0003"),
-    ("ppo", ["learning_rate=-3e-4"], "learning_rate", "'-3e-4'"),     # YAML 1.1 reads it as a string
+    ("ppo", ["learning_rate=-3e-4"], "learning_rate", "-0.0003"),     # a number on the command line (cli_value)
     ("ppo", ["learning_rate=fast"], "learning_rate", "'fast'"),
     ("ppo", ["learning_rate=lin_-1"], "learning_rate", "'lin_-1'"),
     ("ppo", ["learning_rate=exp_3e-4"], "learning_rate", "'exp_3e-4'"),
