@@ -29,6 +29,7 @@ from equiglb.agents.cli import main as train_main
 from equiglb.baselines import POLICY_NAMES
 from equiglb.sweep.config import SweepConfig, SweepError, TrialSpec, expand_trials, grid_points
 from equiglb.sweep.worker import grid_trainable, read_result, search_trainable
+from equiglb.validate import cli_value
 
 __all__ = ["SEARCH_SPACES", "preflight", "prepare_out", "trial_specs", "ray_session", "tune_grid", "run_specs",
            "collect", "run_search"]
@@ -69,7 +70,7 @@ def _check_algo(algo: str) -> None:
 
 def _yaml_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text) if text.strip() else None
+        return cli_value(text)                     # as train.py reads the same key=value text
     except yaml.YAMLError as exc:
         raise SweepError(f"value {text!r} is not valid YAML ({exc})") from exc
 
