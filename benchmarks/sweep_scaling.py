@@ -1,6 +1,6 @@
 """Sweep scaling: 4 equal trials one after another, then on a local Ray instance with 2 CPUs.
 
-    python benchmarks/sweep_scaling.py [-n 1024] [--trials 4] [--cpus 2] [--out DIR]
+    python benchmarks/sweep_scaling.py [-n 49152] [--trials 4] [--cpus 2] [--out DIR]
 
 Both halves run the same 4 trials (PPO, seeds 0..3, ``-n`` steps, only the offline optimum solved)
 through the same function, :func:`equiglb.sweep.worker.run_trial_process` (one train.py run in a
@@ -30,7 +30,8 @@ from equiglb.sweep.worker import run_trial_process  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-n", "--n-timesteps", type=int, default=1024, help="training steps per trial")
+    p.add_argument("-n", "--n-timesteps", type=int, default=49152,
+                   help="training steps per trial (about 10 s of training here, beside ~15 s of fixed cost)")
     p.add_argument("--trials", type=int, default=4, help="number of equal trials")
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance")
     p.add_argument("--out", default=None, help="folder for the trials (default: a temp folder)")
