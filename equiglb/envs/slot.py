@@ -29,7 +29,7 @@ import numpy as np
 from equiglb.baselines.online_eglb import EGLBCore
 from equiglb.baselines.routing import PriceRouter, SlotRouter
 from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
-from equiglb.ledger import UNSERVED_RTOL, DenseRouting, Ledger
+from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["SlotStep", "OneCopyStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
@@ -81,7 +81,11 @@ class SlotStep:
         """Route and account slot ``t``; returns the reward (USD) and the routing x (..., N, J, K)."""
         assert self.action_map is not None
         a = self.action_map.check(action, self.batch)
-        routing = self.action_map.routing(a, self.scenario.demand[t])
+        return self._account(t, self.action_map.routing(a, self.scenario.demand[t]))
+
+    def _account(self, t: int | np.ndarray, routing: DenseRouting | FactoredRouting
+                 ) -> tuple[np.ndarray | float, np.ndarray]:
+        """Account ``routing`` in the ledger; the reward (a float for one copy) and x (..., N, J, K)."""
         reward = self.ledger.step(t, routing)
         return (float(reward) if not self.batch else reward), routing.dense()
 
@@ -222,7 +226,23 @@ def _fill_levels(p: list[float], e: float, demand: float, capacity: list[float])
     return [min(level, th) * pi if pi > 0 else 0.0 for th, pi in zip(theta, p)], unplaced
 
 
-class PriceStep(SlotStep):
+class _PricedStep(SlotStep):
+    """What the ``"prices"`` and ``"eglb_residual"`` modes share: the action's blocks (N carbon, N water
+    and, with a social term, J social entries) and the baselines' per-slot router, built once."""
+
+    def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
+        super().__init__(scenario, weights, mode, batch_size)
+        self.social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+        self._dim = 2 * scenario.N + (scenario.J if self.social else 0)
+        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
+
+    @property
+    def dim(self) -> int:
+        """The action dimension: 2N (+ J with a social term)."""
+        return self._dim
+
+
+class PriceStep(_PricedStep):
     """``action_mode="prices"``: the action sets per-site equity prices; the slot is routed by them.
 
     Map: ``u = (clip(a, -1, 1) + 1) / 2`` in [0, 1] per entry, in blocks of N carbon entries, N
@@ -237,18 +257,9 @@ class PriceStep(SlotStep):
 
     def __init__(self, scenario: Scenario, weights: Weights, mode: str = "prices", batch_size: int | None = None):
         super().__init__(scenario, weights, mode, batch_size)
-        sc, w = scenario, weights
-        self.social = bool(w.mu_social) and bool(np.any(sc.quality_loss))
-        self._dim = 2 * sc.N + (sc.J if self.social else 0)
-        self.slot_router = SlotRouter(sc, w.unserved_penalty_usd)
-        self.router = PriceRouter(sc, w, router=self.slot_router)
-        self._carbon_usd = w.mu_carbon * np.asarray(sc.region_weights)      # USD/t per unit dual
-        self._water_usd = w.mu_water * np.asarray(sc.region_weights)        # USD/m³ per unit dual
-
-    @property
-    def dim(self) -> int:
-        """The action dimension: 2N (+ J with a social term)."""
-        return self._dim
+        self.router = PriceRouter(scenario, weights, router=self.slot_router)
+        self._carbon_usd = weights.mu_carbon * np.asarray(scenario.region_weights)   # USD/t per unit dual
+        self._water_usd = weights.mu_water * np.asarray(scenario.region_weights)     # USD/m³ per unit dual
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route slot ``t`` by the action's prices and account it."""
@@ -260,12 +271,10 @@ class PriceStep(SlotStep):
         x = np.stack([self.router.route(int(tb), ub[:N] * self._carbon_usd, ub[N:2 * N] * self._water_usd,
                                         ub[2 * N:] * self.ledger.weights.mu_social * inv if self.social else None)
                       for tb, ub, inv in zip(ts, u, inv_demand)])
-        x = x.reshape(self.batch + x.shape[1:])
-        reward = self.ledger.step(t, DenseRouting(x))
-        return (float(reward) if not self.batch else reward), x
+        return self._account(t, DenseRouting(x.reshape(self.batch + x.shape[1:])))
 
 
-class ResidualStep(SlotStep):
+class ResidualStep(_PricedStep):
     """``action_mode="eglb_residual"``: online eGLB runs inside the environment; the action scales its prices.
 
     Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` (the documented
@@ -280,24 +289,14 @@ class ResidualStep(SlotStep):
     def __init__(self, scenario: Scenario, weights: Weights, mode: str = "eglb_residual",
                  batch_size: int | None = None):
         super().__init__(scenario, weights, mode, batch_size)
-        sc, w = scenario, weights
-        self.weights = w
-        self.social = bool(w.mu_social) and bool(np.any(sc.quality_loss))
-        self._dim = 2 * sc.N + (sc.J if self.social else 0)
         self.extra_dim = self._dim
-        self.slot_router = SlotRouter(sc, w.unserved_penalty_usd)
         n = 1 if batch_size is None else batch_size
         self.starts = np.zeros(n, dtype=np.int64)
         self.cores: list[EGLBCore] = [self._core(0, 1) for _ in range(n)]
 
-    @property
-    def dim(self) -> int:
-        """The action dimension: 2N (+ J with a social term)."""
-        return self._dim
-
     def _core(self, start: int, length: int) -> EGLBCore:
-        window = self.scenario.window(start, length)
-        return EGLBCore(window, self.weights, router=PriceRouter(window, self.weights, router=self.slot_router))
+        window, w = self.scenario.window(start, length), self.ledger.weights
+        return EGLBCore(window, w, router=PriceRouter(window, w, router=self.slot_router))
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new online-eGLB core for each reset copy."""
@@ -325,9 +324,7 @@ class ResidualStep(SlotStep):
             xb = core.route(k, sb[:N], sb[N:2 * N], sb[2 * N:] if self.social else None)
             core.update(k, xb)
             xs.append(xb)
-        x = np.stack(xs).reshape(self.batch + xs[0].shape)
-        reward = self.ledger.step(t, DenseRouting(x))
-        return (float(reward) if not self.batch else reward), x
+        return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
 
 
 def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None) -> SlotStep:
