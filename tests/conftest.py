@@ -25,3 +25,24 @@ def eglb(eglb_dir):
     import equiglb
 
     return equiglb.load_scenario("eglb-2022", data_dir=eglb_dir)
+
+
+def assert_vector_equals_single_envs(env_kwargs: dict, B: int, L: int, seed: int, action_seed: int,
+                                     action_bound: float) -> None:
+    """The native vector env of ``equiglb/EquitableGLB-v0`` with ``env_kwargs`` and B copies gives the
+    observations and rewards of B single envs reset with seeds ``seed + b``, for L random steps."""
+    import gymnasium as gym
+    import numpy as np
+
+    venv = gym.make_vec("equiglb/EquitableGLB-v0", num_envs=B, vectorization_mode="vector_entry_point", **env_kwargs)
+    envs = [gym.make("equiglb/EquitableGLB-v0", **env_kwargs) for _ in range(B)]
+    obs_v, _ = venv.reset(seed=seed)
+    obs_s = np.stack([e.reset(seed=seed + b)[0] for b, e in enumerate(envs)])
+    np.testing.assert_allclose(obs_v, obs_s, rtol=1e-6)
+    rng = np.random.default_rng(action_seed)
+    for _ in range(L):
+        a = rng.uniform(-action_bound, action_bound, (B,) + venv.single_action_space.shape).astype(np.float32)
+        obs_v, r_v, *_ = venv.step(a)
+        steps = [e.step(a[b]) for b, e in enumerate(envs)]
+        np.testing.assert_allclose(r_v, [s[1] for s in steps], rtol=1e-9)
+        np.testing.assert_allclose(obs_v, np.stack([s[0] for s in steps]), rtol=1e-5, atol=1e-6)

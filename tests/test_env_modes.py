@@ -8,6 +8,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import assert_vector_equals_single_envs
 from gymnasium.utils.env_checker import check_env
 
 import equiglb
@@ -69,20 +70,8 @@ def test_checkers_are_silent(mode):
 
 @pytest.mark.parametrize("mode", NEW_MODES)
 def test_vector_env_equals_single_envs(mode):
-    B, L = 3, 12
-    kw = dict(action_mode=mode, episode_length=L, random_start=True)
-    venv = gym.make_vec("equiglb/EquitableGLB-v0", num_envs=B, vectorization_mode="vector_entry_point", **kw)
-    envs = [gym.make("equiglb/EquitableGLB-v0", **kw) for _ in range(B)]
-    obs_v, _ = venv.reset(seed=4)
-    obs_s = np.stack([e.reset(seed=4 + b)[0] for b, e in enumerate(envs)])
-    np.testing.assert_allclose(obs_v, obs_s, rtol=1e-6)
-    rng = np.random.default_rng(2)
-    for _ in range(L):
-        a = rng.uniform(-1, 1, (B,) + venv.single_action_space.shape).astype(np.float32)
-        obs_v, r_v, *_ = venv.step(a)
-        steps = [e.step(a[b]) for b, e in enumerate(envs)]
-        np.testing.assert_allclose(r_v, [s[1] for s in steps], rtol=1e-9)
-        np.testing.assert_allclose(obs_v, np.stack([s[0] for s in steps]), rtol=1e-5, atol=1e-6)
+    assert_vector_equals_single_envs(dict(action_mode=mode, episode_length=12, random_start=True), B=3, L=12,
+                                     seed=4, action_seed=2, action_bound=1.0)
 
 
 def test_residual_observation_carries_the_duals():

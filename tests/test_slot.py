@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import assert_vector_equals_single_envs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,19 +68,5 @@ def test_accelerator_is_chosen_once_for_the_default_env_only_where_it_applies():
 
 def test_vector_rows_equal_the_accelerated_single_env():
     """The reference (vector env, B copies) and the accelerator (single env) give the same episodes."""
-    import gymnasium as gym
-
-    B, L = 3, 24
-    venv = gym.make_vec("equiglb/EquitableGLB-v0", num_envs=B, vectorization_mode="vector_entry_point",
-                        episode_length=L, random_start=True)
-    envs = [gym.make("equiglb/EquitableGLB-v0", episode_length=L, random_start=True) for _ in range(B)]
-    obs_v, _ = venv.reset(seed=11)
-    obs_s = np.stack([e.reset(seed=11 + b)[0] for b, e in enumerate(envs)])
-    np.testing.assert_allclose(obs_v, obs_s, rtol=1e-6)
-    rng = np.random.default_rng(0)
-    for _ in range(L):
-        a = rng.uniform(-1.2, 1.2, (B,) + venv.single_action_space.shape).astype(np.float32)
-        obs_v, r_v, *_ = venv.step(a)
-        steps = [e.step(a[b]) for b, e in enumerate(envs)]
-        np.testing.assert_allclose(r_v, [s[1] for s in steps], rtol=1e-9)
-        np.testing.assert_allclose(obs_v, np.stack([s[0] for s in steps]), rtol=1e-5, atol=1e-6)
+    assert_vector_equals_single_envs(dict(episode_length=24, random_start=True), B=3, L=24, seed=11,
+                                     action_seed=0, action_bound=1.2)
