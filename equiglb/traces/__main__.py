@@ -72,10 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 k, v = kv.split("=", 1)
                 opts[k.strip()] = _parse_value(v)
             print(load_scenario(args.name, **opts).summary())
-    except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
+    except (ScenarioError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
