@@ -261,9 +261,9 @@ class DenseRouting:
         by_region = x2.sum(axis=-2).reshape(lead + (J, K))               # Σ_i x[i, j, k]
         quality = by_region @ sc.quality_loss if ledger.tracks_social else None
         latency = None
-        if ledger.tracks_latency and sc.latency is not None:
-            latency = self.x.reshape(lead + (N * J * K,)) @ np.repeat(sc.latency.reshape(-1), K)
-        it_mwh = (x2.reshape(-1, J * K) @ np.tile(sc.energy_per_unit, J)).reshape(lead + (N,))
+        if ledger.latency_by_column is not None:
+            latency = self.x.reshape(lead + (N * J * K,)) @ ledger.latency_by_column
+        it_mwh = (x2.reshape(-1, J * K) @ ledger.energy_by_column).reshape(lead + (N,))
         return SlotTotals(it_mwh=it_mwh, served=by_region.sum(axis=-1),
                           quality=quality, latency=latency)
 
@@ -325,6 +325,11 @@ class Ledger:
         self.tracks_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
         #: whether latency is charged: the scenario has latencies and μ_d > 0
         self.tracks_latency = sc.latency is not None and bool(self.weights.mu_latency)
+        #: e[k] of column (j, k) of x reshaped to (N, J*K), and d[i, j] of entry (i, j, k) of x flattened
+        #: (None when latency is not charged): the constants that DenseRouting contracts x with
+        self.energy_by_column = np.tile(sc.energy_per_unit, sc.J)
+        self.latency_by_column = (np.repeat(sc.latency.reshape(-1), sc.K)
+                                  if self.tracks_latency and sc.latency is not None else None)
         self._intensity = np.stack([sc.carbon, sc.water], axis=1)           # (T, 2, N): c and w stacked
         self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
         b = () if batch_size is None else (batch_size,)
