@@ -338,7 +338,7 @@ class Ledger:
         self.water_m3 = self.footprint[..., 1, :]
         self.quality_sum = np.zeros(b + (sc.J,))
         self.inv_window_demand = np.zeros(b + (sc.J,))
-        # the slot's quantities: arrays with a batch; one copy's may be floats (the accelerated step's)
+        # the slot's quantities: (B,) arrays with a batch, 0-d arrays for one copy
         self.phi_usd: np.ndarray | float = np.zeros(b)
         self.energy_cost_usd: np.ndarray | float = np.zeros(b)
         self.facility_energy_mwh = np.zeros(b + (sc.N,))

@@ -1,4 +1,4 @@
-"""The slot step's accelerator is pinned to the reference path, slot by slot."""
+"""The slot step's accelerator (one copy and a batch) is pinned to the reference path, slot by slot."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import equiglb
 from equiglb.envs import EquitableGLBEnv
-from equiglb.envs.slot import OneCopyStep, SlotStep, make_slot_step
+from equiglb.envs.slot import CompiledStep, SlotStep, make_slot_step
 from equiglb.scenario import Scenario, Weights
 
 
@@ -34,36 +34,69 @@ def one_group_scenario(rng: np.random.Generator, N: int, J: int, T: int, cap_sca
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 6), J=st.integers(1, 4), T=st.integers(1, 6),
-       cap_scale=st.sampled_from([1e-9, 0.3, 0.8, 1.5, 1e6]), q=st.sampled_from([1.0, 2.0, 3.7, math.inf]))
-def test_accelerator_equals_reference(seed, N, J, T, cap_scale, q):
+       cap_scale=st.sampled_from([1e-9, 0.3, 0.8, 1.5, 1e6]), q=st.sampled_from([1.0, 2.0, 3.7, math.inf]),
+       batch_size=st.sampled_from([None, 1, 3]), dtype=st.sampled_from([np.float32, np.float64]))
+def test_accelerator_equals_reference(seed, N, J, T, cap_scale, q, batch_size, dtype):
+    """One copy or a batch (each copy at its own slot, some reset mid-way), float32 or float64 actions."""
     rng = np.random.default_rng(seed)
     sc = one_group_scenario(rng, N, J, T, cap_scale, q)
-    assert OneCopyStep.applies(sc, sc.weights, "site_scores", None)
-    fast, ref = OneCopyStep(sc, sc.weights, "site_scores"), SlotStep(sc, sc.weights, "site_scores")
+    assert CompiledStep.applies(sc, sc.weights, "site_scores", batch_size)
+    fast = CompiledStep(sc, sc.weights, "site_scores", batch_size)
+    ref = SlotStep(sc, sc.weights, "site_scores", batch_size)
+    batch = () if batch_size is None else (batch_size,)
     fast.reset(0, T)
     ref.reset(0, T)
     dim = fast.action_map.dim
-    for t in range(T):
+    for step in range(T):
+        t = step if not batch else rng.integers(0, T, batch)
+        if batch and step == T // 2:                          # reset some copies mid-way
+            index = rng.random(batch) < 0.5
+            fast.reset(0, T, index)
+            ref.reset(0, T, index)
         kind = int(rng.integers(0, 3))
-        a = rng.uniform(-1, 1, dim) if kind == 0 else np.full(dim, -1.0) if kind == 1 else rng.normal(0, 5, dim)
+        shape = batch + (dim,)
+        a = rng.uniform(-1, 1, shape) if kind == 0 else np.full(shape, -1.0) if kind == 1 else rng.normal(0, 5, shape)
+        a = a.astype(dtype)
         r_fast, x_fast = fast.step(t, a)
         r_ref, x_ref = ref.step(t, a)
-        scale = max(1.0, abs(r_ref))
-        assert r_fast == pytest.approx(r_ref, rel=1e-9, abs=1e-9 * scale)
+        scale = np.maximum(1.0, np.abs(r_ref))
+        np.testing.assert_allclose(r_fast, r_ref, rtol=1e-9, atol=1e-9 * float(np.max(scale)))
+        assert x_fast.shape == x_ref.shape
         np.testing.assert_allclose(x_fast, x_ref, rtol=1e-9, atol=1e-12 * max(1.0, float(sc.demand.max())))
-        for name in ("energy_cost_usd", "unserved_load", "slot_cost_usd", "phi_usd"):
-            assert float(getattr(fast.ledger, name)) == pytest.approx(float(getattr(ref.ledger, name)),
-                                                                      rel=1e-9, abs=1e-9 * scale)
+        for name in ("energy_cost_usd", "unserved_load", "slot_cost_usd", "phi_usd", "facility_energy_mwh"):
+            got, want = getattr(fast.ledger, name), getattr(ref.ledger, name)
+            assert np.shape(got) == np.shape(want), name
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * float(np.max(scale)), err_msg=name)
         np.testing.assert_allclose(fast.ledger.footprint, ref.ledger.footprint, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [None, 4])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_accelerator_refuses_a_non_finite_action_before_touching_the_ledger(batch_size, bad):
+    env = EquitableGLBEnv()
+    step = make_slot_step(env.scenario, env.weights, "site_scores", batch_size)
+    assert isinstance(step, CompiledStep)
+    batch = () if batch_size is None else (batch_size,)
+    step.reset(0, 24)
+    step.step(0 if not batch else np.zeros(batch, np.int64), np.zeros(batch + (step.dim,), np.float32))
+    before = step.ledger.footprint.copy(), np.array(step.ledger.phi_usd)
+    a = np.zeros(batch + (step.dim,), np.float32)
+    a[(..., 3)] = bad
+    with pytest.raises(ValueError, match="non-finite"):
+        step.step(1 if not batch else np.ones(batch, np.int64), a)
+    np.testing.assert_array_equal(step.ledger.footprint, before[0])
+    np.testing.assert_array_equal(step.ledger.phi_usd, before[1])
+    with pytest.raises(ValueError, match="shape"):
+        step.step(1 if not batch else np.ones(batch, np.int64), np.zeros(batch + (step.dim + 1,)))
 
 
 def test_accelerator_is_chosen_once_for_the_default_env_only_where_it_applies():
     env = EquitableGLBEnv()
-    assert isinstance(env.slot, OneCopyStep)                               # synthetic default, site_scores
+    assert isinstance(env.slot, CompiledStep)                               # synthetic default, site_scores
     assert type(EquitableGLBEnv(action_mode="routing").slot) is SlotStep
     multi = equiglb.load_scenario("synthetic-multimodel", hours=48)
     assert type(make_slot_step(multi, multi.weights, "site_scores")) is SlotStep    # K > 1
-    assert type(make_slot_step(env.scenario, env.weights, "site_scores", batch_size=4)) is SlotStep
+    assert isinstance(make_slot_step(env.scenario, env.weights, "site_scores", batch_size=4), CompiledStep)
 
 
 def test_vector_rows_equal_the_accelerated_single_env():

@@ -1,18 +1,18 @@
 """One slot step: action → routing → accounting, in two layers chosen once at construction.
 
-* :class:`SlotStep` is the **reference**: the batched numpy path, readable top to bottom and used by
-  the vector environment, by single environments that the accelerator does not cover, and by the
-  tests as the truth. It checks the action, maps it to a repaired routing
+* :class:`SlotStep` is the **reference**: the batched numpy path, readable top to bottom, used for
+  every configuration the accelerator does not cover (one copy or a batch) and by the tests as the
+  truth. It checks the action, maps it to a repaired routing
   (:meth:`equiglb.envs.actions.ActionMap.routing`, a :class:`~equiglb.ledger.DenseRouting` or
   :class:`~equiglb.ledger.FactoredRouting`) and accounts it in the :class:`~equiglb.ledger.Ledger`.
 * :class:`PriceStep` (``action_mode="prices"``) and :class:`ResidualStep` (``"eglb_residual"``) are
   the learning-augmented modes: the action sets per-site equity prices, or scales the prices of an
   online-eGLB run inside the environment, and the slot is routed by the baselines' own per-slot
   router (:class:`equiglb.baselines.routing.PriceRouter`, one definition shared with online eGLB).
-* :class:`OneCopyStep` is the **accelerator** for the common single-copy case (``"site_scores"``
-  actions, every region in one group, one model, no social or latency term): the same map, repair
-  and formulas on short Python lists, which are faster than numpy for N ≈ 10 sites. Tests pin it to
-  the reference slot by slot.
+* :class:`CompiledStep` is the **accelerator** for the common case (``"site_scores"`` actions, every
+  region in one group, one model, no social or latency term: the default ids), for one copy and for
+  a batch: the same map, water-filling and slot formulas as one compiled loop
+  (:mod:`equiglb.envs.kernels`, numba). Tests pin it to the reference slot by slot.
 
 :func:`make_slot_step` picks the class once; nothing else in the package tests which one runs.
 All leave the slot's quantities and the cumulative state in their ``ledger`` (same attributes) and
@@ -22,17 +22,17 @@ return the executed routing x, which the ledger accounts: the return is -J(x) in
 from __future__ import annotations
 
 import math
-import operator
 
 import numpy as np
 
 from equiglb.baselines.online_eglb import EGLBCore
 from equiglb.baselines.routing import PriceRouter, SlotRouter
+from equiglb.envs import kernels
 from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["SlotStep", "OneCopyStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
+__all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
            "DUAL_OBS_CAP"]
 
 #: ``"eglb_residual"``: an action entry a scales its eGLB dual by exp(RESIDUAL_LOG_RANGE · clip(a)),
@@ -90,20 +90,17 @@ class SlotStep:
         return (float(reward) if not self.batch else reward), routing.dense()
 
 
-class OneCopyStep(SlotStep):
-    """Accelerator of :class:`SlotStep` for one copy when :meth:`applies` (see the module docstring).
-
-    Per slot, in plain Python over the N sites: weights ``u = (clip(a) + 1) / 2``, fractions
-    ``p = u / Σu`` over the allowed sites (uniform if Σu = 0), the closed-form water-filling of
-    :func:`equiglb.envs.actions.waterfill` for the slot's total demand, then the ledger's formulas
-    (cost, unserved, footprints, Φ) on the resulting site loads. The routing is
-    ``x[i, j, 0] = y[i] · share[j]`` with ``share`` each region's fraction of the slot's demand.
+class CompiledStep(SlotStep):
+    """Accelerator of :class:`SlotStep` where :meth:`applies` (see the module docstring), for one copy
+    or a batch: the compiled kernel :func:`equiglb.envs.kernels.site_scores_slot` does the map, the
+    water-filling and the ledger's slot formulas; this class holds its constant tables and hands the
+    results to the ledger (same attributes as the reference leaves there).
     """
 
     @staticmethod
     def applies(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None) -> bool:
         """Whether the accelerator covers this configuration."""
-        if batch_size is not None or mode != "site_scores" or scenario.K != 1:
+        if mode != "site_scores" or scenario.K != 1:
             return False
         one_group = bool(np.all(scenario.allowed == scenario.allowed[:, :1, :]))
         no_social = not weights.mu_social and not np.any(scenario.quality_loss)
@@ -114,116 +111,52 @@ class OneCopyStep(SlotStep):
         super().__init__(scenario, weights, mode, batch_size)
         sc, am = scenario, self.action_map
         assert am is not None
-        self._w = weights
-        self._sites = am.index.tolist()                       # action entry -> site (K = 1)
-        allowed = sc.allowed[:, 0, 0]                         # every region reaches the same sites
-        self._allowed = allowed.tolist()
-        self._masked = not bool(allowed.all())
-        self._uniform = am.uniform[:, 0].tolist()
-        self._capacity = sc.capacity.tolist()
-        self._e = float(sc.energy_per_unit[0])
-        mwh = sc.energy_per_unit[0] * sc.pue                  # facility MWh per load unit at site i
-        self._mwh_per_load = mwh.tolist()
+        e = float(sc.energy_per_unit[0])
+        mwh = e * sc.pue                                          # facility MWh per load unit at site i
+        self._site_of_entry = am.index.astype(np.int64)           # action entry -> site (K = 1)
+        sites = np.zeros((5, sc.N))
+        sites[kernels.SITE_ALLOWED] = sc.allowed[:, 0, 0]         # every region reaches the same sites
+        sites[kernels.SITE_UNIFORM] = am.uniform[:, 0]
+        sites[kernels.SITE_CAPACITY] = sc.capacity
+        sites[kernels.SITE_MWH_PER_LOAD] = mwh
+        sites[kernels.SITE_OMEGA] = sc.region_weights
+        self._sites = sites
         # per slot and per load unit at site i: energy cost (USD), carbon (t) and water (m³)
-        self._cost_rows = (sc.price * mwh).tolist()
-        self._carbon_rows = (sc.carbon * mwh).tolist()
-        self._water_rows = (sc.water * mwh).tolist()
-        self._demand = sc.demand.tolist()
-        self._total = sc.demand.sum(axis=1).tolist()
-        totals = sc.demand.sum(axis=1, keepdims=True)
-        self._share = np.divide(sc.demand, totals, out=np.zeros_like(sc.demand), where=totals > 0)
-        self._omega = sc.region_weights.tolist()
-        self._unit_omega = bool(np.all(sc.region_weights == 1.0))
-        self._N = sc.N
-        self._C: list[float] = [0.0] * sc.N
-        self._W: list[float] = [0.0] * sc.N
-
-    def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
-        """Start the window ``start .. start+length-1``."""
-        super().reset(start, length, index)
-        self._C, self._W = [0.0] * self._N, [0.0] * self._N
+        self._per_unit = np.ascontiguousarray(np.stack([sc.price, sc.carbon, sc.water], axis=1) * mwh)
+        self._demand = np.ascontiguousarray(sc.demand, dtype=np.float64)
+        totals = sc.demand.sum(axis=1)
+        self._total = np.ascontiguousarray(totals, dtype=np.float64)
+        self._share = np.divide(sc.demand, totals[:, None], out=np.zeros_like(sc.demand), where=totals[:, None] > 0)
+        self._params = np.array([e, weights.q, weights.mu_carbon, weights.mu_water, weights.unserved_penalty_usd,
+                                 UNSERVED_RTOL])
+        self._B = 1 if batch_size is None else batch_size
+        self._t = np.zeros(self._B, dtype=np.int64)
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
-        """As :meth:`SlotStep.step` for one copy (t an int)."""
-        a = check_action(action, self.dim, (), self.mode)
-        t = int(t)
-        # --- action -> fractions p over the sites: u = (clip(a, -1, 1) + 1) / 2 (unit_weights), in Python
-        w = [0.0] * self._N
-        for i, v in zip(self._sites, a.tolist()):
-            w[i] = 1.0 if v > 1.0 else 0.0 if v < -1.0 else (v + 1.0) * 0.5
-        if self._masked:
-            w = [wi if ok else 0.0 for wi, ok in zip(w, self._allowed)]
-        total_w = sum(w)
-        p = [wi / total_w for wi in w] if total_w > 0 else self._uniform
-        # --- water-filling of the slot's total demand (waterfill), then leftovers on sites without weight
-        total = self._total[t]
-        y, unplaced = _fill_levels(p, self._e, total, self._capacity)
-        if unplaced > 0:
-            rest = [1.0 if (pi <= 0 and ok) else 0.0 for pi, ok in zip(p, self._allowed)]
-            y2, _ = _fill_levels(rest, self._e, unplaced, self._capacity)
-            y = [a1 + a2 for a1, a2 in zip(y, y2)]
-        # --- accounting: Ledger.account's formulas for the factored routing y[i] · share[j]
-        wts = self._w
-        cost = sum(map(operator.mul, self._cost_rows[t], y))
-        served = sum(y)
-        unserved = 0.0                              # unserved_of per region, each short by the same fraction
-        if served < total:
-            for d in self._demand[t]:
-                short = d - d / total * served
-                if short > UNSERVED_RTOL * d:
-                    unserved += short
-        C = self._C = [c + k * yi for c, k, yi in zip(self._C, self._carbon_rows[t], y)]
-        W = self._W = [v + k * yi for v, k, yi in zip(self._W, self._water_rows[t], y)]
-        q = wts.q
-        if self._unit_omega:
-            phi = wts.mu_carbon * _lq(C, q) + wts.mu_water * _lq(W, q)
-        else:
-            phi = wts.mu_carbon * _lq(list(map(operator.mul, self._omega, C)), q) \
-                + wts.mu_water * _lq(list(map(operator.mul, self._omega, W)), q)
-        slot_cost = cost + wts.unserved_penalty_usd * unserved
+        """As :meth:`SlotStep.step`."""
+        a = np.asarray(action)
+        if a.dtype != np.float32 and a.dtype != np.float64 or a.shape != self.batch + (self.dim,):
+            a = check_action(action, self.dim, self.batch, self.mode)
+        B, N, J = self._B, self.scenario.N, self.scenario.J
+        self._t[:] = t
         led = self.ledger
-        reward = -(slot_cost + phi - float(led.phi_usd))
-        led.footprint[:] = (C, W)
-        led.phi_usd = phi
-        led.energy_cost_usd = cost
-        led.facility_energy_mwh = np.array(list(map(operator.mul, y, self._mwh_per_load)))
-        led.unserved_load = unserved
-        led.slot_cost_usd = slot_cost
-        return reward, np.outer(y, self._share[t])[:, :, None]     # x (N, J, 1)
-
-
-def _lq(v: list[float], q: float) -> float:
-    """L_q norm of a short nonnegative list (as :func:`equiglb.ledger.lq_norm`)."""
-    if q == math.inf:
-        return max(v)
-    if q == 1.0:
-        return sum(v)
-    m = max(v)
-    if m <= 0:
-        return 0.0
-    return m * sum((vi / m) ** q for vi in v) ** (1.0 / q)
-
-
-def _fill_levels(p: list[float], e: float, demand: float, capacity: list[float]) -> tuple[list[float], float]:
-    """Water-filling of ``demand`` load units over sites in proportion to ``p`` (one model, e MWh per unit).
-
-    Site i holds ``min(θ, θ_i) p[i]`` with ``θ_i = M[i] / (e p[i])`` the level at which it is full
-    and θ the level that places the demand (as :func:`equiglb.envs.actions.waterfill`). Returns the
-    site loads and the load left unplaced because every site with ``p > 0`` is full.
-    """
-    theta = [m / (e * pi) if pi > 0 else math.inf for m, pi in zip(capacity, p)]
-    done, rest = 0.0, sum(p)                      # load of the full sites; weight of the open ones
-    level = math.inf
-    for i in sorted(range(len(p)), key=theta.__getitem__):
-        if p[i] <= 0:
-            break
-        if done + theta[i] * rest >= demand:      # site i (and every later one) stays open
-            level = max((demand - done) / rest, 0.0)
-            break
-        done += theta[i] * p[i]
-        rest -= p[i]
-    unplaced = max(demand - done, 0.0) if level == math.inf else 0.0
-    return [min(level, th) * pi if pi > 0 else 0.0 for th, pi in zip(theta, p)], unplaced
+        out = np.empty((B, kernels.OUT_FACILITY + N))
+        x = np.empty((B, N, J, 1))
+        bad = kernels.site_scores_slot(self._t, a.reshape(B, -1), self._site_of_entry, self._sites, self._per_unit,
+                                       self._demand, self._share, self._total, self._params,
+                                       led.footprint.reshape(B, 2, N), np.asarray(led.phi_usd).reshape(B), out,
+                                       x.reshape(B, N, J))
+        if bad >= 0:
+            check_action(action, self.dim, self.batch, self.mode)     # raises, naming the entry
+        if not self.batch:
+            out, x = out[0], x[0]
+        led.phi_usd = out[..., kernels.OUT_PHI]
+        led.energy_cost_usd = out[..., kernels.OUT_COST]
+        led.unserved_load = out[..., kernels.OUT_UNSERVED]
+        led.slot_cost_usd = out[..., kernels.OUT_SLOT_COST]
+        led.facility_energy_mwh = out[..., kernels.OUT_FACILITY:]
+        reward = out[..., kernels.OUT_REWARD]
+        return (float(reward) if not self.batch else reward), x
 
 
 class _PricedStep(SlotStep):
@@ -329,10 +262,10 @@ class ResidualStep(_PricedStep):
 
 def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None) -> SlotStep:
     """The slot step for a configuration, chosen once: the learning-augmented modes' own steps,
-    :class:`OneCopyStep` where it applies, else the reference :class:`SlotStep`."""
+    :class:`CompiledStep` where it applies, else the reference :class:`SlotStep`."""
     if mode == "prices":
         return PriceStep(scenario, weights, mode, batch_size)
     if mode == "eglb_residual":
         return ResidualStep(scenario, weights, mode, batch_size)
-    cls = OneCopyStep if OneCopyStep.applies(scenario, weights, mode, batch_size) else SlotStep
+    cls = CompiledStep if CompiledStep.applies(scenario, weights, mode, batch_size) else SlotStep
     return cls(scenario, weights, mode, batch_size)
