@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import equiglb
-from equiglb.envs import EquitableGLBEnv
+from equiglb.envs import EquitableGLBEnv, kernels
 from equiglb.envs.slot import CompiledStep, SlotStep, make_slot_step
 from equiglb.scenario import Scenario, Weights
 
@@ -103,3 +103,22 @@ def test_vector_rows_equal_the_accelerated_single_env():
     """The reference (vector env, B copies) and the accelerator (single env) give the same episodes."""
     assert_vector_equals_single_envs(dict(episode_length=24, random_start=True), B=3, L=24, seed=11,
                                      action_seed=0, action_bound=1.2)
+
+
+def test_the_kernel_as_plain_python_gives_the_compiled_numbers():
+    """What NUMBA_DISABLE_JIT=1 runs (the kernel's Python source) equals the compiled kernel."""
+    env = EquitableGLBEnv()
+    step = make_slot_step(env.scenario, env.weights, "site_scores", batch_size=5)
+    assert isinstance(step, CompiledStep)
+    rng = np.random.default_rng(3)
+    t = rng.integers(0, env.scenario.T, 5)
+    a = rng.normal(0, 1.5, (5, step.dim)).astype(np.float32)
+    results = []
+    for kernel in (kernels.site_scores_slot, kernels.site_scores_slot.py_func):
+        footprint = np.random.default_rng(4).uniform(0, 3, (5, 2, env.scenario.N))
+        out, x = np.zeros((5, 15)), np.zeros((5, 10, 10))
+        assert kernel(t, a, step._site_of_entry, step._sites, step._per_unit, step._demand, step._share,
+                      step._total, step._params, footprint, np.ones(5), out, x) == -1
+        results.append((footprint, out, x))
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
