@@ -41,6 +41,8 @@ RESIDUAL_LOG_RANGE = math.log(4.0)
 #: ``"eglb_residual"``: the eGLB duals in the observation are clipped to [0, DUAL_OBS_CAP]
 #: (dimensionless; each block lies in the unit ball of the dual norm at the offline optimum).
 DUAL_OBS_CAP = 4.0
+#: action dtypes the compiled kernel takes as they are (anything else is converted to float64 first)
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class SlotStep:
@@ -135,8 +137,8 @@ class CompiledStep(SlotStep):
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """As :meth:`SlotStep.step`."""
         a = np.asarray(action)
-        if a.dtype != np.float32 and a.dtype != np.float64 or a.shape != self.batch + (self.dim,):
-            a = check_action(action, self.dim, self.batch, self.mode)
+        if a.dtype not in _KERNEL_DTYPES or a.shape != self.batch + (self.dim,):
+            a = check_action(action, self.dim, self.batch, self.mode)     # converts, or raises on the shape
         B, N, J = self._B, self.scenario.N, self.scenario.J
         self._t[:] = t
         led = self.ledger
