@@ -31,6 +31,7 @@ from equiglb.baselines.routing import PriceRouter, SlotRouter
 from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
+from equiglb.validate import as_float
 
 __all__ = ["SlotStep", "OneCopyStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
            "DUAL_OBS_CAP"]
@@ -277,26 +278,43 @@ class PriceStep(_PricedStep):
 class ResidualStep(_PricedStep):
     """``action_mode="eglb_residual"``: online eGLB runs inside the environment; the action scales its prices.
 
-    Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` (the documented
-    online-eGLB defaults) on the episode's window. Each slot the action, in the blocks of
+    Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` on the episode's window,
+    with the documented online-eGLB defaults times the base's ``eta_scale`` and ``z_max_scale``
+    (the environment options ``eglb_eta_scale`` and ``eglb_z_max_scale``, 1.0 by default; e.g. the
+    choice of :func:`~equiglb.baselines.eglb_tuned.tune_online_eglb`). Each slot the action, in the blocks of
     :class:`PriceStep`, multiplies the core's duals by ``exp(RESIDUAL_LOG_RANGE · clip(a, -1, 1))``
     (factors in [1/4, 4]) before the core routes the slot; the core then takes its mirror-descent
-    step with the executed routing. Action 0 is online eGLB exactly. The observation gains the
-    core's duals before scaling (:attr:`extra_dim` = the action dimension, clipped to
-    [0, DUAL_OBS_CAP]).
+    step with the executed routing. Action 0 is that online eGLB exactly
+    (``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``). The observation gains the core's duals
+    before scaling (:attr:`extra_dim` = the action dimension, clipped to [0, DUAL_OBS_CAP]).
+
+    Args:
+        scenario, weights, mode, batch_size: as :class:`SlotStep`.
+        eta_scale, z_max_scale: the base's multipliers of online eGLB's step and auxiliary bound
+            (finite, > 0); :meth:`set_base` changes them for the next episodes.
     """
 
     def __init__(self, scenario: Scenario, weights: Weights, mode: str = "eglb_residual",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, eta_scale: float = 1.0, z_max_scale: float = 1.0):
         super().__init__(scenario, weights, mode, batch_size)
         self.extra_dim = self._dim
         n = 1 if batch_size is None else batch_size
         self.starts = np.zeros(n, dtype=np.int64)
-        self.cores: list[EGLBCore] = [self._core(0, 1) for _ in range(n)]
+        self.eta_scale, self.z_max_scale = 1.0, 1.0
+        self.cores: list[EGLBCore] = []
+        self.set_base(eta_scale, z_max_scale)
+
+    def set_base(self, eta_scale: float = 1.0, z_max_scale: float = 1.0) -> None:
+        """Use online eGLB with these multipliers of its step and auxiliary bound as the base; the cores
+        restart (call :meth:`reset` before stepping). Raises ``ValueError`` unless both are finite and > 0."""
+        self.eta_scale = as_float("eta_scale", eta_scale, lo=0.0, lo_open=True)
+        self.z_max_scale = as_float("z_max_scale", z_max_scale, lo=0.0, lo_open=True)
+        self.cores = [self._core(0, 1) for _ in range(len(self.starts))]
 
     def _core(self, start: int, length: int) -> EGLBCore:
         window, w = self.scenario.window(start, length), self.ledger.weights
-        return EGLBCore(window, w, router=PriceRouter(window, w, router=self.slot_router))
+        return EGLBCore(window, w, eta_scale=self.eta_scale, z_max_scale=self.z_max_scale,
+                        router=PriceRouter(window, w, router=self.slot_router))
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new online-eGLB core for each reset copy."""

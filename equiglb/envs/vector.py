@@ -63,6 +63,7 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.scenario = cfg.scenario
         self.weights = cfg.weights
         self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B)
+        cfg.configure(self.slot)
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)
