@@ -55,7 +55,6 @@ from equiglb.agents.cli import main as train_main  # noqa: E402
 from equiglb.agents.evaluate import scenario_of  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
-from equiglb.envs.core import RESIDUAL_OPTIONS  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 
 #: protocol -> (environment id, needs the eGLB-2022 data folder)
@@ -114,7 +113,7 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.residual_base == "tuned":
         if keys.get("action_mode", "").strip("'\"") != "eglb_residual":
             p.error("--residual-base tuned: needs --env-kwargs action_mode=eglb_residual")
-        given = sorted(set(keys) & set(RESIDUAL_OPTIONS))
+        given = sorted(set(keys) & {"eglb_eta_scale", "eglb_z_max_scale"})
         if given:
             p.error(f"--residual-base tuned sets {given[0]} itself; drop it from --env-kwargs")
 
@@ -171,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     (a0, an), (b0, bn) = full.splits[TRAIN_SPLIT], full.splits[TEST_SPLIT]
     if a0 < b0 + bn and b0 < a0 + an:
         raise SystemExit(f"{args.protocol}: train split {a0}..{a0 + an - 1} overlaps test {b0}..{b0 + bn - 1}")
+    val = next((s for s in ("val", "validation") if s in full.splits), TRAIN_SPLIT)
+    print(f"=== agent quality: protocol {args.protocol}, {env_id}, algo {args.algo}, seeds {seeds} ===\n"
+          f"train split hours {a0}..{a0 + an - 1}; periodic evaluation on the {val!r} split; test window hours "
+          f"{b0}..{b0 + bn - 1} ({bn} h), used only by the final tables", flush=True)
     base_tuning = None
     if args.residual_base == "tuned":
         # the train split only, with the test window's length and the evaluation weights: online-eglb-tuned's call
@@ -182,10 +185,6 @@ def main(argv: list[str] | None = None) -> int:
               f"z_max_scale {base_tuning.z_max_scale:g} (train windows of {base_tuning.window_hours} h at "
               f"{list(base_tuning.starts)}; mean train gap {100 * base_tuning.score:+.2f} % vs default "
               f"{100 * base_tuning.default_score:+.2f} %; {time.perf_counter() - t_tune:.0f} s)", flush=True)
-    val = next((s for s in ("val", "validation") if s in full.splits), TRAIN_SPLIT)
-    print(f"=== agent quality: protocol {args.protocol}, {env_id}, algo {args.algo}, seeds {seeds} ===\n"
-          f"train split hours {a0}..{a0 + an - 1}; periodic evaluation on the {val!r} split; test window hours "
-          f"{b0}..{b0 + bn - 1} ({bn} h), used only by the final tables", flush=True)
 
     log = Path(args.log_folder or tempfile.mkdtemp(prefix="agent_quality_"))
     log.mkdir(parents=True, exist_ok=True)
@@ -232,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"online-eglb-tuned: eta_scale {tuned.tuning.eta_scale:g}, z_max_scale {tuned.tuning.z_max_scale:g} "
           f"(train windows of {tuned.tuning.window_hours} h at {list(tuned.tuning.starts)}; mean train gap "
           f"{100 * tuned.tuning.score:+.2f} % vs default {100 * tuned.tuning.default_score:+.2f} %)")
-    print(f"wall time {wall:.0f} s; run folders under {log}")
+    ref_s = float(base[0]["wall_time_s"])
+    print(f"wall time {wall:.0f} s (seeds {sum(r['wall_s'] for r in runs):.0f} s); reference on this machine: plain "
+          f"online eGLB on the test window {ref_s:.2f} s; run folders under {log}")
     if args.out:
         out = {"protocol": args.protocol, "env_id": env_id, "env_kwargs": runs[0]["env_kwargs"], "algo": args.algo,
                "n_timesteps": args.n_timesteps, "extra_flags": args.extra, "seeds": seeds,
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                "residual_base": {"base": args.residual_base,
                                  **({"eta_scale": base_tuning.eta_scale, "z_max_scale": base_tuning.z_max_scale}
                                     if base_tuning is not None else {})},
-               "wall_s": wall}
+               "wall_s": wall, "online_eglb_wall_s": ref_s}
         Path(args.out).write_text(json.dumps(out, indent=2))
         print(f"saved {args.out}")
     return 0

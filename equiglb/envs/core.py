@@ -37,8 +37,9 @@ from equiglb.validate import (
 
 __all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS"]
 
-#: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning), by default value
-RESIDUAL_OPTIONS: dict[str, float] = {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0}
+#: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning and the
+#: range of the action's multipliers), by default value
+RESIDUAL_OPTIONS: dict[str, float] = {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0, "eglb_residual_max_factor": 4.0}
 #: options that change what an agent observes or what its action does: a trained agent must be
 #: evaluated with the same values (``equiglb.agents.evaluate`` keeps them, the window options it sets itself)
 AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action",
@@ -59,6 +60,8 @@ class EnvConfig:
         action_mode, forecast_horizon (hours), forecast_noise (relative std at 1 h), include_prev_action.
         eglb_eta_scale, eglb_z_max_scale: ``action_mode="eglb_residual"`` only: the ``eta_scale`` and
             ``z_max_scale`` of the online eGLB run inside the environment (1.0: its documented defaults).
+        eglb_residual_max_factor: ``action_mode="eglb_residual"`` only: the action multiplies the duals by
+            factors in [1/f, f] (default 4).
     """
 
     scenario: Scenario
@@ -74,6 +77,7 @@ class EnvConfig:
     include_prev_action: bool
     eglb_eta_scale: float = 1.0
     eglb_z_max_scale: float = 1.0
+    eglb_residual_max_factor: float = 4.0
 
     @classmethod
     def make(cls, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
@@ -84,7 +88,7 @@ class EnvConfig:
              episode_length: int | None = None, random_start: bool = False,
              action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
              include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
-             **unknown: Any) -> EnvConfig:
+             eglb_residual_max_factor: float = 4.0, **unknown: Any) -> EnvConfig:
         """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring).
 
         Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong
@@ -137,9 +141,11 @@ class EnvConfig:
                           stacklevel=3)
         forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         # the inner online eGLB's multipliers of its step and auxiliary bound (EGLBCore's eta_scale, z_max_scale)
+        # and the largest factor of the action's multipliers
         scales = {}
-        for name, value in (("eglb_eta_scale", eglb_eta_scale), ("eglb_z_max_scale", eglb_z_max_scale)):
-            v = as_float(name, value, lo=0.0, lo_open=True)
+        for name, value, lo in (("eglb_eta_scale", eglb_eta_scale, 0.0), ("eglb_z_max_scale", eglb_z_max_scale, 0.0),
+                                ("eglb_residual_max_factor", eglb_residual_max_factor, 1.0)):
+            v = as_float(name, value, lo=lo, lo_open=True)
             scales[name] = only_with(name, v, RESIDUAL_OPTIONS[name], "action_mode='eglb_residual'",
                                      action_mode == "eglb_residual", f"action_mode={action_mode!r}")
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
@@ -149,9 +155,10 @@ class EnvConfig:
 
     def configure(self, step: SlotStep) -> None:
         """Apply the mode-specific options to the environment's slot step (built by ``make_slot_step``):
-        the residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``)."""
+        the residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``) and range (``eglb_residual_max_factor``)."""
         if isinstance(step, ResidualStep):
             step.set_base(self.eglb_eta_scale, self.eglb_z_max_scale)
+            step.set_max_factor(self.eglb_residual_max_factor)
 
     def draw_start(self, rng: np.random.Generator, start: Any = None) -> int:
         """First slot of an episode: ``start`` if given (checked: an integer slot such that the episode fits

@@ -34,11 +34,13 @@ from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float
 
 __all__ = ["SlotStep", "OneCopyStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
-           "DUAL_OBS_CAP"]
+           "RESIDUAL_MAX_FACTOR", "DUAL_OBS_CAP"]
 
 #: ``"eglb_residual"``: an action entry a scales its eGLB dual by exp(RESIDUAL_LOG_RANGE · clip(a)),
-#: a factor in [1/4, 4]; a = 0 is online eGLB exactly.
-RESIDUAL_LOG_RANGE = math.log(4.0)
+#: a factor in [1/4, 4]; a = 0 is online eGLB exactly. The default of the option ``eglb_residual_max_factor``
+#: (:data:`RESIDUAL_MAX_FACTOR`), which sets the range to [1/f, f].
+RESIDUAL_MAX_FACTOR = 4.0
+RESIDUAL_LOG_RANGE = math.log(RESIDUAL_MAX_FACTOR)
 #: ``"eglb_residual"``: the eGLB duals in the observation are clipped to [0, DUAL_OBS_CAP]
 #: (dimensionless; each block lies in the unit ball of the dual norm at the offline optimum).
 DUAL_OBS_CAP = 4.0
@@ -282,8 +284,9 @@ class ResidualStep(_PricedStep):
     with the documented online-eGLB defaults times the base's ``eta_scale`` and ``z_max_scale``
     (the environment options ``eglb_eta_scale`` and ``eglb_z_max_scale``, 1.0 by default; e.g. the
     choice of :func:`~equiglb.baselines.eglb_tuned.tune_online_eglb`). Each slot the action, in the blocks of
-    :class:`PriceStep`, multiplies the core's duals by ``exp(RESIDUAL_LOG_RANGE · clip(a, -1, 1))``
-    (factors in [1/4, 4]) before the core routes the slot; the core then takes its mirror-descent
+    :class:`PriceStep`, multiplies the core's duals by ``f ** clip(a, -1, 1)`` (factors in [1/f, f];
+    ``f = max_factor``, the option ``eglb_residual_max_factor``, 4 = exp(RESIDUAL_LOG_RANGE) by
+    default) before the core routes the slot; the core then takes its mirror-descent
     step with the executed routing. Action 0 is that online eGLB exactly
     (``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``). The observation gains the core's duals
     before scaling (:attr:`extra_dim` = the action dimension, clipped to [0, DUAL_OBS_CAP]).
@@ -292,10 +295,12 @@ class ResidualStep(_PricedStep):
         scenario, weights, mode, batch_size: as :class:`SlotStep`.
         eta_scale, z_max_scale: the base's multipliers of online eGLB's step and auxiliary bound
             (finite, > 0); :meth:`set_base` changes them for the next episodes.
+        max_factor: the largest multiplier of a dual (finite, > 1); :meth:`set_max_factor` changes it.
     """
 
     def __init__(self, scenario: Scenario, weights: Weights, mode: str = "eglb_residual",
-                 batch_size: int | None = None, eta_scale: float = 1.0, z_max_scale: float = 1.0):
+                 batch_size: int | None = None, eta_scale: float = 1.0, z_max_scale: float = 1.0,
+                 max_factor: float = RESIDUAL_MAX_FACTOR):
         super().__init__(scenario, weights, mode, batch_size)
         self.extra_dim = self._dim
         n = 1 if batch_size is None else batch_size
@@ -303,6 +308,13 @@ class ResidualStep(_PricedStep):
         self.eta_scale, self.z_max_scale = 1.0, 1.0
         self.cores: list[EGLBCore] = []
         self.set_base(eta_scale, z_max_scale)
+        self.max_factor, self.log_range = RESIDUAL_MAX_FACTOR, RESIDUAL_LOG_RANGE
+        self.set_max_factor(max_factor)
+
+    def set_max_factor(self, max_factor: float) -> None:
+        """Scale the duals by factors in [1/max_factor, max_factor] (finite, > 1; ``ValueError`` otherwise)."""
+        f = as_float("max_factor", max_factor, lo=1.0, lo_open=True)
+        self.max_factor, self.log_range = f, math.log(f)
 
     def set_base(self, eta_scale: float = 1.0, z_max_scale: float = 1.0) -> None:
         """Use online eGLB with these multipliers of its step and auxiliary bound as the base; the cores
@@ -333,7 +345,7 @@ class ResidualStep(_PricedStep):
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route slot ``t`` by online eGLB with the action's price multipliers, account it, step the duals."""
         a = check_action(action, self.dim, self.batch, self.mode)
-        scale = np.exp(RESIDUAL_LOG_RANGE * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
+        scale = np.exp(self.log_range * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
         ts = np.asarray(t).reshape(-1)
         N = self.scenario.N
         xs = []
