@@ -1,8 +1,8 @@
 """Agent quality over seeds: gap to the offline optimum on a held-out test window, with 95 % CIs.
 
     python benchmarks/agent_quality.py --protocol eglb-2022 [--algo ppo] [--seeds 5] [-n 300000]
-        [--env-kwargs KEY=VALUE ...] [--data-dir ../shared/traces/eglb-2022] [--out quality.json]
-        [-- more train.py flags]
+        [--env-kwargs KEY=VALUE ...] [--residual-base {default,tuned}] [--data-dir ../shared/traces/eglb-2022]
+        [--out quality.json] [-- more train.py flags]
 
 For each seed s of ``--first-seed .. --first-seed + --seeds - 1`` this trains one agent through
 train.py's own code path (``equiglb.agents.cli.main``: train split for training, periodic
@@ -15,6 +15,13 @@ offline optimum of that window). It then runs, on the same test window and weigh
 * ``mpc (perfect)``: MPC with horizon ``--mpc-horizon`` and perfect forecasts (deterministic);
 * ``mpc (noisy)``: the same with relative forecast noise ``--mpc-noise`` (one run per seed s,
   noise seeded with s).
+
+``--residual-base tuned`` (with ``--env-kwargs action_mode=eglb_residual``) first tunes online eGLB
+on the train split exactly as ``online-eglb-tuned`` does for the test window's length
+(:func:`equiglb.baselines.eglb_tuned.tune_online_eglb`: five train windows as long as the test
+window, the 21-point grid), prints the chosen ``eta_scale`` and ``z_max_scale`` and passes them as
+the environment options ``eglb_eta_scale`` and ``eglb_z_max_scale``: the online eGLB inside the
+environment, which action 0 reproduces, is then the tuned one, in training and in the evaluation.
 
 Every row prints the per-seed gaps (%), the mean, the interquartile mean (IQM) and 95 % percentile
 bootstrap confidence intervals of both (``equiglb.stats.summarize``: rliable's estimators, 2,000
@@ -47,6 +54,7 @@ from equiglb.agents.algos import ALGOS, parse_overrides  # noqa: E402
 from equiglb.agents.cli import main as train_main  # noqa: E402
 from equiglb.agents.evaluate import scenario_of  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare  # noqa: E402
+from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 
 #: protocol -> (environment id, needs the eGLB-2022 data folder)
@@ -68,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training steps per seed (default: the algorithm's hyperparameter file)")
     p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=None,
                    help="extra environment keyword arguments, as train.py takes them")
+    p.add_argument("--residual-base", choices=("default", "tuned"), default="default",
+                   help="eglb_residual only: the online eGLB inside the environment: its documented defaults, or "
+                        "tuned on the train split as online-eglb-tuned is (sets eglb_eta_scale, eglb_z_max_scale)")
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "traces" / "eglb-2022"),
                    help="folder of the eGLB-2022 traces (eglb-2022 protocols)")
     p.add_argument("--mpc-horizon", type=int, default=24, help="MPC horizon (h)")
@@ -95,9 +106,16 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(f"--data-dir {args.data_dir!r}: no eGLB-2022 traces there (AI_workload.csv missing)")
     if args.out and not Path(args.out).resolve().parent.is_dir():
         p.error(f"--out {args.out!r}: folder {Path(args.out).resolve().parent} does not exist")
-    for item in args.env_kwargs or []:
-        if item.split("=", 1)[0].strip() == "split":
-            p.error("--env-kwargs split=...: the protocol fixes the splits (train / test)")
+    keys = {item.split("=", 1)[0].strip(): item.split("=", 1)[1].strip() if "=" in item else ""
+            for item in args.env_kwargs or []}
+    if "split" in keys:
+        p.error("--env-kwargs split=...: the protocol fixes the splits (train / test)")
+    if args.residual_base == "tuned":
+        if keys.get("action_mode", "").strip("'\"") != "eglb_residual":
+            p.error("--residual-base tuned: needs --env-kwargs action_mode=eglb_residual")
+        given = sorted(set(keys) & {"eglb_eta_scale", "eglb_z_max_scale"})
+        if given:
+            p.error(f"--residual-base tuned sets {given[0]} itself; drop it from --env-kwargs")
 
 
 def train_one(args: argparse.Namespace, env_id: str, env_flags: list[str], seed: int, log: Path) -> dict[str, Any]:
@@ -156,6 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"=== agent quality: protocol {args.protocol}, {env_id}, algo {args.algo}, seeds {seeds} ===\n"
           f"train split hours {a0}..{a0 + an - 1}; periodic evaluation on the {val!r} split; test window hours "
           f"{b0}..{b0 + bn - 1} ({bn} h), used only by the final tables", flush=True)
+    base_tuning = None
+    if args.residual_base == "tuned":
+        # the train split only, with the test window's length and the evaluation weights: online-eglb-tuned's call
+        t_tune = time.perf_counter()
+        base_tuning = tune_online_eglb(full.split(TRAIN_SPLIT), full.weights, window_hours=bn)
+        kv += [f"eglb_eta_scale={base_tuning.eta_scale!r}", f"eglb_z_max_scale={base_tuning.z_max_scale!r}"]
+        env_flags = ["--env-kwargs", *kv]
+        print(f"residual base: online eGLB tuned on the train split: eta_scale {base_tuning.eta_scale:g}, "
+              f"z_max_scale {base_tuning.z_max_scale:g} (train windows of {base_tuning.window_hours} h at "
+              f"{list(base_tuning.starts)}; mean train gap {100 * base_tuning.score:+.2f} % vs default "
+              f"{100 * base_tuning.default_score:+.2f} %; {time.perf_counter() - t_tune:.0f} s)", flush=True)
 
     log = Path(args.log_folder or tempfile.mkdtemp(prefix="agent_quality_"))
     log.mkdir(parents=True, exist_ok=True)
@@ -191,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         row(f"mpc H={args.mpc_horizon} (noise {args.mpc_noise:g})", [100 * r["gap_to_offline"] for r in noisy], seeds),
     ]
     assert tuned.tuning is not None
+    if base_tuning is not None and (base_tuning.eta_scale, base_tuning.z_max_scale) != \
+            (tuned.tuning.eta_scale, tuned.tuning.z_max_scale):
+        raise SystemExit(f"the residual base {base_tuning} differs from online-eglb-tuned's {tuned.tuning}")
     wall = time.perf_counter() - t0
     print(f"\nGap to the offline optimum on the test window ({window.T} h, J_off = {j_off:,.2f} USD), in %:")
     print(f"{'policy':<22} {'n':>2} {'mean':>7} [95 % CI]        {'IQM':>7} [95 % CI]        per seed")
@@ -199,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"online-eglb-tuned: eta_scale {tuned.tuning.eta_scale:g}, z_max_scale {tuned.tuning.z_max_scale:g} "
           f"(train windows of {tuned.tuning.window_hours} h at {list(tuned.tuning.starts)}; mean train gap "
           f"{100 * tuned.tuning.score:+.2f} % vs default {100 * tuned.tuning.default_score:+.2f} %)")
-    print(f"wall time {wall:.0f} s; run folders under {log}")
+    ref_s = float(base[0]["wall_time_s"])
+    print(f"wall time {wall:.0f} s (seeds {sum(r['wall_s'] for r in runs):.0f} s); reference on this machine: plain "
+          f"online eGLB on the test window {ref_s:.2f} s; run folders under {log}")
     if args.out:
         out = {"protocol": args.protocol, "env_id": env_id, "env_kwargs": runs[0]["env_kwargs"], "algo": args.algo,
                "n_timesteps": args.n_timesteps, "extra_flags": args.extra, "seeds": seeds,
@@ -207,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
                "periodic_eval_split": val, "offline_objective_usd": j_off, "rows": table, "runs": runs,
                "tuning": {"eta_scale": tuned.tuning.eta_scale, "z_max_scale": tuned.tuning.z_max_scale,
                           "window_hours": tuned.tuning.window_hours, "starts": list(tuned.tuning.starts)},
-               "wall_s": wall}
+               "residual_base": {"base": args.residual_base,
+                                 **({"eta_scale": base_tuning.eta_scale, "z_max_scale": base_tuning.z_max_scale}
+                                    if base_tuning is not None else {})},
+               "wall_s": wall, "online_eglb_wall_s": ref_s}
         Path(args.out).write_text(json.dumps(out, indent=2))
         print(f"saved {args.out}")
     return 0

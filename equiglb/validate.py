@@ -29,7 +29,8 @@ import numpy as np
 import yaml
 
 __all__ = ["ScenarioError", "OptionError", "UnknownOptionError", "cli_value", "MAX_MAGNITUDE", "as_int", "as_float",
-           "as_bool", "one_of", "as_seed", "as_path", "as_float_array", "as_output_path", "CliArgumentParser"]
+           "as_bool", "one_of", "only_with", "as_seed", "as_path", "as_float_array", "as_output_path",
+           "CliArgumentParser"]
 
 #: Largest absolute value accepted for any number option or data value (weights in USD, prices in USD/MWh, ...).
 #: Larger values are data-entry errors in practice, and they crush every other observation to 0 after scaling.
@@ -147,6 +148,18 @@ def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
                for c in choices):
         raise OptionError(f"{name}={_show(value)}: expected one of {choices}")
     return value
+
+
+def only_with(name: str, value: Any, default: Any, requirement: str, met: bool, actual: str = "") -> Any:
+    """``value`` if ``met`` or it equals ``default``, else :class:`OptionError`: an option that applies only
+    under ``requirement`` (e.g. ``"action_mode='eglb_residual'"``) set to another value than its default
+    while the requirement does not hold (``actual`` says what holds instead, e.g. ``"action_mode='prices'"``),
+    so that it is not silently ignored."""
+    if met or value == default:
+        return value
+    got = f", got {actual}" if actual else ""
+    raise OptionError(f"{name}={_show(value)}: applies only with {requirement}{got}; "
+                      f"leave it at its default {default!r} or set {requirement}")
 
 
 def as_seed(name: str, value: Any) -> int:

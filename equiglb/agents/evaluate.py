@@ -33,6 +33,7 @@ from equiglb.agents.runs import UserError, check_model_file, env_slug, new_outpu
 from equiglb.baselines import POLICY_NAMES, format_table, make_policy
 from equiglb.baselines.compare import run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
+from equiglb.envs.core import AGENT_OPTIONS
 from equiglb.scenario import Scenario
 
 __all__ = ["scenario_of", "check_baselines", "evaluate_models", "build_parser", "main"]
@@ -128,7 +129,7 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     for n, p in enumerate(paths):
         c = run_config(p)
         agent_kwargs = {k: v for k, v in (c.get("env_kwargs") or env_kwargs).items()
-                        if k in ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action")}
+                        if k in AGENT_OPTIONS}
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
         ag.name = names[n] if names else f"{ag.algo}:{p.parent.name}"
         agents.append(ag)

@@ -31,9 +31,18 @@ from equiglb.validate import (
     as_int,
     as_path,
     one_of,
+    only_with,
 )
 
-__all__ = ["EnvConfig", "Observer"]
+__all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS"]
+
+#: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning and the
+#: range of the action's multipliers), by default value
+RESIDUAL_OPTIONS: dict[str, float] = {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0, "eglb_residual_max_factor": 4.0}
+#: options that change what an agent observes or what its action does: a trained agent must be
+#: evaluated with the same values (``equiglb.agents.evaluate`` keeps them, the window options it sets itself)
+AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action",
+                                  *RESIDUAL_OPTIONS)
 
 
 @dataclasses.dataclass
@@ -48,6 +57,10 @@ class EnvConfig:
         episode_length: slots per episode (default: the whole split).
         random_start: draw the start uniformly in the split (else its first slot).
         action_mode, forecast_horizon (hours), forecast_noise (relative std at 1 h), include_prev_action.
+        eglb_eta_scale, eglb_z_max_scale: ``action_mode="eglb_residual"`` only: the ``eta_scale`` and
+            ``z_max_scale`` of the online eGLB run inside the environment (1.0: its documented defaults).
+        eglb_residual_max_factor: ``action_mode="eglb_residual"`` only: the action multiplies the duals by
+            factors in [1/f, f] (default 4).
     """
 
     scenario: Scenario
@@ -61,6 +74,9 @@ class EnvConfig:
     forecast_horizon: int
     forecast_noise: float
     include_prev_action: bool
+    eglb_eta_scale: float = 1.0
+    eglb_z_max_scale: float = 1.0
+    eglb_residual_max_factor: float = 4.0
 
     @classmethod
     def make(cls, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
@@ -70,7 +86,8 @@ class EnvConfig:
              unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
              episode_length: int | None = None, random_start: bool = False,
              action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
-             include_prev_action: bool = False, **unknown: Any) -> EnvConfig:
+             include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
+             eglb_residual_max_factor: float = 4.0, **unknown: Any) -> EnvConfig:
         """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring).
 
         Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong
@@ -122,10 +139,27 @@ class EnvConfig:
                           f"{scn.name!r} (T={scn.T} h) from every slot; forecasts past the last slot repeat it",
                           stacklevel=3)
         forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
+        # the inner online eGLB's multipliers of its step and auxiliary bound (EGLBCore's eta_scale, z_max_scale)
+        # and the largest factor of the action's multipliers
+        scales = {}
+        for name, value, lo in (("eglb_eta_scale", eglb_eta_scale, 0.0), ("eglb_z_max_scale", eglb_z_max_scale, 0.0),
+                                ("eglb_residual_max_factor", eglb_residual_max_factor, 1.0)):
+            v = as_float(name, value, lo=lo, lo_open=True)
+            scales[name] = only_with(name, v, RESIDUAL_OPTIONS[name], "action_mode='eglb_residual'",
+                                     action_mode == "eglb_residual", f"action_mode={action_mode!r}")
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
-                   include_prev_action=include_prev_action)
+                   include_prev_action=include_prev_action, **scales)
+
+    def slot_options(self) -> dict[str, float]:
+        """The keyword options of :func:`equiglb.envs.slot.make_slot_step` for this configuration: the
+        residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``) and range
+        (``eglb_residual_max_factor``); none for the other modes."""
+        if self.action_mode != "eglb_residual":
+            return {}
+        return {"eta_scale": self.eglb_eta_scale, "z_max_scale": self.eglb_z_max_scale,
+                "max_factor": self.eglb_residual_max_factor}
 
     def draw_start(self, rng: np.random.Generator, start: Any = None) -> int:
         """First slot of an episode: ``start`` if given (checked: an integer slot such that the episode fits

@@ -104,7 +104,12 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     ``mu_carbon``, ``mu_water``, ``mu_social``, ``mu_latency``, ``unserved_penalty_usd``,
     ``region_weights`` (ω, (N,)), ``episode_length``, ``random_start``, ``action_mode``,
     ``forecast_horizon`` (hours), ``forecast_noise``, ``include_prev_action``, ``render_mode``
-    ("ansi" or "rgb_array"). ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
+    ("ansi" or "rgb_array"); with ``action_mode="eglb_residual"`` only: ``eglb_eta_scale`` and
+    ``eglb_z_max_scale`` (floats > 0, default 1.0: the ``eta_scale`` and ``z_max_scale`` of the online
+    eGLB inside the environment, e.g. the choice of ``online-eglb-tuned``; action 0 then reproduces
+    ``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``) and ``eglb_residual_max_factor`` (float > 1,
+    default 4.0: the action multiplies the duals by factors in [1/f, f]); another action mode refuses
+    them unless they are at their defaults. ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
     ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
     (it sets the observation scales), not a wrapper's cut.
     """
@@ -120,7 +125,7 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         self.render_mode = render_mode
         self.scenario = cfg.scenario
         self.weights = cfg.weights
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode)
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, residual=cfg.slot_options())
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)

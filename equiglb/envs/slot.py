@@ -31,13 +31,16 @@ from equiglb.envs import kernels
 from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
+from equiglb.validate import as_float
 
 __all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
-           "DUAL_OBS_CAP"]
+           "RESIDUAL_MAX_FACTOR", "DUAL_OBS_CAP"]
 
 #: ``"eglb_residual"``: an action entry a scales its eGLB dual by exp(RESIDUAL_LOG_RANGE · clip(a)),
-#: a factor in [1/4, 4]; a = 0 is online eGLB exactly.
-RESIDUAL_LOG_RANGE = math.log(4.0)
+#: a factor in [1/4, 4]; a = 0 is online eGLB exactly. The default of the option ``eglb_residual_max_factor``
+#: (:data:`RESIDUAL_MAX_FACTOR`), which sets the range to [1/f, f].
+RESIDUAL_MAX_FACTOR = 4.0
+RESIDUAL_LOG_RANGE = math.log(RESIDUAL_MAX_FACTOR)
 #: ``"eglb_residual"``: the eGLB duals in the observation are clipped to [0, DUAL_OBS_CAP]
 #: (dimensionless; each block lies in the unit ball of the dual norm at the offline optimum).
 DUAL_OBS_CAP = 4.0
@@ -212,26 +215,41 @@ class PriceStep(_PricedStep):
 class ResidualStep(_PricedStep):
     """``action_mode="eglb_residual"``: online eGLB runs inside the environment; the action scales its prices.
 
-    Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` (the documented
-    online-eGLB defaults) on the episode's window. Each slot the action, in the blocks of
-    :class:`PriceStep`, multiplies the core's duals by ``exp(RESIDUAL_LOG_RANGE · clip(a, -1, 1))``
-    (factors in [1/4, 4]) before the core routes the slot; the core then takes its mirror-descent
-    step with the executed routing. Action 0 is online eGLB exactly. The observation gains the
-    core's duals before scaling (:attr:`extra_dim` = the action dimension, clipped to
-    [0, DUAL_OBS_CAP]).
+    Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` on the episode's window,
+    with the documented online-eGLB defaults times the base's ``eta_scale`` and ``z_max_scale``
+    (the environment options ``eglb_eta_scale`` and ``eglb_z_max_scale``, 1.0 by default; e.g. the
+    choice of :func:`~equiglb.baselines.eglb_tuned.tune_online_eglb`). Each slot the action, in the blocks of
+    :class:`PriceStep`, multiplies the core's duals by ``f ** clip(a, -1, 1)`` (factors in [1/f, f];
+    ``f = max_factor``, the option ``eglb_residual_max_factor``, 4 = exp(RESIDUAL_LOG_RANGE) by
+    default) before the core routes the slot; the core then takes its mirror-descent
+    step with the executed routing. Action 0 is that online eGLB exactly
+    (``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``). The observation gains the core's duals
+    before scaling (:attr:`extra_dim` = the action dimension, clipped to [0, DUAL_OBS_CAP]).
+
+    Args:
+        scenario, weights, mode, batch_size: as :class:`SlotStep`.
+        eta_scale, z_max_scale: the base's multipliers of online eGLB's step and auxiliary bound
+            (finite, > 0).
+        max_factor: the largest multiplier of a dual (finite, > 1).
     """
 
     def __init__(self, scenario: Scenario, weights: Weights, mode: str = "eglb_residual",
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, eta_scale: float = 1.0, z_max_scale: float = 1.0,
+                 max_factor: float = RESIDUAL_MAX_FACTOR):
         super().__init__(scenario, weights, mode, batch_size)
         self.extra_dim = self._dim
         n = 1 if batch_size is None else batch_size
         self.starts = np.zeros(n, dtype=np.int64)
+        self.eta_scale = as_float("eta_scale", eta_scale, lo=0.0, lo_open=True)
+        self.z_max_scale = as_float("z_max_scale", z_max_scale, lo=0.0, lo_open=True)
+        self.max_factor = as_float("max_factor", max_factor, lo=1.0, lo_open=True)
+        self.log_range = math.log(self.max_factor)
         self.cores: list[EGLBCore] = [self._core(0, 1) for _ in range(n)]
 
     def _core(self, start: int, length: int) -> EGLBCore:
         window, w = self.scenario.window(start, length), self.ledger.weights
-        return EGLBCore(window, w, router=PriceRouter(window, w, router=self.slot_router))
+        return EGLBCore(window, w, eta_scale=self.eta_scale, z_max_scale=self.z_max_scale,
+                        router=PriceRouter(window, w, router=self.slot_router))
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new online-eGLB core for each reset copy."""
@@ -250,7 +268,7 @@ class ResidualStep(_PricedStep):
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route slot ``t`` by online eGLB with the action's price multipliers, account it, step the duals."""
         a = check_action(action, self.dim, self.batch, self.mode)
-        scale = np.exp(RESIDUAL_LOG_RANGE * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
+        scale = np.exp(self.log_range * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
         ts = np.asarray(t).reshape(-1)
         N = self.scenario.N
         xs = []
@@ -262,12 +280,17 @@ class ResidualStep(_PricedStep):
         return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
 
 
-def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None) -> SlotStep:
+def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None,
+                   residual: dict[str, float] | None = None) -> SlotStep:
     """The slot step for a configuration, chosen once: the learning-augmented modes' own steps,
-    :class:`CompiledStep` where it applies, else the reference :class:`SlotStep`."""
+    :class:`CompiledStep` where it applies, else the reference :class:`SlotStep`. ``residual`` holds the
+    ``"eglb_residual"`` mode's ``eta_scale``, ``z_max_scale`` and ``max_factor`` (:class:`ResidualStep`)."""
+    residual = residual or {}
+    if residual and mode != "eglb_residual":
+        raise TypeError(f"make_slot_step: {sorted(residual)} apply only with mode='eglb_residual', got {mode!r}")
     if mode == "prices":
         return PriceStep(scenario, weights, mode, batch_size)
     if mode == "eglb_residual":
-        return ResidualStep(scenario, weights, mode, batch_size)
+        return ResidualStep(scenario, weights, mode, batch_size, **residual)
     cls = CompiledStep if CompiledStep.applies(scenario, weights, mode, batch_size) else SlotStep
     return cls(scenario, weights, mode, batch_size)

@@ -62,7 +62,8 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.render_mode = None
         self.scenario = cfg.scenario
         self.weights = cfg.weights
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B)
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B,
+                                   residual=cfg.slot_options())
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)

@@ -1,0 +1,187 @@
+"""The residual mode's base: ``eglb_eta_scale`` / ``eglb_z_max_scale`` set the online eGLB inside the environment."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import equiglb
+from equiglb.baselines import OnlineEGLBPolicy
+from equiglb.baselines.online_eglb import EGLBCore
+from equiglb.envs import EquitableGLBEnv
+from equiglb.envs.core import AGENT_OPTIONS, RESIDUAL_OPTIONS
+from equiglb.envs.slot import ResidualStep, make_slot_step
+from equiglb.ledger import evaluate
+from equiglb.validate import OptionError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_scenario(K: int, q: float = math.inf) -> equiglb.Scenario:
+    name = "synthetic" if K == 1 else "synthetic-multimodel"
+    scn = equiglb.load_scenario(name, hours=72, seed=3)
+    return scn.with_weights(scn.weights.replace(q=q))
+
+
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("eta_scale, z_max_scale", [(0.7, 1.0), (1.4, 0.5), (0.35, 2.0)])
+def test_action_zero_is_online_eglb_with_the_scales(K, eta_scale, z_max_scale):
+    scn = small_scenario(K)
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=48, action_mode="eglb_residual",
+                          eglb_eta_scale=eta_scale, eglb_z_max_scale=z_max_scale)
+    policy = OnlineEGLBPolicy(eta_scale=eta_scale, z_max_scale=z_max_scale)
+    for episode, start in enumerate((5, 20)):             # a second episode: the cores restart with the scales
+        env.reset(seed=0, options={"start": start})
+        for _ in range(48):
+            env.step(np.zeros(env.action_space.shape, np.float32))
+        expected = policy.schedule(env.window(), env.weights)
+        if episode == 0 or K == 1:
+            np.testing.assert_array_equal(env.executed_schedule(), expected)
+        else:
+            # K > 1: the per-slot LP router is shared across episodes and warm-started, so after the first
+            # episode it may pick another routing of the same cost among ties (regions swapped between
+            # sites' models); the per-site loads, hence the footprints, the duals and J(x), are the same
+            e = scn.energy_per_unit
+            np.testing.assert_allclose((env.executed_schedule() @ e).sum(axis=2), (expected @ e).sum(axis=2),
+                                       rtol=1e-9, atol=1e-9)
+            assert env.episode_report().objective_usd == pytest.approx(
+                evaluate(env.window(), expected, env.weights).objective_usd, rel=1e-12)
+    default = OnlineEGLBPolicy().schedule(env.window(), env.weights)
+    assert not np.allclose(env.executed_schedule(), default)          # the option is not ignored
+
+
+def test_vector_env_action_zero_is_online_eglb_with_the_scales():
+    scn = small_scenario(1)
+    B, L = 3, 24
+    venv = gym.make_vec("equiglb/EquitableGLB-v0", num_envs=B, vectorization_mode="vector_entry_point",
+                        scenario=scn, split="all", episode_length=L, random_start=True,
+                        action_mode="eglb_residual", eglb_eta_scale=0.5, eglb_z_max_scale=2.0)
+    venv.reset(seed=7)
+    starts = np.array(venv.unwrapped.slot.starts)
+    xs = []
+    for _ in range(L):
+        *_, info = venv.step(np.zeros(venv.action_space.shape, np.float32))
+        xs.append(info["routing"])
+    x = np.stack(xs, axis=1)                                                   # (B, L, N, J, K)
+    for b in range(B):
+        expected = OnlineEGLBPolicy(eta_scale=0.5, z_max_scale=2.0).schedule(scn.window(int(starts[b]), L), scn.weights)
+        np.testing.assert_array_equal(x[b], expected)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_return_is_minus_objective_with_a_tuned_base(K):
+    scn = small_scenario(K, q=2.0)
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=24, action_mode="eglb_residual",
+                          eglb_eta_scale=0.7, eglb_z_max_scale=2.0)
+    env.reset(seed=1, options={"start": 10})
+    env.action_space.seed(1)
+    total, done = 0.0, False
+    while not done:
+        obs, r, done, _, _ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        total += r
+    rep = evaluate(env.window(), env.executed_schedule(), env.weights)
+    assert total == pytest.approx(-rep.objective_usd, rel=1e-9)
+
+
+@pytest.mark.parametrize("option", sorted(RESIDUAL_OPTIONS))
+@pytest.mark.parametrize("value, message", [
+    (0.0, "must be > "), (-1.0, "must be > "), (math.nan, "expected a finite number"),
+    (math.inf, "expected a finite number"), ("0.7", "expected a number, got a str"),
+    (True, "expected a number, got a bool"), (None, "expected a number, got a NoneType"),
+])
+def test_bad_values_are_refused_by_name(option, value, message):
+    with pytest.raises(OptionError) as err:
+        EquitableGLBEnv(action_mode="eglb_residual", episode_length=24, **{option: value})
+    assert str(err.value).startswith(f"{option}=")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("option", sorted(RESIDUAL_OPTIONS))
+@pytest.mark.parametrize("mode", ["site_scores", "routing", "prices"])
+def test_other_modes_refuse_a_non_default_base(option, mode):
+    with pytest.raises(OptionError, match=rf"^{option}=2\.0: applies only with action_mode='eglb_residual', "
+                                          rf"got action_mode='{mode}'"):
+        EquitableGLBEnv(action_mode=mode, episode_length=24, **{option: 2.0})
+    default = RESIDUAL_OPTIONS[option]
+    env = EquitableGLBEnv(action_mode=mode, episode_length=24, **{option: default})   # the default: accepted
+    assert getattr(env.config, option) == default
+
+
+def test_defaults_and_numpy_values():
+    env = EquitableGLBEnv(action_mode="eglb_residual", episode_length=24)
+    assert (env.config.eglb_eta_scale, env.config.eglb_z_max_scale) == (1.0, 1.0)
+    env = EquitableGLBEnv(action_mode="eglb_residual", episode_length=24, eglb_eta_scale=np.float32(0.5),
+                          eglb_z_max_scale=2)
+    slot = env.slot
+    assert isinstance(slot, ResidualStep)
+    assert (slot.eta_scale, slot.z_max_scale) == (0.5, 2.0)
+    assert isinstance(env.config.eglb_z_max_scale, float)
+    env.reset(seed=0)
+    assert (slot.cores[0].eta_scale, slot.cores[0].z_max_scale) == (0.5, 2.0)
+
+
+@pytest.mark.parametrize("factor", [1.5, 4.0, 10.0])
+def test_max_factor_sets_the_range_of_the_multipliers(factor):
+    scn = small_scenario(1, q=2.0)
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=24, action_mode="eglb_residual",
+                          eglb_eta_scale=0.7, eglb_residual_max_factor=factor)
+    env.reset(seed=0, options={"start": 3})
+    core = EGLBCore(env.window(), env.weights, eta_scale=0.7)
+    N = scn.N
+    rng = np.random.default_rng(0)
+    for t in range(24):
+        a = rng.uniform(-1.5, 1.5, env.action_space.shape).astype(np.float32)   # beyond the box: clipped
+        env.step(a)
+        m = factor ** np.clip(a.astype(np.float64), -1.0, 1.0)
+        core.step(t, m[:N], m[N:2 * N])
+        np.testing.assert_allclose(env.slot.cores[0].gamma, core.gamma, rtol=1e-12, atol=1e-15)
+    with pytest.raises(OptionError, match=r"^eglb_residual_max_factor=1\.0: must be > 1\.0"):
+        EquitableGLBEnv(action_mode="eglb_residual", episode_length=24, eglb_residual_max_factor=1.0)
+
+
+def test_residual_step_checks_its_base():
+    scn = small_scenario(1)
+    with pytest.raises(ValueError, match=r"^eta_scale=0\.0: must be > 0\.0"):
+        ResidualStep(scn, scn.weights, eta_scale=0.0)
+    with pytest.raises(ValueError, match=r"^z_max_scale=nan"):
+        ResidualStep(scn, scn.weights, z_max_scale=math.nan)
+    with pytest.raises(ValueError, match=r"^max_factor=0\.5: must be > 1\.0"):
+        ResidualStep(scn, scn.weights, max_factor=0.5)
+    with pytest.raises(TypeError, match="apply only with mode='eglb_residual'"):
+        make_slot_step(scn, scn.weights, "site_scores", residual={"eta_scale": 0.7})
+
+
+def test_a_trained_agent_is_evaluated_with_the_same_base():
+    # equiglb.agents.evaluate keeps AGENT_OPTIONS of the run's env_kwargs for the agent's environment
+    assert set(RESIDUAL_OPTIONS) <= set(AGENT_OPTIONS)
+
+
+def _agent_quality():
+    spec = importlib.util.spec_from_file_location("agent_quality", REPO / "benchmarks" / "agent_quality.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("agent_quality", mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--residual-base", "tuned"], "needs --env-kwargs action_mode=eglb_residual"),
+    (["--residual-base", "tuned", "--env-kwargs", "action_mode=prices"],
+     "needs --env-kwargs action_mode=eglb_residual"),
+    (["--residual-base", "tuned", "--env-kwargs", "action_mode=eglb_residual", "eglb_eta_scale=0.5"],
+     "sets eglb_eta_scale itself"),
+])
+def test_agent_quality_residual_base_flag_is_checked(argv, message, capsys):
+    aq = _agent_quality()
+    with pytest.raises(SystemExit) as exc:
+        aq.main(["--protocol", "synthetic", *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
