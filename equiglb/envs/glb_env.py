@@ -42,8 +42,11 @@ class EquitableGLBEnv(gym.Env):
     capacity. Load stays unserved only when every site the region can reach is full; it is counted
     (``info["unserved_load"]``) and penalized (``unserved_penalty_usd`` per load unit). Out-of-range
     finite actions are clipped; NaN/inf entries or a wrong shape raise ``ValueError``. The
-    compact ``"site_scores"`` mode learns better with PPO (docs/env.md has the measurement) and is the
-    default; ``"routing"`` reaches every routing that serves all demand.
+    compact ``"site_scores"`` mode learns better with PPO than ``"routing"`` (docs/env.md has the
+    measurement) and is the environment's default; ``"routing"`` reaches every routing that serves all
+    demand. The learning-augmented modes ``"prices"`` and ``"eglb_residual"`` (docs/env.md) route by
+    equity prices; PPO learns best in ``"eglb_residual"``, which ``train.py``'s hyperparameter files
+    use for the synthetic and eGLB-2022 ids (docs/training.md).
 
     ## Observation Space
 
