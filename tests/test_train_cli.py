@@ -7,11 +7,13 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import yaml
 from stable_baselines3 import PPO
 
 from equiglb.agents.cli import build_parser, main
+from equiglb.agents.trainer import merge_env_kwargs
 
 ENV = "equiglb/EquitableGLB-v0"
 QUICK = ["--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--eval-freq", "0", "--no-progress",
@@ -128,3 +130,17 @@ def test_eval_only_mode(tmp_path, capsys):
     assert "min-cost" in out and "ppo:" in out
     assert (run / "eval_equiglb-EquitableGLB-v0_test" / "table.json").is_file()
     assert [p.name for p in (tmp_path / "ppo").iterdir()] == [run.name]     # no new run folder
+
+
+def test_switching_the_action_mode_drops_the_files_residual_options(capsys):
+    """--env-kwargs action_mode=site_scores on an id whose entry trains the residual mode: the entry's
+    residual-only options go (with a note); options typed on the command line stay (the env names them)."""
+    entry = {"episode_length": 240, "action_mode": "eglb_residual", "eglb_eta_scale": 0.7}
+    assert merge_env_kwargs(entry, {"episode_length": 24}) == {**entry, "episode_length": 24}
+    assert merge_env_kwargs(entry, {"action_mode": "site_scores"}) == {"episode_length": 240,
+                                                                      "action_mode": "site_scores"}
+    assert "eglb_eta_scale" in capsys.readouterr().out
+    kept = merge_env_kwargs(entry, {"action_mode": "routing", "eglb_eta_scale": 0.5})
+    assert kept["eglb_eta_scale"] == 0.5
+    with pytest.raises(ValueError, match="eglb_eta_scale"):
+        gym.make("equiglb/EquitableGLB-v0", **kept)

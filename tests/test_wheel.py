@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from equiglb.agents.algos import load_hyperparams
+
 REPO = Path(__file__).resolve().parents[1]
 ALGOS = ("ppo", "a2c", "sac", "td3", "ddpg")
 
@@ -89,7 +91,7 @@ def test_train_from_the_installed_package_outside_the_repository(installed, tmp_
     assert str(run.relative_to(work)) in out
     cfg = yaml.safe_load((run / "config.yml").read_text())
     assert cfg["num_timesteps"] >= 128 and cfg["seed"] == 4
-    assert cfg["hyperparams"]["gamma"] == 0.2            # the packaged ppo.yml was read
+    assert cfg["hyperparams"]["gamma"] == load_hyperparams("ppo", "equiglb/EquitableGLB-v0")["gamma"]  # ppo.yml read
     assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()
     with open(run / "eval" / "table.csv", newline="") as f:
         rows = {r["policy"]: r for r in csv.DictReader(f)}

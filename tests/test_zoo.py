@@ -90,14 +90,23 @@ def test_every_entry_reads_the_same_in_rl_zoo_and_train_py(algo, tmp_path, capsy
 
 
 def test_ppo_keeps_the_tuned_values():
-    """The tuned PPO defaults (docs/training.md, run X with 1M steps) survive the format change."""
+    """The tuned PPO defaults (docs/training.md) survive the format: the residual mode for the synthetic and
+    eGLB-2022 ids, run X of the site_scores table (1M steps) for the ids without a residual entry."""
     hp = load_hyperparams("ppo", ENV)
-    assert (hp["gamma"], hp["ent_coef"], hp["n_timesteps"], hp["n_steps"], hp["batch_size"]) == (0.2, 0.01, 1_000_000,
+    assert (hp["gamma"], hp["ent_coef"], hp["n_timesteps"], hp["n_steps"], hp["batch_size"]) == (0.9, 0.0, 150_000,
                                                                                                   256, 256)
-    assert hp["policy_kwargs"]["log_std_init"] == 0.0 and hp["policy_kwargs"]["net_arch"] == [64, 64]
+    assert hp["policy_kwargs"]["log_std_init"] == -1.5 and hp["policy_kwargs"]["net_arch"] == [64, 64]
     assert hp["policy_kwargs"]["activation_fn"].__name__ == "Tanh"
-    assert hp["normalize"] is True and hp["env_kwargs"] == {"episode_length": 240, "random_start": True}
-    assert load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-v0")["env_kwargs"]["episode_length"] == 24
+    assert hp["normalize"] is True and hp["env_kwargs"] == {"episode_length": 240, "random_start": True,
+                                                            "action_mode": "eglb_residual", "eglb_eta_scale": 0.7}
+    real = load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-v0")
+    assert real["env_kwargs"]["episode_length"] == 121 and real["env_kwargs"]["action_mode"] == "eglb_residual"
+    test_id = load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-test-v0")["env_kwargs"]
+    assert {k: v for k, v in test_id.items() if k != "random_start"} == \
+        {k: v for k, v in real["env_kwargs"].items() if k != "random_start"}     # the same spaces as the train id
+    partial = load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-partial-v0")
+    assert (partial["gamma"], partial["ent_coef"], partial["n_timesteps"]) == (0.2, 0.01, 1_000_000)
+    assert partial["env_kwargs"] == {"episode_length": 24, "random_start": True}
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
