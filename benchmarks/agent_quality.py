@@ -118,11 +118,17 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             p.error(f"--residual-base tuned sets {given[0]} itself; drop it from --env-kwargs")
 
 
-def train_one(args: argparse.Namespace, env_id: str, env_flags: list[str], seed: int, log: Path) -> dict[str, Any]:
-    """Train and evaluate one seed through train.py; return its run folder, config and agent row."""
+def train_one(args: argparse.Namespace, env_id: str, env_flags: list[str], seed: int, log: Path,
+              splits: tuple[str, str] = (TRAIN_SPLIT, TEST_SPLIT), more_flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Train and evaluate one seed through train.py; return its run folder, config and agent row.
+
+    ``args`` supplies ``algo``, ``n_timesteps`` and ``extra`` (more train.py flags); ``splits`` are the
+    training and the evaluation split; ``more_flags`` go to train.py before ``args.extra``
+    (benchmarks/select_residual.py passes its candidates' flags there)."""
     folder = log / f"seed{seed}"
     flags = ["--algo", args.algo, "--env", env_id, "--seed", str(seed), "-f", str(folder),
-             "--train-split", TRAIN_SPLIT, "--eval-split", TEST_SPLIT, "--no-progress", *env_flags, *args.extra]
+             "--train-split", splits[0], "--eval-split", splits[1], "--no-progress", *env_flags, *more_flags,
+             *args.extra]
     if args.n_timesteps:
         flags += ["-n", str(args.n_timesteps)]
     flags += ["--baselines"]                                    # none: the agent's row (and its gap) only
