@@ -253,3 +253,21 @@ def test_closed_form_waterfill_equals_the_repair_rounds(seed, N, K, B, zeros):
     np.testing.assert_allclose(closed, rounds, rtol=1e-9, atol=1e-12)
     single = waterfill(p[0], demand[0], e, cap, allowed)        # the unbatched (plain Python) path
     np.testing.assert_allclose(single, closed[0], rtol=1e-12, atol=1e-14)
+
+
+def test_forecasts_never_read_past_the_split():
+    """On the train split, the perfect forecasts of its last slot repeat that slot: none of the test
+    window's values reach the observation (they differ from it, so a leak would show)."""
+    H = 6
+    env = EquitableGLBEnv(split="train", forecast_horizon=H, episode_length=24)
+    cfg, ob = env.config, env.observer
+    last = cfg.split_start + cfg.split_length - 1
+    env.reset(seed=0, options={"start": last - 23})
+    for _ in range(23):
+        obs, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+    assert env.start + env.elapsed == last
+    S = ob.signals.shape[1]
+    ahead = obs[ob._forecast_at:ob._forecast_at + H * S].reshape(H, S)
+    np.testing.assert_allclose(ahead, np.broadcast_to(ob.signals[last], (H, S)), rtol=1e-6)
+    assert not np.allclose(ob.signals[last + 1:last + 1 + H], ob.signals[last])   # the test window differs
+    assert EquitableGLBEnv(split="test", forecast_horizon=H).observer.forecast_last == env.scenario.T - 1

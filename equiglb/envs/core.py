@@ -207,6 +207,9 @@ class Observer:
         self.signals = np.concatenate([self.price_table, self.other_table], axis=1)   # (T, 3N + J)
         self.horizon = cfg.forecast_horizon
         self.noise = cfg.forecast_noise
+        #: the last slot a forecast may read: the end of the environment's split, so that an episode on
+        #: the train split never sees the held-out slots after it (past it, forecasts repeat this slot)
+        self.forecast_last = cfg.split_start + cfg.split_length - 1
         #: noisy forecasts are clipped to ±(1 + 8 × noise × sqrt(H)) (8 standard deviations) in scaled units
         self.forecast_clip = 1.0 + 8.0 * self.noise * math.sqrt(max(self.horizon, 1))
         self.action_dim = action_dim if cfg.include_prev_action else 0
@@ -266,10 +269,10 @@ class Observer:
 
     def forecasts(self, t: np.ndarray | int, rng: np.random.Generator | None) -> np.ndarray:
         """Scaled forecasts of the next ``horizon`` slots (..., horizon·(3N+J)) via :func:`forecast`."""
-        H, T = self.horizon, self.signals.shape[0]
+        H = self.horizon
         t = np.asarray(t)
-        # a series whose slot m is the true value at min(t + m, T - 1), forecast from its slot 0
-        idx = np.minimum(t[..., None] + np.arange(H + 1), T - 1)          # (..., H+1)
+        # a series whose slot m is the true value at min(t + m, the split's last slot), forecast from its slot 0
+        idx = np.minimum(t[..., None] + np.arange(H + 1), max(self.forecast_last, 0))   # (..., H+1)
         series = np.moveaxis(self.signals[idx], -2, 0)                     # (H+1, ..., S)
         N = self._N
         price = forecast(series[..., :N], 0, H, self.noise, rng, nonnegative=False)

@@ -72,6 +72,8 @@ class EquitableGLBEnv(gym.Env):
     footprints are of order one at the end of an episode. Forecasts use
     :func:`equiglb.forecast.forecast`: relative Gaussian error ``forecast_noise × sqrt(h)`` at h
     hours ahead (0 = perfect foresight); noisy forecasts are clipped at 8 standard deviations.
+    Forecasts never read past the last slot of the environment's ``split``: there they repeat that
+    slot, so an episode on the train split sees nothing of the held-out test window.
     Cumulative footprints are bounded by episode_length × max intensity × min(M[i], all demand) × PUE.
 
     ## Rewards
