@@ -98,7 +98,8 @@ def test_ppo_keeps_the_tuned_values():
     assert hp["policy_kwargs"]["log_std_init"] == -1.5 and hp["policy_kwargs"]["net_arch"] == [64, 64]
     assert hp["policy_kwargs"]["activation_fn"].__name__ == "Tanh"
     assert hp["normalize"] is True and hp["env_kwargs"] == {"episode_length": 240, "random_start": True,
-                                                            "action_mode": "eglb_residual", "eglb_eta_scale": 0.7}
+                                                            "action_mode": "eglb_residual", "eglb_eta_scale": 0.7,
+                                                            "forecast_horizon": 6}
     real = load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-v0")
     assert real["env_kwargs"]["episode_length"] == 121 and real["env_kwargs"]["action_mode"] == "eglb_residual"
     test_id = load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-test-v0")["env_kwargs"]
