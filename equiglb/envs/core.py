@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from equiglb.envs.actions import ACTION_MODES
+from equiglb.envs.slot import RESIDUAL_MAX_FACTOR
 from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
@@ -38,7 +39,8 @@ __all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS"]
 
 #: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning and the
 #: range of the action's multipliers), by default value
-RESIDUAL_OPTIONS: dict[str, float] = {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0, "eglb_residual_max_factor": 4.0}
+RESIDUAL_OPTIONS: dict[str, float] = {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0,
+                                      "eglb_residual_max_factor": RESIDUAL_MAX_FACTOR}
 #: options that change what an agent observes or what its action does: a trained agent must be
 #: evaluated with the same values (``equiglb.agents.evaluate`` keeps them, the window options it sets itself)
 AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action",
@@ -76,7 +78,7 @@ class EnvConfig:
     include_prev_action: bool
     eglb_eta_scale: float = 1.0
     eglb_z_max_scale: float = 1.0
-    eglb_residual_max_factor: float = 4.0
+    eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR
 
     @classmethod
     def make(cls, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
@@ -87,7 +89,7 @@ class EnvConfig:
              episode_length: int | None = None, random_start: bool = False,
              action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
              include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
-             eglb_residual_max_factor: float = 4.0, **unknown: Any) -> EnvConfig:
+             eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any) -> EnvConfig:
         """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring).
 
         Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong

@@ -33,14 +33,13 @@ from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float
 
-__all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_LOG_RANGE",
-           "RESIDUAL_MAX_FACTOR", "DUAL_OBS_CAP"]
+__all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_MAX_FACTOR",
+           "DUAL_OBS_CAP"]
 
-#: ``"eglb_residual"``: an action entry a scales its eGLB dual by exp(RESIDUAL_LOG_RANGE · clip(a)),
-#: a factor in [1/4, 4]; a = 0 is online eGLB exactly. The default of the option ``eglb_residual_max_factor``
-#: (:data:`RESIDUAL_MAX_FACTOR`), which sets the range to [1/f, f].
+#: ``"eglb_residual"``: by default an action entry a scales its eGLB dual by RESIDUAL_MAX_FACTOR ** clip(a),
+#: a factor in [1/4, 4]; a = 0 is online eGLB exactly. The option ``eglb_residual_max_factor`` = f sets the
+#: range to [1/f, f].
 RESIDUAL_MAX_FACTOR = 4.0
-RESIDUAL_LOG_RANGE = math.log(RESIDUAL_MAX_FACTOR)
 #: ``"eglb_residual"``: the eGLB duals in the observation are clipped to [0, DUAL_OBS_CAP]
 #: (dimensionless; each block lies in the unit ball of the dual norm at the offline optimum).
 DUAL_OBS_CAP = 4.0
@@ -220,7 +219,7 @@ class ResidualStep(_PricedStep):
     (the environment options ``eglb_eta_scale`` and ``eglb_z_max_scale``, 1.0 by default; e.g. the
     choice of :func:`~equiglb.baselines.eglb_tuned.tune_online_eglb`). Each slot the action, in the blocks of
     :class:`PriceStep`, multiplies the core's duals by ``f ** clip(a, -1, 1)`` (factors in [1/f, f];
-    ``f = max_factor``, the option ``eglb_residual_max_factor``, 4 = exp(RESIDUAL_LOG_RANGE) by
+    ``f = max_factor``, the option ``eglb_residual_max_factor``, :data:`RESIDUAL_MAX_FACTOR` by
     default) before the core routes the slot; the core then takes its mirror-descent
     step with the executed routing. Action 0 is that online eGLB exactly
     (``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``). The observation gains the core's duals
