@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -46,3 +49,43 @@ def assert_vector_equals_single_envs(env_kwargs: dict, B: int, L: int, seed: int
         steps = [e.step(a[b]) for b, e in enumerate(envs)]
         np.testing.assert_allclose(r_v, [s[1] for s in steps], rtol=1e-9)
         np.testing.assert_allclose(obs_v, np.stack([s[0] for s in steps]), rtol=1e-5, atol=1e-6)
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """The script ``benchmarks/<name>.py`` as a module (registered in ``sys.modules`` under ``name``)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, mod)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def small_synthetic(K: int, q: float):
+    """72 generated hours: the synthetic scenario (K = 1) or the multi-model one (K = 3), with q."""
+    import equiglb
+
+    scn = equiglb.load_scenario("synthetic" if K == 1 else "synthetic-multimodel", hours=72, seed=3)
+    return scn.with_weights(scn.weights.replace(q=q))
+
+
+def assert_random_episode_returns_minus_objective(env, scn) -> None:
+    """One episode of ``env`` (on ``scn``, from slot 10) with random actions: every observation in the
+    space, every routing nonnegative and within capacity, and the return equal to -J(x) of the
+    executed schedule."""
+    import numpy as np
+
+    from equiglb.ledger import evaluate
+
+    env.reset(seed=1, options={"start": 10})
+    env.action_space.seed(1)
+    total, done = 0.0, False
+    while not done:
+        obs, r, done, _, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        x = info["routing"]
+        assert np.all(x >= -1e-12)
+        assert np.all((x @ scn.energy_per_unit).sum(axis=1) <= scn.capacity * (1 + 1e-9) + 1e-12)
+        total += r
+    rep = evaluate(env.window(), env.executed_schedule(), env.weights)
+    assert total == pytest.approx(-rep.objective_usd, rel=1e-9)

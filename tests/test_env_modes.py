@@ -8,46 +8,27 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import assert_vector_equals_single_envs
+from conftest import assert_random_episode_returns_minus_objective, assert_vector_equals_single_envs, small_synthetic
 from gymnasium.utils.env_checker import check_env
 
-import equiglb
 from equiglb.baselines import OnlineEGLBPolicy
 from equiglb.envs import EquitableGLBEnv
-from equiglb.ledger import evaluate
 
 NEW_MODES = ("prices", "eglb_residual")
-
-
-def small_scenario(K: int, q: float) -> equiglb.Scenario:
-    name = "synthetic" if K == 1 else "synthetic-multimodel"
-    scn = equiglb.load_scenario(name, hours=72, seed=3)
-    return scn.with_weights(scn.weights.replace(q=q))
 
 
 @pytest.mark.parametrize("mode", NEW_MODES)
 @pytest.mark.parametrize("K", [1, 3])
 @pytest.mark.parametrize("q", [1.0, 2.0, math.inf])
 def test_return_is_minus_objective_for_random_actions(mode, K, q):
-    scn = small_scenario(K, q)
+    scn = small_synthetic(K, q)
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=24, action_mode=mode)
-    env.reset(seed=1, options={"start": 10})
-    env.action_space.seed(1)
-    total, done = 0.0, False
-    while not done:
-        obs, r, done, _, info = env.step(env.action_space.sample())
-        assert env.observation_space.contains(obs)
-        x = info["routing"]
-        assert np.all(x >= -1e-12)
-        assert np.all((x @ scn.energy_per_unit).sum(axis=1) <= scn.capacity * (1 + 1e-9) + 1e-12)
-        total += r
-    rep = evaluate(env.window(), env.executed_schedule(), env.weights)
-    assert total == pytest.approx(-rep.objective_usd, rel=1e-9)
+    assert_random_episode_returns_minus_objective(env, scn)
 
 
 @pytest.mark.parametrize("K", [1, 3])
 def test_residual_action_zero_is_online_eglb(K):
-    scn = small_scenario(K, math.inf)
+    scn = small_synthetic(K, math.inf)
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=48, action_mode="eglb_residual")
     env.reset(seed=0, options={"start": 5})
     for _ in range(48):

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import assert_random_episode_returns_minus_objective, load_benchmark, small_synthetic
 
-import equiglb
 from equiglb.baselines import OnlineEGLBPolicy
 from equiglb.baselines.online_eglb import EGLBCore
 from equiglb.envs import EquitableGLBEnv
@@ -20,19 +17,11 @@ from equiglb.envs.slot import ResidualStep, make_slot_step
 from equiglb.ledger import evaluate
 from equiglb.validate import OptionError
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def small_scenario(K: int, q: float = math.inf) -> equiglb.Scenario:
-    name = "synthetic" if K == 1 else "synthetic-multimodel"
-    scn = equiglb.load_scenario(name, hours=72, seed=3)
-    return scn.with_weights(scn.weights.replace(q=q))
-
 
 @pytest.mark.parametrize("K", [1, 3])
 @pytest.mark.parametrize("eta_scale, z_max_scale", [(0.7, 1.0), (1.4, 0.5), (0.35, 2.0)])
 def test_action_zero_is_online_eglb_with_the_scales(K, eta_scale, z_max_scale):
-    scn = small_scenario(K)
+    scn = small_synthetic(K, math.inf)
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=48, action_mode="eglb_residual",
                           eglb_eta_scale=eta_scale, eglb_z_max_scale=z_max_scale)
     policy = OnlineEGLBPolicy(eta_scale=eta_scale, z_max_scale=z_max_scale)
@@ -57,7 +46,7 @@ def test_action_zero_is_online_eglb_with_the_scales(K, eta_scale, z_max_scale):
 
 
 def test_vector_env_action_zero_is_online_eglb_with_the_scales():
-    scn = small_scenario(1)
+    scn = small_synthetic(1, math.inf)
     B, L = 3, 24
     venv = gym.make_vec("equiglb/EquitableGLB-v0", num_envs=B, vectorization_mode="vector_entry_point",
                         scenario=scn, split="all", episode_length=L, random_start=True,
@@ -76,18 +65,10 @@ def test_vector_env_action_zero_is_online_eglb_with_the_scales():
 
 @pytest.mark.parametrize("K", [1, 3])
 def test_return_is_minus_objective_with_a_tuned_base(K):
-    scn = small_scenario(K, q=2.0)
+    scn = small_synthetic(K, 2.0)
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=24, action_mode="eglb_residual",
                           eglb_eta_scale=0.7, eglb_z_max_scale=2.0)
-    env.reset(seed=1, options={"start": 10})
-    env.action_space.seed(1)
-    total, done = 0.0, False
-    while not done:
-        obs, r, done, _, _ = env.step(env.action_space.sample())
-        assert env.observation_space.contains(obs)
-        total += r
-    rep = evaluate(env.window(), env.executed_schedule(), env.weights)
-    assert total == pytest.approx(-rep.objective_usd, rel=1e-9)
+    assert_random_episode_returns_minus_objective(env, scn)
 
 
 @pytest.mark.parametrize("option", sorted(RESIDUAL_OPTIONS))
@@ -129,7 +110,7 @@ def test_defaults_and_numpy_values():
 
 @pytest.mark.parametrize("factor", [1.5, 4.0, 10.0])
 def test_max_factor_sets_the_range_of_the_multipliers(factor):
-    scn = small_scenario(1, q=2.0)
+    scn = small_synthetic(1, 2.0)
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=24, action_mode="eglb_residual",
                           eglb_eta_scale=0.7, eglb_residual_max_factor=factor)
     env.reset(seed=0, options={"start": 3})
@@ -147,7 +128,7 @@ def test_max_factor_sets_the_range_of_the_multipliers(factor):
 
 
 def test_residual_step_checks_its_base():
-    scn = small_scenario(1)
+    scn = small_synthetic(1, math.inf)
     with pytest.raises(ValueError, match=r"^eta_scale=0\.0: must be > 0\.0"):
         ResidualStep(scn, scn.weights, eta_scale=0.0)
     with pytest.raises(ValueError, match=r"^z_max_scale=nan"):
@@ -164,12 +145,7 @@ def test_a_trained_agent_is_evaluated_with_the_same_base():
 
 
 def _agent_quality():
-    spec = importlib.util.spec_from_file_location("agent_quality", REPO / "benchmarks" / "agent_quality.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("agent_quality", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("agent_quality")
 
 
 @pytest.mark.parametrize("argv, message", [

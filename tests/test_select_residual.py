@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark
 
 
 def _select_residual():
-    spec = importlib.util.spec_from_file_location("select_residual", REPO / "benchmarks" / "select_residual.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("select_residual", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("select_residual")
 
 
 sr = _select_residual()
