@@ -92,20 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Every bad value is an error naming the option, before any training."""
-    if args.seeds < 1:
-        p.error(f"--seeds must be >= 1, got {args.seeds}")
-    if args.first_seed < 0:
-        p.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    check_protocol_args(p, args)
     if args.n_timesteps is not None and args.n_timesteps < 1:
         p.error(f"--n-timesteps must be >= 1, got {args.n_timesteps}")
     if args.mpc_horizon < 1:
         p.error(f"--mpc-horizon must be >= 1 hour, got {args.mpc_horizon}")
     if not (math.isfinite(args.mpc_noise) and args.mpc_noise >= 0):
         p.error(f"--mpc-noise must be finite and >= 0, got {args.mpc_noise}")
-    if PROTOCOLS[args.protocol][1] and not (Path(args.data_dir) / "AI_workload.csv").is_file():
-        p.error(f"--data-dir {args.data_dir!r}: no eGLB-2022 traces there (AI_workload.csv missing)")
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        p.error(f"--out {args.out!r}: folder {Path(args.out).resolve().parent} does not exist")
     keys = {item.split("=", 1)[0].strip(): item.split("=", 1)[1].strip() if "=" in item else ""
             for item in args.env_kwargs or []}
     if "split" in keys:
@@ -116,6 +109,19 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         given = sorted(set(keys) & {"eglb_eta_scale", "eglb_z_max_scale"})
         if given:
             p.error(f"--residual-base tuned sets {given[0]} itself; drop it from --env-kwargs")
+
+
+def check_protocol_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The checks of the flags this script shares with select_residual.py: ``--seeds``, ``--first-seed``,
+    ``--data-dir`` (for the eGLB-2022 protocols) and ``--out``."""
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.first_seed < 0:
+        p.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    if PROTOCOLS[args.protocol][1] and not (Path(args.data_dir) / "AI_workload.csv").is_file():
+        p.error(f"--data-dir {args.data_dir!r}: no eGLB-2022 traces there (AI_workload.csv missing)")
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        p.error(f"--out {args.out!r}: folder {Path(args.out).resolve().parent} does not exist")
 
 
 def train_one(args: argparse.Namespace, env_id: str, env_flags: list[str], seed: int, log: Path,

@@ -170,16 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[Candidate]:
     """Every bad value is an error naming the option, before any tuning or training; returns the candidates."""
-    if args.seeds < 1:
-        p.error(f"--seeds must be >= 1, got {args.seeds}")
-    if args.first_seed < 0:
-        p.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    aq.check_protocol_args(p, args)
     if args.val_hours is not None and args.val_hours < 1:
         p.error(f"--val-hours must be >= 1, got {args.val_hours}")
-    if aq.PROTOCOLS[args.protocol][1] and not (Path(args.data_dir) / "AI_workload.csv").is_file():
-        p.error(f"--data-dir {args.data_dir!r}: no eGLB-2022 traces there (AI_workload.csv missing)")
-    if args.out and not Path(args.out).resolve().parent.is_dir():
-        p.error(f"--out {args.out!r}: folder {Path(args.out).resolve().parent} does not exist")
     try:
         cands = parse_candidates(args.candidate or DEFAULT_CANDIDATES)
     except ValueError as exc:
