@@ -274,7 +274,7 @@ class Observer:
         H = self.horizon
         t = np.asarray(t)
         # a series whose slot m is the true value at min(t + m, the split's last slot), forecast from its slot 0
-        idx = np.minimum(t[..., None] + np.arange(H + 1), max(self.forecast_last, 0))   # (..., H+1)
+        idx = np.minimum(t[..., None] + np.arange(H + 1), self.forecast_last)   # (..., H+1)
         series = np.moveaxis(self.signals[idx], -2, 0)                     # (H+1, ..., S)
         N = self._N
         price = forecast(series[..., :N], 0, H, self.noise, rng, nonnegative=False)

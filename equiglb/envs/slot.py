@@ -128,9 +128,9 @@ class CompiledStep(SlotStep):
         # per slot and per load unit at site i: energy cost (USD), carbon (t) and water (m³)
         self._per_unit = np.ascontiguousarray(np.stack([sc.price, sc.carbon, sc.water], axis=1) * mwh)
         self._demand = np.ascontiguousarray(sc.demand, dtype=np.float64)
-        totals = sc.demand.sum(axis=1)
-        self._total = np.ascontiguousarray(totals, dtype=np.float64)
-        self._share = np.divide(sc.demand, totals[:, None], out=np.zeros_like(sc.demand), where=totals[:, None] > 0)
+        self._total = sc.demand.sum(axis=1)                      # (T,) total demand of each slot
+        self._share = np.divide(sc.demand, self._total[:, None], out=np.zeros_like(sc.demand),
+                                where=self._total[:, None] > 0)
         self._params = np.array([e, weights.q, weights.mu_carbon, weights.mu_water, weights.unserved_penalty_usd,
                                  UNSERVED_RTOL])
         self._B = 1 if batch_size is None else batch_size
