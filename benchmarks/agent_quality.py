@@ -56,6 +56,7 @@ from equiglb.agents.evaluate import scenario_of  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
+from equiglb.traces.augment import MAX_COPIES  # noqa: E402
 
 #: protocol -> (environment id, needs the eGLB-2022 data folder)
 PROTOCOLS: dict[str, tuple[str, bool]] = {
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residual-base", choices=("default", "tuned"), default="default",
                    help="eglb_residual only: the online eGLB inside the environment: its documented defaults, or "
                         "tuned on the train split as online-eglb-tuned is (sets eglb_eta_scale, eglb_z_max_scale)")
+    p.add_argument("--augment", type=int, default=0, metavar="COPIES",
+                   help="train on the scenario 'augmented': the train split plus COPIES x its length of hours "
+                        "generated from a calibration on the train split only (0: the real train split alone)")
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "traces" / "eglb-2022"),
                    help="folder of the eGLB-2022 traces (eglb-2022 protocols)")
     p.add_argument("--mpc-horizon", type=int, default=24, help="MPC horizon (h)")
@@ -95,6 +99,8 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     check_protocol_args(p, args)
     if args.n_timesteps is not None and args.n_timesteps < 1:
         p.error(f"--n-timesteps must be >= 1, got {args.n_timesteps}")
+    if not 0 <= args.augment <= MAX_COPIES:
+        p.error(f"--augment must be in 0..{MAX_COPIES} copies of the train split, got {args.augment}")
     if args.mpc_horizon < 1:
         p.error(f"--mpc-horizon must be >= 1 hour, got {args.mpc_horizon}")
     if not (math.isfinite(args.mpc_noise) and args.mpc_noise >= 0):
@@ -103,6 +109,8 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             for item in args.env_kwargs or []}
     if "split" in keys:
         p.error("--env-kwargs split=...: the protocol fixes the splits (train / test)")
+    if args.augment and {"scenario", "scenario_options"} & set(keys):
+        p.error("--augment sets the scenario itself; drop scenario/scenario_options from --env-kwargs")
     if args.residual_base == "tuned":
         if keys.get("action_mode", "").strip("'\"") != "eglb_residual":
             p.error("--residual-base tuned: needs --env-kwargs action_mode=eglb_residual")
@@ -198,6 +206,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{list(base_tuning.starts)}; mean train gap {100 * base_tuning.score:+.2f} % vs default "
               f"{100 * base_tuning.default_score:+.2f} %; {time.perf_counter() - t_tune:.0f} s)", flush=True)
 
+    if args.augment:
+        # the agents train on the augmented scenario; the tuning above and the baselines below use the real one
+        aug = {"source": full.name, "copies": args.augment}
+        env_flags = ["--env-kwargs", *kv, "scenario=augmented", "scenario_options=" + json.dumps(aug)]
+        gen = scenario_of(env_id, parse_overrides(env_flags[1:]))
+        g0, gn = gen.splits["generated"]
+        print(f"augmentation: {gn} generated hours before the real data (calibrated on the train split "
+              f"{a0}..{a0 + an - 1} only); the agents' train split is {gen.splits[TRAIN_SPLIT][1]} h", flush=True)
+
     log = Path(args.log_folder or tempfile.mkdtemp(prefix="agent_quality_"))
     log.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -209,8 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(r["env_kwargs"] != runs[0]["env_kwargs"] for r in runs):
         raise SystemExit("the seeds ran with different env_kwargs; see their config.yml")
 
-    # baselines on the window the agents were evaluated on (the runs' own env_kwargs)
-    full = scenario_of(env_id, runs[0]["env_kwargs"])
+    # baselines on the window the agents were evaluated on (the runs' own env_kwargs; with --augment, the
+    # real scenario they were built from, whose test window holds the same data: checked through J_off below)
+    real_kwargs = {k: v for k, v in runs[0]["env_kwargs"].items()
+                   if not (args.augment and k in ("scenario", "scenario_options"))}
+    full = scenario_of(env_id, real_kwargs)
     window, w = full.split(TEST_SPLIT), full.weights
     tuned = TunedOnlineEGLBPolicy(train=full.split(TRAIN_SPLIT))
     policies = [OnlineEGLBPolicy(), tuned, MPCPolicy(horizon=args.mpc_horizon)]
@@ -253,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                "periodic_eval_split": val, "offline_objective_usd": j_off, "rows": table, "runs": runs,
                "tuning": {"eta_scale": tuned.tuning.eta_scale, "z_max_scale": tuned.tuning.z_max_scale,
                           "window_hours": tuned.tuning.window_hours, "starts": list(tuned.tuning.starts)},
-               "residual_base": {"base": args.residual_base,
+               "augment_copies": args.augment, "residual_base": {"base": args.residual_base,
                                  **({"eta_scale": base_tuning.eta_scale, "z_max_scale": base_tuning.z_max_scale}
                                     if base_tuning is not None else {})},
                "wall_s": wall, "online_eglb_wall_s": ref_s}

@@ -25,7 +25,9 @@ with). Then:
 
 A candidate is ``LABEL:KEY=VALUE[,KEY=VALUE...]`` (``LABEL:`` alone: the hyperparameter file as is).
 ``n`` (or ``n_timesteps``) is the training budget in steps; environment options (``forecast_horizon``,
-``eglb_residual_max_factor``, ``episode_length``, ... : :data:`ENV_KEYS`) go to ``--env-kwargs``; any
+``eglb_residual_max_factor``, ``episode_length``, ... : :data:`ENV_KEYS`) go to ``--env-kwargs``;
+``augment=K`` trains on ``fit`` plus K × its length of hours generated from a calibration on ``fit`` only
+(the scenario ``augmented``, :mod:`equiglb.traces.augment`; ``val`` is unchanged); any
 other key is a hyperparameter (``-params``, e.g. ``gamma``). Values are YAML and may not contain
 commas. The base's options (``eglb_eta_scale``, ``eglb_z_max_scale``), the mode and the scenario and
 split options are fixed by this script (:data:`FIXED_KEYS`). Without ``--candidate`` the grid is
@@ -67,6 +69,7 @@ from equiglb.baselines import OnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
 from equiglb.envs.core import AGENT_OPTIONS, EnvConfig  # noqa: E402
 from equiglb.sweep.trial import holdout_scenario  # noqa: E402,F401  (registers the scenario "holdout")
+from equiglb.traces.augment import MAX_COPIES  # noqa: E402
 
 FIT_SPLIT, VAL_SPLIT = "fit", "val"
 #: candidate keys that are environment options (the rest are hyperparameters, ``n`` the budget)
@@ -75,6 +78,9 @@ ENV_KEYS = frozenset({*AGENT_OPTIONS, "episode_length", "random_start", "q"})
 FIXED_KEYS = frozenset({"action_mode", "eglb_eta_scale", "eglb_z_max_scale", "scenario", "scenario_options",
                         "data_dir", "split", "env_kwargs"})
 BUDGET_KEYS = ("n", "n_timesteps")
+#: candidate key: train on the scenario ``augmented`` (``fit`` plus this many copies of its length of hours
+#: generated from a calibration on ``fit`` only; :mod:`equiglb.traces.augment`); 0 = ``fit`` alone
+AUGMENT_KEY = "augment"
 #: the id that runs a protocol whose own id fixes its split (``equiglb/EquitableGLB-eglb2022-v0`` has
 #: ``split="train"``, which the holdout scenario does not have): same environment class, no split fixed
 HOLDOUT_ID = "equiglb/EquitableGLB-v0"
@@ -96,6 +102,7 @@ class Candidate:
     env: dict[str, str] = field(default_factory=dict)
     hyperparams: dict[str, str] = field(default_factory=dict)
     n_timesteps: int | None = None
+    augment: int = 0
 
     def flags(self) -> list[str]:
         """train.py flags of the candidate's hyperparameters (its environment options go with the base's)."""
@@ -128,7 +135,11 @@ def parse_candidate(text: str) -> Candidate:
             parsed = parse_overrides([f"{key}={value}"])[key]
         except (HyperparamError, KeyError) as exc:
             raise ValueError(f"candidate {label!r}: {item!r}: {exc}") from exc
-        if key in BUDGET_KEYS:
+        if key == AUGMENT_KEY:
+            if isinstance(parsed, bool) or not isinstance(parsed, int) or not 0 <= parsed <= MAX_COPIES:
+                raise ValueError(f"candidate {label!r}: {key} must be an integer in 0..{MAX_COPIES}, got {value!r}")
+            cand.augment = parsed
+        elif key in BUDGET_KEYS:
             if isinstance(parsed, bool) or not isinstance(parsed, int) or parsed < 1:
                 raise ValueError(f"candidate {label!r}: {key} must be a positive integer, got {value!r}")
             cand.n_timesteps = parsed
@@ -224,9 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--val-hours {val_hours}: the train split has only {an} h")
     options = {"base": base_name, "val_fraction": val_hours / an}
     run_id, own_kwargs = run_id_and_options(args.algo, env_id)
-    kv = [*data, "scenario=holdout", "scenario_options=" + json.dumps(options), "action_mode=eglb_residual",
-          *own_kwargs]
-    hold = scenario_of(run_id, parse_overrides(kv))
+    kv = [*data, "action_mode=eglb_residual", *own_kwargs]
+    hold = scenario_of(run_id, parse_overrides([*kv, "scenario=holdout", "scenario_options=" + json.dumps(options)]))
     if hold.weights != full.weights:
         raise SystemExit(f"{run_id} on the holdout scenario has weights {hold.weights}, {env_id} {full.weights}")
     (f0, fn), (v0, vn) = hold.splits[FIT_SPLIT], hold.splits[VAL_SPLIT]
@@ -262,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     for c in cands:
         cargs = argparse.Namespace(algo=args.algo, n_timesteps=c.n_timesteps, extra=[])
-        env_flags = ["--env-kwargs", *kv, *(f"{k}={v}" for k, v in c.env.items())]
+        scenario = ["scenario=holdout", "scenario_options=" + json.dumps(options)]
+        if c.augment:      # fit grows by generated hours calibrated on fit only; val is unchanged (J_off check)
+            scenario = ["scenario=augmented", "scenario_options=" + json.dumps(
+                {"source": "holdout", "split": FIT_SPLIT, "copies": c.augment, **options})]
+        env_flags = ["--env-kwargs", *kv, *scenario, *(f"{k}={v}" for k, v in c.env.items())]
         runs = []
         for s in seeds:
             r = aq.train_one(cargs, run_id, env_flags, s, log / c.label, splits=(FIT_SPLIT, VAL_SPLIT),

@@ -172,5 +172,10 @@ register_scenario("synthetic-multimodel", multimodel_scenario,
                   "partial mask, q=2")
 from equiglb.traces.generic import load_generic  # noqa: E402
 
+from equiglb.traces.augment import augmented_scenario  # noqa: E402
+
+register_scenario("augmented", augmented_scenario,
+                  "a scenario whose train split is extended by hours generated from a calibration on it "
+                  "(source=, split=, copies=, augment_seed=; docs/data.md)")
 register_scenario("csv", load_generic,
                   "your own data in the generic tidy format (data_dir= or path=; see docs/data.md)")
