@@ -1,7 +1,8 @@
 """Agent quality over seeds: gap to the offline optimum on a held-out test window, with 95 % CIs.
 
     python benchmarks/agent_quality.py --protocol eglb-2022 [--algo ppo] [--seeds 5] [-n 300000]
-        [--env-kwargs KEY=VALUE ...] [--residual-base {default,tuned}] [--data-dir ../shared/traces/eglb-2022]
+        [--env-kwargs KEY=VALUE ...] [--residual-base {default,tuned}] [--ensemble M] [--augment COPIES]
+        [--data-dir ../shared/traces/eglb-2022]
         [--out quality.json] [-- more train.py flags]
 
 For each seed s of ``--first-seed .. --first-seed + --seeds - 1`` this trains one agent through
@@ -22,6 +23,13 @@ on the train split exactly as ``online-eglb-tuned`` does for the test window's l
 window, the 21-point grid), prints the chosen ``eta_scale`` and ``z_max_scale`` and passes them as
 the environment options ``eglb_eta_scale`` and ``eglb_z_max_scale``: the online eGLB inside the
 environment, which action 0 reproduces, is then the tuned one, in training and in the evaluation.
+
+``--ensemble M`` trains S × M agents (seeds first-seed .. first-seed + S·M - 1) and scores each group of
+M consecutive seeds acting as one (``python -m equiglb.agents.evaluate --ensemble``: each slot the mean of
+the members' deterministic actions), so the agent row holds S ensembles; the members' own gaps are a
+second row. ``--augment COPIES`` trains on the scenario ``augmented`` (:mod:`equiglb.traces.derived`: the
+train split plus COPIES × its length of hours generated from a calibration on the train split only);
+the test window, the tuning and the baselines are the protocol's own.
 
 Every row prints the per-seed gaps (%), the mean, the interquartile mean (IQM) and 95 % percentile
 bootstrap confidence intervals of both (``equiglb.stats.summarize``: rliable's estimators, 2,000
@@ -52,11 +60,11 @@ import yaml  # noqa: E402
 
 from equiglb.agents.algos import ALGOS, parse_overrides  # noqa: E402
 from equiglb.agents.cli import main as train_main  # noqa: E402
-from equiglb.agents.evaluate import scenario_of  # noqa: E402
+from equiglb.agents.evaluate import evaluate_models, scenario_of  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
-from equiglb.traces.augment import MAX_COPIES  # noqa: E402
+from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
 #: protocol -> (environment id, needs the eGLB-2022 data folder)
 PROTOCOLS: dict[str, tuple[str, bool]] = {
@@ -80,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residual-base", choices=("default", "tuned"), default="default",
                    help="eglb_residual only: the online eGLB inside the environment: its documented defaults, or "
                         "tuned on the train split as online-eglb-tuned is (sets eglb_eta_scale, eglb_z_max_scale)")
+    p.add_argument("--ensemble", type=int, default=1, metavar="M",
+                   help="train M agents per seed slot and score each group of M, acting as one (the mean of their "
+                        "deterministic actions; equiglb.agents.policy.EnsemblePolicy): S ensembles from S x M "
+                        "trainings (default 1: single agents)")
     p.add_argument("--augment", type=int, default=0, metavar="COPIES",
                    help="train on the scenario 'augmented': the train split plus COPIES x its length of hours "
                         "generated from a calibration on the train split only (0: the real train split alone)")
@@ -99,6 +111,8 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     check_protocol_args(p, args)
     if args.n_timesteps is not None and args.n_timesteps < 1:
         p.error(f"--n-timesteps must be >= 1, got {args.n_timesteps}")
+    if args.ensemble < 1:
+        p.error(f"--ensemble must be >= 1 agents per ensemble, got {args.ensemble}")
     if not 0 <= args.augment <= MAX_COPIES:
         p.error(f"--augment must be in 0..{MAX_COPIES} copies of the train split, got {args.augment}")
     if args.mpc_horizon < 1:
@@ -183,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     env_id, needs_data = PROTOCOLS[args.protocol]
     kv = (["data_dir=" + str(args.data_dir)] if needs_data else []) + list(args.env_kwargs or [])
     env_flags = ["--env-kwargs", *kv] if kv else []
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds * args.ensemble))
+    groups = [seeds[g * args.ensemble:(g + 1) * args.ensemble] for g in range(args.seeds)]
 
     # the test window must not overlap the train split (checked before any training)
     full = scenario_of(env_id, {**parse_overrides(kv)})
@@ -241,15 +256,33 @@ def main(argv: list[str] | None = None) -> int:
         if abs(j_off_agent / j_off - 1) > 1e-6:
             raise SystemExit(f"seed {r['seed']}: its offline optimum {j_off_agent:,.2f} USD differs from this "
                              f"window's {j_off:,.2f} USD: not the same test window")
-    # one noisy-forecast MPC run per seed (a comparison table needs distinct policy names)
+    ensembles = []
+    if args.ensemble > 1:
+        # each group of M agents acting as one, on the same test window (evaluate's own code path)
+        by_seed = {r["seed"]: r for r in runs}
+        for g, group in enumerate(groups):
+            out = evaluate_models([Path(by_seed[s]["run"]) / "model.zip" for s in group], split=TEST_SPLIT,
+                                  baselines=[], out_dir=log / f"ensemble{g}", names=[f"seed{s}" for s in group],
+                                  progress=False, print_table=False, ensemble=True)
+            ens = [r for r in json.loads((out / "table.json").read_text()) if r["policy"].startswith("ensemble")]
+            if len(ens) != 1 or abs(ens[0]["objective"] / (1 + ens[0]["gap_to_offline"]) / j_off - 1) > 1e-6:
+                raise SystemExit(f"ensemble of seeds {group}: no row, or not the same test window ({out})")
+            ensembles.append(float(ens[0]["gap_to_offline"]))
+            print(f"ensemble of seeds {group}: gap {100 * ensembles[-1]:+.2f} %", flush=True)
+    # one noisy-forecast MPC run per seed slot (a comparison table needs distinct policy names)
     noisy = [compare(window, [MPCPolicy(horizon=args.mpc_horizon, noise_std=args.mpc_noise, seed=s)], w,
-                     offline_objective=j_off)[0] for s in seeds]
+                     offline_objective=j_off)[0] for s in seeds[:args.seeds]]
+    agents = [row(f"{args.algo} (agent)", [100 * r["gap"] for r in runs], seeds)]
+    if ensembles:
+        agents = [row(f"{args.algo} ensemble of {args.ensemble}", [100 * g for g in ensembles], seeds[:args.seeds]),
+                  row(f"{args.algo} (its members)", [100 * r["gap"] for r in runs], seeds)]
     table = [
-        row(f"{args.algo} (agent)", [100 * r["gap"] for r in runs], seeds),
+        *agents,
         row("online-eglb", [100 * base[0]["gap_to_offline"]], None),
         row("online-eglb-tuned", [100 * base[1]["gap_to_offline"]], None),
         row(f"mpc H={args.mpc_horizon} (perfect)", [100 * base[2]["gap_to_offline"]], None),
-        row(f"mpc H={args.mpc_horizon} (noise {args.mpc_noise:g})", [100 * r["gap_to_offline"] for r in noisy], seeds),
+        row(f"mpc H={args.mpc_horizon} (noise {args.mpc_noise:g})", [100 * r["gap_to_offline"] for r in noisy],
+            seeds[:args.seeds]),
     ]
     assert tuned.tuning is not None
     if base_tuning is not None and (base_tuning.eta_scale, base_tuning.z_max_scale) != \
@@ -273,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                "periodic_eval_split": val, "offline_objective_usd": j_off, "rows": table, "runs": runs,
                "tuning": {"eta_scale": tuned.tuning.eta_scale, "z_max_scale": tuned.tuning.z_max_scale,
                           "window_hours": tuned.tuning.window_hours, "starts": list(tuned.tuning.starts)},
-               "augment_copies": args.augment, "residual_base": {"base": args.residual_base,
+               "augment_copies": args.augment, "ensemble": args.ensemble,
+               "ensemble_groups": groups if args.ensemble > 1 else None, "residual_base": {"base": args.residual_base,
                                  **({"eta_scale": base_tuning.eta_scale, "z_max_scale": base_tuning.z_max_scale}
                                     if base_tuning is not None else {})},
                "wall_s": wall, "online_eglb_wall_s": ref_s}

@@ -5,7 +5,7 @@
         [--data-dir ../shared/traces/eglb-2022] [-f FOLDER] [--out select.json]
 
 The test window plays no part: every run uses the registered scenario ``holdout``
-(:func:`equiglb.sweep.trial.holdout_scenario`), which is the protocol's scenario cut at the end of its
+(:func:`equiglb.traces.derived.holdout_scenario`), which is the protocol's scenario cut at the end of its
 train split, with the splits ``fit`` (the first hours of the train split) and ``val`` (its last
 ``--val-hours``; default: as long as the protocol's test window, so the validation window has the
 test window's length and the inner online eGLB's step size 1/(G√T) matches the one it is evaluated
@@ -27,7 +27,7 @@ A candidate is ``LABEL:KEY=VALUE[,KEY=VALUE...]`` (``LABEL:`` alone: the hyperpa
 ``n`` (or ``n_timesteps``) is the training budget in steps; environment options (``forecast_horizon``,
 ``eglb_residual_max_factor``, ``episode_length``, ... : :data:`ENV_KEYS`) go to ``--env-kwargs``;
 ``augment=K`` trains on ``fit`` plus K × its length of hours generated from a calibration on ``fit`` only
-(the scenario ``augmented``, :mod:`equiglb.traces.augment`; ``val`` is unchanged); any
+(the scenario ``augmented``, :mod:`equiglb.traces.derived`; ``val`` is unchanged); any
 other key is a hyperparameter (``-params``, e.g. ``gamma``). Values are YAML and may not contain
 commas. The base's options (``eglb_eta_scale``, ``eglb_z_max_scale``), the mode and the scenario and
 split options are fixed by this script (:data:`FIXED_KEYS`). Without ``--candidate`` the grid is
@@ -68,8 +68,7 @@ from equiglb.agents.evaluate import scenario_of  # noqa: E402
 from equiglb.baselines import OnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
 from equiglb.envs.core import AGENT_OPTIONS, EnvConfig  # noqa: E402
-from equiglb.sweep.trial import holdout_scenario  # noqa: E402,F401  (registers the scenario "holdout")
-from equiglb.traces.augment import MAX_COPIES  # noqa: E402
+from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
 FIT_SPLIT, VAL_SPLIT = "fit", "val"
 #: candidate keys that are environment options (the rest are hyperparameters, ``n`` the budget)
@@ -79,7 +78,7 @@ FIXED_KEYS = frozenset({"action_mode", "eglb_eta_scale", "eglb_z_max_scale", "sc
                         "data_dir", "split", "env_kwargs"})
 BUDGET_KEYS = ("n", "n_timesteps")
 #: candidate key: train on the scenario ``augmented`` (``fit`` plus this many copies of its length of hours
-#: generated from a calibration on ``fit`` only; :mod:`equiglb.traces.augment`); 0 = ``fit`` alone
+#: generated from a calibration on ``fit`` only; :mod:`equiglb.traces.derived`); 0 = ``fit`` alone
 AUGMENT_KEY = "augment"
 #: the id that runs a protocol whose own id fixes its split (``equiglb/EquitableGLB-eglb2022-v0`` has
 #: ``split="train"``, which the holdout scenario does not have): same environment class, no split fixed

@@ -10,7 +10,7 @@ from conftest import load_benchmark
 
 import equiglb
 from equiglb.traces import register_scenario
-from equiglb.traces.augment import augmented_scenario, derived_seed
+from equiglb.traces.derived import augmented_scenario, derived_seed
 from equiglb.validate import OptionError
 
 SERIES = ("price", "carbon", "water", "demand")

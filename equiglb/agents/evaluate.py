@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 import equiglb.envs  # noqa: F401  (registers the equiglb/* ids)
 from equiglb.agents.algos import ALGOS, HyperparamError, parse_overrides
-from equiglb.agents.policy import AgentPolicy
+from equiglb.agents.policy import AgentPolicy, EnsemblePolicy
 from equiglb.agents.report import write_report
 from equiglb.agents.runs import UserError, check_model_file, env_slug, new_output_dir, now_utc, plain, run_config
 from equiglb.baselines import POLICY_NAMES, format_table, make_policy
@@ -89,7 +89,7 @@ def check_baselines(names: Sequence[str], window: Scenario, option: str = "--bas
 def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
                     split: str = "test", baselines: Sequence[str] | None = None, progress: bool = True,
                     out_dir: str | Path | None = None, algo: str | None = None,
-                    names: Sequence[str] | None = None, print_table: bool = True) -> Path:
+                    names: Sequence[str] | None = None, print_table: bool = True, ensemble: bool = False) -> Path:
     """Evaluate saved models and the baselines on ``split`` of the env's scenario; write the report.
 
     Args:
@@ -102,6 +102,9 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
             ``<first run folder>/eval_<env>_<split>`` (``_2``, ``_3``... when taken).
         algo: the algorithm of the models (default: detected per model).
         names: row labels of the agents (default: ``<algo>:<run folder name>``).
+        ensemble: add the row ``ensemble(<k>)``: the models acting as one, each slot the mean of their
+            deterministic actions (:class:`~equiglb.agents.policy.EnsemblePolicy`; two models at least,
+            trained with the same environment options).
 
     Returns:
         The folder written.
@@ -133,7 +136,15 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
         ag.name = names[n] if names else f"{ag.algo}:{p.parent.name}"
         agents.append(ag)
-    policies: list[Policy] = [*base, *agents]
+    if ensemble and len(agents) < 2:
+        raise UserError(f"--ensemble needs at least two models, got {len(agents)}")
+    members: list[Policy] = [*agents]
+    if ensemble:
+        # its own copies of the agents: each policy of a table owns its environment
+        copies = [AgentPolicy(p, env_id=env_id, env_kwargs=a.env_kwargs, algo=a.algo, reference=full)
+                  for p, a in zip(paths, agents)]
+        members.append(EnsemblePolicy(copies))
+    policies: list[Policy] = [*base, *members]
     if len({p.name for p in policies}) != len(policies):
         raise UserError(f"row labels {[p.name for p in policies]} are not distinct; give --names")
     out = _output_dir(out_dir, paths, env_id, split)
@@ -147,10 +158,10 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     finally:
         bar.close()
     footprints = {name: {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3} for name, rep in result.reports.items()}
-    agent_routing = {ag.name: result.schedules[ag.name] for ag in agents}
+    agent_routing = {ag.name: result.schedules[ag.name] for ag in members}
     write_report(out, result.rows, window, footprints=footprints, agent_routing=agent_routing)
     (out / "evaluated.yml").write_text(yaml.safe_dump(plain({
-        "models": [str(p) for p in paths], "names": [a.name for a in agents], "env_id": env_id,
+        "models": [str(p) for p in paths], "names": [a.name for a in members], "env_id": env_id,
         "env_kwargs": env_kwargs, "split": split, "baselines": [b.name for b in base], "utc": now_utc()}),
         sort_keys=False))
     if print_table:
@@ -189,6 +200,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="baselines to include (default: all; give none to skip)")
     p.add_argument("--algo", default=None, choices=sorted(ALGOS), help="algorithm of the models (default: detected)")
     p.add_argument("--names", nargs="+", default=None, help="row labels of the models")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also evaluate the models as one ensemble (the mean of their deterministic actions)")
     p.add_argument("-o", "--out", default=None,
                    help="output folder, which must not hold a table (default: a new <first run>/eval_<env>_<split>)")
     p.add_argument("--gym-packages", nargs="+", default=(), metavar="MODULE",
@@ -212,7 +225,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         except HyperparamError as exc:
             raise UserError(f"--env-kwargs: {exc}") from exc
         evaluate_models(args.models, env_id=args.env, env_kwargs=kw, split=args.split, baselines=args.baselines,
-                        out_dir=args.out, algo=args.algo, names=args.names, progress=args.progress)
+                        out_dir=args.out, algo=args.algo, names=args.names, progress=args.progress,
+                        ensemble=args.ensemble)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2

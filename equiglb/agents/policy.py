@@ -22,7 +22,7 @@ from equiglb.agents.runs import UserError, check_model_file, companions, detect_
 from equiglb.baselines.policy import OnlinePolicy
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["AgentPolicy", "load_model", "normalizes_obs"]
+__all__ = ["AgentPolicy", "EnsemblePolicy", "load_model", "normalizes_obs"]
 
 #: env options that the evaluation sets itself (the window is the scenario handed to reset()).
 WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "horizon")
@@ -150,12 +150,25 @@ class AgentPolicy(OnlinePolicy):
         self.T = scenario.T
         self.routing, self.rewards = [], []
 
+    def action(self, obs: np.ndarray) -> np.ndarray:
+        """The model's action for the raw observation ``obs`` (normalized with this agent's statistics)."""
+        action, _ = self.model.predict(self._normalize(obs), deterministic=self.deterministic)
+        return np.asarray(action)
+
     def act(self, t: int) -> np.ndarray:
         """Routing of slot t (N, J, K): the executed routing ``info["routing"]`` of one env step."""
+        self._check_slot(t)
+        return self.play(t, self.action(self._obs))
+
+    def _check_slot(self, t: int) -> None:
         if self.env is None or t != self._t:
             raise RuntimeError(f"AgentPolicy.act({t}): slots must be played in order from 0 after reset() "
                                f"(next slot is {getattr(self, '_t', None)})")
-        action, _ = self.model.predict(self._normalize(self._obs), deterministic=self.deterministic)
+
+    def play(self, t: int, action: np.ndarray) -> np.ndarray:
+        """Step the environment with ``action`` at slot t; the executed routing (N, J, K)."""
+        self._check_slot(t)
+        assert self.env is not None
         self._obs, reward, terminated, truncated, info = self.env.step(action)
         self._t += 1
         x = np.asarray(info["routing"], dtype=np.float64)
@@ -171,6 +184,52 @@ class AgentPolicy(OnlinePolicy):
     def episode_return(self) -> float:
         """Sum of the env's rewards over the slots played since reset (= -J(x) on a whole window)."""
         return float(np.sum(self.rewards))
+
+
+class EnsemblePolicy(OnlinePolicy):
+    """Several trained agents acting as one: each slot, the mean of their actions.
+
+    The first member's environment is stepped; every member reads the same observation, normalized
+    with its own statistics, and proposes its action (deterministic by default); the mean action is
+    played. The members must act in the same environment (id and agent options, so the same spaces
+    and the same action map), else :class:`UserError` names the first that differs.
+
+    Args:
+        members: at least two :class:`AgentPolicy`.
+        name: row label (default ``"ensemble(<k>)"``).
+    """
+
+    def __init__(self, members: list[AgentPolicy], name: str | None = None):
+        if len(members) < 2:
+            raise UserError(f"an ensemble needs at least two agents, got {len(members)}")
+        lead = members[0]
+        for m in members[1:]:
+            if (m.env_id, m.env_kwargs) != (lead.env_id, lead.env_kwargs):
+                raise UserError(f"ensemble: {m.model_path} acts in {m.env_id} with {m.env_kwargs}, but "
+                                f"{lead.model_path} in {lead.env_id} with {lead.env_kwargs}")
+        self.members = list(members)
+        self.name = name or f"ensemble({len(members)})"
+
+    def reset(self, scenario: Scenario, weights: Weights) -> None:
+        """Build the first member's environment on ``scenario`` and reset it."""
+        self.members[0].reset(scenario, weights)
+
+    def act(self, t: int) -> np.ndarray:
+        """Routing of slot t: one step of the first member's environment with the members' mean action."""
+        lead = self.members[0]
+        lead._check_slot(t)
+        assert lead.env is not None
+        action = np.mean([m.action(lead._obs) for m in self.members], axis=0)
+        return lead.play(t, action.astype(lead.env.action_space.dtype))
+
+    def schedule_executed(self) -> np.ndarray:
+        """The executed schedule x[t, i, j, k] of the slots played since reset."""
+        return self.members[0].schedule_executed()
+
+    @property
+    def episode_return(self) -> float:
+        """Sum of the env's rewards over the slots played since reset (= -J(x) on a whole window)."""
+        return self.members[0].episode_return
 
 
 def _find_window(reference: Scenario, window: Scenario) -> int | None:

@@ -8,7 +8,7 @@ the run succeeds, ``result.json`` is written last (atomically): a trial folder w
 ``error.json`` (exit code, message) instead and does not raise, so the other trials go on. Under
 Ray this module runs as the trial's own process (:func:`equiglb.sweep.worker.run_trial_process`).
 
-For hyperparameter search, :func:`holdout_scenario` (registered as the scenario ``"holdout"``)
+For hyperparameter search, :func:`~equiglb.traces.derived.holdout_scenario` (the scenario ``"holdout"``)
 splits the base scenario's train window into ``fit`` (the first part) and ``val`` (its last
 ``val_fraction``) and drops every slot after the train window, so a search trial cannot see the
 test window at all.
@@ -17,7 +17,6 @@ test window at all.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -32,9 +31,8 @@ import pandas as pd
 import torch
 
 from equiglb.agents.cli import main as train_main
-from equiglb.scenario import Scenario
 from equiglb.sweep.worker import ERROR_FILE, RESULT_FILE, write_json
-from equiglb.traces import apply_options, load_scenario, register_scenario
+from equiglb.traces.derived import holdout_scenario  # the scenario "holdout" (re-exported here)
 
 __all__ = ["METRICS", "run_trial", "train_argv", "holdout_scenario"]
 
@@ -42,31 +40,6 @@ __all__ = ["METRICS", "run_trial", "train_argv", "holdout_scenario"]
 #: fraction: 0.05 = 5 % above the offline optimum's objective J, in USD).
 METRICS = ("objective", "gap_to_offline", "energy_cost_usd", "carbon_max_t", "carbon_mean_t", "carbon_par",
            "carbon_lq_t", "water_max_m3", "water_mean_m3", "water_par", "water_lq_m3", "social_max", "unserved")
-
-
-def holdout_scenario(base: str = "synthetic", val_fraction: float = 0.2, **options: Any) -> Scenario:
-    """The base scenario cut at the end of its train split, with splits ``fit`` and ``val``.
-
-    Args:
-        base: name of the scenario (``equiglb.load_scenario``) whose train split is divided.
-        val_fraction: share of the train split (its last hours) held out for validation.
-        options: options of the base scenario (``data_dir``, ...).
-    """
-    if not 0 < float(val_fraction) < 1:
-        raise ValueError(f"holdout: val_fraction must be in (0, 1), got {val_fraction!r}")
-    scn = load_scenario(base, **options)
-    if "train" not in scn.splits:
-        raise ValueError(f"holdout: scenario {base!r} has no train split; available: {sorted(scn.splits)}")
-    start, length = scn.splits["train"]
-    n_val = max(1, int(round(length * float(val_fraction))))
-    if n_val >= length:
-        raise ValueError(f"holdout: the train split of {base!r} ({length} h) is too short to hold out {n_val} h")
-    cut = apply_options(scn, horizon=start + length)
-    return dataclasses.replace(cut, splits={"fit": (start, length - n_val), "val": (start + length - n_val, n_val)})
-
-
-register_scenario("holdout", holdout_scenario,
-                  "a scenario's train split divided into fit and val (hyperparameter search; no test window)")
 
 
 def train_argv(spec: dict[str, Any]) -> list[str]:

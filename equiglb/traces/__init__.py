@@ -170,9 +170,11 @@ from equiglb.traces.multimodel import multimodel_scenario  # noqa: E402
 register_scenario("synthetic-multimodel", multimodel_scenario,
                   "synthetic traces with K=3 LLaMA models (7B/13B/65B), small-model-only sites in Asia, "
                   "partial mask, q=2")
-from equiglb.traces.augment import augmented_scenario  # noqa: E402
+from equiglb.traces.derived import augmented_scenario, holdout_scenario  # noqa: E402
 from equiglb.traces.generic import load_generic  # noqa: E402
 
+register_scenario("holdout", holdout_scenario,
+                  "a scenario's train split divided into fit and val (hyperparameter search; no test window)")
 register_scenario("augmented", augmented_scenario,
                   "a scenario whose train split is extended by hours generated from a calibration on it "
                   "(source=, split=, copies=, augment_seed=; docs/data.md)")

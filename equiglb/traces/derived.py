@@ -1,4 +1,9 @@
-"""Training-data augmentation: a scenario whose train split is extended with generated hours.
+"""Scenarios derived from another: ``holdout`` (a train split divided into fit and val) and
+``augmented`` (a split extended with generated hours).
+
+``load_scenario("holdout", base="eglb-2022", val_fraction=0.2, data_dir=...)`` is the base scenario
+cut at the end of its train split, with the splits ``fit`` (the first part) and ``val`` (its last
+``val_fraction``): hyperparameter search and model selection on it cannot see the test window.
 
 ``load_scenario("augmented", source="eglb-2022", copies=4, data_dir=...)`` is the scenario ``source``
 with ``copies`` × (its ``split``'s length) generated hours placed *before* it:
@@ -28,17 +33,38 @@ from typing import Any
 import numpy as np
 
 from equiglb.scenario import Scenario
-from equiglb.traces import load_scenario
+from equiglb.traces import apply_options, load_scenario
 from equiglb.traces.calibrate import calibrate_scenario
 from equiglb.traces.synthetic import generate_series
 from equiglb.validate import OptionError, as_int, as_seed
 
-__all__ = ["augmented_scenario", "MAX_COPIES", "derived_seed"]
+__all__ = ["holdout_scenario", "augmented_scenario", "MAX_COPIES", "derived_seed"]
 
 #: Most generated copies of the split accepted (the generated hours grow linearly with it).
 MAX_COPIES = 100
 #: Spawn key that separates the augmentation's random stream from every other seeded stream.
 _AUGMENT_KEY = 0xA06
+
+
+def holdout_scenario(base: str = "synthetic", val_fraction: float = 0.2, **options: Any) -> Scenario:
+    """The base scenario cut at the end of its train split, with splits ``fit`` and ``val``.
+
+    Args:
+        base: name of the scenario (``equiglb.load_scenario``) whose train split is divided.
+        val_fraction: share of the train split (its last hours) held out for validation.
+        options: options of the base scenario (``data_dir``, ...).
+    """
+    if not 0 < float(val_fraction) < 1:
+        raise ValueError(f"holdout: val_fraction must be in (0, 1), got {val_fraction!r}")
+    scn = load_scenario(base, **options)
+    if "train" not in scn.splits:
+        raise ValueError(f"holdout: scenario {base!r} has no train split; available: {sorted(scn.splits)}")
+    start, length = scn.splits["train"]
+    n_val = max(1, int(round(length * float(val_fraction))))
+    if n_val >= length:
+        raise ValueError(f"holdout: the train split of {base!r} ({length} h) is too short to hold out {n_val} h")
+    cut = apply_options(scn, horizon=start + length)
+    return dataclasses.replace(cut, splits={"fit": (start, length - n_val), "val": (start + length - n_val, n_val)})
 
 
 def derived_seed(seed: int) -> int:
