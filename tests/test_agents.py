@@ -17,6 +17,8 @@ from equiglb.agents.algos import HyperparamError, load_hyperparams, parse_overri
 from equiglb.agents.cli import main
 from equiglb.agents.evaluate import evaluate_models, scenario_of
 from equiglb.agents.evaluate import main as evaluate_main
+from equiglb.agents.policy import EnsemblePolicy
+from equiglb.agents.runs import UserError
 from equiglb.baselines import compare, make_policy
 from equiglb.baselines.compare import run_policies
 from equiglb.ledger import evaluate
@@ -149,6 +151,61 @@ def test_evaluate_command_on_another_scenario(trained_run, tmp_path, eglb_dir, c
     assert rows[0]["scenario"] == "eglb-2022" and rows[-1]["gap_to_offline"] >= -1e-6
     assert "Table and plots in" in capsys.readouterr().out
     assert evaluate_main([str(tmp_path / "nothing.zip"), "--env", ENV]) == 2
+
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs2")
+    assert main(["--algo", "ppo", "--env", ENV, "-n", "256", "-f", str(root), "--seed", "7", *SMALL,
+                 "--hyperparams", *FAST["ppo"]]) == 0
+    return next((root / "ppo").iterdir())
+
+
+def test_an_ensemble_plays_the_mean_of_its_members_actions(trained_run, second_run):
+    full = scenario_of(ENV)
+    window = full.split("test").window(0, 48)
+    a, b = (AgentPolicy(r / "model.zip", reference=full) for r in (trained_run, second_run))
+    ens = EnsemblePolicy([a, b])
+    assert ens.name == "ensemble(2)"
+    x = ens.schedule(window, window.weights)
+    _check_schedule(window, x)
+    assert ens.episode_return == pytest.approx(-evaluate(window, x, window.weights).objective_usd, rel=1e-9)
+    # by hand: one environment, both members read the same observation, the mean action is played
+    ref = AgentPolicy(trained_run / "model.zip", reference=full)
+    other = AgentPolicy(second_run / "model.zip", reference=full)
+    ref.reset(window, window.weights)
+    for t in range(window.T):
+        mean = (ref.action(ref._obs).astype(np.float64) + other.action(ref._obs)) / 2
+        np.testing.assert_allclose(ref.play(t, mean.astype(np.float32)), x[t], rtol=1e-12, atol=1e-12)
+    assert not np.allclose(x, AgentPolicy(second_run / "model.zip", reference=full).schedule(window, window.weights))
+    # an ensemble of one agent twice is that agent
+    solo = AgentPolicy(trained_run / "model.zip", reference=full).schedule(window, window.weights)
+    twice = EnsemblePolicy([AgentPolicy(trained_run / "model.zip", reference=full) for _ in range(2)])
+    np.testing.assert_array_equal(twice.schedule(window, window.weights), solo)
+
+
+def test_an_ensemble_needs_two_members_of_one_environment(trained_run):
+    a = AgentPolicy(trained_run / "model.zip")
+    with pytest.raises(UserError, match="at least two agents"):
+        EnsemblePolicy([a])
+    b = AgentPolicy(trained_run / "model.zip", env_kwargs={**a.env_kwargs, "forecast_noise": 0.1})
+    with pytest.raises(UserError, match="acts in"):
+        EnsemblePolicy([a, b])
+
+
+def test_evaluate_ensemble_row(trained_run, second_run, tmp_path, capsys):
+    out = evaluate_models([trained_run, second_run], split="test", baselines=["offline"], out_dir=tmp_path,
+                          names=["a", "b"], print_table=False, ensemble=True)
+    rows = json.loads((out / "table.json").read_text())
+    assert [r["policy"] for r in rows] == ["offline", "a", "b", "ensemble(2)"]
+    full = scenario_of(ENV)
+    window = full.split("test")
+    ens = EnsemblePolicy([AgentPolicy(r / "model.zip", reference=full) for r in (trained_run, second_run)])
+    x = ens.schedule(window, window.weights)
+    assert rows[-1]["objective"] == pytest.approx(evaluate(window, x, window.weights).objective_usd, rel=1e-9)
+    assert (out / "routing_ensemble_2.png").is_file()
+    assert evaluate_main([str(trained_run), "--ensemble", "-o", str(tmp_path / "one")]) == 2
+    assert "--ensemble needs at least two models" in capsys.readouterr().err
 
 
 def test_run_policies_schedules_each_policy_once_and_returns_what_it_evaluated():

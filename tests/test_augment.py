@@ -87,8 +87,6 @@ def test_generated_hours_are_calibrated_new_draws():
 
 
 def test_the_holdout_fit_split_can_be_augmented_and_val_is_unchanged():
-    import equiglb.sweep.trial  # noqa: F401  (registers "holdout")
-
     hold = equiglb.load_scenario("holdout", base="synthetic", hours=240, seed=5)
     aug = equiglb.load_scenario("augmented", source="holdout", split="fit", copies=2, base="synthetic",
                                 hours=240, seed=5)
@@ -144,3 +142,13 @@ def test_select_residual_augment_candidate():
     for bad in ("a:augment=-1", "a:augment=1.5", "a:augment=101"):
         with pytest.raises(ValueError, match="augment must be an integer"):
             sr.parse_candidate(bad)
+
+
+def test_holdout_and_augmented_are_registered_with_the_package_alone():
+    import subprocess
+    import sys
+
+    code = ("import equiglb; s = equiglb.list_scenarios(); assert 'holdout' in s and 'augmented' in s; "
+            "print(equiglb.load_scenario('holdout', base='synthetic', hours=240).splits)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'fit': (0, 160)" in out and "'val': (160, 40)" in out
