@@ -230,3 +230,15 @@ def test_run_policies_schedules_each_policy_once_and_returns_what_it_evaluated()
         assert rep.objective_usd == out.reports[row["policy"]].objective_usd == row["objective"]
     with pytest.raises(ValueError, match="two policies are named 'min-cost'"):
         run_policies(window, [make_policy("min-cost"), make_policy("min-cost")], offline_objective=1.0)
+
+
+def test_default_labels_are_distinct_for_run_folders_of_the_same_name(tmp_path):
+    from equiglb.agents.evaluate import default_labels
+
+    a, b, c = (tmp_path / "seed0" / "ppo" / "run_1" / "model.zip", tmp_path / "seed1" / "ppo" / "run_1" / "model.zip",
+               tmp_path / "other" / "model.zip")
+    assert default_labels([a, b, c], ["ppo", "ppo", "sac"]) == ["ppo:seed0/ppo/run_1", "ppo:seed1/ppo/run_1",
+                                                                "sac:other"]
+    assert default_labels([a, c], ["ppo", "ppo"]) == ["ppo:run_1", "ppo:other"]
+    # the same model twice has no distinct label: it stays a collision, which evaluate refuses (give --names)
+    assert default_labels([a, a], ["ppo", "ppo"])[0] == default_labels([a, a], ["ppo", "ppo"])[1]

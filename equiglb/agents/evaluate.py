@@ -36,7 +36,7 @@ from equiglb.baselines.policy import OnlinePolicy, Policy
 from equiglb.envs.core import AGENT_OPTIONS
 from equiglb.scenario import Scenario
 
-__all__ = ["scenario_of", "check_baselines", "evaluate_models", "build_parser", "main"]
+__all__ = ["scenario_of", "check_baselines", "default_labels", "evaluate_models", "build_parser", "main"]
 
 
 def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenario:
@@ -101,7 +101,7 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
         out_dir: where to write; it must not hold a table already. Default: a new folder
             ``<first run folder>/eval_<env>_<split>`` (``_2``, ``_3``... when taken).
         algo: the algorithm of the models (default: detected per model).
-        names: row labels of the agents (default: ``<algo>:<run folder name>``).
+        names: row labels of the agents (default: :func:`default_labels`, ``<algo>:<run folder name>``).
         ensemble: add the row ``ensemble(<k>)``: the models acting as one, each slot the mean of their
             deterministic actions (:class:`~equiglb.agents.policy.EnsemblePolicy`; two models at least,
             trained with the same environment options).
@@ -129,13 +129,15 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     train = full.split(train_split) if train_split in full.splits and train_split != split else None
     base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), window, train=train)
     agents = []
-    for n, p in enumerate(paths):
+    for p in paths:
         c = run_config(p)
         agent_kwargs = {k: v for k, v in (c.get("env_kwargs") or env_kwargs).items()
                         if k in AGENT_OPTIONS}
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
-        ag.name = names[n] if names else f"{ag.algo}:{p.parent.name}"
         agents.append(ag)
+    labels = list(names) if names else default_labels(paths, [a.algo for a in agents])
+    for ag, label in zip(agents, labels):
+        ag.name = label
     if ensemble and len(agents) < 2:
         raise UserError(f"--ensemble needs at least two models, got {len(agents)}")
     members: list[Policy] = [*agents]
@@ -167,6 +169,22 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     if print_table:
         print(format_table(result.rows))
         print(f"({time.perf_counter() - t0:.0f} s) Table and plots in {out}", flush=True)
+    return out
+
+
+def default_labels(paths: Sequence[Path], algos: Sequence[str]) -> list[str]:
+    """Row labels ``<algo>:<run folder>``; models whose run folders share a name get as many parent
+    folders as make their labels distinct (``ppo:seed0/ppo/equiglb-EquitableGLB-v0_1``)."""
+    def label(p: Path, algo: str, depth: int) -> str:
+        parts = p.resolve().parent.parts
+        return f"{algo}:{'/'.join(parts[max(1, len(parts) - depth):])}"
+
+    out = [label(p, a, 1) for p, a in zip(paths, algos)]
+    for depth in range(2, max((len(p.resolve().parts) for p in paths), default=1) + 1):
+        clash = {x for x in out if out.count(x) > 1}
+        if not clash:
+            break
+        out = [label(p, a, depth) if x in clash else x for p, a, x in zip(paths, algos, out)]
     return out
 
 
