@@ -226,9 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         aug = {"source": full.name, "copies": args.augment}
         env_flags = ["--env-kwargs", *kv, "scenario=augmented", "scenario_options=" + json.dumps(aug)]
         gen = scenario_of(env_id, parse_overrides(env_flags[1:]))
-        g0, gn = gen.splits["generated"]
-        print(f"augmentation: {gn} generated hours before the real data (calibrated on the train split "
-              f"{a0}..{a0 + an - 1} only); the agents' train split is {gen.splits[TRAIN_SPLIT][1]} h", flush=True)
+        print(f"augmentation: {gen.splits['generated'][1]} generated hours before the real data (calibrated on "
+              f"the train split {a0}..{a0 + an - 1} only); the agents' train split is {gen.splits[TRAIN_SPLIT][1]} h",
+              flush=True)
 
     log = Path(args.log_folder or tempfile.mkdtemp(prefix="agent_quality_"))
     log.mkdir(parents=True, exist_ok=True)

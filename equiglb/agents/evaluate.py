@@ -142,10 +142,8 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
         raise UserError(f"--ensemble needs at least two models, got {len(agents)}")
     members: list[Policy] = [*agents]
     if ensemble:
-        # its own copies of the agents: each policy of a table owns its environment
-        copies = [AgentPolicy(p, env_id=env_id, env_kwargs=a.env_kwargs, algo=a.algo, reference=full)
-                  for p, a in zip(paths, agents)]
-        members.append(EnsemblePolicy(copies))
+        # the same agents: run_policies schedules one policy after another, and each schedule is a new array
+        members.append(EnsemblePolicy(agents))
     policies: list[Policy] = [*base, *members]
     if len({p.name for p in policies}) != len(policies):
         raise UserError(f"row labels {[p.name for p in policies]} are not distinct; give --names")

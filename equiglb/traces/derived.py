@@ -110,7 +110,7 @@ def augmented_scenario(source: str = "synthetic", split: str = "train", copies: 
     demand = generate_series([params.demand] * scn.J, ts, rng)
     # the generator's demand is per-peak normalized: give each region the split's mean demand
     gen_mean, real_mean = demand.mean(axis=0), real.demand.mean(axis=0)
-    demand = demand * np.where(gen_mean > 0, real_mean / np.where(gen_mean > 0, gen_mean, 1.0), 0.0)
+    demand = demand * np.divide(real_mean, gen_mean, out=np.zeros_like(gen_mean), where=gen_mean > 0)
     splits = {k: (s + hours, n) for k, (s, n) in scn.splits.items()}
     splits[split] = (0, hours + length)
     splits["generated"] = (0, hours)
