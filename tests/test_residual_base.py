@@ -135,7 +135,7 @@ def test_residual_step_checks_its_base():
         ResidualStep(scn, scn.weights, z_max_scale=math.nan)
     with pytest.raises(ValueError, match=r"^max_factor=0\.5: must be > 1\.0"):
         ResidualStep(scn, scn.weights, max_factor=0.5)
-    with pytest.raises(TypeError, match="apply only with mode='eglb_residual'"):
+    with pytest.raises(TypeError, match="apply only to the residual modes"):
         make_slot_step(scn, scn.weights, "site_scores", residual={"eta_scale": 0.7})
 
 

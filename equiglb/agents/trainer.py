@@ -77,7 +77,7 @@ from equiglb.agents.runs import (
     write_config,
 )
 from equiglb.baselines import POLICY_NAMES
-from equiglb.envs.core import RESIDUAL_OPTIONS
+from equiglb.envs.core import MODE_OPTIONS
 from equiglb.envs.sb3 import make_sb3_vec_env
 
 __all__ = ["Plan", "Built", "plan_from_args", "build", "run", "make_vec_env", "RECORDED"]
@@ -277,19 +277,21 @@ def normalize_kwargs(normalize: Any) -> dict[str, Any] | None:
 def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The hyperparameter entry's ``env_kwargs`` updated key by key by ``--env-kwargs`` (``given``).
 
-    When ``given`` switches to an action mode other than ``"eglb_residual"``, the entry's options of
-    that mode's inner online eGLB (:data:`equiglb.envs.core.RESIDUAL_OPTIONS`) belong to the entry's
+    When ``given`` switches the action mode, the entry's options of another mode
+    (:data:`equiglb.envs.core.MODE_OPTIONS`: the residual modes' bases and ranges) belong to the entry's
     mode, not to the one asked for: they are dropped (the environment would refuse them). Those given
     on the command line are kept, so the environment names them in its error.
     """
     out = {**entry, **given}
-    if "action_mode" in given and given["action_mode"] != "eglb_residual":
-        dropped = sorted(k for k in RESIDUAL_OPTIONS if k in entry and k not in given)
+    if "action_mode" in given:
+        mode = given["action_mode"]
+        dropped = sorted(k for m, opts in MODE_OPTIONS.items() if m != mode for k in opts
+                         if k in entry and k not in given)
         for k in dropped:
             del out[k]
         if dropped:
-            print(f"--env-kwargs action_mode={given['action_mode']}: the hyperparameter file's options of the "
-                  f"eglb_residual mode are not used: {', '.join(dropped)}", flush=True)
+            print(f"--env-kwargs action_mode={mode}: the hyperparameter file's options of another action "
+                  f"mode are not used: {', '.join(dropped)}", flush=True)
     return out
 
 

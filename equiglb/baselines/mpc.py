@@ -4,14 +4,32 @@ Each slot t, MPC solves the offline program on the window [t, t+H): slot t with 
 when routing, as for every online policy), slots t+1 .. t+H-1 with forecasts from
 :func:`equiglb.forecast.forecast` (perfect, or noisy with the environment's noise model, seeded), the
 footprints accumulated before t as constants inside the equity norms, and applies the first slot.
-Slots past the end of the episode get zero demand. One parameterized cvxpy problem of length
-min(H, T) is compiled at :meth:`MPCPolicy.reset` and re-solved with new parameter values.
+Slots past the end of the episode get zero demand.
 
 The social cost's normalization Λ_j (the window's total demand) is estimated as the demand seen and
 forecast so far, scaled to the episode length.
+
+The per-slot program is solved behind one seam, chosen once per (structure, H, weights) by
+:func:`make_mpc_solver`:
+
+* :class:`CvxpyMPCSolver`, the **reference**: the parameterized cvxpy program
+  :class:`~equiglb.baselines.offline.OfflineProblem` of length H, compiled once and re-solved with new
+  parameter values (every structure and q; solver fallback as for the offline optimum);
+* :class:`AggregateLPSolver`, the **accelerator** where it applies (one model, every region reaching
+  every site, no social or latency term, q in {1, inf}: the default scenarios): the same program,
+  aggregated over regions exactly as the offline program does, written as a linear program in matrix
+  form and handed to HiGHS directly (about six times faster per slot than going through cvxpy).
+  Tests pin it to the reference.
+
+:class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
+:class:`MPCPolicy` and the environment's ``action_mode="mpc_residual"``
+(:class:`equiglb.envs.slot.MPCResidualStep`), which multiplies the equity coefficients of each site
+(and region) in the program by the action's factors before the solve; factors of 1 are MPC exactly.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -22,10 +40,232 @@ from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float, as_int, as_seed
 
-__all__ = ["MPCPolicy", "MAX_HORIZON_H"]
+__all__ = ["MPCPolicy", "MPCCore", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "make_mpc_solver",
+           "MAX_HORIZON_H"]
 
 #: Longest MPC look-ahead accepted (hours): one week; the program grows linearly with it.
 MAX_HORIZON_H = 168
+
+
+class MPCWindow:
+    """The data of one MPC program: slots t .. t+H-1 of a window (true slot t, forecasts after it).
+
+    Attributes (arrays of H rows): ``price`` (USD/MWh), ``carbon`` (t/MWh), ``water`` (m³/MWh),
+    ``demand`` (load units, zero past the window's end); ``total`` (J,) the estimated window demand Λ;
+    the footprints before t: ``carbon_t`` (N,) t, ``water_m3`` (N,) m³, ``quality_sum`` (J,); and the
+    multipliers of the equity coefficients ``carbon_scale``, ``water_scale`` (N,) and ``social_scale``
+    (J,), ones for plain MPC.
+    """
+
+    __slots__ = ("price", "carbon", "water", "demand", "total", "carbon_t", "water_m3", "quality_sum",
+                 "carbon_scale", "water_scale", "social_scale")
+
+    def __init__(self, price: np.ndarray, carbon: np.ndarray, water: np.ndarray, demand: np.ndarray,
+                 total: np.ndarray, carbon_t: np.ndarray, water_m3: np.ndarray, quality_sum: np.ndarray,
+                 carbon_scale: np.ndarray, water_scale: np.ndarray, social_scale: np.ndarray):
+        self.price, self.carbon, self.water, self.demand, self.total = price, carbon, water, demand, total
+        self.carbon_t, self.water_m3, self.quality_sum = carbon_t, water_m3, quality_sum
+        self.carbon_scale, self.water_scale, self.social_scale = carbon_scale, water_scale, social_scale
+
+
+class CvxpyMPCSolver:
+    """Reference MPC solver: :class:`OfflineProblem` of length H with offsets, compiled once.
+
+    Args:
+        scenario: a window of the structure to solve (its static data are used).
+        H: the look-ahead in hours.
+        weights: the objective weights.
+        solver: first cvxpy solver to try (default by problem class, with fallback).
+    """
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, solver: str | None = None):
+        self.H, self.weights, self.solver = H, weights, solver
+        self.key = _structure_key(scenario, H, weights, True) + (True,)
+        self.prob = OfflineProblem(scenario, H, weights, allow_unserved=True, offsets=True)
+        self.solvers_used: dict[str, int] = {}
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """Solve the program of ``data`` and return its first slot's routing x (N, J, K); ``t`` names
+        the slot in errors."""
+        prob, w = self.prob, self.weights
+        prob.set_arrays(scenario, w, data.price, data.carbon, data.water, data.demand, data.total,
+                        data.carbon_t, data.water_m3, data.quality_sum)
+        # the multipliers scale each site's (region's) equity coefficients and its offset alike
+        for param, offset, s in ((prob.carbon, prob.carbon_offset, data.carbon_scale),
+                                 (prob.water, prob.water_offset, data.water_scale)):
+            if not np.all(s == 1.0):
+                param.value = param.value * s[:, None]
+                assert offset is not None
+                offset.value = offset.value * s
+        if prob.social_scale is not None and not np.all(data.social_scale == 1.0):
+            prob.social_scale.value = prob.social_scale.value * data.social_scale
+            assert prob.social_offset is not None
+            prob.social_offset.value = prob.social_offset.value * data.social_scale
+        ok, solver, status, _, _, _, attempts = solve_with_fallback(prob, w.q, self.solver)
+        if not ok:
+            raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
+        self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
+        return prob.schedule(slice(0, 1))[0]
+
+
+class AggregateLPSolver:
+    """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies`: the aggregated program as one LP
+    in matrix form, solved by HiGHS (highspy) directly.
+
+    Columns: the load x[t, i] sent to site i in slot t (H·N, bounded by the site's capacity), the
+    unserved load u[t] (H), and for q = inf the epigraph variables z_c, z_w of the two maxima. Rows:
+    demand (H equalities) and, for q = inf, one row per site and footprint,
+    ``s_i (offset_i + Σ_t coef[t, i] x[t, i]) - z <= 0``. For q = 1 the norms are sums and the
+    footprint coefficients join the energy cost. Every region then gets the same site mix, as in
+    :class:`OfflineProblem`'s aggregation (same J(x)).
+    """
+
+    @staticmethod
+    def applies(scenario: Scenario, weights: Weights) -> bool:
+        """Whether the accelerator covers this structure and these weights."""
+        social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+        latency = bool(weights.mu_latency) and scenario.latency is not None
+        return (scenario.K == 1 and bool(scenario.allowed.all()) and not social and not latency
+                and weights.q in (1.0, math.inf))
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights):
+        import highspy
+
+        self._highspy = highspy
+        self.H, self.weights = H, weights
+        self.key = _structure_key(scenario, H, weights, True) + (False,)
+        sc, N = scenario, scenario.N
+        self.N, self.J = N, sc.J
+        self.maxima = weights.q == math.inf
+        nx = H * N
+        self.n_col = nx + H + (2 if self.maxima else 0)
+        self.n_row = H + (2 * N if self.maxima else 0)
+        # column-wise sparsity, fixed: x[t, i] -> demand row t (and carbon row H+i, water row H+N+i)
+        per_x = 3 if self.maxima else 1
+        t_of, i_of = np.divmod(np.arange(nx), N)
+        rows = [t_of] + ([H + i_of, H + N + i_of] if self.maxima else [])
+        index = [np.stack(rows, axis=1).ravel(), np.arange(H)]
+        start = [np.arange(nx) * per_x, per_x * nx + np.arange(H)]
+        if self.maxima:
+            index += [H + np.arange(N), H + N + np.arange(N)]
+            start += [np.array([per_x * nx + H, per_x * nx + H + N])]
+        self.index = np.concatenate(index).astype(np.int32)
+        self.start = np.append(np.concatenate(start), len(self.index)).astype(np.int32)
+        self.values = np.ones(len(self.index))
+        if self.maxima:
+            self.values[per_x * nx + H:] = -1.0                    # the -z entries
+        self.col_lower = np.zeros(self.n_col)
+        self.col_upper = np.full(self.n_col, highspy.kHighsInf)
+        self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
+        self.row_upper = np.zeros(self.n_row)
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.solvers_used: dict[str, int] = {}
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """As :meth:`CvxpyMPCSolver.first_slot`."""
+        hs, w, H, N = self._highspy, self.weights, self.H, self.N
+        nx = H * N
+        e = float(scenario.energy_per_unit[0])
+        mwh = e * scenario.pue                                  # facility MWh per load unit at site i
+        omega = scenario.region_weights
+        self.col_upper[:nx] = np.tile(scenario.capacity / e, H)
+        coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
+        coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
+        cost = np.zeros(self.n_col)
+        cost[:nx] = (data.price * mwh).ravel()
+        cost[nx:nx + H] = w.unserved_penalty_usd
+        lam = data.demand.sum(axis=1)
+        self.row_lower[:H] = lam
+        self.row_upper[:H] = lam
+        if self.maxima:
+            cost[nx + H:] = 1.0
+            self.values[1:3 * nx:3] = coef_c.ravel()
+            self.values[2:3 * nx:3] = coef_w.ravel()
+            self.row_upper[H:H + N] = -w.mu_carbon * omega * data.carbon_scale * data.carbon_t
+            self.row_upper[H + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
+        else:
+            cost[:nx] += (coef_c + coef_w).ravel()
+        lp = hs.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, self.col_lower, self.col_upper
+        lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
+        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.start, self.index, self.values
+        self.highs.passModel(lp)
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status != hs.HighsModelStatus.kOptimal:
+            raise SolverError(f"MPC at slot t={t}: HiGHS returned {self.highs.modelStatusToString(status)}")
+        self.solvers_used["HIGHS"] = self.solvers_used.get("HIGHS", 0) + 1
+        sites = np.maximum(np.asarray(self.highs.getSolution().col_value[:N]), 0.0)
+        lam0 = data.demand[0]
+        tot = float(lam0.sum())
+        share = lam0 / tot if tot > 0 else np.zeros(self.J)
+        return (sites[:, None] * share[None, :])[..., None]
+
+
+MPCSolver = CvxpyMPCSolver | AggregateLPSolver
+
+
+def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
+    """The per-slot MPC solver for a structure, chosen once: :class:`AggregateLPSolver` where it applies
+    and no cvxpy solver is requested, else the reference :class:`CvxpyMPCSolver`."""
+    if solver is None and AggregateLPSolver.applies(scenario, weights):
+        return AggregateLPSolver(scenario, H, weights)
+    return CvxpyMPCSolver(scenario, H, weights, solver)
+
+
+class MPCCore:
+    """One MPC run over a window: the footprints of the slots applied so far and the demand seen.
+
+    Args:
+        scenario: the window (slot 0 is its first hour; forecasts never read past its last slot).
+        weights: the objective weights.
+        H: the look-ahead in hours (at most the window's length).
+        noise_std: relative one-hour-ahead forecast error (0 = perfect).
+        rng: the forecast noise's generator (required when ``noise_std`` > 0).
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights, H: int, noise_std: float = 0.0,
+                 rng: np.random.Generator | None = None):
+        self.scenario, self.weights, self.H = scenario, weights, H
+        self.noise_std, self.rng = noise_std, rng
+        self.ledger = Ledger(scenario, weights)      # the true footprints of the applied slots
+        self.ledger.reset(0, scenario.T)
+        self.seen_demand = np.zeros(scenario.J)
+        self._ones = (np.ones(scenario.N), np.ones(scenario.N), np.ones(scenario.J))
+
+    def _window(self, series: np.ndarray, t: int, nonneg: bool) -> np.ndarray:
+        ahead = forecast(series, t, self.H - 1, self.noise_std, self.rng if self.noise_std > 0 else None,
+                         nonnegative=nonneg)
+        return np.concatenate([series[t:t + 1], ahead], axis=0)
+
+    def route(self, t: int, solver: MPCSolver, carbon_scale: np.ndarray | None = None,
+              water_scale: np.ndarray | None = None, social_scale: np.ndarray | None = None) -> np.ndarray:
+        """Routing x (N, J, K) of slot ``t`` of the window: the first slot of the program on
+        [t, t+H), with the equity coefficients of site i multiplied by ``carbon_scale[i]`` and
+        ``water_scale[i]`` and those of region j by ``social_scale[j]`` (ones when None)."""
+        sc, H = self.scenario, self.H
+        price = self._window(sc.price, t, False)
+        carbon = self._window(sc.carbon, t, True)
+        water = self._window(sc.water, t, True)
+        demand = self._window(sc.demand, t, True)
+        demand[np.arange(t, t + H) >= sc.T] = 0.0
+        seen = self.seen_demand + demand.sum(axis=0)
+        total = seen * sc.T / min(t + H, sc.T)
+        led = self.ledger
+        one_c, one_w, one_s = self._ones
+        data = MPCWindow(price, carbon, water, demand, total, led.carbon_t, led.water_m3, led.quality_sum,
+                         one_c if carbon_scale is None else carbon_scale,
+                         one_w if water_scale is None else water_scale,
+                         one_s if social_scale is None else social_scale)
+        return solver.first_slot(sc, data, t)
+
+    def update(self, t: int, x: np.ndarray) -> None:
+        """Account the executed routing ``x`` of slot ``t`` (the footprints the next programs start from)."""
+        self.ledger.step(t, x)
+        self.seen_demand += self.scenario.demand[t]
 
 
 class MPCPolicy(OnlinePolicy):
@@ -35,7 +275,8 @@ class MPCPolicy(OnlinePolicy):
         horizon: H in 1..168 hours optimized at each step (H = 1 is the greedy per-slot equity-aware policy).
         noise_std: relative one-hour-ahead forecast error in [0, 10] (0 = perfect foresight within the window).
         seed: seed of the forecast noise (integer >= 0), re-seeded at every :meth:`reset`.
-        solver: first cvxpy solver to try (default by problem class, with fallback); must be installed.
+        solver: a cvxpy solver to try first (with fallback); must be installed. ``None`` (default)
+            uses :class:`AggregateLPSolver` where it applies, else the cvxpy program.
 
     Raises:
         OptionError: an argument of the wrong type or range, or a solver that is not installed.
@@ -48,45 +289,23 @@ class MPCPolicy(OnlinePolicy):
         self.noise_std = as_float("noise_std", noise_std, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         self.seed = as_seed("seed", seed)
         self.solver = check_solver(solver)
+        self._solver: MPCSolver | None = None
+
+    @property
+    def solvers_used(self) -> dict[str, int]:
+        """How many slots each solver solved since the program was built."""
+        return {} if self._solver is None else self._solver.solvers_used
 
     def reset(self, scenario: Scenario, weights: Weights) -> None:
         self.scenario, self.weights = scenario, weights
         self.H = min(self.horizon, scenario.T)
-        prob: OfflineProblem | None = getattr(self, "_prob", None)
-        if prob is None or prob.key != self._key(scenario, weights):
-            self._prob = OfflineProblem(scenario, self.H, weights, allow_unserved=True, offsets=True)
-        self.rng = np.random.default_rng(self.seed)
-        self.ledger = Ledger(scenario, weights)      # the true footprints of the applied slots
-        self.ledger.reset(0, scenario.T)
-        self.seen_demand = np.zeros(scenario.J)
-        self.solvers_used: dict[str, int] = {}
-
-    def _key(self, scenario: Scenario, weights: Weights) -> tuple:
-        return _structure_key(scenario, self.H, weights, True) + (True,)
-
-    def _window(self, series: np.ndarray, t: int, nonneg: bool) -> np.ndarray:
-        ahead = forecast(series, t, self.H - 1, self.noise_std, self.rng if self.noise_std > 0 else None,
-                         nonnegative=nonneg)
-        return np.concatenate([series[t:t + 1], ahead], axis=0)
+        key = _structure_key(scenario, self.H, weights, True)
+        if self._solver is None or self._solver.key[:len(key)] != key or self._solver.weights != weights:
+            self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
+        self.core = MPCCore(scenario, weights, self.H, self.noise_std, np.random.default_rng(self.seed))
 
     def act(self, t: int) -> np.ndarray:
-        sc, w, H = self.scenario, self.weights, self.H
-        price = self._window(sc.price, t, False)
-        carbon = self._window(sc.carbon, t, True)
-        water = self._window(sc.water, t, True)
-        demand = self._window(sc.demand, t, True)
-        beyond = np.arange(t, t + H) >= sc.T
-        demand[beyond] = 0.0
-        seen = self.seen_demand + demand.sum(axis=0)
-        total = seen * sc.T / min(t + H, sc.T)
-        led = self.ledger
-        self._prob.set_arrays(sc, w, price, carbon, water, demand, total, led.carbon_t, led.water_m3,
-                              led.quality_sum)
-        ok, solver, status, _, _, _, attempts = solve_with_fallback(self._prob, w.q, self.solver)
-        if not ok:
-            raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
-        self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
-        x = self._prob.schedule(slice(0, 1))[0]
-        led.step(t, x)                                # account the applied slot in the ledger
-        self.seen_demand += sc.demand[t]
+        assert self._solver is not None, "MPCPolicy.act before reset"
+        x = self.core.route(t, self._solver)
+        self.core.update(t, x)                   # account the applied slot
         return x

@@ -31,9 +31,9 @@ __all__ = ["ACTION_MODES", "MAP_MODES", "ActionMap", "check_action", "repair", "
 
 #: The action modes of :class:`ActionMap` (weights on routing pairs or sites).
 MAP_MODES = ("routing", "site_scores")
-#: Every action mode of the environment: the map modes, and the learning-augmented ``"prices"`` and
-#: ``"eglb_residual"`` modes that route through the baselines' per-slot router (:mod:`equiglb.envs.slot`).
-ACTION_MODES = MAP_MODES + ("prices", "eglb_residual")
+#: Every action mode of the environment: the map modes, and the learning-augmented ``"prices"``,
+#: ``"eglb_residual"`` and ``"mpc_residual"`` modes that route by the baselines (:mod:`equiglb.envs.slot`).
+ACTION_MODES = MAP_MODES + ("prices", "eglb_residual", "mpc_residual")
 
 #: A site's IT energy may exceed its capacity M[i] by this fraction of M[i] (float rounding) before
 #: the repair moves load away; relative, so that scenarios in any unit behave alike.

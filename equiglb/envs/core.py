@@ -19,7 +19,8 @@ import numpy as np
 from gymnasium import spaces
 
 from equiglb.envs.actions import ACTION_MODES
-from equiglb.envs.slot import RESIDUAL_MAX_FACTOR
+from equiglb.baselines.mpc import MAX_HORIZON_H
+from equiglb.envs.slot import MPC_HORIZON_H, RESIDUAL_MAX_FACTOR
 from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
@@ -35,16 +36,21 @@ from equiglb.validate import (
     only_with,
 )
 
-__all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS"]
+__all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS"]
 
 #: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning and the
 #: range of the action's multipliers), by default value
 RESIDUAL_OPTIONS: dict[str, float] = {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0,
                                       "eglb_residual_max_factor": RESIDUAL_MAX_FACTOR}
+#: options that apply only with ``action_mode="mpc_residual"`` (the inner MPC's look-ahead in hours and the
+#: range of the action's multipliers), by default value
+MPC_OPTIONS: dict[str, float] = {"mpc_horizon": MPC_HORIZON_H, "mpc_residual_max_factor": RESIDUAL_MAX_FACTOR}
+#: the action modes that have options of their own, and those options
+MODE_OPTIONS: dict[str, dict[str, float]] = {"eglb_residual": RESIDUAL_OPTIONS, "mpc_residual": MPC_OPTIONS}
 #: options that change what an agent observes or what its action does: a trained agent must be
 #: evaluated with the same values (``equiglb.agents.evaluate`` keeps them, the window options it sets itself)
 AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action",
-                                  *RESIDUAL_OPTIONS)
+                                  *RESIDUAL_OPTIONS, *MPC_OPTIONS)
 
 
 @dataclasses.dataclass
@@ -63,6 +69,10 @@ class EnvConfig:
             ``z_max_scale`` of the online eGLB run inside the environment (1.0: its documented defaults).
         eglb_residual_max_factor: ``action_mode="eglb_residual"`` only: the action multiplies the duals by
             factors in [1/f, f] (default 4).
+        mpc_horizon: ``action_mode="mpc_residual"`` only: the look-ahead of the MPC run inside the
+            environment (hours, default 6).
+        mpc_residual_max_factor: ``action_mode="mpc_residual"`` only: the action multiplies the MPC's
+            equity coefficients by factors in [1/f, f] (default 4).
     """
 
     scenario: Scenario
@@ -79,6 +89,8 @@ class EnvConfig:
     eglb_eta_scale: float = 1.0
     eglb_z_max_scale: float = 1.0
     eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR
+    mpc_horizon: int = MPC_HORIZON_H
+    mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR
 
     @classmethod
     def make(cls, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
@@ -89,7 +101,8 @@ class EnvConfig:
              episode_length: int | None = None, random_start: bool = False,
              action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
              include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
-             eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any) -> EnvConfig:
+             eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
+             mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any) -> EnvConfig:
         """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring).
 
         Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong
@@ -149,15 +162,29 @@ class EnvConfig:
             v = as_float(name, value, lo=lo, lo_open=True)
             scales[name] = only_with(name, v, RESIDUAL_OPTIONS[name], "action_mode='eglb_residual'",
                                      action_mode == "eglb_residual", f"action_mode={action_mode!r}")
+        # the inner MPC's look-ahead and the largest factor of the action's multipliers
+        mpc = {"mpc_horizon": as_int("mpc_horizon", mpc_horizon, 1, MAX_HORIZON_H, unit="hours"),
+               "mpc_residual_max_factor": as_float("mpc_residual_max_factor", mpc_residual_max_factor, lo=1.0,
+                                                   lo_open=True)}
+        for name in MPC_OPTIONS:
+            only_with(name, mpc[name], MPC_OPTIONS[name], "action_mode='mpc_residual'",
+                      action_mode == "mpc_residual", f"action_mode={action_mode!r}")
+        if action_mode == "mpc_residual" and forecast_noise > 0:
+            raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the MPC inside "
+                              f"the environment forecasts perfectly, so the observation's forecasts would be "
+                              f"noisier than what the routing uses; use forecast_noise=0 in this mode")
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
-                   include_prev_action=include_prev_action, **scales)
+                   include_prev_action=include_prev_action, **scales, **mpc)
 
     def slot_options(self) -> dict[str, float]:
         """The keyword options of :func:`equiglb.envs.slot.make_slot_step` for this configuration: the
-        residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``) and range
-        (``eglb_residual_max_factor``); none for the other modes."""
+        eGLB residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``) and range
+        (``eglb_residual_max_factor``), the MPC residual mode's look-ahead and range; none for the
+        other modes."""
+        if self.action_mode == "mpc_residual":
+            return {"horizon": self.mpc_horizon, "max_factor": self.mpc_residual_max_factor}
         if self.action_mode != "eglb_residual":
             return {}
         return {"eta_scale": self.eglb_eta_scale, "z_max_scale": self.eglb_z_max_scale,

@@ -44,9 +44,11 @@ class EquitableGLBEnv(gym.Env):
     finite actions are clipped; NaN/inf entries or a wrong shape raise ``ValueError``. The
     compact ``"site_scores"`` mode learns better with PPO than ``"routing"`` (docs/env.md has the
     measurement) and is the environment's default; ``"routing"`` reaches every routing that serves all
-    demand. The learning-augmented modes ``"prices"`` and ``"eglb_residual"`` (docs/env.md) route by
-    equity prices; PPO learns best in ``"eglb_residual"``, which ``train.py``'s hyperparameter files
-    use for the synthetic and eGLB-2022 ids (docs/training.md).
+    demand. The learning-augmented modes (docs/env.md) route through the baselines: ``"prices"`` and
+    ``"eglb_residual"`` by equity prices (set by the action, or online eGLB's scaled by it), and
+    ``"mpc_residual"`` by MPC with its equity coefficients scaled by the action; action 0 of a residual
+    mode is its base algorithm exactly. ``train.py``'s hyperparameter files say which mode each id
+    trains in (docs/training.md).
 
     ## Observation Space
 
@@ -113,8 +115,11 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     ``eglb_z_max_scale`` (floats > 0, default 1.0: the ``eta_scale`` and ``z_max_scale`` of the online
     eGLB inside the environment, e.g. the choice of ``online-eglb-tuned``; action 0 then reproduces
     ``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``) and ``eglb_residual_max_factor`` (float > 1,
-    default 4.0: the action multiplies the duals by factors in [1/f, f]); another action mode refuses
-    them unless they are at their defaults. ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
+    default 4.0: the action multiplies the duals by factors in [1/f, f]); with
+    ``action_mode="mpc_residual"`` only: ``mpc_horizon`` (hours, 1..168, default 6: the look-ahead of the
+    MPC inside the environment, which forecasts perfectly within the episode, so ``forecast_noise`` must
+    be 0; action 0 reproduces ``MPCPolicy(horizon=...)``) and ``mpc_residual_max_factor`` (float > 1,
+    default 4.0); another action mode refuses these options unless they are at their defaults. ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
     ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
     (it sets the observation scales), not a wrapper's cut.
     """

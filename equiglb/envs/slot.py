@@ -9,6 +9,8 @@
   the learning-augmented modes: the action sets per-site equity prices, or scales the prices of an
   online-eGLB run inside the environment, and the slot is routed by the baselines' own per-slot
   router (:class:`equiglb.baselines.routing.PriceRouter`, one definition shared with online eGLB).
+  :class:`MPCResidualStep` (``"mpc_residual"``) runs the baselines' MPC inside the environment
+  (:class:`equiglb.baselines.mpc.MPCCore`) and the action scales its equity coefficients.
 * :class:`CompiledStep` is the **accelerator** for the common case (``"site_scores"`` actions, every
   region in one group, one model, no social or latency term: the default ids), for one copy and for
   a batch: the same map, water-filling and slot formulas as one compiled loop
@@ -25,6 +27,7 @@ import math
 
 import numpy as np
 
+from equiglb.baselines.mpc import MAX_HORIZON_H, MPCCore, MPCSolver, make_mpc_solver
 from equiglb.baselines.online_eglb import EGLBCore
 from equiglb.baselines.routing import PriceRouter, SlotRouter
 from equiglb.envs import kernels
@@ -33,13 +36,15 @@ from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float
 
-__all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "make_slot_step", "RESIDUAL_MAX_FACTOR",
-           "DUAL_OBS_CAP"]
+__all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "MPCResidualStep", "make_slot_step",
+           "RESIDUAL_MAX_FACTOR", "MPC_HORIZON_H", "DUAL_OBS_CAP"]
 
 #: ``"eglb_residual"``: by default an action entry a scales its eGLB dual by RESIDUAL_MAX_FACTOR ** clip(a),
 #: a factor in [1/4, 4]; a = 0 is online eGLB exactly. The option ``eglb_residual_max_factor`` = f sets the
 #: range to [1/f, f].
 RESIDUAL_MAX_FACTOR = 4.0
+#: ``"mpc_residual"``: the default look-ahead (hours) of the MPC run inside the environment
+MPC_HORIZON_H = 6
 #: ``"eglb_residual"``: the eGLB duals in the observation are clipped to [0, DUAL_OBS_CAP]
 #: (dimensionless; each block lies in the unit ball of the dual norm at the offline optimum).
 DUAL_OBS_CAP = 4.0
@@ -171,7 +176,6 @@ class _PricedStep(SlotStep):
         super().__init__(scenario, weights, mode, batch_size)
         self.social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
         self._dim = 2 * scenario.N + (scenario.J if self.social else 0)
-        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
 
     @property
     def dim(self) -> int:
@@ -179,7 +183,15 @@ class _PricedStep(SlotStep):
         return self._dim
 
 
-class PriceStep(_PricedStep):
+class _RoutedStep(_PricedStep):
+    """The priced modes that route by :class:`~equiglb.baselines.routing.PriceRouter`: one per-slot router."""
+
+    def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
+        super().__init__(scenario, weights, mode, batch_size)
+        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
+
+
+class PriceStep(_RoutedStep):
     """``action_mode="prices"``: the action sets per-site equity prices; the slot is routed by them.
 
     Map: ``u = (clip(a, -1, 1) + 1) / 2`` in [0, 1] per entry, in blocks of N carbon entries, N
@@ -211,7 +223,7 @@ class PriceStep(_PricedStep):
         return self._account(t, DenseRouting(x.reshape(self.batch + x.shape[1:])))
 
 
-class ResidualStep(_PricedStep):
+class ResidualStep(_RoutedStep):
     """``action_mode="eglb_residual"``: online eGLB runs inside the environment; the action scales its prices.
 
     Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` on the episode's window,
@@ -279,17 +291,84 @@ class ResidualStep(_PricedStep):
         return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
 
 
+class MPCResidualStep(_PricedStep):
+    """``action_mode="mpc_residual"``: MPC runs inside the environment; the action scales its equity terms.
+
+    Each episode starts an :class:`~equiglb.baselines.mpc.MPCCore` on the episode's window with
+    look-ahead ``horizon`` hours (the option ``mpc_horizon``, :data:`MPC_HORIZON_H` by default; at
+    most the episode's length) and perfect forecasts within the episode's window (hours past the
+    episode are outside the objective and get zero demand). Each slot the action, in the blocks of
+    :class:`PriceStep`, multiplies the MPC program's carbon coefficients and accumulated carbon of each
+    site, its water ones, and (with a social term) each region's quality-loss ones, by
+    ``f ** clip(a, -1, 1)`` (factors in [1/f, f]; ``f = max_factor``, the option
+    ``mpc_residual_max_factor``, :data:`RESIDUAL_MAX_FACTOR` by default); the first slot of the
+    program's solution is executed. Action 0 is ``MPCPolicy(horizon)`` exactly. The program is built
+    once per look-ahead (:func:`~equiglb.baselines.mpc.make_mpc_solver`: HiGHS directly where the
+    aggregated LP applies, else the cvxpy program) and shared by every copy.
+
+    Args:
+        scenario, weights, mode, batch_size: as :class:`SlotStep`.
+        horizon: the MPC look-ahead in hours (1 .. MAX_HORIZON_H).
+        max_factor: the largest multiplier of an equity coefficient (finite, > 1).
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights, mode: str = "mpc_residual",
+                 batch_size: int | None = None, horizon: int = MPC_HORIZON_H,
+                 max_factor: float = RESIDUAL_MAX_FACTOR):
+        super().__init__(scenario, weights, mode, batch_size)
+        n = 1 if batch_size is None else batch_size
+        self.horizon = int(horizon)
+        if not 1 <= self.horizon <= MAX_HORIZON_H:
+            raise ValueError(f"horizon={horizon}: must be in 1..{MAX_HORIZON_H} hours")
+        self.max_factor = as_float("max_factor", max_factor, lo=1.0, lo_open=True)
+        self.log_range = math.log(self.max_factor)
+        self.starts = np.zeros(n, dtype=np.int64)
+        self.solver: MPCSolver | None = None
+        self.cores: list[MPCCore | None] = [None] * n
+
+    def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
+        """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
+        super().reset(start, length, index)
+        H = min(self.horizon, int(length))
+        if self.solver is None or self.solver.H != H:
+            self.solver = make_mpc_solver(self.scenario.window(0, H), H, self.ledger.weights)
+        chosen = np.arange(len(self.cores)) if index is None else np.arange(len(self.cores))[index]
+        starts = np.broadcast_to(np.asarray(start, dtype=np.int64), chosen.shape)
+        for b, s in zip(chosen.tolist(), starts.tolist()):
+            self.starts[b] = s
+            self.cores[b] = MPCCore(self.scenario.window(s, int(length)), self.ledger.weights, H)
+
+    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+        """Route slot ``t`` by MPC with the action's multipliers of its equity terms, and account it."""
+        a = check_action(action, self.dim, self.batch, self.mode)
+        scale = np.exp(self.log_range * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
+        ts = np.asarray(t).reshape(-1)
+        N, solver = self.scenario.N, self.solver
+        assert solver is not None, "MPCResidualStep.step before reset"
+        xs = []
+        for core, start, tb, sb in zip(self.cores, self.starts, ts, scale):
+            assert core is not None
+            k = int(tb) - int(start)                    # the slot within the core's window
+            xb = core.route(k, solver, sb[:N], sb[N:2 * N], sb[2 * N:] if self.social else None)
+            core.update(k, xb)
+            xs.append(xb)
+        return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
+
+
 def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None,
                    residual: dict[str, float] | None = None) -> SlotStep:
     """The slot step for a configuration, chosen once: the learning-augmented modes' own steps,
     :class:`CompiledStep` where it applies, else the reference :class:`SlotStep`. ``residual`` holds the
-    ``"eglb_residual"`` mode's ``eta_scale``, ``z_max_scale`` and ``max_factor`` (:class:`ResidualStep`)."""
+    residual modes' options: ``eta_scale``, ``z_max_scale`` and ``max_factor`` of ``"eglb_residual"``
+    (:class:`ResidualStep`), ``horizon`` and ``max_factor`` of ``"mpc_residual"`` (:class:`MPCResidualStep`)."""
     residual = residual or {}
-    if residual and mode != "eglb_residual":
-        raise TypeError(f"make_slot_step: {sorted(residual)} apply only with mode='eglb_residual', got {mode!r}")
+    if residual and mode not in ("eglb_residual", "mpc_residual"):
+        raise TypeError(f"make_slot_step: {sorted(residual)} apply only to the residual modes, got {mode!r}")
     if mode == "prices":
         return PriceStep(scenario, weights, mode, batch_size)
     if mode == "eglb_residual":
         return ResidualStep(scenario, weights, mode, batch_size, **residual)
+    if mode == "mpc_residual":
+        return MPCResidualStep(scenario, weights, mode, batch_size, **residual)  # type: ignore[arg-type]
     cls = CompiledStep if CompiledStep.applies(scenario, weights, mode, batch_size) else SlotStep
     return cls(scenario, weights, mode, batch_size)
