@@ -29,8 +29,10 @@ A candidate is ``LABEL:KEY=VALUE[,KEY=VALUE...]`` (``LABEL:`` alone: the hyperpa
 ``augment=K`` trains on ``fit`` plus K × its length of hours generated from a calibration on ``fit`` only
 (the scenario ``augmented``, :mod:`equiglb.traces.derived`; ``val`` is unchanged); any
 other key is a hyperparameter (``-params``, e.g. ``gamma``). Values are YAML and may not contain
-commas. The base's options (``eglb_eta_scale``, ``eglb_z_max_scale``), the mode and the scenario and
-split options are fixed by this script (:data:`FIXED_KEYS`). Without ``--candidate`` the grid is
+commas. ``action_mode=mpc_residual`` trains the MPC residual mode instead (no eGLB base; its
+``mpc_horizon`` and ``mpc_residual_max_factor`` are candidate keys, and the table gains MPC with that
+look-ahead on ``val``, the mode's action 0). The base's options (``eglb_eta_scale``,
+``eglb_z_max_scale``) and the scenario and split options are fixed by this script (:data:`FIXED_KEYS`). Without ``--candidate`` the grid is
 :data:`DEFAULT_CANDIDATES`.
 
 Protocols (``--protocol``) as in benchmarks/agent_quality.py: ``synthetic`` (train split 1,200 h:
@@ -65,16 +67,17 @@ from equiglb.agents.algos import (  # noqa: E402
     read_hyperparams_file,
 )
 from equiglb.agents.evaluate import scenario_of  # noqa: E402
-from equiglb.baselines import OnlineEGLBPolicy, compare  # noqa: E402
+from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
 from equiglb.envs.core import AGENT_OPTIONS, EnvConfig  # noqa: E402
+from equiglb.envs.slot import MPC_HORIZON_H  # noqa: E402
 from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
 FIT_SPLIT, VAL_SPLIT = "fit", "val"
 #: candidate keys that are environment options (the rest are hyperparameters, ``n`` the budget)
 ENV_KEYS = frozenset({*AGENT_OPTIONS, "episode_length", "random_start", "q"})
 #: keys this script sets itself
-FIXED_KEYS = frozenset({"action_mode", "eglb_eta_scale", "eglb_z_max_scale", "scenario", "scenario_options",
+FIXED_KEYS = frozenset({"eglb_eta_scale", "eglb_z_max_scale", "scenario", "scenario_options",
                         "data_dir", "split", "env_kwargs"})
 BUDGET_KEYS = ("n", "n_timesteps")
 #: candidate key: train on the scenario ``augmented`` (``fit`` plus this many copies of its length of hours
@@ -91,6 +94,8 @@ DEFAULT_CANDIDATES = (
     "f1.5-g0.99:eglb_residual_max_factor=1.5,gamma=0.99",
     "f4-g0.9-fh6:eglb_residual_max_factor=4,gamma=0.9,forecast_horizon=6",
 )
+#: the action modes a candidate may train in (``action_mode=...``; default the eGLB residual)
+RESIDUAL_MODES = ("eglb_residual", "mpc_residual")
 LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
@@ -134,6 +139,8 @@ def parse_candidate(text: str) -> Candidate:
             parsed = parse_overrides([f"{key}={value}"])[key]
         except (HyperparamError, KeyError) as exc:
             raise ValueError(f"candidate {label!r}: {item!r}: {exc}") from exc
+        if key == "action_mode" and parsed not in RESIDUAL_MODES:
+            raise ValueError(f"candidate {label!r}: action_mode must be one of {RESIDUAL_MODES}, got {value!r}")
         if key == AUGMENT_KEY:
             if isinstance(parsed, bool) or not isinstance(parsed, int) or not 0 <= parsed <= MAX_COPIES:
                 raise ValueError(f"candidate {label!r}: {key} must be an integer in 0..{MAX_COPIES}, got {value!r}")
@@ -259,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     window, w = hold.split(VAL_SPLIT), hold.weights
     base_policy = OnlineEGLBPolicy(eta_scale=bt.eta_scale, z_max_scale=bt.z_max_scale)
     base_policy.name = "online-eglb (fit-tuned)"  # an instance attribute: compare needs distinct names
-    ref = compare(window, [OnlineEGLBPolicy(), base_policy], w)
+    horizons = sorted({int(c.env.get("mpc_horizon", MPC_HORIZON_H)) for c in cands
+                       if c.env.get("action_mode") == "mpc_residual"})
+    ref = compare(window, [OnlineEGLBPolicy(), base_policy, *(MPCPolicy(horizon=h) for h in horizons)], w)
     j_off = ref[0]["objective"] / (1 + ref[0]["gap_to_offline"])
     for c in cands:
         print(f"candidate {c.label}: env {c.env or '{}'}, hyperparams {c.hyperparams or '{}'}, "
@@ -275,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         if c.augment:      # fit grows by generated hours calibrated on fit only; val is unchanged (J_off check)
             scenario = ["scenario=augmented", "scenario_options=" + json.dumps(
                 {"source": "holdout", "split": FIT_SPLIT, "copies": c.augment, **options})]
-        env_flags = ["--env-kwargs", *kv, *scenario, *(f"{k}={v}" for k, v in c.env.items())]
+        base_kv = kv
+        if c.env.get("action_mode") == "mpc_residual":     # the MPC base has no eGLB options
+            base_kv = [f for f in kv if not f.startswith(("eglb_eta_scale=", "eglb_z_max_scale=", "action_mode="))]
+        env_flags = ["--env-kwargs", *base_kv, *scenario, *(f"{k}={v}" for k, v in c.env.items())]
         runs = []
         for s in seeds:
             r = aq.train_one(cargs, run_id, env_flags, s, log / c.label, splits=(FIT_SPLIT, VAL_SPLIT),
@@ -289,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
                         "wall_s": sum(r["wall_s"] for r in runs)})
     wall = time.perf_counter() - t0
     refs = [aq.row("online-eglb", [100 * ref[0]["gap_to_offline"]], None),
-            aq.row("base (fit-tuned eGLB)", [100 * ref[1]["gap_to_offline"]], None)]
+            aq.row("base (fit-tuned eGLB)", [100 * ref[1]["gap_to_offline"]], None),
+            *(aq.row(f"mpc {h} h (mpc_residual base)", [100 * r["gap_to_offline"]], None)
+              for h, r in zip(horizons, ref[2:]))]
 
     print(f"\nGap to the offline optimum on val ({vn} h, hours {v0}..{v0 + vn - 1}, J_off = {j_off:,.2f} USD), in %:")
     print(f"{'candidate':<22} {'n':>2} {'mean':>7} [95 % CI]        {'IQM':>7} [95 % CI]        per seed   (wall)")

@@ -1,4 +1,4 @@
-"""The learning-augmented action modes ("prices", "eglb_residual"): same ledger, same guarantees."""
+"""The learning-augmented action modes ("prices", "eglb_residual", "mpc_residual"): same ledger, same guarantees."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from conftest import assert_random_episode_returns_minus_objective, assert_vector_equals_single_envs, small_synthetic
 from gymnasium.utils.env_checker import check_env
 
-from equiglb.baselines import OnlineEGLBPolicy
+from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy
 from equiglb.envs import EquitableGLBEnv
 
-NEW_MODES = ("prices", "eglb_residual")
+NEW_MODES = ("prices", "eglb_residual", "mpc_residual")
 
 
 @pytest.mark.parametrize("mode", NEW_MODES)
@@ -36,6 +36,20 @@ def test_residual_action_zero_is_online_eglb(K):
     window = env.window()
     expected = OnlineEGLBPolicy().schedule(window, env.weights)
     np.testing.assert_array_equal(env.executed_schedule(), expected)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("q", [1.0, 2.0, math.inf])
+@pytest.mark.parametrize("horizon", [1, 4])
+def test_mpc_residual_action_zero_is_mpc(K, q, horizon):
+    scn = small_synthetic(K, q)
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=12, action_mode="mpc_residual",
+                          mpc_horizon=horizon)
+    env.reset(seed=0, options={"start": 5})
+    for _ in range(12):
+        env.step(np.zeros(env.action_space.shape, np.float32))
+    expected = MPCPolicy(horizon=horizon).schedule(env.window(), env.weights)
+    np.testing.assert_allclose(env.executed_schedule(), expected, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("mode", NEW_MODES)

@@ -42,7 +42,7 @@ def test_the_default_grid_parses():
     ("a:n=0", "n must be a positive integer"),
     ("a:n=1.5e5", "n must be a positive integer"),
     ("a:eglb_eta_scale=0.5", "set by select_residual itself"),
-    ("a:action_mode=prices", "set by select_residual itself"),
+    ("a:action_mode=prices", "action_mode must be one of"),
     ("a:split=test", "set by select_residual itself"),
 ])
 def test_bad_candidates_are_rejected_with_the_reason(text, message):

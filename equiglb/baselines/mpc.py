@@ -54,15 +54,20 @@ class MPCWindow:
     ``demand`` (load units, zero past the window's end); ``total`` (J,) the estimated window demand Λ;
     the footprints before t: ``carbon_t`` (N,) t, ``water_m3`` (N,) m³, ``quality_sum`` (J,); and the
     multipliers of the equity coefficients ``carbon_scale``, ``water_scale`` (N,) and ``social_scale``
-    (J,), ones for plain MPC.
+    (J,), ones for plain MPC; ``capacity`` (N,) MWh per slot. :class:`MPCCore` hands the solvers every
+    load-proportional quantity (demand, footprints, capacity) divided by the program's total demand,
+    so that solver tolerances are relative whatever the scenario's unit; every term of the program is
+    positively homogeneous in them, so the solution scales back exactly.
     """
 
     __slots__ = ("price", "carbon", "water", "demand", "total", "carbon_t", "water_m3", "quality_sum",
-                 "carbon_scale", "water_scale", "social_scale")
+                 "carbon_scale", "water_scale", "social_scale", "capacity")
 
     def __init__(self, price: np.ndarray, carbon: np.ndarray, water: np.ndarray, demand: np.ndarray,
                  total: np.ndarray, carbon_t: np.ndarray, water_m3: np.ndarray, quality_sum: np.ndarray,
-                 carbon_scale: np.ndarray, water_scale: np.ndarray, social_scale: np.ndarray):
+                 carbon_scale: np.ndarray, water_scale: np.ndarray, social_scale: np.ndarray,
+                 capacity: np.ndarray):
+        self.capacity = capacity
         self.price, self.carbon, self.water, self.demand, self.total = price, carbon, water, demand, total
         self.carbon_t, self.water_m3, self.quality_sum = carbon_t, water_m3, quality_sum
         self.carbon_scale, self.water_scale, self.social_scale = carbon_scale, water_scale, social_scale
@@ -90,6 +95,7 @@ class CvxpyMPCSolver:
         prob, w = self.prob, self.weights
         prob.set_arrays(scenario, w, data.price, data.carbon, data.water, data.demand, data.total,
                         data.carbon_t, data.water_m3, data.quality_sum)
+        prob.capacity.value = data.capacity[None, :]
         # the multipliers scale each site's (region's) equity coefficients and its offset alike
         for param, offset, s in ((prob.carbon, prob.carbon_offset, data.carbon_scale),
                                  (prob.water, prob.water_offset, data.water_scale)):
@@ -169,7 +175,7 @@ class AggregateLPSolver:
         e = float(scenario.energy_per_unit[0])
         mwh = e * scenario.pue                                  # facility MWh per load unit at site i
         omega = scenario.region_weights
-        self.col_upper[:nx] = np.tile(scenario.capacity / e, H)
+        self.col_upper[:nx] = np.tile(data.capacity / e, H)
         coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
         coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
         cost = np.zeros(self.n_col)
@@ -254,18 +260,32 @@ class MPCCore:
         demand[np.arange(t, t + H) >= sc.T] = 0.0
         seen = self.seen_demand + demand.sum(axis=0)
         total = seen * sc.T / min(t + H, sc.T)
+        unit = float(demand.sum())                  # load-proportional inputs in units of the program's demand
+        if unit <= 0:
+            return np.zeros((sc.N, sc.J, sc.K))
         led = self.ledger
         one_c, one_w, one_s = self._ones
-        data = MPCWindow(price, carbon, water, demand, total, led.carbon_t, led.water_m3, led.quality_sum,
-                         one_c if carbon_scale is None else carbon_scale,
+        data = MPCWindow(price, carbon, water, demand / unit, total, led.carbon_t / unit, led.water_m3 / unit,
+                         led.quality_sum / unit, one_c if carbon_scale is None else carbon_scale,
                          one_w if water_scale is None else water_scale,
-                         one_s if social_scale is None else social_scale)
-        return solver.first_slot(sc, data, t)
+                         one_s if social_scale is None else social_scale, sc.capacity / unit)
+        return _within_bounds(sc, unit * solver.first_slot(sc, data, t), sc.demand[t])
 
     def update(self, t: int, x: np.ndarray) -> None:
         """Account the executed routing ``x`` of slot ``t`` (the footprints the next programs start from)."""
         self.ledger.step(t, x)
         self.seen_demand += self.scenario.demand[t]
+
+
+def _within_bounds(scenario: Scenario, x: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """``x`` (N, J, K) projected onto the capacity and demand bounds exactly, as the per-slot router does:
+    a site over capacity, or a region served more than its demand, by the solver's rounding (interior
+    point solvers stop within a tolerance) is scaled down to the bound."""
+    load = (x @ scenario.energy_per_unit).sum(axis=1)                           # (N,) IT MWh
+    cap = scenario.capacity
+    x = x * np.divide(cap, load, out=np.ones_like(cap), where=load > cap)[:, None, None]
+    served = x.sum(axis=(0, 2))                                                 # (J,) load units
+    return x * np.divide(demand, served, out=np.ones_like(served), where=served > demand)[None, :, None]
 
 
 class MPCPolicy(OnlinePolicy):

@@ -1,0 +1,94 @@
+"""MPC's solver seam: the direct HiGHS LP (accelerator) pinned to the cvxpy program (reference), and
+the options of ``action_mode="mpc_residual"``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import small_synthetic
+
+from equiglb.baselines.mpc import AggregateLPSolver, CvxpyMPCSolver, MPCCore, MPCPolicy, make_mpc_solver
+from equiglb.envs import EquitableGLBEnv
+from equiglb.ledger import evaluate
+from equiglb.validate import OptionError
+
+
+def _run(window, weights, solver, scales):
+    """The schedule of an MPC run on ``window`` with per-slot multipliers ``scales`` (T, 2N)."""
+    core = MPCCore(window, weights, solver.H)
+    N, xs = window.N, []
+    for t in range(window.T):
+        x = core.route(t, solver, scales[t, :N], scales[t, N:])
+        core.update(t, x)
+        xs.append(x)
+    return np.stack(xs)
+
+
+@pytest.mark.parametrize("q", [1.0, math.inf])
+@pytest.mark.parametrize("H", [1, 5])
+def test_accelerator_equals_the_cvxpy_program(q, H):
+    scn = small_synthetic(1, q)
+    window, w = scn.window(10, 30), scn.weights
+    assert AggregateLPSolver.applies(window, w)
+    scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N)))
+    fast = _run(window, w, make_mpc_solver(window, H, w), scales)
+    ref = _run(window, w, CvxpyMPCSolver(window, H, w, solver="HIGHS"), scales)
+    np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=1e-6 * scn.demand.max())
+    j_fast, j_ref = evaluate(window, fast, w).objective_usd, evaluate(window, ref, w).objective_usd
+    assert j_fast == pytest.approx(j_ref, rel=1e-9)
+    # the multipliers matter: the same run without them is another schedule
+    plain = _run(window, w, make_mpc_solver(window, H, w), np.ones_like(scales))
+    assert not np.allclose(plain, fast)
+
+
+def test_the_seam_chooses_once_by_structure():
+    one = small_synthetic(1, math.inf)
+    assert isinstance(make_mpc_solver(one, 3, one.weights), AggregateLPSolver)
+    assert isinstance(make_mpc_solver(one, 3, one.weights, solver="CLARABEL"), CvxpyMPCSolver)
+    q2 = small_synthetic(1, 2.0)
+    assert isinstance(make_mpc_solver(q2, 3, q2.weights), CvxpyMPCSolver)        # a cone, not an LP
+    three = small_synthetic(3, math.inf)
+    assert isinstance(make_mpc_solver(three, 3, three.weights), CvxpyMPCSolver)   # three models
+
+
+def test_mpc_policy_rebuilds_its_program_for_new_weights():
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(0, 24)
+    policy = MPCPolicy(horizon=4)
+    first = policy.schedule(window)
+    heavier = window.weights.replace(mu_carbon=10 * window.weights.mu_carbon)
+    second = policy.schedule(window, heavier)
+    fresh = MPCPolicy(horizon=4).schedule(window, heavier)
+    np.testing.assert_array_equal(second, fresh)
+    assert not np.array_equal(first, second)
+
+
+def test_mpc_residual_options_are_checked_by_name():
+    with pytest.raises(OptionError, match=r"^mpc_horizon=0: must be in 1\.\.168 hours"):
+        EquitableGLBEnv(action_mode="mpc_residual", mpc_horizon=0)
+    with pytest.raises(OptionError, match=r"^mpc_residual_max_factor=1\.0: must be > 1\.0"):
+        EquitableGLBEnv(action_mode="mpc_residual", mpc_residual_max_factor=1.0)
+    with pytest.raises(OptionError, match=r"^mpc_horizon=12: applies only with action_mode='mpc_residual'"):
+        EquitableGLBEnv(action_mode="eglb_residual", mpc_horizon=12)
+    with pytest.raises(OptionError, match=r"^eglb_eta_scale=0\.7: applies only with action_mode='eglb_residual'"):
+        EquitableGLBEnv(action_mode="mpc_residual", eglb_eta_scale=0.7)
+    with pytest.raises(OptionError, match=r"^forecast_noise=0\.1 with action_mode='mpc_residual'"):
+        EquitableGLBEnv(action_mode="mpc_residual", forecast_noise=0.1)
+
+
+def test_mpc_residual_action_scales_the_equity_coefficients():
+    """A constant action plays MPC with every site's carbon and water coefficients multiplied by the
+    documented factor f ** a."""
+    scn = small_synthetic(1, math.inf)
+    f, a = 2.0, 0.5
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=10, action_mode="mpc_residual", mpc_horizon=3,
+                          mpc_residual_max_factor=f)
+    env.reset(seed=0, options={"start": 20})
+    for _ in range(10):
+        env.step(np.full(env.action_space.shape, a, np.float32))
+    window = env.window()
+    solver = make_mpc_solver(window, 3, env.weights)
+    expected = _run(window, env.weights, solver, np.full((10, 2 * scn.N), f ** np.float32(a)))
+    np.testing.assert_allclose(env.executed_schedule(), expected, rtol=1e-9, atol=1e-9)
