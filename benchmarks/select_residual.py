@@ -224,7 +224,7 @@ def run_id_and_options(algo: str, env_id: str) -> tuple[str, list[str]]:
             if k not in defaults or defaults[k].default is inspect.Parameter.empty:
                 raise SystemExit(f"{HOLDOUT_ID}'s {algo} entry sets {k}, which {env_id}'s does not; add it there")
             kw[k] = defaults[k].default
-    return HOLDOUT_ID, [f"{k}={json.dumps(v)}" for k, v in kw.items() if k not in FIXED_KEYS]
+    return HOLDOUT_ID, [f"{k}={json.dumps(v)}" for k, v in kw.items() if k not in FIXED_KEYS | {"action_mode"}]
 
 
 def main(argv: list[str] | None = None) -> int:
