@@ -79,6 +79,8 @@ ENV_KEYS = frozenset({*AGENT_OPTIONS, "episode_length", "random_start", "q"})
 #: keys this script sets itself
 FIXED_KEYS = frozenset({"eglb_eta_scale", "eglb_z_max_scale", "scenario", "scenario_options",
                         "data_dir", "split", "env_kwargs"})
+#: keys of a hyperparameter entry's env_kwargs that this script sets (a candidate may set action_mode)
+SCRIPT_KEYS = FIXED_KEYS | {"action_mode"}
 BUDGET_KEYS = ("n", "n_timesteps")
 #: candidate key: train on the scenario ``augmented`` (``fit`` plus this many copies of its length of hours
 #: generated from a calibration on ``fit`` only; :mod:`equiglb.traces.derived`); 0 = ``fit`` alone
@@ -220,11 +222,11 @@ def run_id_and_options(algo: str, env_id: str) -> tuple[str, list[str]]:
     kw = dict(own.get("env_kwargs") or {})
     defaults = inspect.signature(EnvConfig.make).parameters
     for k in (run.get("env_kwargs") or {}):        # what HOLDOUT_ID's entry sets and env_id's does not: the default
-        if k not in kw and k not in FIXED_KEYS:
+        if k not in kw and k not in SCRIPT_KEYS:
             if k not in defaults or defaults[k].default is inspect.Parameter.empty:
                 raise SystemExit(f"{HOLDOUT_ID}'s {algo} entry sets {k}, which {env_id}'s does not; add it there")
             kw[k] = defaults[k].default
-    return HOLDOUT_ID, [f"{k}={json.dumps(v)}" for k, v in kw.items() if k not in FIXED_KEYS | {"action_mode"}]
+    return HOLDOUT_ID, [f"{k}={json.dumps(v)}" for k, v in kw.items() if k not in SCRIPT_KEYS]
 
 
 def main(argv: list[str] | None = None) -> int:

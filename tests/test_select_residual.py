@@ -90,6 +90,6 @@ def test_eglb2022_runs_as_the_split_free_id_with_its_own_episodes():
     # environment's default, so the eGLB-2022 candidates do not inherit it
     entries = sr.read_hyperparams_file(sr.hyperparams_path("ppo"))
     keys = {item.split("=", 1)[0] for item in kw}
-    assert set(entries[sr.HOLDOUT_ID]["env_kwargs"]) - sr.FIXED_KEYS <= keys
+    assert set(entries[sr.HOLDOUT_ID]["env_kwargs"]) - sr.SCRIPT_KEYS <= keys
     if "forecast_horizon" not in entries["equiglb/EquitableGLB-eglb2022-v0"]["env_kwargs"]:
         assert "forecast_horizon" not in entries[sr.HOLDOUT_ID]["env_kwargs"] or "forecast_horizon=0" in kw
