@@ -15,7 +15,9 @@ offline optimum of that window). It then runs, on the same test window and weigh
 * ``online-eglb-tuned``: online eGLB with step and bound tuned on the train split only;
 * ``mpc (perfect)``: MPC with horizon ``--mpc-horizon`` and perfect forecasts (deterministic);
 * ``mpc (noisy)``: the same with relative forecast noise ``--mpc-noise`` (one run per seed s,
-  noise seeded with s).
+  noise seeded with s);
+* with ``--env-kwargs action_mode=mpc_residual``: MPC at the mode's ``mpc_horizon`` with perfect
+  forecasts, the agents' base (their action 0).
 
 ``--residual-base tuned`` (with ``--env-kwargs action_mode=eglb_residual``) first tunes online eGLB
 on the train split exactly as ``online-eglb-tuned`` does for the test window's length
@@ -63,6 +65,7 @@ from equiglb.agents.cli import main as train_main  # noqa: E402
 from equiglb.agents.evaluate import evaluate_models, scenario_of  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
+from equiglb.envs.slot import MPC_HORIZON_H  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
@@ -249,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     window, w = full.split(TEST_SPLIT), full.weights
     tuned = TunedOnlineEGLBPolicy(train=full.split(TRAIN_SPLIT))
     policies = [OnlineEGLBPolicy(), tuned, MPCPolicy(horizon=args.mpc_horizon)]
+    kw0 = runs[0]["env_kwargs"]
+    mode_h = int(kw0.get("mpc_horizon", MPC_HORIZON_H)) if kw0.get("action_mode") == "mpc_residual" else None
+    if mode_h is not None:                                   # the agents' base (their action 0), at their look-ahead
+        policies.append(MPCPolicy(horizon=mode_h))
+        policies[-1].name = "mpc-base"                      # an instance attribute: compare needs distinct names
     base = compare(window, policies, w)
     j_off = base[0]["objective"] / (1 + base[0]["gap_to_offline"])
     for r in runs:                                            # the agents' tables used the same optimum
@@ -283,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         row(f"mpc H={args.mpc_horizon} (perfect)", [100 * base[2]["gap_to_offline"]], None),
         row(f"mpc H={args.mpc_horizon} (noise {args.mpc_noise:g})", [100 * r["gap_to_offline"] for r in noisy],
             seeds[:args.seeds]),
+        *([row(f"mpc H={mode_h} (the agents' base)", [100 * base[3]["gap_to_offline"]], None)] if mode_h else []),
     ]
     assert tuned.tuning is not None
     if base_tuning is not None and (base_tuning.eta_scale, base_tuning.z_max_scale) != \

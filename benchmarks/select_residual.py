@@ -270,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     base_policy.name = "online-eglb (fit-tuned)"  # an instance attribute: compare needs distinct names
     horizons = sorted({int(c.env.get("mpc_horizon", MPC_HORIZON_H)) for c in cands
                        if c.env.get("action_mode") == "mpc_residual"})
-    ref = compare(window, [OnlineEGLBPolicy(), base_policy, *(MPCPolicy(horizon=h) for h in horizons)], w)
+    mpcs = [MPCPolicy(horizon=h) for h in horizons]
+    for m in mpcs:
+        m.name = f"mpc-{m.horizon}h"         # an instance attribute, as above
+    ref = compare(window, [OnlineEGLBPolicy(), base_policy, *mpcs], w)
     j_off = ref[0]["objective"] / (1 + ref[0]["gap_to_offline"])
     for c in cands:
         print(f"candidate {c.label}: env {c.env or '{}'}, hyperparams {c.hyperparams or '{}'}, "

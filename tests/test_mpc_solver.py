@@ -92,3 +92,28 @@ def test_mpc_residual_action_scales_the_equity_coefficients():
     solver = make_mpc_solver(window, 3, env.weights)
     expected = _run(window, env.weights, solver, np.full((10, 2 * scn.N), f ** np.float32(a)))
     np.testing.assert_allclose(env.executed_schedule(), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_agent_quality_reports_the_mpc_base_of_mpc_residual_agents(tmp_path):
+    """A tiny end-to-end run of benchmarks/agent_quality.py in the MPC residual mode: the table gains
+    MPC at the mode's look-ahead (the agents' action 0), which is MPCPolicy's gap on the test window."""
+    import json
+
+    from conftest import load_benchmark
+
+    import equiglb
+    from equiglb.baselines import OfflinePolicy
+
+    aq = load_benchmark("agent_quality")
+    out = tmp_path / "q.json"
+    code = aq.main(["--protocol", "synthetic", "--seeds", "1", "-n", "64", "--mpc-horizon", "2", "-f",
+                    str(tmp_path / "runs"), "--out", str(out), "--env-kwargs", "action_mode=mpc_residual",
+                    "mpc_horizon=3", "episode_length=24", "--", "-params", "n_steps=32", "--n-envs", "2",
+                    "--eval-freq", "0"])
+    assert code == 0
+    table = {r["policy"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(table) >= {"ppo (agent)", "mpc H=2 (perfect)", "mpc H=3 (the agents' base)"}
+    test = equiglb.load_scenario("synthetic").split("test")
+    j_off = evaluate(test, OfflinePolicy().schedule(test), test.weights).objective_usd
+    j_mpc = evaluate(test, MPCPolicy(horizon=3).schedule(test), test.weights).objective_usd
+    assert table["mpc H=3 (the agents' base)"]["mean"] == pytest.approx(100 * (j_mpc / j_off - 1), abs=1e-6)

@@ -1,0 +1,63 @@
+"""MPC's per-slot solve time: the direct HiGHS LP against the cvxpy program, beside online eGLB.
+
+    python benchmarks/mpc_time.py [--horizons 1 6 12 24] [--hours 240]
+
+On the synthetic default scenario's test window (or its first ``--hours`` hours), for each look-ahead H:
+``MPCPolicy(horizon=H)`` (the seam's choice there: :class:`~equiglb.baselines.mpc.AggregateLPSolver`)
+and ``MPCPolicy(horizon=H, solver="HIGHS")`` (the reference :class:`~equiglb.baselines.mpc.CvxpyMPCSolver`),
+whole window including reset, in ms per slot; their J (USD, must agree) and the ratio. Online eGLB on
+the same window is the machine's reference (ms per slot, measured in the same run): quote ratios to it.
+The target: the direct path at least 3x faster than the cvxpy program at H = 6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import equiglb  # noqa: E402
+from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy  # noqa: E402
+from equiglb.ledger import evaluate  # noqa: E402
+
+
+def per_slot_ms(policy, window) -> tuple[float, float]:
+    """(ms per slot, J in USD) of ``policy`` on ``window``."""
+    t0 = time.perf_counter()
+    x = policy.schedule(window)
+    ms = 1000 * (time.perf_counter() - t0) / window.T
+    return ms, evaluate(window, x, window.weights).objective_usd
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--horizons", type=int, nargs="+", default=[1, 6, 12, 24], help="look-aheads H (hours)")
+    p.add_argument("--hours", type=int, default=None, help="window length (default: the whole test split)")
+    args = p.parse_args(argv)
+    if any(h < 1 for h in args.horizons):
+        p.error(f"--horizons must be >= 1 hour, got {args.horizons}")
+    test = equiglb.load_scenario("synthetic").split("test")
+    window = test if args.hours is None else test.window(0, min(args.hours, test.T))
+    ref_ms, _ = per_slot_ms(OnlineEGLBPolicy(), window)
+    print(f"synthetic test window, {window.T} slots; online eGLB {ref_ms:.3f} ms/slot (reference)")
+    print(f"{'H':>3} {'direct ms':>10} {'cvxpy ms':>9} {'speed-up':>9} {'direct/eGLB':>12} {'J direct (USD)':>16} "
+          f"{'J cvxpy (USD)':>16}")
+    ok = True
+    for h in args.horizons:
+        fast_ms, j_fast = per_slot_ms(MPCPolicy(horizon=h), window)
+        ref_h_ms, j_ref = per_slot_ms(MPCPolicy(horizon=h, solver="HIGHS"), window)
+        agree = abs(j_fast - j_ref) <= 1e-9 * abs(j_ref)
+        ok &= agree
+        print(f"{h:>3} {fast_ms:>10.3f} {ref_h_ms:>9.3f} {ref_h_ms / fast_ms:>8.1f}x {fast_ms / ref_ms:>11.1f}x "
+              f"{j_fast:>16,.2f} {j_ref:>16,.2f}{'' if agree else '  J DIFFERS'}")
+        if h == 6:
+            print(f"    target: direct >= 3x faster than cvxpy at H = 6: "
+                  f"{'met' if ref_h_ms / fast_ms >= 3 else 'MISSED'} ({ref_h_ms / fast_ms:.1f}x)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
