@@ -144,3 +144,9 @@ def test_switching_the_action_mode_drops_the_files_residual_options(capsys):
     assert kept["eglb_eta_scale"] == 0.5
     with pytest.raises(ValueError, match="eglb_eta_scale"):
         gym.make("equiglb/EquitableGLB-v0", **kept)
+    # between the two residual modes: the entry's options of the other one go, its own stay
+    mpc = {"episode_length": 240, "action_mode": "mpc_residual", "mpc_horizon": 24, "mpc_residual_max_factor": 1.5}
+    assert merge_env_kwargs(mpc, {"action_mode": "eglb_residual"}) == {"episode_length": 240,
+                                                                       "action_mode": "eglb_residual"}
+    assert merge_env_kwargs(entry, {"action_mode": "mpc_residual", "mpc_horizon": 6}) == {
+        "episode_length": 240, "action_mode": "mpc_residual", "mpc_horizon": 6}

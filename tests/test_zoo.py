@@ -90,7 +90,7 @@ def test_every_entry_reads_the_same_in_rl_zoo_and_train_py(algo, tmp_path, capsy
 
 
 def test_ppo_keeps_the_tuned_values():
-    """The tuned PPO defaults (docs/training.md) survive the format: the residual mode for the synthetic and
+    """The tuned PPO defaults (docs/training.md) survive the format: the MPC residual mode for the synthetic and
     eGLB-2022 ids, run X of the site_scores table (1M steps) for the ids without a residual entry."""
     hp = load_hyperparams("ppo", ENV)
     assert (hp["gamma"], hp["ent_coef"], hp["n_timesteps"], hp["n_steps"], hp["batch_size"]) == (0.9, 0.0, 150_000,
@@ -98,10 +98,10 @@ def test_ppo_keeps_the_tuned_values():
     assert hp["policy_kwargs"]["log_std_init"] == -1.5 and hp["policy_kwargs"]["net_arch"] == [64, 64]
     assert hp["policy_kwargs"]["activation_fn"].__name__ == "Tanh"
     assert hp["normalize"] is True and hp["env_kwargs"] == {"episode_length": 240, "random_start": True,
-                                                            "action_mode": "eglb_residual", "eglb_eta_scale": 0.7,
-                                                            "forecast_horizon": 6}
+                                                            "action_mode": "mpc_residual", "mpc_horizon": 24,
+                                                            "mpc_residual_max_factor": 1.5, "forecast_horizon": 6}
     real = load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-v0")
-    assert real["env_kwargs"]["episode_length"] == 121 and real["env_kwargs"]["action_mode"] == "eglb_residual"
+    assert real["env_kwargs"]["episode_length"] == 121 and real["env_kwargs"]["action_mode"] == "mpc_residual"
     test_id = load_hyperparams("ppo", "equiglb/EquitableGLB-eglb2022-test-v0")["env_kwargs"]
     assert {k: v for k, v in test_id.items() if k != "random_start"} == \
         {k: v for k, v in real["env_kwargs"].items() if k != "random_start"}     # the same spaces as the train id
