@@ -32,7 +32,8 @@ other key is a hyperparameter (``-params``, e.g. ``gamma``). Values are YAML and
 commas. ``action_mode=mpc_residual`` trains the MPC residual mode instead (no eGLB base; its
 ``mpc_horizon`` and ``mpc_residual_max_factor`` are candidate keys, and the table gains MPC with that
 look-ahead on ``val``, the mode's action 0). The base's options (``eglb_eta_scale``,
-``eglb_z_max_scale``) and the scenario and split options are fixed by this script (:data:`FIXED_KEYS`). Without ``--candidate`` the grid is
+``eglb_z_max_scale``) and the scenario and split options are fixed by this script (:data:`FIXED_KEYS`).
+Without ``--candidate`` the grid is
 :data:`DEFAULT_CANDIDATES`.
 
 Protocols (``--protocol``) as in benchmarks/agent_quality.py: ``synthetic`` (train split 1,200 h:

@@ -108,8 +108,8 @@ def test_agent_quality_reports_the_mpc_base_of_mpc_residual_agents(tmp_path):
     out = tmp_path / "q.json"
     code = aq.main(["--protocol", "synthetic", "--seeds", "1", "-n", "64", "--mpc-horizon", "2", "-f",
                     str(tmp_path / "runs"), "--out", str(out), "--env-kwargs", "action_mode=mpc_residual",
-                    "mpc_horizon=3", "episode_length=24", "--", "-params", "n_steps=32", "batch_size=32", "--n-envs", "2",
-                    "--eval-freq", "0"])
+                    "mpc_horizon=3", "episode_length=24", "--", "-params", "n_steps=32", "batch_size=32",
+                    "--n-envs", "2", "--eval-freq", "0"])
     assert code == 0
     table = {r["policy"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(table) >= {"ppo (agent)", "mpc H=2 (perfect)", "mpc H=3 (the agents' base)"}

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 
+import highspy
 import numpy as np
 
 from equiglb.baselines.offline import OfflineProblem, SolverError, _structure_key, check_solver, solve_with_fallback
@@ -135,8 +136,6 @@ class AggregateLPSolver:
                 and weights.q in (1.0, math.inf))
 
     def __init__(self, scenario: Scenario, H: int, weights: Weights):
-        import highspy
-
         self._highspy = highspy
         self.H, self.weights = H, weights
         self.key = _structure_key(scenario, H, weights, True) + (False,)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.envs.actions import ACTION_MODES
 from equiglb.baselines.mpc import MAX_HORIZON_H
+from equiglb.envs.actions import ACTION_MODES
 from equiglb.envs.slot import MPC_HORIZON_H, RESIDUAL_MAX_FACTOR
 from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
@@ -163,12 +163,11 @@ class EnvConfig:
             scales[name] = only_with(name, v, RESIDUAL_OPTIONS[name], "action_mode='eglb_residual'",
                                      action_mode == "eglb_residual", f"action_mode={action_mode!r}")
         # the inner MPC's look-ahead and the largest factor of the action's multipliers
-        mpc = {"mpc_horizon": as_int("mpc_horizon", mpc_horizon, 1, MAX_HORIZON_H, unit="hours"),
-               "mpc_residual_max_factor": as_float("mpc_residual_max_factor", mpc_residual_max_factor, lo=1.0,
-                                                   lo_open=True)}
-        for name in MPC_OPTIONS:
-            only_with(name, mpc[name], MPC_OPTIONS[name], "action_mode='mpc_residual'",
-                      action_mode == "mpc_residual", f"action_mode={action_mode!r}")
+        horizon = as_int("mpc_horizon", mpc_horizon, 1, MAX_HORIZON_H, unit="hours")
+        factor = as_float("mpc_residual_max_factor", mpc_residual_max_factor, lo=1.0, lo_open=True)
+        for name, v in (("mpc_horizon", horizon), ("mpc_residual_max_factor", factor)):
+            only_with(name, v, MPC_OPTIONS[name], "action_mode='mpc_residual'", action_mode == "mpc_residual",
+                      f"action_mode={action_mode!r}")
         if action_mode == "mpc_residual" and forecast_noise > 0:
             raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the MPC inside "
                               f"the environment forecasts perfectly, so the observation's forecasts would be "
@@ -176,7 +175,8 @@ class EnvConfig:
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
-                   include_prev_action=include_prev_action, **scales, **mpc)
+                   include_prev_action=include_prev_action, mpc_horizon=horizon, mpc_residual_max_factor=factor,
+                   **scales)
 
     def slot_options(self) -> dict[str, float]:
         """The keyword options of :func:`equiglb.envs.slot.make_slot_step` for this configuration: the

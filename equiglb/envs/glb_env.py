@@ -119,7 +119,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     ``action_mode="mpc_residual"`` only: ``mpc_horizon`` (hours, 1..168, default 6: the look-ahead of the
     MPC inside the environment, which forecasts perfectly within the episode, so ``forecast_noise`` must
     be 0; action 0 reproduces ``MPCPolicy(horizon=...)``) and ``mpc_residual_max_factor`` (float > 1,
-    default 4.0); another action mode refuses these options unless they are at their defaults. ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
+    default 4.0); another action mode refuses these options unless they are at their defaults.
+    ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
     ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
     (it sets the observation scales), not a wrapper's cut.
     """
