@@ -117,3 +117,33 @@ def test_agent_quality_reports_the_mpc_base_of_mpc_residual_agents(tmp_path):
     j_off = evaluate(test, OfflinePolicy().schedule(test), test.weights).objective_usd
     j_mpc = evaluate(test, MPCPolicy(horizon=3).schedule(test), test.weights).objective_usd
     assert table["mpc H=3 (the agents' base)"]["mean"] == pytest.approx(100 * (j_mpc / j_off - 1), abs=1e-6)
+
+
+def test_mpc_residual_routing_never_reads_past_the_episode():
+    """The MPC inside the environment sees the episode's window only: an episode that ends at the last
+    slot of the train split routes the same whatever the held-out test window holds."""
+    import dataclasses
+
+    import equiglb
+
+    scn = equiglb.load_scenario("synthetic")
+    a0, an = scn.splits["train"]
+    last = a0 + an - 1
+    price, carbon, demand = scn.price.copy(), scn.carbon.copy(), scn.demand.copy()
+    price[last + 1:] *= -3.0
+    carbon[last + 1:] *= 5.0
+    demand[last + 1:] *= 0.1
+    changed = dataclasses.replace(scn, price=price, carbon=carbon, demand=demand)
+    schedules = []
+    for s in (scn, changed):
+        env = EquitableGLBEnv(scenario=s, split="train", episode_length=24, action_mode="mpc_residual",
+                              mpc_horizon=24)
+        env.reset(seed=0, options={"start": last - 23})
+        rng = np.random.default_rng(0)
+        for _ in range(24):
+            env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        schedules.append(env.executed_schedule())
+    np.testing.assert_array_equal(schedules[0], schedules[1])
+    # while MPC given the whole scenario from the same slots would see the change
+    ahead = [MPCPolicy(horizon=24).schedule(s.window(last - 23, 48))[:24] for s in (scn, changed)]
+    assert not np.allclose(*ahead)
