@@ -18,7 +18,8 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
 * :class:`AggregateLPSolver`, the **accelerator** where it applies (one model, every region reaching
   every site, no social or latency term, q in {1, inf}: the default scenarios): the same program,
   aggregated over regions exactly as the offline program does, written as a linear program in matrix
-  form and handed to HiGHS directly (about six times faster per slot than going through cvxpy).
+  form and handed to HiGHS directly (5-10x faster per slot than through cvxpy at H = 1..24,
+  ``benchmarks/mpc_time.py``).
   Tests pin it to the reference.
 
 :class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
@@ -86,7 +87,7 @@ class CvxpyMPCSolver:
 
     def __init__(self, scenario: Scenario, H: int, weights: Weights, solver: str | None = None):
         self.H, self.weights, self.solver = H, weights, solver
-        self.key = _structure_key(scenario, H, weights, True) + (True,)
+        self.key = _structure_key(scenario, H, weights, True)
         self.prob = OfflineProblem(scenario, H, weights, allow_unserved=True, offsets=True)
         self.solvers_used: dict[str, int] = {}
 
@@ -138,7 +139,7 @@ class AggregateLPSolver:
     def __init__(self, scenario: Scenario, H: int, weights: Weights):
         self._highspy = highspy
         self.H, self.weights = H, weights
-        self.key = _structure_key(scenario, H, weights, True) + (False,)
+        self.key = _structure_key(scenario, H, weights, True)
         sc, N = scenario, scenario.N
         self.N, self.J = N, sc.J
         self.maxima = weights.q == math.inf
@@ -319,7 +320,7 @@ class MPCPolicy(OnlinePolicy):
         self.scenario, self.weights = scenario, weights
         self.H = min(self.horizon, scenario.T)
         key = _structure_key(scenario, self.H, weights, True)
-        if self._solver is None or self._solver.key[:len(key)] != key or self._solver.weights != weights:
+        if self._solver is None or self._solver.key != key or self._solver.weights != weights:
             self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
         self.core = MPCCore(scenario, weights, self.H, self.noise_std, np.random.default_rng(self.seed))
 

@@ -34,7 +34,7 @@ from equiglb.envs import kernels
 from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
-from equiglb.validate import as_float
+from equiglb.validate import as_float, as_int
 
 __all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "MPCResidualStep", "make_slot_step",
            "RESIDUAL_MAX_FACTOR", "MPC_HORIZON_H", "DUAL_OBS_CAP"]
@@ -176,6 +176,7 @@ class _PricedStep(SlotStep):
         super().__init__(scenario, weights, mode, batch_size)
         self.social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
         self._dim = 2 * scenario.N + (scenario.J if self.social else 0)
+        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
 
     @property
     def dim(self) -> int:
@@ -183,15 +184,7 @@ class _PricedStep(SlotStep):
         return self._dim
 
 
-class _RoutedStep(_PricedStep):
-    """The priced modes that route by :class:`~equiglb.baselines.routing.PriceRouter`: one per-slot router."""
-
-    def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
-        super().__init__(scenario, weights, mode, batch_size)
-        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
-
-
-class PriceStep(_RoutedStep):
+class PriceStep(_PricedStep):
     """``action_mode="prices"``: the action sets per-site equity prices; the slot is routed by them.
 
     Map: ``u = (clip(a, -1, 1) + 1) / 2`` in [0, 1] per entry, in blocks of N carbon entries, N
@@ -223,7 +216,7 @@ class PriceStep(_RoutedStep):
         return self._account(t, DenseRouting(x.reshape(self.batch + x.shape[1:])))
 
 
-class ResidualStep(_RoutedStep):
+class ResidualStep(_PricedStep):
     """``action_mode="eglb_residual"``: online eGLB runs inside the environment; the action scales its prices.
 
     Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` on the episode's window,
@@ -326,9 +319,7 @@ class MPCResidualStep(SlotStep):
         self.social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
         self._dim = 3 if self.social else 2
         n = 1 if batch_size is None else batch_size
-        self.horizon = int(horizon)
-        if not 1 <= self.horizon <= MAX_HORIZON_H:
-            raise ValueError(f"horizon={horizon}: must be in 1..{MAX_HORIZON_H} hours")
+        self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
         self.max_factor = as_float("max_factor", max_factor, lo=1.0, lo_open=True)
         self.log_range = math.log(self.max_factor)
         self.starts = np.zeros(n, dtype=np.int64)
