@@ -333,9 +333,7 @@ class Ledger:
         self._intensity = np.stack([sc.carbon, sc.water], axis=1)           # (T, 2, N): c and w stacked
         self._demand_cumsum = np.concatenate([np.zeros((1, sc.J)), np.cumsum(sc.demand, axis=0)])
         b = () if batch_size is None else (batch_size,)
-        self.footprint = np.zeros(b + (2, sc.N))
-        self.carbon_t = self.footprint[..., 0, :]      # views: C[i] (t) and W[i] (m³)
-        self.water_m3 = self.footprint[..., 1, :]
+        self.footprint = np.zeros(b + (2, sc.N))      # carbon_t and water_m3 are views of its rows
         self.quality_sum = np.zeros(b + (sc.J,))
         self.inv_window_demand = np.zeros(b + (sc.J,))
         # the slot's quantities: (B,) arrays with a batch, 0-d arrays for one copy
@@ -345,6 +343,21 @@ class Ledger:
         self.unserved_load: np.ndarray | float = np.zeros(b)
         self.latency_load: np.ndarray | float = np.zeros(b)
         self.slot_cost_usd: np.ndarray | float = np.zeros(b)
+
+    @property
+    def carbon_t(self) -> np.ndarray:
+        """Cumulative carbon C[i] (t) of each site, (..., N): a view of ``footprint[..., 0, :]``.
+
+        Derived on each access rather than stored, so that a copy (``copy.deepcopy``, ``pickle``) of
+        the ledger, which copies ``footprint`` into a new array, cannot hold a stale detached copy.
+        """
+        return self.footprint[..., 0, :]
+
+    @property
+    def water_m3(self) -> np.ndarray:
+        """Cumulative water W[i] (m³) of each site, (..., N): a view of ``footprint[..., 1, :]`` (see
+        :attr:`carbon_t`)."""
+        return self.footprint[..., 1, :]
 
     def reset(self, start: int | np.ndarray = 0, length: int | np.ndarray | None = None,
               index: np.ndarray | slice | None = None) -> None:

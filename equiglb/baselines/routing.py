@@ -105,6 +105,22 @@ class SlotRouter:
         self._P = P
         self._highs = self._build_highs()
 
+    def __getstate__(self) -> dict:
+        """Copy and pickle support: the HiGHS model is not picklable, so the state holds the arrays and
+        the model's current basis (the hot start of the next solve); :meth:`__setstate__` rebuilds the
+        model and restores that basis. Each solve starts from the basis alone (:meth:`route_pairs`), so the
+        original and the copy solve the next slots from the same state (bit-identical routings)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_highs", "_optimal")}
+        state["_basis"] = _highs_basis(self.__dict__.get("_highs"))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild the HiGHS model after a copy or an unpickling and restore its basis."""
+        basis = state.pop("_basis", None)
+        self.__dict__.update(state)
+        self._highs = self._build_highs()
+        _set_highs_basis(self._highs, basis)
+
     def route(self, cost: np.ndarray, demand: np.ndarray) -> np.ndarray:
         """Optimal routing (N, J, K) for per-unit ``cost`` (N, J, K) in USD and ``demand`` (J,)."""
         if self.full and np.all(cost[:, :1, 0] == cost[:, :, 0]):
@@ -157,6 +173,12 @@ class SlotRouter:
             h.changeColsCost(c.size, self._cols, c)
             h.changeRowsBounds(self.J, self._demand_rows, d / scale, d / scale)
             h.changeRowsBounds(self.N, self._capacity_rows, np.full(self.N, -highspy.kHighsInf), self.capacity / scale)
+            # hot start from the last basis only (not HiGHS' factorization or pricing weights): the solve
+            # is then a function of the basis and the data, which a copy of the router restores exactly
+            basis = h.getBasis()
+            h.clearSolver()
+            if basis.valid:
+                h.setBasis(basis)
             h.run()
             if h.getModelStatus() == self._optimal:
                 x = np.asarray(h.getSolution().col_value)[: self._P]
@@ -292,3 +314,25 @@ def repair_by_spare_capacity(scenario: Scenario, x: np.ndarray, rounds: int = 50
     if over.any():  # last resort: scale down (the shed load is unserved)
         x *= np.where(over, M / energy, 1.0)[:, None, None]
     return x
+
+
+def _highs_basis(h) -> tuple[list[int], list[int]] | None:
+    """The basis of HiGHS model ``h`` as (column statuses, row statuses) of plain ints, or None when
+    there is no model or no valid basis yet."""
+    if h is None:
+        return None
+    basis = h.getBasis()
+    if not basis.valid:
+        return None
+    return [int(v) for v in basis.col_status], [int(v) for v in basis.row_status]
+
+
+def _set_highs_basis(h, basis: tuple[list[int], list[int]] | None) -> None:
+    """Give HiGHS model ``h`` the basis of :func:`_highs_basis` (nothing when either is None)."""
+    if h is None or basis is None:
+        return
+    b = highspy.HighsBasis()
+    b.col_status = [highspy.HighsBasisStatus(v) for v in basis[0]]
+    b.row_status = [highspy.HighsBasisStatus(v) for v in basis[1]]
+    b.valid = True
+    h.setBasis(b)

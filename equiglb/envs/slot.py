@@ -361,6 +361,26 @@ class MPCResidualStep(SlotStep):
         return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
 
 
+    def __getstate__(self) -> dict:
+        """Copy and pickle support: the MPC program (a HiGHS model or a compiled cvxpy problem) is not
+        picklable; the state keeps its look-ahead and :meth:`__setstate__` builds it again (each solve
+        passes the whole program, so a rebuilt one gives the same routings)."""
+        state = self.__dict__.copy()
+        solver = state.pop("solver")
+        state["_solver_H"] = None if solver is None else solver.H
+        state["_solver_used"] = None if solver is None else dict(solver.solvers_used)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild the MPC program of the look-ahead recorded by :meth:`__getstate__`."""
+        H, used = state.pop("_solver_H", None), state.pop("_solver_used", None)
+        self.__dict__.update(state)
+        self.solver = None
+        if H is not None:
+            self.solver = make_mpc_solver(self.scenario.window(0, H), H, self.ledger.weights)
+            self.solver.solvers_used.update(used or {})
+
+
 def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None,
                    residual: dict[str, float] | None = None) -> SlotStep:
     """The slot step for a configuration, chosen once: the learning-augmented modes' own steps,
