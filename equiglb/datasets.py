@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Sequence
@@ -50,12 +51,13 @@ import minari
 import numpy as np
 from minari.data_collector import EpisodeBuffer
 from minari.dataset.minari_dataset import parse_dataset_id
+from minari.storage.local import get_dataset_path
 
 import equiglb  # noqa: F401  (registers the equiglb/* ids)
 from equiglb.baselines import POLICY_NAMES, make_policy
 from equiglb.envs import EquitableGLBEnv
 from equiglb.ledger import evaluate
-from equiglb.validate import cli_value
+from equiglb.validate import CliArgumentParser, cli_int, cli_value
 
 __all__ = ["RETURN_RTOL", "EpisodeRecord", "record_episode", "record_datasets", "main"]
 
@@ -153,7 +155,9 @@ def record_datasets(env_id: str, policies: Sequence[str], episodes: int = 1, spl
     kwargs["action_mode"] = "routing"
     env = gym.make(env_id, **kwargs)
     prefix = dataset_prefix or default_prefix(env_id, _base(env).config.split)
-    out = {}
+    # every policy's episodes are recorded (and checked) before the first dataset is written, and the
+    # datasets written by this call are removed again if a later one fails: all or nothing
+    recorded: dict[str, list[EpisodeBuffer]] = {}
     for name in policies:
         buffers = []
         for e in range(episodes):
@@ -161,14 +165,22 @@ def record_datasets(env_id: str, policies: Sequence[str], episodes: int = 1, spl
             buffers.append(EpisodeBuffer(id=e, seed=rec.seed, observations=rec.observations, actions=rec.actions,
                                          rewards=list(rec.rewards), terminations=list(rec.terminations),
                                          truncations=list(rec.truncations), infos=rec.infos))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="`(author_email|code_permalink)` is set to None")
-            out[name] = minari.create_dataset_from_buffers(
-                dataset_id=f"{prefix}/{name}-v0", buffer=buffers, env=env, eval_env=env.spec,
-                algorithm_name=f"equiglb baseline {name}", author="equiglb", data_format="arrow",
-                description=(f"{name} baseline of equiglb replayed through {env_id} (action_mode='routing'); "
-                             f"each episode's summed reward is -J(x) of the baseline's schedule (USD)."),
-                requirements=[f"equiglb=={equiglb.__version__}"])
+        recorded[name] = buffers
+    out: dict[str, Any] = {}
+    try:
+        for name, buffers in recorded.items():
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="`(author_email|code_permalink)` is set to None")
+                out[name] = minari.create_dataset_from_buffers(
+                    dataset_id=f"{prefix}/{name}-v0", buffer=buffers, env=env, eval_env=env.spec,
+                    algorithm_name=f"equiglb baseline {name}", author="equiglb", data_format="arrow",
+                    description=(f"{name} baseline of equiglb replayed through {env_id} (action_mode='routing'); "
+                                 f"each episode's summed reward is -J(x) of the baseline's schedule (USD)."),
+                    requirements=[f"equiglb=={equiglb.__version__}"])
+    except BaseException:
+        for name in out:
+            shutil.rmtree(get_dataset_path(f"{prefix}/{name}-v0"), ignore_errors=True)
+        raise
     return out
 
 
@@ -189,15 +201,29 @@ def _parse_kv(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+#: upper bound of ``--episodes`` (each episode solves a baseline on its window)
+MAX_EPISODES = 100_000
+#: largest ``--seed`` (episode e is reset with seed + e, at most 2**63 - 1)
+MAX_SEED = 2**63 - 1 - MAX_EPISODES
+
+
+def _episodes(text: str) -> int:
+    return cli_int(text, -(2**63), MAX_EPISODES, f"an integer number of episodes <= {MAX_EPISODES}")
+
+
+def _seed(text: str) -> int:
+    return cli_int(text, -(2**63), MAX_SEED, "an integer seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m equiglb.datasets",
-                                description="Record Minari datasets of equiglb's baselines replayed through the env.")
+    p = CliArgumentParser(prog="python -m equiglb.datasets",
+                          description="Record Minari datasets of equiglb's baselines replayed through the env.")
     p.add_argument("--env", default="equiglb/EquitableGLB-v0", help="registered env id (default: %(default)s)")
     p.add_argument("--split", default=None, help="scenario split: train, test or all (default: the id's)")
     p.add_argument("--policies", default=DEFAULT_POLICIES,
                    help=f"comma-separated, from: {', '.join(POLICY_NAMES)} (default: {DEFAULT_POLICIES})")
-    p.add_argument("--episodes", type=int, default=1, help="episodes per policy (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="episode e is reset with seed + e (default: 0)")
+    p.add_argument("--episodes", type=_episodes, default=1, help="episodes per policy (default: 1)")
+    p.add_argument("--seed", type=_seed, default=0, help="episode e is reset with seed + e (default: 0; >= 0)")
     p.add_argument("--env-kwargs", nargs="*", default=[], metavar="K=V",
                    help="options of gymnasium.make, values as YAML: episode_length=24 random_start=true data_dir=...")
     p.add_argument("--dataset-id", default=None,
@@ -217,6 +243,11 @@ def _check(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
     if unknown or not names:
         raise DatasetError(f"--policies: unknown name(s) {unknown or [args.policies]}; "
                            f"valid names: {', '.join(POLICY_NAMES)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DatasetError(f"--policies {args.policies}: {twice} listed twice (one dataset per policy)")
+    if args.seed < 0:
+        raise DatasetError(f"--seed must be >= 0 (episode e is reset with seed + e), got {args.seed}")
     if not 0 < args.rtol < 1:
         raise DatasetError(f"--rtol must be in (0, 1), got {args.rtol}")
     if args.episodes < 1:
@@ -240,28 +271,54 @@ def _check(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
     return names, kwargs
 
 
+def _data_path(path: str) -> Path:
+    """``--data-path``: an existing writable folder, or one that can be created (it is then created)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise DatasetError(f"--data-path {path!r}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"--data-path {path!r}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise DatasetError(f"--data-path {path!r}: not writable (permission denied)")
+    return p.resolve()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m equiglb.datasets``; returns the exit status (2 on bad input)."""
     args = build_parser().parse_args(argv)
     try:
         names, kwargs = _check(args)
         if args.data_path is not None:
-            Path(args.data_path).mkdir(parents=True, exist_ok=True)
-            os.environ["MINARI_DATASETS_PATH"] = str(Path(args.data_path).resolve())
+            os.environ["MINARI_DATASETS_PATH"] = str(_data_path(args.data_path))
         try:
             probe = gym.make(args.env, **dict(kwargs, action_mode="routing",
                                               **({"split": args.split} if args.split else {})))
         except (ValueError, TypeError, KeyError, OSError) as exc:
             raise DatasetError(f"--env {args.env} with --split {args.split} --env-kwargs {kwargs}: {exc}") from None
-        prefix = args.dataset_id or default_prefix(args.env, _base(probe).config.split)
+        cfg = _base(probe).config
+        prefix = args.dataset_id or default_prefix(args.env, cfg.split)
         probe.close()
+        if args.episodes > 1 and cfg.split_length == cfg.episode_length:
+            raise DatasetError(f"--episodes {args.episodes} with random_start=true: split {cfg.split!r} is "
+                               f"{cfg.split_length} h long, one episode of episode_length={cfg.episode_length}, so "
+                               f"every episode would replay the same window; give a shorter episode_length")
+        root = get_dataset_path()
+        taken = [f"{prefix}/{n}-v0" for n in names if (root / f"{prefix}/{n}-v0").exists()]
+        if taken:
+            raise DatasetError(f"--dataset-id {prefix}: dataset(s) {taken} already exist in {root}; choose another "
+                               f"--dataset-id or --data-path (nothing was written)")
         datasets = record_datasets(args.env, names, args.episodes, args.split, kwargs, prefix, args.seed,
                                    args.rtol)
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:           # a replay that is not -J(x): nothing is written for that policy
+    except RuntimeError as exc:           # a replay that is not -J(x): nothing is written for any policy
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:                # writing a dataset: those of this run are removed again
+        print(f"error: writing the datasets under {get_dataset_path()}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     for name, ds in datasets.items():
         returns = [float(np.sum(ep.rewards)) for ep in ds.iterate_episodes()]

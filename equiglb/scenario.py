@@ -284,9 +284,12 @@ class Scenario:
 
     # ------------------------------------------------------------------ windows
     def window(self, start: int, length: int | None = None, name: str | None = None) -> Scenario:
-        """The sub-scenario of slots ``start .. start+length-1`` (static data unchanged)."""
+        """The sub-scenario of slots ``start .. start+length-1`` (static data unchanged); ``start`` and
+        ``length`` are integers (an integral float such as ``10.0`` too; ``10.5`` is an OptionError)."""
+        start = as_int("window start", start, unit="slots")
         if length is None:
             length = self.T - start
+        length = as_int("window length", length, unit="slots")
         if not (0 <= start and length >= 1 and start + length <= self.T):
             raise ScenarioError(
                 f"scenario {self.name!r}: window(start={start}, length={length}) is outside 0..{self.T}")

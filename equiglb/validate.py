@@ -30,7 +30,7 @@ import yaml
 
 __all__ = ["ScenarioError", "OptionError", "UnknownOptionError", "cli_value", "MAX_MAGNITUDE", "as_int", "as_float",
            "as_bool", "one_of", "only_with", "as_seed", "as_path", "as_float_array", "as_output_path",
-           "CliArgumentParser"]
+           "CliArgumentParser", "cli_int", "UniqueKeyLoader", "yaml_load_unique", "check_reset_options", "write_atomic"]
 
 #: Largest absolute value accepted for any number option or data value (weights in USD, prices in USD/MWh, ...).
 #: Larger values are data-entry errors in practice, and they crush every other observation to 0 after scaling.
@@ -60,6 +60,28 @@ def cli_value(raw: str) -> Any:
         except ValueError:
             return value
     return value
+
+
+def cli_int(text: str, lo: int, hi: int, what: str) -> int:
+    """A command-line integer (an ``argparse`` ``type=``): an integer literal, or a float literal with an
+    integral value (``1e6``, ``2048.0``), in ``lo..hi``; ``2048.7``, ``1e400`` (infinity) and ``nan`` raise
+    ``argparse.ArgumentTypeError`` naming ``what`` and the text, never truncated."""
+    t = text.strip()
+    try:
+        v = int(t)
+    except ValueError:
+        try:
+            f = float(t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(f):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (not a finite number)") from None
+        if f != int(f):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (not a whole number)") from None
+        v = int(f)
+    if not lo <= v <= hi:
+        raise argparse.ArgumentTypeError(f"expected {what} in {lo}..{hi}, got {text!r}")
+    return v
 
 
 class UnknownOptionError(OptionError, TypeError):
@@ -215,6 +237,62 @@ def as_output_path(name: str, value: Any) -> str:
     if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise OptionError(f"{name}={path!r}: not writable (permission denied)")
     return path
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """As SafeLoader's, with a ``ConstructorError`` naming the line of a key given twice."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":          # ``<<: *base``: keys written after it override
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                dup = key in seen
+                seen.add(key)
+            except TypeError:                                       # an unhashable key: SafeLoader refuses it
+                continue
+            if dup:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def yaml_load_unique(text: str) -> Any:
+    """``yaml.safe_load`` that raises ``yaml.YAMLError`` on a key given twice in a mapping (the error
+    names the key and its line), so that an edited file never silently loses an entry."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def check_reset_options(options: Any, allowed: Iterable[str]) -> dict[str, Any]:
+    """The ``options`` of ``reset(options=...)``: None or a dict whose keys are among ``allowed``
+    (e.g. ``{"start"}``); anything else is an :class:`UnknownOptionError` or :class:`OptionError` that
+    names the value, so that a typo such as ``{"strat": 100}`` is not silently ignored."""
+    if options is None:
+        return {}
+    allowed = sorted(allowed)
+    if not isinstance(options, dict):
+        raise OptionError(f"reset(options={_show(options)}): expected a dict with the keys {allowed} "
+                          f"(or None), got a {_kind(options)}")
+    unknown = sorted(str(k) for k in options if k not in allowed)
+    if unknown:
+        raise UnknownOptionError(f"reset(options=...): unknown key(s) {unknown}; the keys are {allowed}")
+    return options
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder renamed into place, so that
+    an interrupted or failed write never leaves a half-written file under the final name."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class CliArgumentParser(argparse.ArgumentParser):

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -65,7 +67,8 @@ RAY_SCRIPT = textwrap.dedent("""
             total += float(env.step(env.action_space.sample())[1])
         return before, total
 
-    opts = dict(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # address="local": a new instance of its own even when another Ray runs on the machine
+    opts = dict(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.init(**opts)
     assert "equiglb" not in sys.modules
     task = ray.remote(max_calls=1)(build)             # one task per worker process: each starts fresh
@@ -82,9 +85,14 @@ RAY_SCRIPT = textwrap.dedent("""
 
 
 def test_ray_workers_build_the_env_by_id_without_importing_equiglb_first(tmp_path):
-    out = subprocess.run([sys.executable, "-c", RAY_SCRIPT], capture_output=True, text=True, timeout=300,
-                         cwd=str(tmp_path), env=_env_with_repo_on_path())
-    assert out.returncode == 0, out.stderr[-3000:]
+    ray_tmp = tempfile.mkdtemp(prefix="eqr", dir="/tmp")     # Ray's own temp dir (short: socket paths)
+    env = {k: v for k, v in _env_with_repo_on_path().items() if k != "RAY_ADDRESS"}
+    try:
+        out = subprocess.run([sys.executable, "-c", RAY_SCRIPT], capture_output=True, text=True, timeout=300,
+                             cwd=str(tmp_path), env={**env, "RAY_TMPDIR": ray_tmp})
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     lines = [line for line in out.stdout.splitlines() if line.startswith("(")]
     assert len(lines) == 3, out.stdout
     prefixed, plain, hooked = (eval(line) for line in lines)  # noqa: S307 - our own repr of (bool, float|str)

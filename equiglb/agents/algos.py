@@ -48,7 +48,7 @@ from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckA
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from torch import nn
 
-from equiglb.validate import cli_value
+from equiglb.validate import cli_value, yaml_load_unique
 
 __all__ = ["ALGOS", "OFF_POLICY", "SPECIAL_KEYS", "DEFAULT_ENTRY", "HyperparamError", "LinearSchedule",
            "hyperparams_path", "read_hyperparams_file", "load_hyperparams", "parse_overrides",
@@ -170,8 +170,8 @@ def read_hyperparams_file(path: str | Path) -> dict[str, dict[str, Any]]:
     """Every entry of a hyperparameter file (env id -> entry), as ``yaml.safe_load`` (and RL Zoo) read it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml_load_unique(path.read_text())         # a key written twice is refused, not the last kept
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise HyperparamError(f"cannot read hyperparameter file {path}: {exc}") from exc
     if not isinstance(data, dict) or not data:
         raise HyperparamError(f"hyperparameter file {path}: expected a mapping of env id -> entry, got {data!r}")

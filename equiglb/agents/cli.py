@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from equiglb.agents.algos import ALGOS
 from equiglb.agents.runs import UserError
 from equiglb.agents.trainer import run
+from equiglb.validate import cli_int
 
 __all__ = ["DEFAULT_ENV_ID", "build_parser", "main"]
 
@@ -23,24 +24,19 @@ DEFAULT_ENV_ID = "equiglb/EquitableGLB-v0"
 VEC_ENVS = ("dummy", "subproc", "native")
 
 
+#: largest value of a count flag (``-n``, ``--n-envs``, ...): 1e12 environment steps is far beyond any run;
+#: a larger number is a typo (or ``1e400``, infinity) that would otherwise fail deep inside training
+MAX_COUNT = 10**12
+#: largest seed: SB3 seeds numpy's legacy generator, which takes seeds below 2**32
+MAX_SEED = 2**32 - 1
+
+
 def _positive_int(text: str) -> int:
-    try:
-        v = int(float(text)) if "e" in text.lower() else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    return v
+    return cli_int(text, 1, MAX_COUNT, "a positive integer")
 
 
 def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    return v
+    return cli_int(text, 0, MAX_SEED, "an integer >= 0")
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import inspect
 import os
 import signal
 import sys
@@ -77,7 +78,7 @@ from equiglb.agents.runs import (
     write_config,
 )
 from equiglb.baselines import POLICY_NAMES
-from equiglb.envs.core import MODE_OPTIONS
+from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, EnvConfig
 from equiglb.envs.sb3 import make_sb3_vec_env
 
 __all__ = ["Plan", "Built", "plan_from_args", "build", "run", "make_vec_env", "RECORDED"]
@@ -167,6 +168,8 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         raise UserError(f"--env-kwargs: {exc}") from exc
     if "split" in env_kwargs:
         raise UserError("--env-kwargs split=...: use --train-split / --eval-split instead")
+    if args.eval_only and trained is not None:
+        check_agent_options(trained, parse_overrides(args.env_kwargs))
     threads = args.torch_threads if args.torch_threads is not None else 1
     vec_env = args.vec_env
     if vec_env is None:
@@ -274,6 +277,23 @@ def normalize_kwargs(normalize: Any) -> dict[str, Any] | None:
     return {} if normalize else None
 
 
+def check_agent_options(model: Path, given: dict[str, Any]) -> None:
+    """``--eval-only``: the options of ``--env-kwargs`` that set what the agent observes or how its action
+    acts (:data:`equiglb.envs.core.AGENT_OPTIONS`) must equal those the model was trained with (its run's
+    config.yml; defaults where it has none): the evaluation runs a model with its own options, so another
+    value would be recorded in ``evaluated.yml`` without being used."""
+    recorded = run_config(model)
+    if "env_kwargs" not in recorded:
+        return                                       # a bare model zip: the given options are what it runs with
+    trained = recorded.get("env_kwargs") or {}
+    defaults = {k: v.default for k, v in inspect.signature(EnvConfig.make).parameters.items()}
+    for key in AGENT_OPTIONS:
+        if key in given and given[key] != trained.get(key, defaults.get(key)):
+            raise UserError(f"--env-kwargs {key}={given[key]!r}: --trained-agent {str(model)!r} was trained with "
+                            f"{key}={trained.get(key, defaults.get(key))!r}, and a model is evaluated with the "
+                            f"options it was trained with; drop {key} from --env-kwargs (or give the trained value)")
+
+
 def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The hyperparameter entry's ``env_kwargs`` updated key by key by ``--env-kwargs`` (``given``).
 
@@ -350,6 +370,25 @@ def _probe(path: Path, plan: Plan, venv: VecEnv, option: str) -> None:
     _check_shapes(path, probe, venv, plan.env_id, option)
 
 
+def _probe_spaces(plan: Plan) -> None:
+    """``-i MODEL``: the model's algorithm and observation/action shapes against one copy of the
+    environment, checked before the baselines (whose tuning takes minutes) and the vector env are built."""
+    assert plan.trained_agent is not None
+    kwargs = dict(plan.env_kwargs)
+    if plan.eval_only:              # evaluated with the agent options it was trained with (as evaluate_models)
+        agent = run_config(plan.trained_agent).get("env_kwargs") or plan.env_kwargs
+        kwargs = {**{k: v for k, v in kwargs.items() if k not in AGENT_OPTIONS},
+                  **{k: v for k, v in agent.items() if k in AGENT_OPTIONS}}
+    try:
+        env = gym.make(plan.env_id, **{**kwargs, "split": plan.train_split})
+    except Exception as exc:  # the env's own message names the option
+        raise UserError(f"cannot make environment {plan.env_id!r} with --env-kwargs {plan.env_kwargs}: {exc}") from exc
+    try:
+        _probe(plan.trained_agent, plan, DummyVecEnv([lambda: env]), "--trained-agent")
+    finally:
+        env.close()
+
+
 def build(plan: Plan) -> Built:
     """Check everything that can be known before training by building it in memory; raise
     :class:`UserError` naming the option, file or value. Nothing is written."""
@@ -365,6 +404,8 @@ def build(plan: Plan) -> Built:
     full = scenario_of(plan.env_id, plan.env_kwargs)
     train = check_split(full, plan.train_split, "--train-split")
     window = check_split(full, plan.eval_split, "--eval-split")
+    if plan.trained_agent is not None:
+        _probe_spaces(plan)                          # before any baseline is tuned (minutes for some)
     check_baselines(list(plan.baselines) if plan.baselines is not None else list(POLICY_NAMES), window,
                     train=train)
     if plan.eval_only:

@@ -125,7 +125,10 @@ class ProportionalPolicy(OnlinePolicy):
         per_model = np.divide(1.0, allowed.sum(axis=2, keepdims=True), out=np.zeros((scenario.N, scenario.J, 1)),
                               where=allowed.sum(axis=2, keepdims=True) > 0)
         share = allowed * per_model * scenario.capacity[:, None, None]
-        self.share = share / share.sum(axis=(0, 2), keepdims=True)        # (N, J, K), sums to 1 per region
+        total = share.sum(axis=(0, 2), keepdims=True)
+        # (N, J, K), sums to 1 per region; a region whose reachable sites all have capacity 0 routes nothing
+        # (its demand is unserved, as under any policy) instead of dividing 0 by 0 into NaN
+        self.share = np.divide(share, total, out=np.zeros_like(share), where=total > 0)
 
     def act(self, t: int) -> np.ndarray:
         return repair_by_spare_capacity(self.scenario, self.share * self.scenario.demand[t][None, :, None])

@@ -41,8 +41,14 @@ CAPACITY_RTOL = 1e-12
 
 
 def check_action(action: np.ndarray, dim: int, batch: tuple[int, ...], mode: str) -> np.ndarray:
-    """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf."""
-    a = np.asarray(action, dtype=np.float64)
+    """Return the action as a float64 array, raising ValueError on a wrong shape or NaN/inf, and on
+    entries that are not real numbers (strings, complex numbers, booleans, objects), which numpy would
+    otherwise convert silently (``"0.5"`` to 0.5, ``0.5+1j`` to 0.5)."""
+    raw = np.asarray(action)
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"action of dtype {raw.dtype} (action_mode={mode!r}): expected real numbers "
+                         f"(a float32 or float64 array of shape {batch + (dim,)})")
+    a = raw.astype(np.float64, copy=False)
     if a.shape != batch + (dim,):
         raise ValueError(f"action has shape {a.shape}, expected {batch + (dim,)} (action_mode={mode!r})")
     if not np.isfinite(a).all():

@@ -25,6 +25,7 @@ from equiglb.forecast import forecast
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
 from equiglb.validate import (
+    MAX_MAGNITUDE,
     OptionError,
     UnknownOptionError,
     as_bool,
@@ -172,6 +173,8 @@ class EnvConfig:
             raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the MPC inside "
                               f"the environment forecasts perfectly, so the observation's forecasts would be "
                               f"noisier than what the routing uses; use forecast_noise=0 in this mode")
+        check_equity_magnitude(scn, weights, factor if action_mode == "mpc_residual" else
+                               scales["eglb_residual_max_factor"] if action_mode == "eglb_residual" else 1.0)
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
@@ -199,6 +202,22 @@ class EnvConfig:
         if self.random_start and self.split_length > self.episode_length:
             return self.split_start + int(rng.integers(0, self.split_length - self.episode_length + 1))
         return self.split_start
+
+
+def check_equity_magnitude(scn: Scenario, weights: Weights, factor: float = 1.0) -> None:
+    """The largest equity price the reward (and a residual mode's inner solver) can use, a μ times a region
+    weight ω times the residual range ``factor``, is at most :data:`~equiglb.validate.MAX_MAGNITUDE` USD per
+    unit: beyond it a solver's coefficients leave its numerical range (HiGHS stops without a status), so
+    ``region_weights=[1e12, 0, ...]`` is refused by name here instead of failing mid-episode."""
+    omega = float(np.max(scn.region_weights)) if np.size(scn.region_weights) else 0.0
+    for name, mu in (("mu_carbon", weights.mu_carbon), ("mu_water", weights.mu_water),
+                     ("mu_social", weights.mu_social)):
+        top = float(mu) * omega * factor
+        if top > MAX_MAGNITUDE:
+            raise OptionError(f"region_weights: the largest weight {omega:g} times {name}={float(mu):g} USD"
+                              f"{f' times the residual range {factor:g}' if factor != 1.0 else ''} is {top:g} USD, "
+                              f"above the accepted maximum {MAX_MAGNITUDE:g}; scale region_weights down (they are "
+                              f"relative weights, e.g. 1 per region)")
 
 
 def _scale(a: np.ndarray) -> float:

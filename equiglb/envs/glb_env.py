@@ -12,6 +12,7 @@ from equiglb.envs.core import EnvConfig, Observer
 from equiglb.envs.slot import DUAL_OBS_CAP, make_slot_step
 from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario
+from equiglb.validate import check_reset_options
 
 __all__ = ["EquitableGLBEnv"]
 
@@ -150,6 +151,7 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start an episode; ``options={"start": slot}`` fixes the first slot (within the split)."""
+        options = check_reset_options(options, ("start",))     # before any state changes: a typo is named
         super().reset(seed=seed)
         cfg = self.config
         limit = self.spec.max_episode_steps if self.spec is not None else None

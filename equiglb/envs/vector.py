@@ -27,6 +27,7 @@ from gymnasium.vector.utils import batch_space
 
 from equiglb.envs.core import EnvConfig, Observer
 from equiglb.envs.slot import DUAL_OBS_CAP, make_slot_step
+from equiglb.validate import OptionError, check_reset_options
 
 __all__ = ["EquitableGLBVectorEnv"]
 
@@ -82,6 +83,15 @@ class EquitableGLBVectorEnv(VectorEnv):
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every copy; ``options={"start": slots}`` fixes the first slots (int or (B,))."""
         B, cfg = self.num_envs, self.config
+        options = check_reset_options(options, ("start",))     # before any state changes: a typo is named
+        if options.get("start") is not None:
+            try:
+                shape: tuple[int, ...] | None = np.shape(options["start"])
+            except ValueError:                           # a ragged list
+                shape = None
+            if shape is None or len(shape) > 1 or (len(shape) == 1 and shape[0] != B):
+                raise OptionError(f"reset(options={{'start': ...}}): expected one slot or a list of {B} slots (one "
+                                  f"per copy), got {'a ragged list' if shape is None else f'shape {shape}'}")
         if seed is not None:
             seeds = [seed + b for b in range(B)] if isinstance(seed, (int, np.integer)) else list(seed)
             if len(seeds) != B:

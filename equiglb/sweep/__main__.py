@@ -23,9 +23,10 @@ import yaml
 
 from equiglb.agents.algos import hyperparams_path, read_hyperparams_file
 from equiglb.sweep.config import SweepConfig, SweepError, add_arguments, config_from_args
-from equiglb.sweep.engine import collect, preflight, prepare_out, run_search, run_specs, trial_specs
+from equiglb.sweep.engine import collect, preflight, prepare_out, run_search, run_specs, trial_specs, unprepare_out
 from equiglb.sweep.report import format_summary, write_outputs
 from equiglb.sweep.worker import read_result
+from equiglb.validate import CliArgumentParser
 
 __all__ = ["main", "run_grid", "search"]
 
@@ -82,8 +83,8 @@ def search(cfg: SweepConfig, out: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 some trial failed, 2 bad configuration)."""
-    p = argparse.ArgumentParser(prog="python -m equiglb.sweep", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CliArgumentParser(prog="python -m equiglb.sweep", description=__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)
     try:
@@ -93,7 +94,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepError as exc:
         print(f"equiglb.sweep: error: {exc}", file=sys.stderr)
         return 2
-    return search(cfg, out) if cfg.search else run_grid(cfg, out)
+    try:
+        return search(cfg, out) if cfg.search else run_grid(cfg, out)
+    except SweepError as exc:      # found on connecting to Ray (e.g. a cluster without the CPUs of a trial)
+        if not cfg.resume and not (out / "trials").exists():
+            unprepare_out(out)     # no trial started: the same command can be given again
+        print(f"equiglb.sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:         # writing the tables or plots
+        print(f"equiglb.sweep: error: cannot write the sweep's outputs in {out}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from equiglb.validate import OptionError, as_float, as_int, cli_int, yaml_load_unique
 
 __all__ = ["DEFAULT_ENV_ID", "SweepConfig", "SweepError", "TrialSpec", "expand_trials", "parse_kv",
            "parse_grid", "config_from_file"]
@@ -25,6 +28,13 @@ DEFAULT_ENV_ID = "equiglb/EquitableGLB-v0"
 #: Baselines solved per grid point by default (the offline optimum is always solved: it defines the gap).
 DEFAULT_BASELINES = ("offline", "online-eglb", "min-cost")
 SEARCHERS = ("optuna",)
+#: upper bound of the bootstrap resamples (``--reps``): 100,000 resamples already pin a 95 % interval's ends
+#: to a fraction of a percent; more only make the summary wait
+MAX_REPS = 100_000
+#: upper bound of a count (``--n-timesteps``, ``--n-trials``), as train.py's
+MAX_COUNT = 10**12
+#: largest seed: train.py's (SB3 seeds numpy's legacy generator, which takes seeds below 2**32)
+MAX_SEED = 2**32 - 1
 
 
 class SweepError(ValueError):
@@ -56,6 +66,7 @@ class SweepConfig:
 
     def check(self) -> None:
         """Raise :class:`SweepError` on a value that cannot be right (before any work is done)."""
+        self._check_types()
         if not self.algos:
             raise SweepError("--algos: give at least one algorithm, e.g. --algos ppo,sac")
         if not self.seeds:
@@ -78,8 +89,17 @@ class SweepConfig:
             raise SweepError("--resume applies to grid sweeps; a --search starts afresh in a new --out folder")
         if self.n_trials < 1:
             raise SweepError(f"--n-trials must be >= 1, got {self.n_trials}")
-        if self.reps < 100:
-            raise SweepError(f"--reps must be >= 100 bootstrap resamples, got {self.reps}")
+        if not 100 <= self.reps <= MAX_REPS:
+            raise SweepError(f"--reps must be in 100..{MAX_REPS} bootstrap resamples, got {self.reps}")
+        if self.n_trials > MAX_COUNT:
+            raise SweepError(f"--n-trials must be <= {MAX_COUNT}, got {self.n_trials}")
+        if self.num_cpus is not None and self.address is None and self.cpus_per_trial > self.num_cpus:
+            raise SweepError(f"--cpus-per-trial {self.cpus_per_trial:g} is more than the local Ray instance's "
+                             f"--num-cpus {self.num_cpus}: no trial could ever start")
+        local = os.cpu_count() or 1
+        if self.num_cpus is None and self.address is None and self.cpus_per_trial > local:
+            raise SweepError(f"--cpus-per-trial {self.cpus_per_trial:g} is more than this machine's {local} CPUs "
+                             f"(the local Ray instance): no trial could ever start")
         for key, values in self.grid.items():
             if not values:
                 raise SweepError(f"--grid {key}=: give at least one value")
@@ -91,6 +111,37 @@ class SweepConfig:
                 raise SweepError("--grid split=...: a sweep trains on the train split, evaluates on the test split")
         if "split" in self.env_kwargs:
             raise SweepError("--env-kwargs split=...: a sweep trains on the train split, evaluates on the test split")
+
+    def _check_types(self) -> None:
+        """Every numeric setting an integer (or a number) in range, never silently truncated: a config file's
+        ``seeds: [0.7]`` or ``n_timesteps: lots`` is refused by name, as the command line refuses them."""
+        def integer(name: str, value: Any, lo: int, hi: int) -> int:
+            try:
+                return as_int(name, value, lo, hi)
+            except OptionError as exc:
+                raise SweepError(f"--{name.replace('_', '-')}: {exc}") from None
+
+        self.seeds = [integer("seeds", s, 0, MAX_SEED) for s in self.seeds]
+        if self.n_timesteps is not None:
+            self.n_timesteps = integer("n_timesteps", self.n_timesteps, 1, MAX_COUNT)
+        self.eval_freq = integer("eval_freq", self.eval_freq, -MAX_COUNT, MAX_COUNT)
+        if self.num_cpus is not None:
+            self.num_cpus = integer("num_cpus", self.num_cpus, 1, 100_000)
+        self.n_trials = integer("n_trials", self.n_trials, 1, MAX_COUNT)
+        self.reps = integer("reps", self.reps, 1, MAX_COUNT)
+        self.bootstrap_seed = integer("bootstrap_seed", self.bootstrap_seed, 0, 2**63 - 1)
+        try:
+            self.cpus_per_trial = as_float("cpus_per_trial", self.cpus_per_trial, lo=0.0, lo_open=True, hi=100_000.0)
+        except OptionError as exc:
+            raise SweepError(f"--cpus-per-trial: {exc}") from None
+        for name in ("out", "env"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise SweepError(f"--{name}: expected a non-empty text, got {getattr(self, name)!r}")
+        if self.address is not None and not isinstance(self.address, str):
+            raise SweepError(f"--address: expected HOST:PORT, got {self.address!r}")
+        for name in ("resume",):
+            if not isinstance(getattr(self, name), bool):
+                raise SweepError(f"{name}: expected true or false, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (written as ``DIR/sweep.yml``)."""
@@ -116,6 +167,9 @@ def parse_kv(items: list[str], option: str) -> dict[str, str]:
         key, sep, value = str(item).partition("=")
         if not sep or not key.strip():
             raise SweepError(f"{option} {item!r}: expected KEY=VALUE")
+        if key.strip() in out:
+            raise SweepError(f"{option}: key {key.strip()!r} given twice ({key.strip()}={out[key.strip()]} and "
+                             f"{item!r}); give each key once")
         out[key.strip()] = value.strip()
     return out
 
@@ -153,8 +207,8 @@ def config_from_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML sweep config; keys are :class:`SweepConfig` fields (``-`` or ``_``)."""
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        raw = yaml_load_unique(p.read_text()) or {}         # a key written twice is refused, not the last kept
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SweepError(f"--config {str(p)!r}: cannot read it: {exc}") from exc
     if not isinstance(raw, dict):
         raise SweepError(f"--config {str(p)!r}: expected a mapping of options, got {type(raw).__name__}")
@@ -168,10 +222,16 @@ def config_from_file(path: str | Path) -> dict[str, Any]:
         if key in ("algos", "baselines"):
             v = [str(x) for x in _as_list(v, key, src)]
         elif key == "seeds":
-            try:
-                v = [int(x) for x in _as_list(v, key, src)]
+            items = _as_list(v, key, src)
+            try:                                             # "0,1" text holds integers; numbers are checked as given
+                v = [int(x) if isinstance(x, str) else x for x in items]
             except ValueError as exc:
                 raise SweepError(f"{src}: seeds must be integers, got {v!r}") from exc
+            for x in v:
+                try:
+                    as_int("seeds", x, 0, MAX_SEED)
+                except OptionError as exc:
+                    raise SweepError(f"{src}: {exc}") from None
         elif key == "grid":
             if not isinstance(v, dict):
                 raise SweepError(f"{src}: grid must map each key to a list of values, got {v!r}")
@@ -223,7 +283,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=None, help=f"registered environment id (default {DEFAULT_ENV_ID})")
     p.add_argument("--algos", default=None, help="comma-separated algorithms, e.g. ppo,sac (default ppo)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2,3,4)")
-    p.add_argument("-n", "--n-timesteps", type=int, default=None,
+    p.add_argument("-n", "--n-timesteps", type=_positive_int, default=None,
                    help="training budget per trial in env steps (default: the hyperparameter file's)")
     p.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2,...",
                    help="sweep an environment keyword argument (repeatable): q=1,2,inf mu_water=30,60,120")
@@ -250,6 +310,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap-seed", type=int, default=None, help="seed of the bootstrap (0)")
 
 
+def _positive_int(text: str) -> int:
+    """A positive integer as train.py reads ``-n``: ``1e6`` is 1,000,000, ``2048.7`` and ``1e400`` are refused."""
+    return cli_int(text, 1, MAX_COUNT, "a positive integer")
+
+
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
     """Merge the config file (if any) and the flags; validate; raise :class:`SweepError`."""
     values: dict[str, Any] = config_from_file(args.config) if args.config else {}
@@ -264,6 +329,8 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
             values["seeds"] = [int(s) for s in args.seeds.split(",") if s.strip()]
         except ValueError as exc:
             raise SweepError(f"--seeds {args.seeds!r}: expected comma-separated integers") from exc
+        if any(s > MAX_SEED for s in values["seeds"]):
+            raise SweepError(f"--seeds {args.seeds!r}: seeds must be <= {MAX_SEED}")
     if args.grid is not None:
         values["grid"] = parse_grid(args.grid)
     if args.env_kwargs is not None:

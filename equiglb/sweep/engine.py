@@ -13,7 +13,10 @@ import io
 import logging
 import math
 import os
+import re
+import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,16 +28,23 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 import equiglb
+from equiglb.agents.cli import build_parser
 from equiglb.agents.cli import main as train_main
+from equiglb.agents.evaluate import check_split, scenario_of
+from equiglb.agents.runs import UserError
+from equiglb.agents.trainer import build, plan_from_args
 from equiglb.baselines import POLICY_NAMES
 from equiglb.sweep.config import SweepConfig, SweepError, TrialSpec, expand_trials, grid_points
+from equiglb.sweep.trial import train_argv
 from equiglb.sweep.worker import grid_trainable, read_result, search_trainable
-from equiglb.validate import cli_value
+from equiglb.validate import cli_value, write_atomic
 
 __all__ = ["SEARCH_SPACES", "preflight", "prepare_out", "trial_specs", "ray_session", "tune_grid", "run_specs",
            "collect", "run_search"]
 
 CONFIG_FILE = "sweep.yml"
+#: seconds to wait for a TCP connection to ``--address`` before the sweep is refused
+CONNECT_TIMEOUT_S = 10.0
 #: Keys of sweep.yml that may differ between a sweep and its resumption (they do not change a result).
 RESUMABLE = ("resume", "address", "num_cpus", "cpus_per_trial", "reps", "bootstrap_seed")
 
@@ -83,8 +93,96 @@ def _absolute_paths(kwargs: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def check_address(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """``--address HOST:PORT`` (or ``ray://HOST:PORT``): something accepts TCP connections there within
+    ``timeout_s`` seconds, else :class:`SweepError` naming the address; ``ray.init`` itself would retry
+    for minutes. ``auto`` and other forms are left to Ray."""
+    if not address:
+        return
+    m = re.fullmatch(r"(?:ray://)?\[?([^\[\]]+?)\]?:(\d+)", address.strip())
+    if m is None:
+        if address.strip() == "auto":
+            return
+        raise SweepError(f"--address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379), ray://HOST:PORT or auto")
+    host, port = m.group(1), int(m.group(2))
+    if not 0 < port < 65536:
+        raise SweepError(f"--address {address!r}: port {port} is not in 1..65535")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise SweepError(f"--address {address!r}: cannot connect to a Ray cluster there within {timeout_s:g} s "
+                         f"({type(exc).__name__}: {exc}); start one with `ray start --head --port {port}`, or "
+                         f"omit --address for a local Ray instance") from None
+
+
+def check_cluster_cpus(cfg: SweepConfig) -> None:
+    """On the connected Ray: ``--cpus-per-trial`` at most the cluster's CPUs (else no trial could ever
+    be scheduled and Tune would wait forever)."""
+    total = float(ray.cluster_resources().get("CPU", 0.0))
+    if cfg.cpus_per_trial > total:
+        where = f"the Ray cluster at {cfg.address}" if cfg.address else "the local Ray instance"
+        raise SweepError(f"--cpus-per-trial {cfg.cpus_per_trial:g} is more than the {total:g} CPUs of {where}: "
+                         f"no trial could ever start")
+
+
+def _trial_check_specs(cfg: SweepConfig, folder: Path) -> list[tuple[str, dict[str, Any]]]:
+    """For every algorithm and grid point, the spec a trial receives (its folder: ``folder``)."""
+    if cfg.search is not None:
+        return [(f"--search {algo}", {"algo": algo, "seed": cfg.seeds[0], "point": {}, "env": cfg.env,
+                                      "env_kwargs": holdout_env_kwargs(cfg, 0.2), "hyperparams": cfg.hyperparams,
+                                      "n_timesteps": cfg.n_timesteps, "baselines": [], "with_baselines": False,
+                                      "eval_freq": 0, "train_split": "fit", "eval_split": "val",
+                                      "trial_dir": str(folder)}) for algo in cfg.algos]
+    fixed = _absolute_paths(cfg.env_kwargs)
+    return [(f"--algos {algo} --grid point {point or '(none)'}",
+             {"algo": algo, "seed": cfg.seeds[0], "point": point, "env": cfg.env, "env_kwargs": fixed,
+              "hyperparams": cfg.hyperparams, "n_timesteps": cfg.n_timesteps, "baselines": cfg.baselines,
+              "with_baselines": i == 0, "eval_freq": cfg.eval_freq, "trial_dir": str(folder)})
+            for i, algo in enumerate(cfg.algos) for point in grid_points(cfg.grid)]
+
+
+def check_trials(cfg: SweepConfig) -> None:
+    """Check every trial's train.py run the way the trial will make it, before any trial starts: its flags
+    through train.py's own parser and plan (hyperparameter file, overrides, the merged environment
+    options), its environment made on the train split with exactly those options, its evaluation split;
+    and, once per algorithm, the model itself built in memory (SB3's checks of the hyperparameters).
+    Raises :class:`SweepError` naming the algorithm, the grid point and train.py's message."""
+    with tempfile.TemporaryDirectory(prefix="equiglb-sweep-check-") as tmp:
+        built_algos: set[str] = set()
+        for where, spec in _trial_check_specs(cfg, Path(tmp)):
+            argv = train_argv(spec)
+            parser = build_parser("train.py")
+            err = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                    try:
+                        args = parser.parse_args(argv)
+                    except SystemExit:
+                        lines = err.getvalue().strip().splitlines()
+                        raise UserError(lines[-1] if lines else "train.py refused its flags") from None
+                    plan = plan_from_args(args, parser)
+                    try:
+                        gym.make(plan.env_id, **{**plan.env_kwargs, "split": plan.train_split}).close()
+                    except Exception as exc:  # the env's own message names the option
+                        raise UserError(f"cannot make {plan.env_id!r} with {plan.env_kwargs}: {exc}") from exc
+                    full = scenario_of(plan.env_id, plan.env_kwargs)
+                    check_split(full, plan.eval_split, "--eval-split")
+                    if plan.algo not in built_algos:
+                        plan.baselines, plan.eval_freq = [], 0       # baselines are checked by name above
+                        b = build(plan)
+                        for env in (b.venv, b.eval_env):
+                            if env is not None:
+                                env.close()
+                        built_algos.add(plan.algo)
+            except UserError as exc:
+                raise SweepError(f"{where}: every trial would fail: train.py {' '.join(argv[:2])} ...: {exc}") \
+                    from None
+
+
 def preflight(cfg: SweepConfig) -> None:
-    """Check algorithms, environment id, baselines and every grid point's environment before any trial."""
+    """Check algorithms, environment id, baselines, the Ray address and every trial's train.py run
+    (:func:`check_trials`) before anything is written or any trial starts."""
     for algo in cfg.algos:
         _check_algo(algo)
     if cfg.search is not None:
@@ -107,6 +205,8 @@ def preflight(cfg: SweepConfig) -> None:
         except Exception as exc:
             where = f"--grid point {point}" if point else "--env-kwargs"
             raise SweepError(f"{where}: cannot make {cfg.env!r} with {kwargs}: {exc}") from exc
+    check_trials(cfg)
+    check_address(cfg.address)
 
 
 def prepare_out(cfg: SweepConfig) -> Path:
@@ -120,7 +220,14 @@ def prepare_out(cfg: SweepConfig) -> Path:
     if cfg.resume:
         if not saved.is_file():
             raise SweepError(f"--resume --out {str(out)!r}: no {CONFIG_FILE} there (not a sweep folder)")
-        old = yaml.safe_load(saved.read_text()) or {}
+        try:
+            old = yaml.safe_load(saved.read_text()) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise SweepError(f"--resume --out {str(out)!r}: {saved} is not readable ({type(exc).__name__}: "
+                             f"{exc}); it records the sweep's configuration, restore it or start a new --out") from None
+        if not isinstance(old, dict):
+            raise SweepError(f"--resume --out {str(out)!r}: {saved} does not hold a sweep configuration "
+                             f"(a {type(old).__name__}); restore it or start a new --out")
         new = cfg.to_dict()
         diff = sorted(k for k in new if k not in RESUMABLE and k != "out" and old.get(k) != new[k])
         if diff:
@@ -130,9 +237,21 @@ def prepare_out(cfg: SweepConfig) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         hint = " (add --resume to finish it)" if saved.is_file() else ""
         raise SweepError(f"--out {str(out)!r} exists and is not empty: choose a new folder{hint}")
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(out)}, sort_keys=False))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(saved, yaml.safe_dump({**cfg.to_dict(), "out": str(out)}, sort_keys=False))
+    except OSError as exc:
+        raise SweepError(f"--out {str(out)!r}: cannot create the sweep folder there ({type(exc).__name__}: "
+                         f"{exc.strerror or exc})") from None
     return out
+
+
+def unprepare_out(out: Path) -> None:
+    """Undo :func:`prepare_out` of a new sweep that never started a trial (its ``sweep.yml`` and the
+    folder, if then empty), so that the same command can be given again."""
+    (out / CONFIG_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        out.rmdir()
 
 
 def trial_specs(cfg: SweepConfig, out: Path) -> list[tuple[TrialSpec, dict[str, Any]]]:
@@ -148,7 +267,7 @@ def trial_specs(cfg: SweepConfig, out: Path) -> list[tuple[TrialSpec, dict[str, 
 # ---------------------------------------------------------------------- Ray
 @contextlib.contextmanager
 def ray_session(address: str | None, num_cpus: int | None):
-    """``ray.init`` (local instance, or the cluster at ``address``) and ``ray.shutdown`` at the end.
+    """``ray.init`` (a new local instance, or the cluster at ``address``) and ``ray.shutdown`` at the end.
 
     The workers import this very equiglb: on a cluster the package folder is shipped with the job
     (``runtime_env`` ``py_modules``); locally its parent folder is put on their ``PYTHONPATH``.
@@ -167,8 +286,16 @@ def ray_session(address: str | None, num_cpus: int | None):
     else:
         env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, os.environ.get("PYTHONPATH", "")) if p)
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
-             log_to_driver=False, runtime_env=runtime_env, logging_level=logging.WARNING)
+    if ray.is_initialized():                 # an enclosing session (the command line's) is reused
+        yield
+        return
+    try:
+        # "local": a new local instance even when another Ray runs on the machine (ray.init() without an
+        # address would attach to it through $RAY_ADDRESS or /tmp/ray/ray_current_cluster)
+        ray.init(address=address or "local", num_cpus=None if address else num_cpus, include_dashboard=False,
+                 log_to_driver=False, runtime_env=runtime_env, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        raise SweepError(f"--address {address!r}: cannot connect to Ray: {exc}") from None
     try:
         yield
     finally:
@@ -204,6 +331,7 @@ def run_specs(specs: list[dict[str, Any]], cfg: SweepConfig, out: Path) -> dict[
     if not specs:
         return {}
     with ray_session(cfg.address, cfg.num_cpus):
+        check_cluster_cpus(cfg)
         return tune_grid(specs, cfg, out)
 
 
@@ -243,6 +371,7 @@ def run_search(cfg: SweepConfig, out: Path, algo: str, val_fraction: float = 0.2
             "train_split": "fit", "eval_split": "val", "trial_dir": str(out / "trials")}
     searcher = OptunaSearch(metric="val_gap_to_offline", mode="min", seed=cfg.seeds[0])
     with ray_session(cfg.address, cfg.num_cpus):
+        check_cluster_cpus(cfg)
         grid = _tune_run(search_trainable, {"spec": spec, "hp": SEARCH_SPACES[algo]}, cfg, out, f"search_{algo}",
                          tune.TuneConfig(search_alg=searcher, num_samples=cfg.n_trials,
                                          trial_dirname_creator=lambda t: t.trial_id))

@@ -37,7 +37,18 @@ def read_result(trial_dir: Path) -> dict[str, Any] | None:
     for name in (RESULT_FILE, ERROR_FILE):
         p = trial_dir / name
         if p.is_file():
-            return json.loads(p.read_text())
+            try:
+                record = json.loads(p.read_text())
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                record = exc
+            if not isinstance(record, dict) or record.get("status") not in ("ok", "error"):
+                # written atomically by the trial, so damaged afterwards: the trial counts as not finished
+                # (--resume runs it again) rather than stopping the sweep with a traceback
+                why = f"{type(record).__name__}: {record}" if isinstance(record, Exception) else "no status"
+                print(f"equiglb.sweep: warning: {p} is not a trial record ({why}); the trial is run again",
+                      file=sys.stderr, flush=True)
+                return None
+            return record
     return None
 
 
