@@ -262,7 +262,12 @@ class UniqueKeyLoader(yaml.SafeLoader):
 def yaml_load_unique(text: str) -> Any:
     """``yaml.safe_load`` that raises ``yaml.YAMLError`` on a key given twice in a mapping (the error
     names the key and its line), so that an edited file never silently loses an entry."""
-    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.MarkedYAMLError as exc:                # one line: "<problem> (line L, column C)"
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise yaml.YAMLError(f"{exc.problem or exc.context or 'invalid YAML'}{where}") from None
 
 
 def check_reset_options(options: Any, allowed: Iterable[str]) -> dict[str, Any]:
