@@ -30,7 +30,7 @@ from ray.tune.search.optuna import OptunaSearch
 import equiglb
 from equiglb.agents.cli import build_parser
 from equiglb.agents.cli import main as train_main
-from equiglb.agents.evaluate import check_split, scenario_of
+from equiglb.agents.evaluate import check_baselines, check_split, scenario_of
 from equiglb.agents.runs import UserError
 from equiglb.agents.trainer import build, plan_from_args
 from equiglb.baselines import POLICY_NAMES
@@ -167,7 +167,10 @@ def check_trials(cfg: SweepConfig) -> None:
                     except Exception as exc:  # the env's own message names the option
                         raise UserError(f"cannot make {plan.env_id!r} with {plan.env_kwargs}: {exc}") from exc
                     full = scenario_of(plan.env_id, plan.env_kwargs)
-                    check_split(full, plan.eval_split, "--eval-split")
+                    window = check_split(full, plan.eval_split, "--eval-split")
+                    # the baselines the trial evaluates, on its window (the tuned one is checked by name:
+                    # building it tunes it, which takes minutes)
+                    check_baselines([b for b in plan.baselines or [] if b != "online-eglb-tuned"], window)
                     if plan.algo not in built_algos:
                         plan.baselines, plan.eval_freq = [], 0       # baselines are checked by name above
                         b = build(plan)
