@@ -117,7 +117,7 @@ def test_copy_of_every_id_and_mode_continues_bit_identically(request, env_id, mo
 
 
 @pytest.mark.parametrize("mode", ACTION_MODES)
-@pytest.mark.parametrize("env_id", ["equiglb/EquitableGLB-v0", "equiglb/EquitableGLB-multimodel-v0"])
+@pytest.mark.parametrize("env_id", _ids())
 def test_copy_of_the_vector_env_continues_bit_identically(request, env_id, mode):
     kw = _options(request, env_id, mode)
 

@@ -280,6 +280,8 @@ def test_sweep_cpus_per_trial_above_the_cluster_is_refused_before_submitting(mon
 @pytest.mark.parametrize("argv, words", [
     (["--reps", "1000000000"], ["--reps", "100..100000"]),
     (["--n-trials", "10000000000000"], ["--n-trials"]),
+    (["--grid", "q=" + ",".join(str(v) for v in range(1, 101)), "--grid", "mu_water=" + ",".join(map(str, range(101))),
+      "--seeds", "0,1"], ["20200 trials", "more than 10000"]),
 ])
 def test_sweep_counts_have_upper_bounds(argv, words, tmp_path, capsys):
     refused(_sweep_main(), [*argv, "--out", str(tmp_path / "s")], capsys, words)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,8 @@ SEARCHERS = ("optuna",)
 #: upper bound of the bootstrap resamples (``--reps``): 100,000 resamples already pin a 95 % interval's ends
 #: to a fraction of a percent; more only make the summary wait
 MAX_REPS = 100_000
+#: upper bound of the trials of one grid sweep (each is checked before any starts, then run)
+MAX_TRIALS = 10_000
 #: upper bound of a count (``--n-timesteps``, ``--n-trials``), as train.py's
 MAX_COUNT = 10**12
 #: largest seed: train.py's (SB3 seeds numpy's legacy generator, which takes seeds below 2**32)
@@ -100,6 +103,9 @@ class SweepConfig:
         if self.num_cpus is None and self.address is None and self.cpus_per_trial > local:
             raise SweepError(f"--cpus-per-trial {self.cpus_per_trial:g} is more than this machine's {local} CPUs "
                              f"(the local Ray instance): no trial could ever start")
+        n_trials = len(self.algos) * len(self.seeds) * math.prod(len(v) for v in self.grid.values())
+        if n_trials > MAX_TRIALS:
+            raise SweepError(f"--algos x --grid x --seeds: {n_trials} trials, more than {MAX_TRIALS}; split the sweep")
         for key, values in self.grid.items():
             if not values:
                 raise SweepError(f"--grid {key}=: give at least one value")
