@@ -8,13 +8,12 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import small_synthetic
 
 import equiglb
 from equiglb.baselines import make_policy
 from equiglb.ledger import evaluate
 from equiglb.validate import OptionError
-
-from conftest import small_synthetic
 
 ENV = "equiglb/EquitableGLB-v0"
 
