@@ -95,3 +95,19 @@ def test_evaluation_module_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"], out.stdout
+
+
+def test_agents_without_the_train_extra_names_the_extra():
+    code = "import sys; sys.modules['torch'] = None; import equiglb.agents"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert 'pip install "equiglb[train]"' in out.stderr, out.stderr[-2000:]
+
+
+def test_core_env_and_baselines_import_no_torch_sb3_ray():
+    code = ("import sys, equiglb, gymnasium as gym; from equiglb.baselines import make_policy; "
+            "e = gym.make('equiglb/EquitableGLB-v0'); e.reset(seed=0); "
+            "print([m for m in ('torch', 'stable_baselines3', 'ray', 'jax', 'torchrl', 'optuna') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
