@@ -98,7 +98,13 @@ def test_evaluation_module_imports_no_torch():
 
 
 def test_agents_without_the_train_extra_names_the_extra():
-    code = "import sys; sys.modules['torch'] = None; import equiglb.agents"
+    code = ("import sys\n"
+            "class NoTorch:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch':\n"
+            "            raise ImportError(f'No module named {name!r} (hidden by the test)')\n"
+            "sys.meta_path.insert(0, NoTorch())\n"
+            "import equiglb.agents\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode != 0
     assert 'pip install "equiglb[train]"' in out.stderr, out.stderr[-2000:]
