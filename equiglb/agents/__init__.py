@@ -8,7 +8,14 @@ Imports go one way: runs <- policy <- evaluate <- trainer <- cli (``evaluate`` i
 so that ``python -m equiglb.agents.evaluate`` runs it only once).
 """
 
-from equiglb.agents.algos import ALGOS, OFF_POLICY, load_hyperparams
-from equiglb.agents.policy import AgentPolicy
+try:
+    import stable_baselines3  # noqa: F401
+    import torch  # noqa: F401
+except ImportError as exc:  # the core install (environment and baselines) has neither
+    raise ImportError(f"equiglb.agents (training, train.py, equiglb-train) needs stable-baselines3 and torch ({exc}); "
+                      "the core install leaves them out: pip install \"equiglb[train]\" (or \"equiglb[all]\")") from exc
+
+from equiglb.agents.algos import ALGOS, OFF_POLICY, load_hyperparams  # noqa: E402
+from equiglb.agents.policy import AgentPolicy  # noqa: E402
 
 __all__ = ["ALGOS", "OFF_POLICY", "load_hyperparams", "AgentPolicy"]

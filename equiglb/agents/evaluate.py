@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import yaml
 from tqdm.auto import tqdm
 
 import equiglb.envs  # noqa: F401  (registers the equiglb/* ids)
+from equiglb import evaluation
 from equiglb.agents.algos import ALGOS, HyperparamError, parse_overrides
 from equiglb.agents.policy import AgentPolicy, EnsemblePolicy
 from equiglb.agents.report import write_report
@@ -35,35 +35,25 @@ from equiglb.baselines.compare import run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
 from equiglb.envs.core import AGENT_OPTIONS
 from equiglb.scenario import Scenario
+from equiglb.validate import OptionError
 
 __all__ = ["scenario_of", "check_baselines", "default_labels", "evaluate_models", "build_parser", "main"]
 
 
 def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenario:
-    """The whole scenario (with the env's weights applied) behind ``gymnasium.make(env_id, **env_kwargs)``.
-
-    Raises :class:`UserError` when the id is unknown or the options are rejected.
-    """
-    if env_id not in gym.envs.registry:
-        ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
-        raise UserError(f"unknown environment id {env_id!r}; equiglb ids: {ours}")
-    kw = {k: v for k, v in (env_kwargs or {}).items() if k not in ("split", "episode_length", "random_start")}
+    """:func:`equiglb.evaluation.scenario_of`, raising :class:`UserError` (the CLIs' error) instead."""
     try:
-        env = gym.make(env_id, **kw)
-    except Exception as exc:  # the env's own message names the option
-        raise UserError(f"cannot make environment {env_id!r} with {kw}: {exc}") from exc
-    try:
-        return env.unwrapped.scenario  # type: ignore[attr-defined]
-    finally:
-        env.close()
+        return evaluation.scenario_of(env_id, env_kwargs)
+    except OptionError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def check_split(scenario: Scenario, split: str, option: str) -> Scenario:
-    """The window ``split`` of ``scenario`` (raises :class:`UserError` naming ``option`` if it has none)."""
-    if split not in scenario.splits:
-        raise UserError(f"{option} {split!r}: scenario {scenario.name!r} has no such split; "
-                        f"available: {sorted(scenario.splits)}")
-    return scenario.split(split)
+    """:func:`equiglb.evaluation.check_split`, raising :class:`UserError` (the CLIs' error) instead."""
+    try:
+        return evaluation.check_split(scenario, split, option)
+    except OptionError as exc:
+        raise UserError(str(exc)) from exc
 
 
 def check_baselines(names: Sequence[str], window: Scenario, option: str = "--baselines",

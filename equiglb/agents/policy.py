@@ -8,7 +8,6 @@ scale as every other row.
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import sys
 from pathlib import Path
@@ -20,13 +19,10 @@ import numpy as np
 from equiglb.agents.algos import ALGOS
 from equiglb.agents.runs import UserError, check_model_file, companions, detect_algo, run_config
 from equiglb.baselines.policy import OnlinePolicy
+from equiglb.evaluation import WINDOW_KEYS, EnvPolicy
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["AgentPolicy", "EnsemblePolicy", "load_model", "normalizes_obs"]
-
-#: env options that the evaluation sets itself (the window is the scenario handed to reset()).
-WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "horizon")
-
 
 def load_model(path: Path, algo: str, device: str = "cpu", option: str = "model file") -> Any:
     """``ALGOS[algo].load(path)``; a file that does not load raises :class:`UserError` naming it."""
@@ -50,8 +46,9 @@ def normalizes_obs(cfg: dict[str, Any]) -> bool:
     return bool(norm)
 
 
-class AgentPolicy(OnlinePolicy):
-    """A trained SB3 agent acting in an equiglb environment built on the window to evaluate.
+class AgentPolicy(EnvPolicy):
+    """A trained SB3 agent acting in an equiglb environment built on the window to evaluate (an
+    :class:`~equiglb.evaluation.EnvPolicy` whose action is the model's, on normalized observations).
 
     Args:
         model_path: the SB3 model zip.
@@ -103,12 +100,8 @@ class AgentPolicy(OnlinePolicy):
                 raise UserError(f"normalization statistics {str(vecnormalize_path)!r} are not readable: "
                                 f"{type(exc).__name__}: {exc}") from exc
             self.obs_rms = vn if norm_obs else None
-        self.name = name or self.algo
         self.deterministic = deterministic
-        self.reference = reference
-        self.env: gym.Env | None = None
-        self.routing: list[np.ndarray] = []
-        self.rewards: list[float] = []
+        super().__init__(self._act, self.env_id, self.env_kwargs, name=name or self.algo, reference=reference)
 
     def _check_spaces(self, scenario: Scenario | None) -> None:
         """The model's observation and action shapes are those of the environment on ``scenario``
@@ -133,57 +126,9 @@ class AgentPolicy(OnlinePolicy):
             return obs
         return self.obs_rms.normalize_obs(obs)  # VecNormalize without its venv: uses the saved statistics
 
-    def reset(self, scenario: Scenario, weights: Weights) -> None:
-        """Build the environment on ``scenario`` (one episode over all its slots) and reset it."""
-        if self.env is not None:
-            self.env.close()
-        base, split = scenario, "all"
-        start = _find_window(self.reference, scenario) if self.reference is not None else None
-        if start is not None and self.reference is not None:
-            split = "_agent_eval"
-            base = dataclasses.replace(self.reference, splits={**self.reference.splits, split: (start, scenario.T)})
-        base = base.with_weights(weights)
-        self.env = gym.make(self.env_id, scenario=base, split=split, episode_length=scenario.T,
-                            random_start=False, **self.env_kwargs)
-        self._obs, _ = self.env.reset(seed=0)
-        self._t = 0
-        self.T = scenario.T
-        self.routing, self.rewards = [], []
-
-    def action(self, obs: np.ndarray) -> np.ndarray:
-        """The model's action for the raw observation ``obs`` (normalized with this agent's statistics)."""
+    def _act(self, obs: np.ndarray) -> np.ndarray:
         action, _ = self.model.predict(self._normalize(obs), deterministic=self.deterministic)
         return np.asarray(action)
-
-    def act(self, t: int) -> np.ndarray:
-        """Routing of slot t (N, J, K): the executed routing ``info["routing"]`` of one env step."""
-        self._check_slot(t)
-        return self.play(t, self.action(self._obs))
-
-    def _check_slot(self, t: int) -> None:
-        if self.env is None or t != self._t:
-            raise RuntimeError(f"AgentPolicy.act({t}): slots must be played in order from 0 after reset() "
-                               f"(next slot is {getattr(self, '_t', None)})")
-
-    def play(self, t: int, action: np.ndarray) -> np.ndarray:
-        """Step the environment with ``action`` at slot t; the executed routing (N, J, K)."""
-        self._check_slot(t)
-        assert self.env is not None
-        self._obs, reward, terminated, truncated, info = self.env.step(action)
-        self._t += 1
-        x = np.asarray(info["routing"], dtype=np.float64)
-        self.routing.append(x)
-        self.rewards.append(float(reward))
-        return x
-
-    def schedule_executed(self) -> np.ndarray:
-        """The executed schedule x[t, i, j, k] of the slots played since reset."""
-        return np.stack(self.routing)
-
-    @property
-    def episode_return(self) -> float:
-        """Sum of the env's rewards over the slots played since reset (= -J(x) on a whole window)."""
-        return float(np.sum(self.rewards))
 
 
 class EnsemblePolicy(OnlinePolicy):
@@ -230,22 +175,3 @@ class EnsemblePolicy(OnlinePolicy):
     def episode_return(self) -> float:
         """Sum of the env's rewards over the slots played since reset (= -J(x) on a whole window)."""
         return self.members[0].episode_return
-
-
-def _find_window(reference: Scenario, window: Scenario) -> int | None:
-    """Start slot of ``window`` inside ``reference`` (same timestamps and traces), else None."""
-    if window.T > reference.T or (window.N, window.J, window.K) != (reference.N, reference.J, reference.K):
-        return None
-    hit = np.flatnonzero(reference.timestamps == window.timestamps[0])
-    if hit.size != 1:
-        return None
-    s = int(hit[0])
-    if s + window.T > reference.T:
-        return None
-    sl = slice(s, s + window.T)
-    same = all(np.array_equal(getattr(reference, f)[sl], getattr(window, f))
-               for f in ("demand", "price", "carbon", "water"))
-    same = same and all(np.array_equal(getattr(reference, f), getattr(window, f))
-                        for f in ("capacity", "mask", "hosting", "energy_per_unit", "quality_loss", "pue",
-                                  "region_weights"))
-    return s if same else None
