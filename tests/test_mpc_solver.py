@@ -84,7 +84,7 @@ def test_mpc_residual_action_scales_the_equity_coefficients():
     scn = small_synthetic(1, math.inf)
     f, a = 2.0, 0.5
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=10, action_mode="mpc_residual", mpc_horizon=3,
-                          mpc_residual_max_factor=f)
+                          mpc_residual_max_factor=f, forecast_model="perfect")
     env.reset(seed=0, options={"start": 20})
     for _ in range(10):
         env.step(np.full(env.action_space.shape, a, np.float32))

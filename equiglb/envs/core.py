@@ -21,7 +21,7 @@ from gymnasium import spaces
 from equiglb.baselines.mpc import MAX_HORIZON_H
 from equiglb.envs.actions import ACTION_MODES
 from equiglb.envs.slot import MPC_HORIZON_H, RESIDUAL_MAX_FACTOR
-from equiglb.forecast import forecast
+from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, forecast, information_label
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
 from equiglb.validate import (
@@ -32,6 +32,7 @@ from equiglb.validate import (
     as_float_array,
     as_int,
     as_path,
+    as_seed,
     one_of,
     only_with,
 )
@@ -49,8 +50,15 @@ MPC_OPTIONS: dict[str, float] = {"mpc_horizon": MPC_HORIZON_H, "mpc_residual_max
 MODE_OPTIONS: dict[str, dict[str, float]] = {"eglb_residual": RESIDUAL_OPTIONS, "mpc_residual": MPC_OPTIONS}
 #: options that change what an agent observes or what its action does: a trained agent must be
 #: evaluated with the same values (``equiglb.agents.evaluate`` keeps them, the window options it sets itself)
-AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action",
+AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed",
+                                  "forecast_scale", "forecast_noise", "include_prev_action",
                                   *RESIDUAL_OPTIONS, *MPC_OPTIONS)
+#: the environment's forecast models: :data:`equiglb.forecast.FORECAST_MODELS` and ``"noise"``, the legacy
+#: independent Gaussian noise of ``forecast_noise`` (implied by ``forecast_noise > 0``)
+ENV_FORECAST_MODELS: tuple[str, ...] = (*FORECAST_MODELS, "noise")
+#: the most memory the observation table of an environment may take (bytes): the table holds one observation
+#: per slot of the scenario, forecast_horizon x (3N + J) forecast entries each
+MAX_OBS_TABLE_BYTES = 2 ** 30
 
 
 @dataclasses.dataclass
@@ -64,7 +72,12 @@ class EnvConfig:
         split_start, split_length: that split's window (slots of ``scenario``).
         episode_length: slots per episode (default: the whole split).
         random_start: draw the start uniformly in the split (else its first slot).
-        action_mode, forecast_horizon (hours), forecast_noise (relative std at 1 h), include_prev_action.
+        action_mode, forecast_horizon (hours), include_prev_action.
+        forecast_model: the forecasts of the observation and of the MPC inside ``action_mode="mpc_residual"``
+            (one :class:`~equiglb.forecast.Forecaster` per environment): ``"calibrated"`` (default),
+            ``"persistence"``, ``"perfect"`` (an oracle) or ``"noise"`` (legacy, with ``forecast_noise``).
+        forecast_seed, forecast_scale: the calibrated errors' seed and the multiplier of their deviation.
+        forecast_noise: relative std at 1 h of the legacy noise model (0 unless forecast_model="noise").
         eglb_eta_scale, eglb_z_max_scale: ``action_mode="eglb_residual"`` only: the ``eta_scale`` and
             ``z_max_scale`` of the online eGLB run inside the environment (1.0: its documented defaults).
         eglb_residual_max_factor: ``action_mode="eglb_residual"`` only: the action multiplies the duals by
@@ -86,6 +99,9 @@ class EnvConfig:
     forecast_horizon: int
     forecast_noise: float
     include_prev_action: bool
+    forecast_model: str = "calibrated"
+    forecast_seed: int = 0
+    forecast_scale: float = 1.0
     eglb_eta_scale: float = 1.0
     eglb_z_max_scale: float = 1.0
     eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR
@@ -99,7 +115,8 @@ class EnvConfig:
              mu_social: float | None = None, mu_latency: float | None = None,
              unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
              episode_length: int | None = None, random_start: bool = False,
-             action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
+             action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_model: str | None = None,
+             forecast_seed: int = 0, forecast_scale: float = 1.0, forecast_noise: float = 0.0,
              include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
              eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
              mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any) -> EnvConfig:
@@ -154,6 +171,24 @@ class EnvConfig:
                           f"{scn.name!r} (T={scn.T} h) from every slot; forecasts past the last slot repeat it",
                           stacklevel=3)
         forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
+        forecast_model = _resolve_model(forecast_model, forecast_noise)
+        forecast_seed = as_seed("forecast_seed", forecast_seed)
+        forecast_scale = as_float("forecast_scale", forecast_scale, lo=0.0, hi=100.0)
+        if forecast_scale != 1.0 and forecast_model != "calibrated":
+            raise OptionError(f"forecast_scale={forecast_scale!r} applies only with forecast_model='calibrated', "
+                              f"got forecast_model={forecast_model!r}")
+        # the observation table (one row per slot) must fit: refused by size before anything is allocated
+        obs_dim = (3 * scn.N + scn.J + 2) + (2 * scn.N + scn.J) + 1 + forecast_horizon * (3 * scn.N + scn.J) + \
+            (3 * scn.N + scn.J + scn.K * scn.N * scn.J)
+        need = scn.T * obs_dim * 4
+        if need > MAX_OBS_TABLE_BYTES:
+            per_h = scn.T * (3 * scn.N + scn.J) * 4
+            fit = max(0, (MAX_OBS_TABLE_BYTES - (need - forecast_horizon * per_h)) // per_h)
+            raise OptionError(f"forecast_horizon={forecast_horizon}: the observation would hold "
+                              f"{forecast_horizon * (3 * scn.N + scn.J):,} forecast entries and its table of "
+                              f"{scn.T} slots about {need / 2 ** 30:.2f} GiB, above the "
+                              f"{MAX_OBS_TABLE_BYTES / 2 ** 30:g} GiB an environment allocates; use at most "
+                              f"{fit} hours for scenario {scn.name!r}")
         # the inner online eGLB's multipliers of its step and auxiliary bound (EGLBCore's eta_scale, z_max_scale)
         # and the largest factor of the action's multipliers
         scales = {}
@@ -169,22 +204,51 @@ class EnvConfig:
             only_with(name, v, MPC_OPTIONS[name], "action_mode='mpc_residual'", action_mode == "mpc_residual",
                       f"action_mode={action_mode!r}")
         if action_mode == "mpc_residual" and forecast_noise > 0:
-            raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the MPC inside "
-                              f"the environment forecasts perfectly, so the observation's forecasts would be "
-                              f"noisier than what the routing uses; use forecast_noise=0 in this mode")
+            raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the legacy noise "
+                              f"is drawn afresh at every observation, so the MPC inside the environment cannot read "
+                              f"the same forecasts; use forecast_model='calibrated' (with forecast_scale) instead")
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
-                   forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
+                   forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=forecast_model,
+                   forecast_seed=forecast_seed, forecast_scale=forecast_scale,
                    include_prev_action=include_prev_action, mpc_horizon=horizon, mpc_residual_max_factor=factor,
                    **scales)
 
-    def slot_options(self) -> dict[str, float]:
+    def forecaster(self) -> Forecaster | None:
+        """The environment's one source of forecasts, over its split (``None`` for the perfect and legacy
+        models, whose observations come from the truth table and the episode's generator)."""
+        if self.forecast_model in ("perfect", "noise"):
+            return None
+        return Forecaster(self.scenario, self.forecast_model, self.forecast_seed, self.forecast_scale,
+                          window=(self.split_start, self.split_length))
+
+    def uses_forecasts(self) -> bool:
+        """Whether a policy of this configuration sees forecasts (in its observation or through the MPC)."""
+        return self.forecast_horizon > 0 or self.action_mode == "mpc_residual"
+
+    def information(self) -> str:
+        """What an agent of this configuration knows beyond the present, as tables label it: ``"none"``, or
+        ``"forecasts (<model>, obs <H> h[, mpc <H> h])"``."""
+        if not self.uses_forecasts():
+            return "none"
+        parts = [f"obs {self.forecast_horizon} h"] if self.forecast_horizon else []
+        if self.action_mode == "mpc_residual":
+            parts.append(f"mpc {self.mpc_horizon} h")
+        model = self.forecast_model
+        if model == "calibrated" and self.forecast_scale != 1.0:
+            model = f"calibrated x{self.forecast_scale:g}"
+        elif model == "noise":
+            model = f"noise {self.forecast_noise:g}"
+        return information_label(model, ", ".join(parts))
+
+    def slot_options(self, forecaster: Forecaster | None = None) -> dict[str, Any]:
         """The keyword options of :func:`equiglb.envs.slot.make_slot_step` for this configuration: the
         eGLB residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``) and range
-        (``eglb_residual_max_factor``), the MPC residual mode's look-ahead and range; none for the
-        other modes."""
+        (``eglb_residual_max_factor``), the MPC residual mode's look-ahead, range and ``forecaster`` (the
+        environment's, so that the MPC reads the forecasts the observation shows); none for the other modes."""
         if self.action_mode == "mpc_residual":
-            return {"horizon": self.mpc_horizon, "max_factor": self.mpc_residual_max_factor}
+            return {"horizon": self.mpc_horizon, "max_factor": self.mpc_residual_max_factor,
+                    "forecaster": forecaster}
         if self.action_mode != "eglb_residual":
             return {}
         return {"eta_scale": self.eglb_eta_scale, "z_max_scale": self.eglb_z_max_scale,
@@ -201,6 +265,20 @@ class EnvConfig:
         return self.split_start
 
 
+def _resolve_model(model: Any, noise: float) -> str:
+    """The forecast model of the options ``forecast_model`` and ``forecast_noise`` (checked together)."""
+    if model is None:
+        return "noise" if noise > 0 else "calibrated"
+    model = one_of("forecast_model", model, ENV_FORECAST_MODELS)
+    if noise > 0 and model != "noise":
+        raise OptionError(f"forecast_noise={noise!r} with forecast_model={model!r}: forecast_noise is the legacy "
+                          f"noise model's deviation; use forecast_model='calibrated' with forecast_scale, or "
+                          f"forecast_model='noise'")
+    if model == "noise" and noise == 0:
+        raise OptionError("forecast_model='noise' needs forecast_noise > 0 (the relative std at 1 h)")
+    return model
+
+
 def _scale(a: np.ndarray) -> float:
     m = float(np.abs(a).max()) if a.size else 0.0
     return m if m > 0 else 1.0
@@ -209,7 +287,8 @@ def _scale(a: np.ndarray) -> float:
 class Observer:
     """Builds the float32 observation vector (layout and scales in the environment docstring)."""
 
-    def __init__(self, cfg: EnvConfig, action_dim: int, extra_dim: int = 0, extra_high: float = 1.0):
+    def __init__(self, cfg: EnvConfig, action_dim: int, extra_dim: int = 0, extra_high: float = 1.0,
+                 forecaster: Forecaster | None = None):
         sc = cfg.scenario
         self.cfg = cfg
         N, J = sc.N, sc.J
@@ -234,13 +313,20 @@ class Observer:
         self.current = np.concatenate(
             [self.price_table, self.other_table, np.sin(ang)[:, None], np.cos(ang)[:, None]], axis=1)
         self.signals = np.concatenate([self.price_table, self.other_table], axis=1)   # (T, 3N + J)
+        self._signal_scales = np.concatenate([np.full(N, 1 / self.price_scale), np.full(N, 1 / self.carbon_scale),
+                                              np.full(N, 1 / self.water_scale), np.full(J, 1 / self.demand_scale)])
         self.horizon = cfg.forecast_horizon
-        self.noise = cfg.forecast_noise
+        self.noise = cfg.forecast_noise if cfg.forecast_model == "noise" else 0.0
+        #: the environment's forecaster (None: perfect forecasts, or the legacy noise drawn per observation)
+        self.forecaster = forecaster
         #: the last slot a forecast may read: the end of the environment's split, so that an episode on
         #: the train split never sees the held-out slots after it (past it, forecasts repeat this slot)
         self.forecast_last = cfg.split_start + cfg.split_length - 1
-        #: noisy forecasts are clipped to ±(1 + 8 × noise × sqrt(H)) (8 standard deviations) in scaled units
+        #: bound of the scaled forecasts: legacy noisy forecasts are clipped to ±(1 + 8 × noise × sqrt(H))
+        #: (8 standard deviations); calibrated ones are within a factor exp(MAX_LOG_ERROR) = 10 of the truth
         self.forecast_clip = 1.0 + 8.0 * self.noise * math.sqrt(max(self.horizon, 1))
+        if forecaster is not None and forecaster.model == "calibrated":
+            self.forecast_clip = math.exp(MAX_LOG_ERROR)
         self.action_dim = action_dim if cfg.include_prev_action else 0
         self.extra_dim, self.extra_high = extra_dim, extra_high
         self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + extra_dim + self.action_dim
@@ -255,7 +341,13 @@ class Observer:
         self._forecast_at = self._n_current + 2 * N + J + 1
         table = np.zeros((sc.T, self.dim), np.float32)
         table[:, :self._n_current] = self.current
-        if self.horizon and self.noise == 0:
+        if self.horizon and forecaster is not None:
+            # the forecaster's issues at every slot of the split (deterministic: one table for every episode)
+            ts = np.arange(cfg.split_start, cfg.split_start + cfg.split_length)
+            issued = forecaster.table(ts, self.horizon) * self._signal_scales     # (L, H, 3N + J)
+            table[ts, self._forecast_at:self._forecast_at + self.horizon * (3 * N + J)] = \
+                issued.reshape(len(ts), -1)
+        elif self.horizon and self.noise == 0:
             table[:, self._forecast_at:self._forecast_at + self.horizon * (3 * N + J)] = \
                 self.forecasts(np.arange(sc.T), None)
         self._table = table

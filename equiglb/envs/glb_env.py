@@ -136,10 +136,14 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         self.render_mode = render_mode
         self.scenario = cfg.scenario
         self.weights = cfg.weights
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, residual=cfg.slot_options())
+        #: the one source of forecasts of the observation and of the MPC of the residual mode (None: perfect
+        #: forecasts, or the legacy noise); its forecasts are a function of (forecast_seed, slot) only
+        self.forecaster = cfg.forecaster()
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode,
+                                   residual=cfg.slot_options(self.forecaster))
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
-        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)
+        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP, self.forecaster)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.slot.dim,), dtype=np.float32)
         self.observation_space = self.observer.space
         self.start = cfg.split_start
