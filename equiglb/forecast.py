@@ -352,7 +352,9 @@ class Forecaster:
     # ----------------------------------------------------------------------------------- issuing
     def _check(self, t: int, horizon: int) -> tuple[int, int]:
         t = as_int("issue slot t", t, self.first, self.last, unit="slots")
-        horizon = as_int("horizon", horizon, 0, unit="hours")
+        horizon = as_int("horizon", horizon, unit="hours")
+        if horizon < 0:
+            as_int("horizon", horizon, 0, self.last - self.first + 1, unit="hours")     # raises, with the range
         if horizon > self.last - self.first + 1:
             raise ForecastError(f"horizon={horizon} h is longer than the forecaster's window "
                                 f"({self.last - self.first + 1} h of scenario {self.scenario.name!r}): there is "

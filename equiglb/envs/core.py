@@ -37,7 +37,8 @@ from equiglb.validate import (
     only_with,
 )
 
-__all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS"]
+__all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS",
+           "ENV_FORECAST_MODELS", "MAX_OBS_TABLE_BYTES", "agent_information", "agent_base"]
 
 #: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning and the
 #: range of the action's multipliers), by default value
@@ -166,10 +167,6 @@ class EnvConfig:
         # a forecast reaches at most the scenario's last slot: past it there is no data to forecast
         # the observation holds forecast_horizon x (3N + J) numbers: a year is the most that makes sense
         forecast_horizon = as_int("forecast_horizon", forecast_horizon, 0, 8760, unit="hours")
-        if forecast_horizon >= scn.T:
-            warnings.warn(f"forecast_horizon={forecast_horizon} h reaches past the end of the data of scenario "
-                          f"{scn.name!r} (T={scn.T} h) from every slot; forecasts past the last slot repeat it",
-                          stacklevel=3)
         forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         forecast_model = _resolve_model(forecast_model, forecast_noise)
         forecast_seed = as_seed("forecast_seed", forecast_seed)
@@ -189,6 +186,10 @@ class EnvConfig:
                               f"{scn.T} slots about {need / 2 ** 30:.2f} GiB, above the "
                               f"{MAX_OBS_TABLE_BYTES / 2 ** 30:g} GiB an environment allocates; use at most "
                               f"{fit} hours for scenario {scn.name!r}")
+        if forecast_horizon >= scn.T:
+            warnings.warn(f"forecast_horizon={forecast_horizon} h reaches past the end of the data of scenario "
+                          f"{scn.name!r} (T={scn.T} h) from every slot; forecasts past the last slot repeat it",
+                          stacklevel=3)
         # the inner online eGLB's multipliers of its step and auxiliary bound (EGLBCore's eta_scale, z_max_scale)
         # and the largest factor of the action's multipliers
         scales = {}
@@ -430,3 +431,54 @@ class Observer:
         if self.action_dim:
             out[..., self.dim - self.action_dim:] = prev_action
         return out
+
+
+def agent_information(options: Mapping[str, Any]) -> str:
+    """What an agent trained with the environment ``options`` (an id's registered keyword arguments merged
+    with the run's) knows beyond the present, as tables label it (:meth:`EnvConfig.information`), without
+    loading the scenario: ``"none"`` or ``"forecasts (<model>, obs <H> h[, mpc <H> h])"``."""
+    cfg = _ForecastOptions(options)
+    return EnvConfig.information(cfg)  # type: ignore[arg-type]
+
+
+def agent_base(options: Mapping[str, Any]) -> tuple[str, dict[str, Any], str] | None:
+    """The baseline that a residual-mode agent's action 0 is exactly, with the same information: ``(policy
+    name, keyword arguments of make_policy, row label)``, e.g. ``("mpc", {"horizon": 24, "forecast_model":
+    "calibrated", "seed": 0, "forecast_scale": 1.0}, "mpc-24 calibrated (agent's base)")``; ``None`` for the
+    other modes."""
+    cfg = _ForecastOptions(options)
+    if cfg.action_mode == "mpc_residual":
+        model = cfg.forecast_model
+        shown = {"perfect": "perfect (oracle)", "noise": f"noise {cfg.forecast_noise:g}"}.get(model, model)
+        if model == "calibrated" and cfg.forecast_scale != 1.0:
+            shown = f"calibrated x{cfg.forecast_scale:g}"
+        kwargs: dict[str, Any] = {"horizon": cfg.mpc_horizon, "forecast_model": model, "seed": cfg.forecast_seed}
+        if model == "calibrated":
+            kwargs["forecast_scale"] = cfg.forecast_scale
+        if model == "noise":
+            kwargs["noise_std"] = cfg.forecast_noise
+        return "mpc", kwargs, f"mpc-{cfg.mpc_horizon} {shown} (agent's base)"
+    if cfg.action_mode == "eglb_residual":
+        return ("online-eglb", {"eta_scale": cfg.eglb_eta_scale, "z_max_scale": cfg.eglb_z_max_scale},
+                "online-eglb (agent's base)")
+    return None
+
+
+class _ForecastOptions:
+    """The options :meth:`EnvConfig.information` and :func:`agent_base` read, resolved from keyword options
+    (defaults of :meth:`EnvConfig.make`; checked by name as there)."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        get = options.get
+        self.action_mode = one_of("action_mode", get("action_mode", "site_scores"), ACTION_MODES)
+        self.forecast_horizon = as_int("forecast_horizon", get("forecast_horizon", 0), 0, unit="hours")
+        self.forecast_noise = as_float("forecast_noise", get("forecast_noise", 0.0), lo=0.0, hi=10.0)
+        self.forecast_model = _resolve_model(get("forecast_model"), self.forecast_noise)
+        self.forecast_seed = as_seed("forecast_seed", get("forecast_seed", 0))
+        self.forecast_scale = as_float("forecast_scale", get("forecast_scale", 1.0), lo=0.0, hi=100.0)
+        self.mpc_horizon = as_int("mpc_horizon", get("mpc_horizon", MPC_HORIZON_H), 1, MAX_HORIZON_H, unit="hours")
+        self.eglb_eta_scale = as_float("eglb_eta_scale", get("eglb_eta_scale", 1.0), lo=0.0, lo_open=True)
+        self.eglb_z_max_scale = as_float("eglb_z_max_scale", get("eglb_z_max_scale", 1.0), lo=0.0, lo_open=True)
+
+    def uses_forecasts(self) -> bool:
+        return EnvConfig.uses_forecasts(self)  # type: ignore[arg-type]

@@ -384,6 +384,6 @@ def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: 
     if mode == "eglb_residual":
         return ResidualStep(scenario, weights, mode, batch_size, **residual)
     if mode == "mpc_residual":
-        return MPCResidualStep(scenario, weights, mode, batch_size, **residual)  # type: ignore[arg-type]
+        return MPCResidualStep(scenario, weights, mode, batch_size, **residual)
     cls = CompiledStep if CompiledStep.applies(scenario, weights, mode, batch_size) else SlotStep
     return cls(scenario, weights, mode, batch_size)
