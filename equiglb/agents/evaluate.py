@@ -7,9 +7,9 @@ Every agent routes the window slot by slot through the environment (:class:`Agen
 a residual action mode brings its own planner alone, with the same forecasts, as a row of its own (e.g.
 ``mpc-24 calibrated (agent's base)``: its action 0), and the column ``information`` says what each row knew
 (none, forecasts (model, horizon), hindsight). The baselines and the agents are run once each by
-:func:`equiglb.baselines.compare.run_policies` on the same window with the same weights, and every row comes from the same ledger. Writes ``table.csv``,
-``table.json``, ``evaluated.yml`` (what was evaluated) and the plots of :mod:`equiglb.agents.report`
-into ``--out`` (default: a new ``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing
+:func:`equiglb.baselines.compare.run_policies` on the same window with the same weights, and every row
+comes from the same ledger. Writes ``table.csv``, ``table.json``, ``evaluated.yml`` (what was evaluated)
+and the plots of :mod:`equiglb.agents.report` into ``--out`` (default: a new ``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing
 one). Every input is checked before any policy runs.
 """
 
