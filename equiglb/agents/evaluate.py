@@ -9,8 +9,8 @@ a residual action mode brings its own planner alone, with the same forecasts, as
 (none, forecasts (model, horizon), hindsight). The baselines and the agents are run once each by
 :func:`equiglb.baselines.compare.run_policies` on the same window with the same weights, and every row
 comes from the same ledger. Writes ``table.csv``, ``table.json``, ``evaluated.yml`` (what was evaluated)
-and the plots of :mod:`equiglb.agents.report` into ``--out`` (default: a new ``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing
-one). Every input is checked before any policy runs.
+and the plots of :mod:`equiglb.agents.report` into ``--out`` (default: a new
+``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing one). Every input is checked before any policy runs.
 """
 
 from __future__ import annotations
