@@ -303,3 +303,20 @@ def test_bad_forecast_files_are_refused_by_name(tmp_path, case, message):
             path = tmp_path / "none.csv"
     with pytest.raises(ForecastError, match=message):
         load_forecasts(path, sc, window=(10, 10))
+
+
+def test_the_calibration_table_of_the_docs_is_the_benchmarks_output():
+    """docs/forecasts.md's synthetic calibration rows are what benchmarks/forecast_value.py measures."""
+    from conftest import REPO, load_benchmark
+
+    fv = load_benchmark("forecast_value")
+    rows = fv.calibration("synthetic", equiglb.load_scenario("synthetic"))
+    doc = (REPO / "docs" / "forecasts.md").read_text(encoding="utf-8")
+    checked = 0
+    for r in rows:
+        if r["signal"] == "demand":
+            continue
+        cells = [f"{r[f'target_{h}h']:.1f} / {r[f'measured_{h}h']:.1f}" for h in (1, 6, 24)]
+        assert f"| synthetic | {r['signal']} | " in doc and " | ".join(cells) in doc, (r["signal"], r["series"])
+        checked += 1
+    assert checked == 30

@@ -354,7 +354,10 @@ class MPCPolicy(OnlinePolicy):
 
     @property
     def information(self) -> str:
-        """What the policy knows beyond the present, as tables label it, e.g. ``"forecasts (calibrated, 24 h)"``."""
+        """What the policy knows beyond the present, as tables label it, e.g. ``"forecasts (calibrated, 24 h)"``;
+        ``"none"`` at a look-ahead of one hour (slot t alone, its true data)."""
+        if self.horizon == 1:
+            return "none"
         model = self.forecast_model
         if model == "calibrated" and self.forecast_scale != 1.0:
             model = f"calibrated x{self.forecast_scale:g}"
