@@ -112,11 +112,15 @@ def test_agent_quality_reports_the_mpc_base_of_mpc_residual_agents(tmp_path):
                     "--n-envs", "2", "--eval-freq", "0"])
     assert code == 0
     table = {r["policy"]: r for r in json.loads(out.read_text())["rows"]}
-    assert set(table) >= {"ppo (agent)", "mpc H=2 (perfect)", "mpc H=3 (the agents' base)"}
+    assert set(table) >= {"ppo (agent)", "mpc-2 perfect (oracle)", "mpc-2 calibrated",
+                          "mpc-3 calibrated (agent's base)"}
+    info = table["ppo (agent)"]["information"]          # the id's hyperparameters may add observed forecasts
+    assert info.startswith("forecasts (calibrated, ") and info.endswith("mpc 3 h)")
     test = equiglb.load_scenario("synthetic").split("test")
     j_off = evaluate(test, OfflinePolicy().schedule(test), test.weights).objective_usd
-    j_mpc = evaluate(test, MPCPolicy(horizon=3).schedule(test), test.weights).objective_usd
-    assert table["mpc H=3 (the agents' base)"]["mean"] == pytest.approx(100 * (j_mpc / j_off - 1), abs=1e-6)
+    base = MPCPolicy(horizon=3, forecast_model="calibrated", seed=0)       # the env's default forecast_seed
+    j_mpc = evaluate(test, base.schedule(test), test.weights).objective_usd
+    assert table["mpc-3 calibrated (agent's base)"]["mean"] == pytest.approx(100 * (j_mpc / j_off - 1), abs=1e-6)
 
 
 def test_mpc_residual_routing_never_reads_past_the_episode():
