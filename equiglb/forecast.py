@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -283,8 +284,24 @@ class Forecaster:
         self._heavy = np.array([g == "price" for g, _ in self.names])
         self._hour0 = int(scenario.timestamps[0].astype("datetime64[h]").astype(np.int64))
         self._sigma = np.zeros((0, len(self.names)))          # σ_r(h) for h = 0..H_max
-        self._blocks: dict[int, np.ndarray] = {}
+        self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._block_h = 0
+
+    @property
+    def max_horizon(self) -> int:
+        """The longest horizon :meth:`issue` accepts (hours): the window's length."""
+        return self.last - self.first + 1
+
+    def offset_of(self, window: Scenario, option: str = "forecast_model") -> int:
+        """The forecaster's slot of ``window``'s first slot (matched by UTC hour); raises :class:`ForecastError`
+        (naming ``option``) unless every slot of ``window`` is an issue slot of this forecaster's window."""
+        hour = int(window.timestamps[0].astype("datetime64[h]").astype(np.int64))
+        offset = hour - self._hour0
+        if offset < self.first or offset + window.T - 1 > self.last:
+            raise ForecastError(f"{option}: the forecaster covers {self.scenario.timestamps[self.first]} .. "
+                                f"{self.scenario.timestamps[self.last]} UTC and cannot forecast the window "
+                                f"{window.timestamps[0]} .. {window.timestamps[-1]} UTC of scenario {window.name!r}")
+        return offset
 
     @property
     def label(self) -> str:
@@ -309,6 +326,8 @@ class Forecaster:
         return self._sigma[:horizon + 1]
 
     _BLOCK = 128
+    #: memory the cached error blocks may take (bytes)
+    CACHE_BYTES = 256 * 2 ** 20
 
     def _block(self, b: int, H: int) -> np.ndarray:
         """Log errors e[s, h] (BLOCK, H + 1, series) of target slots b·BLOCK .. (b+1)·BLOCK - 1, h = 0..H."""
@@ -317,6 +336,7 @@ class Forecaster:
             self._block_h = max(H, 24)
         H = self._block_h
         if b in self._blocks:
+            self._blocks.move_to_end(b)
             return self._blocks[b]
         B, M = self._BLOCK, AR_TAPS
         hours = self._hour0 + np.arange(b * B - M + 1, (b + 1) * B, dtype=np.int64)
@@ -333,8 +353,9 @@ class Forecaster:
             chi2 = special.chdtri(PRICE_DOF, u)
             e[:, :, self._heavy] *= np.sqrt((PRICE_DOF - 2.0) / chi2)[:, None, :]
         np.clip(e, -MAX_LOG_ERROR, MAX_LOG_ERROR, out=e)
-        if len(self._blocks) >= 4:
-            self._blocks.pop(next(iter(self._blocks)))
+        # least recently used blocks go first, beyond CACHE_BYTES (at least four blocks are kept)
+        while self._blocks and len(self._blocks) >= max(4, self.CACHE_BYTES // e.nbytes):
+            self._blocks.popitem(last=False)
         self._blocks[b] = e
         return e
 
@@ -413,6 +434,10 @@ class IssuedForecasts(Forecaster):
     @property
     def label(self) -> str:
         return f"file {os.path.basename(self.source)}"
+
+    @property
+    def max_horizon(self) -> int:
+        return int(self._values.shape[1])
 
     def _check(self, t: int, horizon: int) -> tuple[int, int]:
         t, horizon = super()._check(t, horizon)

@@ -320,3 +320,31 @@ def test_the_calibration_table_of_the_docs_is_the_benchmarks_output():
         assert f"| synthetic | {r['signal']} | " in doc and " | ".join(cells) in doc, (r["signal"], r["series"])
         checked += 1
     assert checked == 30
+
+
+def test_your_own_forecasts_drive_the_mpc_baseline_and_the_environment_alike(tmp_path):
+    """A CSV of issued forecasts, given as forecast_model, is the one source of the observation and of the
+    MPC inside mpc_residual; MPCPolicy with it routes as the environment's action 0 does."""
+    w = equiglb.load_scenario("synthetic").window(1200, 30)
+    made = Forecaster(w, "calibrated", seed=4)
+    user = load_forecasts(_write_csv(tmp_path / "mine.csv", made, range(w.T), 5), w)
+    x_file = MPCPolicy(horizon=6, forecast_model=user).schedule(w)
+    np.testing.assert_array_equal(x_file, MPCPolicy(horizon=6, forecast_model="calibrated", seed=4).schedule(w))
+    env = EquitableGLBEnv(scenario=w, split="all", action_mode="mpc_residual", mpc_horizon=6, forecast_horizon=2,
+                          forecast_model=user)
+    assert env.config.information() == "forecasts (file mine.csv, obs 2 h, mpc 6 h)"
+    obs, _ = env.reset()
+    for _ in range(w.T):
+        assert env.observation_space.contains(obs)
+        obs, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
+    np.testing.assert_array_equal(env.executed_schedule(), x_file)
+    with pytest.raises(OptionError, match=r"^horizon=8: the forecaster given as forecast_model issues at most 5 h"):
+        MPCPolicy(horizon=8, forecast_model=user)
+    with pytest.raises(OptionError, match=r"^forecast_model: the forecaster issues at most 5 h ahead, but the "
+                                          r"observation and the MPC read 7 h"):
+        EquitableGLBEnv(scenario=w, split="all", action_mode="mpc_residual", mpc_horizon=8, forecast_model=user)
+    with pytest.raises(OptionError, match=r"^forecast_model: the forecaster was built on scenario 'synthetic' "
+                                          r"\(T=30 h"):
+        EquitableGLBEnv(forecast_model=user)
+    with pytest.raises(ForecastError, match=r"^forecast_model: the forecaster covers .* cannot forecast the window"):
+        MPCPolicy(horizon=3, forecast_model=user).schedule(equiglb.load_scenario("synthetic").window(0, 24))

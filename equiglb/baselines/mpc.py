@@ -315,8 +315,10 @@ class MPCPolicy(OnlinePolicy):
         horizon: H in 1..168 hours optimized at each step (H = 1 is the greedy per-slot equity-aware policy).
         forecast_model: the forecasts of slots t+1 .. t+H-1: ``"calibrated"`` (default: errors as an
             operator has them, docs/forecasts.md), ``"persistence"`` (same hour of the latest observed day),
-            ``"perfect"`` (the truth within the window: an **oracle**), or ``"noise"`` (the legacy model of
-            ``noise_std``, implied by ``noise_std > 0``).
+            ``"perfect"`` (the truth within the window: an **oracle**), ``"noise"`` (the legacy model of
+            ``noise_std``, implied by ``noise_std > 0``), or a :class:`~equiglb.forecast.Forecaster` (e.g.
+            your own forecasts, :func:`equiglb.forecast.load_forecasts`) whose window covers the windows
+            this policy is run on (matched by UTC hour).
         forecast_scale: multiplier of the calibrated errors' deviation (>= 0; ``"calibrated"`` only).
         noise_std: legacy relative one-hour-ahead forecast error in [0, 10] (independent per slot and lead).
         seed: seed of the forecasts (integer >= 0): of the calibrated errors (the environment's
@@ -332,13 +334,21 @@ class MPCPolicy(OnlinePolicy):
     name = "mpc"
 
     def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None,
-                 forecast_model: str | None = None, forecast_scale: float = 1.0):
+                 forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0):
         self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
         self.noise_std = as_float("noise_std", noise_std, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         self.seed = as_seed("seed", seed)
         if forecast_model is None:
             forecast_model = "noise" if self.noise_std > 0 else "calibrated"
-        self.forecast_model = one_of("forecast_model", forecast_model, (*FORECAST_MODELS, "noise"))
+        self.user_forecaster = forecast_model if isinstance(forecast_model, Forecaster) else None
+        if self.user_forecaster is not None:
+            model = self.user_forecaster.model
+            if self.horizon - 1 > self.user_forecaster.max_horizon:
+                raise OptionError(f"horizon={self.horizon}: the forecaster given as forecast_model issues at most "
+                                  f"{self.user_forecaster.max_horizon} h ahead (MPC needs horizon - 1)")
+        else:
+            model = one_of("forecast_model", forecast_model, (*FORECAST_MODELS, "noise"))
+        self.forecast_model: str = model
         if self.noise_std > 0 and self.forecast_model != "noise":
             raise OptionError(f"noise_std={self.noise_std!r} with forecast_model={self.forecast_model!r}: noise_std "
                               f"is the legacy noise model's deviation; use forecast_model='calibrated' with "
@@ -358,6 +368,8 @@ class MPCPolicy(OnlinePolicy):
         ``"none"`` at a look-ahead of one hour (slot t alone, its true data)."""
         if self.horizon == 1:
             return "none"
+        if self.user_forecaster is not None:
+            return information_label(self.user_forecaster.label, f"{self.horizon} h")
         model = self.forecast_model
         if model == "calibrated" and self.forecast_scale != 1.0:
             model = f"calibrated x{self.forecast_scale:g}"
@@ -376,11 +388,14 @@ class MPCPolicy(OnlinePolicy):
         key = _structure_key(scenario, self.H, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:
             self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
-        forecaster = None
-        if self.forecast_model in ("calibrated", "persistence"):
+        forecaster, offset = None, 0
+        if self.user_forecaster is not None:
+            forecaster = self.user_forecaster
+            offset = forecaster.offset_of(scenario)
+        elif self.forecast_model in ("calibrated", "persistence"):
             forecaster = Forecaster(scenario, self.forecast_model, self.seed, self.forecast_scale)
         self.core = MPCCore(scenario, weights, self.H, self.noise_std, np.random.default_rng(self.seed),
-                            forecaster=forecaster)
+                            forecaster=forecaster, offset=offset)
 
     def act(self, t: int) -> np.ndarray:
         assert self._solver is not None, "MPCPolicy.act before reset"

@@ -101,6 +101,7 @@ class EnvConfig:
     forecast_noise: float
     include_prev_action: bool
     forecast_model: str = "calibrated"
+    user_forecaster: Forecaster | None = None
     forecast_seed: int = 0
     forecast_scale: float = 1.0
     eglb_eta_scale: float = 1.0
@@ -116,7 +117,8 @@ class EnvConfig:
              mu_social: float | None = None, mu_latency: float | None = None,
              unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
              episode_length: int | None = None, random_start: bool = False,
-             action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_model: str | None = None,
+             action_mode: str = "site_scores", forecast_horizon: int = 0,
+             forecast_model: str | Forecaster | None = None,
              forecast_seed: int = 0, forecast_scale: float = 1.0, forecast_noise: float = 0.0,
              include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
              eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
@@ -168,7 +170,8 @@ class EnvConfig:
         # the observation holds forecast_horizon x (3N + J) numbers: a year is the most that makes sense
         forecast_horizon = as_int("forecast_horizon", forecast_horizon, 0, 8760, unit="hours")
         forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
-        forecast_model = _resolve_model(forecast_model, forecast_noise)
+        user = forecast_model if isinstance(forecast_model, Forecaster) else None
+        forecast_model = user.model if user is not None else _resolve_model(forecast_model, forecast_noise)
         forecast_seed = as_seed("forecast_seed", forecast_seed)
         forecast_scale = as_float("forecast_scale", forecast_scale, lo=0.0, hi=100.0)
         if forecast_scale != 1.0 and forecast_model != "calibrated":
@@ -204,6 +207,9 @@ class EnvConfig:
         for name, v in (("mpc_horizon", horizon), ("mpc_residual_max_factor", factor)):
             only_with(name, v, MPC_OPTIONS[name], "action_mode='mpc_residual'", action_mode == "mpc_residual",
                       f"action_mode={action_mode!r}")
+        if user is not None:
+            _check_user_forecaster(user, scn, start, length, forecast_horizon,
+                                   horizon - 1 if action_mode == "mpc_residual" else 0, forecast_noise)
         if action_mode == "mpc_residual" and forecast_noise > 0:
             raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the legacy noise "
                               f"is drawn afresh at every observation, so the MPC inside the environment cannot read "
@@ -211,13 +217,15 @@ class EnvConfig:
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=forecast_model,
-                   forecast_seed=forecast_seed, forecast_scale=forecast_scale,
+                   forecast_seed=forecast_seed, forecast_scale=forecast_scale, user_forecaster=user,
                    include_prev_action=include_prev_action, mpc_horizon=horizon, mpc_residual_max_factor=factor,
                    **scales)
 
     def forecaster(self) -> Forecaster | None:
         """The environment's one source of forecasts, over its split (``None`` for the perfect and legacy
         models, whose observations come from the truth table and the episode's generator)."""
+        if self.user_forecaster is not None:
+            return self.user_forecaster
         if self.forecast_model in ("perfect", "noise"):
             return None
         return Forecaster(self.scenario, self.forecast_model, self.forecast_seed, self.forecast_scale,
@@ -236,7 +244,9 @@ class EnvConfig:
         if self.action_mode == "mpc_residual":
             parts.append(f"mpc {self.mpc_horizon} h")
         model = self.forecast_model
-        if model == "calibrated" and self.forecast_scale != 1.0:
+        if getattr(self, "user_forecaster", None) is not None:
+            model = self.user_forecaster.label  # type: ignore[union-attr]
+        elif model == "calibrated" and self.forecast_scale != 1.0:
             model = f"calibrated x{self.forecast_scale:g}"
         elif model == "noise":
             model = f"noise {self.forecast_noise:g}"
@@ -264,6 +274,25 @@ class EnvConfig:
         if self.random_start and self.split_length > self.episode_length:
             return self.split_start + int(rng.integers(0, self.split_length - self.episode_length + 1))
         return self.split_start
+
+
+def _check_user_forecaster(fc: Forecaster, scn: Scenario, start: int, length: int, obs_h: int, mpc_h: int,
+                           noise: float) -> None:
+    """A forecaster given as ``forecast_model`` must forecast this scenario over the whole split, as far ahead
+    as the observation and the inner MPC read."""
+    if noise > 0:
+        raise OptionError(f"forecast_noise={noise!r} with a forecaster as forecast_model: choose one")
+    if fc.scenario.T != scn.T or not np.array_equal(fc.scenario.timestamps, scn.timestamps):
+        raise OptionError(f"forecast_model: the forecaster was built on scenario {fc.scenario.name!r} "
+                          f"(T={fc.scenario.T} h from {fc.scenario.timestamps[0]}), not on this environment's "
+                          f"{scn.name!r} (T={scn.T} h from {scn.timestamps[0]})")
+    if fc.first > start or fc.last < start + length - 1:
+        raise OptionError(f"forecast_model: the forecaster issues at slots {fc.first}..{fc.last}, but the split "
+                          f"covers slots {start}..{start + length - 1}")
+    need = max(obs_h, mpc_h)
+    if need > fc.max_horizon:
+        raise OptionError(f"forecast_model: the forecaster issues at most {fc.max_horizon} h ahead, but the "
+                          f"observation and the MPC read {need} h")
 
 
 def _resolve_model(model: Any, noise: float) -> str:
@@ -320,6 +349,7 @@ class Observer:
         self.noise = cfg.forecast_noise if cfg.forecast_model == "noise" else 0.0
         #: the environment's forecaster (None: perfect forecasts, or the legacy noise drawn per observation)
         self.forecaster = forecaster
+        self._user_prices = False
         #: the last slot a forecast may read: the end of the environment's split, so that an episode on
         #: the train split never sees the held-out slots after it (past it, forecasts repeat this slot)
         self.forecast_last = cfg.split_start + cfg.split_length - 1
@@ -346,6 +376,10 @@ class Observer:
             # the forecaster's issues at every slot of the split (deterministic: one table for every episode)
             ts = np.arange(cfg.split_start, cfg.split_start + cfg.split_length)
             issued = forecaster.table(ts, self.horizon) * self._signal_scales     # (L, H, 3N + J)
+            if forecaster.model not in FORECAST_MODELS:
+                # forecasts of another source (a file): the bounds hold whatever their values
+                self.forecast_clip = max(1.0, float(np.abs(issued).max()))
+                self._user_prices = True
             table[ts, self._forecast_at:self._forecast_at + self.horizon * (3 * N + J)] = \
                 issued.reshape(len(ts), -1)
         elif self.horizon and self.noise == 0:
@@ -371,7 +405,7 @@ class Observer:
         if H:
             f = self.forecast_clip
             # noisy price forecasts may change sign (the noise is multiplicative and unclipped at 0)
-            price_lo = -f if (neg_price or self.noise > 0) else 0.0
+            price_lo = -f if (neg_price or self.noise > 0 or self._user_prices) else 0.0
             lo.append(np.tile(np.r_[np.full(N, price_lo), np.zeros(2 * N + J)], H))
             hi.append(np.full(H * (3 * N + J), f))
         if self.extra_dim:
