@@ -348,3 +348,21 @@ def test_your_own_forecasts_drive_the_mpc_baseline_and_the_environment_alike(tmp
         EquitableGLBEnv(forecast_model=user)
     with pytest.raises(ForecastError, match=r"^forecast_model: the forecaster covers .* cannot forecast the window"):
         MPCPolicy(horizon=3, forecast_model=user).schedule(equiglb.load_scenario("synthetic").window(0, 24))
+
+
+def test_the_baselines_command_labels_what_each_row_knew(tmp_path, capsys):
+    from equiglb.baselines.__main__ import main
+
+    out = tmp_path / "rows.json"
+    assert main(["--horizon", "48", "--policies", "offline,online-eglb,mpc,min-cost", "--mpc-horizon", "3",
+                 "--forecast-model", "persistence", "--json", str(out)]) == 0
+    import json
+
+    info = {r["policy"]: r["information"] for r in json.loads(out.read_text())}
+    assert info == {"offline": "hindsight (oracle)", "online-eglb": "none", "mpc": "forecasts (persistence, 3 h)",
+                    "min-cost": "none"}
+    assert "information" in capsys.readouterr().out.splitlines()[1]
+    assert main(["--forecast-model", "oracle"]) == 2
+    assert "--forecast-model='oracle': expected one of" in capsys.readouterr().err
+    assert main(["--forecast-scale", "-1"]) == 2
+    assert "--forecast-scale=-1.0: must be >= 0" in capsys.readouterr().err

@@ -121,6 +121,14 @@ def test_agent_quality_reports_the_mpc_base_of_mpc_residual_agents(tmp_path):
     base = MPCPolicy(horizon=3, forecast_model="calibrated", seed=0)       # the env's default forecast_seed
     j_mpc = evaluate(test, base.schedule(test), test.weights).objective_usd
     assert table["mpc-3 calibrated (agent's base)"]["mean"] == pytest.approx(100 * (j_mpc / j_off - 1), abs=1e-6)
+    # train.py's own evaluation table has the same row, and says what every row knew
+    import csv
+    run = json.loads(out.read_text())["runs"][0]["run"]
+    with open(f"{run}/eval/table.csv", newline="") as fh:
+        rows = {r["policy"]: r for r in csv.DictReader(fh)}
+    assert float(rows["mpc-3 calibrated (agent's base)"]["objective"]) == pytest.approx(j_mpc, rel=1e-9)
+    assert rows["mpc-3 calibrated (agent's base)"]["information"] == "forecasts (calibrated, 3 h)"
+    assert rows["ppo (agent)"]["information"] == info
 
 
 def test_mpc_residual_routing_never_reads_past_the_episode():
