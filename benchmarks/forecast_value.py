@@ -5,8 +5,9 @@
     python benchmarks/forecast_value.py --calibration [--data-dir ...]
 
 Table (default): on the test window of each scenario (``synthetic``; ``eglb-2022`` when its traces are
-found, ``--data-dir`` or ``../shared/traces/eglb-2022``; every ``test*`` split of ``world`` when that
-scenario is registered, else a line saying it was skipped), the gap to the offline optimum
+found, ``--data-dir`` or ``../shared/traces/eglb-2022``; the calendar months of the test split of
+``world`` when that scenario is registered and its data found, ``--world-dir``, ``--world-months N`` for
+the first N, else a line saying it was skipped), the gap to the offline optimum
 (J / J_off - 1, %) of:
 
 * ``offline``: the hindsight optimum (an oracle, gap 0 by definition);
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,7 +47,8 @@ DEFAULT_EGLB = REPO.parent / "shared" / "traces" / "eglb-2022"
 MODELS = ("perfect", "calibrated", "persistence")
 
 
-def windows(data_dir: Path | None) -> list[tuple[str, equiglb.Scenario, equiglb.Scenario]]:
+def windows(data_dir: Path | None, world_dir: Path | None = None,
+            world_months: int | None = None) -> list[tuple[str, equiglb.Scenario, equiglb.Scenario]]:
     """(label, whole scenario, test window) of every scenario the run covers; prints what it skips."""
     out = []
     syn = equiglb.load_scenario("synthetic")
@@ -57,8 +60,16 @@ def windows(data_dir: Path | None) -> list[tuple[str, equiglb.Scenario, equiglb.
     else:
         print(f"eglb-2022: skipped (no traces at {folder}; give --data-dir)")
     if "world" in equiglb.list_scenarios():
-        world = equiglb.load_scenario("world")
-        tests = sorted(s for s in world.splits if s.startswith("test"))
+        try:
+            world = equiglb.load_scenario("world", **({"data_dir": str(world_dir)} if world_dir else {}))
+        except (ValueError, OSError) as exc:
+            print(f"world: skipped (cannot load it: {exc})")
+            return out
+        # the calendar months (splits named YYYY-MM) inside the test split, else the test split(s)
+        a, n = world.splits.get("test", (0, 0))
+        months = sorted(k for k, (s, m) in world.splits.items()
+                        if re.fullmatch(r"\d{4}-\d{2}", k) and a <= s and s + m <= a + n)
+        tests = months[:world_months] if months else sorted(s for s in world.splits if s.startswith("test"))
         if not tests:
             print(f"world: skipped (no test split among {sorted(world.splits)})")
         for s in tests:
@@ -149,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None, help=f"eGLB-2022 trace folder (default: {DEFAULT_EGLB})")
     p.add_argument("--horizons", type=int, nargs="+", default=[1, 6, 24], help="MPC look-aheads (hours)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the calibrated forecasts")
+    p.add_argument("--world-dir", default=None, help="data folder of the world scenario (default: its own look-up)")
+    p.add_argument("--world-months", type=int, default=None,
+                   help="only the first N test months of the world scenario (default: all)")
     p.add_argument("--calibration", action="store_true", help="print the calibration table instead")
     p.add_argument("--out", default=None, help="write every row to this JSON file")
     args = p.parse_args(argv)
@@ -159,18 +173,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         p.error(f"--data-dir {args.data_dir!r}: not a folder")
     data_dir = Path(args.data_dir) if args.data_dir else None
+    world_dir = Path(args.world_dir) if args.world_dir else None
+    if args.world_months is not None and args.world_months < 1:
+        p.error(f"--world-months must be >= 1, got {args.world_months}")
     result: dict[str, list[dict]] = {}
     t0 = time.perf_counter()
     if args.calibration:
         rows = []
-        for label, whole, _test in windows(data_dir):
+        for label, whole, _test in windows(data_dir, world_dir, 1):
             if label.startswith("world") and any(r["scenario"] == "world" for r in rows):
                 continue
             rows += calibration(label.split()[0], whole)
         print_calibration(rows)
         result["calibration"] = rows
     else:
-        for label, _whole, test in windows(data_dir):
+        for label, _whole, test in windows(data_dir, world_dir, args.world_months):
             rows = value_table(test, args.horizons, args.seeds)
             lines = summarize(rows, args.horizons)
             print_table(label, test, lines)
