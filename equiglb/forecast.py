@@ -403,10 +403,30 @@ class Forecaster:
         return Forecast(price=v[:, :N], carbon=v[:, N:2 * N], water=v[:, 2 * N:3 * N], demand=v[:, 3 * N:])
 
     def table(self, ts: np.ndarray, horizon: int) -> np.ndarray:
-        """:meth:`values` of every issue slot in ``ts``: (len(ts), horizon, 3N + J)."""
-        out = np.empty((len(ts), horizon, len(self.names)))
-        for k, t in enumerate(np.asarray(ts).tolist()):
-            out[k] = self.values(int(t), horizon)
+        """:meth:`values` of every issue slot in ``ts``: (len(ts), horizon, 3N + J), the same numbers (bit for
+        bit) computed for all issue slots at once."""
+        ts = np.asarray(ts, dtype=np.int64)
+        if type(self).values is not Forecaster.values:           # a subclass's own values (a file)
+            out = np.empty((len(ts), horizon, len(self.names)))
+            for k, t in enumerate(ts.tolist()):
+                out[k] = self.values(int(t), horizon)
+            return out
+        lead = np.arange(1, horizon + 1)
+        s = ts[:, None] + lead[None, :]                          # (L, H) target slots
+        if self.model == "persistence":
+            src = s - 24 * ((lead + 23) // 24)[None, :]
+            src = np.where(src < self.first, ts[:, None], src)
+            return self.truth[src]
+        out = self.truth[np.minimum(s, self.last)]                # (L, H, S), a new array
+        if self.model == "calibrated" and self.scale > 0 and horizon > 0:
+            e = np.empty(out.shape)
+            B = self._BLOCK
+            blocks = s // B
+            for b in np.unique(blocks):
+                sel = blocks == b
+                blk = self._block(int(b), horizon)
+                e[sel] = blk[s[sel] - b * B, np.broadcast_to(lead, s.shape)[sel]]
+            out *= np.exp(e)
         return out
 
 

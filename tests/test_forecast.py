@@ -366,3 +366,13 @@ def test_the_baselines_command_labels_what_each_row_knew(tmp_path, capsys):
     assert "--forecast-model='oracle': expected one of" in capsys.readouterr().err
     assert main(["--forecast-scale", "-1"]) == 2
     assert "--forecast-scale=-1.0: must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["calibrated", "persistence", "perfect"])
+def test_the_table_of_many_issues_is_each_issue_bit_for_bit(model):
+    sc = equiglb.load_scenario("synthetic")
+    fc = Forecaster(sc, model, seed=7, window=(100, 900))
+    ts = np.arange(100, 1000, 7)
+    tab = Forecaster(sc, model, seed=7, window=(100, 900)).table(ts, 30)
+    for k, t in enumerate(ts):
+        np.testing.assert_array_equal(tab[k], fc.values(int(t), 30))
