@@ -3,9 +3,13 @@
 Registered names (see :func:`list_scenarios`):
 
 * ``"eglb-2022"`` / ``"eglb-2022-partial"``: the real eGLB-2022 traces (full / partial connection),
-  read from ``data_dir=``, from ``$EQUIGLB_EGLB_2022_DIR``, or from the download cache filled by
-  ``equiglb.traces.fetch("eglb-2022")``. Every file read is first checked against the pinned
-  manifest (size and sha256); ``verify=False`` skips the check for a copy edited on purpose.
+  read from ``data_dir=`` (the folder holding ``eglb-2022/``, or that folder itself), from
+  ``$EQUIGLB_DATA_DIR/eglb-2022``, from the deprecated ``$EQUIGLB_EGLB_2022_DIR``, or from the
+  download cache filled by ``equiglb.traces.fetch("eglb-2022")`` (:mod:`equiglb.traces.datadir`). Every
+  file read is first checked against the pinned manifest (size and sha256); ``verify=False`` skips the
+  check for a copy edited on purpose.
+* ``"world"`` / ``"world-partial"``: two years of real signals at 15 zones (sustain-cluster) and ServeGen
+  demand, K = 3 (:mod:`equiglb.traces.world`); same look-up of the data folder, same verification.
 
 Other modules register more names with :func:`register_scenario`.
 """
@@ -23,12 +27,14 @@ import numpy as np
 
 from equiglb.scenario import Scenario, ScenarioError, Weights
 from equiglb.traces.csvio import TraceError
+from equiglb.traces.datadir import DATA_DIR_ENV, dataset_dir
 from equiglb.traces.eglb2022 import load_eglb_folder
 from equiglb.traces.fetch import EGLB_2022_COMMIT, EGLB_2022_MANIFEST, IntegrityError, cache_root, verify_eglb_files
-from equiglb.validate import OptionError, as_bool, as_float, as_int, as_path
+from equiglb.validate import OptionError, as_bool, as_float, as_int
 
 __all__ = ["load_scenario", "register_scenario", "list_scenarios", "cache_root", "apply_options",
-           "TraceError", "IntegrityError", "OptionError", "ScenarioError", "EGLB_2022_COMMIT"]
+           "TraceError", "IntegrityError", "OptionError", "ScenarioError", "EGLB_2022_COMMIT", "DATA_DIR_ENV",
+           "dataset_dir"]
 
 _REGISTRY: dict[str, tuple[Callable[..., Scenario], str]] = {}
 
@@ -127,17 +133,9 @@ def load_scenario(name: str = "synthetic", /, **options: Any) -> Scenario:
 
 
 def _eglb_dir(data_dir: os.PathLike | str | None) -> Path:
-    if data_dir is not None:
-        return Path(as_path("data_dir", data_dir))
-    env = os.environ.get("EQUIGLB_EGLB_2022_DIR")
-    if env:
-        return Path(env)
-    cached = cache_root() / "eglb-2022" / EGLB_2022_COMMIT
-    if cached.is_dir():
-        return cached
-    raise TraceError(
-        "the eGLB-2022 traces are not available locally: pass data_dir=<folder>, set "
-        "EQUIGLB_EGLB_2022_DIR, or download them once with `python -m equiglb.traces fetch eglb-2022`")
+    # data_dir (the data folder or the eGLB folder itself), $EQUIGLB_DATA_DIR, the deprecated
+    # $EQUIGLB_EGLB_2022_DIR, the download cache: equiglb.traces.datadir
+    return dataset_dir("eglb-2022", data_dir)
 
 
 def _eglb_builder(partial: bool) -> Callable[..., Scenario]:
@@ -180,3 +178,27 @@ register_scenario("augmented", augmented_scenario,
                   "(source=, split=, copies=, augment_seed=; docs/data.md)")
 register_scenario("csv", load_generic,
                   "your own data in the generic tidy format (data_dir= or path=; see docs/data.md)")
+from equiglb.traces.world import world_scenario  # noqa: E402
+
+
+def _world_partial(data_dir: os.PathLike | str | None = None, carbon: str = "lifecycle", zones: Any = None,
+                   years: Any = None, demand_seed: int = 0, demand_weights: Any = None,
+                   verify: bool = True) -> Scenario:
+    """``world`` with the latency mask (same or neighbouring continent); options as :func:`world_scenario`."""
+    return world_scenario(data_dir=data_dir, partial=True, carbon=carbon, zones=zones, years=years,
+                          demand_seed=demand_seed, demand_weights=demand_weights, verify=verify)
+
+
+def _world_full(data_dir: os.PathLike | str | None = None, carbon: str = "lifecycle", zones: Any = None,
+                years: Any = None, demand_seed: int = 0, demand_weights: Any = None,
+                verify: bool = True) -> Scenario:
+    """``world``, full connection; options as :func:`world_scenario`."""
+    return world_scenario(data_dir=data_dir, partial=False, carbon=carbon, zones=zones, years=years,
+                          demand_seed=demand_seed, demand_weights=demand_weights, verify=verify)
+
+
+register_scenario("world", _world_full,
+                  "real 2023-2024 signals of 15 Electricity Maps zones (sustain-cluster) and ServeGen demand, "
+                  "K=3 models, 17,544 h (data_dir=, carbon=, zones=, years=, demand_seed=; docs/data.md)")
+register_scenario("world-partial", _world_partial,
+                  "world with a latency mask: same or neighbouring continent (published inter-cloud RTTs)")
