@@ -101,8 +101,8 @@ class MonthlyEpisodesEnv(gym.Env):
         self.render_mode = render_mode
         envs = list(self.envs.values())
         self.action_space = envs[0].action_space
-        lows = np.min([e.observation_space.low for e in envs], axis=0)
-        highs = np.max([e.observation_space.high for e in envs], axis=0)
+        lows = np.min([e.observer.space.low for e in envs], axis=0)
+        highs = np.max([e.observer.space.high for e in envs], axis=0)
         self.observation_space = spaces.Box(lows, highs, dtype=np.float32)
         self._index = -1
         self._current = envs[0]
