@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -79,8 +78,8 @@ def test_one_carbon_and_one_price_value_against_the_raw_csv(world, data_dir):
     assert direct.carbon[_slot(world, "2024-03-11T19"), i] == pytest.approx(d / 1000.0, rel=1e-12)
     assert d < lca
     k = world.site_names.index("US-TEX-ERCO")
-    price = _csv_value(SC / "data/electricity_prices/standardized/US-TEX-ERCO/2023/US-TEX-ERCO_electricity_prices_2023.csv",
-                       "Datetime (UTC)", "2023-08-20 21:00:00+00:00", "Price (USD/MWh)")
+    path = SC / "data/electricity_prices/standardized/US-TEX-ERCO/2023/US-TEX-ERCO_electricity_prices_2023.csv"
+    price = _csv_value(path, "Datetime (UTC)", "2023-08-20 21:00:00+00:00", "Price (USD/MWh)")
     assert world.price[_slot(world, "2023-08-20T21"), k] == pytest.approx(price, rel=1e-12)
     assert price > 200
 
@@ -253,13 +252,17 @@ def _mirror(tmp_path: Path, altered: dict[str, bytes | None]) -> Path:
 def test_tampered_truncated_and_missing_files_are_refused_by_name(data_dir, tmp_path):
     rel = "data/electricity_prices/standardized/KR/2024/KR_electricity_prices_2024.csv"
     data = (SC / rel).read_bytes()
-    k = data.rindex(b"5")
-    tampered = _mirror(tmp_path / "a", {rel: data[:k] + b"6" + data[k + 1:]})    # same size, one digit
-    with pytest.raises(IntegrityError, match=rf"KR_electricity_prices_2024\.csv: differs .* sha256"):
+    k = data.rindex(b".") + 1                          # the first decimal of the last price (62.92 -> 62.02)
+    assert data[k:k + 1].isdigit()
+    digit = str((int(data[k:k + 1]) + 1) % 10).encode()
+    tampered = _mirror(tmp_path / "a", {rel: data[:k] + digit + data[k + 1:]})    # same size, one digit
+    with pytest.raises(IntegrityError, match=r"KR_electricity_prices_2024\.csv: differs .* sha256"):
         equiglb.load_scenario("world", data_dir=tampered)
     # a copy edited on purpose loads with verify=False, and the edit shows
     edited = equiglb.load_scenario("world", data_dir=tampered, verify=False, zones=["KR"])
-    assert edited.N == 1
+    original = equiglb.load_scenario("world", data_dir=data_dir, zones=["KR"])
+    assert edited.N == 1 and np.sum(edited.price != original.price) == 1
+    assert original.price[-1, 0] == pytest.approx(62.9204) and edited.price[-1, 0] == pytest.approx(62.0204)
     truncated = _mirror(tmp_path / "b", {rel: data[: len(data) // 2]})
     with pytest.raises(IntegrityError, match=r"KR_electricity_prices_2024\.csv: differs .* bytes, expected"):
         equiglb.load_scenario("world", data_dir=truncated)
