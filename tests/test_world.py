@@ -391,3 +391,11 @@ def test_every_baseline_schedules_a_world_window(data_dir):
         rep = equiglb.evaluate(win, x)
         assert rep.unserved_load == 0, name
         assert rep.objective_usd >= j_off * (1 - 1e-6), (name, rep.objective_usd, j_off)
+
+
+def test_horizon_keeps_whole_months_and_drops_the_others(world):
+    from equiglb.traces import apply_options
+
+    cut = apply_options(world, horizon=1500)
+    assert cut.T == 1500 and cut.splits["2023-01"] == (0, 744) and cut.splits["2023-02"] == (744, 672)
+    assert "2023-03" not in cut.splits and "2024-07" not in cut.splits

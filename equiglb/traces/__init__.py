@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def list_scenarios() -> dict[str, str]:
     return {k: v[1] for k, v in sorted(_REGISTRY.items())}
 
 
+_CALENDAR_MONTH = re.compile(r"^\d{4}-\d{2}$")
 _WEIGHT_KEYS = ("mu_carbon", "mu_water", "mu_social", "mu_latency", "q", "unserved_penalty_usd")
 
 
@@ -62,7 +64,7 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
 
     Args:
         horizon: keep only the first ``horizon`` hours (an integer in 1..T); named splits that do not fit
-            are rescaled proportionally.
+            are rescaled proportionally, except calendar-month splits (``"2024-07"``), which are dropped.
         demand_scale: multiply all demand by this factor (> 0, at most 1e12).
         demand_tz_shift: shift each region's demand by its UTC offset, so that a demand trace in UTC
             becomes the same local-time profile in every region (circular shift at the ends).
@@ -86,6 +88,8 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
         for k, (s, n) in scn.splits.items():
             if s + n <= horizon:
                 splits[k] = (s, n)
+            elif _CALENDAR_MONTH.match(k):
+                continue        # a calendar month ("2024-07") that does not fit is dropped, never rescaled
             else:
                 s2, e2 = int(round(s * horizon / T0)), int(round((s + n) * horizon / T0))
                 if e2 - s2 >= 1:
