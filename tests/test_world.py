@@ -399,3 +399,15 @@ def test_horizon_keeps_whole_months_and_drops_the_others(world):
     cut = apply_options(world, horizon=1500)
     assert cut.T == 1500 and cut.splits["2023-01"] == (0, 744) and cut.splits["2023-02"] == (744, 672)
     assert "2023-03" not in cut.splits and "2024-07" not in cut.splits
+
+
+def test_plot_world_cli_writes_a_png(data_dir, tmp_path, capsys):
+    from equiglb.traces.__main__ import main as traces_cli
+
+    out = tmp_path / "world.png"
+    assert traces_cli(["plot", "world", "--data-dir", str(data_dir), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 50_000
+    # an output folder that does not exist is refused before anything is loaded
+    assert traces_cli(["plot", "world", "--data-dir", str(tmp_path / "nowhere"),
+                       "--out", str(tmp_path / "no" / "x.png")]) == 2
+    assert "--out" in capsys.readouterr().err
