@@ -329,6 +329,11 @@ def test_train_ids_pass_the_checkers(env_id, data_dir):
     assert u.config.episode_length == 730 and u.config.random_start and u.config.split == "train"
     starts = {env.reset(seed=s)[1]["t"] for s in range(5)}
     assert len(starts) > 1 and all(0 <= t <= 8760 - 730 for t in starts)
+    venv = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", data_dir=data_dir)
+    obs, _ = venv.reset(seed=0)
+    assert venv.observation_space.contains(obs)
+    obs, r, *_ = venv.step(venv.action_space.sample())
+    assert venv.observation_space.contains(obs) and r.shape == (2,)
 
 
 @pytest.mark.parametrize("env_id", ["equiglb/EquitableGLB-world-test-v0",
