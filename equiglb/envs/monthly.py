@@ -130,6 +130,11 @@ class MonthlyEpisodesEnv(gym.Env):
     def config(self):
         return self._current.config
 
+    @property
+    def action_map(self):
+        """The action map (the same for every month: one scenario, one action mode)."""
+        return self._current.action_map
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start the next month (the first after ``seed`` is given, or ``options={"month": ...}``)."""
         super().reset(seed=seed)
