@@ -416,3 +416,13 @@ def test_plot_world_cli_writes_a_png(data_dir, tmp_path, capsys):
     assert traces_cli(["plot", "world", "--data-dir", str(tmp_path / "nowhere"),
                        "--out", str(tmp_path / "no" / "x.png")]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_datasets_replay_a_baseline_through_the_monthly_test_id(data_dir):
+    pytest.importorskip("minari")
+    from equiglb.datasets import record_episode
+
+    env = gym.make("equiglb/EquitableGLB-world-partial-test-v0", data_dir=data_dir, months=["2024-09"],
+                   action_mode="routing")
+    rec = record_episode(env, "min-cost", seed=0)
+    assert rec.rewards.shape == (720,) and rec.rewards.sum() == pytest.approx(-rec.objective_usd, rel=1e-9)
