@@ -9,6 +9,19 @@
 | ``equiglb/EquitableGLB-eglb2022-partial-test-v0`` | ``"eglb-2022-partial"`` | test | eGLB, q = inf |
 | ``equiglb/EquitableGLB-multimodel-v0`` | ``"synthetic-multimodel"`` | train | scenario's μ (social term), q = 2 |
 
+The ``world`` ids (:data:`WORLD_ENV_IDS`; real 2023-2024 data, ``data_dir=`` or ``$EQUIGLB_DATA_DIR``;
+docs/data.md): one episode = one calendar month.
+
+| id | scenario | episodes | weights |
+|---|---|---|---|
+| ``equiglb/EquitableGLB-world-v0`` | ``"world"`` | 730 h at random starts in train (2023) | scenario's, q = inf |
+| ``equiglb/EquitableGLB-world-test-v0`` | ``"world"`` | each calendar month of test (2024-07..12) | scenario's |
+| ``equiglb/EquitableGLB-world-partial-v0`` | ``"world-partial"`` | as world-v0 | scenario's |
+| ``equiglb/EquitableGLB-world-partial-test-v0`` | ``"world-partial"`` | as world-test-v0 | scenario's |
+
+The test ids' entry point is :class:`equiglb.envs.monthly.MonthlyEpisodesEnv` (no vector entry point: the
+months differ in length).
+
 Every id has a vector entry point:
 ``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``.
 
@@ -35,7 +48,7 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
-__all__ = ["ENV_IDS", "register_envs"]
+__all__ = ["ENV_IDS", "WORLD_ENV_IDS", "register_envs"]
 
 ENTRY_POINT = "equiglb.envs.glb_env:EquitableGLBEnv"
 VECTOR_ENTRY_POINT = "equiglb.envs.vector:EquitableGLBVectorEnv"
@@ -51,9 +64,31 @@ ENV_IDS: dict[str, dict[str, Any]] = {
 }
 
 
+MONTHLY_ENTRY_POINT = "equiglb.envs.monthly:MonthlyEpisodesEnv"
+#: Hours of a training episode of the world ids: a mean calendar month (equiglb.traces.world.EPISODE_HOURS).
+WORLD_EPISODE_HOURS = 730
+
+#: The world ids -> (entry point, default keyword arguments); kept apart from :data:`ENV_IDS` because they need
+#: the real data (like the eglb2022 ids) and the test ids have their own entry point.
+WORLD_ENV_IDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "equiglb/EquitableGLB-world-v0": (ENTRY_POINT, {"scenario": "world", "split": "train",
+                                                    "episode_length": WORLD_EPISODE_HOURS, "random_start": True}),
+    "equiglb/EquitableGLB-world-test-v0": (MONTHLY_ENTRY_POINT, {"scenario": "world", "split": "test"}),
+    "equiglb/EquitableGLB-world-partial-v0": (ENTRY_POINT, {"scenario": "world-partial", "split": "train",
+                                                            "episode_length": WORLD_EPISODE_HOURS,
+                                                            "random_start": True}),
+    "equiglb/EquitableGLB-world-partial-test-v0": (MONTHLY_ENTRY_POINT, {"scenario": "world-partial",
+                                                                         "split": "test"}),
+}
+
+
 def register_envs() -> None:
-    """Register every id of :data:`ENV_IDS` (idempotent)."""
+    """Register every id of :data:`ENV_IDS` and :data:`WORLD_ENV_IDS` (idempotent)."""
     for env_id, kwargs in ENV_IDS.items():
         if env_id not in registry:
             register(id=env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,
                      kwargs=dict(kwargs))
+    for env_id, (entry, kwargs) in WORLD_ENV_IDS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry, kwargs=dict(kwargs),
+                     vector_entry_point=VECTOR_ENTRY_POINT if entry == ENTRY_POINT else None)
