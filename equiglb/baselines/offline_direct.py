@@ -154,8 +154,8 @@ def _flow_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], latency: b
     allowed, e = sc.allowed, sc.energy_per_unit
     b = _Builder()
     G = len(classes)
-    reach = [allowed[:, g[0], :].any(axis=1) for g in classes]            # (N,) per class
-    used = np.any(reach, axis=0)
+    reach = np.stack([allowed[:, g[0], :].any(axis=1) for g in classes])    # (G, N)
+    used = np.asarray(reach.any(axis=0), dtype=bool)
     models = [np.nonzero(sc.hosting[i])[0] for i in range(N)]
     sites = [i for i in range(N) if used[i]]
     demand_row = np.array([b.row() for _ in classes])
@@ -179,7 +179,7 @@ def _flow_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], latency: b
         bal = {i: b.row() for i in sites if len(models[i]) > 1}
         for i in sites:
             for g, members in enumerate(classes):
-                if not reach[g][i]:
+                if not reach[g, i]:
                     continue
                 c = b.column(cost=float(lat[i, members[0]]))
                 b.add(c, demand_row[g], 1.0)
@@ -294,6 +294,22 @@ def _commodity_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], laten
     return b.layout(demand_rows, e_cols, e_sites, rebuild)
 
 
+#: A region served within this fraction of its demand by an interior-point solution is served in full.
+SNAP_RTOL = 1e-7
+
+
+def _snap_to_demand(x: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """An interior-point schedule with each region's service scaled to its demand where it falls short
+    by at most :data:`SNAP_RTOL` (the solver stops within its tolerance inside the demand rows; the
+    ledger would count the rest as unserved load) or exceeds it; sites then stay within capacity to
+    the same relative tolerance."""
+    served = x.sum(axis=(1, 3))                                              # (T, J)
+    short = demand - served
+    fix = (served > 0) & ((short < 0) | (short <= SNAP_RTOL * demand))
+    factor = np.divide(demand, served, out=np.ones_like(served), where=fix)
+    return x * factor[:, None, :, None]
+
+
 class DirectProgram:
     """The offline program of one window in matrix form (see the module docstring).
 
@@ -312,6 +328,8 @@ class DirectProgram:
         make = _commodity_layout if self.social else _flow_layout
         self.layout = make(sc, w, self.classes, self.latency, allow_unserved)
         self.layout_name = "commodity" if self.social else "flow"
+        one_model = all(int(np.count_nonzero(sc.hosting[i] & sc.allowed[i].any(axis=0))) <= 1 for i in range(sc.N))
+        self.simplex_first = not self.social and (len(self.classes) == 1 or one_model)
         # load unit: the window's mean hourly demand (tolerances become relative)
         total = float(sc.demand.sum())
         self.unit = total / sc.T if total > 0 else 1.0
@@ -378,7 +396,8 @@ class DirectProgram:
         """(T, m) right-hand sides of the slot rows: demand (in load units of ``unit``), 0 elsewhere."""
         sc, L = self.scenario, self.layout
         rhs = np.zeros((sc.T, L.m))
-        np.add.at(rhs, (slice(None), L.demand_rows), sc.demand / self.unit)
+        onto = sp.csr_matrix((np.ones(sc.J), (np.arange(sc.J), L.demand_rows)), shape=(sc.J, L.m))
+        rhs += (onto.T @ (sc.demand / self.unit).T).T          # regions summed onto their demand rows
         return rhs
 
     def _matrix(self, norms: list[tuple[int, np.ndarray]], link_row: dict[int, np.ndarray],
@@ -500,12 +519,15 @@ class DirectProgram:
         lp.a_matrix_.value_ = A.data
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        # the site-level program (one class, no social term) is solved fastest by the dual simplex;
-        # the others are degenerate and block-angular: the interior point method (with crossover)
-        if not (self.layout_name == "flow" and len(self.classes) == 1):
+        # without a social term and with one class or one model per site (the programs of the eGLB study)
+        # the dual simplex is fastest; the others (several models, several classes) are degenerate and
+        # block-angular: the interior point method, with crossover (measured, benchmarks/offline_scale.py)
+        if not self.simplex_first:
             h.setOptionValue("solver", "ipm")
-        for k, v in opts.items():
-            h.setOptionValue(k, v)
+        for k, v in opts.items():      # HiGHS's own "solver" option is spelled highs_solver here
+            key = "solver" if k == "highs_solver" else k
+            if h.setOptionValue(key, v) != highspy.HighsStatus.kOk:
+                return f"option {k}={v!r} refused by HiGHS", False, None, math.nan, time.perf_counter() - t0, 0.0
         h.passModel(lp)
         del A, lp
         t1 = time.perf_counter()
@@ -578,7 +600,7 @@ class DirectProgram:
                 cones.append(clarabel.NonnegativeConeT(1))
                 cones.extend(clarabel.PowerConeT(alpha) for _ in range(size))
                 r += 1 + 3 * size
-            for kind, size, r0 in pending:
+            for _kind, size, r0 in pending:
                 pw = r0 + 1 + 3 * np.arange(size)
                 extra.append((np.concatenate([[r0], pw + 1]), -np.ones(size + 1)))      # z
                 extra_cost.append(1.0)
@@ -637,6 +659,7 @@ class DirectProgram:
             out.solver, out.status = s, status
             if ok and V is not None:
                 out.ok, out.status, out.objective_usd = True, "optimal", value
-                out.schedule = self.layout.rebuild(V * self.unit, sc.demand)   # type: ignore[operator]
+                x = self.layout.rebuild(V * self.unit, sc.demand)   # type: ignore[operator]
+                out.schedule = x if s == "HIGHS" else _snap_to_demand(x, sc.demand)
                 return out
         return out
