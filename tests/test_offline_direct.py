@@ -12,7 +12,7 @@ import pytest
 
 from equiglb.baselines import InfeasibleError, OfflinePolicy, SolverError, solve_offline
 from equiglb.baselines.offline import DIRECT_MIN_PAIR_SLOTS, choose_method
-from equiglb.baselines.offline_direct import DirectProgram
+from equiglb.baselines.offline_direct import DirectProgram, direct_solver_order
 from equiglb.ledger import evaluate
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import OptionError
@@ -82,10 +82,11 @@ def test_direct_equals_the_cvxpy_program(seed, q, K, full, social):
         fast = solve_offline(sc, w, method="direct")
         assert fast.method == "direct" and ref.method == "cvxpy"
         assert fast.status == "optimal"
-        assert fast.solver == ("HIGHS" if q in (1.0, math.inf) else "CLARABEL")
-        # HiGHS: a vertex. Clarabel: interior points, both paths within ~1e-8 at q = 2; at q = 3 the
-        # reference's own p-norm cones stop up to ~2e-7 above the direct power cones (never below)
-        rel = {1.0: 1e-9, math.inf: 1e-9, 2.0: 1e-7}.get(q, 5e-7)
+        prog = DirectProgram(sc, w)
+        assert fast.solver == direct_solver_order(q, None, prog.simplex_first)[0]
+        # HiGHS: a vertex. Clarabel: interior points, both paths within ~1e-8 for LPs and q = 2; at q = 3
+        # the reference's own p-norm cones stop up to ~2e-7 above the direct power cones (never below)
+        rel = 1e-9 if fast.solver == "HIGHS" and ref.solver == "HIGHS" else {2.0: 1e-7, 3.0: 5e-7}.get(q, 1e-7)
         assert fast.objective_usd == pytest.approx(ref.objective_usd, rel=rel), variant
         assert fast.objective_usd <= ref.objective_usd * (1 + 1e-7), variant
         assert fast.solver_objective_usd == pytest.approx(fast.objective_usd, rel=rel), variant
@@ -108,7 +109,7 @@ def test_region_classes_shrink_the_program_exactly(q):
         prog = DirectProgram(sc, w)
         assert len(prog.classes) == 1
         assert prog.columns < np.count_nonzero(sc.allowed) * sc.T
-        rel = 1e-9 if q == math.inf else 1e-7
+        rel = 1e-9 if q == math.inf and prog.simplex_first else 1e-7    # a vertex, or an interior point
         assert solve_offline(sc, w, method="direct").objective_usd == pytest.approx(
             solve_offline(sc, w, method="cvxpy").objective_usd, rel=rel)
 
@@ -136,12 +137,29 @@ def test_a_non_optimal_status_is_a_named_error():
 
 
 def test_highs_failure_falls_back_to_clarabel_with_a_warning():
-    sc = random_instance(6, 3, False)
-    w = Weights(mu_social=100.0, q=math.inf)
+    sc = random_instance(6, 1, True)
+    w = Weights(q=math.inf)
+    assert DirectProgram(sc, w).simplex_first
     with pytest.warns(RuntimeWarning, match=r"fell back to CLARABEL after HIGHS \(direct\): Time limit reached"):
         res = solve_offline(sc, w, method="direct", time_limit=0.0)
     assert res.solver == "CLARABEL" and res.attempts[0].startswith("HIGHS (direct): Time limit")
     assert res.objective_usd == pytest.approx(solve_offline(sc, w, method="cvxpy").objective_usd, rel=1e-7)
+
+
+def test_the_lp_solver_order_follows_the_structure():
+    site_level = random_instance(11, 1, True)
+    several = random_instance(11, 3, False)
+    w = Weights(mu_social=100.0, q=math.inf)
+    assert DirectProgram(site_level, Weights()).simplex_first
+    assert not DirectProgram(several, w).simplex_first
+    assert solve_offline(site_level, method="direct").solver == "HIGHS"
+    assert solve_offline(several, w, method="direct").solver == "CLARABEL"
+    assert solve_offline(several, w, solver="HIGHS", method="direct").solver == "HIGHS"
+    assert direct_solver_order(2.0, "HIGHS") == ["CLARABEL"]                    # HiGHS has no cones
+    with pytest.raises(OptionError, match=r"^no_such_setting=1: not a Clarabel setting"):
+        solve_offline(several, w, method="direct", no_such_setting=1)
+    with pytest.raises(OptionError, match=r"^no_such_option=1: not a HiGHS option"):
+        solve_offline(site_level, method="direct", no_such_option=1)
 
 
 def test_no_demand_is_the_zero_schedule():

@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from equiglb.scenario import Scenario, Weights
+from equiglb.validate import OptionError
 
 __all__ = ["DirectProgram", "DirectOutcome", "direct_solver_order", "DIRECT_SOLVERS"]
 
@@ -48,10 +49,17 @@ DIRECT_SOLVERS = ("HIGHS", "CLARABEL")
 _LOCAL, _CARBON, _WATER, _SOCIAL = 0, 1, 2, 3
 
 
-def direct_solver_order(q: float, solver: str | None = None) -> list[str]:
-    """Direct solvers to try, best first: HiGHS then Clarabel for an LP (q in {1, inf}), Clarabel for a
-    cone program; a requested solver (one of :data:`DIRECT_SOLVERS`) goes first where it applies."""
-    order = ["HIGHS", "CLARABEL"] if q in (1.0, math.inf) else ["CLARABEL"]
+def direct_solver_order(q: float, solver: str | None = None, simplex_first: bool = True) -> list[str]:
+    """Direct solvers to try, best first. A cone program (q not in {1, inf}): Clarabel. An LP: HiGHS's
+    dual simplex then Clarabel when ``simplex_first`` (no social term, and one region class or one model
+    per site: the site-level programs of the eGLB study), else Clarabel then HiGHS (the block-angular LPs
+    with several models and classes are degenerate: Clarabel's interior point took 3-10x less time than
+    HiGHS's simplex or IPX on month-long 15 x 15 x 3 programs, benchmarks/offline_scale.py). A requested
+    solver (one of :data:`DIRECT_SOLVERS`) goes first where it applies."""
+    if q not in (1.0, math.inf):
+        order = ["CLARABEL"]
+    else:
+        order = ["HIGHS", "CLARABEL"] if simplex_first else ["CLARABEL", "HIGHS"]
     if solver is not None and solver in order:
         order = [solver] + [s for s in order if s != solver]
     return order
@@ -148,10 +156,10 @@ def _energy_rows(b: _Builder, sc: Scenario, sites: list[int]) -> tuple[dict[int,
 
 
 def _flow_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], latency: bool,
-                 allow_unserved: bool) -> _Layout:
+                 allow_unserved: bool, e_ref: float) -> _Layout:
     """No social term: class-to-site loads w[i, g] and per-site model mixes y[i, k]."""
     N, J, K = sc.N, sc.J, sc.K
-    allowed, e = sc.allowed, sc.energy_per_unit
+    allowed, e = sc.allowed, sc.energy_per_unit / e_ref            # E in units of e_ref
     b = _Builder()
     G = len(classes)
     reach = np.stack([allowed[:, g[0], :].any(axis=1) for g in classes])    # (G, N)
@@ -232,10 +240,10 @@ def _flow_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], latency: b
 
 
 def _commodity_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], latency: bool,
-                      allow_unserved: bool) -> _Layout:
+                      allow_unserved: bool, e_ref: float) -> _Layout:
     """Social term: region model mixes z[j, k], class-to-site routes f[i, g, k] (x itself for a class of one)."""
     N, J, K = sc.N, sc.J, sc.K
-    allowed, e, s = sc.allowed, sc.energy_per_unit, sc.quality_loss
+    allowed, e, s = sc.allowed, sc.energy_per_unit / e_ref, sc.quality_loss
     b = _Builder()
     demand_rows = np.array([b.row() for _ in range(J)], dtype=np.int64)
     sites = [i for i in range(N) if allowed[i].any()]
@@ -294,6 +302,8 @@ def _commodity_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], laten
     return b.layout(demand_rows, e_cols, e_sites, rebuild)
 
 
+SCALE_ENERGY = False   # True (E in units of the largest e) left Clarabel AlmostSolved on month-scale q = 2 programs
+
 #: A region served within this fraction of its demand by an interior-point solution is served in full.
 SNAP_RTOL = 1e-7
 
@@ -326,7 +336,8 @@ class DirectProgram:
         self.latency = bool(w.mu_latency) and sc.latency is not None
         self.classes = _classes(sc, self.latency)
         make = _commodity_layout if self.social else _flow_layout
-        self.layout = make(sc, w, self.classes, self.latency, allow_unserved)
+        self.e_ref = float(sc.energy_per_unit.max()) if SCALE_ENERGY else 1.0   # E columns: IT MWh / e_ref
+        self.layout = make(sc, w, self.classes, self.latency, allow_unserved, self.e_ref)
         self.layout_name = "commodity" if self.social else "flow"
         one_model = all(int(np.count_nonzero(sc.hosting[i] & sc.allowed[i].any(axis=0))) <= 1 for i in range(sc.N))
         self.simplex_first = not self.social and (len(self.classes) == 1 or one_model)
@@ -348,14 +359,14 @@ class DirectProgram:
     # ------------------------------------------------------------------ coefficients
     def _norms(self) -> list[tuple[int, np.ndarray]]:
         """The equity norms in force: (entry kind, coefficient array), USD per MWh of IT energy
-        (carbon, water: (T, N)) or per load unit of quality loss (social: (1, J), μ_s / Λ_j)."""
+        (carbon, water: (T, N), times e_ref) or per load unit of quality loss (social: (1, J), μ_s / Λ_j)."""
         sc, w = self.scenario, self.weights
         out: list[tuple[int, np.ndarray]] = []
         omega = sc.region_weights * sc.pue
         if w.mu_carbon and np.any(sc.carbon * omega):
-            out.append((_CARBON, w.mu_carbon * sc.carbon * omega))
+            out.append((_CARBON, w.mu_carbon * self.e_ref * sc.carbon * omega))
         if w.mu_water and np.any(sc.water * omega):
-            out.append((_WATER, w.mu_water * sc.water * omega))
+            out.append((_WATER, w.mu_water * self.e_ref * sc.water * omega))
         if self.social:
             lam = sc.demand.sum(axis=0)
             inv = np.divide(1.0, lam, out=np.zeros(sc.J), where=lam > 0)
@@ -389,7 +400,7 @@ class DirectProgram:
         """(T, n) USD per scaled column unit: energy price on E (with PUE), latency, penalty."""
         sc, L = self.scenario, self.layout
         cost = np.broadcast_to(L.const_cost, (sc.T, L.n)).copy()
-        cost[:, L.e_cols] += sc.price[:, L.e_sites] * sc.pue[L.e_sites]
+        cost[:, L.e_cols] += sc.price[:, L.e_sites] * sc.pue[L.e_sites] * self.e_ref
         return cost
 
     def _rhs(self) -> np.ndarray:
@@ -502,7 +513,7 @@ class DirectProgram:
         A = self._matrix(norms, link_row, 1.0, None, n_rows, len(extra), extra, None, None)
         col_cost = np.concatenate([cost.ravel(), extra_cost])
         upper = np.full((T, n), highspy.kHighsInf)
-        upper[:, L.e_cols] = sc.capacity[L.e_sites] / self.unit
+        upper[:, L.e_cols] = sc.capacity[L.e_sites] / (self.unit * self.e_ref)
         col_upper = np.concatenate([upper.ravel(), np.full(len(extra), highspy.kHighsInf)])
         rhs = self._rhs().ravel()
         row_lower = np.concatenate([rhs, np.full(n_rows - n_slot_rows, -highspy.kHighsInf)])
@@ -519,15 +530,15 @@ class DirectProgram:
         lp.a_matrix_.value_ = A.data
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        # without a social term and with one class or one model per site (the programs of the eGLB study)
-        # the dual simplex is fastest; the others (several models, several classes) are degenerate and
-        # block-angular: the interior point method, with crossover (measured, benchmarks/offline_scale.py)
+        # the dual simplex for the site-level programs (see direct_solver_order); the others are degenerate
+        # and block-angular: the interior point method with crossover (2-4x faster than the simplex there)
         if not self.simplex_first:
             h.setOptionValue("solver", "ipm")
         for k, v in opts.items():      # HiGHS's own "solver" option is spelled highs_solver here
             key = "solver" if k == "highs_solver" else k
             if h.setOptionValue(key, v) != highspy.HighsStatus.kOk:
-                return f"option {k}={v!r} refused by HiGHS", False, None, math.nan, time.perf_counter() - t0, 0.0
+                raise OptionError(f"{k}={v!r}: not a HiGHS option value (the direct program's HiGHS options; "
+                                  f"HiGHS's own 'solver' option is spelled highs_solver)")
         h.passModel(lp)
         del A, lp
         t1 = time.perf_counter()
@@ -618,13 +629,16 @@ class DirectProgram:
         n_rows = ub_base + T * n_E + extra_nonneg
         cones.append(clarabel.NonnegativeConeT(T * n + T * n_E + extra_nonneg))
         A = self._matrix(norms, link_row, sign, None, n_rows, n_extra, extra, nonneg_base, ub_base)
-        ub = np.broadcast_to(sc.capacity[L.e_sites] / self.unit, (T, n_E)).ravel()
+        ub = np.broadcast_to(sc.capacity[L.e_sites] / (self.unit * self.e_ref), (T, n_E)).ravel()
         b = np.concatenate([self._rhs().ravel(), *b_norm, np.zeros(T * n), ub, np.zeros(extra_nonneg)])
         c = np.concatenate([cost.ravel(), extra_cost])
         settings = clarabel.DefaultSettings()
         settings.verbose = False
         for k, v in opts.items():
-            setattr(settings, k, v)
+            try:
+                setattr(settings, k, v)
+            except (AttributeError, TypeError) as exc:
+                raise OptionError(f"{k}={v!r}: not a Clarabel setting value ({exc})") from None
         P = sp.csc_matrix((A.shape[1], A.shape[1]))
         solver = clarabel.DefaultSolver(P, c, A, b, cones, settings)
         del A
@@ -650,7 +664,7 @@ class DirectProgram:
             out.schedule = np.zeros((sc.T, sc.N, sc.J, sc.K))
             out.attempts.append("none: no demand in the window")
             return out
-        for n_try, s in enumerate(direct_solver_order(self.q, solver)):
+        for n_try, s in enumerate(direct_solver_order(self.q, solver, self.simplex_first)):
             run = self._solve_highs if s == "HIGHS" else self._solve_clarabel
             status, ok, V, value, build_s, solve_s = run(opts if n_try == 0 else {})
             out.build_time_s += build_s
