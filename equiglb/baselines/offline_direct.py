@@ -51,8 +51,9 @@ _LOCAL, _CARBON, _WATER, _SOCIAL = 0, 1, 2, 3
 
 def direct_solver_order(q: float, solver: str | None = None, simplex_first: bool = True) -> list[str]:
     """Direct solvers to try, best first. A cone program (q not in {1, inf}): Clarabel. An LP: HiGHS's
-    dual simplex then Clarabel when ``simplex_first`` (no social term, and one region class or one model
-    per site: the site-level programs of the eGLB study), else Clarabel then HiGHS (the block-angular LPs
+    dual simplex then Clarabel when ``simplex_first`` (no social term, one region class or one model per
+    site, at most :data:`SIMPLEX_MAX_COLUMNS` columns: the site-level programs of the eGLB study), else
+    Clarabel then HiGHS (the block-angular LPs
     with several models and classes are degenerate: Clarabel's interior point took 3-10x less time than
     HiGHS's simplex or IPX on month-long 15 x 15 x 3 programs, benchmarks/offline_scale.py). A requested
     solver (one of :data:`DIRECT_SOLVERS`) goes first where it applies."""
@@ -302,6 +303,11 @@ def _commodity_layout(sc: Scenario, w: Weights, classes: list[np.ndarray], laten
     return b.layout(demand_rows, e_cols, e_sites, rebuild)
 
 
+#: The dual simplex is tried first only on site-level LPs up to this many columns: on the random
+#: 15 x 15 x 3 full-mask program it took 1-3 s for a month (45,384 columns; Clarabel 3 s) but more than
+#: 240 s for a year (534,360 columns; Clarabel 54 s).
+SIMPLEX_MAX_COLUMNS = 100_000
+
 SCALE_ENERGY = False   # True (E in units of the largest e) left Clarabel AlmostSolved on month-scale q = 2 programs
 
 #: A region served within this fraction of its demand by an interior-point solution is served in full.
@@ -340,7 +346,8 @@ class DirectProgram:
         self.layout = make(sc, w, self.classes, self.latency, allow_unserved, self.e_ref)
         self.layout_name = "commodity" if self.social else "flow"
         one_model = all(int(np.count_nonzero(sc.hosting[i] & sc.allowed[i].any(axis=0))) <= 1 for i in range(sc.N))
-        self.simplex_first = not self.social and (len(self.classes) == 1 or one_model)
+        self.simplex_first = (not self.social and (len(self.classes) == 1 or one_model)
+                              and sc.T * self.layout.n <= SIMPLEX_MAX_COLUMNS)
         # load unit: the window's mean hourly demand (tolerances become relative)
         total = float(sc.demand.sum())
         self.unit = total / sc.T if total > 0 else 1.0
@@ -414,10 +421,13 @@ class DirectProgram:
     def _matrix(self, norms: list[tuple[int, np.ndarray]], link_row: dict[int, np.ndarray],
                 link_sign: float, extra_entries: list[tuple[np.ndarray, np.ndarray]] | None,
                 n_rows: int, n_extra_cols: int, extra_cols: list[tuple[np.ndarray, np.ndarray]],
-                nonneg_base: int | None, ub_base: int | None) -> sp.csc_matrix:
+                nonneg_base: int | None, ub_base: int | None,
+                chunk_base: dict[int, int] | None = None, chunk: int = 0) -> sp.csc_matrix:
         """The constraint matrix in CSC form: the T slot blocks' columns (local rows, the norms' rows at
         ``link_row[kind][index]`` times ``link_sign``, and for Clarabel the rows -x <= 0 at
-        ``nonneg_base`` and E <= M at ``ub_base``), then ``extra_cols`` (row indices, values) each."""
+        ``nonneg_base`` and E <= M at ``ub_base``), then ``extra_cols`` (row indices, values) each. With
+        ``chunk_base``, a norm's entries of slot t go to the row of its block of ``chunk`` slots instead
+        (``chunk_base[kind] + (t // chunk) * size + index``, with the sign +1)."""
         sc, L = self.scenario, self.layout
         T, n, m = sc.T, L.n, L.m
         c, kind, index, base = self._template(norms)
@@ -432,10 +442,15 @@ class DirectProgram:
             sel = kind == k
             if not sel.any():
                 continue
-            per_t_rows[:, sel] = link_row[k][index[sel]][None, :]
             a = coef[k]
-            per_t_vals[:, sel] = link_sign * base[sel] * a[:, index[sel]] if a.shape[0] == T \
-                else link_sign * base[sel] * a[0, index[sel]][None, :]
+            sign = link_sign
+            if chunk_base is not None:
+                per_t_rows[:, sel] = chunk_base[k] + (np.arange(T) // chunk)[:, None] * a.shape[1] + index[sel][None, :]
+                sign = 1.0
+            else:
+                per_t_rows[:, sel] = link_row[k][index[sel]][None, :]
+            per_t_vals[:, sel] = sign * base[sel] * a[:, index[sel]] if a.shape[0] == T \
+                else sign * base[sel] * a[0, index[sel]][None, :]
         counts = np.bincount(c, minlength=n)
         parts_r, parts_v = [per_t_rows], [per_t_vals]
         if nonneg_base is not None:       # one -1 per column, appended after its other entries
@@ -566,10 +581,20 @@ class DirectProgram:
         link_row: dict[int, np.ndarray] = {}
         extra: list[tuple[np.ndarray, np.ndarray]] = []
         extra_cost: list[float] = []
-        cones: list = [clarabel.ZeroConeT(n_slot_rows)]
-        b_norm: list[np.ndarray] = []
         r = n_slot_rows
-        extra_nonneg = 0
+        # the footprints summed by blocks of ~sqrt(T) slots into free columns P (rows Σ a·E - P = 0), which
+        # enter the norms: no row of the matrix holds more than ~sqrt(T) slots (dense rows slow the
+        # factorization of the KKT system)
+        chunk = max(1, math.ceil(math.sqrt(T)))
+        n_chunks = math.ceil(T / chunk)
+        chunk_base: dict[int, int] = {}
+        if q != 1.0:
+            for kind, a in norms:
+                chunk_base[kind] = r
+                r += n_chunks * a.shape[1]
+        cones: list = [clarabel.ZeroConeT(r)]
+        n_zero = r
+        b_norm: list[np.ndarray] = [np.zeros(r - n_slot_rows)]
         if q == 1.0:
             for kind, a in norms:
                 if kind == _SOCIAL:
@@ -587,9 +612,9 @@ class DirectProgram:
                 extra.append((link_row[kind], -np.ones(size)))
                 extra_cost.append(1.0)
                 r += size
-            if r > n_slot_rows:
-                cones.append(clarabel.NonnegativeConeT(r - n_slot_rows))
-            b_norm.append(np.zeros(r - n_slot_rows))
+            if r > n_zero:
+                cones.append(clarabel.NonnegativeConeT(r - n_zero))
+            b_norm.append(np.zeros(r - n_zero))
         elif q == 2.0:
             sign = -1.0
             for kind, a in norms:                  # (z, F) in SOC: rows -z, -F
@@ -599,7 +624,7 @@ class DirectProgram:
                 extra_cost.append(1.0)
                 cones.append(clarabel.SecondOrderConeT(size + 1))
                 r += size + 1
-            b_norm.append(np.zeros(r - n_slot_rows))
+            b_norm.append(np.zeros(r - n_zero))
         else:
             sign = -1.0
             alpha = 1.0 / q
@@ -618,17 +643,25 @@ class DirectProgram:
                 for i in range(size):                                                  # r_i
                     extra.append((np.array([r0, pw[i]]), np.array([1.0, -1.0])))
                     extra_cost.append(0.0)
-            b_norm.append(np.zeros(r - n_slot_rows))
-        n_extra = len(extra)
+            b_norm.append(np.zeros(r - n_zero))
+        extra_nonneg = len(extra)
         nonneg_base = r
         ub_base = nonneg_base + T * n
         # the auxiliary columns are nonnegative too
         extra = [(np.append(rows, ub_base + T * n_E + e), np.append(vals, -1.0))
                  for e, (rows, vals) in enumerate(extra)]
-        extra_nonneg = n_extra
+        for kind, a in norms:                      # the free block sums P[kind, block, index]
+            size = a.shape[1]
+            for blk in range(n_chunks):
+                for i in range(size):
+                    extra.append((np.array([chunk_base[kind] + blk * size + i, link_row[kind][i]]),
+                                  np.array([-1.0, sign])))
+                    extra_cost.append(0.0)
+        n_extra = len(extra)
         n_rows = ub_base + T * n_E + extra_nonneg
         cones.append(clarabel.NonnegativeConeT(T * n + T * n_E + extra_nonneg))
-        A = self._matrix(norms, link_row, sign, None, n_rows, n_extra, extra, nonneg_base, ub_base)
+        A = self._matrix(norms, link_row, sign, None, n_rows, n_extra, extra, nonneg_base, ub_base,
+                         chunk_base if norms else None, chunk)
         ub = np.broadcast_to(sc.capacity[L.e_sites] / (self.unit * self.e_ref), (T, n_E)).ravel()
         b = np.concatenate([self._rhs().ravel(), *b_norm, np.zeros(T * n), ub, np.zeros(extra_nonneg)])
         c = np.concatenate([cost.ravel(), extra_cost])
