@@ -90,6 +90,7 @@ def one_case(hours: int, mask: str, q: float, social: bool, method: str, seed: i
     res = solve_offline(sc, w, method=method)
     wall = time.perf_counter() - t0
     out = {"hours": hours, "mask": mask, "q": q, "social": social, "method": res.method, "solver": res.solver,
+           "attempts": "; ".join(res.attempts),
            "status": res.status, "objective_usd": res.objective_usd, "unserved": res.report.unserved_load,
            "wall_s": wall, "build_s": res.compile_time_s, "solve_s": res.solve_time_s,
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, "rss_before_gb": rss0}
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
           " vs_reference = the cvxpy month's wall time / this wall time")
     print(_table(rows, ["case", "hours", "mask", "q", "social", "method", "solver", "status", "classes", "columns",
                         "pairs", "objective_usd", "wall_s", "build_s", "solve_s", "peak_rss_gb", "vs_reference",
-                        "target"]))
+                        "target", "attempts"]))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
