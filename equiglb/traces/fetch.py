@@ -155,22 +155,8 @@ def verify_eglb_files(folder: os.PathLike | str, files: Iterable[str] | None = N
         IntegrityError: naming the first file that is missing or differs, with expected and actual size
             or sha256.
     """
-    d = Path(folder)
-    for rel in files if files is not None else EGLB_2022_MANIFEST:
-        size, digest = EGLB_2022_MANIFEST[rel]
-        path = d / rel
-        hint = ("restore it (`python -m equiglb.traces fetch eglb-2022` downloads a verified copy), or pass "
-                "verify=False to load a copy you edited on purpose")
-        if not path.is_file():
-            raise IntegrityError(f"{path}: file of the eGLB-2022 traces not found; {hint}")
-        got_size = path.stat().st_size
-        if got_size != size:
-            raise IntegrityError(f"{path}: differs from the pinned eGLB-2022 manifest: {got_size} bytes, expected "
-                                 f"{size} (truncated or edited?); {hint}")
-        got = sha256_file(path)
-        if got != digest:
-            raise IntegrityError(f"{path}: differs from the pinned eGLB-2022 manifest: sha256 {got}, expected "
-                                 f"{digest}; {hint}")
+    _verify(Path(folder), EGLB_2022_MANIFEST if files is None else files, EGLB_2022_MANIFEST,
+            "the eGLB-2022 traces", "eGLB-2022", "eglb-2022")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,21 +219,28 @@ def verify_dataset_files(name: str, folder: os.PathLike | str, files: Iterable[s
     if name not in PINNED_DATASETS:
         raise FetchError(f"unknown dataset {name!r}; available: {list(DATASET_NAMES)}")
     manifest = PINNED_DATASETS[name].manifest
-    d = Path(folder)
+    _verify(Path(folder), manifest if files is None else files, manifest, f"the {name} data set", name, name)
+
+
+def _verify(d: Path, files: Iterable[str], manifest: Mapping[str, tuple[int, str]], what: str, label: str,
+            name: str) -> None:
+    """Check ``files`` of folder ``d`` against ``manifest`` (size, then sha256); :class:`IntegrityError`
+    names the first file that is missing or differs (``what``: the data set's description in messages,
+    ``label``: the manifest's, ``name``: the fetch command's dataset name)."""
     hint = (f"restore it (`python -m equiglb.traces fetch {name}` downloads a verified copy), or pass "
             f"verify=False to load a copy you edited on purpose")
-    for rel in files if files is not None else manifest:
+    for rel in files:
         size, digest = manifest[rel]
         path = d / rel
         if not path.is_file():
-            raise IntegrityError(f"{path}: file of the {name} data set not found; {hint}")
+            raise IntegrityError(f"{path}: file of {what} not found; {hint}")
         got_size = path.stat().st_size
         if got_size != size:
-            raise IntegrityError(f"{path}: differs from the pinned {name} manifest: {got_size} bytes, expected "
+            raise IntegrityError(f"{path}: differs from the pinned {label} manifest: {got_size} bytes, expected "
                                  f"{size} (truncated or edited?); {hint}")
         got = sha256_file(path)
         if got != digest:
-            raise IntegrityError(f"{path}: differs from the pinned {name} manifest: sha256 {got}, expected "
+            raise IntegrityError(f"{path}: differs from the pinned {label} manifest: sha256 {got}, expected "
                                  f"{digest}; {hint}")
 
 
