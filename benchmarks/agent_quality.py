@@ -37,10 +37,10 @@ Every row prints the per-seed gaps (%), the mean, the interquartile mean (IQM) a
 bootstrap confidence intervals of both (``equiglb.stats.summarize``: rliable's estimators, 2,000
 resamples, bootstrap seed 0). ``--out FILE.json`` saves everything.
 
-Protocols (``--protocol``): ``eglb-2022`` (``equiglb/EquitableGLB-eglb2022-v0``: real traces, full
+Protocols (``--protocol``): ``eglb-2022`` (``equiglb/EquitableGLB-eglb2022-residual-v0``: real traces, full
 connection; train = first 336 h, test = last 121 h), ``eglb-2022-partial`` (the same with the study's
-partial connection mask) and ``synthetic`` (``equiglb/EquitableGLB-v0``: 1,440 generated hours,
-train = first 1,200, test = last 240).
+partial connection mask, ``-partial-24h-v0``) and ``synthetic`` (``equiglb/EquitableGLB-residual-v0``:
+1,440 generated hours, train = first 1,200, test = last 240).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import gymnasium as gym  # noqa: E402
 import yaml  # noqa: E402
 
 from equiglb.agents.algos import ALGOS, parse_overrides  # noqa: E402
@@ -71,9 +72,10 @@ from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
 #: protocol -> (environment id, needs the eGLB-2022 data folder)
 PROTOCOLS: dict[str, tuple[str, bool]] = {
-    "eglb-2022": ("equiglb/EquitableGLB-eglb2022-v0", True),
-    "eglb-2022-partial": ("equiglb/EquitableGLB-eglb2022-partial-v0", True),
-    "synthetic": ("equiglb/EquitableGLB-v0", False),
+    # the ids of ppo.yml's tuned entries (their registered defaults are the tuned env settings)
+    "eglb-2022": ("equiglb/EquitableGLB-eglb2022-residual-v0", True),
+    "eglb-2022-partial": ("equiglb/EquitableGLB-eglb2022-partial-24h-v0", True),
+    "synthetic": ("equiglb/EquitableGLB-residual-v0", False),
 }
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     window, w = full.split(TEST_SPLIT), full.weights
     tuned = TunedOnlineEGLBPolicy(train=full.split(TRAIN_SPLIT))
     policies = [OnlineEGLBPolicy(), tuned, MPCPolicy(horizon=args.mpc_horizon)]
-    kw0 = runs[0]["env_kwargs"]
+    kw0 = {**gym.spec(env_id).kwargs, **runs[0]["env_kwargs"]}   # the id's defaults, then the run's options
     mode_h = int(kw0.get("mpc_horizon", MPC_HORIZON_H)) if kw0.get("action_mode") == "mpc_residual" else None
     if mode_h is not None:                                   # the agents' base (their action 0), at their look-ahead
         policies.append(MPCPolicy(horizon=mode_h))
