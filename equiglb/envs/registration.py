@@ -38,7 +38,7 @@ import gymnasium as gym
 from gymnasium.envs.registration import register, registry
 from gymnasium.wrappers import TimeLimit
 
-__all__ = ["ENV_IDS", "TUNED_IDS", "outer_time_limit", "register_envs"]
+__all__ = ["ENV_IDS", "TUNED_IDS", "outer_time_limit", "agent_settings", "register_envs"]
 
 ENTRY_POINT = "equiglb.envs.glb_env:EquitableGLBEnv"
 VECTOR_ENTRY_POINT = "equiglb.envs.vector:EquitableGLBVectorEnv"
@@ -96,6 +96,18 @@ def outer_time_limit(env: gym.Env, max_frames: int = 12) -> int | None:
             return int(obj._max_episode_steps)
         frame = frame.f_back   # type: ignore[assignment]
     return None
+
+
+def agent_settings(env_id: str | None) -> dict[str, Any]:
+    """The options of ``env_id``'s registered defaults that shape an agent's spaces (action mode, forecasts,
+    residual options: ``equiglb.envs.core.AGENT_OPTIONS``); ``{}`` for ``None`` or an unregistered id.
+
+    A model trained on a tuned id (``equiglb/EquitableGLB-residual-v0``) carries these settings in the id,
+    not in its run's ``env_kwargs``: evaluating it on another id (``...-eglb2022-v0``) must add them."""
+    from equiglb.envs.core import AGENT_OPTIONS  # noqa: PLC0415 - envs.core imports the scenarios (heavy)
+
+    spec = registry.get(env_id) if env_id else None
+    return {k: v for k, v in (spec.kwargs if spec is not None else {}).items() if k in AGENT_OPTIONS}
 
 
 def register_envs() -> None:
