@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import yaml
 from stable_baselines3 import PPO
@@ -150,3 +151,49 @@ def test_switching_the_action_mode_drops_the_files_residual_options(capsys):
                                                                        "action_mode": "eglb_residual"}
     assert merge_env_kwargs(entry, {"action_mode": "mpc_residual", "mpc_horizon": 6}) == {
         "episode_length": 240, "action_mode": "mpc_residual", "mpc_horizon": 6}
+
+
+def test_step_budget_checkpoint_choice_and_config_values(tmp_path, capsys):
+    """-n 100 with rollouts of 2 x 32 = 64 steps: SB3 trains 128, said before training and recorded; the test
+    window evaluates the model with the best validation return (final included), the choice stated in
+    config.yml and on stdout; config.yml records policy_kwargs as the file's expression, not a class repr."""
+    fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
+    argv = ["-n", "100", "-f", str(tmp_path), "--env-kwargs", "episode_length=24", "scenario_options={hours: 288}",
+            "--eval-freq", "64", "--no-progress", "--baselines", *fast]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Training 128 steps, not 100: PPO collects whole rollouts of n_steps 32 x n_envs 2 = 64 steps" in out
+    (run,) = (tmp_path / "ppo").iterdir()
+    cfg = yaml.safe_load((run / "config.yml").read_text())
+    assert cfg["num_timesteps"] == 128 == PPO.load(run / "model.zip").num_timesteps
+    assert "rounded up" in cfg["num_timesteps_why"]
+    # the periodic evaluations (64, 128: the final model too) and the choice among them
+    hist = np.load(run / "eval" / "evaluations.npz")
+    assert list(hist["timesteps"]) == [64, 128]
+    means = {int(t): float(np.mean(r)) for t, r in zip(hist["timesteps"], hist["results"])}
+    choice = cfg["evaluated_model"]
+    best = max(means, key=lambda t: (means[t], t == 128))
+    assert choice["step"] == best and choice["file"] == ("model.zip" if best == 128 else "best_model.zip")
+    assert choice["why"] in out and "validation window" in choice["why"]
+    evaluated = yaml.safe_load((run / "eval" / "evaluated.yml").read_text())
+    assert Path(str(evaluated["models"][0])).name == choice["file"]
+    # real values, readable back by train.py and RL Zoo
+    pk = cfg["hyperparams"]["policy_kwargs"]
+    assert pk == "dict(net_arch=[64, 64], activation_fn=nn.Tanh, log_std_init=-1.5)", pk
+    assert "<class" not in (run / "config.yml").read_text()
+
+
+def test_max_episode_steps_other_than_episode_length_is_refused():
+    env = gym.make(ENV, episode_length=48, max_episode_steps=24)
+    with pytest.raises(ValueError, match=r"max_episode_steps=24 is not supported: pass episode_length=24"):
+        env.reset(seed=0)
+    env = gym.make(ENV, episode_length=48, max_episode_steps=48)          # equal: accepted
+    env.reset(seed=0)
+    steps = 0
+    while True:
+        steps += 1
+        if any(env.step(env.action_space.sample())[2:4]):
+            break
+    assert steps == 48 and env.unwrapped.episode_report().objective_usd > 0
+    venv = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", episode_length=6)
+    venv.reset(seed=0)                                                     # the vector entry point is unaffected
