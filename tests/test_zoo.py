@@ -127,8 +127,11 @@ def _listed(algo: str) -> list[str]:
     return [k for k in yaml.safe_load(hyperparams_path(algo).read_text()) if k != DEFAULT_ENTRY]
 
 
+TRACES = Path(os.environ.get("EQUIGLB_SHARED_EGLB", REPO.parent / "shared" / "traces" / "eglb-2022")).parent
+
+
 def _needs_traces(env_id: str) -> bool:
-    return any(r in env_id for r in REAL) and not (REPO.parent / "shared" / "traces").is_dir()
+    return any(r in env_id for r in REAL) and not (TRACES / "eglb-2022" / "AI_workload.csv").is_file()
 
 
 def _settings(cfg) -> dict:
@@ -146,15 +149,18 @@ def test_rl_zoo_evaluation_env_has_the_training_settings(algo, tmp_path, capsys)
     from stable_baselines3.common.callbacks import EvalCallback
 
     for env_id in _listed(algo):
-        if _needs_traces(env_id) or "eglb2022" in env_id:   # eGLB-2022 ids: covered by their registered kwargs
+        if _needs_traces(env_id):
             continue
+        # the eGLB-2022 ids need the trace folder: `--env-kwargs data_dir=...`, which RL Zoo passes to both envs
+        real = {"data_dir": str(TRACES / "eglb-2022")} if "eglb2022" in env_id else None
         em = ExperimentManager(argparse.Namespace(), algo, env_id, str(tmp_path / algo), config=str(
-            hyperparams_path(algo)), n_timesteps=64, eval_freq=25_000, verbose=0, seed=0)
+            hyperparams_path(algo)), n_timesteps=64, eval_freq=25_000, verbose=0, seed=0, env_kwargs=real)
         model, _saved = em.setup_experiment()
         (cb,) = [c for c in em.callbacks if isinstance(c, EvalCallback)]
         train_cfg = _settings(model.get_env().get_attr("config")[0])
         eval_cfg = _settings(cb.eval_env.get_attr("config")[0])
-        assert train_cfg["episode_length"] < 1200 and train_cfg["random_start"], (env_id, train_cfg)
+        if not env_id.endswith("test-v0"):                          # test ids: the whole 121-hour window
+            assert train_cfg["episode_length"] < 1200 and train_cfg["random_start"], (env_id, train_cfg)
         assert eval_cfg == train_cfg, (algo, env_id, eval_cfg, train_cfg)
         assert cb.eval_env.observation_space == model.get_env().observation_space, (algo, env_id)
         model.get_env().close()

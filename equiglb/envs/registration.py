@@ -9,6 +9,9 @@
 | ``equiglb/EquitableGLB-eglb2022-partial-test-v0`` | ``"eglb-2022-partial"`` | test | eGLB, q = inf |
 | ``equiglb/EquitableGLB-multimodel-v0`` | ``"synthetic-multimodel"`` | train | scenario's μ (social term), q = 2 |
 
+and the ids of :data:`TUNED_IDS` (a base id above with the tuned training settings as defaults, e.g.
+``equiglb/EquitableGLB-residual-v0``: docs/training.md).
+
 Every id has a vector entry point:
 ``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``.
 
