@@ -80,6 +80,7 @@ from equiglb.agents.runs import (
 )
 from equiglb.baselines import POLICY_NAMES
 from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, EnvConfig
+from equiglb.envs.registration import agent_settings
 from equiglb.envs.sb3 import make_sb3_vec_env
 
 __all__ = ["Plan", "Built", "plan_from_args", "build", "run", "make_vec_env", "RECORDED"]
@@ -170,7 +171,8 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     except HyperparamError as exc:
         raise UserError(f"{'--conf-file/' if args.conf_file else ''}--hyperparams: {exc}") from exc
     try:
-        env_kwargs = merge_env_kwargs(hp.get("env_kwargs") or {}, parse_overrides(args.env_kwargs))
+        env_kwargs = merge_env_kwargs(hp.get("env_kwargs") or {}, parse_overrides(args.env_kwargs),
+                                      registered=agent_settings(args.env))
     except HyperparamError as exc:
         raise UserError(f"--env-kwargs: {exc}") from exc
     if "split" in env_kwargs:
@@ -301,13 +303,16 @@ def check_agent_options(model: Path, given: dict[str, Any]) -> None:
                             f"options it was trained with; drop {key} from --env-kwargs (or give the trained value)")
 
 
-def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any],
+                     registered: dict[str, Any] | None = None) -> dict[str, Any]:
     """The hyperparameter entry's ``env_kwargs`` updated key by key by ``--env-kwargs`` (``given``).
 
     When ``given`` switches the action mode, the entry's options of another mode
     (:data:`equiglb.envs.core.MODE_OPTIONS`: the residual modes' bases and ranges) belong to the entry's
     mode, not to the one asked for: they are dropped (the environment would refuse them). Those given
-    on the command line are kept, so the environment names them in its error.
+    on the command line are kept, so the environment names them in its error. Options of another mode
+    among the id's ``registered`` defaults (a tuned id such as ``equiglb/EquitableGLB-residual-v0``) cannot
+    be dropped: they are set back to the environment's defaults, which every mode accepts.
     """
     out = {**entry, **given}
     if "action_mode" in given:
@@ -316,9 +321,12 @@ def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any]) -> dict[str, 
                          if k in entry and k not in given)
         for k in dropped:
             del out[k]
-        if dropped:
-            print(f"--env-kwargs action_mode={mode}: the hyperparameter file's options of another action "
-                  f"mode are not used: {', '.join(dropped)}", flush=True)
+        reset = {k: opts[k] for m, opts in MODE_OPTIONS.items() if m != mode for k in opts
+                 if k in (registered or {}) and k not in given}
+        out.update(reset)
+        if dropped or reset:
+            print(f"--env-kwargs action_mode={mode}: the options of another action mode are not used: "
+                  f"{', '.join(sorted({*dropped, *reset}))}", flush=True)
     return out
 
 
