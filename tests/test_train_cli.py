@@ -197,3 +197,16 @@ def test_max_episode_steps_other_than_episode_length_is_refused():
     assert steps == 48 and env.unwrapped.episode_report().objective_usd > 0
     venv = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", episode_length=6)
     venv.reset(seed=0)                                                     # the vector entry point is unaffected
+
+
+def test_defaults_train_and_compare_the_tuned_configuration():
+    """`python train.py --algo X` trains X's tuned id; the sweep's default id is PPO's, and its default baselines
+    include MPC, the base of PPO's residual mode (the agent's action 0)."""
+    from equiglb.agents.trainer import DEFAULT_ENV_IDS
+    from equiglb.sweep.config import DEFAULT_BASELINES, DEFAULT_ENV_ID, SweepConfig
+
+    ppo_id = DEFAULT_ENV_IDS["ppo"]
+    assert gym.spec(ppo_id).kwargs["action_mode"] == "mpc_residual" and DEFAULT_ENV_ID == ppo_id
+    assert "mpc" in DEFAULT_BASELINES and "mpc" in SweepConfig().baselines
+    args = build_parser().parse_args(["--algo", "sac"])
+    assert args.env is None and gym.spec(DEFAULT_ENV_IDS["*"]).kwargs["episode_length"] == 240
