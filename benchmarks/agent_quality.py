@@ -13,11 +13,16 @@ offline optimum of that window). It then runs, on the same test window and weigh
 
 * ``online-eglb``: online eGLB with its documented defaults (deterministic: one value);
 * ``online-eglb-tuned``: online eGLB with step and bound tuned on the train split only;
-* ``mpc (perfect)``: MPC with horizon ``--mpc-horizon`` and perfect forecasts (deterministic);
-* ``mpc (noisy)``: the same with relative forecast noise ``--mpc-noise`` (one run per seed s,
-  noise seeded with s);
-* with ``--env-kwargs action_mode=mpc_residual``: MPC at the mode's ``mpc_horizon`` with perfect
-  forecasts, the agents' base (their action 0).
+* ``mpc-H perfect (oracle)``: MPC with horizon ``--mpc-horizon`` and perfect forecasts (deterministic);
+* ``mpc-H calibrated``: the same with calibrated forecasts (docs/forecasts.md; one run per seed s, the
+  forecasts' seed s);
+* ``mpc-H noise σ``: the same with the legacy relative forecast noise ``--mpc-noise`` (one run per seed
+  s, noise seeded with s);
+* with a residual action mode (``--env-kwargs action_mode=mpc_residual`` or ``eglb_residual``): the
+  agents' own planner alone with the agents' forecasts, their action 0, e.g. ``mpc-24 calibrated (agent's
+  base)`` (deterministic).
+
+Every row says what the policy knew (``information``: none, forecasts (model, horizon), hindsight).
 
 ``--residual-base tuned`` (with ``--env-kwargs action_mode=eglb_residual``) first tunes online eGLB
 on the train split exactly as ``online-eglb-tuned`` does for the test window's length
@@ -64,9 +69,9 @@ import yaml  # noqa: E402
 from equiglb.agents.algos import ALGOS, parse_overrides  # noqa: E402
 from equiglb.agents.cli import main as train_main  # noqa: E402
 from equiglb.agents.evaluate import evaluate_models, scenario_of  # noqa: E402
-from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare  # noqa: E402
+from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, TunedOnlineEGLBPolicy, compare, make_policy  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
-from equiglb.envs.slot import MPC_HORIZON_H  # noqa: E402
+from equiglb.envs.core import agent_base, agent_information  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
@@ -184,14 +189,15 @@ def train_one(args: argparse.Namespace, env_id: str, env_flags: list[str], seed:
             "wall_s": time.perf_counter() - t0}
 
 
-def row(name: str, gaps_pct: list[float], seeds: list[int] | None) -> dict[str, Any]:
+def row(name: str, gaps_pct: list[float], seeds: list[int] | None, information: str = "none") -> dict[str, Any]:
     s = summarize(gaps_pct)
-    return {"policy": name, "seeds": seeds, "gaps_pct": gaps_pct, **s}
+    return {"policy": name, "information": information, "seeds": seeds, "gaps_pct": gaps_pct, **s}
 
 
 def fmt(r: dict[str, Any]) -> str:
     per = ", ".join(f"{g:+.2f}" for g in r["gaps_pct"])
-    return (f"{r['policy']:<22} {r['n']:>2} {r['mean']:>+7.2f} [{r['mean_ci_low']:+.2f}, {r['mean_ci_high']:+.2f}]"
+    return (f"{r['policy']:<34} {r['information']:<42} {r['n']:>2} {r['mean']:>+7.2f} "
+            f"[{r['mean_ci_low']:+.2f}, {r['mean_ci_high']:+.2f}]"
             f" {r['iqm']:>+7.2f} [{r['iqm_ci_low']:+.2f}, {r['iqm_ci_high']:+.2f}]   {per}")
 
 
@@ -253,12 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     full = scenario_of(env_id, real_kwargs)
     window, w = full.split(TEST_SPLIT), full.weights
     tuned = TunedOnlineEGLBPolicy(train=full.split(TRAIN_SPLIT))
-    policies = [OnlineEGLBPolicy(), tuned, MPCPolicy(horizon=args.mpc_horizon)]
-    kw0 = {**gym.spec(env_id).kwargs, **runs[0]["env_kwargs"]}   # the id's defaults, then the run's options
-    mode_h = int(kw0.get("mpc_horizon", MPC_HORIZON_H)) if kw0.get("action_mode") == "mpc_residual" else None
-    if mode_h is not None:                                   # the agents' base (their action 0), at their look-ahead
-        policies.append(MPCPolicy(horizon=mode_h))
-        policies[-1].name = "mpc-base"                      # an instance attribute: compare needs distinct names
+    perfect = MPCPolicy(horizon=args.mpc_horizon, forecast_model="perfect")
+    policies = [OnlineEGLBPolicy(), tuned, perfect]
+    # what the agents knew, and their own planner alone with the same forecasts (their action 0)
+    options = {**gym.spec(env_id).kwargs, **runs[0]["env_kwargs"]}
+    agents_info = agent_information(options)
+    own = agent_base(options)
+    if own is not None:
+        policies.append(make_policy(own[0], **own[1]))
+        policies[-1].name = own[2]                          # an instance attribute: compare needs distinct names
     base = compare(window, policies, w)
     j_off = base[0]["objective"] / (1 + base[0]["gap_to_offline"])
     for r in runs:                                            # the agents' tables used the same optimum
@@ -279,21 +288,27 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"ensemble of seeds {group}: no row, or not the same test window ({out})")
             ensembles.append(float(ens[0]["gap_to_offline"]))
             print(f"ensemble of seeds {group}: gap {100 * ensembles[-1]:+.2f} %", flush=True)
-    # one noisy-forecast MPC run per seed slot (a comparison table needs distinct policy names)
+    # one calibrated-forecast and one noisy-forecast MPC run per seed slot (one policy per compare call)
+    calibrated = [compare(window, [MPCPolicy(horizon=args.mpc_horizon, forecast_model="calibrated", seed=s)], w,
+                          offline_objective=j_off)[0] for s in seeds[:args.seeds]]
     noisy = [compare(window, [MPCPolicy(horizon=args.mpc_horizon, noise_std=args.mpc_noise, seed=s)], w,
-                     offline_objective=j_off)[0] for s in seeds[:args.seeds]]
-    agents = [row(f"{args.algo} (agent)", [100 * r["gap"] for r in runs], seeds)]
+                     offline_objective=j_off)[0] for s in seeds[:args.seeds]] if args.mpc_noise > 0 else []
+    agents = [row(f"{args.algo} (agent)", [100 * r["gap"] for r in runs], seeds, agents_info)]
     if ensembles:
-        agents = [row(f"{args.algo} ensemble of {args.ensemble}", [100 * g for g in ensembles], seeds[:args.seeds]),
-                  row(f"{args.algo} (its members)", [100 * r["gap"] for r in runs], seeds)]
+        agents = [row(f"{args.algo} ensemble of {args.ensemble}", [100 * g for g in ensembles], seeds[:args.seeds],
+                      agents_info),
+                  row(f"{args.algo} (its members)", [100 * r["gap"] for r in runs], seeds, agents_info)]
+    H = args.mpc_horizon
     table = [
         *agents,
-        row("online-eglb", [100 * base[0]["gap_to_offline"]], None),
-        row("online-eglb-tuned", [100 * base[1]["gap_to_offline"]], None),
-        row(f"mpc H={args.mpc_horizon} (perfect)", [100 * base[2]["gap_to_offline"]], None),
-        row(f"mpc H={args.mpc_horizon} (noise {args.mpc_noise:g})", [100 * r["gap_to_offline"] for r in noisy],
-            seeds[:args.seeds]),
-        *([row(f"mpc H={mode_h} (the agents' base)", [100 * base[3]["gap_to_offline"]], None)] if mode_h else []),
+        *([row(own[2], [100 * base[3]["gap_to_offline"]], None, base[3]["information"])] if own else []),
+        row("online-eglb", [100 * base[0]["gap_to_offline"]], None, base[0]["information"]),
+        row("online-eglb-tuned", [100 * base[1]["gap_to_offline"]], None, base[1]["information"]),
+        row(f"mpc-{H} perfect (oracle)", [100 * base[2]["gap_to_offline"]], None, base[2]["information"]),
+        row(f"mpc-{H} calibrated", [100 * r["gap_to_offline"] for r in calibrated], seeds[:args.seeds],
+            calibrated[0]["information"]),
+        *([row(f"mpc-{H} noise {args.mpc_noise:g}", [100 * r["gap_to_offline"] for r in noisy], seeds[:args.seeds],
+               noisy[0]["information"])] if noisy else []),
     ]
     assert tuned.tuning is not None
     if base_tuning is not None and (base_tuning.eta_scale, base_tuning.z_max_scale) != \
@@ -301,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"the residual base {base_tuning} differs from online-eglb-tuned's {tuned.tuning}")
     wall = time.perf_counter() - t0
     print(f"\nGap to the offline optimum on the test window ({window.T} h, J_off = {j_off:,.2f} USD), in %:")
-    print(f"{'policy':<22} {'n':>2} {'mean':>7} [95 % CI]        {'IQM':>7} [95 % CI]        per seed")
+    print(f"{'policy':<34} {'information':<42} {'n':>2} {'mean':>7} [95 % CI]        {'IQM':>7} [95 % CI]        "
+          f"per seed")
     for r in table:
         print(fmt(r))
     print(f"online-eglb-tuned: eta_scale {tuned.tuning.eta_scale:g}, z_max_scale {tuned.tuning.z_max_scale:g} "

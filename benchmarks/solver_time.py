@@ -1,5 +1,7 @@
 """Offline solve time (compile + solve) and peak memory by window length, each solver on the tight
-eGLB-2022 instance, and online eGLB throughput. Prints tables; not a test.
+eGLB-2022 instance, and online eGLB throughput. Prints tables; not a test. The offline solves take
+``solve_offline``'s default path (``method`` column: the direct program from 2,000 pair-hours on);
+benchmarks/offline_scale.py compares the paths at month and year scale.
 
     python benchmarks/solver_time.py [--data-dir ../shared/traces/eglb-2022] [--lengths 24,168,457,8760]
 
@@ -62,14 +64,17 @@ def one_length(length: int, data_dir: str | None, partial: bool) -> dict:
     report times and peak RSS."""
     from equiglb.baselines import solve_offline
     from equiglb.baselines.offline import _problem_for
+    from equiglb.baselines.offline_direct import DirectProgram
 
     sc = _scenario(length, data_dir, partial)
     base_rss = _peak_rss_mb()
     t0 = time.perf_counter()
     res = solve_offline(sc)
     first = time.perf_counter() - t0
-    variables = _problem_for(sc, sc.weights, True).x.size
-    out = {"hours": length, "scenario": sc.name, "variables": variables, "solver": res.solver, "status": res.status,
+    variables = DirectProgram(sc, sc.weights).columns if res.method == "direct" \
+        else _problem_for(sc, sc.weights, True).x.size
+    out = {"hours": length, "scenario": sc.name, "method": res.method, "variables": variables, "solver": res.solver,
+           "status": res.status,
            "objective_usd": res.objective_usd, "first_s": first, "compile_s": res.compile_time_s,
            "solve_s": res.solve_time_s, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": base_rss}
     t0 = time.perf_counter()
@@ -165,7 +170,8 @@ def main() -> None:
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"  {case} {length} h done", file=sys.stderr, flush=True)
     print("\nOffline optimum: first solve (compile + solve) in a fresh process, re-solve with new weights")
-    print(_table(rows, ["hours", "scenario", "variables", "solver", "status", "objective_usd", "first_s", "compile_s",
+    print(_table(rows, ["hours", "scenario", "method", "variables", "solver", "status", "objective_usd", "first_s",
+                        "compile_s",
                         "solve_s", "resolve_s", "peak_rss_mb"]))
     if args.data_dir:
         print("\nEach solver on eGLB-2022 (457 h, q = inf); 'tight_slots' = hours with demand == capacity")

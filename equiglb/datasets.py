@@ -70,6 +70,7 @@ import equiglb  # noqa: F401  (registers the equiglb/* ids)
 from equiglb.baselines import POLICY_NAMES, make_policy
 from equiglb.envs import EquitableGLBEnv
 from equiglb.envs.actions import ACTION_MODES
+from equiglb.envs.monthly import MonthlyEpisodesEnv
 from equiglb.ledger import evaluate
 from equiglb.validate import CliArgumentParser, cli_int, cli_value
 
@@ -108,9 +109,9 @@ class EpisodeRecord:
 
 def _base(env: gym.Env) -> EquitableGLBEnv:
     base = env.unwrapped
-    if not isinstance(base, EquitableGLBEnv):
+    if not isinstance(base, (EquitableGLBEnv, MonthlyEpisodesEnv)):
         raise TypeError(f"{env} is not an equiglb environment")
-    return base
+    return base  # type: ignore[return-value]  # a MonthlyEpisodesEnv has the same window/weights/config/action_map
 
 
 def _stack_infos(infos: list[dict[str, Any]]) -> dict[str, Any]:

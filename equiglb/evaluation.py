@@ -22,8 +22,9 @@ import gymnasium as gym
 import numpy as np
 
 from equiglb.baselines import POLICY_NAMES, make_policy
-from equiglb.baselines.compare import run_policies
+from equiglb.baselines.compare import information_of, run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
+from equiglb.envs.core import agent_base, agent_information
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import OptionError
 
@@ -64,6 +65,8 @@ class EnvPolicy(OnlinePolicy):
         self.env_kwargs = {k: v for k, v in (env_kwargs or {}).items() if k not in WINDOW_KEYS}
         self.name = name
         self.reference = reference
+        #: what the policy knew beyond the present: the forecasts of its observation (and of its mode's planner)
+        self.information = agent_information({**dict(gym.spec(env_id).kwargs or {}), **self.env_kwargs})
         self.env: gym.Env | None = None
         self.routing: list[np.ndarray] = []
         self.rewards: list[float] = []
@@ -174,6 +177,7 @@ class _Renamed(Policy):
 
     def __init__(self, inner: Policy, name: str):
         self.inner, self.name, self.online = inner, name, inner.online
+        self.information = information_of(inner)
 
     def schedule(self, scenario: Scenario, weights: Weights | None = None) -> np.ndarray:
         return self.inner.schedule(scenario, weights)
@@ -234,9 +238,11 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
             written there (a new or empty folder).
 
     Returns:
-        A pandas DataFrame, one row per policy (the baselines first, then ``name``): ``policy``,
-        ``information`` (what the policy knew), ``objective`` (J, USD), ``gap_to_offline`` (J / J_offline
-        - 1) and every metric of :meth:`equiglb.ledger.Report.row` with its unit in the column name.
+        A pandas DataFrame, one row per policy (the baselines first, then, for a policy acting in a
+        residual mode, its own planner alone with the same forecasts, ``"... (agent's base)"``, then
+        ``name``): ``policy``, ``information`` (what the policy knew beyond the present), ``objective``
+        (J, USD), ``gap_to_offline`` (J / J_offline - 1) and every metric of
+        :meth:`equiglb.ledger.Report.row` with its unit in the column name.
 
     Raises:
         OptionError: a bad input, named, before any policy runs.
@@ -267,6 +273,11 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
             base.append(make_policy(b))
     agent_kw = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
     pol = _as_policy(policy, env_id, agent_kw, name, full, deterministic)
+    own = agent_base({**dict(gym.spec(env_id).kwargs or {}), **agent_kw}) if isinstance(pol, EnvPolicy) else None
+    if own is not None and own[2] not in {p.name for p in base}:  # the policy's own planner alone, same forecasts
+        planner = make_policy(own[0], **own[1])
+        planner.name = own[2]
+        base.append(planner)
     plot_path = None
     if plot_dir is not None:
         plot_path = Path(plot_dir)
@@ -279,19 +290,4 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
         footprints = {n: {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3} for n, rep in result.reports.items()}
         write_report(plot_path, result.rows, window, footprints=footprints,
                      agent_routing={name: result.schedules[name]})
-    rows = [{"policy": r["policy"], "information": _information(p), **{k: v for k, v in r.items() if k != "policy"}}
-            for r, p in zip(result.rows, [*base, pol])]
-    return pd.DataFrame(rows)
-
-
-def _information(policy: Policy) -> str:
-    """What ``policy`` knew when it routed a slot (the label of its row)."""
-    inner = policy.inner if isinstance(policy, _Renamed) else policy
-    label = getattr(inner, "information", None)
-    if isinstance(label, str):
-        return label
-    if not inner.online:
-        return "hindsight (oracle)"
-    if isinstance(inner, EnvPolicy):
-        return "the environment's observation"
-    return "none (current slot only)"
+    return pd.DataFrame(result.rows)

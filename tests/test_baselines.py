@@ -244,7 +244,7 @@ def test_min_cost_equals_offline_without_equity():
 def test_mpc_full_horizon_perfect_forecast_is_offline():
     sc = small_scenario(T=5, seed=4, K=1)
     w = Weights(mu_carbon=60.0, mu_water=10.0)
-    x = MPCPolicy(horizon=sc.T).schedule(sc, w)
+    x = MPCPolicy(horizon=sc.T, forecast_model="perfect").schedule(sc, w)
     assert_feasible(sc, x)
     assert evaluate(sc, x, w).objective_usd == pytest.approx(solve_offline(sc, w).objective_usd, rel=1e-6)
 

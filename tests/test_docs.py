@@ -39,6 +39,11 @@ NOT_RUN = {
         "creates a virtual environment, installs the lock and trains for minutes",
     ("docs/data.md", "python -m equiglb.traces fetch eglb-2022     # or:"):
         "downloads from raw.githubusercontent.com; tests/test_fetch.py covers fetch with a local mirror",
+    ("docs/data.md", 'python -m equiglb.traces fetch sustain-cluster   #'):
+        "downloads about 100 MB from raw.githubusercontent.com; tests/test_world_fetch.py covers fetch with a "
+        "local mirror",
+    ("docs/data.md", 'python benchmarks/world_baselines.py --data-dir ..'):
+        "the full table solves six month-long offline programs through cvxpy (minutes each today)",
     ("docs/toolchains.md", "from ray.rllib.algorithms.ppo import PPOConfig"):
         "ray[rllib] pins gymnasium==1.2.2 and cannot be installed beside the lock's gymnasium 1.4.0",
     ("docs/experiments.md", "python -m equiglb.sweep --algos ppo,sac --seeds 0,"):
@@ -151,7 +156,9 @@ _STATES: dict[str, _FileState] = {}
 
 
 def _substitute(code: str) -> str:
-    return code.replace("../shared/traces/eglb-2022", str(SHARED_EGLB))
+    # ../shared/traces alone is the data folder holding the data sets side by side (the world scenario's)
+    return code.replace("../shared/traces/eglb-2022", str(SHARED_EGLB)).replace("../shared/traces",
+                                                                                str(SHARED_EGLB.parent))
 
 
 def _env(bindir: Path) -> dict[str, str]:
@@ -191,6 +198,9 @@ def test_doc_block_runs(block: Block, docs_workdir, monkeypatch):
     code = _substitute(block.code)
     if str(SHARED_EGLB) in code and not (SHARED_EGLB / "AI_workload.csv").is_file():
         state.skipped = f"real eGLB-2022 traces not found at {SHARED_EGLB} (set EQUIGLB_SHARED_EGLB)"
+    world_data = [SHARED_EGLB.parent / name for name in ("sustain-cluster", "servegen")]
+    if str(SHARED_EGLB.parent) + '"' in code and not all(d.is_dir() for d in world_data):
+        state.skipped = f"the world scenario's data sets not found in {SHARED_EGLB.parent}"
     if state.skipped:
         pytest.skip(state.skipped)
     if block.lang == "yaml":

@@ -259,7 +259,7 @@ def test_forecasts_never_read_past_the_split():
     """On the train split, the perfect forecasts of its last slot repeat that slot: none of the test
     window's values reach the observation (they differ from it, so a leak would show)."""
     H = 6
-    env = EquitableGLBEnv(split="train", forecast_horizon=H, episode_length=24)
+    env = EquitableGLBEnv(split="train", forecast_horizon=H, episode_length=24, forecast_model="perfect")
     cfg, ob = env.config, env.observer
     last = cfg.split_start + cfg.split_length - 1
     env.reset(seed=0, options={"start": last - 23})

@@ -29,14 +29,16 @@ def test_zero_residual_equals_online_eglb_and_table_columns(scn):
     zero = np.zeros(env.action_space.shape, dtype=np.float32)
     table = equiglb.evaluate_policy(lambda obs: zero, ENV, env_kwargs=kw, name="zero",
                                     baselines=["offline", "online-eglb", "min-cost"])
-    assert list(table["policy"]) == ["offline", "online-eglb", "min-cost", "zero"]
+    assert list(table["policy"]) == ["offline", "online-eglb", "min-cost", "online-eglb (agent's base)", "zero"]
     for col in ("policy", "information", "objective", "gap_to_offline", "energy_cost_usd"):
         assert col in table.columns
     by = table.set_index("policy")
     assert by.loc["offline", "gap_to_offline"] == 0.0
     assert by.loc["offline", "information"].startswith("hindsight")
+    assert by.loc["online-eglb", "information"] == "none"
     # action 0 of the eGLB residual is online eGLB exactly: the same J to the cent
     assert by.loc["zero", "objective"] == pytest.approx(by.loc["online-eglb", "objective"], rel=1e-9)
+    assert by.loc["zero", "objective"] == pytest.approx(by.loc["online-eglb (agent's base)", "objective"], rel=1e-9)
     window = scn.split("test")
     j_off = evaluate(window, make_policy("offline").schedule(window)).objective_usd
     assert by.loc["zero", "gap_to_offline"] == pytest.approx(by.loc["zero", "objective"] / j_off - 1, rel=1e-9)

@@ -84,7 +84,7 @@ def test_mpc_residual_action_scales_the_equity_coefficients():
     scn = small_synthetic(1, math.inf)
     f, a = 2.0, 0.5
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=10, action_mode="mpc_residual", mpc_horizon=3,
-                          mpc_residual_max_factor=f)
+                          mpc_residual_max_factor=f, forecast_model="perfect")
     env.reset(seed=0, options={"start": 20})
     for _ in range(10):
         env.step(np.full(env.action_space.shape, a, np.float32))
@@ -112,11 +112,23 @@ def test_agent_quality_reports_the_mpc_base_of_mpc_residual_agents(tmp_path):
                     "--n-envs", "2", "--eval-freq", "0"])
     assert code == 0
     table = {r["policy"]: r for r in json.loads(out.read_text())["rows"]}
-    assert set(table) >= {"ppo (agent)", "mpc H=2 (perfect)", "mpc H=3 (the agents' base)"}
+    assert set(table) >= {"ppo (agent)", "mpc-2 perfect (oracle)", "mpc-2 calibrated",
+                          "mpc-3 calibrated (agent's base)"}
+    info = table["ppo (agent)"]["information"]          # the id's hyperparameters may add observed forecasts
+    assert info.startswith("forecasts (calibrated, ") and info.endswith("mpc 3 h)")
     test = equiglb.load_scenario("synthetic").split("test")
     j_off = evaluate(test, OfflinePolicy().schedule(test), test.weights).objective_usd
-    j_mpc = evaluate(test, MPCPolicy(horizon=3).schedule(test), test.weights).objective_usd
-    assert table["mpc H=3 (the agents' base)"]["mean"] == pytest.approx(100 * (j_mpc / j_off - 1), abs=1e-6)
+    base = MPCPolicy(horizon=3, forecast_model="calibrated", seed=0)       # the env's default forecast_seed
+    j_mpc = evaluate(test, base.schedule(test), test.weights).objective_usd
+    assert table["mpc-3 calibrated (agent's base)"]["mean"] == pytest.approx(100 * (j_mpc / j_off - 1), abs=1e-6)
+    # train.py's own evaluation table has the same row, and says what every row knew
+    import csv
+    run = json.loads(out.read_text())["runs"][0]["run"]
+    with open(f"{run}/eval/table.csv", newline="") as fh:
+        rows = {r["policy"]: r for r in csv.DictReader(fh)}
+    assert float(rows["mpc-3 calibrated (agent's base)"]["objective"]) == pytest.approx(j_mpc, rel=1e-9)
+    assert rows["mpc-3 calibrated (agent's base)"]["information"] == "forecasts (calibrated, 3 h)"
+    assert rows["ppo (agent)"]["information"] == info
 
 
 def test_mpc_residual_routing_never_reads_past_the_episode():

@@ -179,8 +179,10 @@ def _check_outputs(out: Path, algos: list[str], seeds: list[int], grid_key: str,
         assert row["objective_mean"] == pytest.approx(sub["objective"].mean(), rel=1e-12)
         assert row["gap_to_offline_mean_ci_low"] <= row["gap_to_offline_mean"] <= row["gap_to_offline_mean_ci_high"]
     base = summary[summary["kind"] == "baseline"]
-    assert set(base["policy"]) == {"offline", "online-eglb"}
-    assert len(base) == 2 * len(points)
+    own = {p for p in base["policy"] if p.endswith("(agent's base)")}   # a residual agent's planner alone
+    assert set(base["policy"]) - own == {"offline", "online-eglb"}
+    assert len(base) == (2 + len(own)) * len(points)
+    assert (summary["information"].fillna("") != "").all()
     assert np.allclose(base[base["policy"] == "offline"]["gap_to_offline_mean"], 0.0)
     assert json.loads((out / "summary.json").read_text())[0].keys() == set(summary.columns)
     assert (out / "gap_ci.png").stat().st_size > 0 and (out / "frontier.png").stat().st_size > 0

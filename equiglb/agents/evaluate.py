@@ -3,12 +3,14 @@
     python -m equiglb.agents.evaluate logs/ppo/equiglb-EquitableGLB-v0_1 other/model.zip \
         --env equiglb/EquitableGLB-eglb2022-v0 --env-kwargs data_dir=../shared/traces/eglb-2022 --split test
 
-Every agent routes the window slot by slot through the environment (:class:`AgentPolicy`); the
-baselines and the agents are run once each by :func:`equiglb.baselines.compare.run_policies` on the
-same window with the same weights, and every row comes from the same ledger. Writes ``table.csv``,
-``table.json``, ``evaluated.yml`` (what was evaluated) and the plots of :mod:`equiglb.agents.report`
-into ``--out`` (default: a new ``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing
-one). Every input is checked before any policy runs.
+Every agent routes the window slot by slot through the environment (:class:`AgentPolicy`); an agent of
+a residual action mode brings its own planner alone, with the same forecasts, as a row of its own (e.g.
+``mpc-24 calibrated (agent's base)``: its action 0), and the column ``information`` says what each row knew
+(none, forecasts (model, horizon), hindsight). The baselines and the agents are run once each by
+:func:`equiglb.baselines.compare.run_policies` on the same window with the same weights, and every row
+comes from the same ledger. Writes ``table.csv``, ``table.json``, ``evaluated.yml`` (what was evaluated)
+and the plots of :mod:`equiglb.agents.report` into ``--out`` (default: a new
+``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing one). Every input is checked before any policy runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import yaml
 from tqdm.auto import tqdm
 
@@ -33,7 +36,7 @@ from equiglb.agents.runs import UserError, check_model_file, env_slug, new_outpu
 from equiglb.baselines import POLICY_NAMES, format_table, make_policy
 from equiglb.baselines.compare import run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
-from equiglb.envs.core import AGENT_OPTIONS
+from equiglb.envs.core import AGENT_OPTIONS, agent_base, agent_information
 from equiglb.envs.registration import agent_settings
 from equiglb.scenario import Scenario
 from equiglb.validate import OptionError
@@ -122,13 +125,26 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     agents = []
     for p in paths:
         c = run_config(p)
-        own = {**agent_settings(c.get("env_id")), **(c.get("env_kwargs") or {})}   # the trained id's + the run's
-        agent_kwargs = {k: v for k, v in (own or env_kwargs).items() if k in AGENT_OPTIONS}
+        trained = {**agent_settings(c.get("env_id")), **(c.get("env_kwargs") or {})}   # the trained id's + run's
+        agent_kwargs = {k: v for k, v in (trained or env_kwargs).items() if k in AGENT_OPTIONS}
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
         agents.append(ag)
     labels = list(names) if names else default_labels(paths, [a.algo for a in agents])
     for ag, label in zip(agents, labels):
         ag.name = label
+    # what each agent knew (its forecasts), and its own planner alone with the same forecasts as a row
+    registered = dict(gym.spec(env_id).kwargs)
+    for ag in agents:
+        options = {**registered, **ag.env_kwargs}
+        try:
+            ag.information = agent_information(options)
+            own = agent_base(options)
+        except ValueError as exc:
+            raise UserError(f"model {ag.model_path}: {exc}") from exc
+        if own is not None and own[2] not in {p.name for p in base}:
+            pol = make_policy(own[0], **own[1])
+            pol.name = own[2]
+            base.append(pol)
     if ensemble and len(agents) < 2:
         raise UserError(f"--ensemble needs at least two models, got {len(agents)}")
     members: list[Policy] = [*agents]

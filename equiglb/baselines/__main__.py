@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from equiglb.baselines import POLICY_NAMES, compare, format_table, make_policy, write_csv, write_json
 from equiglb.baselines.mpc import MAX_HORIZON_H
 from equiglb.baselines.offline import SolverError, check_solver
+from equiglb.forecast import FORECAST_MODELS
 from equiglb.scenario import ScenarioError
 from equiglb.traces import list_scenarios, load_scenario
-from equiglb.validate import CliArgumentParser, OptionError, as_float, as_int, as_output_path, as_seed
+from equiglb.validate import CliArgumentParser, OptionError, as_float, as_int, as_output_path, as_seed, one_of
 
 DEFAULT_POLICIES = "offline,online-eglb,mpc,min-cost,min-carbon,min-water,nearest,proportional"
 
@@ -46,7 +47,12 @@ def build_parser() -> CliArgumentParser:
                    help="installed cvxpy solver tried first by offline and mpc (e.g. HIGHS)")
     p.add_argument("--mpc-horizon", type=int, default=24,
                    help=f"MPC look-ahead in hours, 1..{MAX_HORIZON_H} (default: 24)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random policy (integer >= 0)")
+    p.add_argument("--forecast-model", default="calibrated",
+                   help="forecasts of mpc: calibrated (default), persistence or perfect (an oracle); docs/forecasts.md")
+    p.add_argument("--forecast-scale", type=float, default=1.0,
+                   help="multiplier of the calibrated forecast errors (>= 0; default 1)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random policy and of mpc's calibrated forecast errors (integer >= 0)")
     p.add_argument("--csv", default=None, help="write the rows to this CSV file")
     p.add_argument("--json", default=None, help="write the rows to this JSON file (a list of rows)")
     return p
@@ -71,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_float("--q", args.q, lo=1.0, allow_inf=True)
         mpc_horizon = as_int("--mpc-horizon", args.mpc_horizon, 1, MAX_HORIZON_H, unit="hours")
         seed = as_seed("--seed", args.seed)
+        forecast_model = one_of("--forecast-model", args.forecast_model, FORECAST_MODELS)
+        forecast_scale = as_float("--forecast-scale", args.forecast_scale, lo=0.0, hi=100.0)
+        if forecast_scale != 1.0 and forecast_model != "calibrated":
+            raise OptionError(f"--forecast-scale={forecast_scale!r} applies only with --forecast-model calibrated")
         solver = check_solver(args.solver, "--solver")
         csv_path = as_output_path("--csv", args.csv) if args.csv is not None else None
         json_path = as_output_path("--json", args.json) if args.json is not None else None
@@ -94,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "nearest" in names and scenario.latency is None:
             raise OptionError(f"--policies: 'nearest' needs a latency matrix and scenario {args.scenario!r} has none")
         kwargs: dict[str, dict[str, object]] = {"offline": {"solver": solver},
-                                                "mpc": {"solver": solver, "horizon": mpc_horizon},
+                                                "mpc": {"solver": solver, "horizon": mpc_horizon,
+                                                        "forecast_model": forecast_model, "seed": seed,
+                                                        "forecast_scale": forecast_scale},
                                                 "random": {"seed": seed}}
         if "online-eglb-tuned" in names:
             kwargs["online-eglb-tuned"] = {"train": full.split("train")}

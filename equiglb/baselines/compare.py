@@ -1,8 +1,11 @@
 """Run policies on one window and tabulate them: every number comes from the ledger.
 
-A row is ``{"policy": name, **evaluate(scenario, x, weights).row(), "gap_to_offline": J/J_off - 1,
-"wall_time_s": ...}``; the offline optimum J_off is solved on the same window with the same weights
-(re-used from the policies when one of them is the offline policy).
+A row is ``{"policy": name, **evaluate(scenario, x, weights).row(), "wall_time_s": ..., "information": ...,
+"gap_to_offline": J/J_off - 1}``; the offline optimum J_off is solved on the same window with the same weights
+(re-used from the policies when one of them is the offline policy). ``information`` says what the policy
+knew beyond the present (:func:`information_of`): ``none`` (online eGLB, the oblivious policies),
+``forecasts (<model>, <horizon>)`` (MPC, agents; ``perfect (oracle)`` for the truth) or ``hindsight
+(oracle)`` (the offline optimum).
 """
 
 from __future__ import annotations
@@ -23,12 +26,24 @@ from equiglb.baselines.policy import Policy
 from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["Comparison", "run_policies", "compare", "format_table", "write_csv", "write_json", "TABLE_COLUMNS"]
+__all__ = ["Comparison", "run_policies", "compare", "format_table", "write_csv", "write_json", "TABLE_COLUMNS",
+           "information_of"]
 
 #: Columns printed by :func:`format_table` (the CSV/JSON files carry every column of the rows).
-TABLE_COLUMNS = ("policy", "scenario", "energy_cost_usd", "carbon_max_t", "carbon_mean_t", "carbon_par",
+TABLE_COLUMNS = ("policy", "information", "scenario", "energy_cost_usd", "carbon_max_t", "carbon_mean_t", "carbon_par",
                  "water_max_m3", "water_mean_m3", "water_par", "social_max", "unserved", "objective",
                  "gap_to_offline")
+
+
+def information_of(policy: Policy) -> str:
+    """What ``policy`` knew beyond the present: its own ``information`` attribute (MPC, agents), ``"hindsight
+    (oracle)"`` for the offline optimum, else ``"none"`` (online eGLB and the oblivious policies)."""
+    info = getattr(policy, "information", None)
+    if isinstance(info, str):
+        return info
+    if isinstance(policy, OfflinePolicy):
+        return "hindsight (oracle)"
+    return "none"
 
 
 @dataclass
@@ -68,7 +83,7 @@ def run_policies(scenario: Scenario, policies: Iterable[Policy], weights: Weight
         x = np.asarray(pol.schedule(scenario, w))
         wall = time.perf_counter() - t0
         rep = evaluate(scenario, x, w)
-        row = {"policy": pol.name, **rep.row(), "wall_time_s": wall}
+        row = {"policy": pol.name, **rep.row(), "wall_time_s": wall, "information": information_of(pol)}
         if isinstance(pol, OfflinePolicy) and offline_objective is None:
             offline_objective = row["objective"]
         out.rows.append(row)

@@ -1,10 +1,11 @@
 """Model-predictive control: receding-horizon offline optimization on forecasts.
 
 Each slot t, MPC solves the offline program on the window [t, t+H): slot t with its true data (known
-when routing, as for every online policy), slots t+1 .. t+H-1 with forecasts from
-:func:`equiglb.forecast.forecast` (perfect, or noisy with the environment's noise model, seeded), the
-footprints accumulated before t as constants inside the equity norms, and applies the first slot.
-Slots past the end of the episode get zero demand.
+when routing, as for every online policy), slots t+1 .. t+H-1 with the forecasts issued at t by an
+:class:`equiglb.forecast.Forecaster` (``forecast_model="calibrated"`` by default, ``"persistence"``, or
+``"perfect"``, an oracle; docs/forecasts.md) or, with ``noise_std > 0``, the legacy independent noise of
+:func:`equiglb.forecast.forecast`, the footprints accumulated before t as constants inside the equity
+norms, and applies the first slot. Slots past the end of the episode get zero demand.
 
 The social cost's normalization Λ_j (the window's total demand) is estimated as the demand seen and
 forecast so far, scaled to the episode length.
@@ -37,10 +38,10 @@ import numpy as np
 
 from equiglb.baselines.offline import OfflineProblem, SolverError, _structure_key, check_solver, solve_with_fallback
 from equiglb.baselines.policy import OnlinePolicy
-from equiglb.forecast import forecast
+from equiglb.forecast import FORECAST_MODELS, Forecaster, forecast, information_label
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
-from equiglb.validate import as_float, as_int, as_seed
+from equiglb.validate import OptionError, as_float, as_int, as_seed, one_of
 
 __all__ = ["MPCPolicy", "MPCCore", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "make_mpc_solver",
            "MAX_HORIZON_H"]
@@ -229,14 +230,18 @@ class MPCCore:
         scenario: the window (slot 0 is its first hour; forecasts never read past its last slot).
         weights: the objective weights.
         H: the look-ahead in hours (at most the window's length).
-        noise_std: relative one-hour-ahead forecast error (0 = perfect).
-        rng: the forecast noise's generator (required when ``noise_std`` > 0).
+        noise_std: legacy relative one-hour-ahead forecast error (0 = perfect).
+        rng: the legacy forecast noise's generator (required when ``noise_std`` > 0).
+        forecaster: the source of the forecasts (``None``: the truth, or the legacy noise); slot t of the
+            window is the forecaster's slot ``offset + t``.
+        offset: the forecaster's slot of the window's first slot.
     """
 
     def __init__(self, scenario: Scenario, weights: Weights, H: int, noise_std: float = 0.0,
-                 rng: np.random.Generator | None = None):
+                 rng: np.random.Generator | None = None, forecaster: Forecaster | None = None, offset: int = 0):
         self.scenario, self.weights, self.H = scenario, weights, H
         self.noise_std, self.rng = noise_std, rng
+        self.forecaster, self.offset = forecaster, offset
         self.ledger = Ledger(scenario, weights)      # the true footprints of the applied slots
         self.ledger.reset(0, scenario.T)
         self.seen_demand = np.zeros(scenario.J)
@@ -247,16 +252,31 @@ class MPCCore:
                          nonnegative=nonneg)
         return np.concatenate([series[t:t + 1], ahead], axis=0)
 
+    def _issued(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Slot t's truth and the forecaster's issue at t for the window's slots t+1 .. t+H-1; slots past the
+        window's end repeat its last row (as the perfect forecasts do; their demand is zeroed)."""
+        sc, H, N = self.scenario, self.H, self.scenario.N
+        assert self.forecaster is not None
+        inside = min(H - 1, sc.T - 1 - t)
+        rows = np.empty((H, 3 * N + sc.J))
+        rows[0] = np.concatenate([sc.price[t], sc.carbon[t], sc.water[t], sc.demand[t]])
+        rows[1:1 + inside] = self.forecaster.values(self.offset + t, inside)
+        rows[1 + inside:] = rows[inside]
+        return rows[:, :N], rows[:, N:2 * N], rows[:, 2 * N:3 * N], rows[:, 3 * N:]
+
     def route(self, t: int, solver: MPCSolver, carbon_scale: np.ndarray | None = None,
               water_scale: np.ndarray | None = None, social_scale: np.ndarray | None = None) -> np.ndarray:
         """Routing x (N, J, K) of slot ``t`` of the window: the first slot of the program on
         [t, t+H), with the equity coefficients of site i multiplied by ``carbon_scale[i]`` and
         ``water_scale[i]`` and those of region j by ``social_scale[j]`` (ones when None)."""
         sc, H = self.scenario, self.H
-        price = self._window(sc.price, t, False)
-        carbon = self._window(sc.carbon, t, True)
-        water = self._window(sc.water, t, True)
-        demand = self._window(sc.demand, t, True)
+        if self.forecaster is None:
+            price = self._window(sc.price, t, False)
+            carbon = self._window(sc.carbon, t, True)
+            water = self._window(sc.water, t, True)
+            demand = self._window(sc.demand, t, True)
+        else:
+            price, carbon, water, demand = self._issued(t)
         demand[np.arange(t, t + H) >= sc.T] = 0.0
         seen = self.seen_demand + demand.sum(axis=0)
         total = seen * sc.T / min(t + H, sc.T)
@@ -293,8 +313,17 @@ class MPCPolicy(OnlinePolicy):
 
     Args:
         horizon: H in 1..168 hours optimized at each step (H = 1 is the greedy per-slot equity-aware policy).
-        noise_std: relative one-hour-ahead forecast error in [0, 10] (0 = perfect foresight within the window).
-        seed: seed of the forecast noise (integer >= 0), re-seeded at every :meth:`reset`.
+        forecast_model: the forecasts of slots t+1 .. t+H-1: ``"calibrated"`` (default: errors as an
+            operator has them, docs/forecasts.md), ``"persistence"`` (same hour of the latest observed day),
+            ``"perfect"`` (the truth within the window: an **oracle**), ``"noise"`` (the legacy model of
+            ``noise_std``, implied by ``noise_std > 0``), or a :class:`~equiglb.forecast.Forecaster` (e.g.
+            your own forecasts, :func:`equiglb.forecast.load_forecasts`) whose window covers the windows
+            this policy is run on (matched by UTC hour).
+        forecast_scale: multiplier of the calibrated errors' deviation (>= 0; ``"calibrated"`` only).
+        noise_std: legacy relative one-hour-ahead forecast error in [0, 10] (independent per slot and lead).
+        seed: seed of the forecasts (integer >= 0): of the calibrated errors (the environment's
+            ``forecast_seed``: the same seed gives the same forecasts) and of the legacy noise, re-seeded
+            at every :meth:`reset`.
         solver: a cvxpy solver to try first (with fallback); must be installed. ``None`` (default)
             uses :class:`AggregateLPSolver` where it applies, else the cvxpy program.
 
@@ -304,12 +333,49 @@ class MPCPolicy(OnlinePolicy):
 
     name = "mpc"
 
-    def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None):
+    def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None,
+                 forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0):
         self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
         self.noise_std = as_float("noise_std", noise_std, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         self.seed = as_seed("seed", seed)
+        if forecast_model is None:
+            forecast_model = "noise" if self.noise_std > 0 else "calibrated"
+        self.user_forecaster = forecast_model if isinstance(forecast_model, Forecaster) else None
+        if self.user_forecaster is not None:
+            model = self.user_forecaster.model
+            if self.horizon - 1 > self.user_forecaster.max_horizon:
+                raise OptionError(f"horizon={self.horizon}: the forecaster given as forecast_model issues at most "
+                                  f"{self.user_forecaster.max_horizon} h ahead (MPC needs horizon - 1)")
+        else:
+            model = one_of("forecast_model", forecast_model, (*FORECAST_MODELS, "noise"))
+        self.forecast_model: str = model
+        if self.noise_std > 0 and self.forecast_model != "noise":
+            raise OptionError(f"noise_std={self.noise_std!r} with forecast_model={self.forecast_model!r}: noise_std "
+                              f"is the legacy noise model's deviation; use forecast_model='calibrated' with "
+                              f"forecast_scale, or forecast_model='noise'")
+        if self.forecast_model == "noise" and self.noise_std == 0:
+            raise OptionError("forecast_model='noise' needs noise_std > 0 (the relative std at 1 h)")
+        self.forecast_scale = as_float("forecast_scale", forecast_scale, lo=0.0, hi=100.0)
+        if self.forecast_scale != 1.0 and self.forecast_model != "calibrated":
+            raise OptionError(f"forecast_scale={self.forecast_scale!r} applies only with "
+                              f"forecast_model='calibrated', got {self.forecast_model!r}")
         self.solver = check_solver(solver)
         self._solver: MPCSolver | None = None
+
+    @property
+    def information(self) -> str:
+        """What the policy knows beyond the present, as tables label it, e.g. ``"forecasts (calibrated, 24 h)"``;
+        ``"none"`` at a look-ahead of one hour (slot t alone, its true data)."""
+        if self.horizon == 1:
+            return "none"
+        if self.user_forecaster is not None:
+            return information_label(self.user_forecaster.label, f"{self.horizon} h")
+        model = self.forecast_model
+        if model == "calibrated" and self.forecast_scale != 1.0:
+            model = f"calibrated x{self.forecast_scale:g}"
+        elif model == "noise":
+            model = f"noise {self.noise_std:g}"
+        return information_label(model, f"{self.horizon} h")
 
     @property
     def solvers_used(self) -> dict[str, int]:
@@ -322,7 +388,14 @@ class MPCPolicy(OnlinePolicy):
         key = _structure_key(scenario, self.H, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:
             self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
-        self.core = MPCCore(scenario, weights, self.H, self.noise_std, np.random.default_rng(self.seed))
+        forecaster, offset = None, 0
+        if self.user_forecaster is not None:
+            forecaster = self.user_forecaster
+            offset = forecaster.offset_of(scenario)
+        elif self.forecast_model in ("calibrated", "persistence"):
+            forecaster = Forecaster(scenario, self.forecast_model, self.seed, self.forecast_scale)
+        self.core = MPCCore(scenario, weights, self.H, self.noise_std, np.random.default_rng(self.seed),
+                            forecaster=forecaster, offset=offset)
 
     def act(self, t: int) -> np.ndarray:
         assert self._solver is not None, "MPCPolicy.act before reset"

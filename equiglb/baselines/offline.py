@@ -9,6 +9,13 @@ the same length re-uses cvxpy's canonicalization. The solver is chosen by proble
 q in {1, inf}: HiGHS; a second-order cone for q = 2 and power cones otherwise: Clarabel); a
 failing solver falls back to the next one with a warning, recorded in :class:`OfflineResult`.
 The reported objective is always the ledger's (:func:`equiglb.ledger.evaluate`) J(x).
+
+Two paths behind one seam, chosen once per solve by :func:`choose_method` (``method=`` forces one):
+
+* ``"cvxpy"``, the **reference**: :class:`OfflineProblem` above;
+* ``"direct"``, the **accelerator**: :class:`equiglb.baselines.offline_direct.DirectProgram`, the same
+  program written in matrix form (exact reductions by region class, no cvxpy canonicalization) and
+  handed to HiGHS (q in {1, inf}) or Clarabel (cones) directly. Tests pin it to the reference.
 """
 
 from __future__ import annotations
@@ -23,15 +30,24 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 
+from equiglb.baselines.offline_direct import DIRECT_SOLVERS, DirectProgram
 from equiglb.baselines.policy import Policy
 from equiglb.baselines.routing import Pairs, SlotRouter
 from equiglb.ledger import Report, evaluate, weights_in_force
 from equiglb.scenario import Scenario, ScenarioError, Weights
-from equiglb.validate import OptionError, as_bool
+from equiglb.validate import OptionError, as_bool, one_of
 
 __all__ = ["OfflineProblem", "OfflineResult", "OfflinePolicy", "InfeasibleError", "SolverError",
            "solve_offline", "solve_with_fallback", "solver_order", "check_solver", "norm_expr",
-           "check_reachable"]
+           "check_reachable", "choose_method", "METHODS", "DIRECT_MIN_PAIR_SLOTS"]
+
+#: ``method=`` values of :func:`solve_offline`: the seam's choice, the accelerator, the reference.
+METHODS = ("auto", "direct", "cvxpy")
+
+#: ``method="auto"`` uses the direct program from this many allowed (i, j, k) pairs × hours on (below it
+#: the cvxpy program compiles and solves in well under a second, and small programs keep its solver
+#: fallback chain).
+DIRECT_MIN_PAIR_SLOTS = 2_000
 
 _OK = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
 
@@ -88,6 +104,7 @@ class OfflineResult:
     solve_time_s: float             # the solver's own time
     wall_time_s: float              # everything, including failed attempts
     attempts: list[str] = field(default_factory=list)   # "SOLVER: status" per attempt, in order
+    method: str = "cvxpy"           # "cvxpy" (the reference program) or "direct" (matrix form, no cvxpy)
 
     @property
     def objective_usd(self) -> float:
@@ -337,25 +354,52 @@ def solve_with_fallback(prob: OfflineProblem, q: float, solver: str | None = Non
     return False, s, status, value, compile_s, solve_s, attempts
 
 
+def choose_method(scenario: Scenario, solver: str | None = None, method: str = "auto") -> str:
+    """The path of the offline solve: ``method`` unless it is ``"auto"``; then the direct program when no
+    cvxpy solver is requested and the window has at least :data:`DIRECT_MIN_PAIR_SLOTS` allowed pairs ×
+    hours, else the cvxpy reference."""
+    method = one_of("method", method, METHODS)
+    if method != "auto":
+        return method
+    if solver is not None:
+        return "cvxpy"
+    pairs = int(np.count_nonzero(scenario.allowed))
+    return "direct" if pairs * scenario.T >= DIRECT_MIN_PAIR_SLOTS else "cvxpy"
+
+
 def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: str | None = None,
-                  allow_unserved: bool = True, **solver_opts) -> OfflineResult:
+                  allow_unserved: bool = True, method: str = "auto", **solver_opts) -> OfflineResult:
     """Solve the offline program on the whole of ``scenario`` (a window) and account it by the ledger.
 
     Args:
         scenario: the window to solve (use ``scenario.window``/``split`` first).
         weights: objective weights (default: the scenario's).
-        solver: try this cvxpy solver first (default by class: HIGHS for q in {1, inf}, else CLARABEL).
+        solver: try this solver first (default by class: HIGHS for q in {1, inf}, else CLARABEL). With
+            ``method="auto"`` naming a solver selects the cvxpy program; with ``method="direct"`` it must
+            be HIGHS or CLARABEL.
         allow_unserved: unserved load is a variable at ``weights.unserved_penalty_usd`` per unit; with
             False an instance whose demand cannot be placed raises :class:`InfeasibleError`.
-        solver_opts: passed to ``problem.solve``.
+        method: ``"auto"`` (:func:`choose_method`), ``"direct"`` (the matrix-form program, no cvxpy) or
+            ``"cvxpy"`` (the reference program).
+        solver_opts: passed to ``problem.solve`` (cvxpy) or to the solver (direct: HiGHS options or
+            Clarabel settings by name).
 
     Raises:
+        OptionError: an unknown ``method``, or a ``solver`` the chosen path does not have.
         InfeasibleError: (allow_unserved=False) naming the slot and region.
-        SolverError: every solver failed; the message lists each attempt.
+        SolverError: every solver failed; the message lists each attempt and its status.
     """
     w = weights_in_force(scenario, weights)
+    path = choose_method(scenario, solver, method)
+    if path == "direct" and solver is not None:
+        solver = check_solver(solver)
+        if solver not in DIRECT_SOLVERS:
+            raise OptionError(f"solver={solver!r} with method='direct': the direct program is solved by one of "
+                              f"{list(DIRECT_SOLVERS)}; use method='cvxpy' for other solvers")
     if not allow_unserved:
         check_reachable(scenario)
+    if path == "direct":
+        return _solve_direct(scenario, w, solver, allow_unserved, solver_opts)
     t_start = time.perf_counter()
     prob = _problem_for(scenario, w, allow_unserved)
     t_build = time.perf_counter() - t_start
@@ -363,11 +407,7 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
     ok, s, status, value, compile_s, solve_s, attempts = solve_with_fallback(prob, w.q, solver, **solver_opts)
     if ok:
         x = prob.schedule()
-        report = evaluate(scenario, x, w)
-        if abs(report.objective_usd - value) > 1e-5 * max(1.0, abs(report.objective_usd)):
-            warnings.warn(f"offline solve: {s} reported {value:.6f} USD but its schedule accounts to "
-                          f"{report.objective_usd:.6f} USD by the ledger (solver tolerances)",
-                          RuntimeWarning, stacklevel=2)
+        report = _account(scenario, x, w, s, value)
         return OfflineResult(
             schedule=x, report=report, status=status, solver=s,
             solver_objective_usd=value, compile_time_s=compile_s + t_build, solve_time_s=solve_s,
@@ -378,21 +418,57 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
                       f"solver: {'; '.join(attempts)}")
 
 
+def _account(scenario: Scenario, x: np.ndarray, w: Weights, solver: str, value: float) -> Report:
+    """The ledger's report of ``x``, warning when the solver's value differs from it beyond tolerances."""
+    report = evaluate(scenario, x, w)
+    if abs(report.objective_usd - value) > 1e-5 * max(1.0, abs(report.objective_usd)):
+        warnings.warn(f"offline solve: {solver} reported {value:.6f} USD but its schedule accounts to "
+                      f"{report.objective_usd:.6f} USD by the ledger (solver tolerances)",
+                      RuntimeWarning, stacklevel=3)
+    return report
+
+
+def _solve_direct(scenario: Scenario, w: Weights, solver: str | None, allow_unserved: bool,
+                  solver_opts: dict) -> OfflineResult:
+    """The direct path of :func:`solve_offline`: build, solve (HiGHS/Clarabel, in order), account."""
+    t_start = time.perf_counter()
+    prog = DirectProgram(scenario, w, allow_unserved)
+    t_layout = time.perf_counter() - t_start
+    out = prog.solve(solver, solver_opts)
+    if not out.ok or out.schedule is None:
+        if not allow_unserved:
+            _diagnose_slots(scenario)
+        raise SolverError(f"offline solve of {scenario.name!r} (T={scenario.T} h, q={w.q}, direct program) did not "
+                          f"reach an optimum: {'; '.join(out.attempts)}")
+    if len(out.attempts) > 1:
+        warnings.warn(f"offline solve: fell back to {out.solver} after {'; '.join(out.attempts[:-1])}",
+                      RuntimeWarning, stacklevel=3)
+    report = _account(scenario, out.schedule, w, out.solver, out.objective_usd)
+    return OfflineResult(
+        schedule=out.schedule, report=report, status=out.status, solver=out.solver,
+        solver_objective_usd=out.objective_usd, compile_time_s=out.build_time_s + t_layout,
+        solve_time_s=out.solve_time_s, wall_time_s=time.perf_counter() - t_start, attempts=out.attempts,
+        method="direct")
+
+
 class OfflinePolicy(Policy):
     """eGLB-Off: the offline optimum of the window (sees the whole future). ``last_result`` keeps the
-    :class:`OfflineResult` of the latest :meth:`schedule` call."""
+    :class:`OfflineResult` of the latest :meth:`schedule` call. ``method`` as in :func:`solve_offline`."""
 
     name = "offline"
 
-    def __init__(self, solver: str | None = None, allow_unserved: bool = True, **solver_opts):
+    def __init__(self, solver: str | None = None, allow_unserved: bool = True, method: str = "auto",
+                 **solver_opts):
         self.solver = check_solver(solver)
         self.allow_unserved = as_bool("allow_unserved", allow_unserved)
+        self.method = one_of("method", method, METHODS)
         self.solver_opts = solver_opts
         self.last_result: OfflineResult | None = None
 
     def solve(self, scenario: Scenario, weights: Weights | None = None) -> OfflineResult:
         """Solve and return the full :class:`OfflineResult`."""
-        self.last_result = solve_offline(scenario, weights, self.solver, self.allow_unserved, **self.solver_opts)
+        self.last_result = solve_offline(scenario, weights, self.solver, self.allow_unserved, self.method,
+                                         **self.solver_opts)
         return self.last_result
 
     def schedule(self, scenario: Scenario, weights: Weights | None = None) -> np.ndarray:

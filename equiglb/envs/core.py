@@ -21,7 +21,7 @@ from gymnasium import spaces
 from equiglb.baselines.mpc import MAX_HORIZON_H
 from equiglb.envs.actions import ACTION_MODES
 from equiglb.envs.slot import MPC_HORIZON_H, RESIDUAL_MAX_FACTOR
-from equiglb.forecast import forecast
+from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, forecast, information_label
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
 from equiglb.validate import (
@@ -33,11 +33,13 @@ from equiglb.validate import (
     as_float_array,
     as_int,
     as_path,
+    as_seed,
     one_of,
     only_with,
 )
 
-__all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS"]
+__all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS",
+           "ENV_FORECAST_MODELS", "MAX_OBS_TABLE_BYTES", "agent_information", "agent_base"]
 
 #: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning and the
 #: range of the action's multipliers), by default value
@@ -50,8 +52,15 @@ MPC_OPTIONS: dict[str, float] = {"mpc_horizon": MPC_HORIZON_H, "mpc_residual_max
 MODE_OPTIONS: dict[str, dict[str, float]] = {"eglb_residual": RESIDUAL_OPTIONS, "mpc_residual": MPC_OPTIONS}
 #: options that change what an agent observes or what its action does: a trained agent must be
 #: evaluated with the same values (``equiglb.agents.evaluate`` keeps them, the window options it sets itself)
-AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_noise", "include_prev_action",
+AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed",
+                                  "forecast_scale", "forecast_noise", "include_prev_action",
                                   *RESIDUAL_OPTIONS, *MPC_OPTIONS)
+#: the environment's forecast models: :data:`equiglb.forecast.FORECAST_MODELS` and ``"noise"``, the legacy
+#: independent Gaussian noise of ``forecast_noise`` (implied by ``forecast_noise > 0``)
+ENV_FORECAST_MODELS: tuple[str, ...] = (*FORECAST_MODELS, "noise")
+#: the most memory the observation table of an environment may take (bytes): the table holds one observation
+#: per slot of the scenario, forecast_horizon x (3N + J) forecast entries each
+MAX_OBS_TABLE_BYTES = 2 ** 30
 
 
 @dataclasses.dataclass
@@ -65,7 +74,12 @@ class EnvConfig:
         split_start, split_length: that split's window (slots of ``scenario``).
         episode_length: slots per episode (default: the whole split).
         random_start: draw the start uniformly in the split (else its first slot).
-        action_mode, forecast_horizon (hours), forecast_noise (relative std at 1 h), include_prev_action.
+        action_mode, forecast_horizon (hours), include_prev_action.
+        forecast_model: the forecasts of the observation and of the MPC inside ``action_mode="mpc_residual"``
+            (one :class:`~equiglb.forecast.Forecaster` per environment): ``"calibrated"`` (default),
+            ``"persistence"``, ``"perfect"`` (an oracle) or ``"noise"`` (legacy, with ``forecast_noise``).
+        forecast_seed, forecast_scale: the calibrated errors' seed and the multiplier of their deviation.
+        forecast_noise: relative std at 1 h of the legacy noise model (0 unless forecast_model="noise").
         eglb_eta_scale, eglb_z_max_scale: ``action_mode="eglb_residual"`` only: the ``eta_scale`` and
             ``z_max_scale`` of the online eGLB run inside the environment (1.0: its documented defaults).
         eglb_residual_max_factor: ``action_mode="eglb_residual"`` only: the action multiplies the duals by
@@ -87,6 +101,10 @@ class EnvConfig:
     forecast_horizon: int
     forecast_noise: float
     include_prev_action: bool
+    forecast_model: str = "calibrated"
+    user_forecaster: Forecaster | None = None
+    forecast_seed: int = 0
+    forecast_scale: float = 1.0
     eglb_eta_scale: float = 1.0
     eglb_z_max_scale: float = 1.0
     eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR
@@ -100,7 +118,9 @@ class EnvConfig:
              mu_social: float | None = None, mu_latency: float | None = None,
              unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
              episode_length: int | None = None, random_start: bool = False,
-             action_mode: str = "site_scores", forecast_horizon: int = 0, forecast_noise: float = 0.0,
+             action_mode: str = "site_scores", forecast_horizon: int = 0,
+             forecast_model: str | Forecaster | None = None,
+             forecast_seed: int = 0, forecast_scale: float = 1.0, forecast_noise: float = 0.0,
              include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
              eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
              mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any) -> EnvConfig:
@@ -150,11 +170,30 @@ class EnvConfig:
         # a forecast reaches at most the scenario's last slot: past it there is no data to forecast
         # the observation holds forecast_horizon x (3N + J) numbers: a year is the most that makes sense
         forecast_horizon = as_int("forecast_horizon", forecast_horizon, 0, 8760, unit="hours")
+        forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
+        user = forecast_model if isinstance(forecast_model, Forecaster) else None
+        forecast_model = user.model if user is not None else _resolve_model(forecast_model, forecast_noise)
+        forecast_seed = as_seed("forecast_seed", forecast_seed)
+        forecast_scale = as_float("forecast_scale", forecast_scale, lo=0.0, hi=100.0)
+        if forecast_scale != 1.0 and forecast_model != "calibrated":
+            raise OptionError(f"forecast_scale={forecast_scale!r} applies only with forecast_model='calibrated', "
+                              f"got forecast_model={forecast_model!r}")
+        # the observation table (one row per slot) must fit: refused by size before anything is allocated
+        obs_dim = (3 * scn.N + scn.J + 2) + (2 * scn.N + scn.J) + 1 + forecast_horizon * (3 * scn.N + scn.J) + \
+            (3 * scn.N + scn.J + scn.K * scn.N * scn.J)
+        need = scn.T * obs_dim * 4
+        if need > MAX_OBS_TABLE_BYTES:
+            per_h = scn.T * (3 * scn.N + scn.J) * 4
+            fit = max(0, (MAX_OBS_TABLE_BYTES - (need - forecast_horizon * per_h)) // per_h)
+            raise OptionError(f"forecast_horizon={forecast_horizon}: the observation would hold "
+                              f"{forecast_horizon * (3 * scn.N + scn.J):,} forecast entries and its table of "
+                              f"{scn.T} slots about {need / 2 ** 30:.2f} GiB, above the "
+                              f"{MAX_OBS_TABLE_BYTES / 2 ** 30:g} GiB an environment allocates; use at most "
+                              f"{fit} hours for scenario {scn.name!r}")
         if forecast_horizon >= scn.T:
             warnings.warn(f"forecast_horizon={forecast_horizon} h reaches past the end of the data of scenario "
                           f"{scn.name!r} (T={scn.T} h) from every slot; forecasts past the last slot repeat it",
                           stacklevel=3)
-        forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         # the inner online eGLB's multipliers of its step and auxiliary bound (EGLBCore's eta_scale, z_max_scale)
         # and the largest factor of the action's multipliers
         scales = {}
@@ -169,25 +208,61 @@ class EnvConfig:
         for name, v in (("mpc_horizon", horizon), ("mpc_residual_max_factor", factor)):
             only_with(name, v, MPC_OPTIONS[name], "action_mode='mpc_residual'", action_mode == "mpc_residual",
                       f"action_mode={action_mode!r}")
+        if user is not None:
+            _check_user_forecaster(user, scn, start, length, forecast_horizon,
+                                   horizon - 1 if action_mode == "mpc_residual" else 0, forecast_noise)
         if action_mode == "mpc_residual" and forecast_noise > 0:
-            raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the MPC inside "
-                              f"the environment forecasts perfectly, so the observation's forecasts would be "
-                              f"noisier than what the routing uses; use forecast_noise=0 in this mode")
+            raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the legacy noise "
+                              f"is drawn afresh at every observation, so the MPC inside the environment cannot read "
+                              f"the same forecasts; use forecast_model='calibrated' (with forecast_scale) instead")
         check_equity_magnitude(scn, weights, factor if action_mode == "mpc_residual" else
                                scales["eglb_residual_max_factor"] if action_mode == "eglb_residual" else 1.0)
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
-                   forecast_horizon=forecast_horizon, forecast_noise=forecast_noise,
+                   forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=forecast_model,
+                   forecast_seed=forecast_seed, forecast_scale=forecast_scale, user_forecaster=user,
                    include_prev_action=include_prev_action, mpc_horizon=horizon, mpc_residual_max_factor=factor,
                    **scales)
 
-    def slot_options(self) -> dict[str, float]:
+    def forecaster(self) -> Forecaster | None:
+        """The environment's one source of forecasts, over its split (``None`` for the perfect and legacy
+        models, whose observations come from the truth table and the episode's generator)."""
+        if self.user_forecaster is not None:
+            return self.user_forecaster
+        if self.forecast_model in ("perfect", "noise"):
+            return None
+        return Forecaster(self.scenario, self.forecast_model, self.forecast_seed, self.forecast_scale,
+                          window=(self.split_start, self.split_length))
+
+    def uses_forecasts(self) -> bool:
+        """Whether a policy of this configuration sees forecasts (in its observation or through the MPC)."""
+        return self.forecast_horizon > 0 or self.action_mode == "mpc_residual"
+
+    def information(self) -> str:
+        """What an agent of this configuration knows beyond the present, as tables label it: ``"none"``, or
+        ``"forecasts (<model>, obs <H> h[, mpc <H> h])"``."""
+        if not self.uses_forecasts():
+            return "none"
+        parts = [f"obs {self.forecast_horizon} h"] if self.forecast_horizon else []
+        if self.action_mode == "mpc_residual":
+            parts.append(f"mpc {self.mpc_horizon} h")
+        model = self.forecast_model
+        if getattr(self, "user_forecaster", None) is not None:
+            model = self.user_forecaster.label  # type: ignore[union-attr]
+        elif model == "calibrated" and self.forecast_scale != 1.0:
+            model = f"calibrated x{self.forecast_scale:g}"
+        elif model == "noise":
+            model = f"noise {self.forecast_noise:g}"
+        return information_label(model, ", ".join(parts))
+
+    def slot_options(self, forecaster: Forecaster | None = None) -> dict[str, Any]:
         """The keyword options of :func:`equiglb.envs.slot.make_slot_step` for this configuration: the
         eGLB residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``) and range
-        (``eglb_residual_max_factor``), the MPC residual mode's look-ahead and range; none for the
-        other modes."""
+        (``eglb_residual_max_factor``), the MPC residual mode's look-ahead, range and ``forecaster`` (the
+        environment's, so that the MPC reads the forecasts the observation shows); none for the other modes."""
         if self.action_mode == "mpc_residual":
-            return {"horizon": self.mpc_horizon, "max_factor": self.mpc_residual_max_factor}
+            return {"horizon": self.mpc_horizon, "max_factor": self.mpc_residual_max_factor,
+                    "forecaster": forecaster}
         if self.action_mode != "eglb_residual":
             return {}
         return {"eta_scale": self.eglb_eta_scale, "z_max_scale": self.eglb_z_max_scale,
@@ -220,6 +295,39 @@ def check_equity_magnitude(scn: Scenario, weights: Weights, factor: float = 1.0)
                               f"relative weights, e.g. 1 per region)")
 
 
+def _check_user_forecaster(fc: Forecaster, scn: Scenario, start: int, length: int, obs_h: int, mpc_h: int,
+                           noise: float) -> None:
+    """A forecaster given as ``forecast_model`` must forecast this scenario over the whole split, as far ahead
+    as the observation and the inner MPC read."""
+    if noise > 0:
+        raise OptionError(f"forecast_noise={noise!r} with a forecaster as forecast_model: choose one")
+    if fc.scenario.T != scn.T or not np.array_equal(fc.scenario.timestamps, scn.timestamps):
+        raise OptionError(f"forecast_model: the forecaster was built on scenario {fc.scenario.name!r} "
+                          f"(T={fc.scenario.T} h from {fc.scenario.timestamps[0]}), not on this environment's "
+                          f"{scn.name!r} (T={scn.T} h from {scn.timestamps[0]})")
+    if fc.first > start or fc.last < start + length - 1:
+        raise OptionError(f"forecast_model: the forecaster issues at slots {fc.first}..{fc.last}, but the split "
+                          f"covers slots {start}..{start + length - 1}")
+    need = max(obs_h, mpc_h)
+    if need > fc.max_horizon:
+        raise OptionError(f"forecast_model: the forecaster issues at most {fc.max_horizon} h ahead, but the "
+                          f"observation and the MPC read {need} h")
+
+
+def _resolve_model(model: Any, noise: float) -> str:
+    """The forecast model of the options ``forecast_model`` and ``forecast_noise`` (checked together)."""
+    if model is None:
+        return "noise" if noise > 0 else "calibrated"
+    model = one_of("forecast_model", model, ENV_FORECAST_MODELS)
+    if noise > 0 and model != "noise":
+        raise OptionError(f"forecast_noise={noise!r} with forecast_model={model!r}: forecast_noise is the legacy "
+                          f"noise model's deviation; use forecast_model='calibrated' with forecast_scale, or "
+                          f"forecast_model='noise'")
+    if model == "noise" and noise == 0:
+        raise OptionError("forecast_model='noise' needs forecast_noise > 0 (the relative std at 1 h)")
+    return model
+
+
 def _scale(a: np.ndarray) -> float:
     m = float(np.abs(a).max()) if a.size else 0.0
     return m if m > 0 else 1.0
@@ -228,7 +336,8 @@ def _scale(a: np.ndarray) -> float:
 class Observer:
     """Builds the float32 observation vector (layout and scales in the environment docstring)."""
 
-    def __init__(self, cfg: EnvConfig, action_dim: int, extra_dim: int = 0, extra_high: float = 1.0):
+    def __init__(self, cfg: EnvConfig, action_dim: int, extra_dim: int = 0, extra_high: float = 1.0,
+                 forecaster: Forecaster | None = None):
         sc = cfg.scenario
         self.cfg = cfg
         N, J = sc.N, sc.J
@@ -253,13 +362,21 @@ class Observer:
         self.current = np.concatenate(
             [self.price_table, self.other_table, np.sin(ang)[:, None], np.cos(ang)[:, None]], axis=1)
         self.signals = np.concatenate([self.price_table, self.other_table], axis=1)   # (T, 3N + J)
+        self._signal_scales = np.concatenate([np.full(N, 1 / self.price_scale), np.full(N, 1 / self.carbon_scale),
+                                              np.full(N, 1 / self.water_scale), np.full(J, 1 / self.demand_scale)])
         self.horizon = cfg.forecast_horizon
-        self.noise = cfg.forecast_noise
+        self.noise = cfg.forecast_noise if cfg.forecast_model == "noise" else 0.0
+        #: the environment's forecaster (None: perfect forecasts, or the legacy noise drawn per observation)
+        self.forecaster = forecaster
+        self._user_prices = False
         #: the last slot a forecast may read: the end of the environment's split, so that an episode on
         #: the train split never sees the held-out slots after it (past it, forecasts repeat this slot)
         self.forecast_last = cfg.split_start + cfg.split_length - 1
-        #: noisy forecasts are clipped to ±(1 + 8 × noise × sqrt(H)) (8 standard deviations) in scaled units
+        #: bound of the scaled forecasts: legacy noisy forecasts are clipped to ±(1 + 8 × noise × sqrt(H))
+        #: (8 standard deviations); calibrated ones are within a factor exp(MAX_LOG_ERROR) = 10 of the truth
         self.forecast_clip = 1.0 + 8.0 * self.noise * math.sqrt(max(self.horizon, 1))
+        if forecaster is not None and forecaster.model == "calibrated":
+            self.forecast_clip = math.exp(MAX_LOG_ERROR)
         self.action_dim = action_dim if cfg.include_prev_action else 0
         self.extra_dim, self.extra_high = extra_dim, extra_high
         self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + extra_dim + self.action_dim
@@ -274,7 +391,17 @@ class Observer:
         self._forecast_at = self._n_current + 2 * N + J + 1
         table = np.zeros((sc.T, self.dim), np.float32)
         table[:, :self._n_current] = self.current
-        if self.horizon and self.noise == 0:
+        if self.horizon and forecaster is not None:
+            # the forecaster's issues at every slot of the split (deterministic: one table for every episode)
+            ts = np.arange(cfg.split_start, cfg.split_start + cfg.split_length)
+            issued = forecaster.table(ts, self.horizon) * self._signal_scales     # (L, H, 3N + J)
+            if forecaster.model not in FORECAST_MODELS:
+                # forecasts of another source (a file): the bounds hold whatever their values
+                self.forecast_clip = max(1.0, float(np.abs(issued).max()))
+                self._user_prices = True
+            table[ts, self._forecast_at:self._forecast_at + self.horizon * (3 * N + J)] = \
+                issued.reshape(len(ts), -1)
+        elif self.horizon and self.noise == 0:
             table[:, self._forecast_at:self._forecast_at + self.horizon * (3 * N + J)] = \
                 self.forecasts(np.arange(sc.T), None)
         self._table = table
@@ -297,7 +424,7 @@ class Observer:
         if H:
             f = self.forecast_clip
             # noisy price forecasts may change sign (the noise is multiplicative and unclipped at 0)
-            price_lo = -f if (neg_price or self.noise > 0) else 0.0
+            price_lo = -f if (neg_price or self.noise > 0 or self._user_prices) else 0.0
             lo.append(np.tile(np.r_[np.full(N, price_lo), np.zeros(2 * N + J)], H))
             hi.append(np.full(H * (3 * N + J), f))
         if self.extra_dim:
@@ -357,3 +484,54 @@ class Observer:
         if self.action_dim:
             out[..., self.dim - self.action_dim:] = prev_action
         return out
+
+
+def agent_information(options: Mapping[str, Any]) -> str:
+    """What an agent trained with the environment ``options`` (an id's registered keyword arguments merged
+    with the run's) knows beyond the present, as tables label it (:meth:`EnvConfig.information`), without
+    loading the scenario: ``"none"`` or ``"forecasts (<model>, obs <H> h[, mpc <H> h])"``."""
+    cfg = _ForecastOptions(options)
+    return EnvConfig.information(cfg)  # type: ignore[arg-type]
+
+
+def agent_base(options: Mapping[str, Any]) -> tuple[str, dict[str, Any], str] | None:
+    """The baseline that a residual-mode agent's action 0 is exactly, with the same information: ``(policy
+    name, keyword arguments of make_policy, row label)``, e.g. ``("mpc", {"horizon": 24, "forecast_model":
+    "calibrated", "seed": 0, "forecast_scale": 1.0}, "mpc-24 calibrated (agent's base)")``; ``None`` for the
+    other modes."""
+    cfg = _ForecastOptions(options)
+    if cfg.action_mode == "mpc_residual":
+        model = cfg.forecast_model
+        shown = {"perfect": "perfect (oracle)", "noise": f"noise {cfg.forecast_noise:g}"}.get(model, model)
+        if model == "calibrated" and cfg.forecast_scale != 1.0:
+            shown = f"calibrated x{cfg.forecast_scale:g}"
+        kwargs: dict[str, Any] = {"horizon": cfg.mpc_horizon, "forecast_model": model, "seed": cfg.forecast_seed}
+        if model == "calibrated":
+            kwargs["forecast_scale"] = cfg.forecast_scale
+        if model == "noise":
+            kwargs["noise_std"] = cfg.forecast_noise
+        return "mpc", kwargs, f"mpc-{cfg.mpc_horizon} {shown} (agent's base)"
+    if cfg.action_mode == "eglb_residual":
+        return ("online-eglb", {"eta_scale": cfg.eglb_eta_scale, "z_max_scale": cfg.eglb_z_max_scale},
+                "online-eglb (agent's base)")
+    return None
+
+
+class _ForecastOptions:
+    """The options :meth:`EnvConfig.information` and :func:`agent_base` read, resolved from keyword options
+    (defaults of :meth:`EnvConfig.make`; checked by name as there)."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        get = options.get
+        self.action_mode = one_of("action_mode", get("action_mode", "site_scores"), ACTION_MODES)
+        self.forecast_horizon = as_int("forecast_horizon", get("forecast_horizon", 0), 0, unit="hours")
+        self.forecast_noise = as_float("forecast_noise", get("forecast_noise", 0.0), lo=0.0, hi=10.0)
+        self.forecast_model = _resolve_model(get("forecast_model"), self.forecast_noise)
+        self.forecast_seed = as_seed("forecast_seed", get("forecast_seed", 0))
+        self.forecast_scale = as_float("forecast_scale", get("forecast_scale", 1.0), lo=0.0, hi=100.0)
+        self.mpc_horizon = as_int("mpc_horizon", get("mpc_horizon", MPC_HORIZON_H), 1, MAX_HORIZON_H, unit="hours")
+        self.eglb_eta_scale = as_float("eglb_eta_scale", get("eglb_eta_scale", 1.0), lo=0.0, lo_open=True)
+        self.eglb_z_max_scale = as_float("eglb_z_max_scale", get("eglb_z_max_scale", 1.0), lo=0.0, lo_open=True)
+
+    def uses_forecasts(self) -> bool:
+        return EnvConfig.uses_forecasts(self)  # type: ignore[arg-type]

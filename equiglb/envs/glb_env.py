@@ -73,11 +73,14 @@ class EquitableGLBEnv(gym.Env):
 
     ``E_ep`` = mean total demand per slot × mean e × mean PUE × episode_length / N (MWh): the
     per-site facility energy of an episode if the load were spread evenly, so the cumulative
-    footprints are of order one at the end of an episode. Forecasts use
-    :func:`equiglb.forecast.forecast`: relative Gaussian error ``forecast_noise × sqrt(h)`` at h
-    hours ahead (0 = perfect foresight); noisy forecasts are clipped at 8 standard deviations.
-    Forecasts never read past the last slot of the environment's ``split``: there they repeat that
-    slot, so an episode on the train split sees nothing of the held-out test window.
+    footprints are of order one at the end of an episode. Forecasts are those of the environment's
+    :class:`equiglb.forecast.Forecaster` (``forecast_model``: ``"calibrated"`` by default, errors as
+    published forecasters make them, within a factor 10 of the truth; ``"persistence"``; ``"perfect"``,
+    an oracle; docs/forecasts.md), the same issued forecasts the MPC of ``"mpc_residual"`` reads, or
+    with the legacy ``forecast_noise`` a relative Gaussian error ``forecast_noise × sqrt(h)`` at h
+    hours ahead, clipped at 8 standard deviations. Forecasts never read past the last slot of the
+    environment's ``split``: there they repeat that slot, so an episode on the train split sees
+    nothing of the held-out test window.
     Cumulative footprints are bounded by episode_length × max intensity × min(M[i], all demand) × PUE.
 
     ## Rewards
@@ -112,15 +115,17 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     ``load_scenario``), ``split`` ("train" (default if present), "test", "all"), ``q``,
     ``mu_carbon``, ``mu_water``, ``mu_social``, ``mu_latency``, ``unserved_penalty_usd``,
     ``region_weights`` (ω, (N,)), ``episode_length``, ``random_start``, ``action_mode``,
-    ``forecast_horizon`` (hours), ``forecast_noise``, ``include_prev_action``, ``render_mode``
+    ``forecast_horizon`` (hours), ``forecast_model``, ``forecast_seed``, ``forecast_scale``,
+    ``forecast_noise`` (legacy), ``include_prev_action``, ``render_mode``
     ("ansi" or "rgb_array"); with ``action_mode="eglb_residual"`` only: ``eglb_eta_scale`` and
     ``eglb_z_max_scale`` (floats > 0, default 1.0: the ``eta_scale`` and ``z_max_scale`` of the online
     eGLB inside the environment, e.g. the choice of ``online-eglb-tuned``; action 0 then reproduces
     ``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``) and ``eglb_residual_max_factor`` (float > 1,
     default 4.0: the action multiplies the duals by factors in [1/f, f]); with
     ``action_mode="mpc_residual"`` only: ``mpc_horizon`` (hours, 1..168, default 6: the look-ahead of the
-    MPC inside the environment, which forecasts perfectly within the episode, so ``forecast_noise`` must
-    be 0; action 0 reproduces ``MPCPolicy(horizon=...)``) and ``mpc_residual_max_factor`` (float > 1,
+    MPC inside the environment, which reads the environment's forecasts within the episode, so the legacy
+    ``forecast_noise`` must be 0; action 0 reproduces ``MPCPolicy(horizon=..., forecast_model=...,
+    seed=forecast_seed)``) and ``mpc_residual_max_factor`` (float > 1,
     default 4.0); another action mode refuses these options unless they are at their defaults.
     ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
     ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
@@ -138,10 +143,14 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         self.render_mode = render_mode
         self.scenario = cfg.scenario
         self.weights = cfg.weights
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, residual=cfg.slot_options())
+        #: the one source of forecasts of the observation and of the MPC of the residual mode (None: perfect
+        #: forecasts, or the legacy noise); its forecasts are a function of (forecast_seed, slot) only
+        self.forecaster = cfg.forecaster()
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode,
+                                   residual=cfg.slot_options(self.forecaster))
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
-        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)
+        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP, self.forecaster)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.slot.dim,), dtype=np.float32)
         self.observation_space = self.observer.space
         self.start = cfg.split_start

@@ -9,10 +9,23 @@
 | ``equiglb/EquitableGLB-eglb2022-partial-test-v0`` | ``"eglb-2022-partial"`` | test | eGLB, q = inf |
 | ``equiglb/EquitableGLB-multimodel-v0`` | ``"synthetic-multimodel"`` | train | scenario's μ (social term), q = 2 |
 
-and the ids of :data:`TUNED_IDS` (a base id above with the tuned training settings as defaults, e.g.
-``equiglb/EquitableGLB-residual-v0``: docs/training.md).
+The ``world`` ids (:data:`WORLD_ENV_IDS`; real 2023-2024 data, ``data_dir=`` or ``$EQUIGLB_DATA_DIR``;
+docs/data.md): one episode = one calendar month.
 
-Every id has a vector entry point:
+| id | scenario | episodes | weights |
+|---|---|---|---|
+| ``equiglb/EquitableGLB-world-v0`` | ``"world"`` | 730 h at random starts in train (2023) | scenario's, q = inf |
+| ``equiglb/EquitableGLB-world-test-v0`` | ``"world"`` | each calendar month of test (2024-07..12) | scenario's |
+| ``equiglb/EquitableGLB-world-partial-v0`` | ``"world-partial"`` | as world-v0 | scenario's |
+| ``equiglb/EquitableGLB-world-partial-test-v0`` | ``"world-partial"`` | as world-test-v0 | scenario's |
+
+The test ids' entry point is :class:`equiglb.envs.monthly.MonthlyEpisodesEnv` (no vector entry point: the
+months differ in length).
+
+The ids of :data:`TUNED_IDS`: a base id of the first table with the tuned training settings as defaults
+(e.g. ``equiglb/EquitableGLB-residual-v0``; docs/training.md).
+
+Every id of the first table and of :data:`TUNED_IDS` has a vector entry point:
 ``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``.
 
 **Processes that never imported equiglb** (Ray/RLlib workers, subprocess vector envs, Minari's
@@ -41,7 +54,7 @@ import gymnasium as gym
 from gymnasium.envs.registration import register, registry
 from gymnasium.wrappers import TimeLimit
 
-__all__ = ["ENV_IDS", "TUNED_IDS", "outer_time_limit", "agent_settings", "register_envs"]
+__all__ = ["ENV_IDS", "WORLD_ENV_IDS", "TUNED_IDS", "outer_time_limit", "agent_settings", "register_envs"]
 
 ENTRY_POINT = "equiglb.envs.glb_env:EquitableGLBEnv"
 VECTOR_ENTRY_POINT = "equiglb.envs.vector:EquitableGLBVectorEnv"
@@ -113,10 +126,32 @@ def agent_settings(env_id: str | None) -> dict[str, Any]:
     return {k: v for k, v in (spec.kwargs if spec is not None else {}).items() if k in AGENT_OPTIONS}
 
 
+MONTHLY_ENTRY_POINT = "equiglb.envs.monthly:MonthlyEpisodesEnv"
+#: Hours of a training episode of the world ids: a mean calendar month (equiglb.traces.world.EPISODE_HOURS).
+WORLD_EPISODE_HOURS = 730
+
+#: The world ids -> (entry point, default keyword arguments); kept apart from :data:`ENV_IDS` because they need
+#: the real data (like the eglb2022 ids) and the test ids have their own entry point.
+WORLD_ENV_IDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "equiglb/EquitableGLB-world-v0": (ENTRY_POINT, {"scenario": "world", "split": "train",
+                                                    "episode_length": WORLD_EPISODE_HOURS, "random_start": True}),
+    "equiglb/EquitableGLB-world-test-v0": (MONTHLY_ENTRY_POINT, {"scenario": "world", "split": "test"}),
+    "equiglb/EquitableGLB-world-partial-v0": (ENTRY_POINT, {"scenario": "world-partial", "split": "train",
+                                                            "episode_length": WORLD_EPISODE_HOURS,
+                                                            "random_start": True}),
+    "equiglb/EquitableGLB-world-partial-test-v0": (MONTHLY_ENTRY_POINT, {"scenario": "world-partial",
+                                                                         "split": "test"}),
+}
+
+
 def register_envs() -> None:
-    """Register every id of :data:`ENV_IDS` and :data:`TUNED_IDS` (idempotent)."""
+    """Register every id of :data:`ENV_IDS`, :data:`TUNED_IDS` and :data:`WORLD_ENV_IDS` (idempotent)."""
     ids = {**ENV_IDS, **{k: {**ENV_IDS[base], **extra} for k, (base, extra) in TUNED_IDS.items()}}
     for env_id, kwargs in ids.items():
         if env_id not in registry:
             register(id=env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,
                      kwargs=dict(kwargs))
+    for env_id, (entry, kwargs) in WORLD_ENV_IDS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry, kwargs=dict(kwargs),
+                     vector_entry_point=VECTOR_ENTRY_POINT if entry == ENTRY_POINT else None)

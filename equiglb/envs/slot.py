@@ -24,6 +24,7 @@ return the executed routing x, which the ledger accounts: the return is -J(x) in
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from equiglb.baselines.online_eglb import EGLBCore
 from equiglb.baselines.routing import PriceRouter, SlotRouter
 from equiglb.envs import kernels
 from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
+from equiglb.forecast import Forecaster
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float, as_int
@@ -289,13 +291,15 @@ class MPCResidualStep(SlotStep):
 
     Each episode starts an :class:`~equiglb.baselines.mpc.MPCCore` on the episode's window with
     look-ahead ``horizon`` hours (the option ``mpc_horizon``, :data:`MPC_HORIZON_H` by default; at
-    most the episode's length) and perfect forecasts within the episode's window (hours past the
-    episode are outside the objective and get zero demand). The action has one entry per equity
+    most the episode's length) that reads the environment's forecasts (its ``forecaster``, the one the
+    observation shows; ``None``, for ``forecast_model="perfect"``, is the truth) within the episode's
+    window (hours past the episode are outside the objective and get zero demand). The action has one entry per equity
     term: carbon, water and, when the scenario has a social term, social. Each slot the MPC program's
     carbon coefficients and accumulated carbon of every site are multiplied by ``f ** clip(a[0], -1, 1)``,
     the water ones by ``f ** clip(a[1], -1, 1)`` (and the social ones by ``f ** clip(a[2], -1, 1)``), with
     ``f = max_factor`` (the option ``mpc_residual_max_factor``, :data:`RESIDUAL_MAX_FACTOR` by default);
-    the first slot of the program's solution is executed. Action 0 is ``MPCPolicy(horizon)`` exactly.
+    the first slot of the program's solution is executed. Action 0 is ``MPCPolicy(horizon, forecast_model=...,
+    seed=forecast_seed)`` exactly (the same forecasts).
 
     One multiplier per term, not per site: MPC's program is a linear (or conic) program whose solution
     jumps between vertices, and per-site multipliers that change from slot to slot move load between
@@ -310,12 +314,15 @@ class MPCResidualStep(SlotStep):
         scenario, weights, mode, batch_size: as :class:`SlotStep`.
         horizon: the MPC look-ahead in hours (1 .. MAX_HORIZON_H).
         max_factor: the largest multiplier of an equity term (finite, > 1).
+        forecaster: the environment's :class:`~equiglb.forecast.Forecaster` (``None``: perfect forecasts).
     """
 
     def __init__(self, scenario: Scenario, weights: Weights, mode: str = "mpc_residual",
                  batch_size: int | None = None, horizon: int = MPC_HORIZON_H,
-                 max_factor: float = RESIDUAL_MAX_FACTOR):
+                 max_factor: float = RESIDUAL_MAX_FACTOR, forecaster: Forecaster | None = None):
         super().__init__(scenario, weights, mode, batch_size)
+        #: the environment's forecaster (None: perfect forecasts within the episode)
+        self.forecaster = forecaster
         self.social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
         self._dim = 3 if self.social else 2
         n = 1 if batch_size is None else batch_size
@@ -341,7 +348,8 @@ class MPCResidualStep(SlotStep):
         starts = np.broadcast_to(np.asarray(start, dtype=np.int64), chosen.shape)
         for b, s in zip(chosen.tolist(), starts.tolist()):
             self.starts[b] = s
-            self.cores[b] = MPCCore(self.scenario.window(s, int(length)), self.ledger.weights, H)
+            self.cores[b] = MPCCore(self.scenario.window(s, int(length)), self.ledger.weights, H,
+                                    forecaster=self.forecaster, offset=s)
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route slot ``t`` by MPC with the action's multipliers of its equity terms, and account it."""
@@ -382,11 +390,12 @@ class MPCResidualStep(SlotStep):
 
 
 def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None,
-                   residual: dict[str, float] | None = None) -> SlotStep:
+                   residual: dict[str, Any] | None = None) -> SlotStep:
     """The slot step for a configuration, chosen once: the learning-augmented modes' own steps,
     :class:`CompiledStep` where it applies, else the reference :class:`SlotStep`. ``residual`` holds the
     residual modes' options: ``eta_scale``, ``z_max_scale`` and ``max_factor`` of ``"eglb_residual"``
-    (:class:`ResidualStep`), ``horizon`` and ``max_factor`` of ``"mpc_residual"`` (:class:`MPCResidualStep`)."""
+    (:class:`ResidualStep`), ``horizon``, ``max_factor`` and ``forecaster`` of ``"mpc_residual"``
+    (:class:`MPCResidualStep`)."""
     residual = residual or {}
     if residual and mode not in ("eglb_residual", "mpc_residual"):
         raise TypeError(f"make_slot_step: {sorted(residual)} apply only to the residual modes, got {mode!r}")
@@ -395,6 +404,6 @@ def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: 
     if mode == "eglb_residual":
         return ResidualStep(scenario, weights, mode, batch_size, **residual)
     if mode == "mpc_residual":
-        return MPCResidualStep(scenario, weights, mode, batch_size, **residual)  # type: ignore[arg-type]
+        return MPCResidualStep(scenario, weights, mode, batch_size, **residual)
     cls = CompiledStep if CompiledStep.applies(scenario, weights, mode, batch_size) else SlotStep
     return cls(scenario, weights, mode, batch_size)

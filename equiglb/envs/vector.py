@@ -63,11 +63,13 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.render_mode = None
         self.scenario = cfg.scenario
         self.weights = cfg.weights
+        #: the one source of forecasts of the copies' observations and of the MPC of the residual mode
+        self.forecaster = cfg.forecaster()
         self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B,
-                                   residual=cfg.slot_options())
+                                   residual=cfg.slot_options(self.forecaster))
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
-        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP)
+        self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP, self.forecaster)
         self.single_action_space = spaces.Box(-1.0, 1.0, shape=(self.slot.dim,), dtype=np.float32)
         self.single_observation_space = self.observer.space
         self.action_space = batch_space(self.single_action_space, B)

@@ -4,7 +4,9 @@
 over seeds by :func:`equiglb.stats.summarize_groups` (mean, IQM and 95 % percentile-bootstrap
 confidence intervals, rliable). ``gap_to_offline`` is a fraction of the offline optimum's objective
 (0.05 = 5 % above it); ``objective`` and ``energy_cost_usd`` are USD, ``carbon_max_t`` tonnes CO2,
-``water_max_m3`` cubic metres: the ledger's units (docs/model.md §5, §6).
+``water_max_m3`` cubic metres: the ledger's units (docs/model.md §5, §6). ``information`` says what each
+policy knew beyond the present (none, forecasts (model, horizon), hindsight), as the evaluation tables of the
+trials' run folders label it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,24 @@ SUMMARY_COLUMNS = ("gap_to_offline", "objective")
 MEAN_COLUMNS = ("energy_cost_usd", "carbon_max_t", "water_max_m3")
 
 
+def _informations(run_dir: str) -> dict[str, str]:
+    """policy -> its ``information`` label in the run folder's evaluation table (empty if none is there)."""
+    path = Path(run_dir) / "eval" / "table.csv" if run_dir else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError):
+        return {}
+    if "information" not in table.columns:
+        return {}
+    return {str(p): ("" if pd.isna(i) else str(i)) for p, i in zip(table["policy"], table["information"])}
+
+
+def _agent_information(run_dir: str) -> str:
+    return next((i for p, i in _informations(run_dir).items() if p.endswith("(agent)")), "")
+
+
 def trials_table(results: list[dict[str, Any]], grid_keys: list[str]) -> pd.DataFrame:
     """One row per trial: algo, seed, every grid key, status, the agent's metrics, wall time, run folder."""
     rows = []
@@ -40,7 +60,8 @@ def trials_table(results: list[dict[str, Any]], grid_keys: list[str]) -> pd.Data
         rows.append({"trial_id": r["trial_id"], "algo": r["algo"], "seed": r["seed"],
                      **{k: r.get("point", {}).get(k) for k in grid_keys}, "status": r["status"],
                      **{m: r.get(m, math.nan) for m in METRICS}, "wall_time_s": r.get("wall_time_s", math.nan),
-                     "run_dir": r.get("run_dir", ""), "error": r.get("error", "")})
+                     "run_dir": r.get("run_dir", ""), "error": r.get("error", ""),
+                     "information": _agent_information(r.get("run_dir", "")) if r["status"] == "ok" else ""})
     return pd.DataFrame(rows)
 
 
@@ -50,9 +71,11 @@ def baselines_table(results: list[dict[str, Any]], grid_keys: list[str]) -> pd.D
     for r in results:
         if r["status"] != "ok":
             continue
+        info = _informations(r.get("run_dir", ""))
         for b in r.get("baselines", []):
             rows.append({"policy": b["policy"], "seed": r["seed"], **{k: r.get("point", {}).get(k) for k in grid_keys},
-                         **{m: b.get(m, math.nan) for m in METRICS}, "trial_id": r["trial_id"]})
+                         **{m: b.get(m, math.nan) for m in METRICS}, "trial_id": r["trial_id"],
+                         "information": info.get(str(b["policy"]), "")})
     df = pd.DataFrame(rows)
     if len(df):   # each (baseline, point, seed) once: the first algorithm's trial solved the full set
         df = df.drop_duplicates(subset=["policy", "seed", *grid_keys], keep="first")
@@ -76,7 +99,15 @@ def summary_table(trials: pd.DataFrame, baselines: pd.DataFrame, grid_keys: list
     if not parts:
         return pd.DataFrame(columns=["kind", "policy", *grid_keys, "n_seeds"])
     df = pd.concat(parts, ignore_index=True)
-    return df[["kind", "policy", *grid_keys, *[c for c in df.columns if c not in ("kind", "policy", *grid_keys)]]]
+    # what each policy knew at each grid point (the first trial's label)
+    labels: dict[tuple, str] = {}
+    for table in (ok, baselines):
+        if "information" in table.columns:
+            for _, r in table.iterrows():
+                labels.setdefault((r["policy"], *[r[k] for k in grid_keys]), str(r["information"]))
+    df["information"] = [labels.get((r["policy"], *[r[k] for k in grid_keys]), "") for _, r in df.iterrows()]
+    first = ("kind", "policy", "information", *grid_keys)
+    return df[[*first, *[c for c in df.columns if c not in first]]]
 
 
 def format_summary(summary: pd.DataFrame, grid_keys: list[str]) -> str:
@@ -85,7 +116,8 @@ def format_summary(summary: pd.DataFrame, grid_keys: list[str]) -> str:
         return "(no successful trial)"
     rows = []
     for _, r in summary.iterrows():
-        rows.append({"policy": r["policy"], **{k: r[k] for k in grid_keys}, "n": int(r["n_seeds"]),
+        rows.append({"policy": r["policy"], "information": r.get("information", ""), **{k: r[k] for k in grid_keys},
+                     "n": int(r["n_seeds"]),
                      "gap mean % [95% CI]": f"{100 * r['gap_to_offline_mean']:+.2f} "
                                             f"[{100 * r['gap_to_offline_mean_ci_low']:+.2f}, "
                                             f"{100 * r['gap_to_offline_mean_ci_high']:+.2f}]",

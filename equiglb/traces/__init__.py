@@ -3,9 +3,13 @@
 Registered names (see :func:`list_scenarios`):
 
 * ``"eglb-2022"`` / ``"eglb-2022-partial"``: the real eGLB-2022 traces (full / partial connection),
-  read from ``data_dir=``, from ``$EQUIGLB_EGLB_2022_DIR``, or from the download cache filled by
-  ``equiglb.traces.fetch("eglb-2022")``. Every file read is first checked against the pinned
-  manifest (size and sha256); ``verify=False`` skips the check for a copy edited on purpose.
+  read from ``data_dir=`` (the folder holding ``eglb-2022/``, or that folder itself), from
+  ``$EQUIGLB_DATA_DIR/eglb-2022``, from the deprecated ``$EQUIGLB_EGLB_2022_DIR``, or from the
+  download cache filled by ``equiglb.traces.fetch("eglb-2022")`` (:mod:`equiglb.traces.datadir`). Every
+  file read is first checked against the pinned manifest (size and sha256); ``verify=False`` skips the
+  check for a copy edited on purpose.
+* ``"world"`` / ``"world-partial"``: two years of real signals at 15 zones (sustain-cluster) and ServeGen
+  demand, K = 3 (:mod:`equiglb.traces.world`); same look-up of the data folder, same verification.
 
 Other modules register more names with :func:`register_scenario`.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,12 +28,14 @@ import numpy as np
 
 from equiglb.scenario import Scenario, ScenarioError, Weights
 from equiglb.traces.csvio import TraceError
+from equiglb.traces.datadir import DATA_DIR_ENV, dataset_dir
 from equiglb.traces.eglb2022 import load_eglb_folder
 from equiglb.traces.fetch import EGLB_2022_COMMIT, EGLB_2022_MANIFEST, IntegrityError, cache_root, verify_eglb_files
-from equiglb.validate import OptionError, as_bool, as_float, as_int, as_path
+from equiglb.validate import OptionError, as_bool, as_float, as_int
 
 __all__ = ["load_scenario", "register_scenario", "list_scenarios", "cache_root", "apply_options",
-           "TraceError", "IntegrityError", "OptionError", "ScenarioError", "EGLB_2022_COMMIT"]
+           "TraceError", "IntegrityError", "OptionError", "ScenarioError", "EGLB_2022_COMMIT", "DATA_DIR_ENV",
+           "dataset_dir"]
 
 _REGISTRY: dict[str, tuple[Callable[..., Scenario], str]] = {}
 
@@ -43,6 +50,7 @@ def list_scenarios() -> dict[str, str]:
     return {k: v[1] for k, v in sorted(_REGISTRY.items())}
 
 
+_CALENDAR_MONTH = re.compile(r"^\d{4}-\d{2}$")
 _WEIGHT_KEYS = ("mu_carbon", "mu_water", "mu_social", "mu_latency", "q", "unserved_penalty_usd")
 
 
@@ -56,7 +64,7 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
 
     Args:
         horizon: keep only the first ``horizon`` hours (an integer in 1..T); named splits that do not fit
-            are rescaled proportionally.
+            are rescaled proportionally, except calendar-month splits (``"2024-07"``), which are dropped.
         demand_scale: multiply all demand by this factor (> 0, at most 1e12).
         demand_tz_shift: shift each region's demand by its UTC offset, so that a demand trace in UTC
             becomes the same local-time profile in every region (circular shift at the ends).
@@ -80,6 +88,8 @@ def apply_options(scn: Scenario, horizon: int | None = None, demand_scale: float
         for k, (s, n) in scn.splits.items():
             if s + n <= horizon:
                 splits[k] = (s, n)
+            elif _CALENDAR_MONTH.match(k):
+                continue        # a calendar month ("2024-07") that does not fit is dropped, never rescaled
             else:
                 s2, e2 = int(round(s * horizon / T0)), int(round((s + n) * horizon / T0))
                 if e2 - s2 >= 1:
@@ -127,17 +137,9 @@ def load_scenario(name: str = "synthetic", /, **options: Any) -> Scenario:
 
 
 def _eglb_dir(data_dir: os.PathLike | str | None) -> Path:
-    if data_dir is not None:
-        return Path(as_path("data_dir", data_dir))
-    env = os.environ.get("EQUIGLB_EGLB_2022_DIR")
-    if env:
-        return Path(env)
-    cached = cache_root() / "eglb-2022" / EGLB_2022_COMMIT
-    if cached.is_dir():
-        return cached
-    raise TraceError(
-        "the eGLB-2022 traces are not available locally: pass data_dir=<folder>, set "
-        "EQUIGLB_EGLB_2022_DIR, or download them once with `python -m equiglb.traces fetch eglb-2022`")
+    # data_dir (the data folder or the eGLB folder itself), $EQUIGLB_DATA_DIR, the deprecated
+    # $EQUIGLB_EGLB_2022_DIR, the download cache: equiglb.traces.datadir
+    return dataset_dir("eglb-2022", data_dir)
 
 
 def _eglb_builder(partial: bool) -> Callable[..., Scenario]:
@@ -180,3 +182,27 @@ register_scenario("augmented", augmented_scenario,
                   "(source=, split=, copies=, augment_seed=; docs/data.md)")
 register_scenario("csv", load_generic,
                   "your own data in the generic tidy format (data_dir= or path=; see docs/data.md)")
+from equiglb.traces.world import world_scenario  # noqa: E402
+
+
+def _world_partial(data_dir: os.PathLike | str | None = None, carbon: str = "lifecycle", zones: Any = None,
+                   years: Any = None, demand_seed: int = 0, demand_weights: Any = None,
+                   verify: bool = True) -> Scenario:
+    """``world`` with the latency mask (same or neighbouring continent); options as :func:`world_scenario`."""
+    return world_scenario(data_dir=data_dir, partial=True, carbon=carbon, zones=zones, years=years,
+                          demand_seed=demand_seed, demand_weights=demand_weights, verify=verify)
+
+
+def _world_full(data_dir: os.PathLike | str | None = None, carbon: str = "lifecycle", zones: Any = None,
+                years: Any = None, demand_seed: int = 0, demand_weights: Any = None,
+                verify: bool = True) -> Scenario:
+    """``world``, full connection; options as :func:`world_scenario`."""
+    return world_scenario(data_dir=data_dir, partial=False, carbon=carbon, zones=zones, years=years,
+                          demand_seed=demand_seed, demand_weights=demand_weights, verify=verify)
+
+
+register_scenario("world", _world_full,
+                  "real 2023-2024 signals of 15 Electricity Maps zones (sustain-cluster) and ServeGen demand, "
+                  "K=3 models, 17,544 h (data_dir=, carbon=, zones=, years=, demand_seed=; docs/data.md)")
+register_scenario("world-partial", _world_partial,
+                  "world with a latency mask: same or neighbouring continent (published inter-cloud RTTs)")

@@ -1,7 +1,9 @@
 """Command line for the trace sources.
 
     python -m equiglb.traces list                              registered scenarios
-    python -m equiglb.traces fetch eglb-2022 [--cache-dir D] [--timeout S]  download and verify the real traces
+    python -m equiglb.traces fetch NAME [--cache-dir D] [--timeout S]  download and verify a real data set
+                                                   (eglb-2022, sustain-cluster, servegen)
+    python -m equiglb.traces plot world [--data-dir D] --out FILE.png  figure of the world scenario's data
     python -m equiglb.traces calibrate DIR [-o FILE]           synthetic-generator parameters (JSON)
     python -m equiglb.traces show NAME [--option k=v ...]      load a scenario and print its summary
 """
@@ -15,7 +17,8 @@ from typing import Any
 from equiglb.scenario import ScenarioError
 from equiglb.traces import list_scenarios, load_scenario
 from equiglb.traces.calibrate import calibrate
-from equiglb.traces.fetch import fetch
+from equiglb.traces.datadir import dataset_dir
+from equiglb.traces.fetch import DATASET_NAMES, fetch
 from equiglb.validate import CliArgumentParser, OptionError, as_float, as_output_path
 
 
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list the registered scenarios")
     f = sub.add_parser("fetch", help="download a trace set (size- and sha256-verified, cached)")
-    f.add_argument("dataset", choices=["eglb-2022"])
+    f.add_argument("dataset", choices=list(DATASET_NAMES))
     f.add_argument("--cache-dir", default=None, help="cache root (default: equiglb.traces.cache_root())")
     f.add_argument("--base-url", default=None, help="http(s) mirror serving the upstream 'data/' folder")
     f.add_argument("--timeout", type=float, default=60.0,
@@ -44,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("calibrate", help="calibrate the synthetic generator on a folder in the eGLB-2022 layout")
     c.add_argument("data_dir")
     c.add_argument("-o", "--output", default=None, help="write the JSON here (default: stdout)")
+    p = sub.add_parser("plot", help="write a figure of a scenario's data (world: signals over two years, demand)")
+    p.add_argument("name", choices=["world", "world-partial"])
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding sustain-cluster/ and servegen/ (default: $EQUIGLB_DATA_DIR or the cache)")
+    p.add_argument("--out", required=True, help="output image (.png, .pdf or .svg)")
     s = sub.add_parser("show", help="load a scenario and print a summary")
     s.add_argument("name")
     s.add_argument("--option", "-O", action="append", default=[], metavar="KEY=VALUE")
@@ -64,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(text)
             else:
                 print(f"wrote {output}", file=sys.stderr)
+        elif args.cmd == "plot":
+            from equiglb.traces.plot import plot_world  # noqa: PLC0415  (matplotlib only when plotting)
+
+            out = as_output_path("--out", args.out)
+            plot_world(load_scenario(args.name, data_dir=args.data_dir), out,
+                       dataset_dir("servegen", args.data_dir))
+            print(f"wrote {out}", file=sys.stderr)
         elif args.cmd == "show":
             opts = {}
             for kv in args.option:

@@ -1,4 +1,10 @@
-"""Download the real eGLB-2022 traces at a pinned upstream commit, verified by sha256, into the cache.
+"""Download the real traces at a pinned upstream commit, verified by sha256, into the cache.
+
+Three data sets: ``"eglb-2022"`` (below), and the two behind the ``world`` scenario,
+``"sustain-cluster"`` (HewlettPackard/sustain-cluster: Electricity Maps carbon and prices, Open-Meteo
+weather) and ``"servegen"`` (alibaba/ServeGen: language-model request rates), whose manifests (path,
+size, sha256 at the pinned commit) are the JSON files of ``equiglb/traces/manifests/``
+(:data:`PINNED_DATASETS`). The guarantees below hold for all three.
 
 ``fetch("eglb-2022")`` (or ``python -m equiglb.traces fetch eglb-2022``) downloads every data file of
 ``Ren-Research/Environmentally-Equitable-AI`` at :data:`equiglb.traces.EGLB_2022_COMMIT` (MIT
@@ -17,15 +23,17 @@ into ``cache_root()/eglb-2022/<commit>/``, where ``load_scenario("eglb-2022")`` 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.client
+import json
 import os
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +43,8 @@ from equiglb.traces.sites import EGLB_FILE_NAMES
 from equiglb.validate import as_float, as_path
 
 __all__ = ["fetch", "cache_root", "EGLB_2022_COMMIT", "FetchError", "IntegrityError", "EGLB_2022_MANIFEST",
-           "EGLB_2022_SHA256", "EGLB_PARTIAL_MASK", "partial_mask_csv", "sha256_file", "verify_eglb_files"]
+           "EGLB_2022_SHA256", "EGLB_PARTIAL_MASK", "partial_mask_csv", "sha256_file", "verify_eglb_files",
+           "PinnedDataset", "PINNED_DATASETS", "DATASET_NAMES", "verify_dataset_files"]
 
 #: Pinned upstream commit of the eGLB-2022 traces (Ren-Research/Environmentally-Equitable-AI).
 EGLB_2022_COMMIT = "182da36005763374f072c74791b18cd9fd11d724"
@@ -164,6 +173,84 @@ def verify_eglb_files(folder: os.PathLike | str, files: Iterable[str] | None = N
                                  f"{digest}; {hint}")
 
 
+@dataclasses.dataclass(frozen=True)
+class PinnedDataset:
+    """A public data set pinned at one upstream commit: where to download it and what every file must be.
+
+    Attributes:
+        name: the dataset's folder name (``data_dir/<name>/``, ``<cache>/<name>/<commit>/``).
+        repository: upstream GitHub ``owner/name``.
+        commit: the pinned upstream commit (40 hex digits).
+        manifest: relative path (upstream layout) -> (size in bytes, sha256).
+        licence: the licences of the files, as stated upstream (docs/data.md has the attribution).
+    """
+
+    name: str
+    repository: str
+    commit: str
+    manifest: Mapping[str, tuple[int, str]]
+    licence: str
+
+    @property
+    def raw_url(self) -> str:
+        """The raw-file URL of the repository root at the pinned commit (files are ``<raw_url>/<path>``)."""
+        return f"https://raw.githubusercontent.com/{self.repository}/{self.commit}"
+
+
+def _load_manifest(name: str, licence: str) -> PinnedDataset:
+    data = json.loads((Path(__file__).with_name("manifests") / f"{name}.json").read_text(encoding="utf-8"))
+    files = {str(rel): (int(v[0]), str(v[1])) for rel, v in data["files"].items()}
+    return PinnedDataset(name=name, repository=data["repository"], commit=data["commit"], manifest=files,
+                         licence=licence)
+
+
+#: The data sets of the ``world`` scenario, by name (manifests in ``equiglb/traces/manifests/``).
+PINNED_DATASETS: dict[str, PinnedDataset] = {
+    "sustain-cluster": _load_manifest(
+        "sustain-cluster", "code MIT; carbon and prices Electricity Maps (ODbL 1.0; some prices GridStatus.io); "
+                           "weather Open-Meteo (CC BY 4.0); egress prices from the clouds' public price lists"),
+    "servegen": _load_manifest("servegen", "Apache-2.0 (alibaba/ServeGen)"),
+}
+#: Every name :func:`fetch` accepts.
+DATASET_NAMES: tuple[str, ...] = ("eglb-2022", *PINNED_DATASETS)
+
+
+def verify_dataset_files(name: str, folder: os.PathLike | str, files: Iterable[str] | None = None) -> None:
+    """Check files of a pinned data set's folder against its manifest (size, then sha256).
+
+    Args:
+        name: ``"eglb-2022"`` or a key of :data:`PINNED_DATASETS`.
+        folder: the dataset's folder in the upstream layout (``data_dir/<name>`` or the download cache).
+        files: relative paths to check (default: every file of the manifest).
+
+    Raises:
+        IntegrityError: naming the first file that is missing or differs, with expected and actual size
+            or sha256.
+    """
+    if name == "eglb-2022":
+        verify_eglb_files(folder, files)
+        return
+    if name not in PINNED_DATASETS:
+        raise FetchError(f"unknown dataset {name!r}; available: {list(DATASET_NAMES)}")
+    manifest = PINNED_DATASETS[name].manifest
+    d = Path(folder)
+    hint = (f"restore it (`python -m equiglb.traces fetch {name}` downloads a verified copy), or pass "
+            f"verify=False to load a copy you edited on purpose")
+    for rel in files if files is not None else manifest:
+        size, digest = manifest[rel]
+        path = d / rel
+        if not path.is_file():
+            raise IntegrityError(f"{path}: file of the {name} data set not found; {hint}")
+        got_size = path.stat().st_size
+        if got_size != size:
+            raise IntegrityError(f"{path}: differs from the pinned {name} manifest: {got_size} bytes, expected "
+                                 f"{size} (truncated or edited?); {hint}")
+        got = sha256_file(path)
+        if got != digest:
+            raise IntegrityError(f"{path}: differs from the pinned {name} manifest: sha256 {got}, expected "
+                                 f"{digest}; {hint}")
+
+
 def _check_url(base_url: str) -> str:
     try:
         parts = urllib.parse.urlsplit(base_url)
@@ -175,7 +262,8 @@ def _check_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
-def _download_to(url: str, dest: Path, size: int, digest: str, timeout_s: float) -> None:
+def _download_to(url: str, dest: Path, size: int, digest: str, timeout_s: float,
+                 what: str = "the eGLB-2022 folder") -> None:
     """Stream ``url`` into a temporary file next to ``dest``, at most ``size`` bytes and ``timeout_s`` seconds,
     check size and sha256, then move it into place; on any failure no file is left behind."""
     try:
@@ -215,7 +303,7 @@ def _download_to(url: str, dest: Path, size: int, digest: str, timeout_s: float)
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise FetchError(f"cannot download {url}: {reason}. Are you offline? Without network, pass "
-                                 f"data_dir=<a local copy of the eGLB-2022 folder> instead") from None
+                                 f"data_dir=<a local copy of {what}> instead") from None
             if n != size:
                 raise FetchError(f"cannot download {url}: received {n} bytes, the pinned file has {size}; "
                                  f"nothing was saved")
@@ -256,13 +344,13 @@ def fetch(dataset: str = "eglb-2022", cache_dir: os.PathLike | str | None = None
     """Download (or verify the cached copy of) a trace set; returns the folder.
 
     Args:
-        dataset: ``"eglb-2022"`` (the only one).
+        dataset: ``"eglb-2022"``, ``"sustain-cluster"`` or ``"servegen"`` (:data:`DATASET_NAMES`).
         cache_dir: cache root; default :func:`equiglb.traces.cache_root`. Files go to
-            ``<cache_dir>/eglb-2022/<commit>/``.
-        base_url: http(s) URL of a folder laid out like upstream ``data/`` (a mirror, or a local test
-            server); default the raw GitHub URL at the pinned commit.
-        commit: upstream commit (default :data:`equiglb.traces.EGLB_2022_COMMIT`); the embedded
-            manifest is that of that commit's files.
+            ``<cache_dir>/<dataset>/<commit>/``.
+        base_url: http(s) URL of a mirror: for eglb-2022 a folder laid out like upstream ``data/``, for the
+            others a folder laid out like the upstream repository (the manifest's paths start with ``data/``);
+            default the raw GitHub URL at the pinned commit.
+        commit: upstream commit (default: the pinned one); the embedded manifest is that commit's files.
         timeout_s: seconds allowed for each file (connection, every read, and the whole transfer), > 0.
 
     Every file is streamed to a temporary file, at most its pinned size (a server that keeps sending is
@@ -272,26 +360,36 @@ def fetch(dataset: str = "eglb-2022", cache_dir: os.PathLike | str | None = None
         FetchError: offline, HTTP error, invalid URL, wrong length, too much data, timeout (naming the URL),
             or a checksum mismatch (naming the file, expected and actual sha256). No partial file is left.
     """
-    if dataset != "eglb-2022":
-        raise FetchError(f"unknown dataset {dataset!r}; available: ['eglb-2022']")
+    if dataset not in DATASET_NAMES:
+        raise FetchError(f"unknown dataset {dataset!r}; available: {list(DATASET_NAMES)}")
     timeout_s = as_float("timeout_s", timeout_s, lo=0.0, lo_open=True, hi=86400.0, unit="s")
-    commit = EGLB_2022_COMMIT if commit is None else commit
+    pinned = PINNED_DATASETS.get(dataset)
+    default_commit = EGLB_2022_COMMIT if pinned is None else pinned.commit
+    commit = default_commit if commit is None else commit
     if not (isinstance(commit, str) and len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)):
         raise FetchError(f"commit={commit!r}: expected a 40-hex-digit git commit")
     root = Path(as_path("cache_dir", cache_dir)) if cache_dir is not None else cache_root()
-    target = root / "eglb-2022" / commit
-    base = _check_url(base_url if base_url is not None else UPSTREAM_RAW.format(commit=commit))
-    for sub_dir in {(target / rel).parent for rel in EGLB_2022_MANIFEST}:
+    target = root / dataset / commit
+    if pinned is None:
+        manifest: Mapping[str, tuple[int, str]] = EGLB_2022_MANIFEST
+        default_url = UPSTREAM_RAW.format(commit=commit)
+        what = "the eGLB-2022 folder"
+    else:
+        manifest = pinned.manifest
+        default_url = f"https://raw.githubusercontent.com/{pinned.repository}/{commit}"
+        what = f"the folder holding {dataset}/"
+    base = _check_url(base_url if base_url is not None else default_url)
+    for sub_dir in {(target / rel).parent for rel in manifest}:
         try:
             sub_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise FetchError(f"cache folder {sub_dir} cannot be created ({exc.strerror or exc}); pass "
                              f"--cache-dir / cache_dir= a writable folder") from None
-    for rel, (size, expected) in EGLB_2022_MANIFEST.items():
+    for rel, (size, expected) in manifest.items():
         dest = target / rel
         if _is_verified(dest, size, expected):
             continue
-        if rel in _GENERATED:
+        if pinned is None and rel in _GENERATED:
             data = partial_mask_csv()
             got = hashlib.sha256(data).hexdigest()
             if got != expected:
@@ -299,5 +397,5 @@ def fetch(dataset: str = "eglb-2022", cache_dir: os.PathLike | str | None = None
                                  f"{expected}, got {got}; the file was not saved")
             _write_atomic(dest, data)
         else:
-            _download_to(f"{base}/{rel}", dest, size, expected, timeout_s)
+            _download_to(f"{base}/{rel}", dest, size, expected, timeout_s, what=what)
     return target
