@@ -42,10 +42,10 @@ Every row prints the per-seed gaps (%), the mean, the interquartile mean (IQM) a
 bootstrap confidence intervals of both (``equiglb.stats.summarize``: rliable's estimators, 2,000
 resamples, bootstrap seed 0). ``--out FILE.json`` saves everything.
 
-Protocols (``--protocol``): ``eglb-2022`` (``equiglb/EquitableGLB-eglb2022-v0``: real traces, full
+Protocols (``--protocol``): ``eglb-2022`` (``equiglb/EquitableGLB-eglb2022-residual-v0``: real traces, full
 connection; train = first 336 h, test = last 121 h), ``eglb-2022-partial`` (the same with the study's
-partial connection mask) and ``synthetic`` (``equiglb/EquitableGLB-v0``: 1,440 generated hours,
-train = first 1,200, test = last 240).
+partial connection mask, ``-partial-24h-v0``) and ``synthetic`` (``equiglb/EquitableGLB-residual-v0``:
+1,440 generated hours, train = first 1,200, test = last 240).
 """
 
 from __future__ import annotations
@@ -77,9 +77,10 @@ from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
 #: protocol -> (environment id, needs the eGLB-2022 data folder)
 PROTOCOLS: dict[str, tuple[str, bool]] = {
-    "eglb-2022": ("equiglb/EquitableGLB-eglb2022-v0", True),
-    "eglb-2022-partial": ("equiglb/EquitableGLB-eglb2022-partial-v0", True),
-    "synthetic": ("equiglb/EquitableGLB-v0", False),
+    # the ids of ppo.yml's tuned entries (their registered defaults are the tuned env settings)
+    "eglb-2022": ("equiglb/EquitableGLB-eglb2022-residual-v0", True),
+    "eglb-2022-partial": ("equiglb/EquitableGLB-eglb2022-partial-24h-v0", True),
+    "synthetic": ("equiglb/EquitableGLB-residual-v0", False),
 }
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 

@@ -151,6 +151,8 @@ def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenar
         ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
         raise OptionError(f"unknown environment id {env_id!r}; equiglb ids: {ours}")
     kw = {k: v for k, v in (env_kwargs or {}).items() if k not in ("split", "episode_length", "random_start")}
+    # the whole split, also for an id whose defaults fix a shorter episode (the tuned ids: 240 h)
+    kw.update(episode_length=None, random_start=False)
     try:
         env = gym.make(env_id, **kw)
     except Exception as exc:  # the env's own message names the option

@@ -47,12 +47,13 @@ def test_hyperparams_default_env_entry_and_overrides():
     for algo in ALGOS:
         hp = load_hyperparams(algo, "some/Unknown-v0")
         assert hp["policy"] == "MlpPolicy" and hp["n_timesteps"] > 0
-        own = load_hyperparams(algo, ENV)
-        assert own["env_kwargs"]["episode_length"] == 240          # the env's entry updates default
-    own = load_hyperparams("ppo", ENV)
-    hp = load_hyperparams("ppo", ENV, {"gamma": 0.999, "env_kwargs": {"episode_length": 24}})
-    assert hp["gamma"] == 0.999 and hp["env_kwargs"] == {**own["env_kwargs"], "episode_length": 24}
-    assert own["env_kwargs"]["random_start"] is True and own["gamma"] != 0.999
+        own = load_hyperparams(algo, "equiglb/EquitableGLB-multimodel-240h-v0")
+        assert "env_kwargs" not in own          # the tuned settings are the id's registered defaults
+    own = load_hyperparams("ppo", "equiglb/EquitableGLB-residual-v0")
+    hp = load_hyperparams("ppo", "equiglb/EquitableGLB-residual-v0", {"gamma": 0.999,
+                                                                      "env_kwargs": {"episode_length": 24}})
+    assert hp["gamma"] == 0.999 and hp["env_kwargs"] == {"episode_length": 24}
+    assert own["gamma"] == 0.9 and own["gamma"] != hp["gamma"]
     with pytest.raises(HyperparamError, match="unknown hyperparameter.*n_stepz"):
         load_hyperparams("ppo", ENV, {"n_stepz": 3})
     with pytest.raises(HyperparamError, match="gamma"):

@@ -1,4 +1,5 @@
-"""``python -m equiglb.datasets``: Minari datasets of the baselines whose returns are -J(x)."""
+"""``python -m equiglb.datasets``: Minari datasets of the baselines whose returns are -J(x) (``--action-mode
+routing``), or, in the env's default action mode, the baselines projected onto it."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _check_dataset(dataset_id: str, policy: str, episodes: int, rtol: float = 1e
 
 def test_cli_records_the_three_baselines_with_return_minus_objective(data_path):
     argv = ["--env", "equiglb/EquitableGLB-v0", "--split", "test", "--policies", ",".join(POLICIES),
-            "--episodes", "2", "--env-kwargs", "episode_length=24", "random_start=true",
+            "--action-mode", "routing", "--episodes", "2", "--env-kwargs", "episode_length=24", "random_start=true",
             "--dataset-id", "equiglb/synthetic-test", "--data-path", str(data_path)]
     assert main(argv) == 0
     assert sorted(minari.list_local_datasets()) == sorted(f"equiglb/synthetic-test/{p}-v0" for p in POLICIES)
@@ -61,6 +62,7 @@ def test_cli_records_the_three_baselines_with_return_minus_objective(data_path):
 def test_multimodel_id_and_default_dataset_id(data_path, q, rtol):
     # q = 2 is solved by a conic solver that meets demand to about 1e-9 relative, hence --rtol 1e-8
     argv = ["--env", "equiglb/EquitableGLB-multimodel-v0", "--policies", "offline,online-eglb", "--rtol", str(rtol),
+            "--action-mode", "routing",
             "--env-kwargs", "episode_length=12", "unserved_penalty_usd=1e7", f"q={q}", "--data-path", str(data_path)]
     assert main(argv) == 0
     for policy in ("offline", "online-eglb"):
@@ -70,7 +72,7 @@ def test_multimodel_id_and_default_dataset_id(data_path, q, rtol):
 def test_a_schedule_with_unserved_load_is_refused_not_recorded(data_path, capsys):
     # on 12-hour windows of the multimodel scenario the offline optimum prefers the default unserved
     # penalty to the social cost of serving Asia with the small model; the environment serves all load
-    argv = ["--env", "equiglb/EquitableGLB-multimodel-v0", "--policies", "offline",
+    argv = ["--env", "equiglb/EquitableGLB-multimodel-v0", "--policies", "offline", "--action-mode", "routing",
             "--env-kwargs", "episode_length=12", "--data-path", str(data_path)]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -79,7 +81,7 @@ def test_a_schedule_with_unserved_load_is_refused_not_recorded(data_path, capsys
 
 
 def test_real_traces_test_split(data_path, eglb_dir):
-    argv = ["--env", "equiglb/EquitableGLB-eglb2022-test-v0", "--policies", "offline",
+    argv = ["--env", "equiglb/EquitableGLB-eglb2022-test-v0", "--policies", "offline", "--action-mode", "routing",
             "--env-kwargs", f"data_dir={eglb_dir}", "--data-path", str(data_path)]
     assert main(argv) == 0
     ds = minari.load_dataset("equiglb/EquitableGLB-eglb2022-test-test/offline-v0")
@@ -95,6 +97,8 @@ def test_real_traces_test_split(data_path, eglb_dir):
     (["--env", "equiglb/Nope-v0"], "--env 'equiglb/Nope-v0'"),
     (["--env-kwargs", "episode_length"], "--env-kwargs: expected key=value, got 'episode_length'"),
     (["--env-kwargs", "action_mode=site_scores"], "--env-kwargs action_mode='site_scores'"),
+    (["--action-mode", "mpc_residual"], "--action-mode 'mpc_residual': a baseline's schedule has no action"),
+    (["--env", "equiglb/EquitableGLB-residual-v0"], "its action mode (give another with --action-mode) 'mpc_residual'"),
     (["--env-kwargs", "episode_length=5000"], "--env equiglb/EquitableGLB-v0"),
     (["--split", "validation"], "--split validation"),
 ])
@@ -109,3 +113,32 @@ def test_module_entry_point_reports_bad_input(tmp_path):
     out = subprocess.run([sys.executable, "-m", "equiglb.datasets", "--policies", "oracle", "--data-path",
                           str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=str(REPO))
     assert out.returncode == 2 and out.stderr.startswith("error: --policies: unknown name(s) ['oracle']"), out.stderr
+
+
+def test_default_mode_records_the_baselines_projected_onto_it(data_path, capsys):
+    """No --action-mode: the env's default mode (site_scores). The stored actions are the schedule's per-site,
+    per-model shares; the transitions are the environment's own (replaying the stored actions in the
+    recovered env gives the stored rewards), and the description states the gap to -J(x)."""
+    from equiglb.datasets import site_scores_action
+
+    argv = ["--env", "equiglb/EquitableGLB-v0", "--split", "test", "--policies", "offline,mpc",
+            "--env-kwargs", "episode_length=24", "--dataset-id", "equiglb/scores", "--data-path", str(data_path)]
+    assert main(argv) == 0
+    assert "projected onto action_mode='site_scores'" in capsys.readouterr().out
+    for policy in ("offline", "mpc"):
+        ds = minari.load_dataset(f"equiglb/scores/{policy}-v0")
+        env = ds.recover_environment()
+        base = env.unwrapped
+        assert base.config.action_mode == "site_scores" and env.action_space == ds.action_space
+        (ep,) = list(ds.iterate_episodes())
+        env.reset(seed=int(ep.id))
+        window, weights = base.window(), base.weights
+        x = make_policy(policy).schedule(window, weights)
+        J = evaluate(window, x, weights).objective_usd
+        # the stored actions are the schedule's shares (float32), and they give the stored rewards
+        np.testing.assert_allclose(ep.actions[0], site_scores_action(base.action_map, x[0]), atol=1e-6)
+        replayed = [env.step(a)[1] for a in ep.actions]
+        np.testing.assert_allclose(replayed, ep.rewards, rtol=1e-5)
+        gap = -ep.rewards.sum() / J - 1
+        assert gap > -1e-9                         # no policy beats the offline optimum's J on its own window
+        assert f"{100 * abs(gap):.3g} %" in ds.storage.metadata["description"]

@@ -195,7 +195,7 @@ def test_unlisted_id_without_default_lists_the_entries(tmp_path):
     del data["default"]
     f = tmp_path / "ppo.yml"
     f.write_text(yaml.safe_dump(data))
-    with pytest.raises(HyperparamError, match=r"no entry for 'other/Env-v0'.*EquitableGLB-v0"):
+    with pytest.raises(HyperparamError, match=r"no entry for 'other/Env-v0'.*EquitableGLB-residual-v0"):
         load_hyperparams("ppo", "other/Env-v0", path=f)
 
 

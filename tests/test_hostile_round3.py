@@ -390,7 +390,8 @@ def test_datasets_a_failing_policy_leaves_no_dataset_of_the_others(tmp_path, cap
     # min-cost, recorded before it, is not written either (all datasets of a run, or none)
     main = _datasets_main()
     code, _, err = run_cli(main, ["--env", "equiglb/EquitableGLB-multimodel-v0", "--policies", "min-cost,offline",
-                                  "--env-kwargs", "episode_length=12", "--data-path", str(tmp_path / "d")], capsys)
+                                  "--action-mode", "routing", "--env-kwargs", "episode_length=12", "--data-path",
+                                  str(tmp_path / "d")], capsys)
     assert code == 1 and "offline: replayed return" in one_error_line(err, "error:")
     assert not list((tmp_path / "d").rglob("*.arrow"))
 
@@ -472,8 +473,8 @@ def test_clis_as_processes_exit_2_with_one_error_line(tmp_path):
 
 # ====================================================================== class: checked up front
 @pytest.mark.parametrize("argv, words", [
-    # the hyperparameter file's default action mode for this id is mpc_residual, which refuses forecast noise
-    (["--grid", "forecast_noise=0.1"], ["forecast_noise=0.1", "mpc_residual", "every trial would fail"]),
+    # the sweep's default id (ppo.yml's tuned one) is in the mpc_residual mode, which refuses forecast noise
+    (["--grid", "forecast_noise=0.1"], ["forecast_noise", "0.1", "mpc_residual"]),
     (["--grid", "mpc_horizon=500"], ["mpc_horizon=500"]),
     (["--grid", "action_mode=routing", "--env-kwargs", "mpc_residual_max_factor=2"], ["mpc_residual_max_factor"]),
     (["--hyperparams", "n_steps=0"], ["n_steps"]),

@@ -316,8 +316,10 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
     if not ray_bin.is_file():
         ray_bin = Path(shutil.which("ray") or "ray")
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
-           "RAY_AUTH_MODE": "token"}   # the head and the driver both use the token (~/.ray/auth_token)
+    # As a user would: no RAY_AUTH_MODE set. `ray start` enables token authentication by itself when a token
+    # exists (~/.ray/auth_token); the sweep must then connect with it on its own.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     ray_tmp = tempfile.mkdtemp(prefix="eqray", dir="/tmp")   # short: Ray's socket paths must fit in 107 bytes
     start = subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
                             "--num-cpus", "2", "--include-dashboard=false", "--temp-dir", ray_tmp],

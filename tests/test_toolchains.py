@@ -27,6 +27,7 @@ import gymnasium as gym
 import minari
 import numpy as np
 import pytest
+import tomllib
 import torch
 from minari import DataCollector
 from torchrl.data import Unbounded
@@ -121,17 +122,28 @@ def test_installed_gymnasium_is_within_the_stated_range():
     assert key(low) <= key(gym.__version__) < key(high)
 
 
+PANDAS_3 = "pandas==3.1.1"   # the newest pandas major (pyproject: pandas>=2.0)
 LOW_END_SCRIPT = textwrap.dedent("""
     import sys, warnings
     import gymnasium as gym
     from gymnasium.utils.env_checker import check_env
+    import pandas as pd
     print("gymnasium", gym.__version__, gym.__file__)
+    print("pandas", pd.__version__, pd.__file__)
     assert gym.__version__ == sys.argv[1], gym.__version__
+    assert int(pd.__version__.split(".")[0]) >= 3, pd.__version__
     import equiglb
     from equiglb.envs import ENV_IDS
+    eglb_dir = sys.argv[2] if len(sys.argv) > 2 else ""
     for env_id in sorted(ENV_IDS):
-        if "eglb2022" in env_id:
+        kw = {"data_dir": eglb_dir} if "eglb2022" in env_id else {}
+        if "eglb2022" in env_id and not eglb_dir:
             continue                                     # needs the real traces; same code path
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")               # pandas 3 deprecations included (read_csv options)
+            gym.make(env_id, **kw)
+        if kw:
+            continue                                     # the real traces: construction (their CSV reading) only
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             check_env(gym.make(env_id, episode_length=4, forecast_horizon=2).unwrapped)
@@ -153,20 +165,26 @@ LOW_END_SCRIPT = textwrap.dedent("""
 
 
 def test_lower_end_of_the_gymnasium_range_passes_the_env_checks(tmp_path):
-    """A throwaway venv with only the lowest supported gymnasium, the rest from the shared site-packages."""
+    """A throwaway venv with only the lowest supported gymnasium and pandas 3 (the newest major; the lock has
+    pandas 2), the rest from the shared site-packages: the env checks and every id's construction (the
+    eGLB-2022 traces' CSV reading too, when present) without a warning."""
     low, _ = _gymnasium_range()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     site = next((venv / "lib").glob("python3*/site-packages"))
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-                          "--target", str(site), f"gymnasium=={low}"], capture_output=True, text=True, timeout=120)
+                          "--target", str(site), f"gymnasium=={low}", PANDAS_3], capture_output=True, text=True,
+                         timeout=240)
     if pip.returncode != 0:
-        pytest.skip(f"could not download gymnasium=={low} from PyPI: {pip.stderr.strip()[-300:]}")
+        pytest.skip(f"could not download gymnasium=={low} {PANDAS_3} from PyPI: {pip.stderr.strip()[-300:]}")
     shared = next(p for p in sys.path if p.endswith("site-packages") and (Path(p) / "numpy").is_dir())
     # a .pth line is appended to sys.path after the venv's own site-packages: gymnasium==low wins
     (site / "zz_shared.pth").write_text(f"import site; site.addsitedir({shared!r})\n")
     python = venv / "bin" / "python"
-    out = subprocess.run([str(python), "-c", LOW_END_SCRIPT, low], capture_output=True, text=True, timeout=240,
+    eglb = Path(os.environ.get("EQUIGLB_SHARED_EGLB", REPO.parent / "shared" / "traces" / "eglb-2022"))
+    traces = [str(eglb)] if (eglb / "AI_workload.csv").is_file() else []
+    out = subprocess.run([str(python), "-c", LOW_END_SCRIPT, low, *traces],
+                         capture_output=True, text=True, timeout=240,
                          cwd=str(tmp_path), env=_env_with_repo_on_path())
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert f"gymnasium {low} {site}" in out.stdout and out.stdout.strip().endswith("ok"), out.stdout
@@ -237,6 +255,31 @@ def test_minari_records_infos_of_a_whole_episode(tmp_path, monkeypatch):
     assert all(isinstance(k, str) and isinstance(v, float) for k, v in metrics.items())
     assert [v for k, v in metrics.items() if "objective" in k] == [pytest.approx(report.objective_usd, rel=1e-12)]
     assert minari.load_dataset("equiglb/test/random-v0").total_steps == 24
+
+
+def test_minari_default_collector_format_works_from_the_extras(tmp_path, monkeypatch):
+    """``DataCollector`` without ``data_format`` (Minari's default, ``hdf5``: h5py, which the toolchains extra and
+    the lock install) records, saves and reloads an episode of the env in its default action mode."""
+    pytest.importorskip("h5py", reason="h5py is installed by the toolchains extra (minari[hdf5]) and the lock")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    env = DataCollector(gym.make(ENV_ID, episode_length=6), record_infos=True)
+    env.reset(seed=1)
+    rewards = [float(env.step(env.action_space.sample())[1]) for _ in range(6)]
+    J = env.unwrapped.episode_report().objective_usd
+    ds = env.create_dataset(dataset_id="equiglb/test/hdf5-v0", algorithm_name="random")
+    assert type(ds.storage).__name__ == "HDF5Storage"                   # the default format, not arrow
+    (episode,) = list(minari.load_dataset("equiglb/test/hdf5-v0").iterate_episodes())
+    np.testing.assert_allclose(episode.rewards, rewards, rtol=1e-12)
+    np.testing.assert_allclose(episode.rewards.sum(), -J, rtol=1e-9)
+    assert episode.infos["routing"].shape[0] == 7
+
+
+def test_toolchains_extra_installs_minaris_default_format():
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    minari_req = next(r for r in extras["toolchains"] if r.startswith("minari"))
+    assert "hdf5" in minari_req.split("[")[1].split("]")[0].split(","), minari_req
+    lock = (REPO / "requirements-lock.txt").read_text().splitlines()
+    assert any(line.startswith("h5py==") for line in lock)
 
 
 def test_info_has_the_same_numpy_keys_at_reset_and_every_step():

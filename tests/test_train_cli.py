@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import yaml
 from stable_baselines3 import PPO
@@ -44,7 +45,7 @@ def test_program_name_is_the_callers(prog, capsys):
 @pytest.fixture()
 def earlier_run(tmp_path) -> Path:
     """A log folder holding an earlier run, whose contents must never change."""
-    run = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_1"
+    run = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_1"
     run.mkdir(parents=True)
     (run / "config.yml").write_text("algo: ppo\n")
     return run
@@ -104,16 +105,16 @@ def test_runs_never_overwrite_each_other(tmp_path):
     argv = ["-n", "64", "-f", str(tmp_path), *QUICK, "--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1",
             "--n-envs", "2"]
     assert main(argv) == 0 and main(argv) == 0
-    assert sorted(p.name for p in (tmp_path / "ppo").iterdir()) == ["equiglb-EquitableGLB-v0_1",
-                                                                     "equiglb-EquitableGLB-v0_2"]
+    assert sorted(p.name for p in (tmp_path / "ppo").iterdir()) == ["equiglb-EquitableGLB-residual-v0_1",
+                                                                     "equiglb-EquitableGLB-residual-v0_2"]
 
 
 def test_trained_agent_continues_the_step_count_in_a_new_run(tmp_path):
     fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
     assert main(["-n", "64", "-f", str(tmp_path), *QUICK, *fast]) == 0
-    first = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_1"
+    first = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_1"
     assert main(["-n", "64", "-f", str(tmp_path), "-i", str(first / "model.zip"), *QUICK, *fast]) == 0
-    second = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_2"
+    second = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_2"
     assert PPO.load(second / "model.zip").num_timesteps == 128
     assert PPO.load(first / "model.zip").num_timesteps == 64       # the earlier run is untouched
     assert yaml.safe_load((second / "config.yml").read_text())["trained_agent"] == str(first / "model.zip")
@@ -122,13 +123,13 @@ def test_trained_agent_continues_the_step_count_in_a_new_run(tmp_path):
 def test_eval_only_mode(tmp_path, capsys):
     fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
     assert main(["-n", "64", "-f", str(tmp_path), *QUICK, *fast]) == 0
-    run = tmp_path / "ppo" / "equiglb-EquitableGLB-v0_1"
+    run = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_1"
     capsys.readouterr()
     assert main(["--eval-only", "-i", str(run / "model.zip"), "-f", str(tmp_path), "--no-progress",
                  "--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--baselines", "min-cost"]) == 0
     out = capsys.readouterr().out
     assert "min-cost" in out and "ppo:" in out
-    assert (run / "eval_equiglb-EquitableGLB-v0_test" / "table.json").is_file()
+    assert (run / "eval_equiglb-EquitableGLB-residual-v0_test" / "table.json").is_file()
     assert [p.name for p in (tmp_path / "ppo").iterdir()] == [run.name]     # no new run folder
 
 
@@ -150,3 +151,62 @@ def test_switching_the_action_mode_drops_the_files_residual_options(capsys):
                                                                        "action_mode": "eglb_residual"}
     assert merge_env_kwargs(entry, {"action_mode": "mpc_residual", "mpc_horizon": 6}) == {
         "episode_length": 240, "action_mode": "mpc_residual", "mpc_horizon": 6}
+
+
+def test_step_budget_checkpoint_choice_and_config_values(tmp_path, capsys):
+    """-n 100 with rollouts of 2 x 32 = 64 steps: SB3 trains 128, said before training and recorded; the test
+    window evaluates the model with the best validation return (final included), the choice stated in
+    config.yml and on stdout; config.yml records policy_kwargs as the file's expression, not a class repr."""
+    fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
+    argv = ["-n", "100", "-f", str(tmp_path), "--env-kwargs", "episode_length=24", "scenario_options={hours: 288}",
+            "--eval-freq", "64", "--no-progress", "--baselines", *fast]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Training 128 steps, not 100: PPO collects whole rollouts of n_steps 32 x n_envs 2 = 64 steps" in out
+    (run,) = (tmp_path / "ppo").iterdir()
+    cfg = yaml.safe_load((run / "config.yml").read_text())
+    assert cfg["num_timesteps"] == 128 == PPO.load(run / "model.zip").num_timesteps
+    assert "rounded up" in cfg["num_timesteps_why"]
+    # the periodic evaluations (64, 128: the final model too) and the choice among them
+    hist = np.load(run / "eval" / "evaluations.npz")
+    assert list(hist["timesteps"]) == [64, 128]
+    means = {int(t): float(np.mean(r)) for t, r in zip(hist["timesteps"], hist["results"])}
+    choice = cfg["evaluated_model"]
+    best = max(means, key=lambda t: (means[t], t == 128))
+    assert choice["step"] == best and choice["file"] == ("model.zip" if best == 128 else "best_model.zip")
+    assert choice["why"] in out and "validation window" in choice["why"]
+    evaluated = yaml.safe_load((run / "eval" / "evaluated.yml").read_text())
+    assert Path(str(evaluated["models"][0])).name == choice["file"]
+    # real values, readable back by train.py and RL Zoo
+    pk = cfg["hyperparams"]["policy_kwargs"]
+    assert pk == "dict(net_arch=[64, 64], activation_fn=nn.Tanh, log_std_init=-1.5)", pk
+    assert "<class" not in (run / "config.yml").read_text()
+
+
+def test_max_episode_steps_other_than_episode_length_is_refused():
+    env = gym.make(ENV, episode_length=48, max_episode_steps=24)
+    with pytest.raises(ValueError, match=r"max_episode_steps=24 is not supported: pass episode_length=24"):
+        env.reset(seed=0)
+    env = gym.make(ENV, episode_length=48, max_episode_steps=48)          # equal: accepted
+    env.reset(seed=0)
+    steps = 0
+    while True:
+        steps += 1
+        if any(env.step(env.action_space.sample())[2:4]):
+            break
+    assert steps == 48 and env.unwrapped.episode_report().objective_usd > 0
+    venv = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", episode_length=6)
+    venv.reset(seed=0)                                                     # the vector entry point is unaffected
+
+
+def test_defaults_train_and_compare_the_tuned_configuration():
+    """`python train.py --algo X` trains X's tuned id; the sweep's default id is PPO's, and its default baselines
+    include MPC, the base of PPO's residual mode (the agent's action 0)."""
+    from equiglb.agents.trainer import DEFAULT_ENV_IDS
+    from equiglb.sweep.config import DEFAULT_BASELINES, DEFAULT_ENV_ID, SweepConfig
+
+    ppo_id = DEFAULT_ENV_IDS["ppo"]
+    assert gym.spec(ppo_id).kwargs["action_mode"] == "mpc_residual" and DEFAULT_ENV_ID == ppo_id
+    assert "mpc" in DEFAULT_BASELINES and "mpc" in SweepConfig().baselines
+    args = build_parser().parse_args(["--algo", "sac"])
+    assert args.env is None and gym.spec(DEFAULT_ENV_IDS["*"]).kwargs["episode_length"] == 240

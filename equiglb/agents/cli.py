@@ -50,9 +50,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--algo", choices=sorted(ALGOS), default=None,
                    help="RL algorithm; default: that of the model given with -i, else ppo")
-    p.add_argument("--env", default=DEFAULT_ENV_ID,
+    p.add_argument("--env", default=None,
                    help="registered environment id (equiglb/EquitableGLB-v0 is the synthetic scenario, "
-                        "equiglb/EquitableGLB-eglb2022-v0 the real eGLB-2022 traces)")
+                        "equiglb/EquitableGLB-eglb2022-v0 the real eGLB-2022 traces); default: the tuned "
+                        "settings of the algorithm, equiglb/EquitableGLB-residual-v0 for ppo (the MPC residual "
+                        "mode, 240-hour episodes), equiglb/EquitableGLB-240h-v0 for the others")
     p.add_argument("-n", "--n-timesteps", type=_positive_int, default=None,
                    help="training budget in environment steps (summed over parallel envs); default: the "
                         "hyperparameter file's n_timesteps")

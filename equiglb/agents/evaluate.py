@@ -37,6 +37,7 @@ from equiglb.baselines import POLICY_NAMES, format_table, make_policy
 from equiglb.baselines.compare import run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
 from equiglb.envs.core import AGENT_OPTIONS, agent_base, agent_information
+from equiglb.envs.registration import agent_settings
 from equiglb.scenario import Scenario
 from equiglb.validate import OptionError
 
@@ -124,8 +125,8 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     agents = []
     for p in paths:
         c = run_config(p)
-        agent_kwargs = {k: v for k, v in (c.get("env_kwargs") or env_kwargs).items()
-                        if k in AGENT_OPTIONS}
+        trained = {**agent_settings(c.get("env_id")), **(c.get("env_kwargs") or {})}   # the trained id's + run's
+        agent_kwargs = {k: v for k, v in (trained or env_kwargs).items() if k in AGENT_OPTIONS}
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
         agents.append(ag)
     labels = list(names) if names else default_labels(paths, [a.algo for a in agents])

@@ -19,6 +19,7 @@ import numpy as np
 from equiglb.agents.algos import ALGOS
 from equiglb.agents.runs import UserError, check_model_file, companions, detect_algo, run_config
 from equiglb.baselines.policy import OnlinePolicy
+from equiglb.envs.registration import agent_settings
 from equiglb.evaluation import WINDOW_KEYS, EnvPolicy
 from equiglb.scenario import Scenario, Weights
 
@@ -77,7 +78,8 @@ class AgentPolicy(EnvPolicy):
             raise UserError(f"model file {str(self.model_path)!r}: no environment id given and no config.yml "
                             "next to the model")
         self.env_id: str = str(found_id)
-        kw = dict(cfg.get("env_kwargs") or {}) if env_kwargs is None else dict(env_kwargs)
+        kw = {**agent_settings(cfg.get("env_id")), **(cfg.get("env_kwargs") or {})} if env_kwargs is None \
+            else dict(env_kwargs)
         self.env_kwargs = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
         self.model = load_model(self.model_path, self.algo, device)
         self._check_spaces(reference)

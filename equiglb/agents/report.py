@@ -22,7 +22,11 @@ import numpy as np
 from equiglb.baselines import write_csv, write_json
 from equiglb.scenario import Scenario
 
-__all__ = ["write_table", "write_report", "plot_footprints", "plot_cost_vs_worst", "plot_routing"]
+__all__ = ["write_table", "write_report", "plot_footprints", "plot_cost_vs_worst", "plot_routing", "distinct_colors",
+           "MARKERS"]
+
+#: Marker shapes cycled with the colours, so that points stay distinguishable in greyscale too.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
 
 
 def write_table(rows: Sequence[Mapping[str, Any]], out_dir: Path, stem: str = "table") -> tuple[Path, Path]:
@@ -44,6 +48,17 @@ def _plt():
     return plt
 
 
+def distinct_colors(n: int) -> list[Any]:
+    """``n`` pairwise different colours: matplotlib's ``tab10`` up to 10, ``tab20`` up to 20, else evenly spaced
+    hues (never two policies of one plot in one colour)."""
+    plt = _plt()
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("hsv")(i / n) for i in range(n)]
+
+
 def plot_footprints(footprints: Mapping[str, Mapping[str, np.ndarray]], site_names: Sequence[str],
                     path: Path) -> Path:
     """Grouped bars: per-site carbon (t) and water (m³) of each policy."""
@@ -52,16 +67,19 @@ def plot_footprints(footprints: Mapping[str, Mapping[str, np.ndarray]], site_nam
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(site_names) + 3), 7), sharex=True)
     x = np.arange(len(site_names))
     width = 0.8 / max(len(names), 1)
+    colors = distinct_colors(len(names))
     for ax, key, label in ((axes[0], "carbon_t", "carbon (t CO2)"), (axes[1], "water_m3", "water (m³)")):
         for n, name in enumerate(names):
-            ax.bar(x + (n - (len(names) - 1) / 2) * width, footprints[name][key], width, label=name)
+            ax.bar(x + (n - (len(names) - 1) / 2) * width, footprints[name][key], width, label=name,
+                   color=colors[n])
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     axes[1].set_xticks(x, site_names, rotation=30, ha="right")
     axes[0].set_title("Per-region footprints (data-center regions) on the evaluation window")
-    axes[0].legend(fontsize=7, ncol=3)
+    # the legend beside the axes, never over the bars
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="policy", title_fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -70,21 +88,27 @@ def plot_cost_vs_worst(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Energy cost (USD) against the worst-region carbon (t) and water (m³), one point per policy."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    colors = distinct_colors(len(rows))
+    # each policy one colour and marker, named in one legend beside the axes: no labels over the points
+    # (policies with nearly the same cost and footprint would overprint each other's names)
     for ax, key, label in ((axes[0], "carbon_max_t", "worst-region carbon (t CO2)"),
                            (axes[1], "water_max_m3", "worst-region water (m³)")):
-        for r in rows:
+        for n, r in enumerate(rows):
             if r.get(key) is None or r.get("energy_cost_usd") is None:
                 continue
-            ax.scatter(r["energy_cost_usd"], r[key], s=40)
-            ax.annotate(str(r["policy"]), (r["energy_cost_usd"], r[key]), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
+            ax.scatter(r["energy_cost_usd"], r[key], s=46, color=colors[n], marker=MARKERS[n % len(MARKERS)],
+                       label=str(r["policy"]), edgecolors="black", linewidths=0.4, zorder=3)
         ax.set_xlabel("energy cost (thousand USD)")
         ax.xaxis.set_major_formatter(lambda v, _pos: f"{v / 1000:,.0f}")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if not handles:
+        handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), title="policy")
     fig.suptitle("Cost against the worst-region footprint (lower-left is better)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -95,15 +119,15 @@ def plot_routing(x: np.ndarray, scenario: Scenario, title: str, path: Path) -> P
     per_site = np.asarray(x).sum(axis=(2, 3))                      # (T, N)
     fig, ax = plt.subplots(figsize=(12, 4.5))
     ts = scenario.timestamps.astype("datetime64[s]").astype(object)
-    ax.stackplot(ts, per_site.T, labels=scenario.site_names)
+    ax.stackplot(ts, per_site.T, labels=scenario.site_names, colors=distinct_colors(per_site.shape[1]))
     ax.plot(ts, scenario.demand.sum(axis=1), "k--", lw=1, label="total demand")
     ax.set_ylabel("load served (load units per slot)")
     ax.set_xlabel("time (UTC)")
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=6, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="data center")   # beside the data
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -112,7 +112,8 @@ def versions() -> dict[str, str]:
 
 
 def plain(obj: Any) -> Any:
-    """YAML-safe copy (tuples to lists, numpy scalars to Python, anything else to its repr)."""
+    """YAML-safe copy (tuples to lists, numpy scalars to Python, classes and functions to their Python
+    expression, :func:`python_expression`, anything else to its repr)."""
     if isinstance(obj, dict):
         return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -124,7 +125,43 @@ def plain(obj: Any) -> Any:
     for t in (int, float, str):
         if isinstance(obj, t):
             return t(obj)
+    if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
+        return python_expression(obj)
     return repr(obj)
+
+
+def python_expression(obj: Any) -> str:
+    """``obj`` as the Python expression RL Zoo's hyperparameter strings use (names ``dict``, ``nn``, ``th``):
+    ``torch.nn.Tanh`` -> ``nn.Tanh``, ``torch.optim.Adam`` -> ``th.optim.Adam``, another class or function ->
+    ``module.Name``, a mapping -> ``dict(key=value, ...)``, anything else -> its ``repr``."""
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and k.isidentifier() for k in obj):
+            return "dict(" + ", ".join(f"{k}={python_expression(v)}" for k, v in obj.items()) + ")"
+        return "{" + ", ".join(f"{k!r}: {python_expression(v)}" for k, v in obj.items()) + "}"
+    if isinstance(obj, list):
+        return "[" + ", ".join(python_expression(v) for v in obj) + "]"
+    if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
+        module, name = getattr(obj, "__module__", "") or "", obj.__qualname__
+        if module.startswith("torch.nn"):
+            return f"nn.{name}"
+        if module.startswith("torch.optim"):
+            return f"th.optim.{name}"
+        return f"{module}.{name}" if module else name
+    if isinstance(obj, np.generic):
+        return repr(obj.item())
+    return repr(obj)
+
+
+def recorded_hyperparams(hp: dict[str, Any]) -> dict[str, Any]:
+    """A resolved entry as config.yml records it: real values, never a ``<class ...>`` repr. The
+    ``*_kwargs`` mappings that hold classes (``policy_kwargs`` with ``activation_fn=nn.Tanh``) become the
+    expression string the hyperparameter files use, which train.py and RL Zoo read back unchanged."""
+    out = dict(hp)
+    for key in ("policy_kwargs", "replay_buffer_kwargs", "rollout_buffer_kwargs"):
+        v = out.get(key)
+        if isinstance(v, dict) and any(isinstance(x, type) or callable(x) for x in v.values()):
+            out[key] = python_expression(v)
+    return out
 
 
 def now_utc() -> str:

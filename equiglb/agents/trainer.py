@@ -73,12 +73,14 @@ from equiglb.agents.runs import (
     new_run_dir,
     now_utc,
     read_config,
+    recorded_hyperparams,
     run_config,
     versions,
     write_config,
 )
 from equiglb.baselines import POLICY_NAMES
 from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, EnvConfig
+from equiglb.envs.registration import agent_settings
 from equiglb.envs.sb3 import make_sb3_vec_env
 
 __all__ = ["Plan", "Built", "plan_from_args", "build", "run", "make_vec_env", "RECORDED"]
@@ -147,6 +149,10 @@ def _option_names(parser: argparse.ArgumentParser) -> dict[str, str]:
     return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
 
 
+#: ``--env`` when not given: the id of the algorithm's tuned settings (ppo.yml, a2c.yml, ... list them).
+DEFAULT_ENV_IDS = {"ppo": "equiglb/EquitableGLB-residual-v0", "*": "equiglb/EquitableGLB-240h-v0"}
+
+
 def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
     """Resolve the command line into a :class:`Plan` (raises :class:`UserError`; writes nothing)."""
     _import_packages(args.gym_packages)
@@ -157,13 +163,16 @@ def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     trained = check_model_file(args.trained_agent, "--trained-agent") if args.trained_agent else None
     # without --algo: the algorithm of the model given with -i, else PPO
     algo = args.algo or (detect_algo(trained) if trained is not None else DEFAULT_ALGO)
+    if args.env is None:   # the algorithm's tuned settings (an id whose registered defaults are them)
+        args.env = DEFAULT_ENV_IDS.get(algo, DEFAULT_ENV_IDS["*"])
     try:
         conf = Path(args.conf_file) if args.conf_file else None
         hp = load_hyperparams(algo, args.env, parse_overrides(args.hyperparams), path=conf)
     except HyperparamError as exc:
         raise UserError(f"{'--conf-file/' if args.conf_file else ''}--hyperparams: {exc}") from exc
     try:
-        env_kwargs = merge_env_kwargs(hp.get("env_kwargs") or {}, parse_overrides(args.env_kwargs))
+        env_kwargs = merge_env_kwargs(hp.get("env_kwargs") or {}, parse_overrides(args.env_kwargs),
+                                      registered=agent_settings(args.env))
     except HyperparamError as exc:
         raise UserError(f"--env-kwargs: {exc}") from exc
     if "split" in env_kwargs:
@@ -294,13 +303,16 @@ def check_agent_options(model: Path, given: dict[str, Any]) -> None:
                             f"options it was trained with; drop {key} from --env-kwargs (or give the trained value)")
 
 
-def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any],
+                     registered: dict[str, Any] | None = None) -> dict[str, Any]:
     """The hyperparameter entry's ``env_kwargs`` updated key by key by ``--env-kwargs`` (``given``).
 
     When ``given`` switches the action mode, the entry's options of another mode
     (:data:`equiglb.envs.core.MODE_OPTIONS`: the residual modes' bases and ranges) belong to the entry's
     mode, not to the one asked for: they are dropped (the environment would refuse them). Those given
-    on the command line are kept, so the environment names them in its error.
+    on the command line are kept, so the environment names them in its error. Options of another mode
+    among the id's ``registered`` defaults (a tuned id such as ``equiglb/EquitableGLB-residual-v0``) cannot
+    be dropped: they are set back to the environment's defaults, which every mode accepts.
     """
     out = {**entry, **given}
     if "action_mode" in given:
@@ -309,9 +321,12 @@ def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any]) -> dict[str, 
                          if k in entry and k not in given)
         for k in dropped:
             del out[k]
-        if dropped:
-            print(f"--env-kwargs action_mode={mode}: the hyperparameter file's options of another action "
-                  f"mode are not used: {', '.join(dropped)}", flush=True)
+        reset = {k: opts[k] for m, opts in MODE_OPTIONS.items() if m != mode for k in opts
+                 if k in (registered or {}) and k not in given}
+        out.update(reset)
+        if dropped or reset:
+            print(f"--env-kwargs action_mode={mode}: the options of another action mode are not used: "
+                  f"{', '.join(sorted({*dropped, *reset}))}", flush=True)
     return out
 
 
@@ -478,7 +493,8 @@ def make_run_folder(plan: Plan, model: BaseAlgorithm | None) -> tuple[Path, dict
         return plan.resume_dir, cfg
     run_dir = new_run_dir(plan.log_folder, plan.algo, plan.env_id)
     start = int(model.num_timesteps) if plan.trained_agent is not None and model is not None else 0
-    cfg = {"algo": plan.algo, "env_id": plan.env_id, "env_kwargs": plan.env_kwargs, "hyperparams": plan.hp,
+    cfg = {"algo": plan.algo, "env_id": plan.env_id, "env_kwargs": plan.env_kwargs,
+           "hyperparams": recorded_hyperparams(plan.hp),
            "n_timesteps": plan.n_timesteps, "target_timesteps": start + plan.n_timesteps, "n_envs": plan.n_envs,
            "seed": plan.seed, "vec_env": plan.vec_env, "device": plan.device, "torch_threads": plan.torch_threads,
            "eval_freq": plan.eval_freq, "eval_episodes": plan.eval_episodes, "save_freq": plan.save_freq,
@@ -517,26 +533,83 @@ def train(plan: Plan, built: Built, run_dir: Path) -> int | None:
     remaining = target - int(model.num_timesteps)
     if remaining <= 0:
         return None
+    steps, why = step_budget(model, remaining)
+    if why:
+        print(why, flush=True)
     with Interrupted() as stop:
         points = ConsistentPoints(stop, lambda: save_checkpoint(model, run_dir, off_policy), plan.save_freq,
                                   last_saved=int(model.num_timesteps))
         cbs: list[BaseCallback] = [points]
+        periodic = None
         if built.eval_env is not None:
-            cbs.append(PeriodicEval(built.eval_env, plan.eval_freq, plan.eval_episodes, plan.seed + 10_000, run_dir,
-                                    history))
+            periodic = PeriodicEval(built.eval_env, plan.eval_freq, plan.eval_episodes, plan.seed + 10_000, run_dir,
+                                    history)
+            cbs.append(periodic)
         if plan.progress:
-            cbs.append(ProgressBarCallback())
+            cbs.append(ProgressBarCallback())     # its total is `steps`: the bar ends at steps/steps
         try:
-            model.learn(total_timesteps=remaining, callback=CallbackList(cbs), reset_num_timesteps=fresh,
+            model.learn(total_timesteps=steps, callback=CallbackList(cbs), reset_num_timesteps=fresh,
                         tb_log_name=plan.algo.upper())
         except StopAtConsistentPoint:
             model.logger.dump(model.num_timesteps)
+        if stop.signum is None and periodic is not None and periodic.last != int(model.num_timesteps):
+            periodic.evaluate()     # the final model on the validation window too: the choice covers it
         if stop.signum is not None:
             ckpt = points.saved_on_stop or save_checkpoint(model, run_dir, off_policy)
             print(f"Interrupted at step {model.num_timesteps}: checkpoint saved to {ckpt}\n"
                   f"Resume with: python train.py --resume {run_dir}", file=sys.stderr, flush=True)
             return stop.signum
     return None
+
+
+def step_budget(model: BaseAlgorithm, remaining: int) -> tuple[int, str | None]:
+    """The steps ``model.learn`` will really take for a budget of ``remaining``, and why they differ.
+
+    stable-baselines3 stops at the first whole collection at or past the budget: on-policy algorithms collect
+    rollouts of ``n_steps x n_envs`` steps, off-policy ones ``train_freq`` steps per env times ``n_envs``.
+    The budget is rounded up to a whole number of collections (and the progress bar's total is that number,
+    so it ends at total/total); a statement says so when the rounding changes it. Episode-based
+    ``train_freq`` cannot be predicted: the budget is passed unchanged and the statement says why.
+    """
+    n_envs = int(getattr(model, "n_envs", 1) or 1)
+    if hasattr(model, "n_steps") and not hasattr(model, "train_freq"):
+        chunk, unit = int(model.n_steps) * n_envs, f"whole rollouts of n_steps {model.n_steps} x n_envs {n_envs}"
+    else:
+        tf = getattr(model, "train_freq", None)
+        if tf is None or str(getattr(getattr(tf, "unit", None), "value", "step")) != "step":
+            return remaining, (f"Training budget {remaining:,} steps; train_freq counts episodes, so training "
+                               "stops at the end of the first episode at or past it")
+        chunk, unit = int(tf.frequency) * n_envs, f"train_freq {tf.frequency} step(s) x n_envs {n_envs}"
+    steps = -(-remaining // chunk) * chunk
+    if steps == remaining:
+        return steps, None
+    return steps, (f"Training {steps:,} steps, not {remaining:,}: {type(model).__name__} collects {unit} = "
+                   f"{chunk:,} steps at a time, so the budget is rounded up to {steps // chunk:,} collections")
+
+
+def choose_model(run_dir: Path, final_steps: int) -> tuple[Path, dict[str, Any]]:
+    """The model the test window evaluates: the one with the best mean return on the validation window among
+    the periodic evaluations (the final model included; a tie goes to the final model), and the statement of
+    that choice (recorded in config.yml as ``evaluated_model``). The test window never enters the choice."""
+    hist = load_history(run_dir)
+    final = run_dir / "model.zip"
+    if not hist["timesteps"]:
+        return final, {"file": "model.zip", "step": final_steps,
+                       "why": "the final model (no evaluation on the validation window: --eval-freq <= 0)"}
+    means = {int(t): float(np.mean(r)) for t, r in zip(hist["timesteps"], hist["results"])}
+    best_step = max(means, key=lambda t: (means[t], t == final_steps))
+    final_mean = means.get(final_steps)
+    best = run_dir / "best_model.zip"
+    info: dict[str, Any] = {"validation_mean_return_usd": {str(t): round(m, 6) for t, m in means.items()}}
+    if best_step == final_steps or not best.is_file() or (final_mean is not None and final_mean >= means[best_step]):
+        return final, {**info, "file": "model.zip", "step": final_steps,
+                       "why": f"the final model (step {final_steps:,}): the best mean return on the validation "
+                              f"window, {means.get(final_steps, means[best_step]):.6g} USD"}
+    return best, {**info, "file": "best_model.zip", "step": best_step,
+                  "why": f"the checkpoint of step {best_step:,} (best_model.zip): the best mean return on the "
+                         f"validation window, {means[best_step]:.6g} USD, against "
+                         f"{'n/a' if final_mean is None else f'{final_mean:.6g} USD'} for the final model "
+                         f"(step {final_steps:,})"}
 
 
 def save_final(model: BaseAlgorithm, run_dir: Path, off_policy: bool) -> None:
@@ -578,13 +651,21 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         save_final(built.model, run_dir, plan.algo in OFF_POLICY)
         cfg.update(trained_utc=now_utc(), num_timesteps=int(built.model.num_timesteps),
                    n_updates=int(getattr(built.model, "_n_updates", 0)))
+        if int(built.model.num_timesteps) != int(cfg["target_timesteps"]):
+            cfg["num_timesteps_why"] = step_budget(built.model, int(cfg["n_timesteps"]))[1]
         write_config(run_dir, cfg)
-        print(f"Trained {built.model.num_timesteps} steps; model saved to {run_dir / 'model.zip'}", flush=True)
+        print(f"Trained {built.model.num_timesteps:,} steps; model saved to {run_dir / 'model.zip'}", flush=True)
+
+    cfg = read_config(run_dir)
+    chosen, choice = choose_model(run_dir, int(cfg.get("num_timesteps", 0)))
+    cfg["evaluated_model"] = choice
+    write_config(run_dir, cfg)
+    print(f"Evaluating on the {plan.eval_split} window: {choice['why']}", flush=True)
 
     for stale in ("table.csv", "table.json"):                             # 5. final evaluation
         (run_dir / "eval" / stale).unlink(missing_ok=True)     # of an evaluation interrupted before it ended
     with _signals_abort():
-        evaluate_models([run_dir / "model.zip"], env_id=plan.env_id, env_kwargs=plan.env_kwargs,
+        evaluate_models([chosen], env_id=plan.env_id, env_kwargs=plan.env_kwargs,
                         split=plan.eval_split, baselines=plan.baselines, progress=plan.progress,
                         out_dir=run_dir / "eval", algo=plan.algo, names=[f"{plan.algo} (agent)"])
     cfg = read_config(run_dir)                                            # 6. report

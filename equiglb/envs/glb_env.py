@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from equiglb.envs.core import EnvConfig, Observer
+from equiglb.envs.registration import outer_time_limit
 from equiglb.envs.slot import DUAL_OBS_CAP, make_slot_step
 from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario
@@ -163,7 +164,7 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         options = check_reset_options(options, ("start",))     # before any state changes: a typo is named
         super().reset(seed=seed)
         cfg = self.config
-        limit = self.spec.max_episode_steps if self.spec is not None else None
+        limit = outer_time_limit(self)     # gymnasium.make(..., max_episode_steps=n) adds a TimeLimit outside us
         if limit is not None and limit != cfg.episode_length:
             raise ValueError(f"max_episode_steps={limit} is not supported: pass episode_length={limit} "
                              f"to gymnasium.make instead (this episode has episode_length={cfg.episode_length})")

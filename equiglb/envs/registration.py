@@ -22,7 +22,10 @@ docs/data.md): one episode = one calendar month.
 The test ids' entry point is :class:`equiglb.envs.monthly.MonthlyEpisodesEnv` (no vector entry point: the
 months differ in length).
 
-Every id has a vector entry point:
+The ids of :data:`TUNED_IDS`: a base id of the first table with the tuned training settings as defaults
+(e.g. ``equiglb/EquitableGLB-residual-v0``; docs/training.md).
+
+Every id of the first table and of :data:`TUNED_IDS` has a vector entry point:
 ``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``.
 
 **Processes that never imported equiglb** (Ray/RLlib workers, subprocess vector envs, Minari's
@@ -44,11 +47,14 @@ not installed. docs/toolchains.md shows each form with RLlib, TorchRL and Minari
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import gymnasium as gym
 from gymnasium.envs.registration import register, registry
+from gymnasium.wrappers import TimeLimit
 
-__all__ = ["ENV_IDS", "WORLD_ENV_IDS", "register_envs"]
+__all__ = ["ENV_IDS", "WORLD_ENV_IDS", "TUNED_IDS", "outer_time_limit", "agent_settings", "register_envs"]
 
 ENTRY_POINT = "equiglb.envs.glb_env:EquitableGLBEnv"
 VECTOR_ENTRY_POINT = "equiglb.envs.vector:EquitableGLBVectorEnv"
@@ -62,6 +68,62 @@ ENV_IDS: dict[str, dict[str, Any]] = {
     "equiglb/EquitableGLB-eglb2022-partial-test-v0": {"scenario": "eglb-2022-partial", "split": "test"},
     "equiglb/EquitableGLB-multimodel-v0": {"scenario": "synthetic-multimodel", "q": 2.0},
 }
+
+#: The tuned training settings of docs/training.md as ids of their own: id -> (base id of :data:`ENV_IDS`, the
+#: options added to its defaults). An id's registered defaults *are* its settings, so a tool that builds its
+#: evaluation env from the id alone (RL Zoo's ``EvalCallback`` and ``-optimize``, ``rl_zoo3.enjoy``) evaluates
+#: on the settings it trains on; the hyperparameter files list these ids without ``env_kwargs``.
+#: ``*-residual-*``: the MPC residual mode (MPC 24 h look-ahead inside the env, the action scales its carbon
+#: and water terms by [1/1.5, 1.5], 6-hour forecasts in the observation); ``*-<n>h-*``: episodes of n hours.
+#: Train ids draw their episodes at random starts of the train split; test ids play the whole test window.
+RESIDUAL = {"action_mode": "mpc_residual", "mpc_horizon": 24, "mpc_residual_max_factor": 1.5, "forecast_horizon": 6}
+TUNED_IDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "equiglb/EquitableGLB-residual-v0": ("equiglb/EquitableGLB-v0",
+                                         {"episode_length": 240, "random_start": True, **RESIDUAL}),
+    "equiglb/EquitableGLB-240h-v0": ("equiglb/EquitableGLB-v0", {"episode_length": 240, "random_start": True}),
+    "equiglb/EquitableGLB-multimodel-240h-v0": ("equiglb/EquitableGLB-multimodel-v0",
+                                                {"episode_length": 240, "random_start": True}),
+    "equiglb/EquitableGLB-eglb2022-residual-v0": ("equiglb/EquitableGLB-eglb2022-v0",
+                                                  {"episode_length": 121, "random_start": True, **RESIDUAL}),
+    "equiglb/EquitableGLB-eglb2022-residual-test-v0": ("equiglb/EquitableGLB-eglb2022-test-v0", dict(RESIDUAL)),
+    "equiglb/EquitableGLB-eglb2022-121h-v0": ("equiglb/EquitableGLB-eglb2022-v0",
+                                              {"episode_length": 121, "random_start": True}),
+    "equiglb/EquitableGLB-eglb2022-partial-24h-v0": ("equiglb/EquitableGLB-eglb2022-partial-v0",
+                                                     {"episode_length": 24, "random_start": True}),
+    "equiglb/EquitableGLB-eglb2022-partial-121h-v0": ("equiglb/EquitableGLB-eglb2022-partial-v0",
+                                                      {"episode_length": 121, "random_start": True}),
+}
+
+def outer_time_limit(env: gym.Env, max_frames: int = 12) -> int | None:
+    """``max_episode_steps`` of a :class:`~gymnasium.wrappers.TimeLimit` around ``env`` whose ``reset`` is the
+    caller of ``env.reset`` (found in the calling frames), else ``None``.
+
+    ``gymnasium.make(id, max_episode_steps=n)`` adds the ``TimeLimit`` *after* the entry point and leaves
+    ``env.unwrapped.spec.max_episode_steps`` at ``None``, so the env sees the limit only this way. Called once per
+    ``reset`` (a few frame look-ups; no cost per step). A registered ``additional_wrappers`` check would sit
+    outside the ``TimeLimit`` too, but gymnasium refuses ``make_vec(..., "vector_entry_point")`` for such ids.
+    """
+    frame = sys._getframe(1)
+    for _ in range(max_frames):
+        if frame is None:
+            return None
+        obj = frame.f_locals.get("self")
+        if isinstance(obj, TimeLimit) and obj.unwrapped is env:
+            return int(obj._max_episode_steps)
+        frame = frame.f_back   # type: ignore[assignment]
+    return None
+
+
+def agent_settings(env_id: str | None) -> dict[str, Any]:
+    """The options of ``env_id``'s registered defaults that shape an agent's spaces (action mode, forecasts,
+    residual options: ``equiglb.envs.core.AGENT_OPTIONS``); ``{}`` for ``None`` or an unregistered id.
+
+    A model trained on a tuned id (``equiglb/EquitableGLB-residual-v0``) carries these settings in the id,
+    not in its run's ``env_kwargs``: evaluating it on another id (``...-eglb2022-v0``) must add them."""
+    from equiglb.envs.core import AGENT_OPTIONS  # noqa: PLC0415 - envs.core imports the scenarios (heavy)
+
+    spec = registry.get(env_id) if env_id else None
+    return {k: v for k, v in (spec.kwargs if spec is not None else {}).items() if k in AGENT_OPTIONS}
 
 
 MONTHLY_ENTRY_POINT = "equiglb.envs.monthly:MonthlyEpisodesEnv"
@@ -83,8 +145,9 @@ WORLD_ENV_IDS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def register_envs() -> None:
-    """Register every id of :data:`ENV_IDS` and :data:`WORLD_ENV_IDS` (idempotent)."""
-    for env_id, kwargs in ENV_IDS.items():
+    """Register every id of :data:`ENV_IDS`, :data:`TUNED_IDS` and :data:`WORLD_ENV_IDS` (idempotent)."""
+    ids = {**ENV_IDS, **{k: {**ENV_IDS[base], **extra} for k, (base, extra) in TUNED_IDS.items()}}
+    for env_id, kwargs in ids.items():
         if env_id not in registry:
             register(id=env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT,
                      kwargs=dict(kwargs))

@@ -5,6 +5,10 @@ combination as one ``train.py`` run (a Ray Tune trial), then writes ``trials.csv
 (mean, IQM and 95 % bootstrap CIs over seeds) and the plots. See docs/experiments.md.
 """
 
-from equiglb.sweep.config import SweepConfig, SweepError, TrialSpec, expand_trials
+from equiglb.sweep.rayauth import use_ray_token_if_present
+
+use_ray_token_if_present()   # before any module of the sweep imports ray (Ray reads RAY_AUTH_MODE on import)
+
+from equiglb.sweep.config import SweepConfig, SweepError, TrialSpec, expand_trials  # noqa: E402
 
 __all__ = ["SweepConfig", "SweepError", "TrialSpec", "expand_trials"]

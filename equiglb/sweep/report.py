@@ -21,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from equiglb.stats import summarize_groups  # noqa: E402
 from equiglb.sweep.trial import METRICS  # noqa: E402
@@ -131,12 +133,26 @@ def _point_label(row: pd.Series, grid_keys: list[str]) -> str:
     return ", ".join(f"{k}={row[k]}" for k in grid_keys) or "default"
 
 
+def _colors(n: int) -> list[Any]:
+    """``n`` pairwise different colours (tab10, tab20, then evenly spaced hues)."""
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("hsv")(i / n) for i in range(n)]
+
+
+#: marker of each grid point (in grid order) on the frontier; cycled beyond its length
+GRID_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
+
+
 def plot_gaps(summary: pd.DataFrame, grid_keys: list[str], path: Path) -> None:
     """Mean gap to the offline optimum with its 95 % CI, per policy (colour) and grid point (x)."""
     labels = list(dict.fromkeys(_point_label(r, grid_keys) for _, r in summary.iterrows()))
     policies = list(dict.fromkeys(summary["policy"]))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(labels) * max(1, len(policies)) / 2), 4))
     width = 0.8 / max(1, len(policies))
+    colors = _colors(len(policies))
     for i, pol in enumerate(policies):
         sub = summary[summary["policy"] == pol]
         shift = (i - (len(policies) - 1) / 2) * width
@@ -144,15 +160,15 @@ def plot_gaps(summary: pd.DataFrame, grid_keys: list[str], path: Path) -> None:
         mean = 100 * sub["gap_to_offline_mean"].to_numpy()
         lo = mean - 100 * sub["gap_to_offline_mean_ci_low"].to_numpy()
         hi = 100 * sub["gap_to_offline_mean_ci_high"].to_numpy() - mean
-        ax.errorbar(xs, mean, yerr=[lo, hi], fmt="o", capsize=3, label=pol)
+        ax.errorbar(xs, mean, yerr=[lo, hi], fmt="o", capsize=3, label=pol, color=colors[i])
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=20, ha="right")
     ax.set_ylabel("gap to offline optimum (%), mean and 95% CI")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="policy")   # beside the data
     ax.set_title("Objective J above the offline optimum, over seeds")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -160,23 +176,37 @@ def plot_frontier(summary: pd.DataFrame, grid_keys: list[str], path: Path) -> No
     """The cost–equity frontier: mean energy cost (USD) against the worst region's carbon (t) and
     water (m³), one line per policy through the grid points (in grid order), every policy on one figure."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for pol in dict.fromkeys(summary["policy"]):
+    policies = list(dict.fromkeys(summary["policy"]))
+    colors = _colors(len(policies))
+    points = list(dict.fromkeys(_point_label(r, grid_keys) for _, r in summary.iterrows()))
+    marker_of = {p: GRID_MARKERS[i % len(GRID_MARKERS)] for i, p in enumerate(points)}
+    # colour = policy (a line through its grid points, agents solid, baselines dashed), marker = grid point;
+    # both named in legends beside the axes, no text over the data
+    for n, pol in enumerate(policies):
         sub = summary[summary["policy"] == pol]
-        marker = "o" if sub["kind"].iloc[0] == "agent" else "s"
+        style = "-" if sub["kind"].iloc[0] == "agent" else "--"
         for ax, col in zip(axes, ("carbon_max_t_mean", "water_max_m3_mean")):
-            ax.plot(sub["energy_cost_usd_mean"], sub[col], marker=marker, label=pol)
+            ax.plot(sub["energy_cost_usd_mean"], sub[col], style, color=colors[n], lw=1.2, label=pol)
             for _, r in sub.iterrows():
-                if grid_keys:
-                    ax.annotate(_point_label(r, grid_keys), (r["energy_cost_usd_mean"], r[col]), fontsize=6,
-                                alpha=0.7)
+                ax.scatter(r["energy_cost_usd_mean"], r[col], color=colors[n], s=36, zorder=3,
+                           marker=marker_of[_point_label(r, grid_keys)], edgecolors="black", linewidths=0.4)
     axes[0].set_ylabel("worst-region carbon (t CO2)")
     axes[1].set_ylabel("worst-region water (m3)")
     for ax in axes:
-        ax.set_xlabel("energy cost (USD)")
-    axes[1].legend(fontsize=8)
+        ax.set_xlabel("energy cost (thousand USD)")
+        ax.xaxis.set_major_locator(MaxNLocator(5))          # tick labels that never run into each other
+        ax.xaxis.set_major_formatter(lambda v, _pos: f"{v / 1000:,.1f}")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    first = fig.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.95), title="policy")
+    if len(points) > 1:
+        grid = [Line2D([], [], ls="", marker=marker_of[p], color="grey", markeredgecolor="black", label=p)
+                for p in points]
+        fig.add_artist(first)
+        fig.legend(handles=grid, fontsize=7, loc="lower left", bbox_to_anchor=(1.0, 0.05), title="grid point")
     fig.suptitle("Cost-equity frontier over the grid (means over seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
