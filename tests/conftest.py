@@ -23,6 +23,16 @@ def eglb_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def world_data_dir() -> Path:
+    """The folder holding sustain-cluster/ and servegen/ side by side (../shared/traces), or skip."""
+    shared = Path(os.environ.get("EQUIGLB_SHARED_TRACES", REPO.parent / "shared" / "traces"))
+    for name in ("sustain-cluster", "servegen"):
+        if not (shared / name / "MANIFEST.tsv").is_file():
+            pytest.skip(f"real data set {name} not found at {shared / name} (set EQUIGLB_SHARED_TRACES)")
+    return shared
+
+
+@pytest.fixture(scope="session")
 def eglb(eglb_dir):
     """The eglb-2022 Scenario (full connection)."""
     import equiglb
