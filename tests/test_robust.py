@@ -255,3 +255,30 @@ def test_split_rule_keeps_the_guarantee(q: float) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RobustnessWarning)
             _check(window, weights, wrap, expert, False)
+
+
+def test_train_py_robust_margin_adds_a_row_beside_the_agent(tmp_path: Any, capsys: Any) -> None:
+    """``train.py --robust-margin 0.05`` puts ``ppo (robust 5%)`` beside ``ppo (agent)``, within its bound."""
+    import json
+
+    from equiglb.agents.cli import main
+    from equiglb.agents.evaluate import ROBUST_MARGIN
+
+    argv = ["-n", "64", "-f", str(tmp_path), "--env-kwargs", "episode_length=24", "scenario_options={hours: 288}",
+            "--eval-freq", "0", "--no-progress", "--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1",
+            "--n-envs", "2", "--robust-margin", "0.05", "--baselines", "online-eglb"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RobustnessWarning)
+        assert main(argv) == 0
+    assert ROBUST_MARGIN.get() is None                  # the run's margin does not outlive it
+    rows = {r["policy"]: r for r in json.loads(next(tmp_path.rglob("eval/table.json")).read_text())}
+    assert {"ppo (agent)", "ppo (robust 5%)", "online-eglb"} <= set(rows)
+    window = scenario_of("equiglb/EquitableGLB-v0", {"scenario_options": {"hours": 288}}).split("test")
+    j_e, j_plus = _expert_terms(window, window.weights)
+    assert rows["online-eglb"]["objective"] == pytest.approx(j_e, rel=1e-12)
+    assert rows["ppo (robust 5%)"]["objective"] - j_e <= MARGIN * j_plus + RTOL * j_plus
+    assert rows["ppo (robust 5%)"]["information"].endswith("falls back to online-eglb")
+    capsys.readouterr()
+    assert main(["-n", "64", "-f", str(tmp_path / "x"), "--robust-margin", "-1"]) == 2
+    assert "--robust-margin -1.0: expected a finite number >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
