@@ -6,8 +6,9 @@ On the synthetic default scenario's test window (or its first ``--hours`` hours)
 ``MPCPolicy(horizon=H, forecast_model="perfect")`` (the seam's choice there:
 :class:`~equiglb.baselines.mpc.AggregateLPSolver`) and the same with ``solver="HIGHS"`` (the reference
 :class:`~equiglb.baselines.mpc.CvxpyMPCSolver`), whole window including reset, in ms per slot; their J
-(USD, must agree) and the ratio; and the direct path with calibrated forecasts (the default: the
-forecaster's cost on top of the solve). Online eGLB on
+(USD, must agree) and the ratio; the direct path with calibrated forecasts (the default: the
+forecaster's cost on top of the solve); and the direct path warm-started (``MPCPolicy(warm_start=True)``:
+each slot from the previous slot's basis moved one slot ahead). Online eGLB on
 the same window is the machine's reference (ms per slot, measured in the same run): quote ratios to it.
 The target: the direct path at least 3x faster than the cvxpy program at H = 6.
 
@@ -70,22 +71,24 @@ def _rows(label: str, window, horizons: list[int]) -> bool:
     print(f"{label} test window, {window.T} slots, mask {'full' if window.allowed.all() else 'partial'}; direct "
           f"path: {solver}; online eGLB {ref_ms:.3f} ms/slot (reference)")
     print(f"{'H':>3} {'direct ms':>10} {'cvxpy ms':>9} {'speed-up':>9} {'direct/eGLB':>12} {'calibrated ms':>14} "
-          f"{'J direct (USD)':>16} {'J cvxpy (USD)':>16}")
+          f"{'warm ms':>8} {'J direct (USD)':>16} {'J cvxpy (USD)':>16}")
     ok = True
     for h in horizons:
         fast_ms, j_fast = per_slot_ms(MPCPolicy(horizon=h, forecast_model="perfect"), window)
+        warm_ms, j_warm = per_slot_ms(MPCPolicy(horizon=h, forecast_model="perfect", warm_start=True), window)
         ref_h_ms, j_ref = per_slot_ms(MPCPolicy(horizon=h, solver="HIGHS", forecast_model="perfect"), window)
         cal_ms, _ = per_slot_ms(MPCPolicy(horizon=h, forecast_model="calibrated"), window)
-        agree = abs(j_fast - j_ref) <= 1e-7 * abs(j_ref)
+        agree = abs(j_fast - j_ref) <= 1e-7 * abs(j_ref) and abs(j_warm - j_ref) <= 1e-7 * abs(j_ref)
         ok &= agree
         print(f"{h:>3} {fast_ms:>10.3f} {ref_h_ms:>9.3f} {ref_h_ms / fast_ms:>8.1f}x {fast_ms / ref_ms:>11.1f}x "
-              f"{cal_ms:>14.3f} {j_fast:>16,.2f} {j_ref:>16,.2f}{'' if agree else '  J DIFFERS'}")
+              f"{cal_ms:>14.3f} {warm_ms:>8.3f} {j_fast:>16,.2f} {j_ref:>16,.2f}{'' if agree else '  J DIFFERS'}")
         if h == 6:
             print(f"    target: direct >= 3x faster than cvxpy at H = 6: "
                   f"{'met' if ref_h_ms / fast_ms >= 3 else 'MISSED'} ({ref_h_ms / fast_ms:.1f}x)")
         if h == 24:
-            print(f"    goal: direct <= 0.3 ms per slot at H = 24: {'met' if fast_ms <= 0.3 else 'MISSED'} "
-                  f"({fast_ms:.3f} ms; online eGLB {ref_ms:.3f} ms in this run)")
+            best = min(fast_ms, warm_ms)
+            print(f"    goal: direct <= 0.3 ms per slot at H = 24: {'met' if best <= 0.3 else 'MISSED'} "
+                  f"({best:.3f} ms, {best / ref_ms:.1f}x online eGLB's {ref_ms:.3f} ms in this run)")
     return ok
     return 0 if ok else 1
 

@@ -119,6 +119,53 @@ class CvxpyMPCSolver:
         return prob.schedule(slice(0, 1))[0]
 
 
+
+def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
+                   H: int, n_row: int) -> highspy.HighsBasis | None:
+    """The previous slot's optimal basis moved one slot ahead: a warm start for the next program.
+
+    ``col_blocks`` and ``row_blocks`` are (first index, entries per slot) of the slot-major blocks (H slots
+    each); their slot 0 is dropped and their last slot repeated; other entries keep their status. The count
+    of basic entries is restored on the last slot's columns; None when that fails (a cold start then)."""
+    if not basis.valid:
+        return None
+    cols, rows = list(basis.col_status), list(basis.row_status)
+    for status, blocks in ((cols, col_blocks), (rows, row_blocks)):
+        for first, width in blocks:
+            block = status[first:first + H * width]
+            status[first:first + H * width] = block[width:] + block[-width:]
+    basic = highspy.HighsBasisStatus.kBasic
+    n_basic = cols.count(basic) + rows.count(basic)
+    for first, width in col_blocks:
+        for c in range(first + (H - 1) * width, first + H * width):
+            if n_basic == n_row:
+                break
+            if n_basic > n_row and cols[c] == basic:
+                cols[c], n_basic = highspy.HighsBasisStatus.kLower, n_basic - 1
+            elif n_basic < n_row and cols[c] != basic:
+                cols[c], n_basic = basic, n_basic + 1
+    if n_basic != n_row:
+        return None
+    out = highspy.HighsBasis()
+    out.col_status, out.row_status = cols, rows
+    return out
+
+
+def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, lp: highspy.HighsLp, t: int) -> None:
+    """Pass ``lp`` to the solver's HiGHS and solve it, from the previous slot's basis moved one slot ahead when
+    the previous program was slot t - 1 of the same run (else a cold start)."""
+    hs = solver.highs
+    hs.passModel(lp)
+    prev = solver._basis
+    if solver.warm_start and prev is not None and t == solver._last_t + 1:
+        shifted = _shifted_basis(prev, solver.col_blocks, solver.row_blocks, solver.H, solver.n_row)
+        if shifted is not None:
+            hs.setBasis(shifted)
+    hs.run()
+    solver._last_t = t
+    solver._basis = hs.getBasis() if solver.warm_start else None
+
+
 class AggregateLPSolver:
     """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies`: the aggregated program as one LP
     in matrix form, solved by HiGHS (highspy) directly.
@@ -170,6 +217,13 @@ class AggregateLPSolver:
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self.solvers_used: dict[str, int] = {}
+        #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
+        #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
+        #: a cold start makes every routing a function of the program alone (bit for bit, tests/test_copies.py)
+        self.col_blocks, self.row_blocks = [(0, N), (nx, 1)], [(0, 1)]
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2                                     # the slot of the previous solve
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
@@ -201,8 +255,7 @@ class AggregateLPSolver:
         lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
         lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.start, self.index, self.values
-        self.highs.passModel(lp)
-        self.highs.run()
+        _run_warm(self, lp, t)
         status = self.highs.getModelStatus()
         if status != hs.HighsModelStatus.kOptimal:
             raise SolverError(f"MPC at slot t={t}: HiGHS returned {self.highs.modelStatusToString(status)}")
@@ -276,6 +329,10 @@ class MaskedLPSolver:
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self.solvers_used: dict[str, int] = {}
+        self.col_blocks, self.row_blocks = [(0, P), (nx, J)], [(0, J), (self.r_cap, N)]
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2                                     # the slot of the previous solve
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
@@ -307,8 +364,7 @@ class MaskedLPSolver:
         lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
         lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.start, self.index, self.values
-        self.highs.passModel(lp)
-        self.highs.run()
+        _run_warm(self, lp, t)
         status = self.highs.getModelStatus()
         if status != hs.HighsModelStatus.kOptimal:
             raise SolverError(f"MPC at slot t={t}: HiGHS returned {self.highs.modelStatusToString(status)}")
@@ -434,7 +490,11 @@ class MPCPolicy(OnlinePolicy):
             ``forecast_seed``: the same seed gives the same forecasts) and of the legacy noise, re-seeded
             at every :meth:`reset`.
         solver: a cvxpy solver to try first (with fallback); must be installed. ``None`` (default)
-            uses :class:`AggregateLPSolver` where it applies, else the cvxpy program.
+            uses :class:`AggregateLPSolver` or :class:`MaskedLPSolver` where one applies, else the cvxpy
+            program.
+        warm_start: the direct LP paths start each slot's solve from the previous slot's optimal basis
+            moved one slot ahead (fewer simplex iterations; the same optimum J, possibly another optimal
+            vertex where the program has several). Off by default.
 
     Raises:
         OptionError: an argument of the wrong type or range, or a solver that is not installed.
@@ -443,7 +503,11 @@ class MPCPolicy(OnlinePolicy):
     name = "mpc"
 
     def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None,
-                 forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0):
+                 forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0,
+                 warm_start: bool = False):
+        if not isinstance(warm_start, bool):
+            raise OptionError(f"warm_start={warm_start!r}: expected True or False")
+        self.warm_start = warm_start
         self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
         self.noise_std = as_float("noise_std", noise_std, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         self.seed = as_seed("seed", seed)
@@ -497,6 +561,9 @@ class MPCPolicy(OnlinePolicy):
         key = _structure_key(scenario, self.H, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:
             self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
+        if isinstance(self._solver, (AggregateLPSolver, MaskedLPSolver)):
+            self._solver.warm_start = self.warm_start
+            self._solver._basis = None
         forecaster, offset = None, 0
         if self.user_forecaster is not None:
             forecaster = self.user_forecaster
