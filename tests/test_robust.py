@@ -69,8 +69,7 @@ def _adversaries(window: Scenario, dim: int, seed: int) -> dict[str, Any]:
     one_hot[dirtiest % dim] = 1.0
     return {"random": lambda obs: rng.uniform(-1, 1, dim).astype(np.float32),
             "dirtiest": lambda obs: one_hot,
-            "plus-one": lambda obs: np.ones(dim, dtype=np.float32),
-            "minus-one": lambda obs: -np.ones(dim, dtype=np.float32)}
+            "constant-one": lambda obs: np.ones(dim, dtype=np.float32)}   # equal scores (as any constant)
 
 
 class OverCapacity(OnlinePolicy):
