@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from conftest import small_synthetic
 
-from equiglb.baselines.mpc import AggregateLPSolver, CvxpyMPCSolver, MPCCore, MPCPolicy, make_mpc_solver
+from equiglb.baselines.mpc import (
+    AggregateLPSolver,
+    CvxpyMPCSolver,
+    MaskedLPSolver,
+    MPCCore,
+    MPCPolicy,
+    make_mpc_solver,
+)
 from equiglb.envs import EquitableGLBEnv
 from equiglb.ledger import evaluate
 from equiglb.validate import OptionError
@@ -43,6 +50,73 @@ def test_accelerator_equals_the_cvxpy_program(q, H):
     assert not np.allclose(plain, fast)
 
 
+def _partial(q):
+    """The 72-hour synthetic scenario with a partial mask: region j reaches sites j, j+1, j+3 (mod N)."""
+    import dataclasses
+
+    scn = small_synthetic(1, q)
+    N, J = scn.N, scn.J
+    mask = np.zeros((N, J), dtype=bool)
+    for j in range(J):
+        mask[[j % N, (j + 1) % N, (j + 3) % N], j] = True
+    return dataclasses.replace(scn, mask=mask)
+
+
+@pytest.mark.parametrize("q", [1.0, math.inf])
+@pytest.mark.parametrize("H", [1, 5])
+def test_masked_lp_equals_the_cvxpy_program(q, H):
+    """The partial-mask LP gives the cvxpy program's J and site loads slot after slot, with multipliers."""
+    scn = _partial(q)
+    window, w = scn.window(10, 30), scn.weights
+    assert not window.allowed.all() and not AggregateLPSolver.applies(window, w)
+    solver = make_mpc_solver(window, H, w)
+    assert isinstance(solver, MaskedLPSolver)
+    scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N)))
+    fast = _run(window, w, solver, scales)
+    ref = _run(window, w, CvxpyMPCSolver(window, H, w, solver="HIGHS"), scales)
+    assert np.all(fast[:, ~window.allowed] == 0)
+    np.testing.assert_allclose(fast.sum(axis=(2, 3)), ref.sum(axis=(2, 3)), rtol=1e-6, atol=1e-6 * scn.demand.max())
+    np.testing.assert_allclose(fast.sum(axis=(1, 3)), ref.sum(axis=(1, 3)), rtol=1e-6, atol=1e-6 * scn.demand.max())
+    j_fast, j_ref = evaluate(window, fast, w).objective_usd, evaluate(window, ref, w).objective_usd
+    assert j_fast == pytest.approx(j_ref, rel=1e-7)
+    plain = _run(window, w, make_mpc_solver(window, H, w), np.ones_like(scales))
+    assert not np.allclose(plain, fast)
+
+
+def test_masked_lp_on_a_full_mask_equals_the_aggregate_lp():
+    """On a full mask the per-region LP and the aggregated LP are the same program (same J and site loads)."""
+    scn = small_synthetic(1, math.inf)
+    window, w = scn.window(0, 24), scn.weights
+    ones = np.ones((window.T, 2 * window.N))
+    a = _run(window, w, AggregateLPSolver(window, 6, w), ones)
+    m = _run(window, w, MaskedLPSolver(window, 6, w), ones)
+    np.testing.assert_allclose(a.sum(axis=(2, 3)), m.sum(axis=(2, 3)), rtol=1e-6, atol=1e-6 * scn.demand.max())
+    assert evaluate(window, a, w).objective_usd == pytest.approx(evaluate(window, m, w).objective_usd, rel=1e-9)
+
+
+@pytest.mark.parametrize("partial", [False, True])
+@pytest.mark.parametrize("q", [1.0, math.inf])
+def test_warm_start_keeps_the_optimum(partial, q):
+    """MPCPolicy(warm_start=True) (each slot from the previous basis moved one slot ahead) gives the cold
+    start's J on full and partial masks, and actually warm-starts (fewer simplex iterations in total)."""
+    scn = _partial(q) if partial else small_synthetic(1, q)
+    window, w = scn.window(5, 30), scn.weights
+    runs = {}
+    for warm in (False, True):
+        pol = MPCPolicy(horizon=8, forecast_model="perfect", warm_start=warm)
+        pol.reset(window, w)
+        iters = 0
+        xs = []
+        for t in range(window.T):
+            xs.append(pol.act(t))
+            iters += pol._solver.highs.getInfo().simplex_iteration_count
+        runs[warm] = (evaluate(window, np.stack(xs), w).objective_usd, iters)
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-7)
+    assert runs[True][1] < runs[False][1]
+    with pytest.raises(OptionError, match="warm_start=1"):
+        MPCPolicy(warm_start=1)
+
+
 def test_the_seam_chooses_once_by_structure():
     one = small_synthetic(1, math.inf)
     assert isinstance(make_mpc_solver(one, 3, one.weights), AggregateLPSolver)
@@ -51,6 +125,9 @@ def test_the_seam_chooses_once_by_structure():
     assert isinstance(make_mpc_solver(q2, 3, q2.weights), CvxpyMPCSolver)        # a cone, not an LP
     three = small_synthetic(3, math.inf)
     assert isinstance(make_mpc_solver(three, 3, three.weights), CvxpyMPCSolver)   # three models
+    part = _partial(math.inf)
+    assert isinstance(make_mpc_solver(part, 3, part.weights), MaskedLPSolver)     # a partial mask
+    assert isinstance(make_mpc_solver(part, 3, part.weights, solver="HIGHS"), CvxpyMPCSolver)
 
 
 def test_mpc_policy_rebuilds_its_program_for_new_weights():

@@ -1,7 +1,8 @@
 """stable-baselines3 agents for equiglb: algorithm registry and hyperparameters (:mod:`.algos`), run
 folders (:mod:`.runs`), the ``train.py`` command line (:mod:`.cli`) and training loop
 (:mod:`.trainer`), exact interruption and resumption (:mod:`.resume`), saved agents as policies
-(:class:`AgentPolicy`), evaluation beside the baselines (:mod:`.evaluate`) and reports
+(:class:`AgentPolicy`), a learned policy with a guarantee against an online expert
+(:class:`RobustPolicy`, docs/robust.md), evaluation beside the baselines (:mod:`.evaluate`) and reports
 (:mod:`.report`). See docs/training.md.
 
 Imports go one way: runs <- policy <- evaluate <- trainer <- cli (``evaluate`` is not imported here,
@@ -17,5 +18,6 @@ except ImportError as exc:  # the core install (environment and baselines) has n
 
 from equiglb.agents.algos import ALGOS, OFF_POLICY, load_hyperparams  # noqa: E402
 from equiglb.agents.policy import AgentPolicy  # noqa: E402
+from equiglb.agents.robust import RobustPolicy  # noqa: E402
 
-__all__ = ["ALGOS", "OFF_POLICY", "load_hyperparams", "AgentPolicy"]
+__all__ = ["ALGOS", "OFF_POLICY", "load_hyperparams", "AgentPolicy", "RobustPolicy"]

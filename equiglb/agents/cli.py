@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from equiglb.agents.algos import ALGOS
+from equiglb.agents.evaluate import ROBUST_MARGIN, check_robust_margin
 from equiglb.agents.runs import UserError
 from equiglb.agents.trainer import run
 from equiglb.validate import cli_int
@@ -102,6 +103,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--baselines", nargs="*", default=None, metavar="NAME",
                    help="baselines in the final table (default: all of equiglb.baselines.POLICY_NAMES; "
                         "give none to skip)")
+    p.add_argument("--robust-margin", type=float, default=None, metavar="M",
+                   help="the final table also shows the agent inside RobustPolicy (falls back to online eGLB so "
+                        "that J <= (1 + M) J(online eGLB) on the episode; docs/robust.md): the row "
+                        "'<algo> (robust <M>%%)', e.g. 0.05")
     p.add_argument("--torch-threads", type=_positive_int, default=None,
                    help="torch intra-op threads; default 1 (the fastest for the small MLPs here; see "
                         "docs/training.md)")
@@ -120,7 +125,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     returns the process exit code: 0, 2 for a bad input, 128 + signal number when interrupted."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    token = None
     try:
+        token = ROBUST_MARGIN.set(check_robust_margin(args.robust_margin))
         return run(args, parser)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
@@ -130,6 +137,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
               "(or, once training is done, redoes only the final evaluation)",
               file=sys.stderr)
         return 128 + 2
+    finally:
+        if token is not None:
+            ROBUST_MARGIN.reset(token)
 
 
 if __name__ == "__main__":

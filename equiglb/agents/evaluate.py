@@ -16,7 +16,9 @@ and the plots of :mod:`equiglb.agents.report` into ``--out`` (default: a new
 from __future__ import annotations
 
 import argparse
+import contextvars
 import importlib
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -43,6 +45,25 @@ from equiglb.validate import OptionError
 
 __all__ = ["scenario_of", "check_baselines", "default_labels", "evaluate_models", "build_parser", "main"]
 
+
+
+#: the robust margin ``train.py --robust-margin`` asks for (read by :func:`evaluate_models` when its own
+#: ``robust_margin`` is not given; set by :func:`equiglb.agents.cli.main` for the run)
+ROBUST_MARGIN: contextvars.ContextVar[float | None] = contextvars.ContextVar("ROBUST_MARGIN", default=None)
+
+
+def check_robust_margin(margin: float | None, option: str = "--robust-margin") -> float | None:
+    """``margin`` if None or a finite number >= 0, else :class:`UserError` naming ``option``."""
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
+                               or not math.isfinite(margin) or margin < 0):
+        raise UserError(f"{option} {margin!r}: expected a finite number >= 0 (e.g. 0.05 for 5 %)")
+    return margin
+
+
+def robust_label(name: str, margin: float) -> str:
+    """Row label of an agent's robust wrapper: ``"ppo (agent)"`` -> ``"ppo (robust 5%)"``."""
+    base = name[:-len(" (agent)")] if name.endswith(" (agent)") else name
+    return f"{base} (robust {100 * margin:g}%)"
 
 def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenario:
     """:func:`equiglb.evaluation.scenario_of`, raising :class:`UserError` (the CLIs' error) instead."""
@@ -83,7 +104,8 @@ def check_baselines(names: Sequence[str], window: Scenario, option: str = "--bas
 def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
                     split: str = "test", baselines: Sequence[str] | None = None, progress: bool = True,
                     out_dir: str | Path | None = None, algo: str | None = None,
-                    names: Sequence[str] | None = None, print_table: bool = True, ensemble: bool = False) -> Path:
+                    names: Sequence[str] | None = None, print_table: bool = True, ensemble: bool = False,
+                    robust_margin: float | None = None) -> Path:
     """Evaluate saved models and the baselines on ``split`` of the env's scenario; write the report.
 
     Args:
@@ -99,6 +121,9 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
         ensemble: add the row ``ensemble(<k>)``: the models acting as one, each slot the mean of their
             deterministic actions (:class:`~equiglb.agents.policy.EnsemblePolicy`; two models at least,
             trained with the same environment options).
+        robust_margin: also evaluate each agent inside :class:`~equiglb.agents.robust.RobustPolicy` with
+            online eGLB as its expert and this margin, as the row ``<agent> (robust <margin>%)`` beside it
+            (docs/robust.md). Default: :data:`ROBUST_MARGIN` (``train.py --robust-margin``), else none.
 
     Returns:
         The folder written.
@@ -106,6 +131,7 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     Raises:
         UserError: a bad input (named in the message), before any policy runs.
     """
+    robust_margin = check_robust_margin(ROBUST_MARGIN.get() if robust_margin is None else robust_margin)
     paths = [check_model_file(m) for m in models]
     cfg = run_config(paths[0]) if paths else {}
     env_id = env_id or cfg.get("env_id")
@@ -151,6 +177,12 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     if ensemble:
         # the same agents: run_policies schedules one policy after another, and each schedule is a new array
         members.append(EnsemblePolicy(agents))
+    if robust_margin is not None:
+        from equiglb.agents.robust import RobustPolicy  # noqa: PLC0415
+
+        # the same agents, each followed unless it would lose more than the margin to online eGLB
+        members.extend(RobustPolicy(ag, expert="online-eglb", margin=robust_margin,
+                                    name=robust_label(ag.name, robust_margin)) for ag in agents)
     policies: list[Policy] = [*base, *members]
     if len({p.name for p in policies}) != len(policies):
         raise UserError(f"row labels {[p.name for p in policies]} are not distinct; give --names")
@@ -169,7 +201,8 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     write_report(out, result.rows, window, footprints=footprints, agent_routing=agent_routing)
     (out / "evaluated.yml").write_text(yaml.safe_dump(plain({
         "models": [str(p) for p in paths], "names": [a.name for a in members], "env_id": env_id,
-        "env_kwargs": env_kwargs, "split": split, "baselines": [b.name for b in base], "utc": now_utc()}),
+        "env_kwargs": env_kwargs, "split": split, "baselines": [b.name for b in base],
+        **({"robust_margin": robust_margin} if robust_margin is not None else {}), "utc": now_utc()}),
         sort_keys=False))
     if print_table:
         print(format_table(result.rows))
@@ -225,6 +258,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--names", nargs="+", default=None, help="row labels of the models")
     p.add_argument("--ensemble", action="store_true",
                    help="also evaluate the models as one ensemble (the mean of their deterministic actions)")
+    p.add_argument("--robust-margin", type=float, default=None, metavar="M",
+                   help="also evaluate each agent inside RobustPolicy (falls back to online eGLB; J <= (1 + M) "
+                        "J(online eGLB) on the episode, docs/robust.md) as the row '<agent> (robust <M>%%)'")
     p.add_argument("-o", "--out", default=None,
                    help="output folder, which must not hold a table (default: a new <first run>/eval_<env>_<split>)")
     p.add_argument("--gym-packages", nargs="+", default=(), metavar="MODULE",
@@ -249,7 +285,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             raise UserError(f"--env-kwargs: {exc}") from exc
         evaluate_models(args.models, env_id=args.env, env_kwargs=kw, split=args.split, baselines=args.baselines,
                         out_dir=args.out, algo=args.algo, names=args.names, progress=args.progress,
-                        ensemble=args.ensemble)
+                        ensemble=args.ensemble, robust_margin=args.robust_margin)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2

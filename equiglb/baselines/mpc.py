@@ -20,8 +20,10 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
   every site, no social or latency term, q in {1, inf}: the default scenarios): the same program,
   aggregated over regions exactly as the offline program does, written as a linear program in matrix
   form and handed to HiGHS directly (5-10x faster per slot than through cvxpy at H = 1..24,
-  ``benchmarks/mpc_time.py``).
-  Tests pin it to the reference.
+  ``benchmarks/mpc_time.py``);
+* :class:`MaskedLPSolver`, the same for a **partial** connectivity mask (eGLB-2022 partial): the
+  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load.
+  Tests pin both to the reference.
 
 :class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
 :class:`MPCPolicy` and the environment's ``action_mode="mpc_residual"``
@@ -43,8 +45,8 @@ from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import OptionError, as_float, as_int, as_seed, one_of
 
-__all__ = ["MPCPolicy", "MPCCore", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "make_mpc_solver",
-           "MAX_HORIZON_H"]
+__all__ = ["MPCPolicy", "MPCCore", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "MaskedLPSolver",
+           "make_mpc_solver", "MAX_HORIZON_H"]
 
 #: Longest MPC look-ahead accepted (hours): one week; the program grows linearly with it.
 MAX_HORIZON_H = 168
@@ -117,6 +119,53 @@ class CvxpyMPCSolver:
         return prob.schedule(slice(0, 1))[0]
 
 
+
+def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
+                   H: int, n_row: int) -> highspy.HighsBasis | None:
+    """The previous slot's optimal basis moved one slot ahead: a warm start for the next program.
+
+    ``col_blocks`` and ``row_blocks`` are (first index, entries per slot) of the slot-major blocks (H slots
+    each); their slot 0 is dropped and their last slot repeated; other entries keep their status. The count
+    of basic entries is restored on the last slot's columns; None when that fails (a cold start then)."""
+    if not basis.valid:
+        return None
+    cols, rows = list(basis.col_status), list(basis.row_status)
+    for status, blocks in ((cols, col_blocks), (rows, row_blocks)):
+        for first, width in blocks:
+            block = status[first:first + H * width]
+            status[first:first + H * width] = block[width:] + block[-width:]
+    basic = highspy.HighsBasisStatus.kBasic
+    n_basic = cols.count(basic) + rows.count(basic)
+    for first, width in col_blocks:
+        for c in range(first + (H - 1) * width, first + H * width):
+            if n_basic == n_row:
+                break
+            if n_basic > n_row and cols[c] == basic:
+                cols[c], n_basic = highspy.HighsBasisStatus.kLower, n_basic - 1
+            elif n_basic < n_row and cols[c] != basic:
+                cols[c], n_basic = basic, n_basic + 1
+    if n_basic != n_row:
+        return None
+    out = highspy.HighsBasis()
+    out.col_status, out.row_status = cols, rows
+    return out
+
+
+def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, lp: highspy.HighsLp, t: int) -> None:
+    """Pass ``lp`` to the solver's HiGHS and solve it, from the previous slot's basis moved one slot ahead when
+    the previous program was slot t - 1 of the same run (else a cold start)."""
+    hs = solver.highs
+    hs.passModel(lp)
+    prev = solver._basis
+    if solver.warm_start and prev is not None and t == solver._last_t + 1:
+        shifted = _shifted_basis(prev, solver.col_blocks, solver.row_blocks, solver.H, solver.n_row)
+        if shifted is not None:
+            hs.setBasis(shifted)
+    hs.run()
+    solver._last_t = t
+    solver._basis = hs.getBasis() if solver.warm_start else None
+
+
 class AggregateLPSolver:
     """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies`: the aggregated program as one LP
     in matrix form, solved by HiGHS (highspy) directly.
@@ -168,6 +217,13 @@ class AggregateLPSolver:
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self.solvers_used: dict[str, int] = {}
+        #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
+        #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
+        #: a cold start makes every routing a function of the program alone (bit for bit, tests/test_copies.py)
+        self.col_blocks, self.row_blocks = [(0, N), (nx, 1)], [(0, 1)]
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2                                     # the slot of the previous solve
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
@@ -199,8 +255,7 @@ class AggregateLPSolver:
         lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
         lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.start, self.index, self.values
-        self.highs.passModel(lp)
-        self.highs.run()
+        _run_warm(self, lp, t)
         status = self.highs.getModelStatus()
         if status != hs.HighsModelStatus.kOptimal:
             raise SolverError(f"MPC at slot t={t}: HiGHS returned {self.highs.modelStatusToString(status)}")
@@ -212,14 +267,124 @@ class AggregateLPSolver:
         return (sites[:, None] * share[None, :])[..., None]
 
 
-MPCSolver = CvxpyMPCSolver | AggregateLPSolver
+class MaskedLPSolver:
+    """Accelerator of :class:`CvxpyMPCSolver` for a **partial** connectivity mask (one model, no social or
+    latency term, q in {1, inf}; e.g. eGLB-2022 partial): the per-region program as one LP in matrix form,
+    solved by HiGHS directly, as :class:`AggregateLPSolver` does for a full mask.
+
+    Columns: x[t, p] for every allowed (site, region) pair p (H·P), the unserved load u[t, j] (H·J), and for
+    q = inf the epigraph variables z_c, z_w. Rows: demand ``Σ_i x[t, i, j] + u[t, j] = λ[t, j]`` (H·J),
+    capacity ``Σ_j e x[t, i, j] <= M_i`` (H·N) and, for q = inf, ``s_i (offset_i + Σ_{t,j} coef[t, i]
+    x[t, i, j]) - z <= 0`` per site and footprint. For q = 1 the footprint coefficients join the energy
+    cost. Unserved load is per region, as in :class:`OfflineProblem` without aggregation. The objective
+    depends on the site totals only, so where several regional splits are optimal the routing may differ
+    from the cvxpy program's while J is the same (tests pin J and the site loads).
+    """
+
+    @staticmethod
+    def applies(scenario: Scenario, weights: Weights) -> bool:
+        """Whether this accelerator covers the structure: as :meth:`AggregateLPSolver.applies` but any mask
+        in which every region reaches at least one site."""
+        social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+        latency = bool(weights.mu_latency) and scenario.latency is not None
+        return (scenario.K == 1 and not social and not latency and weights.q in (1.0, math.inf)
+                and bool(scenario.allowed[:, :, 0].any(axis=0).all()))
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights):
+        self._highspy = highspy
+        self.H, self.weights = H, weights
+        self.key = _structure_key(scenario, H, weights, True)
+        sc, N, J = scenario, scenario.N, scenario.J
+        self.N, self.J = N, J
+        self.site_of, self.region_of = np.nonzero(sc.allowed[:, :, 0])     # the allowed pairs p
+        P = self.P = len(self.site_of)
+        self.maxima = weights.q == math.inf
+        nx, nu = H * P, H * J
+        self.n_col = nx + nu + (2 if self.maxima else 0)
+        self.r_cap = H * J                                                 # first capacity row
+        self.r_foot = H * J + H * N                                        # first footprint row (q = inf)
+        self.n_row = self.r_foot + (2 * N if self.maxima else 0)
+        per_x = 4 if self.maxima else 2
+        t_of, p_of = np.divmod(np.arange(nx), P)
+        i_of, j_of = self.site_of[p_of], self.region_of[p_of]
+        rows = [t_of * J + j_of, self.r_cap + t_of * N + i_of]
+        if self.maxima:
+            rows += [self.r_foot + i_of, self.r_foot + N + i_of]
+        index = [np.stack(rows, axis=1).ravel(), np.arange(nu)]           # u[t, j] -> demand row t J + j
+        start = [np.arange(nx) * per_x, per_x * nx + np.arange(nu)]
+        if self.maxima:
+            index += [self.r_foot + np.arange(N), self.r_foot + N + np.arange(N)]
+            start += [np.array([per_x * nx + nu, per_x * nx + nu + N])]
+        self.index = np.concatenate(index).astype(np.int32)
+        self.start = np.append(np.concatenate(start), len(self.index)).astype(np.int32)
+        self.values = np.ones(len(self.index))
+        self.values[1:per_x * nx:per_x] = float(sc.energy_per_unit[0])    # capacity rows: IT MWh per load unit
+        if self.maxima:
+            self.values[per_x * nx + nu:] = -1.0                           # the -z entries
+        self._t_of, self._i_of = t_of, i_of
+        self.col_lower = np.zeros(self.n_col)
+        self.col_upper = np.full(self.n_col, highspy.kHighsInf)
+        self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
+        self.row_upper = np.zeros(self.n_row)
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.solvers_used: dict[str, int] = {}
+        self.col_blocks, self.row_blocks = [(0, P), (nx, J)], [(0, J), (self.r_cap, N)]
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2                                     # the slot of the previous solve
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """As :meth:`CvxpyMPCSolver.first_slot`."""
+        hs, w, H, N, J, P = self._highspy, self.weights, self.H, self.N, self.J, self.P
+        nx, nu = H * P, H * J
+        mwh = float(scenario.energy_per_unit[0]) * scenario.pue               # facility MWh per load unit
+        omega = scenario.region_weights
+        coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
+        coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
+        t_of, i_of = self._t_of, self._i_of
+        cost = np.zeros(self.n_col)
+        cost[:nx] = (data.price * mwh)[t_of, i_of]
+        cost[nx:nx + nu] = w.unserved_penalty_usd
+        demand = data.demand.ravel()                                           # (H J,) row t J + j
+        self.row_lower[:nu] = demand
+        self.row_upper[:nu] = demand
+        self.row_upper[self.r_cap:self.r_foot] = np.tile(data.capacity, H)
+        if self.maxima:
+            cost[nx + nu:] = 1.0
+            self.values[2:4 * nx:4] = coef_c[t_of, i_of]
+            self.values[3:4 * nx:4] = coef_w[t_of, i_of]
+            self.row_upper[self.r_foot:self.r_foot + N] = -w.mu_carbon * omega * data.carbon_scale * data.carbon_t
+            self.row_upper[self.r_foot + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
+        else:
+            cost[:nx] += (coef_c + coef_w)[t_of, i_of]
+        lp = hs.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, self.col_lower, self.col_upper
+        lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
+        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.start, self.index, self.values
+        _run_warm(self, lp, t)
+        status = self.highs.getModelStatus()
+        if status != hs.HighsModelStatus.kOptimal:
+            raise SolverError(f"MPC at slot t={t}: HiGHS returned {self.highs.modelStatusToString(status)}")
+        self.solvers_used["HIGHS"] = self.solvers_used.get("HIGHS", 0) + 1
+        x = np.zeros((N, J, 1))
+        x[self.site_of, self.region_of, 0] = np.maximum(np.asarray(self.highs.getSolution().col_value[:P]), 0.0)
+        return x
+
+
+MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver
 
 
 def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
-    """The per-slot MPC solver for a structure, chosen once: :class:`AggregateLPSolver` where it applies
-    and no cvxpy solver is requested, else the reference :class:`CvxpyMPCSolver`."""
+    """The per-slot MPC solver for a structure, chosen once: :class:`AggregateLPSolver` (full mask) or
+    :class:`MaskedLPSolver` (partial mask) where it applies and no cvxpy solver is requested, else the
+    reference :class:`CvxpyMPCSolver`."""
     if solver is None and AggregateLPSolver.applies(scenario, weights):
         return AggregateLPSolver(scenario, H, weights)
+    if solver is None and MaskedLPSolver.applies(scenario, weights):
+        return MaskedLPSolver(scenario, H, weights)
     return CvxpyMPCSolver(scenario, H, weights, solver)
 
 
@@ -325,7 +490,11 @@ class MPCPolicy(OnlinePolicy):
             ``forecast_seed``: the same seed gives the same forecasts) and of the legacy noise, re-seeded
             at every :meth:`reset`.
         solver: a cvxpy solver to try first (with fallback); must be installed. ``None`` (default)
-            uses :class:`AggregateLPSolver` where it applies, else the cvxpy program.
+            uses :class:`AggregateLPSolver` or :class:`MaskedLPSolver` where one applies, else the cvxpy
+            program.
+        warm_start: the direct LP paths start each slot's solve from the previous slot's optimal basis
+            moved one slot ahead (fewer simplex iterations; the same optimum J, possibly another optimal
+            vertex where the program has several). Off by default.
 
     Raises:
         OptionError: an argument of the wrong type or range, or a solver that is not installed.
@@ -334,7 +503,11 @@ class MPCPolicy(OnlinePolicy):
     name = "mpc"
 
     def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None,
-                 forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0):
+                 forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0,
+                 warm_start: bool = False):
+        if not isinstance(warm_start, bool):
+            raise OptionError(f"warm_start={warm_start!r}: expected True or False")
+        self.warm_start = warm_start
         self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
         self.noise_std = as_float("noise_std", noise_std, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
         self.seed = as_seed("seed", seed)
@@ -388,6 +561,9 @@ class MPCPolicy(OnlinePolicy):
         key = _structure_key(scenario, self.H, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:
             self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
+        if isinstance(self._solver, (AggregateLPSolver, MaskedLPSolver)):
+            self._solver.warm_start = self.warm_start
+            self._solver._basis = None
         forecaster, offset = None, 0
         if self.user_forecaster is not None:
             forecaster = self.user_forecaster
