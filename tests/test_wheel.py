@@ -91,10 +91,11 @@ def test_train_from_the_installed_package_outside_the_repository(installed, tmp_
     assert str(run.relative_to(work)) in out
     cfg = yaml.safe_load((run / "config.yml").read_text())
     assert cfg["num_timesteps"] >= 128 and cfg["seed"] == 4
-    assert cfg["hyperparams"]["gamma"] == load_hyperparams("ppo", "equiglb/EquitableGLB-v0")["gamma"]  # ppo.yml read
+    assert cfg["hyperparams"]["gamma"] == load_hyperparams("ppo", cfg["env_id"])["gamma"]  # ppo.yml read
     assert (run / "model.zip").is_file() and (run / "vecnormalize.pkl").is_file()
     with open(run / "eval" / "table.csv", newline="") as f:
         rows = {r["policy"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"offline", "ppo (agent)"}
+    assert set(rows) == {"offline", "mpc-24 calibrated (agent's base)", "ppo (agent)"}   # the agent's planner alone
     offline, agent = float(rows["offline"]["objective"]), float(rows["ppo (agent)"]["objective"])
+    assert offline <= float(rows["mpc-24 calibrated (agent's base)"]["objective"]) * (1 + 1e-9)
     assert 0 < offline <= agent * (1 + 1e-9)             # nothing beats the offline optimum
