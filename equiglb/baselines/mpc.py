@@ -227,7 +227,7 @@ class AggregateLPSolver:
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
-        hs, w, H, N = self._highspy, self.weights, self.H, self.N
+        w, H, N = self.weights, self.H, self.N
         nx = H * N
         e = float(scenario.energy_per_unit[0])
         mwh = e * scenario.pue                                  # facility MWh per load unit at site i
@@ -249,18 +249,7 @@ class AggregateLPSolver:
             self.row_upper[H + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
         else:
             cost[:nx] += (coef_c + coef_w).ravel()
-        lp = hs.HighsLp()
-        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, self.col_lower, self.col_upper
-        lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
-        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.start, self.index, self.values
-        _run_warm(self, lp, t)
-        status = self.highs.getModelStatus()
-        if status != hs.HighsModelStatus.kOptimal:
-            raise SolverError(f"MPC at slot t={t}: HiGHS returned {self.highs.modelStatusToString(status)}")
-        self.solvers_used["HIGHS"] = self.solvers_used.get("HIGHS", 0) + 1
-        sites = np.maximum(np.asarray(self.highs.getSolution().col_value[:N]), 0.0)
+        sites = np.maximum(_solve_lp(self, cost, t)[:N], 0.0)
         lam0 = data.demand[0]
         tot = float(lam0.sum())
         share = lam0 / tot if tot > 0 else np.zeros(self.J)
@@ -336,7 +325,7 @@ class MaskedLPSolver:
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
-        hs, w, H, N, J, P = self._highspy, self.weights, self.H, self.N, self.J, self.P
+        w, H, N, J, P = self.weights, self.H, self.N, self.J, self.P
         nx, nu = H * P, H * J
         mwh = float(scenario.energy_per_unit[0]) * scenario.pue               # facility MWh per load unit
         omega = scenario.region_weights
@@ -358,23 +347,30 @@ class MaskedLPSolver:
             self.row_upper[self.r_foot + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
         else:
             cost[:nx] += (coef_c + coef_w)[t_of, i_of]
-        lp = hs.HighsLp()
-        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, self.col_lower, self.col_upper
-        lp.row_lower_, lp.row_upper_ = self.row_lower, self.row_upper
-        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = self.start, self.index, self.values
-        _run_warm(self, lp, t)
-        status = self.highs.getModelStatus()
-        if status != hs.HighsModelStatus.kOptimal:
-            raise SolverError(f"MPC at slot t={t}: HiGHS returned {self.highs.modelStatusToString(status)}")
-        self.solvers_used["HIGHS"] = self.solvers_used.get("HIGHS", 0) + 1
         x = np.zeros((N, J, 1))
-        x[self.site_of, self.region_of, 0] = np.maximum(np.asarray(self.highs.getSolution().col_value[:P]), 0.0)
+        x[self.site_of, self.region_of, 0] = np.maximum(_solve_lp(self, cost, t)[:P], 0.0)
         return x
 
 
 MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver
+
+
+def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: int) -> np.ndarray:
+    """Solve ``solver``'s LP (its matrix and bounds, the column costs ``cost``) with its HiGHS instance at
+    slot t; the column values. A status other than optimal is a :class:`SolverError`."""
+    hs = solver._highspy
+    lp = hs.HighsLp()
+    lp.num_col_, lp.num_row_ = solver.n_col, solver.n_row
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, solver.col_lower, solver.col_upper
+    lp.row_lower_, lp.row_upper_ = solver.row_lower, solver.row_upper
+    lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = solver.start, solver.index, solver.values
+    _run_warm(solver, lp, t)
+    status = solver.highs.getModelStatus()
+    if status != hs.HighsModelStatus.kOptimal:
+        raise SolverError(f"MPC at slot t={t}: HiGHS returned {solver.highs.modelStatusToString(status)}")
+    solver.solvers_used["HIGHS"] = solver.solvers_used.get("HIGHS", 0) + 1
+    return np.asarray(solver.highs.getSolution().col_value)
 
 
 def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
