@@ -210,24 +210,25 @@ def run_id_and_options(algo: str, env_id: str) -> tuple[str, list[str]]:
     """The id train.py runs the holdout scenario with, and the env options that make it train as ``env_id``.
 
     An id whose registration fixes a split (the eGLB-2022 ids: ``split="train"``) cannot make the holdout
-    scenario (splits ``fit``/``val``), so it runs as :data:`HOLDOUT_ID` with ``env_id``'s hyperparameter-file
-    ``env_kwargs`` (and the environment's default for any option only :data:`HOLDOUT_ID`'s entry sets); the
-    two entries must then agree on everything else (checked)."""
-    if "split" not in (gym.spec(env_id).kwargs or {}):
+    scenario (splits ``fit``/``val``), so it runs as :data:`HOLDOUT_ID` with ``env_id``'s registered settings
+    (and the environment's default for any option only :data:`HOLDOUT_ID`'s registration sets); the two ids'
+    hyperparameter entries must then agree (checked)."""
+    own_kw = dict(gym.spec(env_id).kwargs or {})
+    if "split" not in own_kw:
         return env_id, []
     entries = read_hyperparams_file(hyperparams_path(algo))
     own, run = entries.get(env_id, entries["default"]), entries.get(HOLDOUT_ID, entries["default"])
-    if {k: v for k, v in own.items() if k != "env_kwargs"} != {k: v for k, v in run.items() if k != "env_kwargs"}:
-        raise SystemExit(f"{env_id} runs the holdout scenario as {HOLDOUT_ID}, but their {algo} entries differ "
-                         f"beyond env_kwargs; align them in {hyperparams_path(algo)}")
-    kw = dict(own.get("env_kwargs") or {})
+    if own != run:
+        raise SystemExit(f"{env_id} runs the holdout scenario as {HOLDOUT_ID}, but their {algo} entries differ; "
+                         f"align them in {hyperparams_path(algo)}")
+    kw = {k: v for k, v in own_kw.items() if k not in SCRIPT_KEYS}
     defaults = inspect.signature(EnvConfig.make).parameters
-    for k in (run.get("env_kwargs") or {}):        # what HOLDOUT_ID's entry sets and env_id's does not: the default
+    for k in (gym.spec(HOLDOUT_ID).kwargs or {}):   # what HOLDOUT_ID's registration sets and env_id's does not
         if k not in kw and k not in SCRIPT_KEYS:
             if k not in defaults or defaults[k].default is inspect.Parameter.empty:
-                raise SystemExit(f"{HOLDOUT_ID}'s {algo} entry sets {k}, which {env_id}'s does not; add it there")
+                raise SystemExit(f"{HOLDOUT_ID}'s registration sets {k}, which {env_id}'s does not; add it there")
             kw[k] = defaults[k].default
-    return HOLDOUT_ID, [f"{k}={json.dumps(v)}" for k, v in kw.items() if k not in SCRIPT_KEYS]
+    return HOLDOUT_ID, [f"{k}={json.dumps(v)}" for k, v in kw.items()]
 
 
 def main(argv: list[str] | None = None) -> int:

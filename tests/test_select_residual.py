@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import pytest
 from conftest import load_benchmark
 
@@ -80,16 +81,16 @@ def test_val_hours_must_leave_a_fit_window(capsys):
 
 
 def test_eglb2022_runs_as_the_split_free_id_with_its_own_episodes():
-    # the eGLB-2022 id fixes split="train", which the holdout scenario lacks: it runs as HOLDOUT_ID with
-    # its hyperparameter entry's episodes; the synthetic id runs as itself
+    # the eGLB-2022 tuned id fixes split="train", which the holdout scenario lacks: it runs as HOLDOUT_ID with
+    # its own registered episodes; the synthetic id runs as itself
     assert sr.run_id_and_options("ppo", "equiglb/EquitableGLB-v0") == ("equiglb/EquitableGLB-v0", [])
-    run_id, kw = sr.run_id_and_options("ppo", "equiglb/EquitableGLB-eglb2022-v0")
+    eglb_id = "equiglb/EquitableGLB-eglb2022-residual-v0"
+    run_id, kw = sr.run_id_and_options("ppo", eglb_id)
     assert run_id == sr.HOLDOUT_ID
-    assert "episode_length=121" in kw and not any(k.startswith(("action_mode", "eglb_eta_scale")) for k in kw)
-    # an option that only the run id's entry sets (forecast_horizon on the synthetic id) is reset to the
-    # environment's default, so the eGLB-2022 candidates do not inherit it
-    entries = sr.read_hyperparams_file(sr.hyperparams_path("ppo"))
+    assert "episode_length=121" in kw and not any(k.startswith(("action_mode", "split=", "scenario=")) for k in kw)
+    # every option HOLDOUT_ID's registration sets is given (the eGLB-2022 id's value, or the env's default)
     keys = {item.split("=", 1)[0] for item in kw}
-    assert set(entries[sr.HOLDOUT_ID]["env_kwargs"]) - sr.SCRIPT_KEYS <= keys
-    if "forecast_horizon" not in entries["equiglb/EquitableGLB-eglb2022-v0"]["env_kwargs"]:
-        assert "forecast_horizon" not in entries[sr.HOLDOUT_ID]["env_kwargs"] or "forecast_horizon=0" in kw
+    assert set(gym.spec(sr.HOLDOUT_ID).kwargs) - sr.SCRIPT_KEYS <= keys
+    # an id whose hyperparameter entry differs from HOLDOUT_ID's is refused
+    with pytest.raises(SystemExit, match="entries differ"):
+        sr.run_id_and_options("ppo", "equiglb/EquitableGLB-eglb2022-partial-24h-v0")
