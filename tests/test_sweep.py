@@ -27,7 +27,7 @@ import equiglb
 from equiglb.agents.algos import load_hyperparams
 from equiglb.stats import summarize, summarize_groups
 from equiglb.sweep.__main__ import main
-from equiglb.sweep.config import SweepConfig, add_arguments, config_from_args, expand_trials, parse_grid
+from equiglb.sweep.config import DEFAULT_ENV_ID, SweepConfig, add_arguments, config_from_args, expand_trials, parse_grid
 from equiglb.sweep.engine import holdout_env_kwargs
 from equiglb.sweep.trial import holdout_scenario
 
@@ -359,11 +359,11 @@ def test_search_scores_on_the_validation_window_and_writes_a_best_config(tmp_pat
         run = next((spec.parent / "ppo").iterdir())
         cfg = yaml.safe_load((run / "config.yml").read_text())
         assert cfg["eval_split"] == "val" and cfg["train_split"] == "fit"
-    best = yaml.safe_load((out / "best_ppo.yml").read_text())["equiglb/EquitableGLB-v0"]
+    best = yaml.safe_load((out / "best_ppo.yml").read_text())[DEFAULT_ENV_ID]   # the sweep's env id
     row = table.iloc[0]
     assert best["learning_rate"] == pytest.approx(row["learning_rate"]) and best["gamma"] == row["gamma"]
     assert best["n_epochs"] == row["n_epochs"]       # searched values override the fixed -params
     assert f"-conf {out / 'best_ppo.yml'}" in captured.out
     # a complete entry that train.py (-conf) and RL Zoo read as they read the shipped files
-    hp = load_hyperparams("ppo", "equiglb/EquitableGLB-v0", path=out / "best_ppo.yml")
+    hp = load_hyperparams("ppo", DEFAULT_ENV_ID, path=out / "best_ppo.yml")
     assert hp["learning_rate"] == pytest.approx(row["learning_rate"]) and hp["n_timesteps"] > 0
