@@ -24,7 +24,7 @@ train: $(STAMP)
 	$(PY) train.py --algo ppo $(ARGS)
 
 check: $(STAMP)
-	$(VENV)/bin/ruff check equiglb tests benchmarks train.py
+	$(VENV)/bin/ruff check src tests benchmarks train.py
 	$(PY) -m mypy
 
 test: check
@@ -35,4 +35,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/solver_time.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

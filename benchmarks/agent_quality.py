@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 import gymnasium as gym  # noqa: E402
 import yaml  # noqa: E402

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run from a checkout without installing
 import equiglb  # noqa: F401
 from equiglb.envs.sb3 import make_sb3_vec_env
 from equiglb.envs.vector import EquitableGLBVectorEnv

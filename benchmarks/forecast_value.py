@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import equiglb  # noqa: E402
 from equiglb.baselines import MPCPolicy, OfflinePolicy, OnlineEGLBPolicy  # noqa: E402

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import equiglb  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy  # noqa: E402

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 TARGET_MONTH_S = 2.0
 TARGET_YEAR_S = 30.0

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 from equiglb.sweep.config import SweepConfig  # noqa: E402
 from equiglb.sweep.engine import ray_session, trial_specs, tune_grid  # noqa: E402

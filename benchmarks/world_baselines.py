@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "src"))
 
 import equiglb  # noqa: E402
 from equiglb.baselines import make_policy  # noqa: E402

@@ -16,7 +16,7 @@ from equiglb.baselines import make_policy
 from equiglb.datasets import main
 from equiglb.ledger import evaluate
 
-REPO = Path(equiglb.__file__).resolve().parents[1]
+REPO = Path(equiglb.__file__).resolve().parents[2]
 POLICIES = ("offline", "online-eglb", "mpc")
 
 

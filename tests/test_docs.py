@@ -27,6 +27,7 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"   # the package (src/ layout)
 SHARED_EGLB = Path(os.environ.get("EQUIGLB_SHARED_EGLB", REPO.parent / "shared" / "traces" / "eglb-2022"))
 DOC_FILES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md"))]
 MARKER = re.compile(r"<!--\s*docs-test:\s*not run:\s*(.+?)\s*-->")
@@ -163,7 +164,7 @@ def _substitute(code: str) -> str:
 
 def _env(bindir: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
     env["PATH"] = f"{bindir}{os.pathsep}{env['PATH']}"
     env["MPLBACKEND"] = "Agg"
     env["OMP_NUM_THREADS"] = "1"                     # one torch thread: the examples' networks are tiny

@@ -214,7 +214,7 @@ def test_make_with_module_prefix_needs_no_prior_import():
             "env = gym.make('equiglb:equiglb/EquitableGLB-v0', episode_length=2)\n"
             "env.reset(seed=0); env.step(env.action_space.sample()); print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=str(Path(equiglb.__file__).resolve().parents[1]))
+                         cwd=str(Path(equiglb.__file__).resolve().parents[2]))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -271,3 +271,22 @@ def test_forecasts_never_read_past_the_split():
     np.testing.assert_allclose(ahead, np.broadcast_to(ob.signals[last], (H, S)), rtol=1e-6)
     assert not np.allclose(ob.signals[last + 1:last + 1 + H], ob.signals[last])   # the test window differs
     assert EquitableGLBEnv(split="test", forecast_horizon=H).observer.forecast_last == env.scenario.T - 1
+
+
+def test_a_clone_folder_named_equiglb_does_not_shadow_the_package(tmp_path):
+    # the src/ layout: a checkout in a folder named "equiglb" (cloned into the current directory) has no
+    # src/equiglb/__init__.py at its top, so scripts run from its parent import the installed package, not the folder
+    repo = Path(equiglb.__file__).resolve().parents[2]
+    clone = tmp_path / "equiglb"
+    clone.mkdir()
+    for name in ("src", "tests", "docs", "benchmarks"):
+        (clone / name).symlink_to(repo / name)
+    (clone / "train.py").symlink_to(repo / "train.py")
+    code = ("import equiglb, gymnasium as gym\n"
+            "assert equiglb.__file__ is not None, 'a namespace package: the folder shadows the package'\n"
+            "env = gym.make('equiglb/EquitableGLB-v0', episode_length=2)\n"
+            "env.reset(seed=0); print('ok', equiglb.__file__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.startswith("ok ") and Path(out.stdout.split(" ", 1)[1].strip()).resolve() == \
+        Path(equiglb.__file__).resolve()

@@ -1,4 +1,4 @@
-"""The forecaster (equiglb/forecast.py): calibration, correlations, determinism, no look-past-the-split,
+"""The forecaster (src/equiglb/forecast.py): calibration, correlations, determinism, no look-past-the-split,
 one source per episode (observation, mpc baseline, MPC residual mode), the legacy noise option and bad input."""
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from equiglb.baselines.__main__ import main as baselines_main
 from equiglb.traces.__main__ import main as traces_main
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"   # the package (src/ layout)
 
 
 def run(main, argv: list[str], capsys) -> tuple[int, str, str]:
@@ -192,7 +193,7 @@ SUBPROCESS_CASES = [
 
 
 def test_cli_subprocesses_exit_2_with_one_error_line(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "EQUIGLB_CACHE": str(tmp_path / "cache"),
+    env = {**os.environ, "PYTHONPATH": str(SRC), "EQUIGLB_CACHE": str(tmp_path / "cache"),
            "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env, cwd=tmp_path) for argv, _ in SUBPROCESS_CASES]

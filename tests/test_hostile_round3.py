@@ -34,6 +34,7 @@ from equiglb.envs.actions import ACTION_MODES
 from equiglb.validate import OptionError, UnknownOptionError
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"   # the package (src/ layout)
 SMALL = ["--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--eval-freq", "0", "--no-progress"]
 FAST = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "policy_kwargs={net_arch: [8]}"]
 
@@ -452,7 +453,7 @@ def test_clis_as_processes_exit_2_with_one_error_line(tmp_path):
     """End to end: the status, the single error line and no traceback, from real processes (started together)."""
     pytest.importorskip("ray")
     pytest.importorskip("minari")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)}
     env.pop("RAY_ADDRESS", None)
     cases = {
         "sweep --address": ([sys.executable, "-m", "equiglb.sweep", "--address", f"127.0.0.1:{_free_port()}", "--out",

@@ -25,6 +25,7 @@ from equiglb.agents.cli import main
 from equiglb.agents.evaluate import main as evaluate_main
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"   # the package (src/ layout)
 SMALL = ["--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--eval-freq", "0", "--no-progress"]
 FAST = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "policy_kwargs={net_arch: [8]}"]
 
@@ -384,7 +385,7 @@ def test_subprocess_exit_status_and_one_error_line(argv, words, tmp_path):
     rest = argv[1:] if argv[0] == "train.py" else argv[2:]
     res = subprocess.run([*cmd, *rest, "-f" if argv[0] == "train.py" else "--no-progress",
                           *([str(tmp_path / "logs")] if argv[0] == "train.py" else [])],
-                         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(SRC)},
                          timeout=300)
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr

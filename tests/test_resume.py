@@ -29,6 +29,7 @@ from stable_baselines3 import A2C, PPO, SAC, TD3
 from equiglb.agents.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"   # the package (src/ layout)
 COMMON = ["--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--no-progress", "--baselines",
           "--seed", "3"]
 PPO_ARGS = ["--algo", "ppo", "-n", "1536", "--n-envs", "2", "--eval-freq", "320", "--save-freq", "512", *COMMON,
@@ -62,7 +63,7 @@ def reference(tmp_path_factory):
 def _interrupt(root: Path, argv: list[str], trigger: str, sig: int) -> tuple[int, str, Path]:
     """Run train.py, send ``sig`` when a stdout line starts with ``trigger``; return (exit code,
     merged output, run folder)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), "-f", str(root), *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
     lines = []
@@ -178,7 +179,7 @@ def test_sigkill_redoes_only_the_work_since_the_last_checkpoint(tmp_path, refere
     ckpts = sorted(int(p.name.split("_")[1]) for p in (run / "checkpoints").glob("ckpt_*_steps.zip"))
     assert ckpts[-1] >= 512 and not (run / "model.zip").exists()
     res = subprocess.run([sys.executable, str(REPO / "train.py"), "--resume", str(run), "--no-progress"],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=300)
     assert res.returncode == 0, res.stderr
     assert f"from step {ckpts[-1]} (checkpoint)" in res.stdout
     # the resumed run keeps its recorded frequencies and device: checkpoints at the same steps

@@ -34,6 +34,7 @@ from equiglb.sweep.trial import holdout_scenario
 ray = pytest.importorskip("ray")
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"   # the package (src/ layout)
 
 
 @pytest.fixture(autouse=True)
@@ -212,7 +213,7 @@ def _trial_logs(out: Path) -> str:
 def test_killed_local_sweep_resumes_only_the_missing_trials(tmp_path, capsys):
     out = tmp_path / "sweep"
     argv = ["--algos", "ppo,a2c", "--seeds", "0,1", "--grid", "q=2,inf", "--out", str(out), *TINY]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)}
     log = tmp_path / "sweep_driver.log"
     proc = run_logged([sys.executable, "-m", "equiglb.sweep", *argv], log, env=env, cwd=tmp_path)
     try:
@@ -319,7 +320,7 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
     # As a user would: no RAY_AUTH_MODE set. `ray start` enables token authentication by itself when a token
     # exists (~/.ray/auth_token); the sweep must then connect with it on its own.
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH")) if p)
     ray_tmp = tempfile.mkdtemp(prefix="eqray", dir="/tmp")   # short: Ray's socket paths must fit in 107 bytes
     start = subprocess.run([str(ray_bin), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
                             "--num-cpus", "2", "--include-dashboard=false", "--temp-dir", ray_tmp],

@@ -37,7 +37,8 @@ from torchrl.envs.utils import check_env_specs
 
 import equiglb
 
-REPO = Path(equiglb.__file__).resolve().parents[1]
+REPO = Path(equiglb.__file__).resolve().parents[2]
+SRC = REPO / "src"   # the package (src/ layout)
 ENV_ID = "equiglb/EquitableGLB-v0"
 INFO_SCALARS = ("energy_cost_usd", "unserved_load", "slot_cost_usd", "phi_usd")
 INFO_KEYS = {"t", *INFO_SCALARS, "facility_energy_mwh", "routing"}
@@ -45,7 +46,7 @@ INFO_KEYS = {"t", *INFO_SCALARS, "facility_energy_mwh", "routing"}
 
 def _env_with_repo_on_path() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
     return env
 
 

@@ -38,7 +38,8 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str], Path]:
     """(venv bin folder, environment without the checkout, wheel) of a fresh venv holding only the wheel."""
     root = tmp_path_factory.mktemp("wheel")
     src = root / "src"                      # a copy, so that the build leaves nothing in the checkout
-    shutil.copytree(REPO / "equiglb", src / "equiglb", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "src" / "equiglb", src / "src" / "equiglb",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for f in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / f, src / f)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}

@@ -32,6 +32,7 @@ rl_zoo3 = pytest.importorskip("rl_zoo3")
 from rl_zoo3.exp_manager import ExperimentManager  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"   # the package (src/ layout)
 ENV = "equiglb/EquitableGLB-residual-v0"   # PPO's tuned settings, train.py's default for ppo
 REAL = ("eglb2022",)   # ids that need the real traces
 
@@ -169,7 +170,7 @@ def test_rl_zoo_evaluation_env_has_the_training_settings(algo, tmp_path, capsys)
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, f"{' '.join(args)}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"

@@ -72,7 +72,7 @@ def search(cfg: SweepConfig, out: Path) -> int:
         header = (f"# best of {len(df)} {algo} configurations (Optuna TPE on Ray Tune), scored by the gap to the\n"
                   f"# offline optimum on the validation window (the last part of the train split): "
                   f"{100 * best['val_gap_to_offline']:+.2f} %.\n"
-                  f"# Layout of equiglb/agents/hyperparams/{algo}.yml: an entry per environment id.\n")
+                  f"# Layout of src/equiglb/agents/hyperparams/{algo}.yml: an entry per environment id.\n")
         shipped = read_hyperparams_file(hyperparams_path(algo))
         entry = {**shipped.get(cfg.env, shipped.get("default", {})), **hp}     # a complete entry, as RL Zoo needs
         path.write_text(header + yaml.safe_dump({cfg.env: entry}, sort_keys=False))

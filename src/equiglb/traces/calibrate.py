@@ -5,7 +5,7 @@ means, hour-of-day profiles (UTC), day-to-day AR(1) level, hourly AR(1) noise, t
 of the US prices, and the demand process. The shipped ``default_params.json`` is its output on the
 eGLB-2022 traces; regenerate it with::
 
-    python -m equiglb.traces calibrate ../shared/traces/eglb-2022 -o equiglb/traces/default_params.json
+    python -m equiglb.traces calibrate ../shared/traces/eglb-2022 -o src/equiglb/traces/default_params.json
 """
 
 from __future__ import annotations

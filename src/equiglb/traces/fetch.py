@@ -3,7 +3,7 @@
 Three data sets: ``"eglb-2022"`` (below), and the two behind the ``world`` scenario,
 ``"sustain-cluster"`` (HewlettPackard/sustain-cluster: Electricity Maps carbon and prices, Open-Meteo
 weather) and ``"servegen"`` (alibaba/ServeGen: language-model request rates), whose manifests (path,
-size, sha256 at the pinned commit) are the JSON files of ``equiglb/traces/manifests/``
+size, sha256 at the pinned commit) are the JSON files of ``src/equiglb/traces/manifests/``
 (:data:`PINNED_DATASETS`). The guarantees below hold for all three.
 
 ``fetch("eglb-2022")`` (or ``python -m equiglb.traces fetch eglb-2022``) downloads every data file of
@@ -190,7 +190,7 @@ def _load_manifest(name: str, licence: str) -> PinnedDataset:
                          licence=licence)
 
 
-#: The data sets of the ``world`` scenario, by name (manifests in ``equiglb/traces/manifests/``).
+#: The data sets of the ``world`` scenario, by name (manifests in ``src/equiglb/traces/manifests/``).
 PINNED_DATASETS: dict[str, PinnedDataset] = {
     "sustain-cluster": _load_manifest(
         "sustain-cluster", "code MIT; carbon and prices Electricity Maps (ODbL 1.0; some prices GridStatus.io); "

@@ -1,6 +1,6 @@
 """The stable-baselines3 algorithms equiglb trains, and their hyperparameters (rl-baselines3-zoo files).
 
-Hyperparameters live in ``equiglb/agents/hyperparams/<algo>.yml``, in the format of
+Hyperparameters live in ``src/equiglb/agents/hyperparams/<algo>.yml``, in the format of
 rl-baselines3-zoo, which reads the same files unchanged
 (``python -m rl_zoo3.train --algo ppo --env <id> --gym-packages equiglb -conf <file>``):
 
