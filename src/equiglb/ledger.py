@@ -322,7 +322,7 @@ class Ledger:
         self.weights = weights_in_force(scenario, weights)
         self.batch_size = batch_size
         #: whether the quality loss (social cost S) is accumulated: quality losses or μ_s > 0
-        self.tracks_social = bool(self.weights.mu_social) or bool(np.any(sc.quality_loss))
+        self.tracks_social = sc.social_tracked(self.weights)
         #: whether latency is charged: the scenario has latencies and μ_d > 0
         self.tracks_latency = sc.latency is not None and bool(self.weights.mu_latency)
         #: e[k] of column (j, k) of x reshaped to (N, J*K), and d[i, j] of entry (i, j, k) of x flattened

@@ -283,6 +283,18 @@ class Scenario:
         return self.mask[:, :, None] & self.hosting[:, None, :]
 
     # ------------------------------------------------------------------ windows
+    def social_in_force(self, weights: Weights | None = None) -> bool:
+        """Whether the social term μ_s‖S‖_q is part of J (docs/model.md): μ_s > 0 and some model has a
+        quality loss. ``weights`` default to the scenario's own."""
+        w = self.weights if weights is None else weights
+        return bool(w.mu_social) and bool(np.any(self.quality_loss))
+
+    def social_tracked(self, weights: Weights | None = None) -> bool:
+        """Whether the ledger accounts the social cost S (and the observation shows it): μ_s > 0 or some model
+        has a quality loss, so an agent sees S even where it is not penalized."""
+        w = self.weights if weights is None else weights
+        return bool(w.mu_social) or bool(np.any(self.quality_loss))
+
     def window(self, start: int, length: int | None = None, name: str | None = None) -> Scenario:
         """The sub-scenario of slots ``start .. start+length-1`` (static data unchanged); ``start`` and
         ``length`` are integers (an integral float such as ``10.0`` too; ``10.5`` is an OptionError)."""

@@ -181,7 +181,7 @@ class AggregateLPSolver:
     @staticmethod
     def applies(scenario: Scenario, weights: Weights) -> bool:
         """Whether the accelerator covers this structure and these weights."""
-        social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+        social = scenario.social_in_force(weights)
         latency = bool(weights.mu_latency) and scenario.latency is not None
         return (scenario.K == 1 and bool(scenario.allowed.all()) and not social and not latency
                 and weights.q in (1.0, math.inf))
@@ -274,7 +274,7 @@ class MaskedLPSolver:
     def applies(scenario: Scenario, weights: Weights) -> bool:
         """Whether this accelerator covers the structure: as :meth:`AggregateLPSolver.applies` but any mask
         in which every region reaches at least one site."""
-        social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+        social = scenario.social_in_force(weights)
         latency = bool(weights.mu_latency) and scenario.latency is not None
         return (scenario.K == 1 and not social and not latency and weights.q in (1.0, math.inf)
                 and bool(scenario.allowed[:, :, 0].any(axis=0).all()))

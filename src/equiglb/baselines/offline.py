@@ -121,7 +121,7 @@ def _structure_key(scenario: Scenario, T: int, weights: Weights, allow_unserved:
     h = hashlib.sha1()
     for a in (scenario.allowed, scenario.energy_per_unit, scenario.quality_loss):
         h.update(np.ascontiguousarray(a).tobytes())
-    social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+    social = scenario.social_in_force(weights)
     latency = bool(weights.mu_latency) and scenario.latency is not None
     if latency:  # μ_d and d[i, j] are constants of the program
         h.update(np.ascontiguousarray(scenario.latency).tobytes())

@@ -338,7 +338,7 @@ class DirectProgram:
     def __init__(self, scenario: Scenario, weights: Weights, allow_unserved: bool = True):
         sc, w = scenario, weights
         self.scenario, self.weights, self.allow_unserved = sc, w, allow_unserved
-        self.social = bool(w.mu_social) and bool(np.any(sc.quality_loss))
+        self.social = sc.social_in_force(w)
         self.latency = bool(w.mu_latency) and sc.latency is not None
         self.classes = _classes(sc, self.latency)
         make = _commodity_layout if self.social else _flow_layout

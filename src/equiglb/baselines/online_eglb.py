@@ -138,7 +138,7 @@ class EGLBCore:
         self.project_duals = bool(project_duals)
         self.eta_given, self.z_max_given = eta, z_max
         self.eta_scale, self.z_max_scale = float(eta_scale), float(z_max_scale)
-        self.social = bool(w.mu_social) and bool(np.any(sc.quality_loss))
+        self.social = sc.social_in_force(w)
         N, J = sc.N, sc.J
         self.N, self.J = N, J
         self.blocks = [slice(0, N), slice(N, 2 * N)] + ([slice(2 * N, 2 * N + J)] if self.social else [])

@@ -114,7 +114,7 @@ class CompiledStep(SlotStep):
         if mode != "site_scores" or scenario.K != 1:
             return False
         one_group = bool(np.all(scenario.allowed == scenario.allowed[:, :1, :]))
-        no_social = not weights.mu_social and not np.any(scenario.quality_loss)
+        no_social = not scenario.social_tracked(weights)
         no_latency = scenario.latency is None or not weights.mu_latency
         return one_group and no_social and no_latency
 
@@ -176,7 +176,7 @@ class _PricedStep(SlotStep):
 
     def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
         super().__init__(scenario, weights, mode, batch_size)
-        self.social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+        self.social = scenario.social_in_force(weights)
         self._dim = 2 * scenario.N + (scenario.J if self.social else 0)
         self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
 
@@ -323,7 +323,7 @@ class MPCResidualStep(SlotStep):
         super().__init__(scenario, weights, mode, batch_size)
         #: the environment's forecaster (None: perfect forecasts within the episode)
         self.forecaster = forecaster
-        self.social = bool(weights.mu_social) and bool(np.any(scenario.quality_loss))
+        self.social = scenario.social_in_force(weights)
         self._dim = 3 if self.social else 2
         n = 1 if batch_size is None else batch_size
         self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
