@@ -4,8 +4,8 @@
 
 On the synthetic default scenario's test window (or its first ``--hours`` hours), for each look-ahead H:
 ``MPCPolicy(horizon=H, forecast_model="perfect")`` (the seam's choice there:
-:class:`~equiglb.baselines.mpc.AggregateLPSolver`) and the same with ``solver="HIGHS"`` (the reference
-:class:`~equiglb.baselines.mpc.CvxpyMPCSolver`), whole window including reset, in ms per slot; their J
+:class:`~equiglb.control.mpc.AggregateLPSolver`) and the same with ``solver="HIGHS"`` (the reference
+:class:`~equiglb.control.mpc.CvxpyMPCSolver`), whole window including reset, in ms per slot; their J
 (USD, must agree) and the ratio; the direct path with calibrated forecasts (the default: the
 forecaster's cost on top of the solve); and the direct path warm-started (``MPCPolicy(warm_start=True)``:
 each slot from the previous slot's basis moved one slot ahead). Online eGLB on
@@ -13,7 +13,7 @@ the same window is the machine's reference (ms per slot, measured in the same ru
 The target: the direct path at least 3x faster than the cvxpy program at H = 6.
 
 Then, when the eGLB-2022 traces are present (``--eglb-dir``), the same on the eGLB-2022 **partial** mask's
-test window: the seam's direct path there is :class:`~equiglb.baselines.mpc.MaskedLPSolver`, beside the cvxpy
+test window: the seam's direct path there is :class:`~equiglb.control.mpc.MaskedLPSolver`, beside the cvxpy
 program and online eGLB on that window ("as fast as on full masks": compare its direct/eGLB ratio with the
 synthetic one). The issue's goal, <= 0.3 ms per slot at H = 24, is printed as met or missed.
 """
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import equiglb  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy  # noqa: E402
-from equiglb.baselines.mpc import make_mpc_solver  # noqa: E402
+from equiglb.control.mpc import make_mpc_solver  # noqa: E402
 from equiglb.ledger import evaluate  # noqa: E402
 
 

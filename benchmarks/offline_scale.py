@@ -80,7 +80,7 @@ def instance(hours: int, mask: str, seed: int = 0, N: int = 15, K: int = 3):
 def one_case(hours: int, mask: str, q: float, social: bool, method: str, seed: int) -> dict:
     """Build the instance, solve it, account it by the ledger; times and peak RSS of this process."""
     from equiglb.baselines import solve_offline
-    from equiglb.baselines.offline_direct import DirectProgram
+    from equiglb.control.offline_direct import DirectProgram
     from equiglb.scenario import Weights
 
     sc = instance(hours, mask, seed)

@@ -63,8 +63,8 @@ def one_length(length: int, data_dir: str | None, partial: bool) -> dict:
     """Solve the offline optimum, then again with new weights (re-using the compiled problem), and
     report times and peak RSS."""
     from equiglb.baselines import solve_offline
-    from equiglb.baselines.offline import _problem_for
-    from equiglb.baselines.offline_direct import DirectProgram
+    from equiglb.control.offline import _problem_for
+    from equiglb.control.offline_direct import DirectProgram
 
     sc = _scenario(length, data_dir, partial)
     base_rss = _peak_rss_mb()
@@ -89,7 +89,7 @@ def solvers_on_eglb(data_dir: str) -> list[dict]:
     import cvxpy as cp
 
     import equiglb
-    from equiglb.baselines.offline import OfflineProblem
+    from equiglb.control.offline import OfflineProblem
 
     sc = equiglb.load_scenario("eglb-2022", data_dir=data_dir)
     tight = int(((sc.demand.sum(axis=1) - sc.capacity.sum()) == 0).sum())

@@ -20,7 +20,7 @@ from equiglb.baselines import (
     make_policy,
     solve_offline,
 )
-from equiglb.baselines import offline as offline_mod
+from equiglb.control import offline as offline_mod
 from equiglb.ledger import evaluate
 from equiglb.scenario import Scenario, Weights
 

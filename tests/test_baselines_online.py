@@ -12,7 +12,7 @@ import pytest
 
 from equiglb.baselines import OnlineEGLBPolicy, make_policy, solve_offline
 from equiglb.baselines.__main__ import main
-from equiglb.baselines.online_eglb import auxiliary_argmin
+from equiglb.control.eglb import auxiliary_argmin
 from equiglb.ledger import evaluate
 from equiglb.scenario import Weights
 from tests.test_baselines import assert_feasible, small_scenario

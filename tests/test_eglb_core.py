@@ -9,9 +9,9 @@ import pytest
 
 import equiglb
 from equiglb.baselines import EGLBCore, OnlineEGLBPolicy, make_policy
-from equiglb.baselines.online_eglb import auxiliary_argmin
 from equiglb.baselines.policy import OnlinePolicy
-from equiglb.baselines.routing import PriceRouter, SlotRouter
+from equiglb.control.eglb import auxiliary_argmin
+from equiglb.control.routing import PriceRouter, SlotRouter
 from equiglb.ledger import evaluate
 from equiglb.scenario import Scenario, Weights
 from tests.test_baselines import assert_feasible, small_scenario

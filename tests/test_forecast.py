@@ -11,7 +11,7 @@ import pytest
 
 import equiglb
 from equiglb.baselines import MPCPolicy, make_policy
-from equiglb.baselines.mpc import MPCCore, make_mpc_solver
+from equiglb.control.mpc import MPCCore, make_mpc_solver
 from equiglb.envs.core import agent_base, agent_information
 from equiglb.envs.glb_env import EquitableGLBEnv
 from equiglb.envs.vector import EquitableGLBVectorEnv

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import small_synthetic
 
-from equiglb.baselines.mpc import (
+from equiglb.baselines.mpc import MPCPolicy
+from equiglb.control.mpc import (
     AggregateLPSolver,
     CvxpyMPCSolver,
     MaskedLPSolver,
     MPCCore,
-    MPCPolicy,
     make_mpc_solver,
 )
 from equiglb.envs import EquitableGLBEnv

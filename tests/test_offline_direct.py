@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from equiglb.baselines import InfeasibleError, OfflinePolicy, SolverError, solve_offline
-from equiglb.baselines.offline import DIRECT_MIN_PAIR_SLOTS, choose_method
-from equiglb.baselines.offline_direct import DirectProgram, direct_solver_order
+from equiglb.control.offline import DIRECT_MIN_PAIR_SLOTS, choose_method
+from equiglb.control.offline_direct import DirectProgram, direct_solver_order
 from equiglb.ledger import evaluate
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import OptionError

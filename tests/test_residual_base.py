@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_random_episode_returns_minus_objective, load_benchmark, small_synthetic
 
 from equiglb.baselines import OnlineEGLBPolicy
-from equiglb.baselines.online_eglb import EGLBCore
+from equiglb.control.eglb import EGLBCore
 from equiglb.envs import EquitableGLBEnv
 from equiglb.envs.core import AGENT_OPTIONS, RESIDUAL_OPTIONS
 from equiglb.envs.slot import ResidualStep, make_slot_step

@@ -2,7 +2,9 @@
 
 Every baseline is a :class:`~equiglb.baselines.policy.Policy`; :func:`make_policy` builds one by name
 and :func:`~equiglb.baselines.compare.compare` tabulates any list of policies through the ledger.
-Command line: ``python -m equiglb.baselines --help``.
+Command line: ``python -m equiglb.baselines --help``. The cores the policies loop over (routing LPs, the
+eGLB core, the MPC core, the offline program) live one layer below, in :mod:`equiglb.control`; the names
+re-exported here from there (``EGLBCore``, ``solve_offline``, ...) keep working.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from equiglb.baselines.compare import TABLE_COLUMNS, compare, format_table, writ
 from equiglb.baselines.eglb_tuned import TunedOnlineEGLBPolicy, tune_online_eglb
 from equiglb.baselines.mpc import MPCPolicy
 from equiglb.baselines.oblivious import MinSignalPolicy, NearestPolicy, ProportionalPolicy, RandomPolicy
-from equiglb.baselines.offline import InfeasibleError, OfflinePolicy, OfflineResult, SolverError, solve_offline
-from equiglb.baselines.online_eglb import EGLBCore, OnlineEGLBPolicy
+from equiglb.baselines.offline import OfflinePolicy
+from equiglb.baselines.online_eglb import OnlineEGLBPolicy
 from equiglb.baselines.policy import OnlinePolicy, Policy
+from equiglb.control.eglb import EGLBCore
+from equiglb.control.offline import InfeasibleError, OfflineResult, SolverError, solve_offline
 
 __all__ = ["Policy", "OnlinePolicy", "OfflinePolicy", "OfflineResult", "OnlineEGLBPolicy", "EGLBCore",
            "TunedOnlineEGLBPolicy", "tune_online_eglb", "MPCPolicy",

@@ -9,7 +9,7 @@ Procedure (:func:`tune_online_eglb`), on the training data only:
    disjoint 240-hour windows);
 2. grid: ``eta_scale`` in :data:`ETA_SCALES` x ``z_max_scale`` in :data:`Z_MAX_SCALES`, the
    multipliers of the default step 1 / (G √T) and of the default causal bound of
-   :class:`~equiglb.baselines.online_eglb.EGLBCore` (21 points; (1, 1) is online eGLB itself);
+   :class:`~equiglb.control.eglb.EGLBCore` (21 points; (1, 1) is online eGLB itself);
 3. score: the mean over the windows of the gap to each window's offline optimum, J / J_off − 1,
    both accounted by the ledger with the evaluation weights;
 4. choice: the point of least score; the default (1, 1) is scored first and kept unless another
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from equiglb.baselines.offline import solve_offline
 from equiglb.baselines.online_eglb import OnlineEGLBPolicy
 from equiglb.baselines.policy import OnlinePolicy
+from equiglb.control.offline import solve_offline
 from equiglb.ledger import objective, weights_in_force
 from equiglb.scenario import Scenario, ScenarioError, Weights
 from equiglb.traces import load_scenario

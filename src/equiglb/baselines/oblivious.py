@@ -4,7 +4,7 @@ All are online: slot t uses only slot t's data.
 
 * ``min-cost`` / ``min-carbon`` / ``min-water``: each slot, the routing that minimizes the slot's
   energy cost (USD) / carbon (t) / water (m³) under demand and capacity (a merit order when the
-  structure allows, the per-slot LP otherwise; :class:`~equiglb.baselines.routing.SlotRouter`).
+  structure allows, the per-slot LP otherwise; :class:`~equiglb.control.routing.SlotRouter`).
 * ``nearest``: each region to its lowest-latency site (its own), overflow to the next nearest by
   ``scenario.latency``; competing regions share a site's spare capacity in proportion to their requests.
 * ``proportional``: each region splits its demand over the sites it reaches in proportion to capacity
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from equiglb.baselines.policy import OnlinePolicy
-from equiglb.baselines.routing import SlotRouter, repair_by_spare_capacity
+from equiglb.control.routing import SlotRouter, repair_by_spare_capacity
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_seed, one_of
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.baselines.mpc import MAX_HORIZON_H
+from equiglb.control.mpc import MAX_HORIZON_H
 from equiglb.envs.actions import ACTION_MODES
 from equiglb.envs.slot import MPC_HORIZON_H, RESIDUAL_MAX_FACTOR
 from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, forecast, information_label

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from equiglb.baselines.mpc import MAX_HORIZON_H, MPCCore, MPCSolver, make_mpc_solver
-from equiglb.baselines.online_eglb import EGLBCore
-from equiglb.baselines.routing import PriceRouter, SlotRouter
+from equiglb.control.eglb import EGLBCore
+from equiglb.control.mpc import MAX_HORIZON_H, MPCCore, MPCSolver, make_mpc_solver
+from equiglb.control.routing import PriceRouter, SlotRouter
 from equiglb.envs import kernels
 from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
 from equiglb.forecast import Forecaster

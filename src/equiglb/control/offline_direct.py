@@ -1,6 +1,6 @@
 """The offline optimum as a sparse program in matrix form, handed to HiGHS or Clarabel directly.
 
-The same program as :class:`equiglb.baselines.offline.OfflineProblem` (docs/model.md §2–§3, unserved
+The same program as :class:`equiglb.control.offline.OfflineProblem` (docs/model.md §2–§3, unserved
 load at the penalty, capacities, mask and hosting), without cvxpy's canonicalization: the constraint
 matrix is written once with numpy index arithmetic in compressed-column form, because every slot has
 the same block of columns and rows and the slots meet only in the equity norms.

@@ -1,0 +1,15 @@
+"""The control layer: the routing LPs, the eGLB core, the MPC core and the offline program.
+
+Used by both :mod:`equiglb.envs` (the residual and price action modes) and :mod:`equiglb.baselines` (the
+policies are loops over these cores); it imports neither (``tests/test_layers.py``). cvxpy loads only when
+the cvxpy program is built or solved (:mod:`equiglb.control.offline`).
+
+* :mod:`equiglb.control.routing`: per-slot routing LPs (:class:`~equiglb.control.routing.SlotRouter`,
+  :class:`~equiglb.control.routing.PriceRouter`);
+* :mod:`equiglb.control.eglb`: the online eGLB dual-mirror-descent core
+  (:class:`~equiglb.control.eglb.EGLBCore`);
+* :mod:`equiglb.control.mpc`: the MPC core and its per-slot solvers
+  (:class:`~equiglb.control.mpc.MPCCore`, :func:`~equiglb.control.mpc.make_mpc_solver`);
+* :mod:`equiglb.control.offline`: the offline program (:func:`~equiglb.control.offline.solve_offline`) and
+  :mod:`equiglb.control.offline_direct`, its matrix-form accelerator.
+"""

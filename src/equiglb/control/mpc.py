@@ -1,0 +1,467 @@
+"""Model-predictive control: receding-horizon offline optimization on forecasts.
+
+Each slot t, MPC solves the offline program on the window [t, t+H): slot t with its true data (known
+when routing, as for every online policy), slots t+1 .. t+H-1 with the forecasts issued at t by an
+:class:`equiglb.forecast.Forecaster` (``forecast_model="calibrated"`` by default, ``"persistence"``, or
+``"perfect"``, an oracle; docs/forecasts.md) or, with ``noise_std > 0``, the legacy independent noise of
+:func:`equiglb.forecast.forecast`, the footprints accumulated before t as constants inside the equity
+norms, and applies the first slot. Slots past the end of the episode get zero demand.
+
+The social cost's normalization Λ_j (the window's total demand) is estimated as the demand seen and
+forecast so far, scaled to the episode length.
+
+The per-slot program is solved behind one seam, chosen once per (structure, H, weights) by
+:func:`make_mpc_solver`:
+
+* :class:`CvxpyMPCSolver`, the **reference**: the parameterized cvxpy program
+  :class:`~equiglb.control.offline.OfflineProblem` of length H, compiled once and re-solved with new
+  parameter values (every structure and q; solver fallback as for the offline optimum);
+* :class:`AggregateLPSolver`, the **accelerator** where it applies (one model, every region reaching
+  every site, no social or latency term, q in {1, inf}: the default scenarios): the same program,
+  aggregated over regions exactly as the offline program does, written as a linear program in matrix
+  form and handed to HiGHS directly (5-10x faster per slot than through cvxpy at H = 1..24,
+  ``benchmarks/mpc_time.py``);
+* :class:`MaskedLPSolver`, the same for a **partial** connectivity mask (eGLB-2022 partial): the
+  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load.
+  Tests pin both to the reference.
+
+:class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
+:class:`equiglb.baselines.mpc.MPCPolicy` and the environment's ``action_mode="mpc_residual"``
+(:class:`equiglb.envs.slot.MPCResidualStep`), which multiplies the equity coefficients of each site
+(and region) in the program by the action's factors before the solve; factors of 1 are MPC exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import highspy
+import numpy as np
+
+from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
+from equiglb.forecast import Forecaster, forecast
+from equiglb.ledger import Ledger
+from equiglb.scenario import Scenario, Weights
+
+__all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "MaskedLPSolver",
+           "make_mpc_solver", "MAX_HORIZON_H"]
+
+#: Longest MPC look-ahead accepted (hours): one week; the program grows linearly with it.
+MAX_HORIZON_H = 168
+
+
+class MPCWindow:
+    """The data of one MPC program: slots t .. t+H-1 of a window (true slot t, forecasts after it).
+
+    Attributes (arrays of H rows): ``price`` (USD/MWh), ``carbon`` (t/MWh), ``water`` (m³/MWh),
+    ``demand`` (load units, zero past the window's end); ``total`` (J,) the estimated window demand Λ;
+    the footprints before t: ``carbon_t`` (N,) t, ``water_m3`` (N,) m³, ``quality_sum`` (J,); and the
+    multipliers of the equity coefficients ``carbon_scale``, ``water_scale`` (N,) and ``social_scale``
+    (J,), ones for plain MPC; ``capacity`` (N,) MWh per slot. :class:`MPCCore` hands the solvers every
+    load-proportional quantity (demand, footprints, capacity) divided by the program's total demand,
+    so that solver tolerances are relative whatever the scenario's unit; every term of the program is
+    positively homogeneous in them, so the solution scales back exactly.
+    """
+
+    __slots__ = ("price", "carbon", "water", "demand", "total", "carbon_t", "water_m3", "quality_sum",
+                 "carbon_scale", "water_scale", "social_scale", "capacity")
+
+    def __init__(self, price: np.ndarray, carbon: np.ndarray, water: np.ndarray, demand: np.ndarray,
+                 total: np.ndarray, carbon_t: np.ndarray, water_m3: np.ndarray, quality_sum: np.ndarray,
+                 carbon_scale: np.ndarray, water_scale: np.ndarray, social_scale: np.ndarray,
+                 capacity: np.ndarray):
+        self.capacity = capacity
+        self.price, self.carbon, self.water, self.demand, self.total = price, carbon, water, demand, total
+        self.carbon_t, self.water_m3, self.quality_sum = carbon_t, water_m3, quality_sum
+        self.carbon_scale, self.water_scale, self.social_scale = carbon_scale, water_scale, social_scale
+
+
+class CvxpyMPCSolver:
+    """Reference MPC solver: :class:`OfflineProblem` of length H with offsets, compiled once.
+
+    Args:
+        scenario: a window of the structure to solve (its static data are used).
+        H: the look-ahead in hours.
+        weights: the objective weights.
+        solver: first cvxpy solver to try (default by problem class, with fallback).
+    """
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, solver: str | None = None):
+        self.H, self.weights, self.solver = H, weights, solver
+        self.key = _structure_key(scenario, H, weights, True)
+        self.prob = OfflineProblem(scenario, H, weights, allow_unserved=True, offsets=True)
+        self.solvers_used: dict[str, int] = {}
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """Solve the program of ``data`` and return its first slot's routing x (N, J, K); ``t`` names
+        the slot in errors."""
+        prob, w = self.prob, self.weights
+        prob.set_arrays(scenario, w, data.price, data.carbon, data.water, data.demand, data.total,
+                        data.carbon_t, data.water_m3, data.quality_sum)
+        prob.capacity.value = data.capacity[None, :]
+        # the multipliers scale each site's (region's) equity coefficients and its offset alike
+        for param, offset, s in ((prob.carbon, prob.carbon_offset, data.carbon_scale),
+                                 (prob.water, prob.water_offset, data.water_scale)):
+            if not np.all(s == 1.0):
+                param.value = param.value * s[:, None]
+                assert offset is not None
+                offset.value = offset.value * s
+        if prob.social_scale is not None and not np.all(data.social_scale == 1.0):
+            prob.social_scale.value = prob.social_scale.value * data.social_scale
+            assert prob.social_offset is not None
+            prob.social_offset.value = prob.social_offset.value * data.social_scale
+        ok, solver, status, _, _, _, attempts = solve_with_fallback(prob, w.q, self.solver)
+        if not ok:
+            raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
+        self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
+        return prob.schedule(slice(0, 1))[0]
+
+
+
+def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
+                   H: int, n_row: int) -> highspy.HighsBasis | None:
+    """The previous slot's optimal basis moved one slot ahead: a warm start for the next program.
+
+    ``col_blocks`` and ``row_blocks`` are (first index, entries per slot) of the slot-major blocks (H slots
+    each); their slot 0 is dropped and their last slot repeated; other entries keep their status. The count
+    of basic entries is restored on the last slot's columns; None when that fails (a cold start then)."""
+    if not basis.valid:
+        return None
+    cols, rows = list(basis.col_status), list(basis.row_status)
+    for status, blocks in ((cols, col_blocks), (rows, row_blocks)):
+        for first, width in blocks:
+            block = status[first:first + H * width]
+            status[first:first + H * width] = block[width:] + block[-width:]
+    basic = highspy.HighsBasisStatus.kBasic
+    n_basic = cols.count(basic) + rows.count(basic)
+    for first, width in col_blocks:
+        for c in range(first + (H - 1) * width, first + H * width):
+            if n_basic == n_row:
+                break
+            if n_basic > n_row and cols[c] == basic:
+                cols[c], n_basic = highspy.HighsBasisStatus.kLower, n_basic - 1
+            elif n_basic < n_row and cols[c] != basic:
+                cols[c], n_basic = basic, n_basic + 1
+    if n_basic != n_row:
+        return None
+    out = highspy.HighsBasis()
+    out.col_status, out.row_status = cols, rows
+    return out
+
+
+def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, lp: highspy.HighsLp, t: int) -> None:
+    """Pass ``lp`` to the solver's HiGHS and solve it, from the previous slot's basis moved one slot ahead when
+    the previous program was slot t - 1 of the same run (else a cold start)."""
+    hs = solver.highs
+    hs.passModel(lp)
+    prev = solver._basis
+    if solver.warm_start and prev is not None and t == solver._last_t + 1:
+        shifted = _shifted_basis(prev, solver.col_blocks, solver.row_blocks, solver.H, solver.n_row)
+        if shifted is not None:
+            hs.setBasis(shifted)
+    hs.run()
+    solver._last_t = t
+    solver._basis = hs.getBasis() if solver.warm_start else None
+
+
+class AggregateLPSolver:
+    """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies`: the aggregated program as one LP
+    in matrix form, solved by HiGHS (highspy) directly.
+
+    Columns: the load x[t, i] sent to site i in slot t (H·N, bounded by the site's capacity), the
+    unserved load u[t] (H), and for q = inf the epigraph variables z_c, z_w of the two maxima. Rows:
+    demand (H equalities) and, for q = inf, one row per site and footprint,
+    ``s_i (offset_i + Σ_t coef[t, i] x[t, i]) - z <= 0``. For q = 1 the norms are sums and the
+    footprint coefficients join the energy cost. Every region then gets the same site mix, as in
+    :class:`OfflineProblem`'s aggregation (same J(x)).
+    """
+
+    @staticmethod
+    def applies(scenario: Scenario, weights: Weights) -> bool:
+        """Whether the accelerator covers this structure and these weights."""
+        social = scenario.social_in_force(weights)
+        latency = bool(weights.mu_latency) and scenario.latency is not None
+        return (scenario.K == 1 and bool(scenario.allowed.all()) and not social and not latency
+                and weights.q in (1.0, math.inf))
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights):
+        self._highspy = highspy
+        self.H, self.weights = H, weights
+        self.key = _structure_key(scenario, H, weights, True)
+        sc, N = scenario, scenario.N
+        self.N, self.J = N, sc.J
+        self.maxima = weights.q == math.inf
+        nx = H * N
+        self.n_col = nx + H + (2 if self.maxima else 0)
+        self.n_row = H + (2 * N if self.maxima else 0)
+        # column-wise sparsity, fixed: x[t, i] -> demand row t (and carbon row H+i, water row H+N+i)
+        per_x = 3 if self.maxima else 1
+        t_of, i_of = np.divmod(np.arange(nx), N)
+        rows = [t_of] + ([H + i_of, H + N + i_of] if self.maxima else [])
+        index = [np.stack(rows, axis=1).ravel(), np.arange(H)]
+        start = [np.arange(nx) * per_x, per_x * nx + np.arange(H)]
+        if self.maxima:
+            index += [H + np.arange(N), H + N + np.arange(N)]
+            start += [np.array([per_x * nx + H, per_x * nx + H + N])]
+        self.index = np.concatenate(index).astype(np.int32)
+        self.start = np.append(np.concatenate(start), len(self.index)).astype(np.int32)
+        self.values = np.ones(len(self.index))
+        if self.maxima:
+            self.values[per_x * nx + H:] = -1.0                    # the -z entries
+        self.col_lower = np.zeros(self.n_col)
+        self.col_upper = np.full(self.n_col, highspy.kHighsInf)
+        self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
+        self.row_upper = np.zeros(self.n_row)
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.solvers_used: dict[str, int] = {}
+        #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
+        #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
+        #: a cold start makes every routing a function of the program alone (bit for bit, tests/test_copies.py)
+        self.col_blocks, self.row_blocks = [(0, N), (nx, 1)], [(0, 1)]
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2                                     # the slot of the previous solve
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """As :meth:`CvxpyMPCSolver.first_slot`."""
+        w, H, N = self.weights, self.H, self.N
+        nx = H * N
+        e = float(scenario.energy_per_unit[0])
+        mwh = e * scenario.pue                                  # facility MWh per load unit at site i
+        omega = scenario.region_weights
+        self.col_upper[:nx] = np.tile(data.capacity / e, H)
+        coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
+        coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
+        cost = np.zeros(self.n_col)
+        cost[:nx] = (data.price * mwh).ravel()
+        cost[nx:nx + H] = w.unserved_penalty_usd
+        lam = data.demand.sum(axis=1)
+        self.row_lower[:H] = lam
+        self.row_upper[:H] = lam
+        if self.maxima:
+            cost[nx + H:] = 1.0
+            self.values[1:3 * nx:3] = coef_c.ravel()
+            self.values[2:3 * nx:3] = coef_w.ravel()
+            self.row_upper[H:H + N] = -w.mu_carbon * omega * data.carbon_scale * data.carbon_t
+            self.row_upper[H + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
+        else:
+            cost[:nx] += (coef_c + coef_w).ravel()
+        sites = np.maximum(_solve_lp(self, cost, t)[:N], 0.0)
+        lam0 = data.demand[0]
+        tot = float(lam0.sum())
+        share = lam0 / tot if tot > 0 else np.zeros(self.J)
+        return (sites[:, None] * share[None, :])[..., None]
+
+
+class MaskedLPSolver:
+    """Accelerator of :class:`CvxpyMPCSolver` for a **partial** connectivity mask (one model, no social or
+    latency term, q in {1, inf}; e.g. eGLB-2022 partial): the per-region program as one LP in matrix form,
+    solved by HiGHS directly, as :class:`AggregateLPSolver` does for a full mask.
+
+    Columns: x[t, p] for every allowed (site, region) pair p (H·P), the unserved load u[t, j] (H·J), and for
+    q = inf the epigraph variables z_c, z_w. Rows: demand ``Σ_i x[t, i, j] + u[t, j] = λ[t, j]`` (H·J),
+    capacity ``Σ_j e x[t, i, j] <= M_i`` (H·N) and, for q = inf, ``s_i (offset_i + Σ_{t,j} coef[t, i]
+    x[t, i, j]) - z <= 0`` per site and footprint. For q = 1 the footprint coefficients join the energy
+    cost. Unserved load is per region, as in :class:`OfflineProblem` without aggregation. The objective
+    depends on the site totals only, so where several regional splits are optimal the routing may differ
+    from the cvxpy program's while J is the same (tests pin J and the site loads).
+    """
+
+    @staticmethod
+    def applies(scenario: Scenario, weights: Weights) -> bool:
+        """Whether this accelerator covers the structure: as :meth:`AggregateLPSolver.applies` but any mask
+        in which every region reaches at least one site."""
+        social = scenario.social_in_force(weights)
+        latency = bool(weights.mu_latency) and scenario.latency is not None
+        return (scenario.K == 1 and not social and not latency and weights.q in (1.0, math.inf)
+                and bool(scenario.allowed[:, :, 0].any(axis=0).all()))
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights):
+        self._highspy = highspy
+        self.H, self.weights = H, weights
+        self.key = _structure_key(scenario, H, weights, True)
+        sc, N, J = scenario, scenario.N, scenario.J
+        self.N, self.J = N, J
+        self.site_of, self.region_of = np.nonzero(sc.allowed[:, :, 0])     # the allowed pairs p
+        P = self.P = len(self.site_of)
+        self.maxima = weights.q == math.inf
+        nx, nu = H * P, H * J
+        self.n_col = nx + nu + (2 if self.maxima else 0)
+        self.r_cap = H * J                                                 # first capacity row
+        self.r_foot = H * J + H * N                                        # first footprint row (q = inf)
+        self.n_row = self.r_foot + (2 * N if self.maxima else 0)
+        per_x = 4 if self.maxima else 2
+        t_of, p_of = np.divmod(np.arange(nx), P)
+        i_of, j_of = self.site_of[p_of], self.region_of[p_of]
+        rows = [t_of * J + j_of, self.r_cap + t_of * N + i_of]
+        if self.maxima:
+            rows += [self.r_foot + i_of, self.r_foot + N + i_of]
+        index = [np.stack(rows, axis=1).ravel(), np.arange(nu)]           # u[t, j] -> demand row t J + j
+        start = [np.arange(nx) * per_x, per_x * nx + np.arange(nu)]
+        if self.maxima:
+            index += [self.r_foot + np.arange(N), self.r_foot + N + np.arange(N)]
+            start += [np.array([per_x * nx + nu, per_x * nx + nu + N])]
+        self.index = np.concatenate(index).astype(np.int32)
+        self.start = np.append(np.concatenate(start), len(self.index)).astype(np.int32)
+        self.values = np.ones(len(self.index))
+        self.values[1:per_x * nx:per_x] = float(sc.energy_per_unit[0])    # capacity rows: IT MWh per load unit
+        if self.maxima:
+            self.values[per_x * nx + nu:] = -1.0                           # the -z entries
+        self._t_of, self._i_of = t_of, i_of
+        self.col_lower = np.zeros(self.n_col)
+        self.col_upper = np.full(self.n_col, highspy.kHighsInf)
+        self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
+        self.row_upper = np.zeros(self.n_row)
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.solvers_used: dict[str, int] = {}
+        self.col_blocks, self.row_blocks = [(0, P), (nx, J)], [(0, J), (self.r_cap, N)]
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2                                     # the slot of the previous solve
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """As :meth:`CvxpyMPCSolver.first_slot`."""
+        w, H, N, J, P = self.weights, self.H, self.N, self.J, self.P
+        nx, nu = H * P, H * J
+        mwh = float(scenario.energy_per_unit[0]) * scenario.pue               # facility MWh per load unit
+        omega = scenario.region_weights
+        coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
+        coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
+        t_of, i_of = self._t_of, self._i_of
+        cost = np.zeros(self.n_col)
+        cost[:nx] = (data.price * mwh)[t_of, i_of]
+        cost[nx:nx + nu] = w.unserved_penalty_usd
+        demand = data.demand.ravel()                                           # (H J,) row t J + j
+        self.row_lower[:nu] = demand
+        self.row_upper[:nu] = demand
+        self.row_upper[self.r_cap:self.r_foot] = np.tile(data.capacity, H)
+        if self.maxima:
+            cost[nx + nu:] = 1.0
+            self.values[2:4 * nx:4] = coef_c[t_of, i_of]
+            self.values[3:4 * nx:4] = coef_w[t_of, i_of]
+            self.row_upper[self.r_foot:self.r_foot + N] = -w.mu_carbon * omega * data.carbon_scale * data.carbon_t
+            self.row_upper[self.r_foot + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
+        else:
+            cost[:nx] += (coef_c + coef_w)[t_of, i_of]
+        x = np.zeros((N, J, 1))
+        x[self.site_of, self.region_of, 0] = np.maximum(_solve_lp(self, cost, t)[:P], 0.0)
+        return x
+
+
+MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver
+
+
+def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: int) -> np.ndarray:
+    """Solve ``solver``'s LP (its matrix and bounds, the column costs ``cost``) with its HiGHS instance at
+    slot t; the column values. A status other than optimal is a :class:`SolverError`."""
+    hs = solver._highspy
+    lp = hs.HighsLp()
+    lp.num_col_, lp.num_row_ = solver.n_col, solver.n_row
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, solver.col_lower, solver.col_upper
+    lp.row_lower_, lp.row_upper_ = solver.row_lower, solver.row_upper
+    lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = solver.start, solver.index, solver.values
+    _run_warm(solver, lp, t)
+    status = solver.highs.getModelStatus()
+    if status != hs.HighsModelStatus.kOptimal:
+        raise SolverError(f"MPC at slot t={t}: HiGHS returned {solver.highs.modelStatusToString(status)}")
+    solver.solvers_used["HIGHS"] = solver.solvers_used.get("HIGHS", 0) + 1
+    return np.asarray(solver.highs.getSolution().col_value)
+
+
+def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
+    """The per-slot MPC solver for a structure, chosen once: :class:`AggregateLPSolver` (full mask) or
+    :class:`MaskedLPSolver` (partial mask) where it applies and no cvxpy solver is requested, else the
+    reference :class:`CvxpyMPCSolver`."""
+    if solver is None and AggregateLPSolver.applies(scenario, weights):
+        return AggregateLPSolver(scenario, H, weights)
+    if solver is None and MaskedLPSolver.applies(scenario, weights):
+        return MaskedLPSolver(scenario, H, weights)
+    return CvxpyMPCSolver(scenario, H, weights, solver)
+
+
+class MPCCore:
+    """One MPC run over a window: the footprints of the slots applied so far and the demand seen.
+
+    Args:
+        scenario: the window (slot 0 is its first hour; forecasts never read past its last slot).
+        weights: the objective weights.
+        H: the look-ahead in hours (at most the window's length).
+        noise_std: legacy relative one-hour-ahead forecast error (0 = perfect).
+        rng: the legacy forecast noise's generator (required when ``noise_std`` > 0).
+        forecaster: the source of the forecasts (``None``: the truth, or the legacy noise); slot t of the
+            window is the forecaster's slot ``offset + t``.
+        offset: the forecaster's slot of the window's first slot.
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights, H: int, noise_std: float = 0.0,
+                 rng: np.random.Generator | None = None, forecaster: Forecaster | None = None, offset: int = 0):
+        self.scenario, self.weights, self.H = scenario, weights, H
+        self.noise_std, self.rng = noise_std, rng
+        self.forecaster, self.offset = forecaster, offset
+        self.ledger = Ledger(scenario, weights)      # the true footprints of the applied slots
+        self.ledger.reset(0, scenario.T)
+        self.seen_demand = np.zeros(scenario.J)
+        self._ones = (np.ones(scenario.N), np.ones(scenario.N), np.ones(scenario.J))
+
+    def _window(self, series: np.ndarray, t: int, nonneg: bool) -> np.ndarray:
+        ahead = forecast(series, t, self.H - 1, self.noise_std, self.rng if self.noise_std > 0 else None,
+                         nonnegative=nonneg)
+        return np.concatenate([series[t:t + 1], ahead], axis=0)
+
+    def _issued(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Slot t's truth and the forecaster's issue at t for the window's slots t+1 .. t+H-1; slots past the
+        window's end repeat its last row (as the perfect forecasts do; their demand is zeroed)."""
+        sc, H, N = self.scenario, self.H, self.scenario.N
+        assert self.forecaster is not None
+        inside = min(H - 1, sc.T - 1 - t)
+        rows = np.empty((H, 3 * N + sc.J))
+        rows[0] = np.concatenate([sc.price[t], sc.carbon[t], sc.water[t], sc.demand[t]])
+        rows[1:1 + inside] = self.forecaster.values(self.offset + t, inside)
+        rows[1 + inside:] = rows[inside]
+        return rows[:, :N], rows[:, N:2 * N], rows[:, 2 * N:3 * N], rows[:, 3 * N:]
+
+    def route(self, t: int, solver: MPCSolver, carbon_scale: np.ndarray | None = None,
+              water_scale: np.ndarray | None = None, social_scale: np.ndarray | None = None) -> np.ndarray:
+        """Routing x (N, J, K) of slot ``t`` of the window: the first slot of the program on
+        [t, t+H), with the equity coefficients of site i multiplied by ``carbon_scale[i]`` and
+        ``water_scale[i]`` and those of region j by ``social_scale[j]`` (ones when None)."""
+        sc, H = self.scenario, self.H
+        if self.forecaster is None:
+            price = self._window(sc.price, t, False)
+            carbon = self._window(sc.carbon, t, True)
+            water = self._window(sc.water, t, True)
+            demand = self._window(sc.demand, t, True)
+        else:
+            price, carbon, water, demand = self._issued(t)
+        demand[np.arange(t, t + H) >= sc.T] = 0.0
+        seen = self.seen_demand + demand.sum(axis=0)
+        total = seen * sc.T / min(t + H, sc.T)
+        unit = float(demand.sum())                  # load-proportional inputs in units of the program's demand
+        if unit <= 0:
+            return np.zeros((sc.N, sc.J, sc.K))
+        led = self.ledger
+        one_c, one_w, one_s = self._ones
+        data = MPCWindow(price, carbon, water, demand / unit, total, led.carbon_t / unit, led.water_m3 / unit,
+                         led.quality_sum / unit, one_c if carbon_scale is None else carbon_scale,
+                         one_w if water_scale is None else water_scale,
+                         one_s if social_scale is None else social_scale, sc.capacity / unit)
+        return _within_bounds(sc, unit * solver.first_slot(sc, data, t), sc.demand[t])
+
+    def update(self, t: int, x: np.ndarray) -> None:
+        """Account the executed routing ``x`` of slot ``t`` (the footprints the next programs start from)."""
+        self.ledger.step(t, x)
+        self.seen_demand += self.scenario.demand[t]
+
+
+def _within_bounds(scenario: Scenario, x: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """``x`` (N, J, K) projected onto the capacity and demand bounds exactly, as the per-slot router does:
+    a site over capacity, or a region served more than its demand, by the solver's rounding (interior
+    point solvers stop within a tolerance) is scaled down to the bound."""
+    load = (x @ scenario.energy_per_unit).sum(axis=1)                           # (N,) IT MWh
+    cap = scenario.capacity
+    x = x * np.divide(cap, load, out=np.ones_like(cap), where=load > cap)[:, None, None]
+    served = x.sum(axis=(0, 2))                                                 # (J,) load units
+    return x * np.divide(demand, served, out=np.ones_like(served), where=served > demand)[None, :, None]
