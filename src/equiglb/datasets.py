@@ -60,11 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import minari
 import numpy as np
-from minari.data_collector import EpisodeBuffer
-from minari.dataset.minari_dataset import parse_dataset_id
-from minari.storage.local import get_dataset_path
 
 import equiglb  # noqa: F401  (registers the equiglb/* ids)
 from equiglb.baselines import POLICY_NAMES, make_policy
@@ -198,6 +194,10 @@ def record_datasets(env_id: str, policies: Sequence[str], episodes: int = 1, spl
     or ``env_kwargs["action_mode"]``); one of :data:`RECORDABLE_MODES`, else ``ValueError`` before any work.
     Datasets are written under ``$MINARI_DATASETS_PATH`` (default ``~/.minari/datasets``).
     """
+    import minari  # noqa: PLC0415  (minari loads when a dataset is written, not for --help)
+    from minari.data_collector import EpisodeBuffer  # noqa: PLC0415
+    from minari.storage.local import get_dataset_path  # noqa: PLC0415
+
     kwargs = dict(env_kwargs or {})
     if split is not None:
         kwargs["split"] = split
@@ -337,6 +337,8 @@ def _check(args: argparse.Namespace) -> tuple[list[str], dict[str, Any]]:
     if args.action_mode is not None and args.action_mode not in RECORDABLE_MODES:
         raise DatasetError(_mode_error(args.action_mode, "--action-mode "))
     if args.dataset_id is not None:
+        from minari.dataset.minari_dataset import parse_dataset_id  # noqa: PLC0415
+
         try:
             parse_dataset_id(f"{args.dataset_id}/{names[0]}-v0")
         except Exception as exc:  # noqa: BLE001 - minari raises plain exceptions for bad ids
@@ -361,6 +363,8 @@ def _data_path(path: str) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m equiglb.datasets``; returns the exit status (2 on bad input)."""
     args = build_parser().parse_args(argv)
+    from minari.storage.local import get_dataset_path  # noqa: PLC0415  (after --help: minari is slow to import)
+
     try:
         names, kwargs = _check(args)
         if args.data_path is not None:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
 
 try:
     import highspy
@@ -183,6 +182,8 @@ class SlotRouter:
             if h.getModelStatus() == self._optimal:
                 x = np.asarray(h.getSolution().col_value)[: self._P]
         if x is None:
+            from scipy.optimize import linprog  # noqa: PLC0415  (the fallback only: scipy.optimize is slow to import)
+
             res = linprog(c, A_ub=self._A_ub, b_ub=self.capacity / scale, A_eq=self._A_eq, b_eq=d / scale,
                           bounds=self._bounds, method="highs")
             if res.status != 0:

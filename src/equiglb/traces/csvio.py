@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from equiglb.scenario import ScenarioError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TraceError", "read_hourly_csv", "check_hourly", "read_csv_checked"]
 
@@ -25,7 +29,7 @@ def _show(v: object) -> str:
 #: Whether ``read_csv`` needs an option to parse every float exactly (to the nearest double, as ``float(text)``):
 #: ``float_precision="round_trip"`` under pandas 2 (its default parser may be 1 ulp off); pandas 3 parses
 #: exactly by default and deprecates the option (a warning per call), so none there.
-EXACT_FLOATS: bool = int(pd.__version__.split(".")[0]) < 3   # pass float_precision="round_trip"
+EXACT_FLOATS: bool = int(version("pandas").split(".")[0]) < 3   # pass float_precision="round_trip"
 
 
 def read_csv_checked(path: Path) -> pd.DataFrame:
@@ -36,6 +40,8 @@ def read_csv_checked(path: Path) -> pd.DataFrame:
     mid-number), text that is not UTF-8, and a file with a header but no data rows. A UTF-8 byte-order
     mark is accepted. Numbers are parsed exactly (:data:`EXACT_FLOATS`).
     """
+    import pandas as pd  # noqa: PLC0415  (pandas loads only when a trace file is read)
+
     if not path.is_file():
         raise TraceError(f"{path}: file not found")
     try:
@@ -98,6 +104,8 @@ def read_hourly_csv(path: os.PathLike | str, value_column: str, time_column: str
     timestamps parse and are hourly, strictly increasing and without gaps, values are finite,
     and (if ``nonnegative``) not negative.
     """
+    import pandas as pd  # noqa: PLC0415
+
     path = Path(path)
     df = read_csv_checked(path)
     tcol = _find_column(df, time_column, path)

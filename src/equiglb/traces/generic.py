@@ -22,15 +22,17 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces.csvio import TraceError, _show, check_hourly, read_csv_checked
 from equiglb.validate import OptionError, as_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_generic", "save_generic", "read_metadata", "read_tidy", "UNIT_FACTORS", "METADATA_NAMES"]
 
@@ -102,6 +104,8 @@ def read_metadata(path: os.PathLike | str) -> dict[str, Any]:
 
 
 def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    import pandas as pd  # noqa: PLC0415  (pandas loads only when a trace file is read or written)
+
     if not path.is_file():
         _fail(path, "file not found")
     if path.suffix == ".parquet":
@@ -121,6 +125,8 @@ def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _parse_time(df: pd.DataFrame, path: Path) -> np.ndarray:
+    import pandas as pd  # noqa: PLC0415  (pandas loads only when a trace file is read or written)
+
     raw = df["time"].astype(str).str.strip()
     t = pd.to_datetime(raw, format="ISO8601", utc=True, errors="coerce")
     if t.isna().any():
@@ -135,6 +141,8 @@ def _parse_time(df: pd.DataFrame, path: Path) -> np.ndarray:
 
 
 def _values(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
+    import pandas as pd  # noqa: PLC0415  (pandas loads only when a trace file is read or written)
+
     v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(v)
     if bad.any():
@@ -369,6 +377,8 @@ def save_generic(scn: Scenario, folder: os.PathLike | str, metadata_name: str = 
 
     ``load_generic(data_dir=folder)`` reads it back (same arrays, static data, splits and weights).
     """
+    import pandas as pd  # noqa: PLC0415  (pandas loads only when a trace file is read or written)
+
     d = Path(folder)
     d.mkdir(parents=True, exist_ok=True)
     times = pd.DatetimeIndex(scn.timestamps.astype("datetime64[ns]")).strftime("%Y-%m-%dT%H:%MZ")

@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces.csvio import TraceError
@@ -246,6 +245,8 @@ def _columns(path: Path, time_col: str, suffix: str, year: int, cols: Sequence[s
 
     Returns the columns and whether the rows start at half past the hour (with ``half_hour_ok``: the IN-WE
     prices, whose hours are India's local hours, UTC+5:30)."""
+    import pandas as pd  # noqa: PLC0415  (pandas loads only when a trace file is read)
+
     if not path.is_file():
         raise TraceError(f"{path}: file not found")
     try:
