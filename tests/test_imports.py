@@ -76,3 +76,25 @@ def test_import_baselines_stays_light():
     code = ("import json, sys\nimport equiglb.baselines\n"
             f"print(json.dumps({{'baselines': [m for m in {HEAVY!r} if m in sys.modules]}}))")
     assert heavy_modules_loaded(code) == {"baselines": []}
+
+
+#: Every command line: (module run as ``__main__``, or the script ``train.py``) -> ``--help`` loads none of HEAVY.
+CLIS = ["equiglb.baselines", "equiglb.sweep", "equiglb.traces", "equiglb.datasets", "equiglb.agents", "train.py"]
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_help_answers_before_the_heavy_imports(cli):
+    """``--help`` builds the parser before the heavy imports (the training and sweep stacks load after parsing)."""
+    run = (f"runpy.run_path({str(REPO / cli)!r}, run_name='__main__')" if cli.endswith(".py")
+           else f"runpy.run_module({cli!r}, run_name='__main__', alter_sys=True)")
+    code = (f"import json, runpy, sys\nsys.argv = [{cli!r}, '--help']\ntry:\n    {run}\n"
+            f"except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+            f"print(json.dumps({{'help': [m for m in {HEAVY!r} if m in sys.modules]}}))")
+    assert heavy_modules_loaded(code) == {"help": []}
+
+
+def test_train_parser_names_every_algorithm():
+    from equiglb.agents import ALGOS
+    from equiglb.agents.cli import ALGO_NAMES
+
+    assert ALGO_NAMES == tuple(sorted(ALGOS))

@@ -254,10 +254,10 @@ def test_failed_trial_is_reported_and_the_others_finish(tmp_path, capsys, monkey
     # a hyperparameter of one algorithm only (PPO has n_epochs, A2C has not): the sweep refuses it before any
     # trial (test_bad_configuration_is_refused_before_any_work); with that check skipped, as for a failure only
     # train.py can see, the A2C trial fails in train.py and the others go on
-    import equiglb.sweep.__main__ as sweep_main
     from equiglb.sweep import engine
 
-    monkeypatch.setattr(sweep_main, "preflight", lambda cfg: engine.check_address(cfg.address))
+    # sweep.__main__ imports preflight from the engine when it runs (after parsing the command line)
+    monkeypatch.setattr(engine, "preflight", lambda cfg: engine.check_address(cfg.address))
     code = main(["--algos", "ppo,a2c", "--seeds", "0", "--hyperparams", "n_epochs=1", "--out", str(out), *TINY])
     captured = capsys.readouterr()
     assert code == 1, f"{captured.out[-3000:]}\n{captured.err[-3000:]}\n{_trial_logs(out)}"

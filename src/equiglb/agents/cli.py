@@ -12,13 +12,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from equiglb.agents.algos import ALGOS
-from equiglb.agents.evaluate import ROBUST_MARGIN, check_robust_margin
-from equiglb.agents.runs import UserError
-from equiglb.agents.trainer import run
 from equiglb.validate import cli_int
 
-__all__ = ["DEFAULT_ENV_ID", "build_parser", "main"]
+__all__ = ["DEFAULT_ENV_ID", "ALGO_NAMES", "build_parser", "main"]
+
+#: The names of ``equiglb.agents.algos.ALGOS`` (a test keeps them equal), written out so that the parser, and
+#: ``--help``, do not import torch and stable-baselines3: the training modules load after parsing.
+ALGO_NAMES = ("a2c", "ddpg", "ppo", "sac", "td3")
 
 #: The environment trained on by default: the calibrated synthetic scenario (no download needed).
 DEFAULT_ENV_ID = "equiglb/EquitableGLB-v0"
@@ -49,7 +49,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "held-out test window beside every optimization baseline (same ledger, same J(x)). "
                     "Everything goes into one new run folder, named at the end.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--algo", choices=sorted(ALGOS), default=None,
+    p.add_argument("--algo", choices=ALGO_NAMES, default=None,
                    help="RL algorithm; default: that of the model given with -i, else ppo")
     p.add_argument("--env", default=None,
                    help="registered environment id (equiglb/EquitableGLB-v0 is the synthetic scenario, "
@@ -125,6 +125,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     returns the process exit code: 0, 2 for a bad input, 128 + signal number when interrupted."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
+    from equiglb.agents.evaluate import ROBUST_MARGIN, check_robust_margin  # noqa: PLC0415
+    from equiglb.agents.runs import UserError  # noqa: PLC0415
+    from equiglb.agents.trainer import run  # noqa: PLC0415
+
     token = None
     try:
         token = ROBUST_MARGIN.set(check_robust_margin(args.robust_margin))

@@ -1,12 +1,34 @@
-"""Gymnasium environments of equiglb: the single env, the native vector env, the SB3 adapter."""
+"""Gymnasium environments of equiglb: the single env, the native vector env, the SB3 adapter.
+
+Importing the package registers the ids (:mod:`equiglb.envs.registration`, light); the environment classes
+load on first use of their names (PEP 562), or when ``gymnasium.make`` imports their entry point, so that
+``import equiglb`` (and every command line's ``--help``) does not import the environment's stack.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from equiglb.envs.actions import ACTION_MODES, ActionMap
-from equiglb.envs.glb_env import EquitableGLBEnv
 from equiglb.envs.registration import ENV_IDS, register_envs
 from equiglb.envs.replay import replay
-from equiglb.envs.vector import EquitableGLBVectorEnv
+
+if TYPE_CHECKING:
+    from equiglb.envs.glb_env import EquitableGLBEnv
+    from equiglb.envs.vector import EquitableGLBVectorEnv
 
 register_envs()
 
 __all__ = ["EquitableGLBEnv", "EquitableGLBVectorEnv", "ActionMap", "ACTION_MODES", "ENV_IDS",
            "register_envs", "replay"]
+
+
+def __getattr__(name: str) -> Any:
+    """The environment classes, imported on first use."""
+    if name == "EquitableGLBEnv":
+        from equiglb.envs.glb_env import EquitableGLBEnv  # noqa: PLC0415
+
+        return EquitableGLBEnv
+    if name == "EquitableGLBVectorEnv":
+        from equiglb.envs.vector import EquitableGLBVectorEnv  # noqa: PLC0415
+
+        return EquitableGLBVectorEnv
+    raise AttributeError(f"module 'equiglb.envs' has no attribute {name!r}")

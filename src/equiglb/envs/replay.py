@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from equiglb.envs.glb_env import EquitableGLBEnv
 from equiglb.ledger import Report
 from equiglb.scenario import Scenario, Weights
 
@@ -40,6 +39,8 @@ def replay(scenario: Scenario, schedule: np.ndarray, weights: Weights | None = N
         raise ValueError("schedule has non-finite values")
     if weights is not None:
         scenario = scenario.with_weights(weights)
+    from equiglb.envs.glb_env import EquitableGLBEnv  # noqa: PLC0415  (light `import equiglb.envs`)
+
     env = EquitableGLBEnv(scenario=scenario, split="all", episode_length=scenario.T, random_start=False,
                           action_mode="routing", **env_kwargs)
     env.reset(seed=0)

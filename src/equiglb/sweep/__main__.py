@@ -18,21 +18,23 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
-from equiglb.agents.algos import hyperparams_path, read_hyperparams_file
 from equiglb.sweep.config import SweepConfig, SweepError, add_arguments, config_from_args
-from equiglb.sweep.engine import collect, preflight, prepare_out, run_search, run_specs, trial_specs, unprepare_out
-from equiglb.sweep.report import format_summary, write_outputs
-from equiglb.sweep.worker import read_result
 from equiglb.validate import CliArgumentParser
+
+# The engine (Ray), the reports (pandas) and the agents (torch) are imported by the functions that use them,
+# after the command line is parsed: ``--help`` and a bad flag answer without loading them.
 
 __all__ = ["main", "run_grid", "search"]
 
 
 def run_grid(cfg: SweepConfig, out: Path) -> int:
     """Run the missing trials of the grid sweep in ``out``, write its outputs; exit code 1 if any failed."""
+    from equiglb.sweep.engine import collect, run_specs, trial_specs  # noqa: PLC0415
+    from equiglb.sweep.report import format_summary, write_outputs  # noqa: PLC0415
+    from equiglb.sweep.worker import read_result  # noqa: PLC0415
+
     specs = trial_specs(cfg, out)
     pending = [s for t, s in specs if (r := read_result(Path(s["trial_dir"]))) is None or r["status"] != "ok"]
     print(f"Sweep {out}: {len(specs)} trials ({len(cfg.algos)} algos x {len(specs) // len(cfg.algos) // len(cfg.seeds)}"
@@ -54,6 +56,11 @@ def run_grid(cfg: SweepConfig, out: Path) -> int:
 
 def search(cfg: SweepConfig, out: Path) -> int:
     """Hyperparameter search per algorithm; write ``search_<algo>.csv`` and ``best_<algo>.yml``."""
+    import pandas as pd  # noqa: PLC0415
+
+    from equiglb.agents.algos import hyperparams_path, read_hyperparams_file  # noqa: PLC0415
+    from equiglb.sweep.engine import run_search  # noqa: PLC0415
+
     code = 0
     for algo in cfg.algos:
         rows = run_search(cfg, out, algo)
@@ -87,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)
+    from equiglb.sweep.engine import preflight, prepare_out, unprepare_out  # noqa: PLC0415
+
     try:
         cfg = config_from_args(args)
         preflight(cfg)
