@@ -39,7 +39,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import special
 
 from equiglb.validate import OptionError, as_float, as_int, as_seed, one_of
 
@@ -172,6 +171,8 @@ _N_QUANTILES = 20000
 @lru_cache(maxsize=4)
 def _mape_curve(heavy: bool) -> tuple[np.ndarray, np.ndarray]:
     """(sigma grid, MAPE = E|exp(clip(sigma·Z)) - 1| on it) for Z standard normal or unit-variance Student-t."""
+    from scipy import special  # noqa: PLC0415  (scipy.special loads when forecasts are made, not on import)
+
     u = (np.arange(_N_QUANTILES) + 0.5) / _N_QUANTILES
     z = special.stdtrit(PRICE_DOF, u) / math.sqrt(PRICE_DOF / (PRICE_DOF - 2.0)) if heavy else special.ndtri(u)
     sig = np.concatenate([[0.0], np.geomspace(1e-4, 30.0, 600)])
@@ -331,6 +332,8 @@ class Forecaster:
 
     def _block(self, b: int, H: int) -> np.ndarray:
         """Log errors e[s, h] (BLOCK, H + 1, series) of target slots b·BLOCK .. (b+1)·BLOCK - 1, h = 0..H."""
+        from scipy import special  # noqa: PLC0415
+
         if H > self._block_h:
             self._blocks.clear()
             self._block_h = max(H, 24)

@@ -27,7 +27,7 @@ it is estimated from the demand seen so far, Λ̂_j = T · mean_{s<=t} λ[s, j].
 
 :class:`EGLBCore` holds the state of one window and runs the three steps one slot at a time
 (``route`` then ``update``), so that an environment can drive it and scale its prices;
-:class:`OnlineEGLBPolicy` is a loop over it.
+:class:`equiglb.baselines.online_eglb.OnlineEGLBPolicy` is a loop over it.
 """
 
 from __future__ import annotations

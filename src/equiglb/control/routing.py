@@ -1,4 +1,4 @@
-"""Per-slot routing shared by the baselines: the allowed (i, j, k) pairs and a fast per-slot LP.
+"""Per-slot routing shared by the baselines and the environment: the allowed (i, j, k) pairs and a fast per-slot LP.
 
 The per-slot problem of every per-slot policy (equity-oblivious greedy, online eGLB) is
 
