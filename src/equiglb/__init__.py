@@ -11,7 +11,7 @@ __all__ = ["Scenario", "ScenarioError", "Weights", "EGLB_WEIGHTS", "Ledger", "Re
            "objective", "load_scenario", "list_scenarios", "evaluate_policy", "__version__"]
 
 
-def __getattr__(name: str):  # PEP 562: the baselines (cvxpy) load on first use of evaluate_policy only
+def __getattr__(name: str):  # PEP 562: the baselines load on first use of evaluate_policy only
     if name == "evaluate_policy":
         from equiglb.evaluation import evaluate_policy  # noqa: PLC0415
 
