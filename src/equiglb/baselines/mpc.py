@@ -23,7 +23,7 @@ __all__ = ["MPCPolicy"]
 
 
 class MPCPolicy(OnlinePolicy):
-    """Receding-horizon control with horizon ``horizon`` hours (see the module docstring).
+    """Receding-horizon control with horizon ``horizon`` hours (see :mod:`equiglb.control.mpc`).
 
     Args:
         horizon: H in 1..168 hours optimized at each step (H = 1 is the greedy per-slot equity-aware policy).
