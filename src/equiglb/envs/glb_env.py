@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.envs.core import EnvConfig, Observer
+from equiglb.envs.core import OPTION_ORDER, EnvConfig, Observer
 from equiglb.envs.registration import outer_time_limit
-from equiglb.envs.slot import DUAL_OBS_CAP, make_slot_step
+from equiglb.envs.slot import DUAL_OBS_CAP, MPC_HORIZON_H, RESIDUAL_MAX_FACTOR, make_slot_step
+from equiglb.forecast import Forecaster
 from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario
 from equiglb.validate import check_reset_options
@@ -134,9 +137,22 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
-    def __init__(self, render_mode: str | None = None, **options: Any):
-        """``options`` are the keyword arguments above, resolved by :meth:`EnvConfig.make`."""
-        self.config = cfg = EnvConfig.make(**options)
+    def __init__(self, render_mode: str | None = None, *, scenario: str | Scenario = "synthetic",
+                 data_dir: os.PathLike | str | None = None, scenario_options: Mapping[str, Any] | None = None,
+                 split: str | None = None, q: float | None = None, mu_carbon: float | None = None,
+                 mu_water: float | None = None, mu_social: float | None = None, mu_latency: float | None = None,
+                 unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
+                 episode_length: int | None = None, random_start: bool = False, action_mode: str = "site_scores",
+                 forecast_horizon: int = 0, forecast_model: str | Forecaster | None = None, forecast_seed: int = 0,
+                 forecast_scale: float = 1.0, forecast_noise: float = 0.0, include_prev_action: bool = False,
+                 eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
+                 eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
+                 mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any):
+        """The options above, declared (with their meaning) by :class:`equiglb.envs.options.EnvOptions` and the
+        action modes' options (docs/env.md, "Options"; tests/test_env_options.py pins this signature to them),
+        resolved by :meth:`EnvConfig.make`."""
+        given = locals()
+        self.config = cfg = EnvConfig.make(**{name: given[name] for name in OPTION_ORDER}, **unknown)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
                              f"got {render_mode!r}")
@@ -146,8 +162,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         #: the one source of forecasts of the observation and of the MPC of the residual mode (None: perfect
         #: forecasts, or the legacy noise); its forecasts are a function of (forecast_seed, slot) only
         self.forecaster = cfg.forecaster()
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode,
-                                   residual=cfg.slot_options(self.forecaster))
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, None, cfg.mode_options,
+                                   self.forecaster)
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP, self.forecaster)

@@ -65,8 +65,8 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.weights = cfg.weights
         #: the one source of forecasts of the copies' observations and of the MPC of the residual mode
         self.forecaster = cfg.forecaster()
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B,
-                                   residual=cfg.slot_options(self.forecaster))
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, B, cfg.mode_options,
+                                   self.forecaster)
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP, self.forecaster)
