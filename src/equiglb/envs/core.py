@@ -98,7 +98,7 @@ def _options_signature() -> inspect.Signature:
 
 @dataclasses.dataclass
 class EnvConfig:
-    """The environment options, resolved against a scenario (the options: docs/env.md, "Options").
+    """The environment options, resolved against a scenario (the options: docs/env.md, "Keyword arguments").
 
     Attributes:
         scenario: the whole scenario with the environment's weights (and region weights) applied.
@@ -137,7 +137,7 @@ class EnvConfig:
 
     @classmethod
     def make(cls, **options: Any) -> EnvConfig:
-        """Resolve the keyword options of ``gymnasium.make`` (docs/env.md, "Options").
+        """Resolve the keyword options of ``gymnasium.make`` (docs/env.md, "Keyword arguments").
 
         Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong
         type or range raises :class:`~equiglb.validate.OptionError` (a ``ValueError``) naming the option

@@ -1,4 +1,4 @@
-"""The environment's keyword options, declared once (docs/env.md, "Options").
+"""The environment's keyword options, declared once (docs/env.md, "Keyword arguments").
 
 :class:`EnvOptions` declares every option of ``gymnasium.make("equiglb/...", **options)`` that is not an
 action mode's own: its type, default and meaning (field metadata ``doc``), and whether a trained agent

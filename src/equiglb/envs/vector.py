@@ -1,7 +1,7 @@
 """Native vector environment: B copies of :class:`~equiglb.envs.glb_env.EquitableGLBEnv` stepped at once.
 
-Every copy shares the scenario and options; the step is the reference slot step
-(:class:`equiglb.envs.slot.SlotStep` with ``batch_size=B``: action map, repair, ledger) and the
+Every copy shares the scenario and options; the step is the action mode's slot step
+(:data:`equiglb.envs.slot.ACTION_MODE_REGISTRY`, built with ``batch_size=B``) and the
 observation writer, one set of numpy operations over the batch axis with no Python loop over copies.
 All copies have the same episode length, so they end together; the vector env then auto-resets
 them on the next ``step`` (Gymnasium's ``NEXT_STEP`` mode: that step ignores the actions and
