@@ -68,6 +68,9 @@ class SlotStep:
         scenario: the scenario (with the environment's weights and region weights applied).
         weights: the objective weights of the reward.
         batch_size: None for one copy, else B.
+        options: the mode's own options (an instance of :attr:`options_type`; None: its defaults).
+        forecaster: the environment's :class:`~equiglb.forecast.Forecaster` (read by the modes that plan on
+            forecasts; ``None``: perfect forecasts).
     """
 
     #: the mode's name (a key of :data:`ACTION_MODE_REGISTRY`)
@@ -77,7 +80,8 @@ class SlotStep:
     #: number of observation features the step adds (the eGLB duals of the residual mode)
     extra_dim = 0
 
-    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None):
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None, options: Any = None,
+                 forecaster: Forecaster | None = None):
         self.scenario = scenario
         self.action_map: ActionMap | None = None
         self.ledger = Ledger(scenario, weights, batch_size)
@@ -531,4 +535,4 @@ def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: 
     cls = ACTION_MODE_REGISTRY[mode]
     if options is not None and (cls.options_type is None or not isinstance(options, cls.options_type)):
         raise TypeError(f"make_slot_step: {type(options).__name__} options do not apply to action mode {mode!r}")
-    return cls(scenario, weights, batch_size, options, forecaster)  # type: ignore[call-arg]
+    return cls(scenario, weights, batch_size, options, forecaster)
