@@ -9,7 +9,11 @@ Two entry points share the same formulas:
   returns the telescoping reward ``r_t = -(cost_t + Φ_t - Φ_{t-1})``, so that the undiscounted
   return of an episode is exactly ``-J(x)``. ``Ledger.step(t, routing)`` takes a routing value
   (:class:`DenseRouting` or :class:`FactoredRouting`) that computes its own per-site and per-region
-  totals (:class:`SlotTotals`); :meth:`Ledger.account` holds the slot formulas.
+  totals (:class:`SlotTotals`); :meth:`Ledger.account` accounts them and :meth:`Ledger.record` keeps the
+  slot's results (also those of the environment's compiled step).
+
+Both call the same slot formulas: :func:`energy_accounts` (facility energy, energy cost, carbon and
+water), :func:`unserved_of` and :func:`equity_terms` (Φ).
 
 Accounting per slot t (``x`` in load units):
 
