@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import equiglb  # noqa: F401  (registers the ids)
-from equiglb.envs.actions import ACTION_MODES
 from equiglb.envs.registration import ENV_IDS
+from equiglb.envs.slot import ACTION_MODE_REGISTRY
 
 #: slots per episode of the recorded trajectories (short: the mpc_residual mode solves a program per slot)
 L = 4
@@ -116,7 +116,7 @@ def check_copies_continue_exactly(make: Any, events_of: Any, metrics: Any = None
     return len(copies)
 
 
-@pytest.mark.parametrize("mode", ACTION_MODES)
+@pytest.mark.parametrize("mode", sorted(ACTION_MODE_REGISTRY))
 @pytest.mark.parametrize("env_id", _ids())
 def test_copy_of_every_id_and_mode_continues_bit_identically(request, env_id, mode):
     kw = _options(request, env_id, mode)
@@ -125,7 +125,7 @@ def test_copy_of_every_id_and_mode_continues_bit_identically(request, env_id, mo
     assert n == len(COPY_AFTER) * len(METHODS)
 
 
-@pytest.mark.parametrize("mode", ACTION_MODES)
+@pytest.mark.parametrize("mode", sorted(ACTION_MODE_REGISTRY))
 @pytest.mark.parametrize("env_id", _ids())
 def test_copy_of_the_vector_env_continues_bit_identically(request, env_id, mode):
     kw = _options(request, env_id, mode)

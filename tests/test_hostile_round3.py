@@ -30,7 +30,7 @@ import yaml
 
 import equiglb
 from equiglb.agents.cli import main as train_main
-from equiglb.envs.actions import ACTION_MODES
+from equiglb.envs.slot import ACTION_MODE_REGISTRY
 from equiglb.validate import OptionError, UnknownOptionError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,7 +171,7 @@ BAD_ACTIONS = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_ACTIONS))
-@pytest.mark.parametrize("mode", ACTION_MODES)
+@pytest.mark.parametrize("mode", sorted(ACTION_MODE_REGISTRY))
 def test_actions_that_are_not_real_numbers_are_refused(mode, kind):
     kw = {"mpc_horizon": 2} if mode == "mpc_residual" else {}
     env = gym.make("equiglb/EquitableGLB-v0", action_mode=mode, episode_length=4, **kw).unwrapped

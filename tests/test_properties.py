@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from equiglb.envs import ACTION_MODES, EquitableGLBEnv
+from equiglb.envs import ACTION_MODE_REGISTRY, EquitableGLBEnv
 from equiglb.ledger import evaluate
 from equiglb.scenario import Scenario, Weights
 
@@ -69,7 +69,7 @@ SCALES = st.sampled_from([1e-9, 1e-6, 1e-3, 1.0, 1e3, 1e6])
 QS = st.sampled_from([1.0, 2.0, 3.7, math.inf])
 
 
-@pytest.mark.parametrize("mode", ACTION_MODES)
+@pytest.mark.parametrize("mode", sorted(ACTION_MODE_REGISTRY))
 def test_invariants_in_every_mode_scale_and_q(mode):
     examples = 600 if mode in ("routing", "site_scores") else 250
 

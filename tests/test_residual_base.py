@@ -13,7 +13,7 @@ from equiglb.baselines import OnlineEGLBPolicy
 from equiglb.control.eglb import EGLBCore
 from equiglb.envs import EquitableGLBEnv
 from equiglb.envs.core import AGENT_OPTIONS, RESIDUAL_OPTIONS
-from equiglb.envs.slot import ResidualStep, make_slot_step
+from equiglb.envs.slot import EGLBResidualOptions, MPCResidualOptions, ResidualStep, make_slot_step
 from equiglb.ledger import evaluate
 from equiglb.validate import OptionError
 
@@ -92,18 +92,18 @@ def test_other_modes_refuse_a_non_default_base(option, mode):
         EquitableGLBEnv(action_mode=mode, episode_length=24, **{option: 2.0})
     default = RESIDUAL_OPTIONS[option]
     env = EquitableGLBEnv(action_mode=mode, episode_length=24, **{option: default})   # the default: accepted
-    assert getattr(env.config, option) == default
+    assert env.config.mode_options is None            # the option of another mode is not in force
 
 
 def test_defaults_and_numpy_values():
     env = EquitableGLBEnv(action_mode="eglb_residual", episode_length=24)
-    assert (env.config.eglb_eta_scale, env.config.eglb_z_max_scale) == (1.0, 1.0)
+    assert env.config.mode_options == EGLBResidualOptions(1.0, 1.0)
     env = EquitableGLBEnv(action_mode="eglb_residual", episode_length=24, eglb_eta_scale=np.float32(0.5),
                           eglb_z_max_scale=2)
     slot = env.slot
     assert isinstance(slot, ResidualStep)
     assert (slot.eta_scale, slot.z_max_scale) == (0.5, 2.0)
-    assert isinstance(env.config.eglb_z_max_scale, float)
+    assert isinstance(env.config.mode_options.eglb_z_max_scale, float)
     env.reset(seed=0)
     assert (slot.cores[0].eta_scale, slot.cores[0].z_max_scale) == (0.5, 2.0)
 
@@ -127,16 +127,18 @@ def test_max_factor_sets_the_range_of_the_multipliers(factor):
         EquitableGLBEnv(action_mode="eglb_residual", episode_length=24, eglb_residual_max_factor=1.0)
 
 
-def test_residual_step_checks_its_base():
+def test_residual_options_check_the_base():
     scn = small_synthetic(1, math.inf)
-    with pytest.raises(ValueError, match=r"^eta_scale=0\.0: must be > 0\.0"):
-        ResidualStep(scn, scn.weights, eta_scale=0.0)
-    with pytest.raises(ValueError, match=r"^z_max_scale=nan"):
-        ResidualStep(scn, scn.weights, z_max_scale=math.nan)
-    with pytest.raises(ValueError, match=r"^max_factor=0\.5: must be > 1\.0"):
-        ResidualStep(scn, scn.weights, max_factor=0.5)
-    with pytest.raises(TypeError, match="apply only to the residual modes"):
-        make_slot_step(scn, scn.weights, "site_scores", residual={"eta_scale": 0.7})
+    with pytest.raises(ValueError, match=r"^eglb_eta_scale=0\.0: must be > 0\.0"):
+        EGLBResidualOptions(eglb_eta_scale=0.0)
+    with pytest.raises(ValueError, match=r"^eglb_z_max_scale=nan"):
+        EGLBResidualOptions(eglb_z_max_scale=math.nan)
+    with pytest.raises(ValueError, match=r"^eglb_residual_max_factor=0\.5: must be > 1\.0"):
+        EGLBResidualOptions(eglb_residual_max_factor=0.5)
+    with pytest.raises(TypeError, match="do not apply to action mode 'site_scores'"):
+        make_slot_step(scn, scn.weights, "site_scores", options=EGLBResidualOptions(eglb_eta_scale=0.7))
+    with pytest.raises(TypeError, match="do not apply to action mode 'eglb_residual'"):
+        make_slot_step(scn, scn.weights, "eglb_residual", options=MPCResidualOptions())
 
 
 def test_a_trained_agent_is_evaluated_with_the_same_base():

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import equiglb
 from equiglb.envs import EquitableGLBEnv, kernels
-from equiglb.envs.slot import CompiledStep, SlotStep, make_slot_step
+from equiglb.envs.slot import CompiledSiteScores, RoutingStep, SiteScoresStep, make_slot_step
 from equiglb.scenario import Scenario, Weights
 
 
@@ -40,9 +40,10 @@ def test_accelerator_equals_reference(seed, N, J, T, cap_scale, q, batch_size, d
     """One copy or a batch (each copy at its own slot, some reset mid-way), float32 or float64 actions."""
     rng = np.random.default_rng(seed)
     sc = one_group_scenario(rng, N, J, T, cap_scale, q)
-    assert CompiledStep.applies(sc, sc.weights, "site_scores", batch_size)
-    fast = CompiledStep(sc, sc.weights, "site_scores", batch_size)
-    ref = SlotStep(sc, sc.weights, "site_scores", batch_size)
+    assert CompiledSiteScores.applies(sc, sc.weights)
+    fast = SiteScoresStep(sc, sc.weights, batch_size)
+    ref = SiteScoresStep(sc, sc.weights, batch_size, compiled=False)
+    assert fast.compiled is not None and ref.compiled is None
     batch = () if batch_size is None else (batch_size,)
     fast.reset(0, T)
     ref.reset(0, T)
@@ -75,7 +76,7 @@ def test_accelerator_equals_reference(seed, N, J, T, cap_scale, q, batch_size, d
 def test_accelerator_refuses_a_non_finite_action_before_touching_the_ledger(batch_size, bad):
     env = EquitableGLBEnv()
     step = make_slot_step(env.scenario, env.weights, "site_scores", batch_size)
-    assert isinstance(step, CompiledStep)
+    assert isinstance(step, SiteScoresStep) and step.compiled is not None
     batch = () if batch_size is None else (batch_size,)
     step.reset(0, 24)
     step.step(0 if not batch else np.zeros(batch, np.int64), np.zeros(batch + (step.dim,), np.float32))
@@ -92,11 +93,11 @@ def test_accelerator_refuses_a_non_finite_action_before_touching_the_ledger(batc
 
 def test_accelerator_is_chosen_once_for_the_default_env_only_where_it_applies():
     env = EquitableGLBEnv()
-    assert isinstance(env.slot, CompiledStep)                               # synthetic default, site_scores
-    assert type(EquitableGLBEnv(action_mode="routing").slot) is SlotStep
+    assert isinstance(env.slot, SiteScoresStep) and env.slot.compiled is not None   # synthetic default
+    assert type(EquitableGLBEnv(action_mode="routing").slot) is RoutingStep
     multi = equiglb.load_scenario("synthetic-multimodel", hours=48)
-    assert type(make_slot_step(multi, multi.weights, "site_scores")) is SlotStep    # K > 1
-    assert isinstance(make_slot_step(env.scenario, env.weights, "site_scores", batch_size=4), CompiledStep)
+    assert make_slot_step(multi, multi.weights, "site_scores").compiled is None    # K > 1
+    assert make_slot_step(env.scenario, env.weights, "site_scores", batch_size=4).compiled is not None
 
 
 def test_vector_rows_equal_the_accelerated_single_env():
@@ -108,8 +109,8 @@ def test_vector_rows_equal_the_accelerated_single_env():
 def test_the_kernel_as_plain_python_gives_the_compiled_numbers():
     """What NUMBA_DISABLE_JIT=1 runs (the kernel's Python source) equals the compiled kernel."""
     env = EquitableGLBEnv()
-    step = make_slot_step(env.scenario, env.weights, "site_scores", batch_size=5)
-    assert isinstance(step, CompiledStep)
+    step = make_slot_step(env.scenario, env.weights, "site_scores", batch_size=5).compiled
+    assert isinstance(step, CompiledSiteScores)
     rng = np.random.default_rng(3)
     t = rng.integers(0, env.scenario.T, 5)
     a = rng.normal(0, 1.5, (5, step.dim)).astype(np.float32)

@@ -64,8 +64,7 @@ import numpy as np
 
 import equiglb  # noqa: F401  (registers the equiglb/* ids)
 from equiglb.baselines import POLICY_NAMES, make_policy
-from equiglb.envs import EquitableGLBEnv
-from equiglb.envs.actions import ACTION_MODES
+from equiglb.envs import ACTION_MODES, EquitableGLBEnv
 from equiglb.envs.monthly import MonthlyEpisodesEnv
 from equiglb.ledger import evaluate
 from equiglb.validate import CliArgumentParser, cli_int, cli_value

@@ -9,7 +9,11 @@ Two entry points share the same formulas:
   returns the telescoping reward ``r_t = -(cost_t + Φ_t - Φ_{t-1})``, so that the undiscounted
   return of an episode is exactly ``-J(x)``. ``Ledger.step(t, routing)`` takes a routing value
   (:class:`DenseRouting` or :class:`FactoredRouting`) that computes its own per-site and per-region
-  totals (:class:`SlotTotals`); :meth:`Ledger.account` holds the slot formulas.
+  totals (:class:`SlotTotals`); :meth:`Ledger.account` accounts them and :meth:`Ledger.record` keeps the
+  slot's results (also those of the environment's compiled step).
+
+Both call the same slot formulas: :func:`energy_accounts` (facility energy, energy cost, carbon and
+water), :func:`unserved_of` and :func:`equity_terms` (Φ).
 
 Accounting per slot t (``x`` in load units):
 
@@ -38,7 +42,7 @@ from equiglb.scenario import Scenario, Weights
 __all__ = [
     "lq_norm", "jain_index", "gini", "inequality_stats", "equity_terms", "weights_in_force",
     "Ledger", "SlotTotals", "DenseRouting", "FactoredRouting", "Report", "evaluate", "objective",
-    "check_schedule", "unserved_of", "UNSERVED_RTOL",
+    "check_schedule", "unserved_of", "energy_accounts", "UNSERVED_RTOL",
 ]
 
 #: A shortfall of at most this fraction of a region's demand is float rounding, not unserved load.
@@ -125,6 +129,22 @@ def equity_terms(carbon_t: np.ndarray, water_m3: np.ndarray, social: np.ndarray 
     return carbon, water, social_term
 
 
+def energy_accounts(scenario: Scenario, t: int | np.ndarray | slice, it_mwh: np.ndarray,
+                    intensity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The slot formulas of energy, cost and footprints, for slot(s) ``t`` of ``scenario`` (an int, (B,) slots,
+    or ``slice(None)`` for a whole schedule) from the IT energy ``it_mwh`` (..., N) of each site (MWh).
+
+    Returns the facility energy ``E = γ · IT energy`` (..., N) MWh, the energy cost ``p[t] · E`` of each site
+    (..., N) USD and the carbon ``c[t] · E`` (t) and water ``w[t] · E`` (m³) of each site stacked (..., 2, N).
+    :func:`evaluate` and :meth:`Ledger.account` both call it; ``intensity`` is ``c`` and ``w`` stacked
+    (T, 2, N), if the caller keeps it.
+    """
+    if intensity is None:
+        intensity = np.stack([scenario.carbon, scenario.water], axis=1)
+    E = it_mwh * scenario.pue
+    return E, scenario.price[t] * E, intensity[t] * E[..., None, :]
+
+
 # ---------------------------------------------------------------------- whole schedules
 @dataclass
 class Report:
@@ -189,10 +209,9 @@ def evaluate(scenario: Scenario, x: np.ndarray, weights: Weights | None = None) 
     T, N, J, K = x.shape
     # contractions as 2-D matmuls over flattened axes (numpy reduces short trailing axes slowly)
     it_mwh = (x.reshape(T * N, J * K) @ np.tile(sc.energy_per_unit, J)).reshape(T, N)   # (T, N)
-    E = it_mwh * sc.pue                                         # (T, N) facility MWh
-    energy_cost = float((sc.price * E).sum())
-    C = (sc.carbon * E).sum(axis=0)
-    W = (sc.water * E).sum(axis=0)
+    E, cost_by_site, footprint = energy_accounts(sc, slice(None), it_mwh)
+    energy_cost = float(cost_by_site.sum())
+    C, W = footprint.sum(axis=0)
     by_region = (np.ones(N) @ x.reshape(T, N, J * K)).reshape(T, J, K)   # Σ_i x[t, i, j, k]
     served = by_region.sum(axis=2)                              # (T, J)
     unserved = unserved_of(sc.demand, served)
@@ -397,8 +416,8 @@ class Ledger:
         Returns the reward ``-(cost_t + Φ_t - Φ_{t-1})`` in USD (a 0-d array, or (B,) with a batch).
         """
         sc, w = self.scenario, self.weights
-        E = totals.it_mwh * sc.pue                                          # (..., N) facility MWh
-        cost = (sc.price[t] * E).sum(axis=-1)
+        E, cost_by_site, footprint = energy_accounts(sc, t, totals.it_mwh, self._intensity)
+        cost = cost_by_site.sum(axis=-1)
         unserved = unserved_of(sc.demand[t], totals.served).sum(axis=-1)
         slot_cost = cost + w.unserved_penalty_usd * unserved
         if totals.latency is not None:
@@ -406,14 +425,25 @@ class Ledger:
             self.latency_load = totals.latency
         if totals.quality is not None:
             self.quality_sum += totals.quality
-        self.footprint += self._intensity[t] * E[..., None, :]
+        self.footprint += footprint
         terms = equity_terms(self.carbon_t, self.water_m3, self.social() if self.tracks_social else None, w,
                              sc.region_weights)
         phi = np.asarray(terms[0] + terms[1] + terms[2])
         reward = -(slot_cost + phi - self.phi_usd)
-        self.phi_usd = phi
-        self.energy_cost_usd = cost
-        self.facility_energy_mwh = E
-        self.unserved_load = unserved
-        self.slot_cost_usd = slot_cost
+        self.record(phi_usd=phi, energy_cost_usd=cost, unserved_load=unserved, slot_cost_usd=slot_cost,
+                    facility_energy_mwh=E)
         return reward
+
+    def record(self, *, phi_usd: np.ndarray, energy_cost_usd: np.ndarray, unserved_load: np.ndarray,
+               slot_cost_usd: np.ndarray, facility_energy_mwh: np.ndarray) -> None:
+        """Keep a slot's results: Φ_t and the slot's quantities (the attributes of the class docstring).
+
+        The one place they are written after a slot: by :meth:`account`, and by the compiled step of
+        :mod:`equiglb.envs.kernels`, whose kernel restates :meth:`account`'s formulas (pinned by
+        tests/test_slot.py) and updates ``footprint`` in place.
+        """
+        self.phi_usd = phi_usd
+        self.energy_cost_usd = energy_cost_usd
+        self.facility_energy_mwh = facility_energy_mwh
+        self.unserved_load = unserved_load
+        self.slot_cost_usd = slot_cost_usd

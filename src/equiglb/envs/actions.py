@@ -26,14 +26,12 @@ import numpy as np
 from equiglb.ledger import DenseRouting, FactoredRouting
 from equiglb.scenario import Scenario
 
-__all__ = ["ACTION_MODES", "MAP_MODES", "ActionMap", "check_action", "repair", "waterfill", "unit_weights",
+__all__ = ["MAP_MODES", "ActionMap", "check_action", "repair", "waterfill", "unit_weights",
            "CAPACITY_RTOL"]
 
-#: The action modes of :class:`ActionMap` (weights on routing pairs or sites).
+#: The action modes of :class:`ActionMap` (weights on routing pairs or sites); every action mode of the
+#: environment is in :data:`equiglb.envs.slot.ACTION_MODE_REGISTRY`.
 MAP_MODES = ("routing", "site_scores")
-#: Every action mode of the environment: the map modes, and the learning-augmented ``"prices"``,
-#: ``"eglb_residual"`` and ``"mpc_residual"`` modes that route by the baselines (:mod:`equiglb.envs.slot`).
-ACTION_MODES = MAP_MODES + ("prices", "eglb_residual", "mpc_residual")
 
 #: A site's IT energy may exceed its capacity M[i] by this fraction of M[i] (float rounding) before
 #: the repair moves load away; relative, so that scenarios in any unit behave alike.

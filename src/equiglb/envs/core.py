@@ -10,17 +10,16 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from equiglb.control.mpc import MAX_HORIZON_H
-from equiglb.envs.actions import ACTION_MODES
-from equiglb.envs.slot import MPC_HORIZON_H, RESIDUAL_MAX_FACTOR
+from equiglb.envs.options import EnvOptions, is_agent_option, option_defaults
+from equiglb.envs.slot import ACTION_MODE_REGISTRY, ACTION_MODES, MPCResidualOptions
 from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, forecast, information_label
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
@@ -39,22 +38,29 @@ from equiglb.validate import (
 )
 
 __all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS",
-           "ENV_FORECAST_MODELS", "MAX_OBS_TABLE_BYTES", "agent_information", "agent_base"]
+           "OPTION_FIELDS", "OPTION_ORDER", "ENV_FORECAST_MODELS", "MAX_OBS_TABLE_BYTES", "MAX_HORIZON_H",
+           "agent_information", "agent_base"]
 
+#: every keyword option of the environment, declared once: the fields of
+#: :class:`~equiglb.envs.options.EnvOptions`, then those of each action mode's options (registry order)
+OPTION_FIELDS: tuple[dataclasses.Field, ...] = (
+    *dataclasses.fields(EnvOptions),
+    *(f for cls in ACTION_MODE_REGISTRY.values() if cls.options_type is not None
+      for f in dataclasses.fields(cls.options_type)))
+#: the action modes that have options of their own, and those options by default value
+#: (:attr:`equiglb.envs.slot.SlotStep.options_type`)
+MODE_OPTIONS: dict[str, dict[str, Any]] = {name: option_defaults(cls.options_type)
+                                           for name, cls in ACTION_MODE_REGISTRY.items()
+                                           if cls.options_type is not None}
 #: options that apply only with ``action_mode="eglb_residual"`` (the inner online eGLB's tuning and the
 #: range of the action's multipliers), by default value
-RESIDUAL_OPTIONS: dict[str, float] = {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0,
-                                      "eglb_residual_max_factor": RESIDUAL_MAX_FACTOR}
+RESIDUAL_OPTIONS: dict[str, Any] = MODE_OPTIONS["eglb_residual"]
 #: options that apply only with ``action_mode="mpc_residual"`` (the inner MPC's look-ahead in hours and the
 #: range of the action's multipliers), by default value
-MPC_OPTIONS: dict[str, float] = {"mpc_horizon": MPC_HORIZON_H, "mpc_residual_max_factor": RESIDUAL_MAX_FACTOR}
-#: the action modes that have options of their own, and those options
-MODE_OPTIONS: dict[str, dict[str, float]] = {"eglb_residual": RESIDUAL_OPTIONS, "mpc_residual": MPC_OPTIONS}
+MPC_OPTIONS: dict[str, Any] = MODE_OPTIONS["mpc_residual"]
 #: options that change what an agent observes or what its action does: a trained agent must be
 #: evaluated with the same values (``equiglb.agents.evaluate`` keeps them, the window options it sets itself)
-AGENT_OPTIONS: tuple[str, ...] = ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed",
-                                  "forecast_scale", "forecast_noise", "include_prev_action",
-                                  *RESIDUAL_OPTIONS, *MPC_OPTIONS)
+AGENT_OPTIONS: tuple[str, ...] = tuple(f.name for f in OPTION_FIELDS if is_agent_option(f))
 #: the environment's forecast models: :data:`equiglb.forecast.FORECAST_MODELS` and ``"noise"``, the legacy
 #: independent Gaussian noise of ``forecast_noise`` (implied by ``forecast_noise > 0``)
 ENV_FORECAST_MODELS: tuple[str, ...] = (*FORECAST_MODELS, "noise")
@@ -62,10 +68,37 @@ ENV_FORECAST_MODELS: tuple[str, ...] = (*FORECAST_MODELS, "noise")
 #: per slot of the scenario, forecast_horizon x (3N + J) forecast entries each
 MAX_OBS_TABLE_BYTES = 2 ** 30
 
+#: the names of every option, in declaration order, as a set, and the action modes' own options
+OPTION_ORDER: tuple[str, ...] = tuple(f.name for f in OPTION_FIELDS)
+OPTION_NAMES = frozenset(OPTION_ORDER)
+MODE_OPTION_NAMES = frozenset(k for names in MODE_OPTIONS.values() for k in names)
+
+
+def split_options(options: Mapping[str, Any]) -> tuple[EnvOptions, dict[str, dict[str, Any]]]:
+    """The keyword options of ``gymnasium.make`` as :class:`~equiglb.envs.options.EnvOptions` and, per action
+    mode with options (:data:`MODE_OPTIONS`), the ones given of that mode; an unknown name raises
+    :class:`~equiglb.validate.UnknownOptionError` listing the options."""
+    unknown = sorted(k for k in options if k not in OPTION_NAMES)
+    if unknown:
+        valid = list(OPTION_ORDER)
+        raise UnknownOptionError(f"unexpected keyword argument {unknown[0]!r}: unknown environment "
+                                 f"option(s) {unknown}; the options are {valid}")
+    shared = EnvOptions(**{k: v for k, v in options.items() if k not in MODE_OPTION_NAMES})
+    by_mode = {mode: {k: options[k] for k in names if k in options} for mode, names in MODE_OPTIONS.items()}
+    return shared, by_mode
+
+
+def _options_signature() -> inspect.Signature:
+    """``(cls, *, <every option with its default>)``: the signature :meth:`EnvConfig.make` shows to
+    ``inspect.signature`` and ``help()``."""
+    params = [inspect.Parameter("cls", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default) for f in OPTION_FIELDS]
+    return inspect.Signature(params)
+
 
 @dataclasses.dataclass
 class EnvConfig:
-    """The environment options, resolved against a scenario.
+    """The environment options, resolved against a scenario (the options: docs/env.md, "Keyword arguments").
 
     Attributes:
         scenario: the whole scenario with the environment's weights (and region weights) applied.
@@ -80,14 +113,9 @@ class EnvConfig:
             ``"persistence"``, ``"perfect"`` (an oracle) or ``"noise"`` (legacy, with ``forecast_noise``).
         forecast_seed, forecast_scale: the calibrated errors' seed and the multiplier of their deviation.
         forecast_noise: relative std at 1 h of the legacy noise model (0 unless forecast_model="noise").
-        eglb_eta_scale, eglb_z_max_scale: ``action_mode="eglb_residual"`` only: the ``eta_scale`` and
-            ``z_max_scale`` of the online eGLB run inside the environment (1.0: its documented defaults).
-        eglb_residual_max_factor: ``action_mode="eglb_residual"`` only: the action multiplies the duals by
-            factors in [1/f, f] (default 4).
-        mpc_horizon: ``action_mode="mpc_residual"`` only: the look-ahead of the MPC run inside the
-            environment (hours, default 6).
-        mpc_residual_max_factor: ``action_mode="mpc_residual"`` only: the action multiplies the MPC's
-            equity coefficients by factors in [1/f, f] (default 4).
+        mode_options: the action mode's own options (an instance of its
+            :attr:`~equiglb.envs.slot.SlotStep.options_type`, e.g.
+            :class:`~equiglb.envs.slot.MPCResidualOptions`), None for a mode without options.
     """
 
     scenario: Scenario
@@ -105,35 +133,18 @@ class EnvConfig:
     user_forecaster: Forecaster | None = None
     forecast_seed: int = 0
     forecast_scale: float = 1.0
-    eglb_eta_scale: float = 1.0
-    eglb_z_max_scale: float = 1.0
-    eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR
-    mpc_horizon: int = MPC_HORIZON_H
-    mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR
+    mode_options: Any = None
 
     @classmethod
-    def make(cls, scenario: str | Scenario = "synthetic", data_dir: os.PathLike | str | None = None,
-             scenario_options: Mapping[str, Any] | None = None, split: str | None = None,
-             q: float | None = None, mu_carbon: float | None = None, mu_water: float | None = None,
-             mu_social: float | None = None, mu_latency: float | None = None,
-             unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
-             episode_length: int | None = None, random_start: bool = False,
-             action_mode: str = "site_scores", forecast_horizon: int = 0,
-             forecast_model: str | Forecaster | None = None,
-             forecast_seed: int = 0, forecast_scale: float = 1.0, forecast_noise: float = 0.0,
-             include_prev_action: bool = False, eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
-             eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
-             mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any) -> EnvConfig:
-        """Resolve the keyword options of ``gymnasium.make`` (see the environment's docstring).
+    def make(cls, **options: Any) -> EnvConfig:
+        """Resolve the keyword options of ``gymnasium.make`` (docs/env.md, "Keyword arguments").
 
         Every option is checked by name before the scenario is used (:mod:`equiglb.validate`); a wrong
         type or range raises :class:`~equiglb.validate.OptionError` (a ``ValueError``) naming the option
         and the value, e.g. ``episode_length=24.9: expected an integer number of hours``.
         """
-        if unknown:
-            valid = [p for p in inspect.signature(cls.make).parameters if p != "unknown"]
-            raise UnknownOptionError(f"unexpected keyword argument {sorted(unknown)[0]!r}: unknown environment "
-                                     f"option(s) {sorted(unknown)}; the options are {valid}")
+        o, given = split_options(options)
+        scenario, data_dir, scenario_options = o.scenario, o.data_dir, o.scenario_options
         if isinstance(scenario, Scenario):
             if data_dir is not None or scenario_options:
                 raise OptionError("data_dir= and scenario_options= apply only when scenario= is a name")
@@ -149,35 +160,27 @@ class EnvConfig:
         else:
             raise OptionError(f"scenario={type(scenario).__name__} object: expected a registered scenario name "
                               f"(str) or an equiglb.Scenario")
-        weights = scn.weights.replace(q=q, mu_carbon=mu_carbon, mu_water=mu_water, mu_social=mu_social,
-                                      mu_latency=mu_latency, unserved_penalty_usd=unserved_penalty_usd)
+        weights = scn.weights.replace(q=o.q, mu_carbon=o.mu_carbon, mu_water=o.mu_water, mu_social=o.mu_social,
+                                      mu_latency=o.mu_latency, unserved_penalty_usd=o.unserved_penalty_usd)
         changes: dict[str, Any] = {"weights": weights}
-        if region_weights is not None:
-            changes["region_weights"] = as_float_array("region_weights", region_weights, (scn.N,), lo=0.0)
+        if o.region_weights is not None:
+            changes["region_weights"] = as_float_array("region_weights", o.region_weights, (scn.N,), lo=0.0)
         scn = dataclasses.replace(scn, **changes)
+        split = o.split
         if split is None:
             split = "train" if "train" in scn.splits else "all"
         if not isinstance(split, str) or split not in scn.splits:
             raise OptionError(f"split={split!r} is not a split of scenario {scn.name!r}; "
                               f"available: {sorted(scn.splits)}")
         start, length = scn.splits[split]
+        episode_length = o.episode_length
         if episode_length is None:
             episode_length = length
         episode_length = as_int("episode_length", episode_length, 1, length, unit="hours")
-        random_start = as_bool("random_start", random_start)
-        include_prev_action = as_bool("include_prev_action", include_prev_action)
-        action_mode = one_of("action_mode", action_mode, ACTION_MODES)
-        # a forecast reaches at most the scenario's last slot: past it there is no data to forecast
-        # the observation holds forecast_horizon x (3N + J) numbers: a year is the most that makes sense
-        forecast_horizon = as_int("forecast_horizon", forecast_horizon, 0, 8760, unit="hours")
-        forecast_noise = as_float("forecast_noise", forecast_noise, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
-        user = forecast_model if isinstance(forecast_model, Forecaster) else None
-        forecast_model = user.model if user is not None else _resolve_model(forecast_model, forecast_noise)
-        forecast_seed = as_seed("forecast_seed", forecast_seed)
-        forecast_scale = as_float("forecast_scale", forecast_scale, lo=0.0, hi=100.0)
-        if forecast_scale != 1.0 and forecast_model != "calibrated":
-            raise OptionError(f"forecast_scale={forecast_scale!r} applies only with forecast_model='calibrated', "
-                              f"got forecast_model={forecast_model!r}")
+        random_start = as_bool("random_start", o.random_start)
+        include_prev_action = as_bool("include_prev_action", o.include_prev_action)
+        f = _ForecastSettings(o)
+        action_mode, forecast_horizon, forecast_noise = f.action_mode, f.forecast_horizon, f.forecast_noise
         # the observation table (one row per slot) must fit: refused by size before anything is allocated
         obs_dim = (3 * scn.N + scn.J + 2) + (2 * scn.N + scn.J) + 1 + forecast_horizon * (3 * scn.N + scn.J) + \
             (3 * scn.N + scn.J + scn.K * scn.N * scn.J)
@@ -194,35 +197,32 @@ class EnvConfig:
             warnings.warn(f"forecast_horizon={forecast_horizon} h reaches past the end of the data of scenario "
                           f"{scn.name!r} (T={scn.T} h) from every slot; forecasts past the last slot repeat it",
                           stacklevel=3)
-        # the inner online eGLB's multipliers of its step and auxiliary bound (EGLBCore's eta_scale, z_max_scale)
-        # and the largest factor of the action's multipliers
-        scales = {}
-        for name, value, lo in (("eglb_eta_scale", eglb_eta_scale, 0.0), ("eglb_z_max_scale", eglb_z_max_scale, 0.0),
-                                ("eglb_residual_max_factor", eglb_residual_max_factor, 1.0)):
-            v = as_float(name, value, lo=lo, lo_open=True)
-            scales[name] = only_with(name, v, RESIDUAL_OPTIONS[name], "action_mode='eglb_residual'",
-                                     action_mode == "eglb_residual", f"action_mode={action_mode!r}")
-        # the inner MPC's look-ahead and the largest factor of the action's multipliers
-        horizon = as_int("mpc_horizon", mpc_horizon, 1, MAX_HORIZON_H, unit="hours")
-        factor = as_float("mpc_residual_max_factor", mpc_residual_max_factor, lo=1.0, lo_open=True)
-        for name, v in (("mpc_horizon", horizon), ("mpc_residual_max_factor", factor)):
-            only_with(name, v, MPC_OPTIONS[name], "action_mode='mpc_residual'", action_mode == "mpc_residual",
-                      f"action_mode={action_mode!r}")
+        # the action modes' own options: checked by name when built; another mode's only at their defaults
+        mode_options = None
+        for mode, values in given.items():
+            mode_opts = ACTION_MODE_REGISTRY[mode].options_type(**values)  # type: ignore[misc]
+            if mode == action_mode:
+                mode_options = mode_opts
+                continue
+            for name, default in MODE_OPTIONS[mode].items():
+                only_with(name, getattr(mode_opts, name), default, f"action_mode={mode!r}", False,
+                          f"action_mode={action_mode!r}")
+        user = f.user_forecaster
+        mpc_h = mode_options.mpc_horizon if isinstance(mode_options, MPCResidualOptions) else 1
         if user is not None:
-            _check_user_forecaster(user, scn, start, length, forecast_horizon,
-                                   horizon - 1 if action_mode == "mpc_residual" else 0, forecast_noise)
+            _check_user_forecaster(user, scn, start, length, forecast_horizon, mpc_h - 1, forecast_noise)
         if action_mode == "mpc_residual" and forecast_noise > 0:
             raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the legacy noise "
                               f"is drawn afresh at every observation, so the MPC inside the environment cannot read "
                               f"the same forecasts; use forecast_model='calibrated' (with forecast_scale) instead")
-        check_equity_magnitude(scn, weights, factor if action_mode == "mpc_residual" else
-                               scales["eglb_residual_max_factor"] if action_mode == "eglb_residual" else 1.0)
+        check_equity_magnitude(scn, weights, mode_options.max_factor if mode_options is not None else 1.0)
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
-                   forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=forecast_model,
-                   forecast_seed=forecast_seed, forecast_scale=forecast_scale, user_forecaster=user,
-                   include_prev_action=include_prev_action, mpc_horizon=horizon, mpc_residual_max_factor=factor,
-                   **scales)
+                   forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=f.forecast_model,
+                   forecast_seed=f.forecast_seed, forecast_scale=f.forecast_scale, user_forecaster=user,
+                   include_prev_action=include_prev_action, mode_options=mode_options)
+
+    make.__func__.__signature__ = _options_signature()  # type: ignore[attr-defined]
 
     def forecaster(self) -> Forecaster | None:
         """The environment's one source of forecasts, over its split (``None`` for the perfect and legacy
@@ -236,7 +236,7 @@ class EnvConfig:
 
     def uses_forecasts(self) -> bool:
         """Whether a policy of this configuration sees forecasts (in its observation or through the MPC)."""
-        return self.forecast_horizon > 0 or self.action_mode == "mpc_residual"
+        return self.forecast_horizon > 0 or isinstance(self.mode_options, MPCResidualOptions)
 
     def information(self) -> str:
         """What an agent of this configuration knows beyond the present, as tables label it: ``"none"``, or
@@ -244,8 +244,8 @@ class EnvConfig:
         if not self.uses_forecasts():
             return "none"
         parts = [f"obs {self.forecast_horizon} h"] if self.forecast_horizon else []
-        if self.action_mode == "mpc_residual":
-            parts.append(f"mpc {self.mpc_horizon} h")
+        if isinstance(self.mode_options, MPCResidualOptions):
+            parts.append(f"mpc {self.mode_options.mpc_horizon} h")
         model = self.forecast_model
         if getattr(self, "user_forecaster", None) is not None:
             model = self.user_forecaster.label  # type: ignore[union-attr]
@@ -254,19 +254,6 @@ class EnvConfig:
         elif model == "noise":
             model = f"noise {self.forecast_noise:g}"
         return information_label(model, ", ".join(parts))
-
-    def slot_options(self, forecaster: Forecaster | None = None) -> dict[str, Any]:
-        """The keyword options of :func:`equiglb.envs.slot.make_slot_step` for this configuration: the
-        eGLB residual mode's base (``eglb_eta_scale``, ``eglb_z_max_scale``) and range
-        (``eglb_residual_max_factor``), the MPC residual mode's look-ahead, range and ``forecaster`` (the
-        environment's, so that the MPC reads the forecasts the observation shows); none for the other modes."""
-        if self.action_mode == "mpc_residual":
-            return {"horizon": self.mpc_horizon, "max_factor": self.mpc_residual_max_factor,
-                    "forecaster": forecaster}
-        if self.action_mode != "eglb_residual":
-            return {}
-        return {"eta_scale": self.eglb_eta_scale, "z_max_scale": self.eglb_z_max_scale,
-                "max_factor": self.eglb_residual_max_factor}
 
     def draw_start(self, rng: np.random.Generator, start: Any = None) -> int:
         """First slot of an episode: ``start`` if given (checked: an integer slot such that the episode fits
@@ -490,8 +477,7 @@ def agent_information(options: Mapping[str, Any]) -> str:
     """What an agent trained with the environment ``options`` (an id's registered keyword arguments merged
     with the run's) knows beyond the present, as tables label it (:meth:`EnvConfig.information`), without
     loading the scenario: ``"none"`` or ``"forecasts (<model>, obs <H> h[, mpc <H> h])"``."""
-    cfg = _ForecastOptions(options)
-    return EnvConfig.information(cfg)  # type: ignore[arg-type]
+    return EnvConfig.information(_agent_settings(options))  # type: ignore[arg-type]
 
 
 def agent_base(options: Mapping[str, Any]) -> tuple[str, dict[str, Any], str] | None:
@@ -499,39 +485,58 @@ def agent_base(options: Mapping[str, Any]) -> tuple[str, dict[str, Any], str] | 
     name, keyword arguments of make_policy, row label)``, e.g. ``("mpc", {"horizon": 24, "forecast_model":
     "calibrated", "seed": 0, "forecast_scale": 1.0}, "mpc-24 calibrated (agent's base)")``; ``None`` for the
     other modes."""
-    cfg = _ForecastOptions(options)
+    cfg = _agent_settings(options)
+    mode = cfg.mode_options
     if cfg.action_mode == "mpc_residual":
         model = cfg.forecast_model
         shown = {"perfect": "perfect (oracle)", "noise": f"noise {cfg.forecast_noise:g}"}.get(model, model)
         if model == "calibrated" and cfg.forecast_scale != 1.0:
             shown = f"calibrated x{cfg.forecast_scale:g}"
-        kwargs: dict[str, Any] = {"horizon": cfg.mpc_horizon, "forecast_model": model, "seed": cfg.forecast_seed}
+        kwargs: dict[str, Any] = {"horizon": mode.mpc_horizon, "forecast_model": model, "seed": cfg.forecast_seed}
         if model == "calibrated":
             kwargs["forecast_scale"] = cfg.forecast_scale
         if model == "noise":
             kwargs["noise_std"] = cfg.forecast_noise
-        return "mpc", kwargs, f"mpc-{cfg.mpc_horizon} {shown} (agent's base)"
+        return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {shown} (agent's base)"
     if cfg.action_mode == "eglb_residual":
-        return ("online-eglb", {"eta_scale": cfg.eglb_eta_scale, "z_max_scale": cfg.eglb_z_max_scale},
+        return ("online-eglb", {"eta_scale": mode.eglb_eta_scale, "z_max_scale": mode.eglb_z_max_scale},
                 "online-eglb (agent's base)")
     return None
 
 
-class _ForecastOptions:
-    """The options :meth:`EnvConfig.information` and :func:`agent_base` read, resolved from keyword options
-    (defaults of :meth:`EnvConfig.make`; checked by name as there)."""
+class _ForecastSettings:
+    """The action mode and the forecast options, checked by name: what :meth:`EnvConfig.make` resolves
+    before the scenario, and what :meth:`EnvConfig.information` and :func:`agent_base` read (with the
+    mode's options, :attr:`mode_options`)."""
 
-    def __init__(self, options: Mapping[str, Any]):
-        get = options.get
-        self.action_mode = one_of("action_mode", get("action_mode", "site_scores"), ACTION_MODES)
-        self.forecast_horizon = as_int("forecast_horizon", get("forecast_horizon", 0), 0, unit="hours")
-        self.forecast_noise = as_float("forecast_noise", get("forecast_noise", 0.0), lo=0.0, hi=10.0)
-        self.forecast_model = _resolve_model(get("forecast_model"), self.forecast_noise)
-        self.forecast_seed = as_seed("forecast_seed", get("forecast_seed", 0))
-        self.forecast_scale = as_float("forecast_scale", get("forecast_scale", 1.0), lo=0.0, hi=100.0)
-        self.mpc_horizon = as_int("mpc_horizon", get("mpc_horizon", MPC_HORIZON_H), 1, MAX_HORIZON_H, unit="hours")
-        self.eglb_eta_scale = as_float("eglb_eta_scale", get("eglb_eta_scale", 1.0), lo=0.0, lo_open=True)
-        self.eglb_z_max_scale = as_float("eglb_z_max_scale", get("eglb_z_max_scale", 1.0), lo=0.0, lo_open=True)
+    def __init__(self, o: EnvOptions):
+        self.action_mode = one_of("action_mode", o.action_mode, ACTION_MODES)
+        # a forecast reaches at most the scenario's last slot: past it there is no data to forecast
+        # the observation holds forecast_horizon x (3N + J) numbers: a year is the most that makes sense
+        self.forecast_horizon = as_int("forecast_horizon", o.forecast_horizon, 0, 8760, unit="hours")
+        self.forecast_noise = as_float("forecast_noise", o.forecast_noise, lo=0.0, hi=10.0,
+                                       unit="(relative std at 1 h)")
+        user = o.forecast_model if isinstance(o.forecast_model, Forecaster) else None
+        self.user_forecaster = user
+        self.forecast_model = user.model if user is not None else _resolve_model(o.forecast_model,
+                                                                                  self.forecast_noise)
+        self.forecast_seed = as_seed("forecast_seed", o.forecast_seed)
+        self.forecast_scale = as_float("forecast_scale", o.forecast_scale, lo=0.0, hi=100.0)
+        if self.forecast_scale != 1.0 and self.forecast_model != "calibrated":
+            raise OptionError(f"forecast_scale={self.forecast_scale!r} applies only with "
+                              f"forecast_model='calibrated', got forecast_model={self.forecast_model!r}")
+        self.mode_options: Any = None
 
     def uses_forecasts(self) -> bool:
         return EnvConfig.uses_forecasts(self)  # type: ignore[arg-type]
+
+
+def _agent_settings(options: Mapping[str, Any]) -> _ForecastSettings:
+    """The action mode, forecast and mode options of keyword options (defaults and checks of
+    :meth:`EnvConfig.make`; the other options are not read)."""
+    o, given = split_options({k: v for k, v in options.items() if k in OPTION_NAMES})
+    cfg = _ForecastSettings(o)
+    options_type = ACTION_MODE_REGISTRY[cfg.action_mode].options_type
+    if options_type is not None:
+        cfg.mode_options = options_type(**given[cfg.action_mode])
+    return cfg

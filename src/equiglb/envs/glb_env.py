@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.envs.core import EnvConfig, Observer
+from equiglb.envs.core import OPTION_ORDER, EnvConfig, Observer
 from equiglb.envs.registration import outer_time_limit
-from equiglb.envs.slot import DUAL_OBS_CAP, make_slot_step
+from equiglb.envs.slot import DUAL_OBS_CAP, MPC_HORIZON_H, RESIDUAL_MAX_FACTOR, make_slot_step
+from equiglb.forecast import Forecaster
 from equiglb.ledger import Report, evaluate
 from equiglb.scenario import Scenario
 from equiglb.validate import check_reset_options
@@ -110,23 +113,16 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
 
     ## Arguments
 
-    ``gymnasium.make("equiglb/EquitableGLB-v0", **kwargs)`` with: ``scenario`` (a name of
-    ``equiglb.load_scenario`` or a Scenario), ``data_dir``, ``scenario_options`` (dict passed to
-    ``load_scenario``), ``split`` ("train" (default if present), "test", "all"), ``q``,
-    ``mu_carbon``, ``mu_water``, ``mu_social``, ``mu_latency``, ``unserved_penalty_usd``,
-    ``region_weights`` (ω, (N,)), ``episode_length``, ``random_start``, ``action_mode``,
-    ``forecast_horizon`` (hours), ``forecast_model``, ``forecast_seed``, ``forecast_scale``,
-    ``forecast_noise`` (legacy), ``include_prev_action``, ``render_mode``
-    ("ansi" or "rgb_array"); with ``action_mode="eglb_residual"`` only: ``eglb_eta_scale`` and
-    ``eglb_z_max_scale`` (floats > 0, default 1.0: the ``eta_scale`` and ``z_max_scale`` of the online
-    eGLB inside the environment, e.g. the choice of ``online-eglb-tuned``; action 0 then reproduces
-    ``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``) and ``eglb_residual_max_factor`` (float > 1,
-    default 4.0: the action multiplies the duals by factors in [1/f, f]); with
-    ``action_mode="mpc_residual"`` only: ``mpc_horizon`` (hours, 1..168, default 6: the look-ahead of the
-    MPC inside the environment, which reads the environment's forecasts within the episode, so the legacy
-    ``forecast_noise`` must be 0; action 0 reproduces ``MPCPolicy(horizon=..., forecast_model=...,
-    seed=forecast_seed)``) and ``mpc_residual_max_factor`` (float > 1,
-    default 4.0); another action mode refuses these options unless they are at their defaults.
+    ``gymnasium.make("equiglb/EquitableGLB-v0", **kwargs)`` with the keyword options of the signature of
+    ``__init__`` (and ``render_mode``: "ansi" or "rgb_array"). Their meaning and defaults are declared in
+    :class:`equiglb.envs.options.EnvOptions` and, for an action mode's own options, in the mode's options
+    dataclass (:class:`~equiglb.envs.slot.EGLBResidualOptions`, :class:`~equiglb.envs.slot.MPCResidualOptions`);
+    docs/env.md has the table. With
+    ``action_mode="eglb_residual"`` action 0 reproduces ``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``;
+    with ``action_mode="mpc_residual"`` it reproduces ``MPCPolicy(horizon=..., forecast_model=...,
+    seed=forecast_seed)`` (its MPC reads the environment's forecasts within the episode, so the legacy
+    ``forecast_noise`` must be 0). Another action mode refuses a mode's options unless they are at
+    their defaults. An unknown option raises :class:`~equiglb.validate.UnknownOptionError` naming it.
     ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
     ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
     (it sets the observation scales), not a wrapper's cut.
@@ -134,9 +130,22 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
-    def __init__(self, render_mode: str | None = None, **options: Any):
-        """``options`` are the keyword arguments above, resolved by :meth:`EnvConfig.make`."""
-        self.config = cfg = EnvConfig.make(**options)
+    def __init__(self, render_mode: str | None = None, *, scenario: str | Scenario = "synthetic",
+                 data_dir: os.PathLike | str | None = None, scenario_options: Mapping[str, Any] | None = None,
+                 split: str | None = None, q: float | None = None, mu_carbon: float | None = None,
+                 mu_water: float | None = None, mu_social: float | None = None, mu_latency: float | None = None,
+                 unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
+                 episode_length: int | None = None, random_start: bool = False, action_mode: str = "site_scores",
+                 forecast_horizon: int = 0, forecast_model: str | Forecaster | None = None, forecast_seed: int = 0,
+                 forecast_scale: float = 1.0, forecast_noise: float = 0.0, include_prev_action: bool = False,
+                 eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
+                 eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
+                 mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any):
+        """The options above, declared (with their meaning) by :class:`equiglb.envs.options.EnvOptions` and the
+        action modes' options (docs/env.md, "Keyword arguments"; tests/test_env_options.py pins this signature to them),
+        resolved by :meth:`EnvConfig.make`."""
+        given = locals()
+        self.config = cfg = EnvConfig.make(**{name: given[name] for name in OPTION_ORDER}, **unknown)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, "
                              f"got {render_mode!r}")
@@ -146,8 +155,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
         #: the one source of forecasts of the observation and of the MPC of the residual mode (None: perfect
         #: forecasts, or the legacy noise); its forecasts are a function of (forecast_seed, slot) only
         self.forecaster = cfg.forecaster()
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode,
-                                   residual=cfg.slot_options(self.forecaster))
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, None, cfg.mode_options,
+                                   self.forecaster)
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP, self.forecaster)

@@ -1,4 +1,4 @@
-"""The compiled slot kernel of :class:`equiglb.envs.slot.CompiledStep` (numba, ``cache=True``).
+"""The compiled slot kernel of :class:`equiglb.envs.slot.CompiledSiteScores` (numba, ``cache=True``).
 
 One function, :func:`site_scores_slot`, does for B copies what the reference path does for a
 ``"site_scores"`` action with one group of regions and one model: the map ``u = (clip(a) + 1) / 2``,

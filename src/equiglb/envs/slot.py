@@ -1,30 +1,33 @@
-"""One slot step: action → routing → accounting, in two layers chosen once at construction.
+"""One slot step: action → routing → accounting, one class per action mode (docs/env.md, "Action modes").
 
-* :class:`SlotStep` is the **reference**: the batched numpy path, readable top to bottom, used for
-  every configuration the accelerator does not cover (one copy or a batch) and by the tests as the
-  truth. It checks the action, maps it to a repaired routing
-  (:meth:`equiglb.envs.actions.ActionMap.routing`, a :class:`~equiglb.ledger.DenseRouting` or
-  :class:`~equiglb.ledger.FactoredRouting`) and accounts it in the :class:`~equiglb.ledger.Ledger`.
-* :class:`PriceStep` (``action_mode="prices"``) and :class:`ResidualStep` (``"eglb_residual"``) are
-  the learning-augmented modes: the action sets per-site equity prices, or scales the prices of an
-  online-eGLB run inside the environment, and the slot is routed by the baselines' own per-slot
-  router (:class:`equiglb.baselines.routing.PriceRouter`, one definition shared with online eGLB).
-  :class:`MPCResidualStep` (``"mpc_residual"``) runs the baselines' MPC inside the environment
-  (:class:`equiglb.baselines.mpc.MPCCore`) and the action scales its equity coefficients.
-* :class:`CompiledStep` is the **accelerator** for the common case (``"site_scores"`` actions, every
-  region in one group, one model, no social or latency term: the default ids), for one copy and for
-  a batch: the same map, water-filling and slot formulas as one compiled loop
-  (:mod:`equiglb.envs.kernels`, numba). Tests pin it to the reference slot by slot.
+:data:`ACTION_MODE_REGISTRY` maps each action mode's name to its class, a leaf of one of three bases:
 
-:func:`make_slot_step` picks the class once; nothing else in the package tests which one runs.
-All leave the slot's quantities and the cumulative state in their ``ledger`` (same attributes) and
-return the executed routing x, which the ledger accounts: the return is -J(x) in every mode.
+* :class:`SlotStep`, the base of every mode: the ledger, the reset of the window(s) and the accounting of
+  a routing (:meth:`SlotStep._account`). With ``batch_size=B`` every array has a leading axis of B copies.
+* :class:`_MapStep`: the modes of an :class:`~equiglb.envs.actions.ActionMap` (weights on routing
+  triples, :class:`RoutingStep`, or on sites, :class:`SiteScoresStep`): the batched numpy reference path
+  (map, repair, ledger), readable top to bottom. :class:`SiteScoresStep` holds the one accelerator,
+  :class:`CompiledSiteScores`, chosen once at construction where it applies (every region in one group,
+  one model, no social or latency term: the default ids): the same map, water-filling and slot formulas
+  as one compiled loop (:mod:`equiglb.envs.kernels`, numba), pinned to the reference by the tests.
+* :class:`PriceStep` (``"prices"``): the action sets per-site equity prices and the slot is routed by
+  the baselines' per-slot router (:class:`equiglb.control.routing.PriceRouter`, shared with online eGLB).
+* :class:`_PlannerStep`: run an inner planner per env copy and scale its equity terms by the action:
+  :class:`ResidualStep` (``"eglb_residual"``, online eGLB's duals) and :class:`MPCResidualStep`
+  (``"mpc_residual"``, MPC's equity coefficients).
+
+A mode with options of its own declares them as a dataclass next to it (:class:`EGLBResidualOptions`,
+:class:`MPCResidualOptions`; the class's :attr:`SlotStep.options_type`), checked by name when built.
+:func:`make_slot_step` builds a mode by name; every mode leaves the slot's quantities and the cumulative
+state in its ``ledger`` and returns the executed routing x, which the ledger accounts: the return is
+-J(x) in every mode.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -32,14 +35,16 @@ from equiglb.control.eglb import EGLBCore
 from equiglb.control.mpc import MAX_HORIZON_H, MPCCore, MPCSolver, make_mpc_solver
 from equiglb.control.routing import PriceRouter, SlotRouter
 from equiglb.envs import kernels
-from equiglb.envs.actions import MAP_MODES, ActionMap, check_action, unit_weights
+from equiglb.envs.actions import ActionMap, check_action, unit_weights
+from equiglb.envs.options import option
 from equiglb.forecast import Forecaster
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float, as_int
 
-__all__ = ["SlotStep", "CompiledStep", "PriceStep", "ResidualStep", "MPCResidualStep", "make_slot_step",
-           "RESIDUAL_MAX_FACTOR", "MPC_HORIZON_H", "DUAL_OBS_CAP"]
+__all__ = ["SlotStep", "RoutingStep", "SiteScoresStep", "CompiledSiteScores", "PriceStep", "ResidualStep",
+           "MPCResidualStep", "EGLBResidualOptions", "MPCResidualOptions", "ACTION_MODE_REGISTRY",
+           "ACTION_MODES", "make_slot_step", "RESIDUAL_MAX_FACTOR", "MPC_HORIZON_H", "DUAL_OBS_CAP"]
 
 #: ``"eglb_residual"``: by default an action entry a scales its eGLB dual by RESIDUAL_MAX_FACTOR ** clip(a),
 #: a factor in [1/4, 4]; a = 0 is online eGLB exactly. The option ``eglb_residual_max_factor`` = f sets the
@@ -55,30 +60,37 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class SlotStep:
-    """Reference slot step for one copy (``batch_size=None``) or B copies (leading axis B).
+    """The base of every action mode, for one copy (``batch_size=None``) or B copies (leading axis B).
+
+    A mode is built as ``cls(scenario, weights, batch_size, options, forecaster)`` (:func:`make_slot_step`).
 
     Args:
         scenario: the scenario (with the environment's weights and region weights applied).
         weights: the objective weights of the reward.
-        mode: the action mode (:data:`equiglb.envs.actions.ACTION_MODES`).
         batch_size: None for one copy, else B.
+        options: the mode's own options (an instance of :attr:`options_type`; None: its defaults).
+        forecaster: the environment's :class:`~equiglb.forecast.Forecaster` (read by the modes that plan on
+            forecasts; ``None``: perfect forecasts).
     """
 
+    #: the mode's name (a key of :data:`ACTION_MODE_REGISTRY`)
+    mode: ClassVar[str]
+    #: the dataclass of the mode's own options (None: the mode has none)
+    options_type: ClassVar[type | None] = None
     #: number of observation features the step adds (the eGLB duals of the residual mode)
     extra_dim = 0
 
-    def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None, options: Any = None,
+                 forecaster: Forecaster | None = None):
         self.scenario = scenario
-        self.mode = mode
-        self.action_map: ActionMap | None = ActionMap(scenario, mode) if mode in MAP_MODES else None
+        self.action_map: ActionMap | None = None
         self.ledger = Ledger(scenario, weights, batch_size)
         self.batch = () if batch_size is None else (batch_size,)
 
     @property
     def dim(self) -> int:
         """The action dimension."""
-        assert self.action_map is not None
-        return self.action_map.dim
+        raise NotImplementedError
 
     def extra(self) -> np.ndarray | None:
         """Observation features of the step's own state ((..., extra_dim)), or None."""
@@ -90,9 +102,7 @@ class SlotStep:
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route and account slot ``t``; returns the reward (USD) and the routing x (..., N, J, K)."""
-        assert self.action_map is not None
-        a = self.action_map.check(action, self.batch)
-        return self._account(t, self.action_map.routing(a, self.scenario.demand[t]))
+        raise NotImplementedError
 
     def _account(self, t: int | np.ndarray, routing: DenseRouting | FactoredRouting
                  ) -> tuple[np.ndarray | float, np.ndarray]:
@@ -101,29 +111,83 @@ class SlotStep:
         return (float(reward) if not self.batch else reward), routing.dense()
 
 
-class CompiledStep(SlotStep):
-    """Accelerator of :class:`SlotStep` where :meth:`applies` (see the module docstring), for one copy
-    or a batch: the compiled kernel :func:`equiglb.envs.kernels.site_scores_slot` does the map, the
+# ---------------------------------------------------------------------- the action-map modes
+class _MapStep(SlotStep):
+    """The reference path of the action-map modes: check the action, map it to a repaired routing
+    (:meth:`equiglb.envs.actions.ActionMap.routing`) and account it in the ledger."""
+
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
+                 options: None = None, forecaster: Forecaster | None = None):
+        super().__init__(scenario, weights, batch_size)
+        self.action_map = ActionMap(scenario, self.mode)
+
+    @property
+    def dim(self) -> int:
+        """The action dimension."""
+        assert self.action_map is not None
+        return self.action_map.dim
+
+    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+        """Route and account slot ``t``; returns the reward (USD) and the routing x (..., N, J, K)."""
+        assert self.action_map is not None
+        a = self.action_map.check(action, self.batch)
+        return self._account(t, self.action_map.routing(a, self.scenario.demand[t]))
+
+
+class RoutingStep(_MapStep):
+    """``action_mode="routing"``: one weight per allowed (site, region, model) triple
+    (:class:`~equiglb.envs.actions.ActionMap`)."""
+
+    mode = "routing"
+
+
+class SiteScoresStep(_MapStep):
+    """``action_mode="site_scores"``: one weight per hosted (site, model) pair, shared by every region
+    (:class:`~equiglb.envs.actions.ActionMap`). Where :meth:`CompiledSiteScores.applies`, the compiled
+    accelerator runs the slot (chosen once here; ``compiled=False`` keeps the reference path, which the
+    tests pin the accelerator to)."""
+
+    mode = "site_scores"
+
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
+                 options: None = None, forecaster: Forecaster | None = None, compiled: bool = True):
+        super().__init__(scenario, weights, batch_size)
+        #: the accelerator of this configuration, or None (the reference path runs)
+        self.compiled = CompiledSiteScores(self) if compiled and CompiledSiteScores.applies(scenario, weights) \
+            else None
+
+    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+        """Route and account slot ``t`` (by the accelerator where it applies); the reward and x."""
+        if self.compiled is not None:
+            return self.compiled.step(t, action)
+        return super().step(t, action)
+
+
+class CompiledSiteScores:
+    """The accelerator of :class:`SiteScoresStep` where :meth:`applies` (see the module docstring), for one
+    copy or a batch: the compiled kernel :func:`equiglb.envs.kernels.site_scores_slot` does the map, the
     water-filling and the ledger's slot formulas; this class holds its constant tables and hands the
-    results to the ledger (same attributes as the reference leaves there).
+    results to the ledger (:meth:`equiglb.ledger.Ledger.record`, as the reference path does).
     """
 
     @staticmethod
-    def applies(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None) -> bool:
-        """Whether the accelerator covers this configuration."""
-        if mode != "site_scores" or scenario.K != 1:
+    def applies(scenario: Scenario, weights: Weights) -> bool:
+        """Whether the accelerator covers this configuration of ``"site_scores"``."""
+        if scenario.K != 1:
             return False
         one_group = bool(np.all(scenario.allowed == scenario.allowed[:, :1, :]))
         no_social = not scenario.social_tracked(weights)
         no_latency = scenario.latency is None or not weights.mu_latency
         return one_group and no_social and no_latency
 
-    def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
-        super().__init__(scenario, weights, mode, batch_size)
-        sc, am = scenario, self.action_map
+    def __init__(self, step: SiteScoresStep):
+        sc, am = step.scenario, step.action_map
         assert am is not None
+        self.ledger, self.batch, self.dim = step.ledger, step.batch, am.dim
+        weights = step.ledger.weights
         e = float(sc.energy_per_unit[0])
         mwh = e * sc.pue                                          # facility MWh per load unit at site i
+        self._N, self._J = sc.N, sc.J
         self._site_of_entry = am.index.astype(np.int64)           # action entry -> site (K = 1)
         sites = np.zeros((5, sc.N))
         sites[kernels.SITE_ALLOWED] = sc.allowed[:, 0, 0]         # every region reaches the same sites
@@ -140,15 +204,15 @@ class CompiledStep(SlotStep):
                                 where=self._total[:, None] > 0)
         self._params = np.array([e, weights.q, weights.mu_carbon, weights.mu_water, weights.unserved_penalty_usd,
                                  UNSERVED_RTOL])
-        self._B = 1 if batch_size is None else batch_size
+        self._B = 1 if not self.batch else self.batch[0]
         self._t = np.zeros(self._B, dtype=np.int64)
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
-        """As :meth:`SlotStep.step`."""
+        """As :meth:`_MapStep.step`."""
         a = np.asarray(action)
         if a.dtype not in _KERNEL_DTYPES or a.shape != self.batch + (self.dim,):
-            a = check_action(action, self.dim, self.batch, self.mode)     # converts, or raises on the shape
-        B, N, J = self._B, self.scenario.N, self.scenario.J
+            a = check_action(action, self.dim, self.batch, SiteScoresStep.mode)   # converts, or raises
+        B, N, J = self._B, self._N, self._J
         self._t[:] = t
         led = self.ledger
         out = np.empty((B, kernels.OUT_FACILITY + N))
@@ -158,35 +222,25 @@ class CompiledStep(SlotStep):
                                        led.footprint.reshape(B, 2, N), np.asarray(led.phi_usd).reshape(B), out,
                                        x.reshape(B, N, J))
         if bad >= 0:
-            check_action(action, self.dim, self.batch, self.mode)     # raises, naming the entry
+            check_action(action, self.dim, self.batch, SiteScoresStep.mode)     # raises, naming the entry
         if not self.batch:
             out, x = out[0], x[0]
-        led.phi_usd = out[..., kernels.OUT_PHI]
-        led.energy_cost_usd = out[..., kernels.OUT_COST]
-        led.unserved_load = out[..., kernels.OUT_UNSERVED]
-        led.slot_cost_usd = out[..., kernels.OUT_SLOT_COST]
-        led.facility_energy_mwh = out[..., kernels.OUT_FACILITY:]
+        led.record(phi_usd=out[..., kernels.OUT_PHI], energy_cost_usd=out[..., kernels.OUT_COST],
+                   unserved_load=out[..., kernels.OUT_UNSERVED], slot_cost_usd=out[..., kernels.OUT_SLOT_COST],
+                   facility_energy_mwh=out[..., kernels.OUT_FACILITY:])
         reward = out[..., kernels.OUT_REWARD]
         return (float(reward) if not self.batch else reward), x
 
 
-class _PricedStep(SlotStep):
-    """What the ``"prices"`` and ``"eglb_residual"`` modes share: the action's blocks (N carbon, N water
-    and, with a social term, J social entries) and the baselines' per-slot router, built once."""
-
-    def __init__(self, scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None):
-        super().__init__(scenario, weights, mode, batch_size)
-        self.social = scenario.social_in_force(weights)
-        self._dim = 2 * scenario.N + (scenario.J if self.social else 0)
-        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
-
-    @property
-    def dim(self) -> int:
-        """The action dimension: 2N (+ J with a social term)."""
-        return self._dim
+# ---------------------------------------------------------------------- the modes that route by prices
+def _price_blocks(scenario: Scenario, weights: Weights) -> tuple[bool, int]:
+    """Whether the social term is in force, and the dimension of an action in the blocks of per-site
+    equity prices: N carbon, N water and, with a social term, J social entries."""
+    social = scenario.social_in_force(weights)
+    return social, 2 * scenario.N + (scenario.J if social else 0)
 
 
-class PriceStep(_PricedStep):
+class PriceStep(SlotStep):
     """``action_mode="prices"``: the action sets per-site equity prices; the slot is routed by them.
 
     Map: ``u = (clip(a, -1, 1) + 1) / 2`` in [0, 1] per entry, in blocks of N carbon entries, N
@@ -196,14 +250,24 @@ class PriceStep(_PricedStep):
     ``u`` are the dimensionless duals of online eGLB, whose blocks lie in the unit ball of the dual
     norm at the offline optimum, so the box [0, 1] holds them for every q (scale-free). The slot is
     then routed at minimum ``energy cost + prices × footprints`` under demand and capacity by
-    :class:`~equiglb.baselines.routing.PriceRouter`, the router of online eGLB.
+    :class:`~equiglb.control.routing.PriceRouter`, the router of online eGLB.
     """
 
-    def __init__(self, scenario: Scenario, weights: Weights, mode: str = "prices", batch_size: int | None = None):
-        super().__init__(scenario, weights, mode, batch_size)
+    mode = "prices"
+
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
+                 options: None = None, forecaster: Forecaster | None = None):
+        super().__init__(scenario, weights, batch_size)
+        self.social, self._dim = _price_blocks(scenario, weights)
+        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
         self.router = PriceRouter(scenario, weights, router=self.slot_router)
         self._carbon_usd = weights.mu_carbon * np.asarray(scenario.region_weights)   # USD/t per unit dual
         self._water_usd = weights.mu_water * np.asarray(scenario.region_weights)     # USD/m³ per unit dual
+
+    @property
+    def dim(self) -> int:
+        """The action dimension: 2N (+ J with a social term)."""
+        return self._dim
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route slot ``t`` by the action's prices and account it."""
@@ -218,78 +282,155 @@ class PriceStep(_PricedStep):
         return self._account(t, DenseRouting(x.reshape(self.batch + x.shape[1:])))
 
 
-class ResidualStep(_PricedStep):
+# ---------------------------------------------------------------------- the modes that run an inner planner
+class _PlannerStep(SlotStep):
+    """Run an inner planner (a "core") per env copy, and scale its equity terms by the action.
+
+    Each reset copy starts a new core on its episode's window (:meth:`_start_core`). Each slot the action
+    becomes multipliers ``f ** clip(a, -1, 1)`` (factors in [1/f, f], ``f = max_factor``); the copy's core
+    routes the slot with them (:meth:`_route`) and then steps with the executed routing. Action 0 is the
+    core's algorithm exactly.
+    """
+
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None, max_factor: float):
+        super().__init__(scenario, weights, batch_size)
+        n = 1 if batch_size is None else batch_size
+        self.max_factor = max_factor
+        self.log_range = math.log(max_factor)
+        self.starts = np.zeros(n, dtype=np.int64)
+        self.cores: list[Any] = [None] * n
+
+    def _start_core(self, start: int, length: int) -> Any:
+        """A new core on the window ``start .. start+length-1``."""
+        raise NotImplementedError
+
+    def _route(self, core: Any, k: int, scale: np.ndarray) -> np.ndarray:
+        """The routing x (N, J, K) of the core at slot ``k`` of its window with the action's multipliers."""
+        raise NotImplementedError
+
+    def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
+        """Start the window(s) and a new core for each reset copy."""
+        super().reset(start, length, index)
+        chosen = np.arange(len(self.cores)) if index is None else np.arange(len(self.cores))[index]
+        starts = np.broadcast_to(np.asarray(start, dtype=np.int64), chosen.shape)
+        for b, s in zip(chosen.tolist(), starts.tolist()):
+            self.starts[b] = s
+            self.cores[b] = self._start_core(s, int(length))
+
+    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+        """Route slot ``t`` by each copy's core with the action's multipliers, account it, step the cores."""
+        a = check_action(action, self.dim, self.batch, self.mode)
+        scale = np.exp(self.log_range * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
+        ts = np.asarray(t).reshape(-1)
+        xs = []
+        for core, start, tb, sb in zip(self.cores, self.starts, ts, scale):
+            assert core is not None, f"{type(self).__name__}.step before reset"
+            k = int(tb) - int(start)                    # the slot within the core's window
+            xb = self._route(core, k, sb)
+            core.update(k, xb)
+            xs.append(xb)
+        return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
+
+
+@dataclasses.dataclass
+class EGLBResidualOptions:
+    """The options of ``action_mode="eglb_residual"`` (:class:`ResidualStep`), checked by name when built."""
+
+    eglb_eta_scale: float = option(1.0, "the `eta_scale` of the online eGLB inside the environment (> 0)",
+                                   agent=True)
+    eglb_z_max_scale: float = option(1.0, "the `z_max_scale` of the online eGLB inside the environment (> 0)",
+                                     agent=True)
+    eglb_residual_max_factor: float = option(RESIDUAL_MAX_FACTOR, "the action multiplies the duals by "
+                                             "factors in [1/f, f] (> 1)", agent=True)
+
+    def __post_init__(self) -> None:
+        self.eglb_eta_scale = as_float("eglb_eta_scale", self.eglb_eta_scale, lo=0.0, lo_open=True)
+        self.eglb_z_max_scale = as_float("eglb_z_max_scale", self.eglb_z_max_scale, lo=0.0, lo_open=True)
+        self.eglb_residual_max_factor = as_float("eglb_residual_max_factor", self.eglb_residual_max_factor,
+                                                 lo=1.0, lo_open=True)
+
+    @property
+    def max_factor(self) -> float:
+        """The largest multiplier of the action (the range of its equity prices)."""
+        return self.eglb_residual_max_factor
+
+
+class ResidualStep(_PlannerStep):
     """``action_mode="eglb_residual"``: online eGLB runs inside the environment; the action scales its prices.
 
-    Each episode starts an :class:`~equiglb.baselines.online_eglb.EGLBCore` on the episode's window,
+    Each episode starts an :class:`~equiglb.control.eglb.EGLBCore` on the episode's window,
     with the documented online-eGLB defaults times the base's ``eta_scale`` and ``z_max_scale``
     (the environment options ``eglb_eta_scale`` and ``eglb_z_max_scale``, 1.0 by default; e.g. the
     choice of :func:`~equiglb.baselines.eglb_tuned.tune_online_eglb`). Each slot the action, in the blocks of
     :class:`PriceStep`, multiplies the core's duals by ``f ** clip(a, -1, 1)`` (factors in [1/f, f];
-    ``f = max_factor``, the option ``eglb_residual_max_factor``, :data:`RESIDUAL_MAX_FACTOR` by
+    ``f`` the option ``eglb_residual_max_factor``, :data:`RESIDUAL_MAX_FACTOR` by
     default) before the core routes the slot; the core then takes its mirror-descent
     step with the executed routing. Action 0 is that online eGLB exactly
     (``OnlineEGLBPolicy(eta_scale=..., z_max_scale=...)``). The observation gains the core's duals
     before scaling (:attr:`extra_dim` = the action dimension, clipped to [0, DUAL_OBS_CAP]).
 
     Args:
-        scenario, weights, mode, batch_size: as :class:`SlotStep`.
-        eta_scale, z_max_scale: the base's multipliers of online eGLB's step and auxiliary bound
-            (finite, > 0).
-        max_factor: the largest multiplier of a dual (finite, > 1).
+        scenario, weights, batch_size: as :class:`SlotStep`.
+        options: the mode's options (default: :class:`EGLBResidualOptions` ``()``).
     """
 
-    def __init__(self, scenario: Scenario, weights: Weights, mode: str = "eglb_residual",
-                 batch_size: int | None = None, eta_scale: float = 1.0, z_max_scale: float = 1.0,
-                 max_factor: float = RESIDUAL_MAX_FACTOR):
-        super().__init__(scenario, weights, mode, batch_size)
-        self.extra_dim = self._dim
-        n = 1 if batch_size is None else batch_size
-        self.starts = np.zeros(n, dtype=np.int64)
-        self.eta_scale = as_float("eta_scale", eta_scale, lo=0.0, lo_open=True)
-        self.z_max_scale = as_float("z_max_scale", z_max_scale, lo=0.0, lo_open=True)
-        self.max_factor = as_float("max_factor", max_factor, lo=1.0, lo_open=True)
-        self.log_range = math.log(self.max_factor)
-        self.cores: list[EGLBCore] = [self._core(0, 1) for _ in range(n)]
+    mode = "eglb_residual"
+    options_type = EGLBResidualOptions
 
-    def _core(self, start: int, length: int) -> EGLBCore:
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
+                 options: EGLBResidualOptions | None = None, forecaster: Forecaster | None = None):
+        opts = options if options is not None else EGLBResidualOptions()
+        super().__init__(scenario, weights, batch_size, opts.eglb_residual_max_factor)
+        self.social, self._dim = _price_blocks(scenario, weights)
+        self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
+        self.extra_dim = self._dim
+        self.eta_scale, self.z_max_scale = opts.eglb_eta_scale, opts.eglb_z_max_scale
+        self.cores = [self._start_core(0, 1) for _ in self.cores]
+
+    @property
+    def dim(self) -> int:
+        """The action dimension: 2N (+ J with a social term)."""
+        return self._dim
+
+    def _start_core(self, start: int, length: int) -> EGLBCore:
         window, w = self.scenario.window(start, length), self.ledger.weights
         return EGLBCore(window, w, eta_scale=self.eta_scale, z_max_scale=self.z_max_scale,
                         router=PriceRouter(window, w, router=self.slot_router))
 
-    def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
-        """Start the window(s) and a new online-eGLB core for each reset copy."""
-        super().reset(start, length, index)
-        chosen = np.arange(len(self.cores)) if index is None else np.arange(len(self.cores))[index]
-        starts = np.broadcast_to(np.asarray(start, dtype=np.int64), chosen.shape)
-        for b, s in zip(chosen.tolist(), starts.tolist()):
-            self.starts[b] = s
-            self.cores[b] = self._core(s, int(length))
+    def _route(self, core: EGLBCore, k: int, scale: np.ndarray) -> np.ndarray:
+        N = self.scenario.N
+        return core.route(k, scale[:N], scale[N:2 * N], scale[2 * N:] if self.social else None)
 
     def extra(self) -> np.ndarray | None:
         """The cores' duals γ before scaling, clipped to [0, DUAL_OBS_CAP] ((..., extra_dim))."""
         g = np.stack([np.clip(c.gamma, 0.0, DUAL_OBS_CAP) for c in self.cores])
         return g[0] if not self.batch else g
 
-    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
-        """Route slot ``t`` by online eGLB with the action's price multipliers, account it, step the duals."""
-        a = check_action(action, self.dim, self.batch, self.mode)
-        scale = np.exp(self.log_range * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
-        ts = np.asarray(t).reshape(-1)
-        N = self.scenario.N
-        xs = []
-        for core, start, tb, sb in zip(self.cores, self.starts, ts, scale):
-            k = int(tb) - int(start)                    # the slot within the core's window
-            xb = core.route(k, sb[:N], sb[N:2 * N], sb[2 * N:] if self.social else None)
-            core.update(k, xb)
-            xs.append(xb)
-        return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
+
+@dataclasses.dataclass
+class MPCResidualOptions:
+    """The options of ``action_mode="mpc_residual"`` (:class:`MPCResidualStep`), checked by name when built."""
+
+    mpc_horizon: int = option(MPC_HORIZON_H, "the look-ahead of the MPC inside the environment (hours, "
+                              f"1..{MAX_HORIZON_H})", agent=True)
+    mpc_residual_max_factor: float = option(RESIDUAL_MAX_FACTOR, "the action multiplies the MPC's equity "
+                                            "coefficients by factors in [1/f, f] (> 1)", agent=True)
+
+    def __post_init__(self) -> None:
+        self.mpc_horizon = as_int("mpc_horizon", self.mpc_horizon, 1, MAX_HORIZON_H, unit="hours")
+        self.mpc_residual_max_factor = as_float("mpc_residual_max_factor", self.mpc_residual_max_factor, lo=1.0,
+                                                lo_open=True)
+
+    @property
+    def max_factor(self) -> float:
+        """The largest multiplier of the action (the range of its equity coefficients)."""
+        return self.mpc_residual_max_factor
 
 
-class MPCResidualStep(SlotStep):
+class MPCResidualStep(_PlannerStep):
     """``action_mode="mpc_residual"``: MPC runs inside the environment; the action scales its equity terms.
 
-    Each episode starts an :class:`~equiglb.baselines.mpc.MPCCore` on the episode's window with
+    Each episode starts an :class:`~equiglb.control.mpc.MPCCore` on the episode's window with
     look-ahead ``horizon`` hours (the option ``mpc_horizon``, :data:`MPC_HORIZON_H` by default; at
     most the episode's length) that reads the environment's forecasts (its ``forecaster``, the one the
     observation shows; ``None``, for ``forecast_model="perfect"``, is the truth) within the episode's
@@ -297,7 +438,7 @@ class MPCResidualStep(SlotStep):
     term: carbon, water and, when the scenario has a social term, social. Each slot the MPC program's
     carbon coefficients and accumulated carbon of every site are multiplied by ``f ** clip(a[0], -1, 1)``,
     the water ones by ``f ** clip(a[1], -1, 1)`` (and the social ones by ``f ** clip(a[2], -1, 1)``), with
-    ``f = max_factor`` (the option ``mpc_residual_max_factor``, :data:`RESIDUAL_MAX_FACTOR` by default);
+    ``f`` the option ``mpc_residual_max_factor`` (:data:`RESIDUAL_MAX_FACTOR` by default);
     the first slot of the program's solution is executed. Action 0 is ``MPCPolicy(horizon, forecast_model=...,
     seed=forecast_seed)`` exactly (the same forecasts).
 
@@ -307,31 +448,28 @@ class MPCResidualStep(SlotStep):
     350,974 USD): random per-site multipliers with log-factor std 0.05 × ln 4 raised J by 5.2-6.5 %
     (three draws), the same noise on one multiplier per term by 0.06-0.08 %.
 
-    The program is built once per look-ahead (:func:`~equiglb.baselines.mpc.make_mpc_solver`: HiGHS
+    The program is built once per look-ahead (:func:`~equiglb.control.mpc.make_mpc_solver`: HiGHS
     directly where the aggregated LP applies, else the cvxpy program) and shared by every copy.
 
     Args:
-        scenario, weights, mode, batch_size: as :class:`SlotStep`.
-        horizon: the MPC look-ahead in hours (1 .. MAX_HORIZON_H).
-        max_factor: the largest multiplier of an equity term (finite, > 1).
+        scenario, weights, batch_size: as :class:`SlotStep`.
+        options: the mode's options (default: :class:`MPCResidualOptions` ``()``).
         forecaster: the environment's :class:`~equiglb.forecast.Forecaster` (``None``: perfect forecasts).
     """
 
-    def __init__(self, scenario: Scenario, weights: Weights, mode: str = "mpc_residual",
-                 batch_size: int | None = None, horizon: int = MPC_HORIZON_H,
-                 max_factor: float = RESIDUAL_MAX_FACTOR, forecaster: Forecaster | None = None):
-        super().__init__(scenario, weights, mode, batch_size)
+    mode = "mpc_residual"
+    options_type = MPCResidualOptions
+
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
+                 options: MPCResidualOptions | None = None, forecaster: Forecaster | None = None):
+        opts = options if options is not None else MPCResidualOptions()
+        super().__init__(scenario, weights, batch_size, opts.mpc_residual_max_factor)
         #: the environment's forecaster (None: perfect forecasts within the episode)
         self.forecaster = forecaster
         self.social = scenario.social_in_force(weights)
         self._dim = 3 if self.social else 2
-        n = 1 if batch_size is None else batch_size
-        self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
-        self.max_factor = as_float("max_factor", max_factor, lo=1.0, lo_open=True)
-        self.log_range = math.log(self.max_factor)
-        self.starts = np.zeros(n, dtype=np.int64)
+        self.horizon = opts.mpc_horizon
         self.solver: MPCSolver | None = None
-        self.cores: list[MPCCore | None] = [None] * n
 
     @property
     def dim(self) -> int:
@@ -340,34 +478,21 @@ class MPCResidualStep(SlotStep):
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
-        super().reset(start, length, index)
         H = min(self.horizon, int(length))
         if self.solver is None or self.solver.H != H:
             self.solver = make_mpc_solver(self.scenario.window(0, H), H, self.ledger.weights)
-        chosen = np.arange(len(self.cores)) if index is None else np.arange(len(self.cores))[index]
-        starts = np.broadcast_to(np.asarray(start, dtype=np.int64), chosen.shape)
-        for b, s in zip(chosen.tolist(), starts.tolist()):
-            self.starts[b] = s
-            self.cores[b] = MPCCore(self.scenario.window(s, int(length)), self.ledger.weights, H,
-                                    forecaster=self.forecaster, offset=s)
+        super().reset(start, length, index)
 
-    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
-        """Route slot ``t`` by MPC with the action's multipliers of its equity terms, and account it."""
-        a = check_action(action, self.dim, self.batch, self.mode)
-        scale = np.exp(self.log_range * np.clip(a, -1.0, 1.0)).reshape((-1, self.dim))
-        ts = np.asarray(t).reshape(-1)
+    def _start_core(self, start: int, length: int) -> MPCCore:
+        H = min(self.horizon, int(length))
+        return MPCCore(self.scenario.window(start, length), self.ledger.weights, H, forecaster=self.forecaster,
+                       offset=start)
+
+    def _route(self, core: MPCCore, k: int, scale: np.ndarray) -> np.ndarray:
         sc, solver = self.scenario, self.solver
         assert solver is not None, "MPCResidualStep.step before reset"
-        xs = []
-        for core, start, tb, sb in zip(self.cores, self.starts, ts, scale):
-            assert core is not None
-            k = int(tb) - int(start)                    # the slot within the core's window
-            xb = core.route(k, solver, np.full(sc.N, sb[0]), np.full(sc.N, sb[1]),
-                            np.full(sc.J, sb[2]) if self.social else None)
-            core.update(k, xb)
-            xs.append(xb)
-        return self._account(t, DenseRouting(np.stack(xs).reshape(self.batch + xs[0].shape)))
-
+        return core.route(k, solver, np.full(sc.N, scale[0]), np.full(sc.N, scale[1]),
+                          np.full(sc.J, scale[2]) if self.social else None)
 
     def __getstate__(self) -> dict:
         """Copy and pickle support: the MPC program (a HiGHS model or a compiled cvxpy problem) is not
@@ -389,21 +514,25 @@ class MPCResidualStep(SlotStep):
             self.solver.solvers_used.update(used or {})
 
 
+# ---------------------------------------------------------------------- the registry
+#: every action mode of the environment, by name: one class each (docs/env.md, "How to add a mode")
+ACTION_MODE_REGISTRY: dict[str, type[SlotStep]] = {
+    "routing": RoutingStep,
+    "site_scores": SiteScoresStep,
+    "prices": PriceStep,
+    "eglb_residual": ResidualStep,
+    "mpc_residual": MPCResidualStep,
+}
+#: the names of the action modes, in the registry's order
+ACTION_MODES: tuple[str, ...] = tuple(ACTION_MODE_REGISTRY)
+
+
 def make_slot_step(scenario: Scenario, weights: Weights, mode: str, batch_size: int | None = None,
-                   residual: dict[str, Any] | None = None) -> SlotStep:
-    """The slot step for a configuration, chosen once: the learning-augmented modes' own steps,
-    :class:`CompiledStep` where it applies, else the reference :class:`SlotStep`. ``residual`` holds the
-    residual modes' options: ``eta_scale``, ``z_max_scale`` and ``max_factor`` of ``"eglb_residual"``
-    (:class:`ResidualStep`), ``horizon``, ``max_factor`` and ``forecaster`` of ``"mpc_residual"``
-    (:class:`MPCResidualStep`)."""
-    residual = residual or {}
-    if residual and mode not in ("eglb_residual", "mpc_residual"):
-        raise TypeError(f"make_slot_step: {sorted(residual)} apply only to the residual modes, got {mode!r}")
-    if mode == "prices":
-        return PriceStep(scenario, weights, mode, batch_size)
-    if mode == "eglb_residual":
-        return ResidualStep(scenario, weights, mode, batch_size, **residual)
-    if mode == "mpc_residual":
-        return MPCResidualStep(scenario, weights, mode, batch_size, **residual)
-    cls = CompiledStep if CompiledStep.applies(scenario, weights, mode, batch_size) else SlotStep
-    return cls(scenario, weights, mode, batch_size)
+                   options: Any = None, forecaster: Forecaster | None = None) -> SlotStep:
+    """The slot step of action mode ``mode`` (:data:`ACTION_MODE_REGISTRY`) with the mode's ``options`` (an
+    instance of its :attr:`~SlotStep.options_type`; None: the defaults) and the environment's ``forecaster``
+    (read by the modes that plan on forecasts)."""
+    cls = ACTION_MODE_REGISTRY[mode]
+    if options is not None and (cls.options_type is None or not isinstance(options, cls.options_type)):
+        raise TypeError(f"make_slot_step: {type(options).__name__} options do not apply to action mode {mode!r}")
+    return cls(scenario, weights, batch_size, options, forecaster)

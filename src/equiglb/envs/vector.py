@@ -1,7 +1,7 @@
 """Native vector environment: B copies of :class:`~equiglb.envs.glb_env.EquitableGLBEnv` stepped at once.
 
-Every copy shares the scenario and options; the step is the reference slot step
-(:class:`equiglb.envs.slot.SlotStep` with ``batch_size=B``: action map, repair, ledger) and the
+Every copy shares the scenario and options; the step is the action mode's slot step
+(:data:`equiglb.envs.slot.ACTION_MODE_REGISTRY`, built with ``batch_size=B``) and the
 observation writer, one set of numpy operations over the batch axis with no Python loop over copies.
 All copies have the same episode length, so they end together; the vector env then auto-resets
 them on the next ``step`` (Gymnasium's ``NEXT_STEP`` mode: that step ignores the actions and
@@ -65,8 +65,8 @@ class EquitableGLBVectorEnv(VectorEnv):
         self.weights = cfg.weights
         #: the one source of forecasts of the copies' observations and of the MPC of the residual mode
         self.forecaster = cfg.forecaster()
-        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, batch_size=B,
-                                   residual=cfg.slot_options(self.forecaster))
+        self.slot = make_slot_step(self.scenario, self.weights, cfg.action_mode, B, cfg.mode_options,
+                                   self.forecaster)
         self.action_map = self.slot.action_map
         self.ledger = self.slot.ledger
         self.observer = Observer(cfg, self.slot.dim, self.slot.extra_dim, DUAL_OBS_CAP, self.forecaster)
