@@ -131,8 +131,12 @@ def test_rllib_doc_example_trains_ppo_with_two_env_runners_on_a_ray_head(tmp_pat
         driver_env = {**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}
         if token_available(driver_env):
             driver_env["RAY_AUTH_MODE"] = "token"
-        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=driver_env,
-                             cwd=tmp_path, timeout=300)
+        try:
+            out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=driver_env,
+                                 cwd=tmp_path, timeout=300)
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"the driver ran for more than 300 s:\n{exc.stdout!r:.3000}\n{exc.stderr!r:.5000}"
+                        + _head_logs(ray_tmp))
         output = (f"head:\n{start.stdout[-1500:]}\ndriver stdout:\n{out.stdout[-3000:]}\n"
                   f"driver stderr:\n{out.stderr[-5000:]}")
         assert out.returncode == 0, output + _head_logs(ray_tmp)
