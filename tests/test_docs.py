@@ -10,7 +10,9 @@ that use it are skipped with a reason when it is absent, as are the later blocks
 
 A block that cannot run in CI carries the marker ``<!-- docs-test: not run: REASON -->`` on the line
 before its fence and must be listed in :data:`NOT_RUN` below with the same reason: the list is here
-so that a reviewer sees every example that is not executed.
+so that a reviewer sees every example that is not executed. A block that another test runs (against
+services it starts, e.g. a Ray head) carries ``<!-- docs-test: run by tests/FILE.py -->`` and is listed
+in :data:`RUN_BY`; that test reads the block from the doc.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SRC = REPO / "src"   # the package (src/ layout)
 SHARED_EGLB = Path(os.environ.get("EQUIGLB_SHARED_EGLB", REPO.parent / "shared" / "traces" / "eglb-2022"))
 DOC_FILES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md"))]
 MARKER = re.compile(r"<!--\s*docs-test:\s*not run:\s*(.+?)\s*-->")
+RUN_BY_MARKER = re.compile(r"<!--\s*docs-test:\s*run by\s+(\S+?)\s*-->")
 FENCE = re.compile(r"^```(\S*)\s*$")
 RUN_LANGS = {"python", "bash", "yaml", "text"}
 
@@ -45,8 +48,6 @@ NOT_RUN = {
         "local mirror",
     ("docs/data.md", 'python benchmarks/world_baselines.py --data-dir ..'):
         "the full table solves six month-long offline programs through cvxpy (minutes each today)",
-    ("docs/toolchains.md", "from ray.rllib.algorithms.ppo import PPOConfig"):
-        "ray[rllib] pins gymnasium==1.2.2 and cannot be installed beside the lock's gymnasium 1.4.0",
     ("docs/experiments.md", "python -m equiglb.sweep --algos ppo,sac --seeds 0,"):
         "30 trials of 300k steps; README.md runs a 4-trial sweep and tests/test_sweep.py every path with tiny "
         "budgets",
@@ -54,6 +55,11 @@ NOT_RUN = {
         "30 trials of 200k steps; tests/test_sweep.py runs the search with 2 tiny trials",
     ("docs/experiments.md", "ray start --head --port 6379                      "):
         "needs several machines; tests/test_sweep.py starts a head on 127.0.0.1 and sweeps with --address",
+}
+
+#: (file, start of the block's first line) -> the test file that runs the block.
+RUN_BY = {
+    ("docs/toolchains.md", "import gymnasium as gym"): "tests/test_rllib.py",
 }
 
 
@@ -64,6 +70,7 @@ class Block:
     lang: str
     code: str
     not_run: str | None
+    run_by: str | None = None
 
     @property
     def first_line(self) -> str:
@@ -86,9 +93,9 @@ def parse_blocks(file: str) -> list[Block]:
         if j == len(lines):
             raise AssertionError(f"{file}:{start + 1}: code fence is never closed")
         prev = lines[start - 1] if start > 0 else ""
-        marker = MARKER.search(prev)
+        marker, run_by = MARKER.search(prev), RUN_BY_MARKER.search(prev)
         blocks.append(Block(file, start + 1, lang, "\n".join(lines[start + 1:j]) + "\n",
-                            marker.group(1) if marker else None))
+                            marker.group(1) if marker else None, run_by.group(1) if run_by else None))
         i = j + 1
     return blocks
 
@@ -106,6 +113,13 @@ def test_blocks_not_run_in_ci_are_exactly_the_listed_ones():
     assert marked == NOT_RUN
     for (file, first), reason in NOT_RUN.items():
         print(f"not run in CI: {file}: {first!r}: {reason}")
+
+
+def test_blocks_run_by_other_tests_are_exactly_the_listed_ones():
+    marked = {(b.file, b.first_line): b.run_by for b in ALL_BLOCKS if b.run_by is not None}
+    assert marked == RUN_BY
+    for (file, first), test_file in RUN_BY.items():
+        assert (REPO / test_file).is_file(), f"{file}: {first!r} is run by {test_file}, which does not exist"
 
 
 def test_no_indented_code_blocks_outside_lists():
@@ -194,6 +208,8 @@ def test_doc_block_runs(block: Block, docs_workdir, monkeypatch):
         state = _STATES[block.file] = _FileState(workdir)
     if block.not_run is not None:
         pytest.skip(f"not run in CI: {block.not_run}")
+    if block.run_by is not None:
+        pytest.skip(f"run by {block.run_by}")
     if block.lang == "text":
         return
     code = _substitute(block.code)

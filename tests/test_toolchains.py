@@ -2,8 +2,8 @@
 
 * Ray: a task in a fresh worker process that never imported equiglb builds the env by id, with the
   ``equiglb:`` module prefix and with the plain id through Ray's ``worker_process_setup_hook``.
-* the lower end of the supported gymnasium range (1.2.2, the version ``ray[rllib]`` pins), in a
-  throwaway venv;
+* the supported gymnasium range: the lock holds its lower end (1.2.2, the version ``ray[rllib]`` pins) and
+  its upper end (1.4.0) runs in a throwaway venv, with pandas 3;
 * TorchRL ``GymEnv`` + ``check_env_specs`` + its info reader;
 * Minari ``DataCollector(record_infos=True)`` for a whole short episode.
 
@@ -107,6 +107,10 @@ def test_ray_workers_build_the_env_by_id_without_importing_equiglb_first(tmp_pat
 
 
 # ------------------------------------------------------------------------------- gymnasium range
+GYMNASIUM_HIGHEST = "1.4.0"  # the newest gymnasium release within pyproject's range (<1.5)
+PANDAS_3 = "pandas==3.1.1"   # the newest pandas major (pyproject: pandas>=2.0; the lock has pandas 2)
+
+
 def _gymnasium_range() -> tuple[str, str]:
     text = (REPO / "pyproject.toml").read_text()
     m = re.search(r'^\s*"gymnasium\s*>=\s*([\d.]+)\s*,\s*<\s*([\d.]+)"', text, re.M)
@@ -121,10 +125,16 @@ def test_installed_gymnasium_is_within_the_stated_range():
         return tuple(int(p) for p in v.split(".")[:3])
 
     assert key(low) <= key(gym.__version__) < key(high)
+    assert key(low) <= key(GYMNASIUM_HIGHEST) < key(high)
 
 
-PANDAS_3 = "pandas==3.1.1"   # the newest pandas major (pyproject: pandas>=2.0)
-LOW_END_SCRIPT = textwrap.dedent("""
+def test_lock_holds_the_lower_end_of_the_gymnasium_range():
+    low, _ = _gymnasium_range()
+    lock = (REPO / "requirements-lock.txt").read_text().splitlines()
+    assert f"gymnasium=={low}" in lock                 # the version ray[rllib] pins; the whole suite runs it
+
+
+HIGH_END_SCRIPT = textwrap.dedent("""
     import sys, warnings
     import gymnasium as gym
     from gymnasium.utils.env_checker import check_env
@@ -165,30 +175,30 @@ LOW_END_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_lower_end_of_the_gymnasium_range_passes_the_env_checks(tmp_path):
-    """A throwaway venv with only the lowest supported gymnasium and pandas 3 (the newest major; the lock has
-    pandas 2), the rest from the shared site-packages: the env checks and every id's construction (the
-    eGLB-2022 traces' CSV reading too, when present) without a warning."""
-    low, _ = _gymnasium_range()
+def test_upper_end_of_the_gymnasium_range_passes_the_env_checks(tmp_path):
+    """A throwaway venv with only the highest supported gymnasium and pandas 3 (the newest major; the lock has
+    gymnasium's lowest and pandas 2), the rest from the shared site-packages: the env checks and every id's
+    construction (the eGLB-2022 traces' CSV reading too, when present) without a warning."""
+    high = GYMNASIUM_HIGHEST
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     site = next((venv / "lib").glob("python3*/site-packages"))
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check",
-                          "--target", str(site), f"gymnasium=={low}", PANDAS_3], capture_output=True, text=True,
+                          "--target", str(site), f"gymnasium=={high}", PANDAS_3], capture_output=True, text=True,
                          timeout=240)
     if pip.returncode != 0:
-        pytest.skip(f"could not download gymnasium=={low} {PANDAS_3} from PyPI: {pip.stderr.strip()[-300:]}")
+        pytest.skip(f"could not download gymnasium=={high} {PANDAS_3} from PyPI: {pip.stderr.strip()[-300:]}")
     shared = next(p for p in sys.path if p.endswith("site-packages") and (Path(p) / "numpy").is_dir())
-    # a .pth line is appended to sys.path after the venv's own site-packages: gymnasium==low wins
+    # a .pth line is appended to sys.path after the venv's own site-packages: gymnasium==high wins
     (site / "zz_shared.pth").write_text(f"import site; site.addsitedir({shared!r})\n")
     python = venv / "bin" / "python"
     eglb = Path(os.environ.get("EQUIGLB_SHARED_EGLB", REPO.parent / "shared" / "traces" / "eglb-2022"))
     traces = [str(eglb)] if (eglb / "AI_workload.csv").is_file() else []
-    out = subprocess.run([str(python), "-c", LOW_END_SCRIPT, low, *traces],
+    out = subprocess.run([str(python), "-c", HIGH_END_SCRIPT, high, *traces],
                          capture_output=True, text=True, timeout=240,
                          cwd=str(tmp_path), env=_env_with_repo_on_path())
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    assert f"gymnasium {low} {site}" in out.stdout and out.stdout.strip().endswith("ok"), out.stdout
+    assert f"gymnasium {high} {site}" in out.stdout and out.stdout.strip().endswith("ok"), out.stdout
 
 
 # -------------------------------------------------------------------------------------------- TorchRL
