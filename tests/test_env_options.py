@@ -14,7 +14,7 @@ from equiglb.envs import ACTION_MODE_REGISTRY, ACTION_MODES, EquitableGLBEnv
 from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, MPC_OPTIONS, OPTION_FIELDS, RESIDUAL_OPTIONS, EnvConfig
 from equiglb.envs.options import EnvOptions
 from equiglb.envs.slot import SlotStep
-from equiglb.validate import UnknownOptionError
+from equiglb.validate import OptionError, UnknownOptionError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "env.md"
 
@@ -89,3 +89,15 @@ def test_every_mode_is_in_the_docs():
     text = DOCS.read_text(encoding="utf-8")
     for name, cls in ACTION_MODE_REGISTRY.items():
         assert f"`{name}`" in text and cls.__name__ in text, name
+
+
+@pytest.mark.parametrize("name, default, owner", [(name, default, mode) for mode, opts in MODE_OPTIONS.items()
+                                                   for name, default in opts.items()])
+@pytest.mark.parametrize("mode", sorted(ACTION_MODE_REGISTRY))
+def test_a_mode_option_is_refused_by_name_with_another_mode(name, default, owner, mode):
+    if mode == owner:
+        return
+    value = default + 1 if isinstance(default, int) else default * 1.5
+    with pytest.raises(OptionError, match=rf"^{name}={value!r}: applies only with action_mode='{owner}', "
+                                          rf"got action_mode='{mode}'"):
+        EquitableGLBEnv(action_mode=mode, episode_length=24, **{name: value})

@@ -77,6 +77,8 @@ class SlotStep:
     mode: ClassVar[str]
     #: the dataclass of the mode's own options (None: the mode has none)
     options_type: ClassVar[type | None] = None
+    #: the action dimension (set by each mode)
+    dim: int
     #: number of observation features the step adds (the eGLB duals of the residual mode)
     extra_dim = 0
 
@@ -86,11 +88,6 @@ class SlotStep:
         self.action_map: ActionMap | None = None
         self.ledger = Ledger(scenario, weights, batch_size)
         self.batch = () if batch_size is None else (batch_size,)
-
-    @property
-    def dim(self) -> int:
-        """The action dimension."""
-        raise NotImplementedError
 
     def extra(self) -> np.ndarray | None:
         """Observation features of the step's own state ((..., extra_dim)), or None."""
@@ -120,12 +117,7 @@ class _MapStep(SlotStep):
                  options: None = None, forecaster: Forecaster | None = None):
         super().__init__(scenario, weights, batch_size)
         self.action_map = ActionMap(scenario, self.mode)
-
-    @property
-    def dim(self) -> int:
-        """The action dimension."""
-        assert self.action_map is not None
-        return self.action_map.dim
+        self.dim = self.action_map.dim
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route and account slot ``t``; returns the reward (USD) and the routing x (..., N, J, K)."""
@@ -258,16 +250,11 @@ class PriceStep(SlotStep):
     def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
                  options: None = None, forecaster: Forecaster | None = None):
         super().__init__(scenario, weights, batch_size)
-        self.social, self._dim = _price_blocks(scenario, weights)
+        self.social, self.dim = _price_blocks(scenario, weights)     # 2N (+ J with a social term)
         self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
         self.router = PriceRouter(scenario, weights, router=self.slot_router)
         self._carbon_usd = weights.mu_carbon * np.asarray(scenario.region_weights)   # USD/t per unit dual
         self._water_usd = weights.mu_water * np.asarray(scenario.region_weights)     # USD/m³ per unit dual
-
-    @property
-    def dim(self) -> int:
-        """The action dimension: 2N (+ J with a social term)."""
-        return self._dim
 
     def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
         """Route slot ``t`` by the action's prices and account it."""
@@ -381,16 +368,11 @@ class ResidualStep(_PlannerStep):
                  options: EGLBResidualOptions | None = None, forecaster: Forecaster | None = None):
         opts = options if options is not None else EGLBResidualOptions()
         super().__init__(scenario, weights, batch_size, opts.eglb_residual_max_factor)
-        self.social, self._dim = _price_blocks(scenario, weights)
+        self.social, self.dim = _price_blocks(scenario, weights)     # the blocks of PriceStep
         self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
-        self.extra_dim = self._dim
+        self.extra_dim = self.dim
         self.eta_scale, self.z_max_scale = opts.eglb_eta_scale, opts.eglb_z_max_scale
         self.cores = [self._start_core(0, 1) for _ in self.cores]
-
-    @property
-    def dim(self) -> int:
-        """The action dimension: 2N (+ J with a social term)."""
-        return self._dim
 
     def _start_core(self, start: int, length: int) -> EGLBCore:
         window, w = self.scenario.window(start, length), self.ledger.weights
@@ -467,14 +449,9 @@ class MPCResidualStep(_PlannerStep):
         #: the environment's forecaster (None: perfect forecasts within the episode)
         self.forecaster = forecaster
         self.social = scenario.social_in_force(weights)
-        self._dim = 3 if self.social else 2
+        self.dim = 3 if self.social else 2                     # carbon, water (, social)
         self.horizon = opts.mpc_horizon
         self.solver: MPCSolver | None = None
-
-    @property
-    def dim(self) -> int:
-        """The action dimension: 2 (carbon, water), 3 with a social term."""
-        return self._dim
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
