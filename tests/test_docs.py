@@ -36,6 +36,9 @@ MARKER = re.compile(r"<!--\s*docs-test:\s*not run:\s*(.+?)\s*-->")
 RUN_BY_MARKER = re.compile(r"<!--\s*docs-test:\s*run by\s+(\S+?)\s*-->")
 FENCE = re.compile(r"^```(\S*)\s*$")
 RUN_LANGS = {"python", "bash", "yaml", "text"}
+#: a shell block still running after this many seconds has hung (a bound, not a speed test: the README sweep
+#: takes about 100 s on an idle 2-core machine and over 280 s when four other jobs share its cores)
+BLOCK_TIMEOUT_S = 1200
 
 #: (file, start of the block's first line) -> why the block is not run in CI.
 NOT_RUN = {
@@ -235,6 +238,14 @@ def test_doc_block_runs(block: Block, docs_workdir, monkeypatch):
             os.environ.clear()
             os.environ.update(saved)
         return
-    out = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code], cwd=str(state.workdir), env=_env(bindir),
-                         capture_output=True, text=True, timeout=300)
+    try:
+        out = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code], cwd=str(state.workdir), env=_env(bindir),
+                             capture_output=True, text=True, timeout=BLOCK_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:        # a bound against a hang, not a speed test: say what it printed
+        pytest.fail(f"{block.file}:{block.line} still running after {BLOCK_TIMEOUT_S} s; its output:\n"
+                    f"{_text(exc.stdout)[-3000:]}\n{_text(exc.stderr)[-3000:]}")
     assert out.returncode == 0, f"{block.file}:{block.line} exited {out.returncode}:\n{out.stderr[-3000:]}"
+
+
+def _text(b: bytes | str | None) -> str:
+    return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
