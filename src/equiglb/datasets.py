@@ -72,7 +72,7 @@ from equiglb.envs import EquitableGLBEnv
 from equiglb.envs.actions import ACTION_MODES
 from equiglb.envs.monthly import MonthlyEpisodesEnv
 from equiglb.ledger import evaluate
-from equiglb.validate import CliArgumentParser, cli_int, cli_value
+from equiglb.validate import CliArgumentParser, KeyValueError, cli_int, parse_key_values
 
 __all__ = ["RETURN_RTOL", "RECORDABLE_MODES", "EpisodeRecord", "record_episode", "record_datasets",
            "site_scores_action", "main"]
@@ -260,13 +260,10 @@ def default_prefix(env_id: str, split: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ CLI
 def _parse_kv(items: Sequence[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise DatasetError(f"--env-kwargs: expected key=value, got {item!r}")
-        out[key] = cli_value(value)
-    return out
+    try:
+        return parse_key_values(items)
+    except KeyValueError as exc:
+        raise DatasetError(f"--env-kwargs: {exc.why}, got {exc.item!r}") from exc
 
 
 #: upper bound of ``--episodes`` (each episode solves a baseline on its window)

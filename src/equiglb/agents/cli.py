@@ -109,7 +109,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "'<algo> (robust <M>%%)', e.g. 0.05")
     p.add_argument("--torch-threads", type=_positive_int, default=None,
                    help="torch intra-op threads; default 1 (the fastest for the small MLPs here; see "
-                        "docs/training.md)")
+                        "docs/experiments-log.md)")
     p.add_argument("-conf", "--conf-file", default=None, metavar="YAML",
                    help="hyperparameter file in the rl-baselines3-zoo layout (e.g. the best_<algo>.yml of "
                         "python -m equiglb.sweep --search optuna); default: the package's hyperparams/<algo>.yml")

@@ -43,6 +43,7 @@ from equiglb.agents.algos import (
     OFF_POLICY,
     HyperparamError,
     build_model_kwargs,
+    check_device,
     load_hyperparams,
     parse_overrides,
 )
@@ -242,27 +243,6 @@ def _plan_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> P
 
 
 # ---------------------------------------------------------------------- 2. validate and build
-def check_device(device: str) -> None:
-    """Raise :class:`UserError` unless ``device`` is ``auto`` or a torch device present on this machine
-    (SB3 would silently fall back to the CPU for a missing GPU)."""
-    if device == "auto":
-        return
-    try:
-        d = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise UserError(f"--device {device!r}: not a torch device ({exc})") from exc
-    if d.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device!r}: CUDA is not available on this machine; use --device cpu")
-        if (d.index or 0) >= torch.cuda.device_count():
-            raise UserError(f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif d.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise UserError(f"--device {device!r}: MPS is not available on this machine; use --device cpu")
-    elif d.type != "cpu":
-        raise UserError(f"--device {device!r}: use cpu, cuda[:n], mps or auto")
-
-
 def normalize_kwargs(normalize: Any) -> dict[str, Any] | None:
     """VecNormalize keyword arguments of a ``normalize`` hyperparameter (None: no normalization).
 
@@ -408,7 +388,10 @@ def build(plan: Plan) -> Built:
     """Check everything that can be known before training by building it in memory; raise
     :class:`UserError` naming the option, file or value. Nothing is written."""
     torch.set_num_threads(plan.torch_threads)
-    check_device(plan.device)
+    try:
+        check_device(plan.device)
+    except HyperparamError as exc:
+        raise UserError(str(exc)) from exc
     if plan.resume_dir is None and not plan.eval_only:
         check_writable(plan.log_folder, "--log-folder")
     if plan.tensorboard_log:

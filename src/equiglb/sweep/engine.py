@@ -15,7 +15,6 @@ import math
 import os
 import re
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -388,6 +387,3 @@ def run_search(cfg: SweepConfig, out: Path, algo: str, val_fraction: float = 0.2
                      "error": "" if m.get("ok") else str(r.error or "train.py failed (see the trial's train.log)")})
     return rows
 
-
-def print_err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
