@@ -1,7 +1,8 @@
 """Training run of ``python train.py``, in the order it happens (see :func:`run`):
 
-1. **plan**: resolve the command line, or the recorded ``config.yml`` of ``--resume``, into a
-   :class:`Plan` (nothing built, nothing written);
+1. **plan**: resolve the options as given (a :class:`~equiglb.agents.plan.TrainPlan`, from the command
+   line or the sweep), or the recorded ``config.yml`` of ``--resume``, into the run's plan (:func:`resolve`;
+   nothing built, nothing written);
 2. **validate and build**: check everything that can be known in advance by building the
    environments and the model in memory (:func:`build`): hyperparameter values, policy against the
    observation space, device, writable folders, the train and evaluation splits, the baselines of
@@ -12,7 +13,8 @@
 4. **train** with checkpoints at consistent points, periodic evaluation and exact interruption
    (:mod:`equiglb.agents.resume`);
 5. **final evaluation** on the held-out window beside the baselines (``eval/table.csv``);
-6. **report**: the step and update counts and times into ``config.yml``.
+6. **report**: the step and update counts and times into ``config.yml``; :func:`run` returns a
+   :class:`TrainResult` (exit code, run folder, the final table's rows).
 """
 
 from __future__ import annotations
