@@ -206,7 +206,11 @@ def _plan_resume(given: TrainPlan) -> TrainPlan:
         if not checkpoint_paths(run_dir, steps)["resume"].is_file():
             raise UserError(f"--resume {shown!r}: checkpoint {found[1].name} has no "
                             f"{checkpoint_paths(run_dir, steps)['resume'].name} (not written by this train.py)")
-    return replace(plan_from_config(cfg), log_folder=str(run_dir.parent), progress=given.progress,
+    try:
+        recorded = plan_from_config(cfg)
+    except HyperparamError as exc:
+        raise UserError(f"--resume {shown!r}: config.yml: {exc}") from exc
+    return replace(recorded, log_folder=str(run_dir.parent), progress=given.progress,
                    verbose=given.verbose, robust_margin=given.robust_margin, trained_agent=None,
                    resume=run_dir, resume_steps=steps)
 
