@@ -89,7 +89,7 @@ AUGMENT_KEY = "augment"
 #: the id that runs a protocol whose own id fixes its split (``equiglb/EquitableGLB-eglb2022-v0`` has
 #: ``split="train"``, which the holdout scenario does not have): same environment class, no split fixed
 HOLDOUT_ID = "equiglb/EquitableGLB-residual-v0"   # ppo.yml's tuned entry; its settings are the id's defaults
-#: the grid when no --candidate is given (stated before the first run; docs/training.md)
+#: the grid when no --candidate is given (stated before the first run; docs/experiments-log.md)
 DEFAULT_CANDIDATES = (
     "f4-g0.9:eglb_residual_max_factor=4,gamma=0.9",
     "f1.5-g0.9:eglb_residual_max_factor=1.5,gamma=0.9",

@@ -209,4 +209,4 @@ def test_defaults_train_and_compare_the_tuned_configuration():
     assert gym.spec(ppo_id).kwargs["action_mode"] == "mpc_residual" and DEFAULT_ENV_ID == ppo_id
     assert "mpc" in DEFAULT_BASELINES and "mpc" in SweepConfig().baselines
     args = build_parser().parse_args(["--algo", "sac"])
-    assert args.env is None and gym.spec(DEFAULT_ENV_IDS["*"]).kwargs["episode_length"] == 240
+    assert args.env_id is None and gym.spec(DEFAULT_ENV_IDS["*"]).kwargs["episode_length"] == 240

@@ -67,7 +67,7 @@ from equiglb.baselines import POLICY_NAMES, make_policy
 from equiglb.envs import ACTION_MODES, EquitableGLBEnv
 from equiglb.envs.monthly import MonthlyEpisodesEnv
 from equiglb.ledger import evaluate
-from equiglb.validate import CliArgumentParser, cli_int, cli_value
+from equiglb.validate import CliArgumentParser, KeyValueError, cli_int, parse_key_values
 
 __all__ = ["RETURN_RTOL", "RECORDABLE_MODES", "EpisodeRecord", "record_episode", "record_datasets",
            "site_scores_action", "main"]
@@ -259,13 +259,10 @@ def default_prefix(env_id: str, split: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ CLI
 def _parse_kv(items: Sequence[str]) -> dict[str, Any]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise DatasetError(f"--env-kwargs: expected key=value, got {item!r}")
-        out[key] = cli_value(value)
-    return out
+    try:
+        return parse_key_values(items)
+    except KeyValueError as exc:
+        raise DatasetError(f"--env-kwargs: {exc.why}, got {exc.item!r}") from exc
 
 
 #: upper bound of ``--episodes`` (each episode solves a baseline on its window)

@@ -22,7 +22,7 @@ import argparse
 import math
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -306,3 +306,40 @@ class CliArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``error: <message>`` (naming the option) and exit with status 2."""
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+class KeyValueError(ValueError):
+    """A ``KEY=VALUE`` command-line item that :func:`parse_key_values` refuses: ``item`` is the text as given,
+    ``why`` what is wrong with it; each command line words its own message from them."""
+
+    def __init__(self, item: str, why: str) -> None:
+        super().__init__(f"{item!r}: {why}")
+        self.item, self.why = item, why
+
+
+def parse_key_values(items: Iterable[str] | None, parse: Callable[[str], Any] = cli_value, separators: str = "=",
+                     unique: bool = False) -> dict[str, Any]:
+    """The command lines' ``KEY=VALUE`` items (``--env-kwargs``, ``--hyperparams``, ``--option``, ``--grid``)
+    as a mapping ``{key: parse(value)}``, in the order given.
+
+    The key is the text before the first of ``separators`` (``"=:"`` also takes RL Zoo's ``key:value``),
+    stripped; the value the text after it, read by ``parse`` (default :func:`cli_value`: YAML). A later item
+    replaces an earlier one with the same key, unless ``unique``. Raises :class:`KeyValueError` for an item
+    without a separator or key (``why``: ``expected key=value``), a value ``parse`` refuses, or a key given
+    twice with ``unique``.
+    """
+    out: dict[str, Any] = {}
+    for item in items or ():
+        item = str(item)
+        cuts = [i for i in (item.find(s) for s in separators) if i >= 0]
+        key = item[:min(cuts)].strip() if cuts else ""
+        if not key:
+            raise KeyValueError(item, "expected key=value")
+        raw = item[min(cuts) + 1:]
+        if unique and key in out:
+            raise KeyValueError(item, f"key {key!r} given twice ({key}={out[key]} and {item!r}); give each key once")
+        try:
+            out[key] = parse(raw)
+        except yaml.YAMLError as exc:
+            raise KeyValueError(item, f"value {raw!r} is not valid YAML ({exc})") from exc
+    return out

@@ -1,11 +1,11 @@
 """stable-baselines3 agents for equiglb: algorithm registry and hyperparameters (:mod:`.algos`), run
-folders (:mod:`.runs`), the ``train.py`` command line (:mod:`.cli`) and training loop
+folders (:mod:`.runs`), the training plan (:mod:`.plan`), the ``train.py`` command line (:mod:`.cli`) and training loop
 (:mod:`.trainer`), exact interruption and resumption (:mod:`.resume`), saved agents as policies
 (:class:`AgentPolicy`), a learned policy with a guarantee against an online expert
 (:class:`RobustPolicy`, docs/robust.md), evaluation beside the baselines (:mod:`.evaluate`) and reports
 (:mod:`.report`). See docs/training.md.
 
-Imports go one way: runs <- policy <- evaluate <- trainer <- cli (``evaluate`` is not imported here,
+Imports go one way: runs <- plan, policy <- evaluate <- trainer <- cli (``evaluate`` is not imported here,
 so that ``python -m equiglb.agents.evaluate`` runs it only once).
 """
 

@@ -48,7 +48,7 @@ from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckA
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from torch import nn
 
-from equiglb.validate import cli_value, yaml_load_unique
+from equiglb.validate import KeyValueError, parse_key_values, yaml_load_unique
 
 __all__ = ["ALGOS", "OFF_POLICY", "SPECIAL_KEYS", "DEFAULT_ENTRY", "HyperparamError", "LinearSchedule",
            "hyperparams_path", "read_hyperparams_file", "load_hyperparams", "parse_overrides",
@@ -118,21 +118,24 @@ def hyperparams_path(algo: str) -> Path:
 
 
 def check_device(device: str) -> str:
-    """``device`` if torch can use it (``cpu``, ``auto``, ``cuda``, ``cuda:N``, ``mps``); else
-    :class:`HyperparamError` naming it."""
+    """``device`` if it is ``auto`` or a torch device present on this machine (``cpu``, ``cuda[:N]``, ``mps``);
+    else :class:`HyperparamError` naming it (SB3 would silently fall back to the CPU for a missing GPU)."""
     if device == "auto":
         return device
     try:
-        dev = th.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise HyperparamError(f"device {device!r} is not a torch device ({exc})") from exc
-    if dev.type == "cuda" and (not th.cuda.is_available() or (dev.index or 0) >= th.cuda.device_count()):
-        raise HyperparamError(f"device {device!r}: no such CUDA device here "
-                              f"({th.cuda.device_count()} visible); use cpu or auto")
-    if dev.type == "mps" and not th.backends.mps.is_available():
-        raise HyperparamError(f"device {device!r}: MPS is not available here; use cpu or auto")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise HyperparamError(f"device {device!r}: only cpu, cuda[:N], mps and auto are supported")
+        d = th.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise HyperparamError(f"--device {device!r}: not a torch device ({exc})") from exc
+    if d.type == "cuda":
+        if not th.cuda.is_available():
+            raise HyperparamError(f"--device {device!r}: CUDA is not available on this machine; use --device cpu")
+        if (d.index or 0) >= th.cuda.device_count():
+            raise HyperparamError(f"--device {device!r}: only {th.cuda.device_count()} CUDA device(s) here")
+    elif d.type == "mps":
+        if not th.backends.mps.is_available():
+            raise HyperparamError(f"--device {device!r}: MPS is not available on this machine; use --device cpu")
+    elif d.type != "cpu":
+        raise HyperparamError(f"--device {device!r}: use cpu, cuda[:n], mps or auto")
     return device
 
 
@@ -144,24 +147,18 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     kwargs string (as in the files), ``normalize=false`` a bool. The separator is the first ``=`` or
     ``:``. Dotted keys set nested values: ``env_kwargs.episode_length=48``.
     """
+    try:
+        flat = parse_key_values(items, separators="=:")
+    except KeyValueError as exc:
+        raise HyperparamError(f"hyperparameter override {exc.item!r}: {exc.why}") from exc
     out: dict[str, Any] = {}
-    for item in items or []:
-        cuts = [i for i in (item.find("="), item.find(":")) if i >= 0]
-        if not cuts:
-            raise HyperparamError(f"hyperparameter override {item!r} is not of the form key=value")
-        key, raw = item[:min(cuts)].strip(), item[min(cuts) + 1:]
-        if not key:
-            raise HyperparamError(f"hyperparameter override {item!r} has an empty key")
-        try:
-            value = cli_value(raw)
-        except yaml.YAMLError as exc:
-            raise HyperparamError(f"hyperparameter override {item!r}: value {raw!r} is not valid YAML ({exc})") from exc
+    for key, value in flat.items():
         target = out
         *parents, leaf = key.split(".")
         for p in parents:
             target = target.setdefault(p, {})
             if not isinstance(target, dict):
-                raise HyperparamError(f"hyperparameter override {item!r}: {p!r} is not a mapping")
+                raise HyperparamError(f"hyperparameter override {key}=...: {p!r} is not a mapping")
         target[leaf] = value
     return out
 

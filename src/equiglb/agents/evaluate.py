@@ -43,7 +43,8 @@ from equiglb.envs.registration import agent_settings
 from equiglb.scenario import Scenario
 from equiglb.validate import OptionError
 
-__all__ = ["scenario_of", "check_baselines", "default_labels", "evaluate_models", "build_parser", "main"]
+__all__ = ["scenario_of", "check_baselines", "default_labels", "evaluate_models", "evaluate_table", "build_parser",
+           "main"]
 
 
 
@@ -101,11 +102,16 @@ def check_baselines(names: Sequence[str], window: Scenario, option: str = "--bas
     return policies
 
 
-def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
-                    split: str = "test", baselines: Sequence[str] | None = None, progress: bool = True,
-                    out_dir: str | Path | None = None, algo: str | None = None,
-                    names: Sequence[str] | None = None, print_table: bool = True, ensemble: bool = False,
-                    robust_margin: float | None = None) -> Path:
+def evaluate_models(models: Sequence[str | Path], **options: Any) -> Path:
+    """:func:`evaluate_table` (same arguments); returns the folder written."""
+    return evaluate_table(models, **options)[0]
+
+
+def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_kwargs: dict[str, Any] | None = None,
+                   split: str = "test", baselines: Sequence[str] | None = None, progress: bool = True,
+                   out_dir: str | Path | None = None, algo: str | None = None,
+                   names: Sequence[str] | None = None, print_table: bool = True, ensemble: bool = False,
+                   robust_margin: float | None = None) -> tuple[Path, list[dict[str, Any]]]:
     """Evaluate saved models and the baselines on ``split`` of the env's scenario; write the report.
 
     Args:
@@ -126,7 +132,7 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
             (docs/robust.md). Default: :data:`ROBUST_MARGIN` (``train.py --robust-margin``), else none.
 
     Returns:
-        The folder written.
+        The folder written, and the rows of its table (one dict per policy: ``policy`` and the ledger's columns).
 
     Raises:
         UserError: a bad input (named in the message), before any policy runs.
@@ -207,7 +213,7 @@ def evaluate_models(models: Sequence[str | Path], env_id: str | None = None, env
     if print_table:
         print(format_table(result.rows))
         print(f"({time.perf_counter() - t0:.0f} s) Table and plots in {out}", flush=True)
-    return out
+    return out, [dict(r) for r in result.rows]
 
 
 def default_labels(paths: Sequence[Path], algos: Sequence[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """Training run of ``python train.py``, in the order it happens (see :func:`run`):
 
-1. **plan**: resolve the command line, or the recorded ``config.yml`` of ``--resume``, into a
-   :class:`Plan` (nothing built, nothing written);
+1. **plan**: resolve the options as given (a :class:`~equiglb.agents.plan.TrainPlan`, from the command
+   line or the sweep), or the recorded ``config.yml`` of ``--resume``, into the run's plan (:func:`resolve`;
+   nothing built, nothing written);
 2. **validate and build**: check everything that can be known in advance by building the
    environments and the model in memory (:func:`build`): hyperparameter values, policy against the
    observation space, device, writable folders, the train and evaluation splits, the baselines of
@@ -12,12 +13,12 @@
 4. **train** with checkpoints at consistent points, periodic evaluation and exact interruption
    (:mod:`equiglb.agents.resume`);
 5. **final evaluation** on the held-out window beside the baselines (``eval/table.csv``);
-6. **report**: the step and update counts and times into ``config.yml``.
+6. **report**: the step and update counts and times into ``config.yml``; :func:`run` returns a
+   :class:`TrainResult` (exit code, run folder, the final table's rows).
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib
 import inspect
@@ -25,7 +26,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,20 @@ from equiglb.agents.algos import (
     OFF_POLICY,
     HyperparamError,
     build_model_kwargs,
+    check_device,
     load_hyperparams,
-    parse_overrides,
 )
-from equiglb.agents.evaluate import check_baselines, check_split, evaluate_models, scenario_of
+from equiglb.agents.evaluate import check_baselines, check_split, evaluate_models, evaluate_table, scenario_of
+from equiglb.agents.plan import (
+    CONFIG_KEYS,
+    NOT_WITH_RESUME,
+    RECORDED,
+    TrainPlan,
+    flag_name,
+    given_flags,
+    plan_config,
+    plan_from_config,
+)
 from equiglb.agents.policy import normalizes_obs
 from equiglb.agents.resume import (
     ConsistentPoints,
@@ -73,7 +84,6 @@ from equiglb.agents.runs import (
     new_run_dir,
     now_utc,
     read_config,
-    recorded_hyperparams,
     run_config,
     versions,
     write_config,
@@ -83,48 +93,9 @@ from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, EnvConfig
 from equiglb.envs.registration import agent_settings
 from equiglb.envs.sb3 import make_sb3_vec_env
 
-__all__ = ["Plan", "Built", "plan_from_args", "build", "run", "make_vec_env", "RECORDED"]
+__all__ = ["Built", "TrainResult", "resolve", "build", "run", "make_vec_env"]
 
 DEFAULT_ALGO = "ppo"
-#: Options recorded in config.yml that a resumed run keeps: config key -> command-line dest.
-RECORDED = {"algo": "algo", "env_id": "env", "n_timesteps": "n_timesteps", "seed": "seed", "n_envs": "n_envs",
-            "vec_env": "vec_env", "device": "device", "torch_threads": "torch_threads", "eval_freq": "eval_freq",
-            "eval_episodes": "eval_episodes", "save_freq": "save_freq", "train_split": "train_split",
-            "eval_split": "eval_split", "baselines": "baselines", "tensorboard_log": "tensorboard_log"}
-#: Flags a resumed run cannot take at all (its configuration is recorded).
-NOT_WITH_RESUME = ("hyperparams", "env_kwargs", "trained_agent", "eval_only", "log_folder", "gym_packages")
-
-
-@dataclass
-class Plan:
-    """A run, resolved from the command line (or a run's config.yml), before anything is built."""
-
-    algo: str
-    env_id: str
-    hp: dict[str, Any]
-    env_kwargs: dict[str, Any]
-    n_timesteps: int               # the budget as given: environment steps (summed over envs) to train
-    n_envs: int
-    seed: int
-    vec_env: str
-    device: str
-    torch_threads: int
-    eval_freq: int                 # environment steps between periodic evaluations (<= 0: none)
-    eval_episodes: int
-    save_freq: int                 # environment steps between checkpoints (<= 0: only on interruption)
-    train_split: str
-    eval_split: str
-    baselines: list[str] | None
-    tensorboard_log: str | None
-    log_folder: str
-    gym_packages: list[str] = field(default_factory=list)
-    progress: bool = True
-    verbose: int = 0
-    trained_agent: Path | None = None
-    eval_only: bool = False
-    resume_dir: Path | None = None
-    resume_steps: int | None = None          # checkpoint to resume from (None: training is finished)
-    target_timesteps: int | None = None      # num_timesteps at the end of training (recorded)
 
 
 @dataclass
@@ -136,6 +107,17 @@ class Built:
     eval_env: VecEnv | None = None
 
 
+@dataclass
+class TrainResult:
+    """What a run (:func:`run`) ends with: its exit code (0, or 128 + the signal that interrupted it), its
+    run folder (None for ``--eval-only``) and the rows of its final evaluation table (one dict per policy,
+    the columns of ``eval/table.csv``; empty when it did not get that far)."""
+
+    exit_code: int
+    run_dir: Path | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
 # ---------------------------------------------------------------------- 1. plan
 def _import_packages(mods: Any) -> None:
     for mod in mods or ():
@@ -145,78 +127,71 @@ def _import_packages(mods: Any) -> None:
             raise UserError(f"--gym-packages: cannot import {mod!r}: {exc}") from exc
 
 
-def _option_names(parser: argparse.ArgumentParser) -> dict[str, str]:
-    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
-
-
 #: ``--env`` when not given: the id of the algorithm's tuned settings (ppo.yml, a2c.yml, ... list them).
 DEFAULT_ENV_IDS = {"ppo": "equiglb/EquitableGLB-residual-v0", "*": "equiglb/EquitableGLB-240h-v0"}
 
 
-def plan_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
-    """Resolve the command line into a :class:`Plan` (raises :class:`UserError`; writes nothing)."""
-    _import_packages(args.gym_packages)
-    if args.resume:
-        return _plan_resume(args, parser)
-    if args.eval_only and not args.trained_agent:
+def resolve(given: TrainPlan) -> TrainPlan:
+    """The run's plan from the options as given (:func:`~equiglb.agents.plan.plan_from_args`), or from the
+    recorded ``config.yml`` of ``--resume``: the algorithm, id, hyperparameters and environment options
+    resolved and validated (raises :class:`UserError`; builds and writes nothing)."""
+    _import_packages(given.gym_packages)
+    if given.resume is not None:
+        return _plan_resume(given)
+    if given.eval_only and given.trained_agent is None:
         raise UserError("--eval-only needs --trained-agent MODEL_ZIP (or use python -m equiglb.agents.evaluate)")
-    trained = check_model_file(args.trained_agent, "--trained-agent") if args.trained_agent else None
+    trained = check_model_file(given.trained_agent, "--trained-agent") if given.trained_agent is not None else None
     # without --algo: the algorithm of the model given with -i, else PPO
-    algo = args.algo or (detect_algo(trained) if trained is not None else DEFAULT_ALGO)
-    if args.env is None:   # the algorithm's tuned settings (an id whose registered defaults are them)
-        args.env = DEFAULT_ENV_IDS.get(algo, DEFAULT_ENV_IDS["*"])
+    algo = given.algo or (detect_algo(trained) if trained is not None else DEFAULT_ALGO)
+    # without --env: the algorithm's tuned settings (an id whose registered defaults are them)
+    env_id = given.env_id if given.env_id is not None else DEFAULT_ENV_IDS.get(algo, DEFAULT_ENV_IDS["*"])
     try:
-        conf = Path(args.conf_file) if args.conf_file else None
-        hp = load_hyperparams(algo, args.env, parse_overrides(args.hyperparams), path=conf)
+        conf = Path(given.conf_file) if given.conf_file else None
+        hp = load_hyperparams(algo, env_id, given.hyperparams, path=conf)
     except HyperparamError as exc:
-        raise UserError(f"{'--conf-file/' if args.conf_file else ''}--hyperparams: {exc}") from exc
+        raise UserError(f"{'--conf-file/' if given.conf_file else ''}--hyperparams: {exc}") from exc
     try:
-        env_kwargs = merge_env_kwargs(hp.get("env_kwargs") or {}, parse_overrides(args.env_kwargs),
-                                      registered=agent_settings(args.env))
+        env_kwargs = merge_env_kwargs(hp.get("env_kwargs") or {}, given.env_kwargs,
+                                      registered=agent_settings(env_id))
     except HyperparamError as exc:
         raise UserError(f"--env-kwargs: {exc}") from exc
     if "split" in env_kwargs:
         raise UserError("--env-kwargs split=...: use --train-split / --eval-split instead")
-    if args.eval_only and trained is not None:
-        check_agent_options(trained, parse_overrides(args.env_kwargs))
-    threads = args.torch_threads if args.torch_threads is not None else 1
-    vec_env = args.vec_env
+    if given.eval_only and trained is not None:
+        check_agent_options(trained, given.env_kwargs)
+    vec_env = given.vec_env
     if vec_env is None:
-        spec = gym.envs.registry.get(args.env)
-        native = spec is not None and getattr(spec, "vector_entry_point", None) and args.env.startswith("equiglb/")
+        spec = gym.envs.registry.get(env_id)
+        native = spec is not None and getattr(spec, "vector_entry_point", None) and env_id.startswith("equiglb/")
         vec_env = "native" if native else "dummy"
-    return Plan(algo=algo, env_id=args.env, hp=hp, env_kwargs=env_kwargs,
-                n_timesteps=int(args.n_timesteps or hp.get("n_timesteps", 100_000)),
-                n_envs=int(args.n_envs or hp.get("n_envs", 1)), seed=args.seed, vec_env=vec_env, device=args.device,
-                torch_threads=threads, eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
-                save_freq=args.save_freq, train_split=args.train_split, eval_split=args.eval_split,
-                baselines=None if args.baselines is None else list(args.baselines),
-                tensorboard_log=args.tensorboard_log, log_folder=args.log_folder,
-                gym_packages=list(args.gym_packages or ()), progress=args.progress, verbose=args.verbose,
-                trained_agent=trained, eval_only=args.eval_only)
+    return replace(given, algo=algo, env_id=env_id, hyperparams=hp, env_kwargs=env_kwargs,
+                   n_timesteps=int(given.n_timesteps or hp.get("n_timesteps", 100_000)),
+                   n_envs=int(given.n_envs or hp.get("n_envs", 1)), vec_env=vec_env,
+                   torch_threads=given.torch_threads if given.torch_threads is not None else 1,
+                   trained_agent=trained)
 
 
-def _plan_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Plan:
+def _plan_resume(given: TrainPlan) -> TrainPlan:
     """The plan of ``--resume RUN_DIR``: the run's recorded configuration, from its latest checkpoint."""
-    run_dir = Path(args.resume)
-    names = _option_names(parser)
-    for dest in NOT_WITH_RESUME:
-        if getattr(args, dest) != parser.get_default(dest):
-            raise UserError(f"--resume takes the run's recorded configuration; {names[dest]} cannot be given "
-                            "with it (use -i MODEL_ZIP to continue training in a new run folder)")
+    assert given.resume is not None
+    run_dir, shown = given.resume, str(given.resume)
+    for name in given_flags(given, NOT_WITH_RESUME):
+        raise UserError(f"--resume takes the run's recorded configuration; {flag_name(name)} cannot be given "
+                        "with it (use -i MODEL_ZIP to continue training in a new run folder)")
     cfg = read_config(run_dir)
-    missing = [k for k in (*RECORDED, "hyperparams", "env_kwargs", "target_timesteps") if k not in cfg]
+    # gym_packages and trained_agent may be absent (config.yml of earlier versions)
+    required = [k for k in CONFIG_KEYS if k not in ("gym_packages", "trained_agent")]
+    missing = [k for k in required if k not in cfg]
     if missing:
-        raise UserError(f"--resume {args.resume!r}: config.yml lacks {missing} (not written by this train.py)")
-    for key, dest in RECORDED.items():
-        given = getattr(args, dest)
-        if given != parser.get_default(dest) and given != cfg[key]:
-            raise UserError(f"--resume {args.resume!r}: {names[dest]} {given!r} differs from the recorded "
-                            f"{key}: {cfg[key]!r}; a resumed run keeps its configuration (never rewritten)")
+        raise UserError(f"--resume {shown!r}: config.yml lacks {missing} (not written by this train.py)")
+    for name in given_flags(given, RECORDED):
+        if getattr(given, name) != cfg[name]:
+            raise UserError(f"--resume {shown!r}: {flag_name(name)} {getattr(given, name)!r} differs from the "
+                            f"recorded {name}: {cfg[name]!r}; a resumed run keeps its configuration (never rewritten)")
     if cfg.get("finished_utc"):
-        raise UserError(f"--resume {args.resume!r}: this run finished at {cfg['finished_utc']}; nothing to resume")
+        raise UserError(f"--resume {shown!r}: this run finished at {cfg['finished_utc']}; nothing to resume")
     if cfg["algo"] not in ALGOS:
-        raise UserError(f"--resume {args.resume!r}: config.yml names an unknown algorithm {cfg['algo']!r}")
+        raise UserError(f"--resume {shown!r}: config.yml names an unknown algorithm {cfg['algo']!r}")
     _import_packages(cfg.get("gym_packages"))
     steps: int | None = None
     if cfg.get("trained_utc"):      # training ended; only the final evaluation is left
@@ -224,45 +199,23 @@ def _plan_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> P
     else:
         found = latest_checkpoint(run_dir)
         if found is None:
-            raise UserError(f"--resume {args.resume!r}: no checkpoint in {str(run_dir / 'checkpoints')!r} "
+            raise UserError(f"--resume {shown!r}: no checkpoint in {str(run_dir / 'checkpoints')!r} "
                             "(interrupted before its first consistent point: start it again)")
         steps = found[0]
         check_model_file(found[1], "--resume checkpoint")
         if not checkpoint_paths(run_dir, steps)["resume"].is_file():
-            raise UserError(f"--resume {args.resume!r}: checkpoint {found[1].name} has no "
+            raise UserError(f"--resume {shown!r}: checkpoint {found[1].name} has no "
                             f"{checkpoint_paths(run_dir, steps)['resume'].name} (not written by this train.py)")
-    return Plan(algo=cfg["algo"], env_id=cfg["env_id"], hp=cfg["hyperparams"], env_kwargs=cfg["env_kwargs"],
-                n_timesteps=int(cfg["n_timesteps"]), n_envs=int(cfg["n_envs"]), seed=int(cfg["seed"]),
-                vec_env=cfg["vec_env"], device=cfg["device"], torch_threads=int(cfg["torch_threads"]),
-                eval_freq=int(cfg["eval_freq"]), eval_episodes=int(cfg["eval_episodes"]),
-                save_freq=int(cfg["save_freq"]), train_split=cfg["train_split"], eval_split=cfg["eval_split"],
-                baselines=cfg["baselines"], tensorboard_log=cfg["tensorboard_log"], log_folder=str(run_dir.parent),
-                gym_packages=list(cfg.get("gym_packages") or ()), progress=args.progress, verbose=args.verbose,
-                resume_dir=run_dir, resume_steps=steps, target_timesteps=int(cfg["target_timesteps"]))
+    try:
+        recorded = plan_from_config(cfg)
+    except HyperparamError as exc:
+        raise UserError(f"--resume {shown!r}: config.yml: {exc}") from exc
+    return replace(recorded, log_folder=str(run_dir.parent), progress=given.progress,
+                   verbose=given.verbose, robust_margin=given.robust_margin, trained_agent=None,
+                   resume=run_dir, resume_steps=steps)
 
 
 # ---------------------------------------------------------------------- 2. validate and build
-def check_device(device: str) -> None:
-    """Raise :class:`UserError` unless ``device`` is ``auto`` or a torch device present on this machine
-    (SB3 would silently fall back to the CPU for a missing GPU)."""
-    if device == "auto":
-        return
-    try:
-        d = torch.device(device)
-    except (RuntimeError, ValueError) as exc:
-        raise UserError(f"--device {device!r}: not a torch device ({exc})") from exc
-    if d.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device!r}: CUDA is not available on this machine; use --device cpu")
-        if (d.index or 0) >= torch.cuda.device_count():
-            raise UserError(f"--device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif d.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise UserError(f"--device {device!r}: MPS is not available on this machine; use --device cpu")
-    elif d.type != "cpu":
-        raise UserError(f"--device {device!r}: use cpu, cuda[:n], mps or auto")
-
-
 def normalize_kwargs(normalize: Any) -> dict[str, Any] | None:
     """VecNormalize keyword arguments of a ``normalize`` hyperparameter (None: no normalization).
 
@@ -342,8 +295,8 @@ def make_vec_env(env_id: str, n_envs: int, vec_env: str, env_kwargs: dict[str, A
                             wrapper_class=ReplayableEnv, wrapper_kwargs={"parent_pid": os.getpid()})
 
 
-def _wrap_normalize(venv: VecEnv, plan: Plan, stats: Path | None, training: bool) -> VecEnv:
-    kw = normalize_kwargs(plan.hp.get("normalize", False))
+def _wrap_normalize(venv: VecEnv, plan: TrainPlan, stats: Path | None, training: bool) -> VecEnv:
+    kw = normalize_kwargs(plan.hyperparams.get("normalize", False))
     if kw is None:
         return venv
     if stats is not None:
@@ -353,11 +306,11 @@ def _wrap_normalize(venv: VecEnv, plan: Plan, stats: Path | None, training: bool
             raise UserError(f"normalization statistics {str(stats)!r} do not load: {type(exc).__name__}: {exc}") \
                 from exc
     else:
-        kw.setdefault("gamma", float(plan.hp.get("gamma", 0.99)))
+        kw.setdefault("gamma", float(plan.hyperparams.get("gamma", 0.99)))
         try:
             vn = VecNormalize(venv, **kw)
         except TypeError as exc:
-            raise UserError(f"--hyperparams normalize={plan.hp.get('normalize')!r}: {exc}") from exc
+            raise UserError(f"--hyperparams normalize={plan.hyperparams.get('normalize')!r}: {exc}") from exc
     vn.training = training
     if not training:
         vn.norm_reward = False
@@ -372,8 +325,9 @@ def _check_shapes(model_path: Path, model: BaseAlgorithm, venv: VecEnv, env_id: 
                             f"but {env_id} with these --env-kwargs has {env_space.shape}")
 
 
-def _probe(path: Path, plan: Plan, venv: VecEnv, option: str) -> None:
+def _probe(path: Path, plan: TrainPlan, venv: VecEnv, option: str) -> None:
     """Check the model file loads as ``plan.algo`` with the env's observation and action shapes."""
+    assert plan.algo is not None and plan.env_id is not None
     saved = detect_algo(path)
     if saved != plan.algo:
         raise UserError(f"{option} {str(path)!r} was trained with {saved}, not --algo {plan.algo}")
@@ -385,10 +339,10 @@ def _probe(path: Path, plan: Plan, venv: VecEnv, option: str) -> None:
     _check_shapes(path, probe, venv, plan.env_id, option)
 
 
-def _probe_spaces(plan: Plan) -> None:
+def _probe_spaces(plan: TrainPlan) -> None:
     """``-i MODEL``: the model's algorithm and observation/action shapes against one copy of the
     environment, checked before the baselines (whose tuning takes minutes) and the vector env are built."""
-    assert plan.trained_agent is not None
+    assert plan.trained_agent is not None and plan.env_id is not None
     kwargs = dict(plan.env_kwargs)
     if plan.eval_only:              # evaluated with the agent options it was trained with (as evaluate_models)
         agent = run_config(plan.trained_agent).get("env_kwargs") or plan.env_kwargs
@@ -404,12 +358,17 @@ def _probe_spaces(plan: Plan) -> None:
         env.close()
 
 
-def build(plan: Plan) -> Built:
+def build(plan: TrainPlan) -> Built:
     """Check everything that can be known before training by building it in memory; raise
     :class:`UserError` naming the option, file or value. Nothing is written."""
+    assert plan.algo is not None and plan.env_id is not None and plan.vec_env is not None   # resolved
+    assert plan.n_envs is not None and plan.torch_threads is not None
     torch.set_num_threads(plan.torch_threads)
-    check_device(plan.device)
-    if plan.resume_dir is None and not plan.eval_only:
+    try:
+        check_device(plan.device)
+    except HyperparamError as exc:
+        raise UserError(str(exc)) from exc
+    if plan.resume is None and not plan.eval_only:
         check_writable(plan.log_folder, "--log-folder")
     if plan.tensorboard_log:
         check_writable(plan.tensorboard_log, "--tensorboard-log")
@@ -434,17 +393,17 @@ def build(plan: Plan) -> Built:
         raise UserError(f"cannot make environment {plan.env_id!r} with --env-kwargs {plan.env_kwargs}: {exc}") from exc
     cls = ALGOS[plan.algo]
     off_policy = plan.algo in OFF_POLICY
-    if plan.resume_dir is not None and plan.resume_steps is None:
+    if plan.resume is not None and plan.resume_steps is None:
         venv.close()
         return Built()  # only the final evaluation is left
-    if plan.resume_dir is not None:
+    if plan.resume is not None:
         assert plan.resume_steps is not None
-        paths = checkpoint_paths(plan.resume_dir, plan.resume_steps)
+        paths = checkpoint_paths(plan.resume, plan.resume_steps)
         _probe(paths["model"], plan, venv, "--resume checkpoint")
         venv = _wrap_normalize(venv, plan, paths["vecnormalize"] if paths["vecnormalize"].is_file() else None, True)
         model = cls.load(str(paths["model"]), env=venv, device=plan.device, force_reset=False)
         try:
-            load_resume_state(plan.resume_dir, plan.resume_steps)
+            load_resume_state(plan.resume, plan.resume_steps)
         except Exception as exc:
             raise UserError(f"--resume: {str(paths['resume'])!r} is not readable: {type(exc).__name__}: {exc}") \
                 from exc
@@ -466,13 +425,14 @@ def build(plan: Plan) -> Built:
     else:
         venv = _wrap_normalize(venv, plan, None, True)
         try:
-            kwargs = build_model_kwargs(plan.algo, plan.hp, int(np.prod(venv.action_space.shape or (1,))))
-            model = cls(plan.hp.get("policy", "MlpPolicy"), venv, seed=plan.seed, device=plan.device,
+            kwargs = build_model_kwargs(plan.algo, plan.hyperparams, int(np.prod(venv.action_space.shape or (1,))))
+            model = cls(plan.hyperparams.get("policy", "MlpPolicy"), venv, seed=plan.seed, device=plan.device,
                         verbose=plan.verbose, **kwargs)
         except HyperparamError as exc:
             raise UserError(f"--hyperparams: {exc}") from exc
         except Exception as exc:  # SB3 rejects the value (n_steps=0, CnnPolicy on vectors, ...)
-            raise UserError(f"--hyperparams of {plan.algo} (policy {plan.hp.get('policy', 'MlpPolicy')!r}) for "
+            policy = plan.hyperparams.get("policy", "MlpPolicy")
+            raise UserError(f"--hyperparams of {plan.algo} (policy {policy!r}) for "
                             f"{plan.env_id} rejected by {cls.__name__}: {type(exc).__name__}: {exc}") from exc
     eval_env = None
     if plan.eval_freq > 0:
@@ -484,38 +444,33 @@ def build(plan: Plan) -> Built:
 
 
 # ---------------------------------------------------------------------- 3. run folder
-def make_run_folder(plan: Plan, model: BaseAlgorithm | None) -> tuple[Path, dict[str, Any]]:
+def make_run_folder(plan: TrainPlan, model: BaseAlgorithm | None) -> tuple[Path, dict[str, Any]]:
     """Create the run folder and write config.yml (a resumed run appends a record, nothing else)."""
-    if plan.resume_dir is not None:
-        cfg = read_config(plan.resume_dir)
+    if plan.resume is not None:
+        cfg = read_config(plan.resume)
         cfg.setdefault("resumed", []).append({"utc": now_utc(), "from_step": plan.resume_steps, "argv": sys.argv})
-        write_config(plan.resume_dir, cfg)
-        return plan.resume_dir, cfg
+        write_config(plan.resume, cfg)
+        return plan.resume, cfg
+    assert plan.algo is not None and plan.env_id is not None and plan.n_timesteps is not None
     run_dir = new_run_dir(plan.log_folder, plan.algo, plan.env_id)
     start = int(model.num_timesteps) if plan.trained_agent is not None and model is not None else 0
-    cfg = {"algo": plan.algo, "env_id": plan.env_id, "env_kwargs": plan.env_kwargs,
-           "hyperparams": recorded_hyperparams(plan.hp),
-           "n_timesteps": plan.n_timesteps, "target_timesteps": start + plan.n_timesteps, "n_envs": plan.n_envs,
-           "seed": plan.seed, "vec_env": plan.vec_env, "device": plan.device, "torch_threads": plan.torch_threads,
-           "eval_freq": plan.eval_freq, "eval_episodes": plan.eval_episodes, "save_freq": plan.save_freq,
-           "train_split": plan.train_split, "eval_split": plan.eval_split, "baselines": plan.baselines,
-           "tensorboard_log": plan.tensorboard_log,
-           "trained_agent": str(plan.trained_agent) if plan.trained_agent else None,
-           "gym_packages": plan.gym_packages, "argv": sys.argv, "started_utc": now_utc(), "versions": versions()}
+    recorded = plan_config(replace(plan, target_timesteps=start + plan.n_timesteps))
+    cfg = {**recorded, "argv": sys.argv, "started_utc": now_utc(), "versions": versions()}
     write_config(run_dir, cfg)
     return run_dir, cfg
 
 
 # ---------------------------------------------------------------------- 4. train
-def train(plan: Plan, built: Built, run_dir: Path) -> int | None:
+def train(plan: TrainPlan, built: Built, run_dir: Path) -> int | None:
     """Train to the recorded target step count; return the signal number if interrupted (a
     checkpoint is then saved at the last consistent point), else None."""
+    assert plan.algo is not None
     model, off_policy = built.model, plan.algo in OFF_POLICY
     assert model is not None and built.venv is not None
     model.tensorboard_log = plan.tensorboard_log or str(run_dir / "tb")
     target = plan.target_timesteps if plan.target_timesteps is not None else read_config(run_dir)["target_timesteps"]
-    fresh = plan.resume_dir is None and plan.trained_agent is None
-    if plan.resume_dir is not None:
+    fresh = plan.resume is None and plan.trained_agent is None
+    if plan.resume is not None:
         assert plan.resume_steps is not None
         state = load_resume_state(run_dir, plan.resume_steps)
         vn = model.get_vec_normalize_env()
@@ -623,9 +578,10 @@ def save_final(model: BaseAlgorithm, run_dir: Path, off_policy: bool) -> None:
 
 
 # ---------------------------------------------------------------------- the run, top to bottom
-def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Train (or resume, or only evaluate) as the command line says; return the exit code."""
-    plan = plan_from_args(args, parser)                                   # 1. plan
+def run(given: TrainPlan) -> TrainResult:
+    """Train (or resume, or only evaluate) as the plan ``given`` says (:func:`resolve`); return the exit
+    code, the run folder and the final table's rows. Raises :class:`UserError` for a bad input."""
+    plan = resolve(given)                                                 # 1. plan
     built = build(plan)                                                   # 2. validate and build
     if plan.eval_only:
         assert plan.trained_agent is not None
@@ -633,7 +589,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                               split=plan.eval_split, baselines=plan.baselines, progress=plan.progress,
                               algo=plan.algo)
         print(f"Results in {out}")
-        return 0
+        return TrainResult(0)
     run_dir, cfg = make_run_folder(plan, built.model)                     # 3. run folder
     print(f"Run folder: {run_dir}", flush=True)
 
@@ -647,7 +603,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         cfg["train_seconds"] = round(float(cfg.get("train_seconds", 0.0)) + time.perf_counter() - t0, 1)
         if signum is not None:
             write_config(run_dir, cfg)
-            return 128 + signum
+            return TrainResult(128 + signum, run_dir)
         save_final(built.model, run_dir, plan.algo in OFF_POLICY)
         cfg.update(trained_utc=now_utc(), num_timesteps=int(built.model.num_timesteps),
                    n_updates=int(getattr(built.model, "_n_updates", 0)))
@@ -665,14 +621,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for stale in ("table.csv", "table.json"):                             # 5. final evaluation
         (run_dir / "eval" / stale).unlink(missing_ok=True)     # of an evaluation interrupted before it ended
     with _signals_abort():
-        evaluate_models([chosen], env_id=plan.env_id, env_kwargs=plan.env_kwargs,
-                        split=plan.eval_split, baselines=plan.baselines, progress=plan.progress,
-                        out_dir=run_dir / "eval", algo=plan.algo, names=[f"{plan.algo} (agent)"])
+        _, rows = evaluate_table([chosen], env_id=plan.env_id, env_kwargs=plan.env_kwargs, split=plan.eval_split,
+                                 baselines=plan.baselines, progress=plan.progress, out_dir=run_dir / "eval",
+                                 algo=plan.algo, names=[f"{plan.algo} (agent)"])
     cfg = read_config(run_dir)                                            # 6. report
     cfg["finished_utc"] = now_utc()
     write_config(run_dir, cfg)
     print(f"Run folder: {run_dir}")
-    return 0
+    return TrainResult(0, run_dir, rows)
 
 
 class _signals_abort:

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from equiglb.validate import OptionError, as_float, as_int, cli_int, yaml_load_unique
+from equiglb.validate import KeyValueError, OptionError, as_float, as_int, cli_int, parse_key_values, yaml_load_unique
 
 __all__ = ["DEFAULT_ENV_ID", "SweepConfig", "SweepError", "TrialSpec", "expand_trials", "parse_kv",
            "parse_grid", "config_from_file"]
@@ -168,16 +168,10 @@ class TrialSpec:
 
 def parse_kv(items: list[str], option: str) -> dict[str, str]:
     """``["k=v", ...]`` -> ``{k: v}`` with the values kept as text (train.py reads them as YAML)."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
-            raise SweepError(f"{option} {item!r}: expected KEY=VALUE")
-        if key.strip() in out:
-            raise SweepError(f"{option}: key {key.strip()!r} given twice ({key.strip()}={out[key.strip()]} and "
-                             f"{item!r}); give each key once")
-        out[key.strip()] = value.strip()
-    return out
+    try:
+        return parse_key_values(items, parse=str.strip, unique=True)
+    except KeyValueError as exc:
+        raise SweepError(f"{option} {exc.item!r}: {exc.why}") from exc
 
 
 def parse_grid(items: list[str]) -> dict[str, list[str]]:

@@ -15,9 +15,9 @@ import math
 import os
 import re
 import socket
-import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +28,13 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 import equiglb
-from equiglb.agents.cli import build_parser
-from equiglb.agents.cli import main as train_main
+from equiglb.agents.algos import ALGOS
 from equiglb.agents.evaluate import check_baselines, check_split, scenario_of
 from equiglb.agents.runs import UserError
-from equiglb.agents.trainer import build, plan_from_args
+from equiglb.agents.trainer import build, resolve
 from equiglb.baselines import POLICY_NAMES
 from equiglb.sweep.config import SweepConfig, SweepError, TrialSpec, expand_trials, grid_points
-from equiglb.sweep.trial import train_argv
+from equiglb.sweep.trial import trial_plan
 from equiglb.sweep.worker import grid_trainable, read_result, search_trainable
 from equiglb.validate import cli_value, write_atomic
 
@@ -67,15 +66,9 @@ SEARCH_SPACES: dict[str, dict[str, Any]] = {
 
 # ---------------------------------------------------------------------- validation, output folder
 def _check_algo(algo: str) -> None:
-    """Ask train.py's own parser whether ``algo`` is one of its algorithms (nothing is run)."""
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        try:
-            train_main(["--algo", algo, "--help"])
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                msg = err.getvalue().strip().splitlines()[-1:] or [""]
-                raise SweepError(f"--algos: {algo!r} is not an algorithm of train.py ({msg[0]})") from None
+    """``algo`` is one of train.py's algorithms (:data:`~equiglb.agents.algos.ALGOS`)."""
+    if algo not in ALGOS:
+        raise SweepError(f"--algos: {algo!r} is not an algorithm of train.py (choose from {', '.join(sorted(ALGOS))})")
 
 
 def _yaml_value(text: str) -> Any:
@@ -143,25 +136,19 @@ def _trial_check_specs(cfg: SweepConfig, folder: Path) -> list[tuple[str, dict[s
 
 
 def check_trials(cfg: SweepConfig) -> None:
-    """Check every trial's train.py run the way the trial will make it, before any trial starts: its flags
-    through train.py's own parser and plan (hyperparameter file, overrides, the merged environment
-    options), its environment made on the train split with exactly those options, its evaluation split;
+    """Check every trial's train.py run the way the trial will make it, before any trial starts: its plan
+    (:func:`~equiglb.sweep.trial.trial_plan`) resolved as train.py resolves it (hyperparameter file,
+    overrides, the merged environment options), its environment made on the train split with exactly those
+    options, its evaluation split;
     and, once per algorithm, the model itself built in memory (SB3's checks of the hyperparameters).
     Raises :class:`SweepError` naming the algorithm, the grid point and train.py's message."""
     with tempfile.TemporaryDirectory(prefix="equiglb-sweep-check-") as tmp:
         built_algos: set[str] = set()
         for where, spec in _trial_check_specs(cfg, Path(tmp)):
-            argv = train_argv(spec)
-            parser = build_parser("train.py")
-            err = io.StringIO()
             try:
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                    try:
-                        args = parser.parse_args(argv)
-                    except SystemExit:
-                        lines = err.getvalue().strip().splitlines()
-                        raise UserError(lines[-1] if lines else "train.py refused its flags") from None
-                    plan = plan_from_args(args, parser)
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    plan = resolve(trial_plan(spec))
+                    assert plan.env_id is not None and plan.algo is not None
                     try:
                         gym.make(plan.env_id, **{**plan.env_kwargs, "split": plan.train_split}).close()
                     except Exception as exc:  # the env's own message names the option
@@ -172,14 +159,14 @@ def check_trials(cfg: SweepConfig) -> None:
                     # building it tunes it, which takes minutes)
                     check_baselines([b for b in plan.baselines or [] if b != "online-eglb-tuned"], window)
                     if plan.algo not in built_algos:
-                        plan.baselines, plan.eval_freq = [], 0       # baselines are checked by name above
-                        b = build(plan)
+                        # baselines are checked by name above
+                        b = build(replace(plan, baselines=[], eval_freq=0))
                         for env in (b.venv, b.eval_env):
                             if env is not None:
                                 env.close()
                         built_algos.add(plan.algo)
             except UserError as exc:
-                raise SweepError(f"{where}: every trial would fail: train.py {' '.join(argv[:2])} ...: {exc}") \
+                raise SweepError(f"{where}: every trial would fail: train.py --algo {spec['algo']} ...: {exc}") \
                     from None
 
 
@@ -388,6 +375,3 @@ def run_search(cfg: SweepConfig, out: Path, algo: str, val_fraction: float = 0.2
                      "error": "" if m.get("ok") else str(r.error or "train.py failed (see the trial's train.log)")})
     return rows
 
-
-def print_err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ from equiglb.traces import list_scenarios, load_scenario
 from equiglb.traces.calibrate import calibrate
 from equiglb.traces.datadir import dataset_dir
 from equiglb.traces.fetch import DATASET_NAMES, fetch
-from equiglb.validate import CliArgumentParser, OptionError, as_float, as_output_path
+from equiglb.validate import CliArgumentParser, KeyValueError, OptionError, as_float, as_output_path, parse_key_values
 
 
 def _parse_value(v: str) -> Any:
@@ -80,12 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                        dataset_dir("servegen", args.data_dir))
             print(f"wrote {out}", file=sys.stderr)
         elif args.cmd == "show":
-            opts = {}
-            for kv in args.option:
-                if "=" not in kv:
-                    raise OptionError(f"--option expects KEY=VALUE, got {kv!r}")
-                k, v = kv.split("=", 1)
-                opts[k.strip()] = _parse_value(v)
+            try:
+                opts = parse_key_values(args.option, parse=_parse_value)
+            except KeyValueError as exc:
+                raise OptionError(f"--option expects KEY=VALUE, got {exc.item!r}") from exc
             print(load_scenario(args.name, **opts).summary())
     except (ScenarioError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
