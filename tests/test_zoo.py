@@ -99,7 +99,7 @@ def test_every_entry_reads_the_same_in_rl_zoo_and_train_py(algo, tmp_path, capsy
 
 
 def test_ppo_keeps_the_tuned_values():
-    """The tuned PPO defaults (docs/training.md) survive the format: the MPC residual mode for the synthetic and
+    """The tuned PPO defaults (docs/experiments-log.md) survive the format: the MPC residual mode for the synthetic and
     eGLB-2022 ids, run X of the site_scores table (1M steps) for the ids without a residual entry."""
     hp = load_hyperparams("ppo", ENV)
     settings = {k: v for k, v in gym.spec(ENV).kwargs.items() if k != "scenario"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-
 from typing import TYPE_CHECKING
 
 from equiglb.agents.plan import ALGO_NAMES, TrainPlan, add_flags, plan_from_args

@@ -23,7 +23,7 @@ The test ids' entry point is :class:`equiglb.envs.monthly.MonthlyEpisodesEnv` (n
 months differ in length).
 
 The ids of :data:`TUNED_IDS`: a base id of the first table with the tuned training settings as defaults
-(e.g. ``equiglb/EquitableGLB-residual-v0``; docs/training.md).
+(e.g. ``equiglb/EquitableGLB-residual-v0``; docs/experiments-log.md, "The defaults").
 
 Every id of the first table and of :data:`TUNED_IDS` has a vector entry point:
 ``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")``.
@@ -69,7 +69,7 @@ ENV_IDS: dict[str, dict[str, Any]] = {
     "equiglb/EquitableGLB-multimodel-v0": {"scenario": "synthetic-multimodel", "q": 2.0},
 }
 
-#: The tuned training settings of docs/training.md as ids of their own: id -> (base id of :data:`ENV_IDS`, the
+#: The tuned training settings (docs/experiments-log.md) as ids of their own: id -> (base id of :data:`ENV_IDS`, the
 #: options added to its defaults). An id's registered defaults *are* its settings, so a tool that builds its
 #: evaluation env from the id alone (RL Zoo's ``EvalCallback`` and ``-optimize``, ``rl_zoo3.enjoy``) evaluates
 #: on the settings it trains on; the hyperparameter files list these ids without ``env_kwargs``.
