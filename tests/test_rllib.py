@@ -15,16 +15,14 @@ import math
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from rayhead import free_port, head_logs, stop_ray_head
 
 from equiglb.sweep.rayauth import token_available
 
@@ -58,53 +56,6 @@ def doc_block() -> str:
     return m.group(1) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ray_head_pids(temp_dir: str, port: int) -> set[int]:
-    """Processes of the Ray head this test started: those naming its temp dir or its port on their
-    command line (GCS, raylet, monitors), and their descendants (workers, agents)."""
-    procs: dict[int, tuple[int, str]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            procs[int(d.name)] = (ppid, cmd)
-    ours = {pid for pid, (_, cmd) in procs.items()
-            if pid != os.getpid() and (temp_dir in cmd or ("ray" in cmd and f":{port} " in f"{cmd} "))}
-    grew = True
-    while grew:
-        kids = {pid for pid, (ppid, _) in procs.items() if ppid in ours} - ours
-        grew = bool(kids)
-        ours |= kids
-    return ours
-
-
-def _stop_ray_head(temp_dir: str, port: int) -> None:
-    """Stop the Ray head this test started, and only it."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _ray_head_pids(temp_dir, port):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.monotonic() + 10
-        while _ray_head_pids(temp_dir, port) and time.monotonic() < deadline:
-            time.sleep(0.5)
-
-
-def _head_logs(temp_dir: str) -> str:
-    """The tails of the head's error logs, for a failure message."""
-    logs = sorted(Path(temp_dir).glob("session_*/logs/*.err"))
-    return "".join(f"\n--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in logs if p.stat().st_size)
-
-
 def test_doc_block_is_the_marked_python_block():
     code = doc_block()
     assert "PPOConfig" in code and "num_env_runners=2" in code and "algo.train()" in code
@@ -114,7 +65,7 @@ def test_rllib_doc_example_trains_ppo_with_two_env_runners_on_a_ray_head(tmp_pat
     ray_bin = Path(sys.executable).with_name("ray")
     if not ray_bin.is_file():
         ray_bin = Path(shutil.which("ray") or "ray")
-    port = _free_port()
+    port = free_port()
     # as a user would: no RAY_AUTH_MODE; `ray start` turns token authentication on by itself when a token
     # exists (~/.ray/auth_token), and the driver then needs RAY_AUTH_MODE=token before it imports ray
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
@@ -136,15 +87,15 @@ def test_rllib_doc_example_trains_ppo_with_two_env_runners_on_a_ray_head(tmp_pat
                                  cwd=tmp_path, timeout=300)
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"the driver ran for more than 300 s:\n{exc.stdout!r:.3000}\n{exc.stderr!r:.5000}"
-                        + _head_logs(ray_tmp))
+                        + head_logs(ray_tmp))
         output = (f"head:\n{start.stdout[-1500:]}\ndriver stdout:\n{out.stdout[-3000:]}\n"
                   f"driver stderr:\n{out.stderr[-5000:]}")
-        assert out.returncode == 0, output + _head_logs(ray_tmp)
+        assert out.returncode == 0, output + head_logs(ray_tmp)
         lines = out.stdout.splitlines()
         report = json.loads(next(line for line in lines if line.startswith("REPORT "))[len("REPORT "):])
         printed = [line.split() for line in lines if re.match(r"^\d+ ", line)]
     finally:
-        _stop_ray_head(ray_tmp, port)
+        stop_ray_head(ray_tmp, port)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert report["gcs_address"].endswith(f":{port}"), output              # the head of this test, not another
     assert [int(p[0]) for p in printed] == [1, 2, 3] and report["iteration"] == 3, output

@@ -10,8 +10,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from rayhead import free_port, stop_ray_head
 
 import equiglb
 from equiglb.agents.algos import load_hyperparams
@@ -271,52 +270,11 @@ def test_failed_trial_is_reported_and_the_others_finish(tmp_path, capsys, monkey
     assert set(summary[summary["kind"] == "agent"]["policy"]) == {"ppo"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ray_head_pids(temp_dir: str, port: int) -> set[int]:
-    """Processes of the Ray head this test started: those naming its temp dir or its port on their
-    command line (GCS, raylet, monitors, client server), and their descendants (workers, agents)."""
-    procs: dict[int, tuple[int, str]] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            procs[int(d.name)] = (ppid, cmd)
-    ours = {pid for pid, (_, cmd) in procs.items()
-            if pid != os.getpid() and (temp_dir in cmd or ("ray" in cmd and f":{port} " in f"{cmd} "))}
-    grew = True
-    while grew:
-        kids = {pid for pid, (ppid, _) in procs.items() if ppid in ours} - ours
-        grew = bool(kids)
-        ours |= kids
-    return ours
-
-
-def _stop_ray_head(temp_dir: str, port: int) -> None:
-    """Stop the Ray head this test started, and only it (other Ray instances on the machine stay)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _ray_head_pids(temp_dir, port):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.monotonic() + 10
-        while _ray_head_pids(temp_dir, port) and time.monotonic() < deadline:
-            time.sleep(0.5)
-
-
 def test_sweep_on_a_ray_cluster_started_here(tmp_path):
     ray_bin = Path(sys.executable).with_name("ray")
     if not ray_bin.is_file():
         ray_bin = Path(shutil.which("ray") or "ray")
-    port = _free_port()
+    port = free_port()
     # As a user would: no RAY_AUTH_MODE set. `ray start` enables token authentication by itself when a token
     # exists (~/.ray/auth_token); the sweep must then connect with it on its own.
     env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
@@ -341,7 +299,7 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
         assert off["120"] <= off["30"] + 1e-6
         assert len(trials) == 2
     finally:
-        _stop_ray_head(ray_tmp, port)
+        stop_ray_head(ray_tmp, port)
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
