@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from equiglb.baselines import POLICY_NAMES, compare, format_table, make_policy, write_csv, write_json
-from equiglb.control.mpc import MAX_HORIZON_H
+from equiglb.control import MAX_HORIZON_H
 from equiglb.control.offline import SolverError, check_solver
 from equiglb.forecast import FORECAST_MODELS
 from equiglb.scenario import ScenarioError

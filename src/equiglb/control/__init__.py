@@ -13,3 +13,9 @@ the cvxpy program is built or solved (:mod:`equiglb.control.offline`).
 * :mod:`equiglb.control.offline`: the offline program (:func:`~equiglb.control.offline.solve_offline`) and
   :mod:`equiglb.control.offline_direct`, its matrix-form accelerator.
 """
+
+#: the longest MPC look-ahead accepted (hours): one week; the program grows linearly with it. Defined here,
+#: not in :mod:`equiglb.control.mpc`, so that the environment's option checks read it without the solvers.
+MAX_HORIZON_H = 168
+
+__all__ = ["MAX_HORIZON_H"]

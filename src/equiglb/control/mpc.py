@@ -38,6 +38,7 @@ import math
 import highspy
 import numpy as np
 
+from equiglb.control import MAX_HORIZON_H
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
@@ -45,9 +46,6 @@ from equiglb.scenario import Scenario, Weights
 
 __all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "MaskedLPSolver",
            "make_mpc_solver", "MAX_HORIZON_H"]
-
-#: Longest MPC look-ahead accepted (hours): one week; the program grows linearly with it.
-MAX_HORIZON_H = 168
 
 
 class MPCWindow:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.control.mpc import MAX_HORIZON_H
+from equiglb.control import MAX_HORIZON_H
 from equiglb.envs.options import EnvOptions, is_agent_option, option_defaults
 from equiglb.envs.slot import ACTION_MODE_REGISTRY, ACTION_MODES, MPCResidualOptions
 from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, forecast, information_label

@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from equiglb.control.eglb import EGLBCore
-from equiglb.control.mpc import MAX_HORIZON_H, MPCCore, MPCSolver, make_mpc_solver
-from equiglb.control.routing import PriceRouter, SlotRouter
+from equiglb.control import MAX_HORIZON_H
 from equiglb.envs import kernels
 from equiglb.envs.actions import ActionMap, check_action, unit_weights
 from equiglb.envs.options import option
@@ -41,6 +39,13 @@ from equiglb.forecast import Forecaster
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import as_float, as_int
+
+if TYPE_CHECKING:
+    from equiglb.control.eglb import EGLBCore
+    from equiglb.control.mpc import MPCCore, MPCSolver
+
+# The control layer's routing LPs and planners (scipy.sparse, highspy) load in the modes that use them, so that
+# ``gym.make`` of the default mode does not import them.
 
 __all__ = ["SlotStep", "RoutingStep", "SiteScoresStep", "CompiledSiteScores", "PriceStep", "ResidualStep",
            "MPCResidualStep", "EGLBResidualOptions", "MPCResidualOptions", "ACTION_MODE_REGISTRY",
@@ -250,6 +255,8 @@ class PriceStep(SlotStep):
     def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
                  options: None = None, forecaster: Forecaster | None = None):
         super().__init__(scenario, weights, batch_size)
+        from equiglb.control.routing import PriceRouter, SlotRouter  # noqa: PLC0415
+
         self.social, self.dim = _price_blocks(scenario, weights)     # 2N (+ J with a social term)
         self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
         self.router = PriceRouter(scenario, weights, router=self.slot_router)
@@ -368,6 +375,8 @@ class ResidualStep(_PlannerStep):
                  options: EGLBResidualOptions | None = None, forecaster: Forecaster | None = None):
         opts = options if options is not None else EGLBResidualOptions()
         super().__init__(scenario, weights, batch_size, opts.eglb_residual_max_factor)
+        from equiglb.control.routing import SlotRouter  # noqa: PLC0415
+
         self.social, self.dim = _price_blocks(scenario, weights)     # the blocks of PriceStep
         self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
         self.extra_dim = self.dim
@@ -375,6 +384,9 @@ class ResidualStep(_PlannerStep):
         self.cores = [self._start_core(0, 1) for _ in self.cores]
 
     def _start_core(self, start: int, length: int) -> EGLBCore:
+        from equiglb.control.eglb import EGLBCore  # noqa: PLC0415
+        from equiglb.control.routing import PriceRouter  # noqa: PLC0415
+
         window, w = self.scenario.window(start, length), self.ledger.weights
         return EGLBCore(window, w, eta_scale=self.eta_scale, z_max_scale=self.z_max_scale,
                         router=PriceRouter(window, w, router=self.slot_router))
@@ -457,10 +469,14 @@ class MPCResidualStep(_PlannerStep):
         """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
         H = min(self.horizon, int(length))
         if self.solver is None or self.solver.H != H:
+            from equiglb.control.mpc import make_mpc_solver  # noqa: PLC0415
+
             self.solver = make_mpc_solver(self.scenario.window(0, H), H, self.ledger.weights)
         super().reset(start, length, index)
 
     def _start_core(self, start: int, length: int) -> MPCCore:
+        from equiglb.control.mpc import MPCCore  # noqa: PLC0415
+
         H = min(self.horizon, int(length))
         return MPCCore(self.scenario.window(start, length), self.ledger.weights, H, forecaster=self.forecaster,
                        offset=start)
@@ -487,6 +503,8 @@ class MPCResidualStep(_PlannerStep):
         self.__dict__.update(state)
         self.solver = None
         if H is not None:
+            from equiglb.control.mpc import make_mpc_solver  # noqa: PLC0415
+
             self.solver = make_mpc_solver(self.scenario.window(0, H), H, self.ledger.weights)
             self.solver.solvers_used.update(used or {})
 
