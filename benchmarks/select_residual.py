@@ -44,7 +44,6 @@ Protocols (``--protocol``) as in benchmarks/agent_quality.py: ``synthetic`` (tra
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
@@ -70,7 +69,7 @@ from equiglb.agents.algos import (  # noqa: E402
 from equiglb.agents.evaluate import scenario_of  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy, compare  # noqa: E402
 from equiglb.baselines.eglb_tuned import tune_online_eglb  # noqa: E402
-from equiglb.envs.core import AGENT_OPTIONS, EnvConfig  # noqa: E402
+from equiglb.envs.core import AGENT_OPTIONS, OPTION_DEFAULTS  # noqa: E402
 from equiglb.envs.slot import MPC_HORIZON_H  # noqa: E402
 from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
@@ -222,12 +221,11 @@ def run_id_and_options(algo: str, env_id: str) -> tuple[str, list[str]]:
         raise SystemExit(f"{env_id} runs the holdout scenario as {HOLDOUT_ID}, but their {algo} entries differ; "
                          f"align them in {hyperparams_path(algo)}")
     kw = {k: v for k, v in own_kw.items() if k not in SCRIPT_KEYS}
-    defaults = inspect.signature(EnvConfig.make).parameters
     for k in (gym.spec(HOLDOUT_ID).kwargs or {}):   # what HOLDOUT_ID's registration sets and env_id's does not
         if k not in kw and k not in SCRIPT_KEYS:
-            if k not in defaults or defaults[k].default is inspect.Parameter.empty:
+            if k not in OPTION_DEFAULTS:
                 raise SystemExit(f"{HOLDOUT_ID}'s registration sets {k}, which {env_id}'s does not; add it there")
-            kw[k] = defaults[k].default
+            kw[k] = OPTION_DEFAULTS[k]
     return HOLDOUT_ID, [f"{k}={json.dumps(v)}" for k, v in kw.items()]
 
 

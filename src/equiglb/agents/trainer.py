@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
 import os
 import signal
 import sys
@@ -89,7 +88,7 @@ from equiglb.agents.runs import (
     write_config,
 )
 from equiglb.baselines import POLICY_NAMES
-from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, EnvConfig
+from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, OPTION_DEFAULTS
 from equiglb.envs.registration import agent_settings
 from equiglb.envs.sb3 import make_sb3_vec_env
 
@@ -248,11 +247,10 @@ def check_agent_options(model: Path, given: dict[str, Any]) -> None:
     if "env_kwargs" not in recorded:
         return                                       # a bare model zip: the given options are what it runs with
     trained = recorded.get("env_kwargs") or {}
-    defaults = {k: v.default for k, v in inspect.signature(EnvConfig.make).parameters.items()}
     for key in AGENT_OPTIONS:
-        if key in given and given[key] != trained.get(key, defaults.get(key)):
+        if key in given and given[key] != trained.get(key, OPTION_DEFAULTS.get(key)):
             raise UserError(f"--env-kwargs {key}={given[key]!r}: --trained-agent {str(model)!r} was trained with "
-                            f"{key}={trained.get(key, defaults.get(key))!r}, and a model is evaluated with the "
+                            f"{key}={trained.get(key, OPTION_DEFAULTS.get(key))!r}, and a model is evaluated with the "
                             f"options it was trained with; drop {key} from --env-kwargs (or give the trained value)")
 
 

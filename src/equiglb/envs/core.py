@@ -8,7 +8,6 @@ Everything here works on arrays with optional leading batch axes, so that
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import warnings
 from collections.abc import Mapping
@@ -38,8 +37,8 @@ from equiglb.validate import (
 )
 
 __all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS",
-           "OPTION_FIELDS", "OPTION_ORDER", "ENV_FORECAST_MODELS", "MAX_OBS_TABLE_BYTES", "MAX_HORIZON_H",
-           "agent_information", "agent_base"]
+           "OPTION_FIELDS", "OPTION_ORDER", "OPTION_DEFAULTS", "ENV_FORECAST_MODELS", "MAX_OBS_TABLE_BYTES",
+           "MAX_HORIZON_H", "agent_information", "agent_base"]
 
 #: every keyword option of the environment, declared once: the fields of
 #: :class:`~equiglb.envs.options.EnvOptions`, then those of each action mode's options (registry order)
@@ -72,6 +71,8 @@ MAX_OBS_TABLE_BYTES = 2 ** 30
 OPTION_ORDER: tuple[str, ...] = tuple(f.name for f in OPTION_FIELDS)
 OPTION_NAMES = frozenset(OPTION_ORDER)
 MODE_OPTION_NAMES = frozenset(k for names in MODE_OPTIONS.values() for k in names)
+#: every option's default, by name, in declaration order (what an option not given takes)
+OPTION_DEFAULTS: dict[str, Any] = {f.name: f.default for f in OPTION_FIELDS}
 
 
 def split_options(options: Mapping[str, Any]) -> tuple[EnvOptions, dict[str, dict[str, Any]]]:
@@ -86,14 +87,6 @@ def split_options(options: Mapping[str, Any]) -> tuple[EnvOptions, dict[str, dic
     shared = EnvOptions(**{k: v for k, v in options.items() if k not in MODE_OPTION_NAMES})
     by_mode = {mode: {k: options[k] for k in names if k in options} for mode, names in MODE_OPTIONS.items()}
     return shared, by_mode
-
-
-def _options_signature() -> inspect.Signature:
-    """``(cls, *, <every option with its default>)``: the signature :meth:`EnvConfig.make` shows to
-    ``inspect.signature`` and ``help()``."""
-    params = [inspect.Parameter("cls", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default) for f in OPTION_FIELDS]
-    return inspect.Signature(params)
 
 
 @dataclasses.dataclass
@@ -222,7 +215,6 @@ class EnvConfig:
                    forecast_seed=f.forecast_seed, forecast_scale=f.forecast_scale, user_forecaster=user,
                    include_prev_action=include_prev_action, mode_options=mode_options)
 
-    make.__func__.__signature__ = _options_signature()  # type: ignore[attr-defined]
 
     def forecaster(self) -> Forecaster | None:
         """The environment's one source of forecasts, over its split (``None`` for the perfect and legacy
