@@ -286,11 +286,13 @@ class _PlannerStep(SlotStep):
     core's algorithm exactly.
     """
 
-    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None, max_factor: float):
+    def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None, options: Any):
         super().__init__(scenario, weights, batch_size)
         n = 1 if batch_size is None else batch_size
-        self.max_factor = max_factor
-        self.log_range = math.log(max_factor)
+        #: the mode's options (its :attr:`options_type`; the defaults when None is given)
+        self.options = options if options is not None else self.options_type()  # type: ignore[misc]
+        self.max_factor = self.options.max_factor
+        self.log_range = math.log(self.max_factor)
         self.starts = np.zeros(n, dtype=np.int64)
         self.cores: list[Any] = [None] * n
 
@@ -373,14 +375,13 @@ class ResidualStep(_PlannerStep):
 
     def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
                  options: EGLBResidualOptions | None = None, forecaster: Forecaster | None = None):
-        opts = options if options is not None else EGLBResidualOptions()
-        super().__init__(scenario, weights, batch_size, opts.eglb_residual_max_factor)
+        super().__init__(scenario, weights, batch_size, options)
         from equiglb.control.routing import SlotRouter  # noqa: PLC0415
 
         self.social, self.dim = _price_blocks(scenario, weights)     # the blocks of PriceStep
         self.slot_router = SlotRouter(scenario, weights.unserved_penalty_usd)
         self.extra_dim = self.dim
-        self.eta_scale, self.z_max_scale = opts.eglb_eta_scale, opts.eglb_z_max_scale
+        self.eta_scale, self.z_max_scale = self.options.eglb_eta_scale, self.options.eglb_z_max_scale
         self.cores = [self._start_core(0, 1) for _ in self.cores]
 
     def _start_core(self, start: int, length: int) -> EGLBCore:
@@ -456,13 +457,12 @@ class MPCResidualStep(_PlannerStep):
 
     def __init__(self, scenario: Scenario, weights: Weights, batch_size: int | None = None,
                  options: MPCResidualOptions | None = None, forecaster: Forecaster | None = None):
-        opts = options if options is not None else MPCResidualOptions()
-        super().__init__(scenario, weights, batch_size, opts.mpc_residual_max_factor)
+        super().__init__(scenario, weights, batch_size, options)
         #: the environment's forecaster (None: perfect forecasts within the episode)
         self.forecaster = forecaster
         self.social = scenario.social_in_force(weights)
         self.dim = 3 if self.social else 2                     # carbon, water (, social)
-        self.horizon = opts.mpc_horizon
+        self.horizon = self.options.mpc_horizon
         self.solver: MPCSolver | None = None
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
