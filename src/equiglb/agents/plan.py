@@ -34,7 +34,7 @@ ALGO_NAMES = ("a2c", "ddpg", "ppo", "sac", "td3")
 
 __all__ = ["TrainPlan", "option", "add_flags", "plan_from_args", "plan_config", "plan_from_config", "RECORDED",
            "NOT_WITH_RESUME", "CONFIG_KEYS", "flag_name", "overrides", "given_flags", "VEC_ENVS", "MAX_COUNT",
-           "MAX_SEED"]
+           "MAX_SEED", "positive_int", "nonneg_int"]
 
 VEC_ENVS = ("dummy", "subproc", "native")
 #: largest value of a count flag (``-n``, ``--n-envs``, ...): 1e12 environment steps is far beyond any run;
@@ -49,11 +49,14 @@ ON_RESUME = ("kept", "refused", "given")
 _KWARGS_STRINGS = ("policy_kwargs", "replay_buffer_kwargs", "rollout_buffer_kwargs")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """A positive count of a command line (``-n``, ``--n-envs``): ``1e6`` is 1,000,000; ``2048.7``, ``1e400`` and
+    counts above :data:`MAX_COUNT` are refused."""
     return cli_int(text, 1, MAX_COUNT, "a positive integer")
 
 
-def _nonneg_int(text: str) -> int:
+def nonneg_int(text: str) -> int:
+    """A seed of a command line: an integer in 0 .. :data:`MAX_SEED`."""
     return cli_int(text, 0, MAX_SEED, "an integer >= 0")
 
 
@@ -90,13 +93,13 @@ class TrainPlan:
              "settings of the algorithm, equiglb/EquitableGLB-residual-v0 for ppo (the MPC residual "
              "mode, 240-hour episodes), equiglb/EquitableGLB-240h-v0 for the others")
     n_timesteps: int | None = option(
-        "-n", "--n-timesteps", type=_positive_int, record=True, on_resume="kept",
+        "-n", "--n-timesteps", type=positive_int, record=True, on_resume="kept",
         help="training budget in environment steps (summed over parallel envs); default: the "
              "hyperparameter file's n_timesteps")
-    seed: int = option("--seed", type=_nonneg_int, default=0, record=True, on_resume="kept",
+    seed: int = option("--seed", type=nonneg_int, default=0, record=True, on_resume="kept",
                        help="random seed (envs, network init, sampling)")
     n_envs: int | None = option(
-        "--n-envs", type=_positive_int, record=True, on_resume="kept",
+        "--n-envs", type=positive_int, record=True, on_resume="kept",
         help="number of parallel environments; default: the hyperparameter file's n_envs")
     vec_env: str | None = option(
         "--vec-env", choices=VEC_ENVS, record=True, on_resume="kept",
@@ -107,7 +110,7 @@ class TrainPlan:
         "--eval-freq", type=int, default=10_000, record=True, on_resume="kept",
         help="evaluate on the validation window every N environment steps (summed over envs) "
              "and keep best_model.zip; <= 0 disables")
-    eval_episodes: int = option("--eval-episodes", type=_positive_int, default=1, record=True, on_resume="kept",
+    eval_episodes: int = option("--eval-episodes", type=positive_int, default=1, record=True, on_resume="kept",
                                 help="episodes per periodic evaluation")
     log_folder: str = option(
         "-f", "--log-folder", default="logs", on_resume="refused",
@@ -160,7 +163,7 @@ class TrainPlan:
              "that J <= (1 + M) J(online eGLB) on the episode; docs/robust.md): the row "
              "'<algo> (robust <M>%%)', e.g. 0.05")
     torch_threads: int | None = option(
-        "--torch-threads", type=_positive_int, record=True, on_resume="kept",
+        "--torch-threads", type=positive_int, record=True, on_resume="kept",
         help="torch intra-op threads; default 1 (the fastest for the small MLPs here; see "
              "docs/experiments-log.md)")
     conf_file: str | None = option(

@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from equiglb.validate import KeyValueError, OptionError, as_float, as_int, cli_int, parse_key_values, yaml_load_unique
+from equiglb.agents.plan import MAX_COUNT, MAX_SEED, positive_int
+from equiglb.validate import KeyValueError, OptionError, as_float, as_int, parse_key_values, yaml_load_unique
 
 __all__ = ["DEFAULT_ENV_ID", "SweepConfig", "SweepError", "TrialSpec", "expand_trials", "parse_kv",
            "parse_grid", "config_from_file"]
@@ -34,10 +35,6 @@ SEARCHERS = ("optuna",)
 MAX_REPS = 100_000
 #: upper bound of the trials of one grid sweep (each is checked before any starts, then run)
 MAX_TRIALS = 10_000
-#: upper bound of a count (``--n-timesteps``, ``--n-trials``), as train.py's
-MAX_COUNT = 10**12
-#: largest seed: train.py's (SB3 seeds numpy's legacy generator, which takes seeds below 2**32)
-MAX_SEED = 2**32 - 1
 
 
 class SweepError(ValueError):
@@ -283,7 +280,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=None, help=f"registered environment id (default {DEFAULT_ENV_ID})")
     p.add_argument("--algos", default=None, help="comma-separated algorithms, e.g. ppo,sac (default ppo)")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2,3,4)")
-    p.add_argument("-n", "--n-timesteps", type=_positive_int, default=None,
+    p.add_argument("-n", "--n-timesteps", type=positive_int, default=None,
                    help="training budget per trial in env steps (default: the hyperparameter file's)")
     p.add_argument("--grid", action="append", default=None, metavar="KEY=V1,V2,...",
                    help="sweep an environment keyword argument (repeatable): q=1,2,inf mu_water=30,60,120")
@@ -308,11 +305,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-trials", type=int, default=None, help="configurations tried per algorithm by --search")
     p.add_argument("--reps", type=int, default=None, help="bootstrap resamples of the confidence intervals (2000)")
     p.add_argument("--bootstrap-seed", type=int, default=None, help="seed of the bootstrap (0)")
-
-
-def _positive_int(text: str) -> int:
-    """A positive integer as train.py reads ``-n``: ``1e6`` is 1,000,000, ``2048.7`` and ``1e400`` are refused."""
-    return cli_int(text, 1, MAX_COUNT, "a positive integer")
 
 
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
