@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,10 +25,12 @@ def _show(v: object) -> str:
     return repr(v.item() if hasattr(v, "item") else v)
 
 
-#: Whether ``read_csv`` needs an option to parse every float exactly (to the nearest double, as ``float(text)``):
-#: ``float_precision="round_trip"`` under pandas 2 (its default parser may be 1 ulp off); pandas 3 parses
-#: exactly by default and deprecates the option (a warning per call), so none there.
-EXACT_FLOATS: bool = int(version("pandas").split(".")[0]) < 3   # pass float_precision="round_trip"
+def exact_float_options(pandas_version: str) -> dict[str, Any]:
+    """The ``read_csv`` options that parse every float exactly (to the nearest double, as ``float(text)``):
+    ``float_precision="round_trip"`` under pandas 2 (its default parser may be 1 ulp off); none under pandas 3,
+    which parses exactly by default and deprecates the option (a warning per call). Asked of the imported
+    pandas when a file is read, so that importing equiglb reads no package metadata."""
+    return {"float_precision": "round_trip"} if int(pandas_version.split(".")[0]) < 3 else {}
 
 
 def read_csv_checked(path: Path) -> pd.DataFrame:
@@ -38,7 +39,7 @@ def read_csv_checked(path: Path) -> pd.DataFrame:
     Refused: a missing or unreadable file (a folder, a symlink loop, no permission), an empty file, a
     file that does not end with a newline (a truncated download or copy: its last value may be cut
     mid-number), text that is not UTF-8, and a file with a header but no data rows. A UTF-8 byte-order
-    mark is accepted. Numbers are parsed exactly (:data:`EXACT_FLOATS`).
+    mark is accepted. Numbers are parsed exactly (:func:`exact_float_options`).
     """
     import pandas as pd  # noqa: PLC0415  (pandas loads only when a trace file is read)
 
@@ -57,10 +58,7 @@ def read_csv_checked(path: Path) -> pd.DataFrame:
         raise TraceError(f"{path}: the file does not end with a newline; it looks truncated (its last value may be "
                          f"cut mid-number). If the file is complete, add a final newline")
     try:
-        if EXACT_FLOATS:
-            df = pd.read_csv(path, encoding="utf-8-sig", float_precision="round_trip")
-        else:
-            df = pd.read_csv(path, encoding="utf-8-sig")
+        df = pd.read_csv(path, encoding="utf-8-sig", **exact_float_options(pd.__version__))
     except UnicodeDecodeError as exc:
         raise TraceError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 CSV") from None
     except Exception as exc:  # pandas raises many types for malformed files
