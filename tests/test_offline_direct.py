@@ -174,7 +174,8 @@ def test_the_seam_chooses_once_by_size_and_request():
     assert np.count_nonzero(small.allowed) * small.T < DIRECT_MIN_PAIR_SLOTS
     assert choose_method(small) == "cvxpy"
     big = random_instance(9, 1, True, T=DIRECT_MIN_PAIR_SLOTS)
-    assert choose_method(big) == "direct"
+    assert choose_method(big) == "blockipm"                               # q = inf: the block interior point
+    assert choose_method(big, weights=Weights(q=3.0)) == "direct"
     assert choose_method(big, solver="CLARABEL") == "cvxpy"               # a cvxpy solver named: the reference
     assert choose_method(small, method="direct") == "direct"
     assert choose_method(big, method="cvxpy") == "cvxpy"
@@ -184,7 +185,7 @@ def test_the_seam_chooses_once_by_size_and_request():
 
 def test_bad_method_and_solver_are_refused_by_name():
     sc = random_instance(10, 1, True)
-    with pytest.raises(OptionError, match=r"^method='fast': expected one of \['auto', 'direct', 'cvxpy'\]"):
+    with pytest.raises(OptionError, match=r"^method='fast': expected one of \['auto', 'direct', 'blockipm', 'cvxpy'\]"):
         solve_offline(sc, method="fast")
     with pytest.raises(OptionError, match=r"^method='fast'"):
         OfflinePolicy(method="fast")

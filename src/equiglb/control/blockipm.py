@@ -46,11 +46,17 @@ BLOCKIPM_SOLVER = "BLOCKIPM"
 #: Relative primal and dual residuals and relative duality gap at which the iteration stops.
 TOL = 1e-9
 #: At numerical trouble (the last digits lost) the last iterate is accepted within this tolerance.
-TOL_REDUCED = 1e-8
+TOL_REDUCED = 5e-8
+#: The iteration has stalled when the error (below 1e-5) has not halved in this many iterations.
+STALL = 6
 #: Iterations before ``MaxIterations``.
 MAX_ITER = 80
 #: Fraction of the step to the cone boundary.
 STEP = 0.99
+#: Second-order cone pairs keep det(y)·det(σ) >= (CENTRAL · y·σ)² along the steps.
+CENTRAL = 0.01
+#: Rounds of iterative refinement of each Newton direction.
+REFINE = 1
 _DEBUG = False
 
 
@@ -182,9 +188,8 @@ def _scaled_program(prog: DirectProgram) -> _Data:
         G[r, j] = v
     cy = np.array(cy_list)
     nz = np.abs(c[c != 0])
-    obj_scale = float(np.sqrt(np.mean(nz ** 2))) if nz.size else 1.0
-    if cy.size:
-        obj_scale = max(obj_scale, float(cy.max()) / T)
+    ce = np.abs(c[:, L.e_cols])
+    obj_scale = float(ce.mean()) if ce.size and ce.any() else (float(nz.mean()) if nz.size else 1.0)
     return _Data(T=T, n=n, m=m, A=A, b=b, c=c / obj_scale, bcols=L.e_cols.copy(), u=np.ones(L.e_cols.size),
                  e_col=col, e_row=e_row, d=d, p=p, G=G, cy=cy / obj_scale, socs=socs, col_scale=col_scale,
                  obj_scale=obj_scale * prog.unit)
@@ -368,7 +373,7 @@ class _Normal:
 
     # factorization -----------------------------------------------------------
     def factor(self, theta: np.ndarray, W2: np.ndarray) -> None:
-        """Factor A diag(θ) Aᵀ + G W² Gᵀ (θ: (T, n) of the slot columns, W²: the cone scaling)."""
+        """Factor A diag(θ) Aᵀ + G W² Gᵀ (θ: (T, n) of the slot columns, W²: the cones' scaling)."""
         D = self.D
         T, p, m2 = D.T, D.p, self.m2
         self.Dd = np.asarray(theta @ self.P_dd) + 1e-14                     # (T, nD)
@@ -390,27 +395,26 @@ class _Normal:
         if self.bb_a.size:
             cv = (Bv[:, self.bb_a] * Bv[:, self.bb_b] * inv[:, self.bd_d[self.bb_a]]).sum(axis=0)
             np.add.at(C, (self.bd_l[self.bb_a], self.bd_l[self.bb_b]), -cv)
-        C += D.G @ W2 @ D.G.T
         diag = np.arange(m2)
         M2[:, diag, diag] += 1e-14 * (1.0 + np.abs(M2[:, diag, diag]))
         self.Linv = np.linalg.inv(np.linalg.cholesky(M2)) if m2 else M2     # (T, m2, m2)
         if p:
             Y = self.Linv @ B2.reshape(T, p, m2).transpose(0, 2, 1)          # (T, m2, p)
             self.Yr = Y.reshape(T * m2, p)
-            S = C - self.Yr.T @ self.Yr
+            S = C + D.G @ W2 @ D.G.T - self.Yr.T @ self.Yr
             S[np.diag_indices(p)] += 1e-14 * (1.0 + np.abs(np.diag(S)))
             self.S = sla.cho_factor(S)
 
     def solve(self, rb: np.ndarray, rl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(λ_b (T, m), λ_l (p,)) of the factored normal system with right-hand side (rb, rl)."""
         D = self.D
-        T, m2 = D.T, self.m2
+        T, m2, p = D.T, self.m2, D.p
         Di, Ri = self.Di, self.Ri
         rD = rb[:, Di]
         rDs = rD / self.Dd
         rR = rb[:, Ri] - np.asarray((self.Xv * rDs[:, self.x_d]) @ self.S_x_r)
         h = np.matmul(self.Linv, rR[:, :, None])[:, :, 0]
-        if D.p:
+        if p:
             rl2 = rl - np.asarray((self.Bv * rDs[:, self.bd_d]).sum(axis=0) @ self.S_bd_l) - self.Yr.T @ h.ravel()
             ll = sla.cho_solve(self.S, rl2)
             h = h - (self.Yr @ ll).reshape(T, m2)
@@ -418,7 +422,7 @@ class _Normal:
             ll = np.zeros(0)
         lR = np.matmul(h[:, None, :], self.Linv)[:, 0, :]
         lD = rD - np.asarray((self.Xv * lR[:, self.x_r]) @ self.S_x_d)
-        if D.p:
+        if p:
             lD -= np.asarray((self.Bv * ll[self.bd_l][None, :]) @ self.S_bd_d)
         lD /= self.Dd
         lb = np.empty_like(rb)
@@ -490,6 +494,24 @@ class _Cones:
             out[sl] = _jdiv(lam[sl], r[sl])
         return out
 
+    def central_step(self, y: np.ndarray, dy: np.ndarray, sig: np.ndarray, dsig: np.ndarray, alpha: float) -> float:
+        """``alpha`` shortened (by 10 % at a time) until each second-order cone pair stays near its central
+        path: det(y)·det(σ) >= (:data:`CENTRAL` · y·σ)² (at the centre λ = √μ e both sides are μ²). Off the
+        path the next directions leave the cone at once and the iteration stalls."""
+        for _ in range(200):
+            ok = True
+            for sl in self.socs:
+                yn, sn = y[sl] + alpha * dy[sl], sig[sl] + alpha * dsig[sl]
+                dety = (yn[0] - np.linalg.norm(yn[1:])) * (yn[0] + np.linalg.norm(yn[1:]))
+                dets = (sn[0] - np.linalg.norm(sn[1:])) * (sn[0] + np.linalg.norm(sn[1:]))
+                if dety <= 0 or dets <= 0 or dety * dets < (CENTRAL * float(yn @ sn)) ** 2:
+                    ok = False
+                    break
+            if ok:
+                return alpha
+            alpha *= 0.9
+        return alpha
+
     def step(self, y: np.ndarray, dy: np.ndarray) -> float:
         """Largest α with y + α dy in the cone."""
         a = _ratio_step(y[self.lin], dy[self.lin])
@@ -545,7 +567,13 @@ class _Newton:
         rho = self.rdx - r_xs / pt.x
         rho[:, bc] += (r_wv - pt.v * self.ru) / pt.w
         ab, al = N.A_mul(self.theta * rho, np.zeros(D.cy.size))
-        dlb, dll = N.solve(self.rpb + ab, self.rpl + al - D.G @ (r_c - self.W2 @ self.rdy))
+        rhs_b, rhs_l = self.rpb + ab, self.rpl + al - D.G @ (r_c - self.W2 @ self.rdy)
+        dlb, dll = N.solve(rhs_b, rhs_l)
+        for _ in range(REFINE):                 # iterative refinement against the unfactored operator
+            atb, gtb = N.AT_mul(dlb, dll)
+            mb, ml = N.A_mul(self.theta * atb, self.W2 @ gtb)
+            cb, cl = N.solve(rhs_b - mb, rhs_l - ml)
+            dlb, dll = dlb + cb, dll + cl
         atb, gtb = N.AT_mul(dlb, dll)
         dx = self.theta * (atb - rho)
         ds = (r_xs - pt.s * dx) / pt.x
@@ -556,10 +584,11 @@ class _Newton:
         return _Point(dx, dw, dy, ds, dv, dsig, dlb, dll)
 
     def steps(self, d: _Point) -> tuple[float, float]:
-        """Largest primal and dual steps along d."""
-        pt = self.pt
-        ap = min(_ratio_step(pt.x, d.x), _ratio_step(pt.w, d.w), self.K.step(pt.y, d.y))
-        ad = min(_ratio_step(pt.s, d.s), _ratio_step(pt.v, d.v), self.K.step(pt.sig, d.sig))
+        """Largest primal and dual steps along d; the cones' in the scaled space (λ + α W⁻¹dy, λ + α W dσ:
+        W is an automorphism of the cone and λ is well inside it)."""
+        pt, K = self.pt, self.K
+        ap = min(_ratio_step(pt.x, d.x), _ratio_step(pt.w, d.w), K.step(self.lam, self.Winv @ d.y))
+        ad = min(_ratio_step(pt.s, d.s), _ratio_step(pt.v, d.v), K.step(self.lam, self.W @ d.sig))
         return ap, ad
 
     def complementarity(self, d: _Point, ap: float, ad: float) -> float:
@@ -617,6 +646,7 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
     cnorm = 1.0 + max(float(np.abs(D.c).max()), float(np.abs(D.cy).max()) if D.cy.size else 0.0)
     same_step = bool(K.socs)                     # the NT scaling of the cones wants one step
     status, it = "MaxIterations", 0
+    history: list[float] = []
     best: tuple[float, np.ndarray | None, float] = (math.inf, None, math.nan)
     for it in range(1, max_iter + 1):
         nt = _Newton(D, N, K, pt)
@@ -630,6 +660,10 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
             break
         if err < best[0]:
             best = (err, pt.x, nt.pobj)
+        history.append(err)
+        if len(history) > STALL and history[-STALL - 1] < 1e-5 and min(history[-STALL:]) > 0.5 * history[-STALL - 1]:
+            status = "Stalled"
+            break
         if err <= tol:
             status = "Solved"
             break
@@ -650,19 +684,26 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
             status = "NumericalError"
             break
         ap, ad = nt.steps(d)
+        if _DEBUG:
+            lin_p = min(_ratio_step(pt.x, d.x), _ratio_step(pt.w, d.w))
+            lin_d = min(_ratio_step(pt.s, d.s), _ratio_step(pt.v, d.v))
+            dets = [(float(nt.lam[sl][0] ** 2 - nt.lam[sl][1:] @ nt.lam[sl][1:]), float(nt.lam[sl] @ nt.lam[sl]))
+                    for sl in K.socs]
+            print(f"   ap {ap:.2e} ad {ad:.2e} lin {lin_p:.2e} {lin_d:.2e} sigma {sigma:.2e} mu {mu:.2e} dets {dets}")
         ap, ad = min(1.0, STEP * ap), min(1.0, STEP * ad)
         if same_step:
-            ap = ad = min(ap, ad)
+            ap = ad = K.central_step(pt.y, d.y, pt.sig, d.sig, min(ap, ad))
         pt = pt.moved(d, ap, ad)
-    if status == "Solved" or (status == "NumericalError" and best[0] <= TOL_REDUCED):
+    if status == "Solved" or (status in ("NumericalError", "Stalled") and best[0] <= TOL_REDUCED):
         return _Result("Solved", True, best[1], best[2], it)
     return _Result(status, False, None, math.nan, it)
 
 
-def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int = MAX_ITER) -> DirectOutcome:
+def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int | None = None) -> DirectOutcome:
     """Solve ``prog`` (q in {1, 2, inf}: :func:`blockipm_applies`) by the block interior-point method.
     Returns a :class:`DirectOutcome` with ``solver`` :data:`BLOCKIPM_SOLVER`; not ok (status
-    ``MaxIterations``, ``NumericalError`` or ``Unsupported``) when it did not converge."""
+    ``MaxIterations``, ``Stalled``, ``NumericalError`` or ``Unsupported``) when it did not converge within ``max_iter``
+    (default :data:`MAX_ITER`) iterations."""
     sc = prog.scenario
     out = DirectOutcome(ok=False, solver=BLOCKIPM_SOLVER, status="not solved", objective_usd=math.nan,
                         build_time_s=0.0, solve_time_s=0.0)
@@ -679,7 +720,7 @@ def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int = MAX_IT
     D = _scaled_program(prog)
     t1 = time.perf_counter()
     with _one_blas_thread():
-        res = _ipm(D, tol, max_iter)
+        res = _ipm(D, tol, MAX_ITER if max_iter is None else max_iter)
     t2 = time.perf_counter()
     out.build_time_s, out.solve_time_s = t1 - t0, t2 - t1
     out.attempts.append(f"{BLOCKIPM_SOLVER}: {res.status} ({res.iterations} iterations)")

@@ -10,12 +10,15 @@ q in {1, inf}: HiGHS; a second-order cone for q = 2 and power cones otherwise: C
 failing solver falls back to the next one with a warning, recorded in :class:`OfflineResult`.
 The reported objective is always the ledger's (:func:`equiglb.ledger.evaluate`) J(x).
 
-Two paths behind one seam, chosen once per solve by :func:`choose_method` (``method=`` forces one):
+Three paths behind one seam, chosen once per solve by :func:`choose_method` (``method=`` forces one):
 
 * ``"cvxpy"``, the **reference**: :class:`OfflineProblem` above;
 * ``"direct"``, the **accelerator**: :class:`equiglb.control.offline_direct.DirectProgram`, the same
   program written in matrix form (exact reductions by region class, no cvxpy canonicalization) and
-  handed to HiGHS (q in {1, inf}) or Clarabel (cones) directly. Tests pin it to the reference.
+  handed to HiGHS (q in {1, inf}) or Clarabel (cones) directly. Tests pin it to the reference;
+* ``"blockipm"``: the same matrix-form program solved by :mod:`equiglb.control.blockipm`, an
+  interior-point method that factors the slot blocks batched and the norms' linking rows apart
+  (q in {1, 2, inf}); when it does not converge the direct solvers follow, as for ``"direct"``.
 
 cvxpy is imported by the functions that build or solve the cvxpy program only: the direct path, the
 environments and ``import equiglb`` never load it. The policy over :func:`solve_offline` is
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from equiglb.control.blockipm import BLOCKIPM_SOLVER, blockipm_applies, solve_blockipm
 from equiglb.control.offline_direct import DIRECT_SOLVERS, DirectProgram
 from equiglb.control.routing import Pairs, SlotRouter
 from equiglb.ledger import Report, evaluate, weights_in_force
@@ -47,8 +51,9 @@ __all__ = ["OfflineProblem", "OfflineResult", "InfeasibleError", "SolverError",
            "solve_offline", "solve_with_fallback", "solver_order", "check_solver", "norm_expr",
            "check_reachable", "choose_method", "METHODS", "DIRECT_MIN_PAIR_SLOTS"]
 
-#: ``method=`` values of :func:`solve_offline`: the seam's choice, the accelerator, the reference.
-METHODS = ("auto", "direct", "cvxpy")
+#: ``method=`` values of :func:`solve_offline`: the seam's choice, the accelerator (its solvers, or the
+#: block interior point first), the reference.
+METHODS = ("auto", "direct", "blockipm", "cvxpy")
 
 #: ``method="auto"`` uses the direct program from this many allowed (i, j, k) pairs × hours on (below it
 #: the cvxpy program compiles and solves in well under a second, and small programs keep its solver
@@ -113,7 +118,7 @@ class OfflineResult:
     solve_time_s: float             # the solver's own time
     wall_time_s: float              # everything, including failed attempts
     attempts: list[str] = field(default_factory=list)   # "SOLVER: status" per attempt, in order
-    method: str = "cvxpy"           # "cvxpy" (the reference program) or "direct" (matrix form, no cvxpy)
+    method: str = "cvxpy"           # "cvxpy" (the reference program), "direct" or "blockipm" (matrix form)
 
     @property
     def objective_usd(self) -> float:
@@ -370,17 +375,21 @@ def solve_with_fallback(prob: OfflineProblem, q: float, solver: str | None = Non
     return False, s, status, value, compile_s, solve_s, attempts
 
 
-def choose_method(scenario: Scenario, solver: str | None = None, method: str = "auto") -> str:
-    """The path of the offline solve: ``method`` unless it is ``"auto"``; then the direct program when no
-    cvxpy solver is requested and the window has at least :data:`DIRECT_MIN_PAIR_SLOTS` allowed pairs ×
-    hours, else the cvxpy reference."""
+def choose_method(scenario: Scenario, solver: str | None = None, method: str = "auto",
+                  weights: Weights | None = None) -> str:
+    """The path of the offline solve: ``method`` unless it is ``"auto"``; then the matrix-form program when
+    no cvxpy solver is requested and the window has at least :data:`DIRECT_MIN_PAIR_SLOTS` allowed pairs ×
+    hours (``"blockipm"`` where the weights' q is one it handles, else ``"direct"``), else the cvxpy
+    reference."""
     method = one_of("method", method, METHODS)
     if method != "auto":
         return method
     if solver is not None:
         return "cvxpy"
     pairs = int(np.count_nonzero(scenario.allowed))
-    return "direct" if pairs * scenario.T >= DIRECT_MIN_PAIR_SLOTS else "cvxpy"
+    if pairs * scenario.T < DIRECT_MIN_PAIR_SLOTS:
+        return "cvxpy"
+    return "blockipm" if blockipm_applies(weights_in_force(scenario, weights).q) else "direct"
 
 
 def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: str | None = None,
@@ -395,10 +404,12 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
             be HIGHS or CLARABEL.
         allow_unserved: unserved load is a variable at ``weights.unserved_penalty_usd`` per unit; with
             False an instance whose demand cannot be placed raises :class:`InfeasibleError`.
-        method: ``"auto"`` (:func:`choose_method`), ``"direct"`` (the matrix-form program, no cvxpy) or
-            ``"cvxpy"`` (the reference program).
+        method: ``"auto"`` (:func:`choose_method`), ``"direct"`` (the matrix-form program, no cvxpy),
+            ``"blockipm"`` (the same program, the block interior point first) or ``"cvxpy"`` (the
+            reference program).
         solver_opts: passed to ``problem.solve`` (cvxpy) or to the solver (direct: HiGHS options or
-            Clarabel settings by name).
+            Clarabel settings by name; with options or a named solver the block interior point is
+            skipped).
 
     Raises:
         OptionError: an unknown ``method``, or a ``solver`` the chosen path does not have.
@@ -406,7 +417,9 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
         SolverError: every solver failed; the message lists each attempt and its status.
     """
     w = weights_in_force(scenario, weights)
-    path = choose_method(scenario, solver, method)
+    path = choose_method(scenario, solver, method, w)
+    if path == "blockipm" and (solver is not None or solver_opts or not blockipm_applies(w.q)):
+        path = "direct"                  # options and solvers name the direct program's solvers
     if path == "direct" and solver is not None:
         solver = check_solver(solver)
         if solver not in DIRECT_SOLVERS:
@@ -414,8 +427,8 @@ def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: st
                               f"{list(DIRECT_SOLVERS)}; use method='cvxpy' for other solvers")
     if not allow_unserved:
         check_reachable(scenario)
-    if path == "direct":
-        return _solve_direct(scenario, w, solver, allow_unserved, solver_opts)
+    if path in ("direct", "blockipm"):
+        return _solve_direct(scenario, w, solver, allow_unserved, solver_opts, path == "blockipm")
     t_start = time.perf_counter()
     prob = _problem_for(scenario, w, allow_unserved)
     t_build = time.perf_counter() - t_start
@@ -445,12 +458,19 @@ def _account(scenario: Scenario, x: np.ndarray, w: Weights, solver: str, value: 
 
 
 def _solve_direct(scenario: Scenario, w: Weights, solver: str | None, allow_unserved: bool,
-                  solver_opts: dict) -> OfflineResult:
-    """The direct path of :func:`solve_offline`: build, solve (HiGHS/Clarabel, in order), account."""
+                  solver_opts: dict, blockipm: bool = False) -> OfflineResult:
+    """The direct path of :func:`solve_offline`: build, solve (the block interior point first when
+    ``blockipm``, then HiGHS/Clarabel, in order), account."""
     t_start = time.perf_counter()
     prog = DirectProgram(scenario, w, allow_unserved)
     t_layout = time.perf_counter() - t_start
-    out = prog.solve(solver, solver_opts)
+    out = solve_blockipm(prog) if blockipm else prog.solve(solver, solver_opts)
+    if blockipm and not out.ok:
+        first = out
+        out = prog.solve(solver, solver_opts)
+        out.attempts = first.attempts + out.attempts
+        out.build_time_s += first.build_time_s
+        out.solve_time_s += first.solve_time_s
     if not out.ok or out.schedule is None:
         if not allow_unserved:
             _diagnose_slots(scenario)
@@ -464,4 +484,4 @@ def _solve_direct(scenario: Scenario, w: Weights, solver: str | None, allow_unse
         schedule=out.schedule, report=report, status=out.status, solver=out.solver,
         solver_objective_usd=out.objective_usd, compile_time_s=out.build_time_s + t_layout,
         solve_time_s=out.solve_time_s, wall_time_s=time.perf_counter() - t_start, attempts=out.attempts,
-        method="direct")
+        method="blockipm" if out.solver == BLOCKIPM_SOLVER else "direct")
