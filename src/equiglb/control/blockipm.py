@@ -39,7 +39,7 @@ import scipy.sparse as sp
 
 from equiglb.control.offline_direct import _LOCAL, _SOCIAL, DirectOutcome, DirectProgram, _snap_to_demand
 
-__all__ = ["solve_blockipm", "blockipm_applies", "BLOCKIPM_SOLVER", "TOL", "MAX_ITER"]
+__all__ = ["solve_blockipm", "blockipm_applies", "AUTO_NORMS", "BLOCKIPM_SOLVER", "TOL", "MAX_ITER"]
 
 #: The name of this solver in :class:`DirectOutcome` and attempts.
 BLOCKIPM_SOLVER = "BLOCKIPM"
@@ -83,6 +83,12 @@ def _one_blas_thread() -> Iterator[None]:
 def blockipm_applies(q: float) -> bool:
     """True for the norms this solver handles: q in {1, 2, inf}."""
     return q in (1.0, 2.0, math.inf)
+
+
+#: The norms for which ``method="auto"`` tries this solver first: the LPs. At q = 2 the iteration stalls
+#: short of :data:`TOL` on some month-long programs (the second-order cones' last digits), and the direct
+#: solvers then follow: it is opt-in there (``method="blockipm"``).
+AUTO_NORMS = (1.0, math.inf)
 
 
 # ---------------------------------------------------------------------------- the scaled program
