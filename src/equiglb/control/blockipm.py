@@ -55,7 +55,7 @@ MAX_ITER = 80
 STEP = 0.99
 #: Second-order cone pairs keep det(y)·det(σ) >= (CENTRAL · y·σ)² along the steps.
 CENTRAL = 0.01
-#: Rounds of iterative refinement of each Newton direction.
+#: Rounds of iterative refinement of each Newton direction (with second-order cones).
 REFINE = 1
 _DEBUG = False
 
@@ -342,9 +342,7 @@ class _Normal:
         # C = Σ_t Σ over pairs of link entries on one column
         self.pe1, self.pe2 = _pairs_by(D.e_col)
         # the elimination of D: pairs of entries on one D row
-        a, b = _pairs_by(self.x_d)
-        self.xx_a, self.xx_b = a, b
-        self.S_xx = _scatter(np.arange(a.size), self.x_r[a] * m2 + self.x_r[b], a.size, m2 * m2)
+        self.S_x = _scatter(np.arange(nx), self.x_r * nD + self.x_d, nx, m2 * nD)    # X dense (m2, nD)
         both = np.concatenate([self.bd_d, self.x_d])
         a, b = _pairs_by(both)
         keep = (a < nbd) & (b >= nbd)                                      # (Bd entry, X entry)
@@ -385,10 +383,8 @@ class _Normal:
         self.Dd = np.asarray(theta @ self.P_dd) + 1e-14                     # (T, nD)
         self.Xv = Xv = np.asarray(theta @ self.P_x)                          # (T, nx)
         inv = 1.0 / self.Dd
-        M2 = np.asarray(theta @ self.P_rr)
-        if self.xx_a.size:
-            M2 = M2 - np.asarray((Xv[:, self.xx_a] * Xv[:, self.xx_b] * inv[:, self.x_d[self.xx_a]]) @ self.S_xx)
-        M2 = M2.reshape(T, m2, m2)
+        X = np.asarray(Xv @ self.S_x).reshape(T, m2, self.nD)
+        M2 = np.asarray(theta @ self.P_rr).reshape(T, m2, m2) - (X * inv[:, None, :]) @ X.transpose(0, 2, 1)
         qd = D.d * theta[:, D.e_col]                                         # (T, ne)
         self.Bv = Bv = np.asarray(qd @ self.Q_d)                             # (T, nbd)
         B2 = np.asarray(qd @ self.Q_r)
@@ -575,7 +571,7 @@ class _Newton:
         ab, al = N.A_mul(self.theta * rho, np.zeros(D.cy.size))
         rhs_b, rhs_l = self.rpb + ab, self.rpl + al - D.G @ (r_c - self.W2 @ self.rdy)
         dlb, dll = N.solve(rhs_b, rhs_l)
-        for _ in range(REFINE):                 # iterative refinement against the unfactored operator
+        for _ in range(REFINE if self.K.socs else 0):    # iterative refinement against the unfactored operator
             atb, gtb = N.AT_mul(dlb, dll)
             mb, ml = N.A_mul(self.theta * atb, self.W2 @ gtb)
             cb, cl = N.solve(rhs_b - mb, rhs_l - ml)
