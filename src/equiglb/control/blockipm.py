@@ -565,11 +565,12 @@ class _Newton:
         """The Newton direction with complementarity right-hand sides x∘s: r_xs, w∘v: r_wv and, in the
         scaled cone space, λ ∘ (W⁻¹dy + W dσ) = r_lam."""
         D, N, pt, bc = self.D, self.N, self.pt, self.D.bcols
+        rpb, rpl, ru, rdx, rdy = self.rpb, self.rpl, self.ru, self.rdx, self.rdy
         r_c = self.W @ self.K.div(self.lam, r_lam)
-        rho = self.rdx - r_xs / pt.x
-        rho[:, bc] += (r_wv - pt.v * self.ru) / pt.w
+        rho = rdx - r_xs / pt.x
+        rho[:, bc] += (r_wv - pt.v * ru) / pt.w
         ab, al = N.A_mul(self.theta * rho, np.zeros(D.cy.size))
-        rhs_b, rhs_l = self.rpb + ab, self.rpl + al - D.G @ (r_c - self.W2 @ self.rdy)
+        rhs_b, rhs_l = rpb + ab, rpl + al - D.G @ (r_c - self.W2 @ rdy)
         dlb, dll = N.solve(rhs_b, rhs_l)
         for _ in range(REFINE if self.K.socs else 0):    # iterative refinement against the unfactored operator
             atb, gtb = N.AT_mul(dlb, dll)
@@ -579,9 +580,9 @@ class _Newton:
         atb, gtb = N.AT_mul(dlb, dll)
         dx = self.theta * (atb - rho)
         ds = (r_xs - pt.s * dx) / pt.x
-        dw = self.ru - dx[:, bc]
+        dw = ru - dx[:, bc]
         dv = (r_wv - pt.v * dw) / pt.w
-        dsig = self.rdy - gtb
+        dsig = rdy - gtb
         dy = r_c - self.W2 @ dsig
         return _Point(dx, dw, dy, ds, dv, dsig, dlb, dll)
 
@@ -682,10 +683,10 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
             r_lam = -lam2 - K.prod(nt.Winv @ aff.y, nt.W @ aff.sig) + sigma * mu * K.e
             d = nt.direction(-pt.x * pt.s - aff.x * aff.s + sigma * mu, -pt.w * pt.v - aff.w * aff.v + sigma * mu,
                              r_lam)
+            ap, ad = nt.steps(d)
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
             status = "NumericalError"
             break
-        ap, ad = nt.steps(d)
         if _DEBUG:
             lin_p = min(_ratio_step(pt.x, d.x), _ratio_step(pt.w, d.w))
             lin_d = min(_ratio_step(pt.s, d.s), _ratio_step(pt.v, d.v))
