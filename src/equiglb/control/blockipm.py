@@ -57,7 +57,6 @@ STEP = 0.99
 CENTRAL = 0.01
 #: Rounds of iterative refinement of each Newton direction (with second-order cones).
 REFINE = 1
-_DEBUG = False
 
 
 @contextlib.contextmanager
@@ -639,6 +638,7 @@ class _Result:
     x: np.ndarray | None
     objective: float
     iterations: int
+    error: float                  # the largest relative residual or gap of the returned point (or the best one)
 
 
 def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
@@ -651,12 +651,10 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
     status, it = "MaxIterations", 0
     history: list[float] = []
     best: tuple[float, np.ndarray | None, float] = (math.inf, None, math.nan)
-    for it in range(1, max_iter + 1):
+    while it < max_iter:
+        it += 1
         nt = _Newton(D, N, K, pt)
         pres, dres, gap = nt.errors(bnorm, cnorm)
-        if _DEBUG:
-            print(f"{it:3d} pres {pres:.2e} dres {dres:.2e} gap {gap:.2e} mu {nt.comp / nt.deg:.2e} "
-                  f"pobj {nt.pobj:.10e}")
         err = max(pres, dres, gap)
         if not math.isfinite(err):
             status = "NumericalError"
@@ -687,19 +685,13 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
             status = "NumericalError"
             break
-        if _DEBUG:
-            lin_p = min(_ratio_step(pt.x, d.x), _ratio_step(pt.w, d.w))
-            lin_d = min(_ratio_step(pt.s, d.s), _ratio_step(pt.v, d.v))
-            dets = [(float(nt.lam[sl][0] ** 2 - nt.lam[sl][1:] @ nt.lam[sl][1:]), float(nt.lam[sl] @ nt.lam[sl]))
-                    for sl in K.socs]
-            print(f"   ap {ap:.2e} ad {ad:.2e} lin {lin_p:.2e} {lin_d:.2e} sigma {sigma:.2e} mu {mu:.2e} dets {dets}")
         ap, ad = min(1.0, STEP * ap), min(1.0, STEP * ad)
         if same_step:
             ap = ad = K.central_step(pt.y, d.y, pt.sig, d.sig, min(ap, ad))
         pt = pt.moved(d, ap, ad)
     if status == "Solved" or (status in ("NumericalError", "Stalled") and best[0] <= TOL_REDUCED):
-        return _Result("Solved", True, best[1], best[2], it)
-    return _Result(status, False, None, math.nan, it)
+        return _Result("Solved", True, best[1], best[2], it, best[0])
+    return _Result(status, False, None, math.nan, it, best[0])
 
 
 def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int | None = None) -> DirectOutcome:
@@ -726,7 +718,7 @@ def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int | None =
         res = _ipm(D, tol, MAX_ITER if max_iter is None else max_iter)
     t2 = time.perf_counter()
     out.build_time_s, out.solve_time_s = t1 - t0, t2 - t1
-    out.attempts.append(f"{BLOCKIPM_SOLVER}: {res.status} ({res.iterations} iterations)")
+    out.attempts.append(f"{BLOCKIPM_SOLVER}: {res.status} ({res.iterations} iterations, error {res.error:.1e})")
     out.status = res.status
     if not res.ok or res.x is None:
         return out
