@@ -256,8 +256,10 @@ def _soc_step(y: np.ndarray, dy: np.ndarray) -> float:
 
 
 def _ratio_step(x: np.ndarray, dx: np.ndarray) -> float:
-    neg = dx < 0
-    return float((-x[neg] / dx[neg]).min()) if neg.any() else math.inf
+    """Largest α with x + α dx >= 0 (x > 0)."""
+    if not x.size:
+        return math.inf
+    return float(np.divide(x, -dx, out=np.full(x.shape, np.inf), where=dx < 0).min())
 
 
 # ---------------------------------------------------------------------------- the Newton system
