@@ -58,6 +58,8 @@ MAX_ITER = 80
 STEP = 0.99
 #: Second-order cone pairs keep det(y)·det(σ) >= (CENTRAL · y·σ)² along the steps.
 CENTRAL = 0.01
+#: A lagging second-order cone pair aims at no less than this fraction of its product per iteration.
+LAG = 0.1
 #: Rounds of iterative refinement of each Newton direction (with second-order cones).
 REFINE = 1
 
@@ -492,6 +494,15 @@ class _Cones:
             W[sl, sl], Winv[sl, sl], lam[sl] = _soc_nt(y[sl], sig[sl])
         return W, Winv, lam
 
+    def target(self, lam: np.ndarray, smu: float) -> np.ndarray:
+        """The centring target of the cones: σμ e, but for a second-order cone pair lagging behind (its
+        y·σ = λ·λ far above μ) at least :data:`LAG` times its own product: aiming at σμ at once blocked
+        the common step for many iterations."""
+        out = smu * self.e
+        for sl in self.socs:
+            out[sl.start] = max(smu, LAG * float(lam[sl] @ lam[sl]))
+        return out
+
     def prod(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """a ∘ b."""
         out = a * b
@@ -688,7 +699,7 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
             if same_step:
                 ap = ad = min(ap, ad)
             sigma = min(1.0, max(0.0, nt.complementarity(aff, ap, ad) / nt.comp)) ** 3
-            r_lam = -lam2 - K.prod(nt.Winv @ aff.y, nt.W @ aff.sig) + sigma * mu * K.e
+            r_lam = -lam2 - K.prod(nt.Winv @ aff.y, nt.W @ aff.sig) + K.target(nt.lam, sigma * mu)
             d = nt.direction(-pt.x * pt.s - aff.x * aff.s + sigma * mu, -pt.w * pt.v - aff.w * aff.v + sigma * mu,
                              r_lam)
             ap, ad = nt.steps(d)
