@@ -12,7 +12,7 @@ import pytest
 from test_offline_direct import assert_feasible, random_instance
 
 from equiglb.baselines import solve_offline
-from equiglb.control.blockipm import AUTO_NORMS, BLOCKIPM_SOLVER, blockipm_applies, solve_blockipm
+from equiglb.control.blockipm import BLOCKIPM_SOLVER, blockipm_applies, solve_blockipm
 from equiglb.control.offline import DIRECT_MIN_PAIR_SLOTS, choose_method
 from equiglb.control.offline_direct import DirectProgram
 from equiglb.ledger import evaluate
@@ -47,8 +47,8 @@ def test_blockipm_equals_the_direct_program(seed, q, K, full, social):
 
 @pytest.mark.parametrize("q", [math.inf, 2.0])
 def test_the_seam_uses_it_and_it_equals_the_cvxpy_program(q):
-    """``method="blockipm"`` (and "auto" on a window past DIRECT_MIN_PAIR_SLOTS for q = inf) solve by the
-    block interior point; J as the cvxpy reference's; without unserved load the demand is met."""
+    """``method="blockipm"`` (and "auto" on a window past DIRECT_MIN_PAIR_SLOTS) solve by the block
+    interior point; J as the cvxpy reference's; without unserved load the demand is met."""
     sc = random_instance(21, 3, False, T=6)
     w = Weights(mu_carbon=60.0, mu_water=6.0, mu_social=400.0, q=q)
     res = solve_offline(sc, w, method="blockipm")
@@ -61,8 +61,8 @@ def test_the_seam_uses_it_and_it_equals_the_cvxpy_program(q):
     assert strict.objective_usd == pytest.approx(
         solve_offline(sc, w, allow_unserved=False, method="cvxpy").objective_usd, rel=1e-7)
     big = random_instance(21, 1, True, T=DIRECT_MIN_PAIR_SLOTS // 4)
-    assert choose_method(big, weights=w) == ("blockipm" if q in AUTO_NORMS else "direct")
-    assert solve_offline(big, w, method="blockipm").method == "blockipm"
+    assert choose_method(big, weights=w) == "blockipm"
+    assert solve_offline(big, w).method == "blockipm"
 
 
 def test_other_norms_options_and_solvers_go_to_the_direct_solvers():

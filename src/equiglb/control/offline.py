@@ -18,7 +18,7 @@ Three paths behind one seam, chosen once per solve by :func:`choose_method` (``m
   handed to HiGHS (q in {1, inf}) or Clarabel (cones) directly. Tests pin it to the reference;
 * ``"blockipm"``: the same matrix-form program solved by :mod:`equiglb.control.blockipm`, an
   interior-point method that factors the slot blocks batched and the norms' linking rows apart
-  (q in {1, 2, inf}; the seam's first choice for q in {1, inf}); when it does not converge the direct
+  (q in {1, 2, inf}, where it is the seam's first choice); when it does not converge the direct
   solvers follow, as for ``"direct"``.
 
 cvxpy is imported by the functions that build or solve the cvxpy program only: the direct path, the
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from equiglb.control.blockipm import AUTO_NORMS, BLOCKIPM_SOLVER, blockipm_applies, solve_blockipm
+from equiglb.control.blockipm import BLOCKIPM_SOLVER, blockipm_applies, solve_blockipm
 from equiglb.control.offline_direct import DIRECT_SOLVERS, DirectProgram
 from equiglb.control.routing import Pairs, SlotRouter
 from equiglb.ledger import Report, evaluate, weights_in_force
@@ -380,8 +380,8 @@ def choose_method(scenario: Scenario, solver: str | None = None, method: str = "
                   weights: Weights | None = None) -> str:
     """The path of the offline solve: ``method`` unless it is ``"auto"``; then the matrix-form program when
     no cvxpy solver is requested and the window has at least :data:`DIRECT_MIN_PAIR_SLOTS` allowed pairs ×
-    hours (``"blockipm"`` where the weights' q is in :data:`equiglb.control.blockipm.AUTO_NORMS`, else
-    ``"direct"``), else the cvxpy reference."""
+    hours (``"blockipm"`` where the weights' q is one it handles, q in {1, 2, inf}, else ``"direct"``),
+    else the cvxpy reference."""
     method = one_of("method", method, METHODS)
     if method != "auto":
         return method
@@ -390,7 +390,7 @@ def choose_method(scenario: Scenario, solver: str | None = None, method: str = "
     pairs = int(np.count_nonzero(scenario.allowed))
     if pairs * scenario.T < DIRECT_MIN_PAIR_SLOTS:
         return "cvxpy"
-    return "blockipm" if weights_in_force(scenario, weights).q in AUTO_NORMS else "direct"
+    return "blockipm" if blockipm_applies(weights_in_force(scenario, weights).q) else "direct"
 
 
 def solve_offline(scenario: Scenario, weights: Weights | None = None, solver: str | None = None,
