@@ -26,14 +26,16 @@ CASES = [(seed, q, K, full, social)
 
 @pytest.mark.parametrize("seed,q,K,full,social", CASES)
 def test_blockipm_equals_the_direct_program(seed, q, K, full, social):
-    """Same J (ledger) as the direct program's solvers, a feasible schedule, the solver's value equal to
-    the ledger's, on a plain instance, with unserved load forced and with region classes."""
+    """Same J (ledger) as the direct program's solvers (HiGHS's vertex for the LPs: Clarabel's schedules
+    exceed tight capacities by up to 3e-6 of them, which lowers J by up to 3e-7), a feasible schedule,
+    the solver's value equal to the ledger's, on a plain instance, with unserved load forced and with
+    region classes."""
     for variant, sc in (("plain", random_instance(seed, K, full)),
                         ("tight", random_instance(100 + seed, K, full, tight=True)),
                         ("twins", random_instance(200 + seed, K, full, twins=True))):
         w = Weights(mu_carbon=60.0, mu_water=6.0, mu_social=400.0 if social else 0.0,
                     mu_latency=0.02 if seed % 3 == 0 else 0.0, q=q, unserved_penalty_usd=300.0)
-        ref = DirectProgram(sc, w).solve()
+        ref = DirectProgram(sc, w).solve("HIGHS" if q != 2.0 else None)
         out = solve_blockipm(DirectProgram(sc, w))
         assert out.ok and out.solver == BLOCKIPM_SOLVER and out.status == "optimal", (variant, out.attempts)
         assert out.schedule is not None and ref.schedule is not None
