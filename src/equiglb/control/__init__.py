@@ -10,8 +10,9 @@ the cvxpy program is built or solved (:mod:`equiglb.control.offline`).
   (:class:`~equiglb.control.eglb.EGLBCore`);
 * :mod:`equiglb.control.mpc`: the MPC core and its per-slot solvers
   (:class:`~equiglb.control.mpc.MPCCore`, :func:`~equiglb.control.mpc.make_mpc_solver`);
-* :mod:`equiglb.control.offline`: the offline program (:func:`~equiglb.control.offline.solve_offline`) and
-  :mod:`equiglb.control.offline_direct`, its matrix-form accelerator.
+* :mod:`equiglb.control.offline`: the offline program (:func:`~equiglb.control.offline.solve_offline`),
+  :mod:`equiglb.control.offline_direct`, its matrix-form accelerator, and :mod:`equiglb.control.blockipm`,
+  the interior-point method that solves that matrix form by slot blocks.
 """
 
 #: the longest MPC look-ahead accepted (hours): one week; the program grows linearly with it. Defined here,
