@@ -114,3 +114,11 @@ def test_vector_env_sees_the_same_features():
     o, _ = single.reset(seed=7)
     ov, _ = vec.reset(seed=[7, 8])
     np.testing.assert_array_equal(ov[0], o)
+
+
+def test_tables_say_the_agent_knew_its_recent_errors():
+    from equiglb.envs.core import agent_information
+    env = gym.make(RESIDUAL, forecast_errors=True)
+    assert env.unwrapped.config.information() == "forecasts (calibrated, obs 6 h, mpc 24 h, recent errors)"
+    assert agent_information({"forecast_errors": True}) == "forecasts (calibrated, recent errors)"
+    assert agent_information({}) == "none"

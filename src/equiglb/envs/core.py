@@ -101,7 +101,7 @@ class EnvConfig:
         episode_length: slots per episode (default: the whole split).
         random_start: draw the start uniformly in the split (else its first slot).
         action_mode, forecast_horizon (hours), include_prev_action.
-        forecast_errors: the observation holds the recent forecast errors (:class:`ForecastErrorFeatures`).
+        forecast_errors: the observation holds the recent forecast errors (:func:`recent_forecast_errors`).
         forecast_model: the forecasts of the observation and of the MPC inside ``action_mode="mpc_residual"``
             (one :class:`~equiglb.forecast.Forecaster` per environment): ``"calibrated"`` (default),
             ``"persistence"``, ``"perfect"`` (an oracle) or ``"noise"`` (legacy, with ``forecast_noise``).
@@ -174,9 +174,9 @@ class EnvConfig:
         episode_length = as_int("episode_length", episode_length, 1, length, unit="hours")
         random_start = as_bool("random_start", o.random_start)
         include_prev_action = as_bool("include_prev_action", o.include_prev_action)
-        forecast_errors = as_bool("forecast_errors", o.forecast_errors)
         f = _ForecastSettings(o)
         action_mode, forecast_horizon, forecast_noise = f.action_mode, f.forecast_horizon, f.forecast_noise
+        forecast_errors = f.forecast_errors
         # the observation table (one row per slot) must fit: refused by size before anything is allocated
         obs_dim = (3 * scn.N + scn.J + 2) + (2 * scn.N + scn.J) + 1 + forecast_horizon * (3 * scn.N + scn.J) + \
             (3 * scn.N + scn.J + scn.K * scn.N * scn.J) + (ERROR_FEATURES if forecast_errors else 0)
@@ -236,7 +236,7 @@ class EnvConfig:
 
     def uses_forecasts(self) -> bool:
         """Whether a policy of this configuration sees forecasts (in its observation or through the MPC)."""
-        return self.forecast_horizon > 0 or isinstance(self.mode_options, MPCResidualOptions)
+        return self.forecast_horizon > 0 or isinstance(self.mode_options, MPCResidualOptions) or self.forecast_errors
 
     def information(self) -> str:
         """What an agent of this configuration knows beyond the present, as tables label it: ``"none"``, or
@@ -246,6 +246,8 @@ class EnvConfig:
         parts = [f"obs {self.forecast_horizon} h"] if self.forecast_horizon else []
         if isinstance(self.mode_options, MPCResidualOptions):
             parts.append(f"mpc {self.mode_options.mpc_horizon} h")
+        if self.forecast_errors:
+            parts.append("recent errors")
         model = self.forecast_model
         if getattr(self, "user_forecaster", None) is not None:
             model = self.user_forecaster.label  # type: ignore[union-attr]
@@ -584,6 +586,7 @@ class _ForecastSettings:
         if self.forecast_scale != 1.0 and self.forecast_model != "calibrated":
             raise OptionError(f"forecast_scale={self.forecast_scale!r} applies only with "
                               f"forecast_model='calibrated', got forecast_model={self.forecast_model!r}")
+        self.forecast_errors = as_bool("forecast_errors", o.forecast_errors)
         self.mode_options: Any = None
 
     def uses_forecasts(self) -> bool:
