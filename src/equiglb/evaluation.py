@@ -25,6 +25,7 @@ from equiglb.baselines import POLICY_NAMES, make_policy
 from equiglb.baselines.compare import information_of, run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
 from equiglb.envs.core import agent_base, agent_information
+from equiglb.protocol import episodes, run_months
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import OptionError
 
@@ -244,6 +245,12 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
         (J, USD), ``gap_to_offline`` (J / J_offline - 1) and every metric of
         :meth:`equiglb.ledger.Report.row` with its unit in the column name.
 
+        Under the monthly protocol (a ``world`` scenario; :mod:`equiglb.protocol`, docs/data.md) each calendar
+        month of ``split`` is one episode with its own offline optimum: a row holds the mean over months of
+        each column, ``months``, and the mean gap's 95 % bootstrap CI over months (``gap_to_offline_ci_low``,
+        ``gap_to_offline_ci_high``); ``table.attrs["months"]`` is the DataFrame of every (policy, month)
+        (``gap_to_offline_pct``, ``objective_usd``, ...), and ``plot_dir`` also gets ``months.csv``.
+
     Raises:
         OptionError: a bad input, named, before any policy runs.
     """
@@ -262,13 +269,14 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
     full = scenario_of(env_id, kw)
     window = check_split(full, split, "split")
     train = full.split("train") if "train" in full.splits and split != "train" else None
+    eps = episodes(full, split)          # the calendar months of a monthly scenario's split, or one window
     base: list[Policy] = []
     for b in baselines:
         if b == "online-eglb-tuned":
             if train is None:
                 raise OptionError(f"baselines: 'online-eglb-tuned' is tuned on the train split, and split={split!r} "
                                   "is that split or the scenario has none; leave it out")
-            base.append(make_policy(b, train=train))
+            base.append(make_policy(b, train=train, window_hours=eps.tune_hours))
         else:
             base.append(make_policy(b))
     agent_kw = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
@@ -283,6 +291,15 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
         plot_path = Path(plot_dir)
         if plot_path.exists() and (not plot_path.is_dir() or any(plot_path.iterdir())):
             raise OptionError(f"plot_dir={str(plot_path)!r}: exists and is not an empty folder")
+    if eps.months is not None:
+        monthly = run_months(full, eps.months, [*base, pol], window.weights)
+        table = pd.DataFrame(monthly.rows)
+        table.attrs["months"] = pd.DataFrame(monthly.month_rows)
+        if plot_path is not None:
+            from equiglb.agents.report import write_monthly_report  # noqa: PLC0415  (matplotlib only when plotting)
+            plot_path.mkdir(parents=True, exist_ok=True)
+            write_monthly_report(plot_path, monthly, window)
+        return table
     result = run_policies(window, [*base, pol], window.weights)
     if plot_path is not None:
         from equiglb.agents.report import write_report  # noqa: PLC0415  (matplotlib only when plotting)
