@@ -36,7 +36,7 @@ __all__ = ["EnvPolicy", "evaluate_policy", "DEFAULT_BASELINES", "find_window", "
 DEFAULT_BASELINES = ("offline", "mpc", "online-eglb", "online-eglb-tuned", "min-cost")
 
 #: env options that the evaluation sets itself (the window is the scenario handed to reset()).
-WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "horizon")
+WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "scenario_options", "horizon")
 
 ActionFn = Callable[[np.ndarray], Any]
 
