@@ -11,6 +11,10 @@ a residual action mode brings its own planner alone, with the same forecasts, as
 comes from the same ledger. Writes ``table.csv``, ``table.json``, ``evaluated.yml`` (what was evaluated)
 and the plots of :mod:`equiglb.agents.report` into ``--out`` (default: a new
 ``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing one). Every input is checked before any policy runs.
+
+On a scenario with the monthly protocol (the ``world`` scenarios; :mod:`equiglb.protocol`, docs/data.md) each
+calendar month of ``--split`` is one episode with its own offline optimum: ``table.csv`` holds per policy the
+mean over months and the mean gap's 95 % CI, ``months.csv`` every (policy, month).
 """
 
 from __future__ import annotations
@@ -142,6 +146,10 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
         robust_margin: also evaluate each agent inside :class:`~equiglb.agents.robust.RobustPolicy` with
             online eGLB as its expert and this margin, as the row ``<agent> (robust <margin>%)`` beside it
             (docs/robust.md). Default: :data:`ROBUST_MARGIN` (``train.py --robust-margin``), else none.
+
+    Under the monthly protocol (:func:`equiglb.protocol.episodes`) every policy runs each calendar month of
+    ``split`` as one episode; the table's rows are the summary over months (:func:`equiglb.protocol.summary_rows`)
+    and ``months.csv`` holds each (policy, month).
 
     Returns:
         The folder written, and the rows of its table (one dict per policy: ``policy`` and the ledger's columns).

@@ -12,7 +12,9 @@
    (layout in :mod:`equiglb.agents.runs`);
 4. **train** with checkpoints at consistent points, periodic evaluation and exact interruption
    (:mod:`equiglb.agents.resume`);
-5. **final evaluation** on the held-out window beside the baselines (``eval/table.csv``);
+5. **final evaluation** on the held-out window beside the baselines (``eval/table.csv``; under the monthly
+   protocol of the ``world`` scenarios, :mod:`equiglb.protocol`, each calendar month of it is one episode, and
+   the periodic evaluation plays each month of the validation split);
 6. **report**: the step and update counts and times into ``config.yml``; :func:`run` returns a
    :class:`TrainResult` (exit code, run folder, the final table's rows).
 """
