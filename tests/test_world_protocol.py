@@ -137,3 +137,8 @@ def test_tiny_world_run_reports_every_test_month_and_never_sees_them(data_dir, t
                           "--no-progress"]) == 0
     months = _read_csv(tmp_path / "ev" / "months.csv")
     assert sorted({r["month"] for r in months}) == VAL_MONTHS and len(months) == 2 * 6
+    # the monthly test id names the same protocol: evaluated through its train id, months cut by the evaluation
+    assert evaluate_main([str(run_dir), "--env", "equiglb/EquitableGLB-world-test-v0", "--baselines", "min-cost",
+                          "-o", str(tmp_path / "ev2"), "--no-progress"]) == 0
+    months = _read_csv(tmp_path / "ev2" / "months.csv")
+    assert sorted({r["month"] for r in months}) == TEST_MONTHS and len(months) == 2 * 6

@@ -29,7 +29,8 @@ from equiglb.protocol import episodes, run_months
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import OptionError
 
-__all__ = ["EnvPolicy", "evaluate_policy", "DEFAULT_BASELINES", "find_window", "scenario_of", "check_split"]
+__all__ = ["EnvPolicy", "evaluate_policy", "DEFAULT_BASELINES", "find_window", "scenario_of", "check_split",
+           "window_env_id"]
 
 #: Baselines of :func:`evaluate_policy` by default: the oracle, the online algorithms, MPC and the best
 #: equity-oblivious one.
@@ -151,6 +152,7 @@ def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenar
     if env_id not in gym.envs.registry:
         ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
         raise OptionError(f"unknown environment id {env_id!r}; equiglb ids: {ours}")
+    env_id = window_env_id(env_id)
     kw = {k: v for k, v in (env_kwargs or {}).items() if k not in ("split", "episode_length", "random_start")}
     # the whole split, also for an id whose defaults fix a shorter episode (the tuned ids: 240 h)
     kw.update(episode_length=None, random_start=False)
@@ -184,15 +186,32 @@ class _Renamed(Policy):
         return self.inner.schedule(scenario, weights)
 
 
+def window_env_id(env_id: str) -> str:
+    """The id whose environment plays windows of the scenario of ``env_id``: ``env_id`` itself, or for a
+    monthly test id (``equiglb/EquitableGLB-world-test-v0``, whose episodes are the months) the train id of
+    the same scenario (``equiglb/EquitableGLB-world-v0``): the evaluation cuts the months itself."""
+    from equiglb.envs.registration import ENTRY_POINT, MONTHLY_ENTRY_POINT, WORLD_ENV_IDS  # noqa: PLC0415
+
+    entry, kwargs = WORLD_ENV_IDS.get(env_id, (None, {}))
+    if entry != MONTHLY_ENTRY_POINT:
+        return env_id
+    return next(k for k, (e, kw) in WORLD_ENV_IDS.items() if e == ENTRY_POINT and kw["scenario"] == kwargs["scenario"])
+
+
 def _env_of(env: str | gym.Env, env_kwargs: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """(id, options) of ``env``: a registered id, or an env made by ``gymnasium.make`` (its spec)."""
+    """(id, options) of ``env``: a registered id, or an env made by ``gymnasium.make`` (its spec); a monthly
+    test id is evaluated through its train id (:func:`window_env_id`)."""
     if isinstance(env, str):
-        return env, dict(env_kwargs or {})
+        return window_env_id(env), dict(env_kwargs or {})
     spec = getattr(env, "spec", None)
     if not isinstance(env, gym.Env) or spec is None or not spec.id.startswith("equiglb/"):
         raise OptionError(f"env={env!r}: expected an equiglb environment id or an env made by gymnasium.make "
                           "of one")
-    return spec.id, {**dict(spec.kwargs or {}), **dict(env_kwargs or {})}
+    kw = {**dict(spec.kwargs or {}), **dict(env_kwargs or {})}
+    if "months" in kw:
+        raise OptionError(f"env: made with months={kw['months']!r}; evaluate_policy evaluates every calendar "
+                          f"month of split (give split=, e.g. 'test' or one month such as '2024-07')")
+    return window_env_id(spec.id), kw
 
 
 def _as_policy(policy: Any, env_id: str, env_kwargs: dict[str, Any], name: str, reference: Scenario,

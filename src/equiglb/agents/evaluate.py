@@ -163,6 +163,7 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
     env_id = env_id or cfg.get("env_id")
     if env_id is None:
         raise UserError("give --env: the first model has no config.yml to take it from")
+    env_id = evaluation.window_env_id(env_id)      # a monthly test id: its train id, the months cut here
     if env_kwargs is None:
         env_kwargs = dict(cfg.get("env_kwargs") or {}) if cfg.get("env_id") == env_id else {}
     if algo is not None and algo not in ALGOS:
