@@ -71,6 +71,7 @@ def robust_label(name: str, margin: float) -> str:
     base = name[:-len(" (agent)")] if name.endswith(" (agent)") else name
     return f"{base} (robust {100 * margin:g}%)"
 
+
 def episodes_of(full: Scenario, split: str, train_split: str = "train") -> Episodes:
     """:func:`equiglb.protocol.episodes` (the months of a monthly scenario's split, or the split as one window),
     raising :class:`UserError` instead."""
