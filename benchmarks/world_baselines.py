@@ -31,9 +31,10 @@ holds rows of the same scenario, month and hours skips those (policy, month) pai
 split over several runs (e.g. ``--months 2024-07,2024-08`` now, the rest later, one CSV) and an interrupted
 run loses at most the pair it was on. The summary covers every row of FILE for the months and policies asked.
 
-Cost on a 2-core machine (shared): a month's offline optimum about 3 s, online eGLB under 1 s, the tuning
-about 1.5 min once, MPC (24 h) about 2 min per month and forecast model through the current MPC path; the
-whole table (6 months x 11 policies) takes about 30 minutes once MPC's month is under a minute. Not a test.
+Cost on a 2-core machine (shared): a month's offline optimum 3 to 5 s, online eGLB about 1 s, the tuning 1.5
+to 2.5 min once, the plain cvxpy reference about 15 s a month; MPC (24 h) took 20 s for two days through the
+MPC path of this writing (minutes a month), so MPC's two rows (12 month-long runs) dominate: the whole table
+(6 months x 11 policies) fits in about 30 minutes once MPC's month takes about 2 minutes. Not a test.
 """
 
 from __future__ import annotations
