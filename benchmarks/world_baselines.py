@@ -1,7 +1,7 @@
 """Test-month table of every baseline on the ``world`` scenario (the monthly protocol of docs/data.md).
 
     python benchmarks/world_baselines.py [--data-dir ../shared/traces] [--scenario world|world-partial]
-        [--months 2024-07,2024-08] [--days 2] [--policies offline,mpc,...] [--csv FILE] [--json FILE]
+        [--months 2024-07,2024-08] [--days 2] [--policies offline,mpc,...] [--csv FILE] [--json FILE] [--jobs 2]
 
 For each calendar month of the test split (2024-07 .. 2024-12; ``--months`` picks some, ``--days D`` keeps
 only the first D days of each, for a quick run), every baseline schedules the month and the ledger evaluates
@@ -30,6 +30,8 @@ What each policy knew (the table says it too):
 holds rows of the same scenario, month and hours skips those (policy, month) pairs, so a long table can be
 split over several runs (e.g. ``--months 2024-07,2024-08`` now, the rest later, one CSV) and an interrupted
 run loses at most the pair it was on. The summary covers every row of FILE for the months and policies asked.
+``--jobs N`` schedules N months at once, each in its own (forked) process, after the tuning; each process
+appends its rows to FILE as they finish.
 
 Cost on a 2-core machine (shared): a month's offline optimum 3 to 5 s, online eGLB about 1 s, the tuning 1.5
 to 2.5 min once, the plain cvxpy reference about 15 s a month; MPC (24 h) took 20 s for two days through the
@@ -40,10 +42,13 @@ MPC path of this writing (minutes a month), so MPC's two rows (12 month-long run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import multiprocessing
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -108,16 +113,82 @@ def read_rows(path: Path | None) -> list[dict[str, Any]]:
         return [{k: NUMERIC[k](v) if k in NUMERIC else v for k, v in r.items()} for r in reader]
 
 
+#: the lock of the CSV shared by the ``--jobs`` worker processes (None: one process)
+_LOCK: Any = None
+
+
 def append_row(path: Path | None, row: dict[str, Any]) -> None:
-    """Append ``row`` to the CSV at ``path`` (with the header when the file is new)."""
+    """Append ``row`` to the CSV at ``path`` (with the header when the file is new; under the workers' lock)."""
     if path is None:
         return
-    new = not path.is_file()
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow(row)
+    with _LOCK if _LOCK is not None else contextlib.nullcontext():
+        new = not path.is_file()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS)
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+
+def _init_worker(lock: Any) -> None:
+    global _LOCK
+    _LOCK = lock
+
+
+@dataclass(frozen=True)
+class MonthTask:
+    """One month to (finish) scheduling: its window, the policies left, and what a previous run recorded."""
+
+    month: str
+    start: int
+    hours: int
+    todo: tuple[str, ...]
+    reference_s: float | None          # recorded plain cvxpy reference, if any
+    offline_objective_usd: float | None  # recorded offline optimum, if any
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every month's run reads: the scenario, its train split, the tuning length, the options."""
+
+    scn: equiglb.Scenario
+    train: equiglb.Scenario
+    tune_hours: int | None
+    horizon: int
+    csv_path: Path | None
+
+
+def run_month(setup: Setup, task: MonthTask) -> list[dict[str, Any]]:
+    """Schedule the policies left of one month (the offline optimum first), append each row to the CSV as it
+    finishes, and return the rows."""
+    scn, m = setup.scn, task.month
+    win = scn.window(task.start, task.hours, name=f"{scn.name}[{m}]")
+    ref_s = task.reference_s
+    if ref_s is None:
+        ref_s, ref_status = plain_cvxpy_reference(win)
+        print(f"{m}: {task.hours} h; plain cvxpy min-cost LP reference {ref_s:.2f} s ({ref_status})", flush=True)
+    else:
+        print(f"{m}: {task.hours} h; resumed; plain cvxpy reference {ref_s:.2f} s (recorded)", flush=True)
+    j_off = task.offline_objective_usd
+    rows = []
+    for name in task.todo:
+        pol = make_baseline(name, setup.train, setup.tune_hours, setup.horizon)
+        t1 = time.perf_counter()
+        x = pol.schedule(win)
+        secs = time.perf_counter() - t1
+        rep = equiglb.evaluate(win, x)
+        if name == "offline":
+            j_off = rep.objective_usd
+        assert j_off is not None
+        row = {"scenario": scn.name, "month": m, "hours_h": task.hours, "policy": name, "knew": KNEW[name],
+               "objective_usd": rep.objective_usd, "offline_objective_usd": j_off,
+               "gap_to_offline_pct": 100.0 * (rep.objective_usd / j_off - 1.0), "unserved_load": rep.unserved_load,
+               "schedule_s": secs, "reference_s": ref_s, "time_ratio": secs / ref_s}
+        append_row(setup.csv_path, row)
+        rows.append(row)
+        print(f"  {m} {name:18s} J = {rep.objective_usd:16,.1f} USD  unserved {rep.unserved_load:.3g}  "
+              f"{secs:8.2f} s", flush=True)
+    return rows
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None,
                    help="append each finished (policy, month) here; rows already in it are skipped (resume)")
     p.add_argument("--json", default=None, help="write the per-month rows and the summary here")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="months scheduled at once, each in its own process (default 1; the tuning is done first)")
     return p
 
 
@@ -166,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--days={args.days}: expected 1..28")
     if not 1 <= args.mpc_horizon <= 168:
         p.error(f"--mpc-horizon={args.mpc_horizon}: expected 1..168 hours")
+    if not 1 <= args.jobs <= 12:
+        p.error(f"--jobs={args.jobs}: expected 1..12 processes")
     csv_path = Path(args.csv) if args.csv else None
     rows = read_rows(csv_path)
 
@@ -177,48 +252,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{scn.summary()}\nloaded in {load_s:.1f} s; weights {scn.weights}")
     if rows:
         print(f"--csv {csv_path}: {len(rows)} (policy, month) row(s) already done")
-    tuned_done = False
+    setup = Setup(scn, train, tune_h, args.mpc_horizon, csv_path)
+    tasks = []
     for m in months:
         start, length = test_months[m]
         if args.days is not None:
             length = 24 * args.days
         done = {r["policy"]: r for r in rows if (r["scenario"], r["month"], r["hours_h"]) == (scn.name, m, length)}
-        todo = [n for n in policies if n not in done]
+        todo = tuple(n for n in policies if n not in done)
         if not todo:
-            print(f"\n{m}: {length} h; every policy already in {csv_path}")
+            print(f"{m}: {length} h; every policy already in {csv_path}")
             continue
-        win = scn.window(start, length, name=f"{scn.name}[{m}]")
-        if "online-eglb-tuned" in todo and not tuned_done:
-            t1 = time.perf_counter()
-            res = tune_online_eglb(train, scn.weights, window_hours=tune_h)
-            print(f"online-eglb-tuned: tuned in {time.perf_counter() - t1:.1f} s on windows of {res.window_hours} h "
-                  f"of 2023 starting at hours {list(res.starts)}: eta_scale {res.eta_scale}, z_max_scale "
-                  f"{res.z_max_scale} (mean gap {100 * res.score:.2f} %, defaults {100 * res.default_score:.2f} %)")
-            tuned_done = True
-        ref_s = next(iter(done.values()))["reference_s"] if done else None
-        if ref_s is None:
-            ref_s, ref_status = plain_cvxpy_reference(win)
-            print(f"\n{m}: {length} h; plain cvxpy min-cost LP reference {ref_s:.2f} s ({ref_status})")
-        else:
-            print(f"\n{m}: {length} h; resumed ({len(done)} done); plain cvxpy reference {ref_s:.2f} s (recorded)")
-        j_off = done["offline"]["objective_usd"] if "offline" in done else None
-        for name in todo:
-            pol = make_baseline(name, train, tune_h, args.mpc_horizon)
-            t1 = time.perf_counter()
-            x = pol.schedule(win)
-            secs = time.perf_counter() - t1
-            rep = equiglb.evaluate(win, x)
-            if name == "offline":
-                j_off = rep.objective_usd
-            assert j_off is not None
-            row = {"scenario": scn.name, "month": m, "hours_h": length, "policy": name, "knew": KNEW[name],
-                   "objective_usd": rep.objective_usd, "offline_objective_usd": j_off,
-                   "gap_to_offline_pct": 100.0 * (rep.objective_usd / j_off - 1.0), "unserved_load": rep.unserved_load,
-                   "schedule_s": secs, "reference_s": ref_s, "time_ratio": secs / ref_s}
-            append_row(csv_path, row)
-            rows.append(row)
-            print(f"  {name:18s} J = {rep.objective_usd:16,.1f} USD  unserved {rep.unserved_load:.3g}  {secs:8.2f} s",
-                  flush=True)
+        ref = next(iter(done.values()))["reference_s"] if done else None
+        tasks.append(MonthTask(m, start, length, todo, ref, done["offline"]["objective_usd"] if "offline" in done
+                               else None))
+    if any("online-eglb-tuned" in t.todo for t in tasks):       # once, before the months (and their processes)
+        t1 = time.perf_counter()
+        res = tune_online_eglb(train, scn.weights, window_hours=tune_h)
+        print(f"online-eglb-tuned: tuned in {time.perf_counter() - t1:.1f} s on windows of {res.window_hours} h "
+              f"of 2023 starting at hours {list(res.starts)}: eta_scale {res.eta_scale}, z_max_scale "
+              f"{res.z_max_scale} (mean gap {100 * res.score:.2f} %, defaults {100 * res.default_score:.2f} %)",
+              flush=True)
+    if args.jobs == 1 or len(tasks) <= 1:
+        for t in tasks:
+            rows.extend(run_month(setup, t))
+    else:       # forked workers inherit the scenario and the tuning; each appends its rows under one lock
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(min(args.jobs, len(tasks)), initializer=_init_worker, initargs=(ctx.Lock(),)) as pool:
+            for out in pool.starmap(run_month, [(setup, t) for t in tasks]):
+                rows.extend(out)
     lengths = {m: 24 * args.days if args.days is not None else test_months[m][1] for m in months}
     table = [r for r in rows if r["scenario"] == scn.name and r["month"] in lengths
              and r["hours_h"] == lengths[r["month"]] and r["policy"] in policies]
