@@ -66,8 +66,8 @@ def distinct_colors(n: int) -> list[Any]:
 
 
 def plot_footprints(footprints: Mapping[str, Mapping[str, np.ndarray]], site_names: Sequence[str],
-                    path: Path) -> Path:
-    """Grouped bars: per-site carbon (t) and water (m³) of each policy."""
+                    path: Path, window: str = "the evaluation window") -> Path:
+    """Grouped bars: per-site carbon (t) and water (m³) of each policy on ``window`` (words of the title)."""
     plt = _plt()
     names = list(footprints)
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(site_names) + 3), 7), sharex=True)
@@ -81,7 +81,7 @@ def plot_footprints(footprints: Mapping[str, Mapping[str, np.ndarray]], site_nam
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     axes[1].set_xticks(x, site_names, rotation=30, ha="right")
-    axes[0].set_title("Per-region footprints (data-center regions) on the evaluation window")
+    axes[0].set_title(f"Per-region footprints (data-center regions) on {window}")
     # the legend beside the axes, never over the bars
     axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="policy", title_fontsize=7)
     fig.tight_layout()
@@ -171,6 +171,8 @@ def write_monthly_report(out_dir: Path, result: MonthlyComparison, scenario: Sce
     footprints = {name: {"carbon_t": np.sum([r.carbon_t for r in reps], axis=0),
                          "water_m3": np.sum([r.water_m3 for r in reps], axis=0)}
                   for name, reps in result.reports.items()}
-    paths.append(plot_footprints(footprints, scenario.site_names, out_dir / "footprints.png"))
+    months = len(next(iter(result.reports.values()), []))
+    paths.append(plot_footprints(footprints, scenario.site_names, out_dir / "footprints.png",
+                                 window=f"the {months} evaluated months, summed"))
     paths.append(plot_cost_vs_worst(result.rows, out_dir / "cost_vs_worst.png"))
     return paths
