@@ -2,11 +2,11 @@
 
 Procedure (:func:`tune_online_eglb`), on the training data only:
 
-1. windows: ``n_windows`` (default 5) windows as long as the evaluation window (or the whole
-   training data, when it is shorter), with starts spread evenly from the first to the last hour
-   of the training data (they overlap when the data is short: eGLB-2022's 336 train hours give five
-   121-hour windows starting at 0, 54, 108, 161 and 215; the synthetic default's 1200 give five
-   disjoint 240-hour windows);
+1. windows: ``n_windows`` (default 5) windows as long as the evaluation window (``window_hours`` when
+   given, e.g. a mean month for the monthly protocol; or the whole training data, when it is shorter),
+   with starts spread evenly from the first to the last hour of the training data (they overlap when the
+   data is short: eGLB-2022's 336 train hours give five 121-hour windows starting at 0, 54, 108, 161 and
+   215; the synthetic default's 1200 give five disjoint 240-hour windows);
 2. grid: ``eta_scale`` in :data:`ETA_SCALES` x ``z_max_scale`` in :data:`Z_MAX_SCALES`, the
    multipliers of the default step 1 / (G √T) and of the default causal bound of
    :class:`~equiglb.control.eglb.EGLBCore` (21 points; (1, 1) is online eGLB itself);
