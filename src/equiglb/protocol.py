@@ -29,7 +29,7 @@ from equiglb.ledger import Report
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["MONTHLY_COLUMNS", "Episodes", "MonthlyComparison", "episodes", "evaluation_months", "tuning_hours",
-           "run_months", "summary_rows"]
+           "month_row", "run_months", "summary_rows"]
 
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 
