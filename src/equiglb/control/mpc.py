@@ -40,12 +40,13 @@ import numpy as np
 
 from equiglb.control import MAX_HORIZON_H
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
+from equiglb.control.offline_direct import DirectProgram
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "MaskedLPSolver",
-           "make_mpc_solver", "MAX_HORIZON_H"]
+           "DirectMPCSolver", "make_mpc_solver", "MAX_HORIZON_H"]
 
 
 class MPCWindow:
@@ -82,10 +83,13 @@ class CvxpyMPCSolver:
         H: the look-ahead in hours.
         weights: the objective weights.
         solver: first cvxpy solver to try (default by problem class, with fallback).
+        solver_opts: passed to each solve (e.g. tighter tolerances for a reference optimum).
     """
 
-    def __init__(self, scenario: Scenario, H: int, weights: Weights, solver: str | None = None):
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, solver: str | None = None,
+                 solver_opts: dict | None = None):
         self.H, self.weights, self.solver = H, weights, solver
+        self.solver_opts = dict(solver_opts or {})
         self.key = _structure_key(scenario, H, weights, True)
         self.prob = OfflineProblem(scenario, H, weights, allow_unserved=True, offsets=True)
         self.solvers_used: dict[str, int] = {}
@@ -108,7 +112,7 @@ class CvxpyMPCSolver:
             prob.social_scale.value = prob.social_scale.value * data.social_scale
             assert prob.social_offset is not None
             prob.social_offset.value = prob.social_offset.value * data.social_scale
-        ok, solver, status, _, _, _, attempts = solve_with_fallback(prob, w.q, self.solver)
+        ok, solver, status, _, _, _, attempts = solve_with_fallback(prob, w.q, self.solver, **self.solver_opts)
         if not ok:
             raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
         self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
@@ -348,7 +352,62 @@ class MaskedLPSolver:
         return x
 
 
-MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver
+class DirectMPCSolver:
+    """Accelerator of :class:`CvxpyMPCSolver` for every structure the two LP accelerators leave out (several
+    models, a social or latency term, any q): the program as :class:`~equiglb.control.offline_direct.DirectProgram`
+    of length H, with the footprints so far as offsets inside the norms, the given normalization Λ and the
+    multipliers, handed to HiGHS (q in {1, inf}: the dual simplex, then Clarabel) or Clarabel (cones) directly.
+    The structure (region classes, slot template) is built once; each slot loads its window's series and solves
+    from a cold start. A slot whose direct program reaches no optimum (Clarabel stops short on a rare cone
+    program) is solved by the reference program, built then, when ``fallback`` (``solvers_used`` counts it
+    under ``"cvxpy <solver>"``); otherwise, or when that fails too, it is a :class:`SolverError`.
+
+    Args:
+        scenario: a window of the structure to solve (its static data are used).
+        H: the look-ahead in hours.
+        weights: the objective weights.
+        options: settings of the first solver tried (HiGHS options or Clarabel settings, by name).
+        fallback: solve a slot the direct program fails on with :class:`CvxpyMPCSolver`.
+    """
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, options: dict | None = None,
+                 fallback: bool = True):
+        self.H, self.weights = H, weights
+        self.key = _structure_key(scenario, H, weights, True)
+        # an LP goes to HiGHS's dual simplex first: one window's program is small, and a vertex as the reference's
+        self.program = DirectProgram(scenario, weights, allow_unserved=True, T=H, simplex_first=True)
+        self.options = dict(options or {})
+        self.fallback = fallback
+        self._reference: CvxpyMPCSolver | None = None
+        self.solvers_used: dict[str, int] = {}
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """As :meth:`CvxpyMPCSolver.first_slot`."""
+        prog = self.program
+        prog.set_series(data.price, data.carbon, data.water, data.demand, data.total, data.carbon_t,
+                        data.water_m3, data.quality_sum, data.carbon_scale, data.water_scale, data.social_scale,
+                        data.capacity)
+        out = prog.solve(options=self.options, slots=1)
+        if out.ok and out.schedule is not None:
+            self.solvers_used[out.solver] = self.solvers_used.get(out.solver, 0) + 1
+            return out.schedule[0]
+        failed = f"MPC at slot t={t}: the direct program reached no optimum ({'; '.join(out.attempts)})"
+        if not self.fallback:
+            raise SolverError(failed)
+        if self._reference is None:
+            self._reference = CvxpyMPCSolver(scenario, self.H, self.weights)
+        ref = self._reference
+        try:
+            x = ref.first_slot(scenario, data, t)
+        except SolverError as exc:
+            raise SolverError(f"{failed}; the cvxpy program: {exc}") from None
+        (used,) = ref.solvers_used                 # the one solver of this slot (cleared after each)
+        ref.solvers_used.clear()
+        self.solvers_used[f"cvxpy {used}"] = self.solvers_used.get(f"cvxpy {used}", 0) + 1
+        return x
+
+
+MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver | DirectMPCSolver
 
 
 def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: int) -> np.ndarray:
@@ -377,6 +436,8 @@ def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | 
         return AggregateLPSolver(scenario, H, weights)
     if solver is None and MaskedLPSolver.applies(scenario, weights):
         return MaskedLPSolver(scenario, H, weights)
+    if solver is None:
+        return DirectMPCSolver(scenario, H, weights)
     return CvxpyMPCSolver(scenario, H, weights, solver)
 
 
