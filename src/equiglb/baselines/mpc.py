@@ -39,8 +39,9 @@ class MPCPolicy(OnlinePolicy):
             ``forecast_seed``: the same seed gives the same forecasts) and of the legacy noise, re-seeded
             at every :meth:`reset`.
         solver: a cvxpy solver to try first (with fallback); must be installed. ``None`` (default)
-            uses :class:`AggregateLPSolver` or :class:`MaskedLPSolver` where one applies, else the cvxpy
-            program.
+            uses :class:`AggregateLPSolver` or :class:`MaskedLPSolver` where one applies, else
+            :class:`~equiglb.control.mpc.DirectMPCSolver` (the program to HiGHS or Clarabel without cvxpy);
+            a name solves the cvxpy program.
         warm_start: the direct LP paths start each slot's solve from the previous slot's optimal basis
             moved one slot ahead (fewer simplex iterations; the same optimum J, possibly another optimal
             vertex where the program has several). Off by default.

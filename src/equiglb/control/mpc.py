@@ -22,8 +22,14 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
   form and handed to HiGHS directly (5-10x faster per slot than through cvxpy at H = 1..24,
   ``benchmarks/mpc_time.py``);
 * :class:`MaskedLPSolver`, the same for a **partial** connectivity mask (eGLB-2022 partial): the
-  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load.
-  Tests pin both to the reference.
+  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load;
+* :class:`DirectMPCSolver`, for **every other structure** (several models, a social or latency term, any q:
+  the ``world`` and ``synthetic-multimodel`` scenarios, every q = 2 run): the offline program's matrix
+  form (:class:`~equiglb.control.offline_direct.DirectProgram`) of length H with the footprints so far as
+  offsets inside the norms, handed to HiGHS (q in {1, inf}) or Clarabel (cones) without cvxpy.
+
+Tests pin the three to the reference (tests/test_mpc_solver.py); ``solver=`` names a cvxpy solver and
+forces the reference.
 
 :class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
 :class:`equiglb.baselines.mpc.MPCPolicy` and the environment's ``action_mode="mpc_residual"``
@@ -429,9 +435,9 @@ def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: i
 
 
 def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
-    """The per-slot MPC solver for a structure, chosen once: :class:`AggregateLPSolver` (full mask) or
-    :class:`MaskedLPSolver` (partial mask) where it applies and no cvxpy solver is requested, else the
-    reference :class:`CvxpyMPCSolver`."""
+    """The per-slot MPC solver for a structure, chosen once: with no cvxpy ``solver`` requested,
+    :class:`AggregateLPSolver` (full mask) or :class:`MaskedLPSolver` (partial mask) where it applies, else
+    :class:`DirectMPCSolver`; with one, the reference :class:`CvxpyMPCSolver`."""
     if solver is None and AggregateLPSolver.applies(scenario, weights):
         return AggregateLPSolver(scenario, H, weights)
     if solver is None and MaskedLPSolver.applies(scenario, weights):
