@@ -200,6 +200,7 @@ class _Pinned:
         return x_ref
 
 
+@pytest.mark.filterwarnings("ignore:offline solve:RuntimeWarning", "ignore:Solution may be inaccurate:UserWarning")
 @pytest.mark.parametrize("H", [1, 5])
 @pytest.mark.parametrize("q,K,social,partial", MPC_CASES)
 def test_direct_mpc_solver_solves_the_cvxpy_program(q, K, social, partial, H):
