@@ -98,13 +98,17 @@ def test_masked_lp_on_a_full_mask_equals_the_aggregate_lp():
     assert evaluate(window, a, w).objective_usd == pytest.approx(evaluate(window, m, w).objective_usd, rel=1e-9)
 
 
-@pytest.mark.parametrize("partial", [False, True])
+@pytest.mark.parametrize("structure", ["full", "partial", "social", "three models"])
 @pytest.mark.parametrize("q", [1.0, math.inf])
-def test_warm_start_keeps_the_optimum(partial, q):
+def test_warm_start_keeps_the_optimum(structure, q):
     """MPCPolicy(warm_start=True) (each slot from the previous basis moved one slot ahead) gives the cold
-    start's J on full and partial masks, and actually warm-starts (fewer simplex iterations in total)."""
-    scn = _partial(q) if partial else small_synthetic(1, q)
+    start's J on full and partial masks and on the direct program's LPs (a social term, three models), and
+    actually warm-starts (fewer simplex iterations in total)."""
+    scn = {"full": lambda: small_synthetic(1, q), "partial": lambda: _partial(q),
+           "social": lambda: _structure(1, q, True, True),
+           "three models": lambda: _structure(3, q, True, False)}[structure]()
     window, w = scn.window(5, 30), scn.weights
+    assert isinstance(make_mpc_solver(window, 8, w), DirectMPCSolver) == (structure in ("social", "three models"))
     runs = {}
     for warm in (False, True):
         pol = MPCPolicy(horizon=8, forecast_model="perfect", warm_start=warm)

@@ -9,6 +9,7 @@ from equiglb.baselines.policy import OnlinePolicy
 from equiglb.control.mpc import (
     MAX_HORIZON_H,
     AggregateLPSolver,
+    DirectMPCSolver,
     MaskedLPSolver,
     MPCCore,
     MPCSolver,
@@ -111,7 +112,7 @@ class MPCPolicy(OnlinePolicy):
         key = _structure_key(scenario, self.H, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:
             self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
-        if isinstance(self._solver, (AggregateLPSolver, MaskedLPSolver)):
+        if isinstance(self._solver, (AggregateLPSolver, MaskedLPSolver, DirectMPCSolver)):
             self._solver.warm_start = self.warm_start
             self._solver._basis = None
         forecaster, offset = None, 0

@@ -394,6 +394,13 @@ class DirectMPCSolver:
         self.fallback = fallback
         self._reference: CvxpyMPCSolver | None = None
         self.solvers_used: dict[str, int] = {}
+        #: an LP's HiGHS instance, kept from slot to slot (each solve a cold start unless ``warm_start``, the opt-in
+        #: of ``MPCPolicy(warm_start=True)``: the previous slot's basis moved one slot ahead, as AggregateLPSolver's)
+        self.highs = _quiet_highs() if weights.q in (1.0, math.inf) else None
+        self.program.highs = self.highs
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
@@ -401,7 +408,16 @@ class DirectMPCSolver:
         prog.set_series(data.price, data.carbon, data.water, data.demand, data.total, data.carbon_t,
                         data.water_m3, data.quality_sum, data.carbon_scale, data.water_scale, data.social_scale,
                         data.capacity)
+        warm = self.warm_start and self.highs is not None
+        prog.start_basis = None
+        if warm and self._basis is not None and t == self._last_t + 1:
+            L, n_row = prog.layout, len(self._basis.row_status)
+            prog.start_basis = _shifted_basis(self._basis, [(0, L.n)], [(0, L.m)], self.H, n_row)
         out = prog.solve(options=self.options, slots=1)
+        if warm:
+            assert self.highs is not None
+            self._last_t = t
+            self._basis = self.highs.getBasis() if out.ok and out.solver == "HIGHS" else None
         if out.ok and out.schedule is not None:
             self.solvers_used[out.solver] = self.solvers_used.get(out.solver, 0) + 1
             return out.schedule[0]

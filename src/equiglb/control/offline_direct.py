@@ -362,6 +362,10 @@ class DirectProgram:
                               and self.T * self.layout.n <= SIMPLEX_MAX_COLUMNS) if simplex_first is None \
             else simplex_first
         self.q = w.q
+        #: a HiGHS instance to solve the LP with (``None``: a new one per solve), and a basis to start it from
+        #: (``None``: a cold start; one of another size is ignored): MPC's opt-in warm start
+        self.highs: highspy.Highs | None = None
+        self.start_basis: highspy.HighsBasis | None = None
         self._offsets: dict[int, np.ndarray] = {}
         self._scales: dict[int, np.ndarray] = {}
         if T is None:
@@ -609,7 +613,7 @@ class DirectProgram:
         lp.a_matrix_.start_ = A.indptr.astype(np.int32)
         lp.a_matrix_.index_ = A.indices.astype(np.int32)
         lp.a_matrix_.value_ = A.data
-        h = highspy.Highs()
+        h = highspy.Highs() if self.highs is None else self.highs
         h.setOptionValue("output_flag", False)
         # the dual simplex for the site-level programs (see direct_solver_order); the others are degenerate
         # and block-angular: the interior point method with crossover (2-4x faster than the simplex there)
@@ -621,6 +625,9 @@ class DirectProgram:
                 raise OptionError(f"{k}={v!r}: not a HiGHS option value (the direct program's HiGHS options; "
                                   f"HiGHS's own 'solver' option is spelled highs_solver)")
         h.passModel(lp)
+        basis = self.start_basis
+        if basis is not None and len(basis.col_status) == lp.num_col_ and len(basis.row_status) == lp.num_row_:
+            h.setBasis(basis)
         del A, lp
         t1 = time.perf_counter()
         h.run()
