@@ -22,7 +22,7 @@ Then the structures the LP accelerators leave out, where the seam's direct path 
 ``--structure-hours`` window (48 h) of each test split: the synthetic scenario at q = 2 (H = 6, 24), the
 ``synthetic-multimodel`` scenario (K = 3, social term, q = 2) and, when its traces are present (``--world-dir``),
 ``world`` (15 x 15 x 3, social term, q = inf) at H = 24; each beside the cvxpy program (``solver=`` CLARABEL or
-HIGHS) and online eGLB on the same window in the same run.
+HIGHS) and online eGLB on the same window in the same run; for LPs also warm-started (``warm ms``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _structure_rows(hours: int, world_dir: str) -> bool:
     print(f"\nThe direct program for every structure ({hours}-h window of each test split; ms per slot, whole "
           f"window including reset)")
     print(f"{'scenario':<14} {'N x J x K':>9} {'q':>4} {'H':>3} {'direct path':>16} {'direct ms':>10} {'cvxpy ms':>9} "
-          f"{'speed-up':>9} {'eGLB ms':>8} {'direct/eGLB':>12} {'cvxpy/eGLB':>11} {'J rel. diff':>12}")
+          f"{'speed-up':>9} {'eGLB ms':>8} {'direct/eGLB':>12} {'cvxpy/eGLB':>11} {'J rel. diff':>12} {'warm ms':>8}")
     for label, scn, horizons in cases:
         test = scn.split("test")
         window = test.window(0, min(hours, test.T))
@@ -104,12 +104,14 @@ def _structure_rows(hours: int, world_dir: str) -> bool:
             name = type(direct._solver).__name__
             ref_ms, j_ref = per_slot_ms(MPCPolicy(horizon=h, forecast_model="perfect",
                                                   solver="CLARABEL" if cone else "HIGHS"), window)
+            warm = f"{'-':>8}" if cone else \
+                f"{per_slot_ms(MPCPolicy(horizon=h, forecast_model='perfect', warm_start=True), window)[0]:>8.2f}"
             # runs, not one program: where several routings are optimal (K = 3, q = inf) or the solvers stop
             # within their tolerances (cones), the two runs' later programs differ (tests pin each program)
             rel = abs(j_fast - j_ref) / abs(j_ref)
             print(f"{label:<14} {f'{window.N}x{window.J}x{window.K}':>9} {w.q:>4g} {h:>3} {name:>16} "
                   f"{fast_ms:>10.2f} {ref_ms:>9.2f} {ref_ms / fast_ms:>8.1f}x {egl_ms:>8.3f} "
-                  f"{fast_ms / egl_ms:>11.1f}x {ref_ms / egl_ms:>10.1f}x {rel:>12.1e}")
+                  f"{fast_ms / egl_ms:>11.1f}x {ref_ms / egl_ms:>10.1f}x {rel:>12.1e} {warm}")
     return True
 
 
