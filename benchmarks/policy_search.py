@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {"data_dir": args.data_dir} if args.protocol == "eglb-2022" else {}
     if args.stage == "val":
         full = equiglb.load_scenario(scenario, **data)
-        (a0, an), (_, bn) = full.splits["train"], full.splits["test"]
+        (_, an), (_, bn) = full.splits["train"], full.splits["test"]
         base = {"scenario": "holdout", "scenario_options": {"base": scenario, "val_fraction": bn / an, **data}}
         train_split, eval_split = "fit", "val"
     else:
