@@ -70,7 +70,7 @@ class LinearMultipliers:
     @classmethod
     def for_env(cls, env: gym.Env, theta: np.ndarray | None = None) -> LinearMultipliers:
         """The policy for ``env``'s layout (it must run ``mpc_residual`` with ``forecast_errors=True``)."""
-        base = env.unwrapped
+        base: Any = env.unwrapped
         cfg = base.config
         if cfg.action_mode != "mpc_residual" or not cfg.forecast_errors or base.action_space.shape != (2,):
             raise OptionError(f"LinearMultipliers needs action_mode='mpc_residual' with forecast_errors=True and "
