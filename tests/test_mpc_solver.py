@@ -1,5 +1,6 @@
-"""MPC's solver seam: the direct HiGHS LP (accelerator) pinned to the cvxpy program (reference), and
-the options of ``action_mode="mpc_residual"``."""
+"""MPC's solver seam: the direct HiGHS LPs (accelerators) and the direct program for every other structure
+(DirectMPCSolver: HiGHS or Clarabel) pinned to the cvxpy program (reference), and the options of
+``action_mode="mpc_residual"``."""
 
 from __future__ import annotations
 
