@@ -1,5 +1,6 @@
-"""MPC's solver seam: the direct HiGHS LP (accelerator) pinned to the cvxpy program (reference), and
-the options of ``action_mode="mpc_residual"``."""
+"""MPC's solver seam: the direct HiGHS LPs (accelerators) and the direct program for every other structure
+(DirectMPCSolver: HiGHS or Clarabel) pinned to the cvxpy program (reference), and the options of
+``action_mode="mpc_residual"``."""
 
 from __future__ import annotations
 
@@ -177,7 +178,7 @@ class _Pinned:
         self.lp, self.social = w.q in (1.0, math.inf), window.social_in_force(w)
         self.fast, self.H = DirectMPCSolver(window, H, w, fallback=False), H
         self.ref = CvxpyMPCSolver(window, H, w, solver_opts=None if self.lp else TIGHT)
-        self.slots = 0
+        self.slots = self.tight = 0
 
     def first_slot(self, window, data, t):
         if t > 0:            # the footprints so far are offsets inside the norms
@@ -197,8 +198,13 @@ class _Pinned:
         tol = 1e-9 if self.lp else 1e-6
         assert np.all((x @ window.energy_per_unit).sum(axis=2) <= data.capacity * (1 + tol))
         assert np.all(x.sum(axis=(1, 3)) <= data.demand * (1 + tol))
-        # an LP to a vertex, exactly; a cone program at Clarabel's default tolerances
+        # an LP to a vertex, exactly; a cone program at Clarabel's default tolerances, and to the reference's
+        # tolerances where Clarabel reaches them
         assert _reference_value(self.ref, x) == pytest.approx(optimum, rel=1e-9 if self.lp else 2e-5)
+        tight = None if self.lp else self.fast.program.solve(options=TIGHT)
+        if tight is not None and tight.ok:
+            assert _reference_value(self.ref, tight.schedule) == pytest.approx(optimum, rel=2e-6)
+            self.tight += 1
         self.slots += 1
         assert self.fast.solvers_used == {"HIGHS" if self.lp else "CLARABEL": self.slots}
         return x_ref
@@ -221,6 +227,7 @@ def test_direct_mpc_solver_solves_the_cvxpy_program(q, K, social, partial, H):
     scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N + window.J)))
     _run(window, w, pinned, scales)
     assert pinned.slots >= window.T - (0 if q in (1.0, math.inf) else 3)
+    assert q in (1.0, math.inf) or pinned.tight >= window.T - 3
 
 
 @pytest.mark.parametrize("q,partial", [(1.0, False), (math.inf, False), (1.0, True), (math.inf, True)])

@@ -43,9 +43,9 @@ class MPCPolicy(OnlinePolicy):
             uses :class:`AggregateLPSolver` or :class:`MaskedLPSolver` where one applies, else
             :class:`~equiglb.control.mpc.DirectMPCSolver` (the program to HiGHS or Clarabel without cvxpy);
             a name solves the cvxpy program.
-        warm_start: the direct LP paths start each slot's solve from the previous slot's optimal basis
-            moved one slot ahead (fewer simplex iterations; the same optimum J, possibly another optimal
-            vertex where the program has several). Off by default.
+        warm_start: the direct LP paths (the LP accelerators, and DirectMPCSolver for q in {1, inf}) start each
+            slot's solve from the previous slot's optimal basis moved one slot ahead (fewer simplex iterations;
+            the same optimum J, possibly another optimal vertex where the program has several). Off by default.
 
     Raises:
         OptionError: an argument of the wrong type or range, or a solver that is not installed.

@@ -357,6 +357,8 @@ class DirectProgram:
         self.e_ref = float(sc.energy_per_unit.max()) if SCALE_ENERGY else 1.0   # E columns: IT MWh / e_ref
         self.layout = make(sc, w, self.classes, self.latency, allow_unserved, self.e_ref)
         self.layout_name = "commodity" if self.social else "flow"
+        L = self.layout
+        self._onto_t = sp.csr_matrix((np.ones(sc.J), (np.arange(sc.J), L.demand_rows)), shape=(sc.J, L.m)).T
         one_model = all(int(np.count_nonzero(sc.hosting[i] & sc.allowed[i].any(axis=0))) <= 1 for i in range(sc.N))
         self.simplex_first = (not self.social and (len(self.classes) == 1 or one_model)
                               and self.T * self.layout.n <= SIMPLEX_MAX_COLUMNS) if simplex_first is None \
@@ -476,10 +478,8 @@ class DirectProgram:
 
     def _rhs(self) -> np.ndarray:
         """(T, m) right-hand sides of the slot rows: demand (in load units of ``unit``), 0 elsewhere."""
-        sc, L = self.scenario, self.layout
-        rhs = np.zeros((self.T, L.m))
-        onto = sp.csr_matrix((np.ones(sc.J), (np.arange(sc.J), L.demand_rows)), shape=(sc.J, L.m))
-        rhs += (onto.T @ (self.demand / self.unit).T).T          # regions summed onto their demand rows
+        rhs = np.zeros((self.T, self.layout.m))
+        rhs += (self._onto_t @ (self.demand / self.unit).T).T      # regions summed onto their demand rows
         return rhs
 
     def _matrix(self, norms: list[tuple[int, np.ndarray]], link_row: dict[int, np.ndarray],
