@@ -48,8 +48,6 @@ def _options(request: pytest.FixtureRequest, env_id: str, mode: str) -> dict[str
     if scenario.startswith("eglb-2022"):
         kw["data_dir"] = request.getfixturevalue("eglb_dir")
     if scenario.startswith("world"):
-        if mode == "mpc_residual":
-            pytest.skip("world (K = 3) plans through cvxpy in mpc_residual: too slow for a per-slot copy property")
         kw["data_dir"] = request.getfixturevalue("world_data_dir")
     if mode == "mpc_residual":
         kw["mpc_horizon"] = 3

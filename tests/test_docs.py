@@ -50,7 +50,7 @@ NOT_RUN = {
         "downloads about 100 MB from raw.githubusercontent.com; tests/test_world_fetch.py covers fetch with a "
         "local mirror",
     ("docs/data.md", 'python benchmarks/world_baselines.py --data-dir ..'):
-        "the full table solves six month-long offline programs through cvxpy (minutes each today)",
+        "the full table runs 66 (policy, month) pairs, MPC's months for minutes each",
     ("docs/experiments.md", "python -m equiglb.sweep --algos ppo,sac --seeds 0,"):
         "30 trials of 300k steps; README.md runs a 4-trial sweep and tests/test_sweep.py every path with tiny "
         "budgets",

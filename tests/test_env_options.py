@@ -43,7 +43,8 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
     assert RESIDUAL_OPTIONS == {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0, "eglb_residual_max_factor": 4.0}
     assert MPC_OPTIONS == {"mpc_horizon": 6, "mpc_residual_max_factor": 4.0}
     assert AGENT_OPTIONS == ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed", "forecast_scale",
-                             "forecast_noise", "include_prev_action", *RESIDUAL_OPTIONS, *MPC_OPTIONS)
+                             "forecast_noise", "forecast_errors", "include_prev_action", *RESIDUAL_OPTIONS,
+                             *MPC_OPTIONS)
     for f in OPTION_FIELDS:
         assert f.metadata["doc"], f.name
 

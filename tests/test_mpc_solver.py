@@ -1,5 +1,6 @@
-"""MPC's solver seam: the direct HiGHS LP (accelerator) pinned to the cvxpy program (reference), and
-the options of ``action_mode="mpc_residual"``."""
+"""MPC's solver seam: the direct HiGHS LPs (accelerators) and the direct program for every other structure
+(DirectMPCSolver: HiGHS or Clarabel) pinned to the cvxpy program (reference), and the options of
+``action_mode="mpc_residual"``."""
 
 from __future__ import annotations
 
@@ -13,21 +14,25 @@ from equiglb.baselines.mpc import MPCPolicy
 from equiglb.control.mpc import (
     AggregateLPSolver,
     CvxpyMPCSolver,
+    DirectMPCSolver,
     MaskedLPSolver,
     MPCCore,
     make_mpc_solver,
 )
+from equiglb.control.offline import SolverError
 from equiglb.envs import EquitableGLBEnv
 from equiglb.ledger import evaluate
 from equiglb.validate import OptionError
 
 
 def _run(window, weights, solver, scales):
-    """The schedule of an MPC run on ``window`` with per-slot multipliers ``scales`` (T, 2N)."""
+    """The schedule of an MPC run on ``window`` with per-slot multipliers ``scales`` (T, 2N) of the sites'
+    carbon and water terms, or (T, 2N + J) with the regions' social terms."""
     core = MPCCore(window, weights, solver.H)
     N, xs = window.N, []
     for t in range(window.T):
-        x = core.route(t, solver, scales[t, :N], scales[t, N:])
+        social = scales[t, 2 * N:] if scales.shape[1] > 2 * N else None
+        x = core.route(t, solver, scales[t, :N], scales[t, N:2 * N], social)
         core.update(t, x)
         xs.append(x)
     return np.stack(xs)
@@ -94,13 +99,17 @@ def test_masked_lp_on_a_full_mask_equals_the_aggregate_lp():
     assert evaluate(window, a, w).objective_usd == pytest.approx(evaluate(window, m, w).objective_usd, rel=1e-9)
 
 
-@pytest.mark.parametrize("partial", [False, True])
+@pytest.mark.parametrize("structure", ["full", "partial", "social", "three models"])
 @pytest.mark.parametrize("q", [1.0, math.inf])
-def test_warm_start_keeps_the_optimum(partial, q):
+def test_warm_start_keeps_the_optimum(structure, q):
     """MPCPolicy(warm_start=True) (each slot from the previous basis moved one slot ahead) gives the cold
-    start's J on full and partial masks, and actually warm-starts (fewer simplex iterations in total)."""
-    scn = _partial(q) if partial else small_synthetic(1, q)
+    start's J on full and partial masks and on the direct program's LPs (a social term, three models), and
+    actually warm-starts (fewer simplex iterations in total)."""
+    scn = {"full": lambda: small_synthetic(1, q), "partial": lambda: _partial(q),
+           "social": lambda: _structure(1, q, True, True),
+           "three models": lambda: _structure(3, q, True, False)}[structure]()
     window, w = scn.window(5, 30), scn.weights
+    assert isinstance(make_mpc_solver(window, 8, w), DirectMPCSolver) == (structure in ("social", "three models"))
     runs = {}
     for warm in (False, True):
         pol = MPCPolicy(horizon=8, forecast_model="perfect", warm_start=warm)
@@ -117,14 +126,155 @@ def test_warm_start_keeps_the_optimum(partial, q):
         MPCPolicy(warm_start=1)
 
 
+def _structure(K, q, social, partial):
+    """A 72-hour synthetic scenario with ``K`` models (3: the multi-model one), q, the social term on or off
+    (with one model: a quality loss of 0.1), a latency term with three models, and a full or partial mask."""
+    import dataclasses
+
+    scn = small_synthetic(K, q)
+    w = scn.weights
+    if social and K == 1:
+        scn = dataclasses.replace(scn, quality_loss=np.array([0.1]))
+        w = w.replace(mu_social=50_000.0)
+    if not social:
+        w = w.replace(mu_social=0.0)
+    if K == 3:
+        w = w.replace(mu_latency=0.01)
+    N, J = scn.N, scn.J
+    mask = np.ones((N, J), dtype=bool)
+    if partial:
+        mask[:] = False
+        for j in range(J):
+            mask[[j % N, (j + 1) % N, (j + 3) % N], j] = True
+    return dataclasses.replace(scn, mask=mask).with_weights(w)
+
+
+def _reference_value(ref: CvxpyMPCSolver, x: np.ndarray) -> float:
+    """The reference program's objective (as last loaded) at the schedule ``x`` (H, N, J, K) of its window."""
+    prob = ref.prob
+    pr = prob.pairs
+    xp = x.sum(axis=(2, 3)) if prob.aggregate else x[:, pr.i, pr.j, pr.k]
+    var = {v.name(): v for v in prob.problem.variables()}
+    var["x"].value = xp
+    var["it_mwh"].value = np.asarray(xp @ pr.capacity_matrix)
+    var["unserved"].value = np.maximum(prob.demand.value - np.asarray(xp @ pr.demand_matrix), 0.0)
+    return float(prob.problem.objective.value)
+
+
+MPC_CASES = [(q, K, social, partial) for q in (1.0, 2.0, 3.0, math.inf) for K in (1, 3) for social in (False, True)
+             for partial in (False, True)]
+
+
+#: Clarabel settings of the reference cone programs: at its defaults the cvxpy program's optimum was up to 4e-6
+#: (relative) above the optimum on these windows
+TIGHT = {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9, "max_iter": 500}
+
+
+class _Pinned:
+    """An MPC solver that solves each slot's program with the direct solver and with the reference, checks the
+    direct solution in the reference program, and routes by the reference."""
+
+    def __init__(self, window, H, w):
+        self.lp, self.social = w.q in (1.0, math.inf), window.social_in_force(w)
+        self.fast, self.H = DirectMPCSolver(window, H, w, fallback=False), H
+        self.ref = CvxpyMPCSolver(window, H, w, solver_opts=None if self.lp else TIGHT)
+        self.slots = self.tight = 0
+
+    def first_slot(self, window, data, t):
+        if t > 0:            # the footprints so far are offsets inside the norms
+            assert data.carbon_t.any() and data.water_m3.any() and (not self.social or data.quality_sum.any())
+        x_ref = self.ref.first_slot(window, data, t)
+        optimum = float(self.ref.prob.problem.value)
+        try:
+            first = self.fast.first_slot(window, data, t)
+        except SolverError:   # Clarabel stopped short (InsufficientProgress): in production the reference solves it
+            assert not self.lp
+            return x_ref
+        out = self.fast.program.solve()
+        assert out.ok and out.schedule is not None
+        x = out.schedule
+        np.testing.assert_allclose(first, x[0], rtol=1e-12, atol=1e-15)
+        assert x.min() >= 0 and np.all(x[:, ~window.allowed] == 0)
+        tol = 1e-9 if self.lp else 1e-6
+        assert np.all((x @ window.energy_per_unit).sum(axis=2) <= data.capacity * (1 + tol))
+        assert np.all(x.sum(axis=(1, 3)) <= data.demand * (1 + tol))
+        # an LP to a vertex, exactly; a cone program at Clarabel's default tolerances, and to the reference's
+        # tolerances where Clarabel reaches them
+        assert _reference_value(self.ref, x) == pytest.approx(optimum, rel=1e-9 if self.lp else 2e-5)
+        tight = None if self.lp else self.fast.program.solve(options=TIGHT)
+        if tight is not None and tight.ok:
+            assert _reference_value(self.ref, tight.schedule) == pytest.approx(optimum, rel=2e-6)
+            self.tight += 1
+        self.slots += 1
+        assert self.fast.solvers_used == {"HIGHS" if self.lp else "CLARABEL": self.slots}
+        return x_ref
+
+
+@pytest.mark.filterwarnings("ignore:offline solve:RuntimeWarning", "ignore:Solution may be inaccurate:UserWarning")
+@pytest.mark.parametrize("H", [1, 5])
+@pytest.mark.parametrize("q,K,social,partial", MPC_CASES)
+def test_direct_mpc_solver_solves_the_cvxpy_program(q, K, social, partial, H):
+    """Slot after slot of a reference run (random multipliers of every site's and region's equity terms, the
+    footprints so far as offsets), the direct program's solution is feasible in the cvxpy program and
+    optimal there: its objective in that program is the program's optimum (where several routings are
+    optimal, e.g. with three models or q = inf, the two solvers may return different ones)."""
+    scn = _structure(K, q, social, partial)
+    window, w = scn.window(10, 8), scn.weights
+    assert window.social_in_force(w) == social and (not window.mask.all()) == partial
+    lp_accelerated = AggregateLPSolver.applies(window, w) or MaskedLPSolver.applies(window, w)
+    assert isinstance(make_mpc_solver(window, H, w), DirectMPCSolver) != lp_accelerated
+    pinned = _Pinned(window, H, w)
+    scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N + window.J)))
+    _run(window, w, pinned, scales)
+    assert pinned.slots >= window.T - (0 if q in (1.0, math.inf) else 3)
+    assert q in (1.0, math.inf) or pinned.tight >= window.T - 3
+
+
+@pytest.mark.parametrize("q,partial", [(1.0, False), (math.inf, False), (1.0, True), (math.inf, True)])
+@pytest.mark.parametrize("H", [1, 5])
+def test_direct_mpc_run_equals_the_cvxpy_run(q, partial, H):
+    """Where the program's optimum is unique (one model, a social term: site loads and region splits matter),
+    whole MPC runs with multipliers give the reference run's J and its site loads slot after slot."""
+    scn = _structure(1, q, True, partial)
+    window, w = scn.window(10, 12), scn.weights
+    solver = make_mpc_solver(window, H, w)
+    assert isinstance(solver, DirectMPCSolver)
+    scales = np.exp(np.random.default_rng(1).uniform(-1.0, 1.0, size=(window.T, 2 * window.N + window.J)))
+    fast = _run(window, w, solver, scales)
+    ref = _run(window, w, CvxpyMPCSolver(window, H, w), scales)
+    np.testing.assert_allclose(fast.sum(axis=(2, 3)), ref.sum(axis=(2, 3)), rtol=1e-6, atol=1e-6 * scn.demand.max())
+    assert evaluate(window, fast, w).objective_usd == pytest.approx(evaluate(window, ref, w).objective_usd, rel=1e-7)
+
+
+def test_direct_mpc_solver_names_a_failed_slot():
+    """A direct program without an optimum is a SolverError naming the slot and the solver's status; with the
+    fallback (the default) the reference program solves that slot instead, and ``solvers_used`` says so."""
+    scn = _structure(3, 2.0, True, False)
+    window, w = scn.window(0, 4), scn.weights
+    stopped = DirectMPCSolver(window, 3, w, options={"max_iter": 1}, fallback=False)
+    with pytest.raises(SolverError, match=r"^MPC at slot t=0: the direct program reached no optimum "
+                                          r"\(CLARABEL \(direct\): MaxIterations\)"):
+        _run(window, w, stopped, np.ones((window.T, 2 * window.N)))
+    rescued = DirectMPCSolver(window, 3, w, options={"max_iter": 1})
+    x = _run(window, w, rescued, np.ones((window.T, 2 * window.N)))
+    assert rescued.solvers_used == {"cvxpy CLARABEL": window.T}
+    ref = _run(window, w, CvxpyMPCSolver(window, 3, w), np.ones((window.T, 2 * window.N)))
+    np.testing.assert_array_equal(x, ref)
+
+
 def test_the_seam_chooses_once_by_structure():
     one = small_synthetic(1, math.inf)
     assert isinstance(make_mpc_solver(one, 3, one.weights), AggregateLPSolver)
     assert isinstance(make_mpc_solver(one, 3, one.weights, solver="CLARABEL"), CvxpyMPCSolver)
     q2 = small_synthetic(1, 2.0)
-    assert isinstance(make_mpc_solver(q2, 3, q2.weights), CvxpyMPCSolver)        # a cone, not an LP
+    assert isinstance(make_mpc_solver(q2, 3, q2.weights), DirectMPCSolver)       # a cone, not an LP
+    assert isinstance(make_mpc_solver(q2, 3, q2.weights, solver="CLARABEL"), CvxpyMPCSolver)
     three = small_synthetic(3, math.inf)
-    assert isinstance(make_mpc_solver(three, 3, three.weights), CvxpyMPCSolver)   # three models
+    assert isinstance(make_mpc_solver(three, 3, three.weights), DirectMPCSolver)  # three models, social
+    world_like = _structure(3, math.inf, True, False)                            # full mask, K = 3, social
+    assert isinstance(make_mpc_solver(world_like, 24, world_like.weights), DirectMPCSolver)
+    multimodel = small_synthetic(3, 2.0)                                          # the multimodel scenario
+    assert isinstance(make_mpc_solver(multimodel, 24, multimodel.weights), DirectMPCSolver)
     part = _partial(math.inf)
     assert isinstance(make_mpc_solver(part, 3, part.weights), MaskedLPSolver)     # a partial mask
     assert isinstance(make_mpc_solver(part, 3, part.weights, solver="HIGHS"), CvxpyMPCSolver)

@@ -25,17 +25,19 @@ from equiglb.baselines import POLICY_NAMES, make_policy
 from equiglb.baselines.compare import information_of, run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
 from equiglb.envs.core import agent_base, agent_information
+from equiglb.protocol import episodes, run_months
 from equiglb.scenario import Scenario, Weights
 from equiglb.validate import OptionError
 
-__all__ = ["EnvPolicy", "evaluate_policy", "DEFAULT_BASELINES", "find_window", "scenario_of", "check_split"]
+__all__ = ["EnvPolicy", "evaluate_policy", "DEFAULT_BASELINES", "find_window", "scenario_of", "check_split",
+           "window_env_id"]
 
 #: Baselines of :func:`evaluate_policy` by default: the oracle, the online algorithms, MPC and the best
 #: equity-oblivious one.
 DEFAULT_BASELINES = ("offline", "mpc", "online-eglb", "online-eglb-tuned", "min-cost")
 
 #: env options that the evaluation sets itself (the window is the scenario handed to reset()).
-WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "horizon")
+WINDOW_KEYS = ("scenario", "split", "episode_length", "random_start", "data_dir", "scenario_options", "horizon")
 
 ActionFn = Callable[[np.ndarray], Any]
 
@@ -150,6 +152,7 @@ def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenar
     if env_id not in gym.envs.registry:
         ours = sorted(k for k in gym.envs.registry if k.startswith("equiglb"))
         raise OptionError(f"unknown environment id {env_id!r}; equiglb ids: {ours}")
+    env_id = window_env_id(env_id)
     kw = {k: v for k, v in (env_kwargs or {}).items() if k not in ("split", "episode_length", "random_start")}
     # the whole split, also for an id whose defaults fix a shorter episode (the tuned ids: 240 h)
     kw.update(episode_length=None, random_start=False)
@@ -183,15 +186,32 @@ class _Renamed(Policy):
         return self.inner.schedule(scenario, weights)
 
 
+def window_env_id(env_id: str) -> str:
+    """The id whose environment plays windows of the scenario of ``env_id``: ``env_id`` itself, or for a
+    monthly test id (``equiglb/EquitableGLB-world-test-v0``, whose episodes are the months) the train id of
+    the same scenario (``equiglb/EquitableGLB-world-v0``): the evaluation cuts the months itself."""
+    from equiglb.envs.registration import ENTRY_POINT, MONTHLY_ENTRY_POINT, WORLD_ENV_IDS  # noqa: PLC0415
+
+    entry, kwargs = WORLD_ENV_IDS.get(env_id, (None, {}))
+    if entry != MONTHLY_ENTRY_POINT:
+        return env_id
+    return next(k for k, (e, kw) in WORLD_ENV_IDS.items() if e == ENTRY_POINT and kw["scenario"] == kwargs["scenario"])
+
+
 def _env_of(env: str | gym.Env, env_kwargs: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """(id, options) of ``env``: a registered id, or an env made by ``gymnasium.make`` (its spec)."""
+    """(id, options) of ``env``: a registered id, or an env made by ``gymnasium.make`` (its spec); a monthly
+    test id is evaluated through its train id (:func:`window_env_id`)."""
     if isinstance(env, str):
-        return env, dict(env_kwargs or {})
+        return window_env_id(env), dict(env_kwargs or {})
     spec = getattr(env, "spec", None)
     if not isinstance(env, gym.Env) or spec is None or not spec.id.startswith("equiglb/"):
         raise OptionError(f"env={env!r}: expected an equiglb environment id or an env made by gymnasium.make "
                           "of one")
-    return spec.id, {**dict(spec.kwargs or {}), **dict(env_kwargs or {})}
+    kw = {**dict(spec.kwargs or {}), **dict(env_kwargs or {})}
+    if "months" in kw:
+        raise OptionError(f"env: made with months={kw['months']!r}; evaluate_policy evaluates every calendar "
+                          f"month of split (give split=, e.g. 'test' or one month such as '2024-07')")
+    return window_env_id(spec.id), kw
 
 
 def _as_policy(policy: Any, env_id: str, env_kwargs: dict[str, Any], name: str, reference: Scenario,
@@ -244,6 +264,12 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
         (J, USD), ``gap_to_offline`` (J / J_offline - 1) and every metric of
         :meth:`equiglb.ledger.Report.row` with its unit in the column name.
 
+        Under the monthly protocol (a ``world`` scenario; :mod:`equiglb.protocol`, docs/data.md) each calendar
+        month of ``split`` is one episode with its own offline optimum: a row holds the mean over months of
+        each column, ``months``, and the mean gap's 95 % bootstrap CI over months (``gap_to_offline_ci_low``,
+        ``gap_to_offline_ci_high``); ``table.attrs["months"]`` is the DataFrame of every (policy, month)
+        (``gap_to_offline_pct``, ``objective_usd``, ...), and ``plot_dir`` also gets ``months.csv``.
+
     Raises:
         OptionError: a bad input, named, before any policy runs.
     """
@@ -262,13 +288,14 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
     full = scenario_of(env_id, kw)
     window = check_split(full, split, "split")
     train = full.split("train") if "train" in full.splits and split != "train" else None
+    eps = episodes(full, split)          # the calendar months of a monthly scenario's split, or one window
     base: list[Policy] = []
     for b in baselines:
         if b == "online-eglb-tuned":
             if train is None:
                 raise OptionError(f"baselines: 'online-eglb-tuned' is tuned on the train split, and split={split!r} "
                                   "is that split or the scenario has none; leave it out")
-            base.append(make_policy(b, train=train))
+            base.append(make_policy(b, train=train, window_hours=eps.tune_hours))
         else:
             base.append(make_policy(b))
     agent_kw = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
@@ -283,6 +310,15 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
         plot_path = Path(plot_dir)
         if plot_path.exists() and (not plot_path.is_dir() or any(plot_path.iterdir())):
             raise OptionError(f"plot_dir={str(plot_path)!r}: exists and is not an empty folder")
+    if eps.months is not None:
+        monthly = run_months(full, eps.months, [*base, pol], window.weights)
+        table = pd.DataFrame(monthly.rows)
+        table.attrs["months"] = pd.DataFrame(monthly.month_rows)
+        if plot_path is not None:
+            from equiglb.agents.report import write_monthly_report  # noqa: PLC0415  (matplotlib only when plotting)
+            plot_path.mkdir(parents=True, exist_ok=True)
+            write_monthly_report(plot_path, monthly, window)
+        return table
     result = run_policies(window, [*base, pol], window.weights)
     if plot_path is not None:
         from equiglb.agents.report import write_report  # noqa: PLC0415  (matplotlib only when plotting)

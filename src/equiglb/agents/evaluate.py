@@ -11,6 +11,10 @@ a residual action mode brings its own planner alone, with the same forecasts, as
 comes from the same ledger. Writes ``table.csv``, ``table.json``, ``evaluated.yml`` (what was evaluated)
 and the plots of :mod:`equiglb.agents.report` into ``--out`` (default: a new
 ``<first run folder>/eval_<env>_<split>[_<k>]``, never an existing one). Every input is checked before any policy runs.
+
+On a scenario with the monthly protocol (the ``world`` scenarios; :mod:`equiglb.protocol`, docs/data.md) each
+calendar month of ``--split`` is one episode with its own offline optimum: ``table.csv`` holds per policy the
+mean over months and the mean gap's 95 % CI, ``months.csv`` every (policy, month).
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import equiglb.envs  # noqa: F401  (registers the equiglb/* ids)
 from equiglb import evaluation
 from equiglb.agents.algos import ALGOS, HyperparamError, parse_overrides
 from equiglb.agents.policy import AgentPolicy, EnsemblePolicy
-from equiglb.agents.report import write_report
+from equiglb.agents.report import write_monthly_report, write_report
 from equiglb.agents.runs import UserError, check_model_file, env_slug, new_output_dir, now_utc, plain, run_config
 from equiglb.baselines import POLICY_NAMES, format_table, make_policy
 from equiglb.baselines.compare import run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
 from equiglb.envs.core import AGENT_OPTIONS, agent_base, agent_information
 from equiglb.envs.registration import agent_settings
+from equiglb.protocol import MONTHLY_COLUMNS, Episodes, episodes, run_months
 from equiglb.scenario import Scenario
 from equiglb.validate import OptionError
 
@@ -66,6 +71,16 @@ def robust_label(name: str, margin: float) -> str:
     base = name[:-len(" (agent)")] if name.endswith(" (agent)") else name
     return f"{base} (robust {100 * margin:g}%)"
 
+
+def episodes_of(full: Scenario, split: str, train_split: str = "train") -> Episodes:
+    """:func:`equiglb.protocol.episodes` (the months of a monthly scenario's split, or the split as one window),
+    raising :class:`UserError` instead."""
+    try:
+        return episodes(full, split, train_split)
+    except OptionError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def scenario_of(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Scenario:
     """:func:`equiglb.evaluation.scenario_of`, raising :class:`UserError` (the CLIs' error) instead."""
     try:
@@ -83,16 +98,18 @@ def check_split(scenario: Scenario, split: str, option: str) -> Scenario:
 
 
 def check_baselines(names: Sequence[str], window: Scenario, option: str = "--baselines",
-                    train: Scenario | None = None) -> list[Policy]:
+                    train: Scenario | None = None, tune_hours: int | None = None) -> list[Policy]:
     """The baselines ``names``, after checking each is known and can run on ``window`` (an online
     baseline is reset on it, which is where it rejects a scenario, e.g. ``nearest`` without latencies).
-    ``train`` is the training window that ``online-eglb-tuned`` tunes on (never ``window``)."""
+    ``train`` is the training window that ``online-eglb-tuned`` tunes on (never ``window``), on windows of
+    ``tune_hours`` (default: ``window``'s length; :class:`equiglb.protocol.Episodes`)."""
     bad = [b for b in names if b not in POLICY_NAMES]
     if bad:
         raise UserError(f"{option}: unknown {bad}; available: {list(POLICY_NAMES)}")
     if len(set(names)) != len(names):
         raise UserError(f"{option}: {list(names)} names a baseline twice")
-    policies = [make_policy(n, train=train) if n == "online-eglb-tuned" else make_policy(n) for n in names]
+    policies = [make_policy(n, train=train, window_hours=tune_hours) if n == "online-eglb-tuned" else make_policy(n)
+                for n in names]
     for pol in policies:
         if isinstance(pol, OnlinePolicy):
             try:
@@ -131,6 +148,10 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
             online eGLB as its expert and this margin, as the row ``<agent> (robust <margin>%)`` beside it
             (docs/robust.md). Default: :data:`ROBUST_MARGIN` (``train.py --robust-margin``), else none.
 
+    Under the monthly protocol (:func:`equiglb.protocol.episodes`) every policy runs each calendar month of
+    ``split`` as one episode; the table's rows are the summary over months (:func:`equiglb.protocol.summary_rows`)
+    and ``months.csv`` holds each (policy, month).
+
     Returns:
         The folder written, and the rows of its table (one dict per policy: ``policy`` and the ledger's columns).
 
@@ -143,6 +164,7 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
     env_id = env_id or cfg.get("env_id")
     if env_id is None:
         raise UserError("give --env: the first model has no config.yml to take it from")
+    env_id = evaluation.window_env_id(env_id)      # a monthly test id: its train id, the months cut here
     if env_kwargs is None:
         env_kwargs = dict(cfg.get("env_kwargs") or {}) if cfg.get("env_id") == env_id else {}
     if algo is not None and algo not in ALGOS:
@@ -153,7 +175,9 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
     window = check_split(full, split, "--split")
     train_split = str(cfg.get("train_split", "train"))
     train = full.split(train_split) if train_split in full.splits and train_split != split else None
-    base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), window, train=train)
+    eps = episodes_of(full, split, train_split)
+    base = check_baselines(list(POLICY_NAMES) if baselines is None else list(baselines), eps.probe, train=train,
+                           tune_hours=eps.tune_hours)
     agents = []
     for p in paths:
         c = run_config(p)
@@ -195,25 +219,37 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
     out = _output_dir(out_dir, paths, env_id, split)
 
     t0 = time.perf_counter()
+    what = f"{window.T} h" if eps.months is None else f"{len(eps.months)} calendar months, each one episode"
     print(f"Evaluating {len(agents)} agent(s) and {len(base)} baseline(s) on {full.name} split {split!r} "
-          f"({window.T} h) ...", flush=True)
-    bar = tqdm(total=len(policies), desc="policies evaluated", unit="policy", disable=not progress)
+          f"({what}) ...", flush=True)
+    bar = tqdm(total=len(policies) * len(eps.months or [split]), desc="policies evaluated", unit="policy",
+               disable=not progress)
     try:
-        result = run_policies(window, policies, window.weights, on_done=lambda _p: bar.update(1))
+        if eps.months is None:
+            result = run_policies(window, policies, window.weights, on_done=lambda _p: bar.update(1))
+        else:
+            monthly = run_months(full, eps.months, policies, window.weights, on_done=lambda _p, month: bar.update(1))
     finally:
         bar.close()
-    footprints = {name: {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3} for name, rep in result.reports.items()}
-    agent_routing = {ag.name: result.schedules[ag.name] for ag in members}
-    write_report(out, result.rows, window, footprints=footprints, agent_routing=agent_routing)
+    if eps.months is None:
+        rows = result.rows
+        footprints = {name: {"carbon_t": rep.carbon_t, "water_m3": rep.water_m3} for name, rep in
+                      result.reports.items()}
+        agent_routing = {ag.name: result.schedules[ag.name] for ag in members}
+        write_report(out, rows, window, footprints=footprints, agent_routing=agent_routing)
+    else:
+        rows = monthly.rows
+        write_monthly_report(out, monthly, window)
     (out / "evaluated.yml").write_text(yaml.safe_dump(plain({
         "models": [str(p) for p in paths], "names": [a.name for a in members], "env_id": env_id,
-        "env_kwargs": env_kwargs, "split": split, "baselines": [b.name for b in base],
+        "env_kwargs": env_kwargs, "split": split, **({"months": eps.months} if eps.months is not None else {}),
+        "baselines": [b.name for b in base],
         **({"robust_margin": robust_margin} if robust_margin is not None else {}), "utc": now_utc()}),
         sort_keys=False))
     if print_table:
-        print(format_table(result.rows))
+        print(format_table(rows) if eps.months is None else format_table(rows, MONTHLY_COLUMNS))
         print(f"({time.perf_counter() - t0:.0f} s) Table and plots in {out}", flush=True)
-    return out, [dict(r) for r in result.rows]
+    return out, [dict(r) for r in rows]
 
 
 def default_labels(paths: Sequence[Path], algos: Sequence[str]) -> list[str]:

@@ -9,6 +9,11 @@ Files written by :func:`write_report` into a folder:
 * ``cost_vs_worst.png``: energy cost (USD) against the worst-region carbon (t) and water (m³), one
   point per policy;
 * ``routing_<policy>.png``: for each agent, the load served at each data center over time.
+
+Under the monthly protocol (:mod:`equiglb.protocol`) :func:`write_monthly_report` writes ``table.csv`` and
+``table.json`` (one row per policy: the mean over months, the mean gap with its 95 % CI), ``months.csv`` and
+``months.json`` (one row per policy and month, units in the headers), ``footprints.png`` (per-site footprints
+summed over the months) and ``cost_vs_worst.png`` (means over months); no routing plots.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from equiglb.baselines import write_csv, write_json
+from equiglb.protocol import MonthlyComparison
 from equiglb.scenario import Scenario
 
-__all__ = ["write_table", "write_report", "plot_footprints", "plot_cost_vs_worst", "plot_routing", "distinct_colors",
-           "MARKERS"]
+__all__ = ["write_table", "write_report", "write_monthly_report", "plot_footprints", "plot_cost_vs_worst",
+           "plot_routing", "distinct_colors", "MARKERS"]
 
 #: Marker shapes cycled with the colours, so that points stay distinguishable in greyscale too.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
@@ -60,8 +66,8 @@ def distinct_colors(n: int) -> list[Any]:
 
 
 def plot_footprints(footprints: Mapping[str, Mapping[str, np.ndarray]], site_names: Sequence[str],
-                    path: Path) -> Path:
-    """Grouped bars: per-site carbon (t) and water (m³) of each policy."""
+                    path: Path, window: str = "the evaluation window") -> Path:
+    """Grouped bars: per-site carbon (t) and water (m³) of each policy on ``window`` (words of the title)."""
     plt = _plt()
     names = list(footprints)
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.9 * len(site_names) + 3), 7), sharex=True)
@@ -75,7 +81,7 @@ def plot_footprints(footprints: Mapping[str, Mapping[str, np.ndarray]], site_nam
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     axes[1].set_xticks(x, site_names, rotation=30, ha="right")
-    axes[0].set_title("Per-region footprints (data-center regions) on the evaluation window")
+    axes[0].set_title(f"Per-region footprints (data-center regions) on {window}")
     # the legend beside the axes, never over the bars
     axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="policy", title_fontsize=7)
     fig.tight_layout()
@@ -152,4 +158,21 @@ def write_report(out_dir: Path, rows: Sequence[Mapping[str, Any]], scenario: Sce
         slug = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name).strip("_")
         title = f"Routing of {name} on {scenario.name}"
         paths.append(plot_routing(x, scenario, title, out_dir / f"routing_{slug}.png"))
+    return paths
+
+
+def write_monthly_report(out_dir: Path, result: MonthlyComparison, scenario: Scenario) -> list[Path]:
+    """Write the monthly protocol's table (``table.csv``/``.json``: the summary over months), the per-month rows
+    (``months.csv``/``.json``) and the plots (footprints summed over the months, cost against the worst
+    footprint as means over months) into ``out_dir``; return the paths written. ``scenario``: any window of
+    the evaluated scenario (its site names)."""
+    out_dir = Path(out_dir)
+    paths = [*write_table(result.rows, out_dir), *write_table(result.month_rows, out_dir, stem="months")]
+    footprints = {name: {"carbon_t": np.sum([r.carbon_t for r in reps], axis=0),
+                         "water_m3": np.sum([r.water_m3 for r in reps], axis=0)}
+                  for name, reps in result.reports.items()}
+    months = len(next(iter(result.reports.values()), []))
+    paths.append(plot_footprints(footprints, scenario.site_names, out_dir / "footprints.png",
+                                 window=f"the {months} evaluated months, summed"))
+    paths.append(plot_cost_vs_worst(result.rows, out_dir / "cost_vs_worst.png"))
     return paths

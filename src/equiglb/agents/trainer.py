@@ -12,7 +12,9 @@
    (layout in :mod:`equiglb.agents.runs`);
 4. **train** with checkpoints at consistent points, periodic evaluation and exact interruption
    (:mod:`equiglb.agents.resume`);
-5. **final evaluation** on the held-out window beside the baselines (``eval/table.csv``);
+5. **final evaluation** on the held-out window beside the baselines (``eval/table.csv``; under the monthly
+   protocol of the ``world`` scenarios, :mod:`equiglb.protocol`, each calendar month of it is one episode, and
+   the periodic evaluation plays each month of the validation split);
 6. **report**: the step and update counts and times into ``config.yml``; :func:`run` returns a
    :class:`TrainResult` (exit code, run folder, the final table's rows).
 """
@@ -46,7 +48,14 @@ from equiglb.agents.algos import (
     check_device,
     load_hyperparams,
 )
-from equiglb.agents.evaluate import check_baselines, check_split, evaluate_models, evaluate_table, scenario_of
+from equiglb.agents.evaluate import (
+    check_baselines,
+    check_split,
+    episodes_of,
+    evaluate_models,
+    evaluate_table,
+    scenario_of,
+)
 from equiglb.agents.plan import (
     CONFIG_KEYS,
     NOT_WITH_RESUME,
@@ -89,6 +98,7 @@ from equiglb.agents.runs import (
 )
 from equiglb.baselines import POLICY_NAMES
 from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, OPTION_DEFAULTS
+from equiglb.envs.monthly import MonthlyEpisodesEnv
 from equiglb.envs.registration import agent_settings
 from equiglb.envs.sb3 import make_sb3_vec_env
 
@@ -104,6 +114,8 @@ class Built:
     venv: VecEnv | None = None
     model: BaseAlgorithm | None = None       # None: nothing to train (--eval-only, or training finished)
     eval_env: VecEnv | None = None
+    #: episodes of each periodic evaluation: ``--eval-episodes``, or the validation split's months (monthly protocol)
+    eval_episodes: int = 1
 
 
 @dataclass
@@ -375,11 +387,12 @@ def build(plan: TrainPlan) -> Built:
         raise UserError(f"--env: unknown environment id {plan.env_id!r}; equiglb ids: {ours}")
     full = scenario_of(plan.env_id, plan.env_kwargs)
     train = check_split(full, plan.train_split, "--train-split")
-    window = check_split(full, plan.eval_split, "--eval-split")
+    check_split(full, plan.eval_split, "--eval-split")
+    eps = episodes_of(full, plan.eval_split, plan.train_split)     # the months of a monthly scenario's split
     if plan.trained_agent is not None:
         _probe_spaces(plan)                          # before any baseline is tuned (minutes for some)
-    check_baselines(list(plan.baselines) if plan.baselines is not None else list(POLICY_NAMES), window,
-                    train=train)
+    check_baselines(list(plan.baselines) if plan.baselines is not None else list(POLICY_NAMES), eps.probe,
+                    train=train, tune_hours=eps.tune_hours)
     if plan.eval_only:
         return Built()  # evaluate_models checks the model before it writes anything
     if plan.eval_freq > 0 and plan.eval_episodes < 1:
@@ -432,13 +445,28 @@ def build(plan: TrainPlan) -> Built:
             policy = plan.hyperparams.get("policy", "MlpPolicy")
             raise UserError(f"--hyperparams of {plan.algo} (policy {policy!r}) for "
                             f"{plan.env_id} rejected by {cls.__name__}: {type(exc).__name__}: {exc}") from exc
-    eval_env = None
+    eval_env, eval_episodes = None, plan.eval_episodes
     if plan.eval_freq > 0:
         val = next((s for s in ("val", "validation") if s in full.splits), plan.train_split)
-        eval_env = sb3_make_vec_env(plan.env_id, n_envs=1, vec_env_cls=DummyVecEnv,
-                                    env_kwargs={**plan.env_kwargs, "split": val, "random_start": False})
+        months = episodes_of(full, val, plan.train_split).months
+        if months is None:
+            eval_env = sb3_make_vec_env(plan.env_id, n_envs=1, vec_env_cls=DummyVecEnv,
+                                        env_kwargs={**plan.env_kwargs, "split": val, "random_start": False})
+        else:   # the monthly protocol: each calendar month of the validation split is one episode
+            eval_env = sb3_make_vec_env(MonthlyEpisodesEnv, n_envs=1, vec_env_cls=DummyVecEnv,
+                                        env_kwargs=monthly_env_kwargs(plan.env_id, plan.env_kwargs, val))
+            eval_episodes = len(months)
         eval_env = _wrap_normalize(eval_env, plan, None, training=False)
-    return Built(venv=venv, model=model, eval_env=eval_env)
+    return Built(venv=venv, model=model, eval_env=eval_env, eval_episodes=eval_episodes)
+
+
+def monthly_env_kwargs(env_id: str, env_kwargs: dict[str, Any], split: str) -> dict[str, Any]:
+    """Keyword arguments of :class:`~equiglb.envs.monthly.MonthlyEpisodesEnv` playing each calendar month of
+    ``split`` with the options of ``env_id`` (its registered defaults) and ``env_kwargs``: the training env's
+    scenario and options, less the window options the months fix (``episode_length``, ``random_start``)."""
+    spec = gym.envs.registry[env_id]
+    kw = {**dict(spec.kwargs or {}), **env_kwargs, "split": split}
+    return {k: v for k, v in kw.items() if k not in ("episode_length", "random_start")}
 
 
 # ---------------------------------------------------------------------- 3. run folder
@@ -495,8 +523,8 @@ def train(plan: TrainPlan, built: Built, run_dir: Path) -> int | None:
         cbs: list[BaseCallback] = [points]
         periodic = None
         if built.eval_env is not None:
-            periodic = PeriodicEval(built.eval_env, plan.eval_freq, plan.eval_episodes, plan.seed + 10_000, run_dir,
-                                    history)
+            periodic = PeriodicEval(built.eval_env, plan.eval_freq, built.eval_episodes, plan.seed + 10_000,
+                                    run_dir, history)
             cbs.append(periodic)
         if plan.progress:
             cbs.append(ProgressBarCallback())     # its total is `steps`: the bar ends at steps/steps

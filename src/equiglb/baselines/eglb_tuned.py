@@ -2,11 +2,11 @@
 
 Procedure (:func:`tune_online_eglb`), on the training data only:
 
-1. windows: ``n_windows`` (default 5) windows as long as the evaluation window (or the whole
-   training data, when it is shorter), with starts spread evenly from the first to the last hour
-   of the training data (they overlap when the data is short: eGLB-2022's 336 train hours give five
-   121-hour windows starting at 0, 54, 108, 161 and 215; the synthetic default's 1200 give five
-   disjoint 240-hour windows);
+1. windows: ``n_windows`` (default 5) windows as long as the evaluation window (``window_hours`` when
+   given, e.g. a mean month for the monthly protocol; or the whole training data, when it is shorter),
+   with starts spread evenly from the first to the last hour of the training data (they overlap when the
+   data is short: eGLB-2022's 336 train hours give five 121-hour windows starting at 0, 54, 108, 161 and
+   215; the synthetic default's 1200 give five disjoint 240-hour windows);
 2. grid: ``eta_scale`` in :data:`ETA_SCALES` x ``z_max_scale`` in :data:`Z_MAX_SCALES`, the
    multipliers of the default step 1 / (G √T) and of the default causal bound of
    :class:`~equiglb.control.eglb.EGLBCore` (21 points; (1, 1) is online eGLB itself);
@@ -196,6 +196,9 @@ class TunedOnlineEGLBPolicy(OnlinePolicy):
         train: the training data (all of it is used; never the evaluated window). None = the ``train``
             split of the scenario the evaluated window was cut from (:func:`training_data_of`).
         n_windows, eta_scales, z_max_scales: the tuning windows and grid of :func:`tune_online_eglb`.
+        window_hours: length of the tuning windows (h); None (default): the evaluated window's length. The
+            monthly protocol tunes once on windows of a mean month (:func:`equiglb.protocol.tuning_hours`)
+            for months of every length.
 
     After :meth:`reset`, ``tuning`` holds the :class:`TuningResult`.
     """
@@ -203,8 +206,10 @@ class TunedOnlineEGLBPolicy(OnlinePolicy):
     name = "online-eglb-tuned"
 
     def __init__(self, train: Scenario | None = None, n_windows: int = 5,
-                 eta_scales: Sequence[float] = ETA_SCALES, z_max_scales: Sequence[float] = Z_MAX_SCALES):
+                 eta_scales: Sequence[float] = ETA_SCALES, z_max_scales: Sequence[float] = Z_MAX_SCALES,
+                 window_hours: int | None = None):
         self.train = train
+        self.window_hours = None if window_hours is None else int(window_hours)
         self.n_windows = int(n_windows)
         self.eta_scales, self.z_max_scales = tuple(eta_scales), tuple(z_max_scales)
         self.tuning: TuningResult | None = None
@@ -212,7 +217,8 @@ class TunedOnlineEGLBPolicy(OnlinePolicy):
 
     def reset(self, scenario: Scenario, weights: Weights) -> None:
         train = self.train if self.train is not None else training_data_of(scenario)
-        self.tuning = tune_online_eglb(train, weights, window_hours=scenario.T, n_windows=self.n_windows,
+        hours = scenario.T if self.window_hours is None else self.window_hours
+        self.tuning = tune_online_eglb(train, weights, window_hours=hours, n_windows=self.n_windows,
                                        eta_scales=self.eta_scales, z_max_scales=self.z_max_scales)
         self._inner = OnlineEGLBPolicy(eta_scale=self.tuning.eta_scale, z_max_scale=self.tuning.z_max_scale)
         self._inner.reset(scenario, weights)

@@ -22,8 +22,14 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
   form and handed to HiGHS directly (5-10x faster per slot than through cvxpy at H = 1..24,
   ``benchmarks/mpc_time.py``);
 * :class:`MaskedLPSolver`, the same for a **partial** connectivity mask (eGLB-2022 partial): the
-  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load.
-  Tests pin both to the reference.
+  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load;
+* :class:`DirectMPCSolver`, for **every other structure** (several models, a social or latency term, any q:
+  the ``world`` and ``synthetic-multimodel`` scenarios, every q = 2 run): the offline program's matrix
+  form (:class:`~equiglb.control.offline_direct.DirectProgram`) of length H with the footprints so far as
+  offsets inside the norms, handed to HiGHS (q in {1, inf}) or Clarabel (cones) without cvxpy.
+
+Tests pin the three to the reference (tests/test_mpc_solver.py); ``solver=`` names a cvxpy solver and
+forces the reference.
 
 :class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
 :class:`equiglb.baselines.mpc.MPCPolicy` and the environment's ``action_mode="mpc_residual"``
@@ -40,12 +46,13 @@ import numpy as np
 
 from equiglb.control import MAX_HORIZON_H
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
+from equiglb.control.offline_direct import DirectProgram
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
 
 __all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "MaskedLPSolver",
-           "make_mpc_solver", "MAX_HORIZON_H"]
+           "DirectMPCSolver", "make_mpc_solver", "MAX_HORIZON_H"]
 
 
 class MPCWindow:
@@ -82,10 +89,13 @@ class CvxpyMPCSolver:
         H: the look-ahead in hours.
         weights: the objective weights.
         solver: first cvxpy solver to try (default by problem class, with fallback).
+        solver_opts: passed to each solve (e.g. tighter tolerances for a reference optimum).
     """
 
-    def __init__(self, scenario: Scenario, H: int, weights: Weights, solver: str | None = None):
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, solver: str | None = None,
+                 solver_opts: dict | None = None):
         self.H, self.weights, self.solver = H, weights, solver
+        self.solver_opts = dict(solver_opts or {})
         self.key = _structure_key(scenario, H, weights, True)
         self.prob = OfflineProblem(scenario, H, weights, allow_unserved=True, offsets=True)
         self.solvers_used: dict[str, int] = {}
@@ -108,7 +118,7 @@ class CvxpyMPCSolver:
             prob.social_scale.value = prob.social_scale.value * data.social_scale
             assert prob.social_offset is not None
             prob.social_offset.value = prob.social_offset.value * data.social_scale
-        ok, solver, status, _, _, _, attempts = solve_with_fallback(prob, w.q, self.solver)
+        ok, solver, status, _, _, _, attempts = solve_with_fallback(prob, w.q, self.solver, **self.solver_opts)
         if not ok:
             raise SolverError(f"MPC at slot t={t}: every solver failed: {'; '.join(attempts)}")
         self.solvers_used[solver] = self.solvers_used.get(solver, 0) + 1
@@ -145,6 +155,21 @@ def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]],
     out = highspy.HighsBasis()
     out.col_status, out.row_status = cols, rows
     return out
+
+
+#: HiGHS's presolve on the per-slot LPs: "off" (on these small programs it cost more than it saved: 1.47 -> 0.89 ms
+#: per slot for the aggregated LP at H = 24, 25.7 -> 20.5 ms for the eGLB-2022 partial-mask LP). The same vertices
+#: as with "choose" (HiGHS's default) on the synthetic runs measured, but not bit for bit: routings differ by up
+#: to 2e-13 of a site's load, J by at most 4e-16 (relative) over 240 slots.
+LP_PRESOLVE = "off"
+
+
+def _quiet_highs() -> highspy.Highs:
+    """A HiGHS instance for the per-slot LPs: silent, presolve :data:`LP_PRESOLVE`."""
+    hs = highspy.Highs()
+    hs.setOptionValue("output_flag", False)
+    hs.setOptionValue("presolve", LP_PRESOLVE)
+    return hs
 
 
 def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, lp: highspy.HighsLp, t: int) -> None:
@@ -210,8 +235,7 @@ class AggregateLPSolver:
         self.col_upper = np.full(self.n_col, highspy.kHighsInf)
         self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
         self.row_upper = np.zeros(self.n_row)
-        self.highs = highspy.Highs()
-        self.highs.setOptionValue("output_flag", False)
+        self.highs = _quiet_highs()
         self.solvers_used: dict[str, int] = {}
         #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
         #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
@@ -311,8 +335,7 @@ class MaskedLPSolver:
         self.col_upper = np.full(self.n_col, highspy.kHighsInf)
         self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
         self.row_upper = np.zeros(self.n_row)
-        self.highs = highspy.Highs()
-        self.highs.setOptionValue("output_flag", False)
+        self.highs = _quiet_highs()
         self.solvers_used: dict[str, int] = {}
         self.col_blocks, self.row_blocks = [(0, P), (nx, J)], [(0, J), (self.r_cap, N)]
         self.warm_start = False
@@ -348,7 +371,78 @@ class MaskedLPSolver:
         return x
 
 
-MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver
+class DirectMPCSolver:
+    """Accelerator of :class:`CvxpyMPCSolver` for every structure the two LP accelerators leave out (several
+    models, a social or latency term, any q): the program as :class:`~equiglb.control.offline_direct.DirectProgram`
+    of length H, with the footprints so far as offsets inside the norms, the given normalization Λ and the
+    multipliers, handed to HiGHS (q in {1, inf}: the dual simplex, then Clarabel) or Clarabel (cones) directly.
+    The structure (region classes, slot template) is built once; each slot loads its window's series and solves
+    from a cold start. A slot whose direct program reaches no optimum (Clarabel stops short on a rare cone
+    program) is solved by the reference program, built then, when ``fallback`` (``solvers_used`` counts it
+    under ``"cvxpy <solver>"``); otherwise, or when that fails too, it is a :class:`SolverError`.
+
+    Args:
+        scenario: a window of the structure to solve (its static data are used).
+        H: the look-ahead in hours.
+        weights: the objective weights.
+        options: settings of the first solver tried (HiGHS options or Clarabel settings, by name).
+        fallback: solve a slot the direct program fails on with :class:`CvxpyMPCSolver`.
+    """
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, options: dict | None = None,
+                 fallback: bool = True):
+        self.H, self.weights = H, weights
+        self.key = _structure_key(scenario, H, weights, True)
+        # an LP goes to HiGHS's dual simplex first: one window's program is small, and a vertex as the reference's
+        self.program = DirectProgram(scenario, weights, allow_unserved=True, T=H, simplex_first=True)
+        self.options = dict(options or {})
+        self.fallback = fallback
+        self._reference: CvxpyMPCSolver | None = None
+        self.solvers_used: dict[str, int] = {}
+        #: an LP's HiGHS instance, kept from slot to slot (each solve a cold start unless ``warm_start``, the opt-in
+        #: of ``MPCPolicy(warm_start=True)``: the previous slot's basis moved one slot ahead, as AggregateLPSolver's)
+        self.highs = _quiet_highs() if weights.q in (1.0, math.inf) else None
+        self.program.highs = self.highs
+        self.warm_start = False
+        self._basis: highspy.HighsBasis | None = None
+        self._last_t = -2
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """As :meth:`CvxpyMPCSolver.first_slot`."""
+        prog = self.program
+        prog.set_series(data.price, data.carbon, data.water, data.demand, data.total, data.carbon_t,
+                        data.water_m3, data.quality_sum, data.carbon_scale, data.water_scale, data.social_scale,
+                        data.capacity)
+        warm = self.warm_start and self.highs is not None
+        prog.start_basis = None
+        if warm and self._basis is not None and t == self._last_t + 1:
+            L, n_row = prog.layout, len(self._basis.row_status)
+            prog.start_basis = _shifted_basis(self._basis, [(0, L.n)], [(0, L.m)], self.H, n_row)
+        out = prog.solve(options=self.options, slots=1)
+        if warm:
+            assert self.highs is not None
+            self._last_t = t
+            self._basis = self.highs.getBasis() if out.ok and out.solver == "HIGHS" else None
+        if out.ok and out.schedule is not None:
+            self.solvers_used[out.solver] = self.solvers_used.get(out.solver, 0) + 1
+            return out.schedule[0]
+        failed = f"MPC at slot t={t}: the direct program reached no optimum ({'; '.join(out.attempts)})"
+        if not self.fallback:
+            raise SolverError(failed)
+        if self._reference is None:
+            self._reference = CvxpyMPCSolver(scenario, self.H, self.weights)
+        ref = self._reference
+        try:
+            x = ref.first_slot(scenario, data, t)
+        except SolverError as exc:
+            raise SolverError(f"{failed}; the cvxpy program: {exc}") from None
+        (used,) = ref.solvers_used                 # the one solver of this slot (cleared after each)
+        ref.solvers_used.clear()
+        self.solvers_used[f"cvxpy {used}"] = self.solvers_used.get(f"cvxpy {used}", 0) + 1
+        return x
+
+
+MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver | DirectMPCSolver
 
 
 def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: int) -> np.ndarray:
@@ -370,13 +464,15 @@ def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: i
 
 
 def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
-    """The per-slot MPC solver for a structure, chosen once: :class:`AggregateLPSolver` (full mask) or
-    :class:`MaskedLPSolver` (partial mask) where it applies and no cvxpy solver is requested, else the
-    reference :class:`CvxpyMPCSolver`."""
+    """The per-slot MPC solver for a structure, chosen once: with no cvxpy ``solver`` requested,
+    :class:`AggregateLPSolver` (full mask) or :class:`MaskedLPSolver` (partial mask) where it applies, else
+    :class:`DirectMPCSolver`; with one, the reference :class:`CvxpyMPCSolver`."""
     if solver is None and AggregateLPSolver.applies(scenario, weights):
         return AggregateLPSolver(scenario, H, weights)
     if solver is None and MaskedLPSolver.applies(scenario, weights):
         return MaskedLPSolver(scenario, H, weights)
+    if solver is None:
+        return DirectMPCSolver(scenario, H, weights)
     return CvxpyMPCSolver(scenario, H, weights, solver)
 
 

@@ -329,15 +329,27 @@ def _snap_to_demand(x: np.ndarray, demand: np.ndarray) -> np.ndarray:
 class DirectProgram:
     """The offline program of one window in matrix form (see the module docstring).
 
+    The structure (layout, region classes) comes from the scenario's static data and the weights; the
+    series (prices, footprints, demand) are loaded by :meth:`set_series`, with the options MPC needs: the
+    social normalization Λ given, the footprints before the window as offsets inside the norms, and
+    per-site (per-region) multipliers of the equity coefficients and offsets, as
+    :meth:`equiglb.control.offline.OfflineProblem.set_arrays` with ``offsets=True``.
+
     Args:
         scenario: the window (its static data give the structure, its series the coefficients).
         weights: the objective weights in force.
         allow_unserved: unserved load is a column at ``weights.unserved_penalty_usd`` per load unit.
+        T: the program's length in slots: ``None`` loads ``scenario``'s own series (the offline program);
+            a number builds the structure only, for series given to :meth:`set_series` (MPC's window).
+        simplex_first: try HiGHS's dual simplex before Clarabel on an LP (``None``: by structure and size, see
+            :func:`direct_solver_order`).
     """
 
-    def __init__(self, scenario: Scenario, weights: Weights, allow_unserved: bool = True):
+    def __init__(self, scenario: Scenario, weights: Weights, allow_unserved: bool = True, T: int | None = None,
+                 simplex_first: bool | None = None):
         sc, w = scenario, weights
         self.scenario, self.weights, self.allow_unserved = sc, w, allow_unserved
+        self.T = sc.T if T is None else T
         self.social = sc.social_in_force(w)
         self.latency = bool(w.mu_latency) and sc.latency is not None
         self.classes = _classes(sc, self.latency)
@@ -345,41 +357,95 @@ class DirectProgram:
         self.e_ref = float(sc.energy_per_unit.max()) if SCALE_ENERGY else 1.0   # E columns: IT MWh / e_ref
         self.layout = make(sc, w, self.classes, self.latency, allow_unserved, self.e_ref)
         self.layout_name = "commodity" if self.social else "flow"
+        L = self.layout
+        self._onto_t = sp.csr_matrix((np.ones(sc.J), (np.arange(sc.J), L.demand_rows)), shape=(sc.J, L.m)).T
         one_model = all(int(np.count_nonzero(sc.hosting[i] & sc.allowed[i].any(axis=0))) <= 1 for i in range(sc.N))
         self.simplex_first = (not self.social and (len(self.classes) == 1 or one_model)
-                              and sc.T * self.layout.n <= SIMPLEX_MAX_COLUMNS)
-        # load unit: the window's mean hourly demand (tolerances become relative)
-        total = float(sc.demand.sum())
-        self.unit = total / sc.T if total > 0 else 1.0
+                              and self.T * self.layout.n <= SIMPLEX_MAX_COLUMNS) if simplex_first is None \
+            else simplex_first
         self.q = w.q
+        #: a HiGHS instance to solve the LP with (``None``: a new one per solve), and a basis to start it from
+        #: (``None``: a cold start; one of another size is ignored): MPC's opt-in warm start
+        self.highs: highspy.Highs | None = None
+        self.start_basis: highspy.HighsBasis | None = None
+        self._offsets: dict[int, np.ndarray] = {}
+        self._scales: dict[int, np.ndarray] = {}
+        if T is None:
+            self.set_series(sc.price, sc.carbon, sc.water, sc.demand)
+
+    def set_series(self, price: np.ndarray, carbon: np.ndarray, water: np.ndarray, demand: np.ndarray,
+                   total: np.ndarray | None = None, carbon_t: np.ndarray | None = None,
+                   water_m3: np.ndarray | None = None, quality_sum: np.ndarray | None = None,
+                   carbon_scale: np.ndarray | None = None, water_scale: np.ndarray | None = None,
+                   social_scale: np.ndarray | None = None, capacity: np.ndarray | None = None) -> None:
+        """Load the program's series: (T, N) price (USD/MWh), carbon (t/MWh) and water (m³/MWh), (T, J) demand;
+        optionally the social normalization Λ (J,) (default: the demand's sum over the window), the
+        footprints before the window (carbon_t, water_m3 (N,) and the quality-loss sums (J,), in the
+        demand's load units) as offsets inside the norms, the multipliers of site i's carbon and water
+        coefficients and offsets (N,) and of region j's social ones (J,), and the capacity (N,) in IT MWh
+        per slot (default: the scenario's)."""
+        if price.shape[0] != self.T or demand.shape[0] != self.T:
+            raise ValueError(f"DirectProgram built for T={self.T} slots, got series of {price.shape[0]}")
+        sc, w = self.scenario, self.weights
+        self.price, self.carbon, self.water, self.demand = price, carbon, water, demand
+        self.total = demand.sum(axis=0) if total is None else total
+        self.capacity = sc.capacity if capacity is None else capacity
+        # load unit: the window's mean hourly demand (tolerances become relative)
+        total_load = float(demand.sum())
+        self.unit = total_load / self.T if total_load > 0 else 1.0
+        self._scales = {k: s for k, s in ((_CARBON, carbon_scale), (_WATER, water_scale), (_SOCIAL, social_scale))
+                        if s is not None}
+        self._offsets = {}
+        if carbon_t is not None:
+            self._offsets[_CARBON] = w.mu_carbon * sc.region_weights * carbon_t
+        if water_m3 is not None:
+            self._offsets[_WATER] = w.mu_water * sc.region_weights * water_m3
+        if quality_sum is not None and self.social:
+            self._offsets[_SOCIAL] = w.mu_social * quality_sum * self._inverse_total()
+        for k in self._offsets:
+            if k in self._scales:
+                self._offsets[k] = self._offsets[k] * self._scales[k]
+
+    def _inverse_total(self) -> np.ndarray:
+        """1 / Λ_j (0 where Λ_j = 0)."""
+        lam = self.total
+        return np.divide(1.0, lam, out=np.zeros(self.scenario.J), where=lam > 0)
 
     @property
     def columns(self) -> int:
         """Columns of the slot blocks (T · columns per slot), without the norms' auxiliary columns."""
-        return self.scenario.T * self.layout.n
+        return self.T * self.layout.n
 
     @property
     def rows(self) -> int:
         """Equality rows of the slot blocks (T · rows per slot)."""
-        return self.scenario.T * self.layout.m
+        return self.T * self.layout.m
 
     # ------------------------------------------------------------------ coefficients
     def _norms(self) -> list[tuple[int, np.ndarray]]:
         """The equity norms in force: (entry kind, coefficient array), USD per MWh of IT energy
-        (carbon, water: (T, N), times e_ref) or per load unit of quality loss (social: (1, J), μ_s / Λ_j)."""
+        (carbon, water: (T, N), times e_ref) or per load unit of quality loss (social: (1, J), μ_s / Λ_j),
+        times the multipliers of :meth:`set_series`."""
         sc, w = self.scenario, self.weights
         out: list[tuple[int, np.ndarray]] = []
         omega = sc.region_weights * sc.pue
-        if w.mu_carbon and np.any(sc.carbon * omega):
-            out.append((_CARBON, w.mu_carbon * self.e_ref * sc.carbon * omega))
-        if w.mu_water and np.any(sc.water * omega):
-            out.append((_WATER, w.mu_water * self.e_ref * sc.water * omega))
+        if w.mu_carbon and np.any(self.carbon * omega):
+            out.append((_CARBON, w.mu_carbon * self.e_ref * self.carbon * omega))
+        if w.mu_water and np.any(self.water * omega):
+            out.append((_WATER, w.mu_water * self.e_ref * self.water * omega))
         if self.social:
-            lam = sc.demand.sum(axis=0)
-            inv = np.divide(1.0, lam, out=np.zeros(sc.J), where=lam > 0)
+            inv = self._inverse_total()
             if np.any(inv):
                 out.append((_SOCIAL, (w.mu_social * inv)[None, :]))
-        return out
+        return [(k, a * self._scales[k] if k in self._scales else a) for k, a in out]
+
+    def _norm_offsets(self, norms: list[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:
+        """The offsets (USD, in the program's load units) inside the norms in force that have one."""
+        return {k: self._offsets[k] / self.unit for k, _ in norms if k in self._offsets}
+
+    def _offset_constant(self, norms: list[tuple[int, np.ndarray]]) -> float:
+        """The offsets' sum, the constant they add to the objective for q = 1 (USD, in the program's load units)."""
+        return float(sum(off.sum() for off in self._norm_offsets(norms).values()))
 
     def _template(self, norms: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, ...]:
         """Entries of one slot's columns: (column, kind, index, base value), sorted by column; ``index`` is
@@ -406,16 +472,14 @@ class DirectProgram:
     def _cost(self) -> np.ndarray:
         """(T, n) USD per scaled column unit: energy price on E (with PUE), latency, penalty."""
         sc, L = self.scenario, self.layout
-        cost = np.broadcast_to(L.const_cost, (sc.T, L.n)).copy()
-        cost[:, L.e_cols] += sc.price[:, L.e_sites] * sc.pue[L.e_sites] * self.e_ref
+        cost = np.broadcast_to(L.const_cost, (self.T, L.n)).copy()
+        cost[:, L.e_cols] += self.price[:, L.e_sites] * sc.pue[L.e_sites] * self.e_ref
         return cost
 
     def _rhs(self) -> np.ndarray:
         """(T, m) right-hand sides of the slot rows: demand (in load units of ``unit``), 0 elsewhere."""
-        sc, L = self.scenario, self.layout
-        rhs = np.zeros((sc.T, L.m))
-        onto = sp.csr_matrix((np.ones(sc.J), (np.arange(sc.J), L.demand_rows)), shape=(sc.J, L.m))
-        rhs += (onto.T @ (sc.demand / self.unit).T).T          # regions summed onto their demand rows
+        rhs = np.zeros((self.T, self.layout.m))
+        rhs += (self._onto_t @ (self.demand / self.unit).T).T      # regions summed onto their demand rows
         return rhs
 
     def _matrix(self, norms: list[tuple[int, np.ndarray]], link_row: dict[int, np.ndarray],
@@ -428,8 +492,8 @@ class DirectProgram:
         ``nonneg_base`` and E <= M at ``ub_base``), then ``extra_cols`` (row indices, values) each. With
         ``chunk_base``, a norm's entries of slot t go to the row of its block of ``chunk`` slots instead
         (``chunk_base[kind] + (t // chunk) * size + index``, with the sign +1)."""
-        sc, L = self.scenario, self.layout
-        T, n, m = sc.T, L.n, L.m
+        L = self.layout
+        T, n, m = self.T, L.n, L.m
         c, kind, index, base = self._template(norms)
         coef = {k: a for k, a in norms}
         per_t_rows = np.empty((T, c.size), dtype=np.int64)
@@ -500,9 +564,11 @@ class DirectProgram:
     def _solve_highs(self, opts: dict) -> tuple[str, bool, np.ndarray | None, float, float, float]:
         """The LP (q in {1, inf}) with HiGHS. Returns (status, ok, V, objective USD, build s, solve s)."""
         t0 = time.perf_counter()
-        sc, L = self.scenario, self.layout
-        T, n, m = sc.T, L.n, L.m
+        L = self.layout
+        T, n, m = self.T, L.n, L.m
         norms = self._norms()
+        offsets = self._norm_offsets(norms)
+        constant = 0.0                     # q = 1: the offsets' sum, outside the LP
         cost = self._cost()
         n_slot_rows = T * m
         link_row: dict[int, np.ndarray] = {}
@@ -517,6 +583,7 @@ class DirectProgram:
                     cost[:, cols] += a[0, L.social_region[cols]] * L.social_loss[cols]
                 else:
                     cost[:, L.e_cols] += a[:, L.e_sites]
+            constant = self._offset_constant(norms)
             norms = []
         else:
             for kind, a in norms:
@@ -528,11 +595,14 @@ class DirectProgram:
         A = self._matrix(norms, link_row, 1.0, None, n_rows, len(extra), extra, None, None)
         col_cost = np.concatenate([cost.ravel(), extra_cost])
         upper = np.full((T, n), highspy.kHighsInf)
-        upper[:, L.e_cols] = sc.capacity[L.e_sites] / (self.unit * self.e_ref)
+        upper[:, L.e_cols] = self.capacity[L.e_sites] / (self.unit * self.e_ref)
         col_upper = np.concatenate([upper.ravel(), np.full(len(extra), highspy.kHighsInf)])
         rhs = self._rhs().ravel()
         row_lower = np.concatenate([rhs, np.full(n_rows - n_slot_rows, -highspy.kHighsInf)])
         row_upper = np.concatenate([rhs, np.zeros(n_rows - n_slot_rows)])
+        for kind, rows in link_row.items():       # q = inf: F + offset - z <= 0
+            if kind in offsets:
+                row_upper[rows] = -offsets[kind]
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
         lp.col_cost_ = col_cost
@@ -543,7 +613,7 @@ class DirectProgram:
         lp.a_matrix_.start_ = A.indptr.astype(np.int32)
         lp.a_matrix_.index_ = A.indices.astype(np.int32)
         lp.a_matrix_.value_ = A.data
-        h = highspy.Highs()
+        h = highspy.Highs() if self.highs is None else self.highs
         h.setOptionValue("output_flag", False)
         # the dual simplex for the site-level programs (see direct_solver_order); the others are degenerate
         # and block-angular: the interior point method with crossover (2-4x faster than the simplex there)
@@ -555,6 +625,9 @@ class DirectProgram:
                 raise OptionError(f"{k}={v!r}: not a HiGHS option value (the direct program's HiGHS options; "
                                   f"HiGHS's own 'solver' option is spelled highs_solver)")
         h.passModel(lp)
+        basis = self.start_basis
+        if basis is not None and len(basis.col_status) == lp.num_col_ and len(basis.row_status) == lp.num_row_:
+            h.setBasis(basis)
         del A, lp
         t1 = time.perf_counter()
         h.run()
@@ -565,15 +638,19 @@ class DirectProgram:
             return name, False, None, math.nan, t1 - t0, t2 - t1
         V = np.asarray(h.getSolution().col_value)[:T * n].reshape(T, n)
         value = float(h.getInfo().objective_function_value) * self.unit
+        if constant:
+            value += constant * self.unit
         return name, True, V, value, t1 - t0, t2 - t1
 
     def _solve_clarabel(self, opts: dict) -> tuple[str, bool, np.ndarray | None, float, float, float]:
         """The program with Clarabel (any q). Returns as :meth:`_solve_highs`."""
         t0 = time.perf_counter()
-        sc, L = self.scenario, self.layout
-        T, n, m = sc.T, L.n, L.m
+        L = self.layout
+        T, n, m = self.T, L.n, L.m
         q = self.q
         norms = self._norms()
+        offsets = self._norm_offsets(norms)
+        constant = 0.0                     # q = 1: the offsets' sum, outside the program
         cost = self._cost()
         n_E = L.e_cols.size
         n_slot_rows = T * m
@@ -602,6 +679,7 @@ class DirectProgram:
                     cost[:, cols] += a[0, L.social_region[cols]] * L.social_loss[cols]
                 else:
                     cost[:, L.e_cols] += a[:, L.e_sites]
+            constant = self._offset_constant(norms)
             norms = []
             sign = 1.0
         elif q == math.inf:
@@ -662,8 +740,11 @@ class DirectProgram:
         cones.append(clarabel.NonnegativeConeT(T * n + T * n_E + extra_nonneg))
         A = self._matrix(norms, link_row, sign, None, n_rows, n_extra, extra, nonneg_base, ub_base,
                          chunk_base if norms else None, chunk)
-        ub = np.broadcast_to(sc.capacity[L.e_sites] / (self.unit * self.e_ref), (T, n_E)).ravel()
+        ub = np.broadcast_to(self.capacity[L.e_sites] / (self.unit * self.e_ref), (T, n_E)).ravel()
         b = np.concatenate([self._rhs().ravel(), *b_norm, np.zeros(T * n), ub, np.zeros(extra_nonneg)])
+        for kind, rows in link_row.items():       # the offsets inside the norms: F + offset
+            if kind in offsets:
+                b[rows] = -sign * offsets[kind]
         c = np.concatenate([cost.ravel(), extra_cost])
         settings = clarabel.DefaultSettings()
         settings.verbose = False
@@ -683,18 +764,26 @@ class DirectProgram:
         if name != "Solved":
             return name, False, None, math.nan, t1 - t0, t2 - t1
         V = np.asarray(sol.x)[:T * n].reshape(T, n)
-        return name, True, V, float(sol.obj_val) * self.unit, t1 - t0, t2 - t1
+        value = float(sol.obj_val) * self.unit
+        if constant:
+            value += constant * self.unit
+        return name, True, V, value, t1 - t0, t2 - t1
 
-    def solve(self, solver: str | None = None, options: dict | None = None) -> DirectOutcome:
+    def solve(self, solver: str | None = None, options: dict | None = None, slots: int | None = None) -> DirectOutcome:
         """Try the solvers of :func:`direct_solver_order` until one reports an optimum; ``options`` go to
-        the first solver tried (HiGHS options, or Clarabel settings, by name)."""
+        the first solver tried (HiGHS options, or Clarabel settings, by name). The outcome's schedule holds
+        the first ``slots`` slots (default: all)."""
         opts = dict(options or {})
         sc = self.scenario
         out = DirectOutcome(ok=False, solver="", status="not solved", objective_usd=math.nan,
                             build_time_s=0.0, solve_time_s=0.0)
-        if not sc.demand.any():              # x = 0 is the only feasible routing
-            out.ok, out.solver, out.status, out.objective_usd = True, "none", "optimal", 0.0
-            out.schedule = np.zeros((sc.T, sc.N, sc.J, sc.K))
+        rows = slice(0, self.T if slots is None else slots)
+        demand = self.demand[rows]
+        if not self.demand.any():            # x = 0 is the only feasible routing
+            offsets = self._norm_offsets(self._norms()).values()          # constants inside the norms (MPC)
+            value = sum(float(np.linalg.norm(off, ord=self.q)) for off in offsets) * self.unit
+            out.ok, out.solver, out.status, out.objective_usd = True, "none", "optimal", value
+            out.schedule = np.zeros((demand.shape[0], sc.N, sc.J, sc.K))
             out.attempts.append("none: no demand in the window")
             return out
         for n_try, s in enumerate(direct_solver_order(self.q, solver, self.simplex_first)):
@@ -706,7 +795,7 @@ class DirectProgram:
             out.solver, out.status = s, status
             if ok and V is not None:
                 out.ok, out.status, out.objective_usd = True, "optimal", value
-                x = self.layout.rebuild(V * self.unit, sc.demand)   # type: ignore[operator]
-                out.schedule = x if s == "HIGHS" else _snap_to_demand(x, sc.demand)
+                x = self.layout.rebuild(V[rows] * self.unit, demand)   # type: ignore[operator]
+                out.schedule = x if s == "HIGHS" else _snap_to_demand(x, demand)
                 return out
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,6 +101,7 @@ class EnvConfig:
         episode_length: slots per episode (default: the whole split).
         random_start: draw the start uniformly in the split (else its first slot).
         action_mode, forecast_horizon (hours), include_prev_action.
+        forecast_errors: the observation holds the recent forecast errors (:func:`recent_forecast_errors`).
         forecast_model: the forecasts of the observation and of the MPC inside ``action_mode="mpc_residual"``
             (one :class:`~equiglb.forecast.Forecaster` per environment): ``"calibrated"`` (default),
             ``"persistence"``, ``"perfect"`` (an oracle) or ``"noise"`` (legacy, with ``forecast_noise``).
@@ -127,6 +128,7 @@ class EnvConfig:
     forecast_seed: int = 0
     forecast_scale: float = 1.0
     mode_options: Any = None
+    forecast_errors: bool = False
 
     @classmethod
     def make(cls, **options: Any) -> EnvConfig:
@@ -174,9 +176,10 @@ class EnvConfig:
         include_prev_action = as_bool("include_prev_action", o.include_prev_action)
         f = _ForecastSettings(o)
         action_mode, forecast_horizon, forecast_noise = f.action_mode, f.forecast_horizon, f.forecast_noise
+        forecast_errors = f.forecast_errors
         # the observation table (one row per slot) must fit: refused by size before anything is allocated
         obs_dim = (3 * scn.N + scn.J + 2) + (2 * scn.N + scn.J) + 1 + forecast_horizon * (3 * scn.N + scn.J) + \
-            (3 * scn.N + scn.J + scn.K * scn.N * scn.J)
+            (3 * scn.N + scn.J + scn.K * scn.N * scn.J) + (ERROR_FEATURES if forecast_errors else 0)
         need = scn.T * obs_dim * 4
         if need > MAX_OBS_TABLE_BYTES:
             per_h = scn.T * (3 * scn.N + scn.J) * 4
@@ -204,6 +207,10 @@ class EnvConfig:
         mpc_h = mode_options.mpc_horizon if isinstance(mode_options, MPCResidualOptions) else 1
         if user is not None:
             _check_user_forecaster(user, scn, start, length, forecast_horizon, mpc_h - 1, forecast_noise)
+        if forecast_errors and f.forecast_model == "noise":
+            raise OptionError("forecast_errors=True with forecast_model='noise': the legacy noise is drawn afresh "
+                              "at every observation, so no forecast was issued before the slot to compare with its "
+                              "truth; use forecast_model='calibrated' (with forecast_scale) or 'persistence'")
         if action_mode == "mpc_residual" and forecast_noise > 0:
             raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the legacy noise "
                               f"is drawn afresh at every observation, so the MPC inside the environment cannot read "
@@ -213,7 +220,8 @@ class EnvConfig:
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=f.forecast_model,
                    forecast_seed=f.forecast_seed, forecast_scale=f.forecast_scale, user_forecaster=user,
-                   include_prev_action=include_prev_action, mode_options=mode_options)
+                   include_prev_action=include_prev_action, mode_options=mode_options,
+                   forecast_errors=forecast_errors)
 
 
     def forecaster(self) -> Forecaster | None:
@@ -228,7 +236,7 @@ class EnvConfig:
 
     def uses_forecasts(self) -> bool:
         """Whether a policy of this configuration sees forecasts (in its observation or through the MPC)."""
-        return self.forecast_horizon > 0 or isinstance(self.mode_options, MPCResidualOptions)
+        return self.forecast_horizon > 0 or isinstance(self.mode_options, MPCResidualOptions) or self.forecast_errors
 
     def information(self) -> str:
         """What an agent of this configuration knows beyond the present, as tables label it: ``"none"``, or
@@ -238,6 +246,8 @@ class EnvConfig:
         parts = [f"obs {self.forecast_horizon} h"] if self.forecast_horizon else []
         if isinstance(self.mode_options, MPCResidualOptions):
             parts.append(f"mpc {self.mode_options.mpc_horizon} h")
+        if self.forecast_errors:
+            parts.append("recent errors")
         model = self.forecast_model
         if getattr(self, "user_forecaster", None) is not None:
             model = self.user_forecaster.label  # type: ignore[union-attr]
@@ -312,6 +322,50 @@ def _scale(a: np.ndarray) -> float:
     return m if m > 0 else 1.0
 
 
+#: entries of the recent-forecast-error features (``forecast_errors=True``): 3 per signal group
+ERROR_FEATURES = 12
+#: hours of realized targets the error features average over
+ERROR_WINDOW_H = 24
+
+
+def _trailing_sum(a: np.ndarray, window: int) -> np.ndarray:
+    """Row k: the sum of rows max(0, k - window + 1) .. k of ``a`` (along axis 0)."""
+    c = np.cumsum(np.concatenate([np.zeros((1,) + a.shape[1:]), a]), axis=0)
+    return c[1:] - c[np.maximum(np.arange(1, len(a) + 1) - window, 0)]
+
+
+def recent_forecast_errors(forecaster: Forecaster, ts: np.ndarray, lead: int, scales: np.ndarray,
+                           groups: Sequence[int], window: int = ERROR_WINDOW_H) -> np.ndarray:
+    """What a controller knows at slot t of its forecasts' quality: (len(ts), 3 · len(groups)) features.
+
+    For each signal group (price, carbon, water: N series each; demand: J), the errors e = f - x of the
+    forecasts of the last ``window`` target slots u = t - window + 1 .. t (each truth x[u] known at t), in
+    the observation's scale (``scales``, per series), averaged over the group's series and those slots:
+    the mean absolute error of the forecasts issued 1 h before their target, their mean signed error (the
+    bias), and the mean absolute error of those issued ``lead`` hours before. Only issues inside ``ts`` (the
+    environment's split) count, so a slot near the split's start averages fewer hours (0 before any)."""
+    ts = np.asarray(ts, dtype=np.int64)
+    first = int(ts[0])
+    issued = forecaster.table(ts, lead) * scales                                  # (L, lead, S)
+    truth = forecaster.truth[ts] * scales                                         # (L, S)
+    edges = np.cumsum([0, *groups])
+    out = np.zeros((len(ts), 3 * len(groups)))
+    for k, h in enumerate((1, lead) if lead > 1 else (1,)):
+        err = np.zeros((len(ts), scales.size))
+        valid = ts - h >= first                                                   # target u issued at u - h
+        err[valid] = issued[(ts - h - first)[valid], h - 1] - truth[valid]
+        n = np.maximum(_trailing_sum(valid.astype(np.float64), window), 1.0)[:, None]
+        abs_mean, signed_mean = _trailing_sum(np.abs(err), window) / n, _trailing_sum(err, window) / n
+        for g in range(len(groups)):
+            sl = slice(edges[g], edges[g + 1])
+            if k == 0:
+                out[:, 3 * g] = abs_mean[:, sl].mean(axis=1)
+                out[:, 3 * g + 1] = signed_mean[:, sl].mean(axis=1)
+            if k == 1 or lead == 1:
+                out[:, 3 * g + 2] = abs_mean[:, sl].mean(axis=1)
+    return out
+
+
 class Observer:
     """Builds the float32 observation vector (layout and scales in the environment docstring)."""
 
@@ -358,7 +412,9 @@ class Observer:
             self.forecast_clip = math.exp(MAX_LOG_ERROR)
         self.action_dim = action_dim if cfg.include_prev_action else 0
         self.extra_dim, self.extra_high = extra_dim, extra_high
-        self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + extra_dim + self.action_dim
+        self.error_dim = ERROR_FEATURES if cfg.forecast_errors else 0
+        self.dim = (3 * N + J + 2) + (2 * N + J) + 1 + self.horizon * (3 * N + J) + self.error_dim + extra_dim + \
+            self.action_dim
         self._N, self._J = N, J
         self._inv_len = 1.0 / cfg.episode_length
         self._inv_cum = np.repeat([1.0 / self.cum_carbon_scale, 1.0 / self.cum_water_scale], N)   # (2N,) C then W
@@ -383,6 +439,16 @@ class Observer:
         elif self.horizon and self.noise == 0:
             table[:, self._forecast_at:self._forecast_at + self.horizon * (3 * N + J)] = \
                 self.forecasts(np.arange(sc.T), None)
+        self._errors_at = self._forecast_at + self.horizon * (3 * N + J)
+        #: bound of the error features: the largest scaled forecast and truth apart
+        self.error_bound = self.forecast_clip + 1.0
+        if self.error_dim and forecaster is not None:
+            mpc_h = getattr(cfg.mode_options, "mpc_horizon", 1)
+            lead = max(1, self.horizon, mpc_h - 1)
+            ts = np.arange(cfg.split_start, cfg.split_start + cfg.split_length)
+            feats = recent_forecast_errors(forecaster, ts, lead, self._signal_scales, (N, N, N, J))
+            self.error_bound = max(self.error_bound, float(np.abs(feats).max(initial=0.0)))
+            table[ts, self._errors_at:self._errors_at + self.error_dim] = feats
         self._table = table
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -406,6 +472,9 @@ class Observer:
             price_lo = -f if (neg_price or self.noise > 0 or self._user_prices) else 0.0
             lo.append(np.tile(np.r_[np.full(N, price_lo), np.zeros(2 * N + J)], H))
             hi.append(np.full(H * (3 * N + J), f))
+        if self.error_dim:
+            lo.append(np.tile([0.0, -self.error_bound, 0.0], 4))
+            hi.append(np.full(self.error_dim, self.error_bound))
         if self.extra_dim:
             lo.append(np.zeros(self.extra_dim))
             hi.append(np.full(self.extra_dim, self.extra_high))
@@ -458,7 +527,7 @@ class Observer:
             b = self._forecast_at
             out[..., b:b + self.horizon * (3 * N + J)] = self.forecasts(t, rng)
         if self.extra_dim:
-            b = self._forecast_at + self.horizon * (3 * N + J)
+            b = self._errors_at + self.error_dim
             out[..., b:b + self.extra_dim] = extra
         if self.action_dim:
             out[..., self.dim - self.action_dim:] = prev_action
@@ -517,6 +586,7 @@ class _ForecastSettings:
         if self.forecast_scale != 1.0 and self.forecast_model != "calibrated":
             raise OptionError(f"forecast_scale={self.forecast_scale!r} applies only with "
                               f"forecast_model='calibrated', got forecast_model={self.forecast_model!r}")
+        self.forecast_errors = as_bool("forecast_errors", o.forecast_errors)
         self.mode_options: Any = None
 
     def uses_forecasts(self) -> bool:

@@ -72,6 +72,7 @@ class EquitableGLBEnv(gym.Env):
     | J | social cost S[j] so far (quality loss / window demand) | max s[k] (1 if 0) |
     | 1 | fraction of the episode elapsed | 1 |
     | H·(3N+J) | forecasts of price, carbon, water, demand for t+1..t+H | as above |
+    | 12 | recent forecast errors (``forecast_errors``; docs/env.md), 3 per group | as above |
     | dim(action) | previous action (if ``include_prev_action``) | 1 |
 
     ``E_ep`` = mean total demand per slot × mean e × mean PUE × episode_length / N (MWh): the
@@ -137,7 +138,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
                  unserved_penalty_usd: float | None = None, region_weights: Sequence[float] | None = None,
                  episode_length: int | None = None, random_start: bool = False, action_mode: str = "site_scores",
                  forecast_horizon: int = 0, forecast_model: str | Forecaster | None = None, forecast_seed: int = 0,
-                 forecast_scale: float = 1.0, forecast_noise: float = 0.0, include_prev_action: bool = False,
+                 forecast_scale: float = 1.0, forecast_noise: float = 0.0, forecast_errors: bool = False,
+                 include_prev_action: bool = False,
                  eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
                  eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
                  mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any):

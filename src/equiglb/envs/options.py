@@ -62,4 +62,7 @@ class EnvOptions:
     forecast_seed: int = option(0, "seed of the calibrated forecast errors", agent=True)
     forecast_scale: float = option(1.0, "multiplier of the calibrated errors' deviation (0..100)", agent=True)
     forecast_noise: float = option(0.0, "legacy noise: relative std at 1 h (0..10)", agent=True)
+    forecast_errors: bool = option(False, "append the recent forecast errors (12 entries: by signal, their mean "
+                                          "absolute and signed error at 1 h and mean absolute error at the "
+                                          "longest lead in use, over the last 24 h) to the observation", agent=True)
     include_prev_action: bool = option(False, "append the previous action to the observation", agent=True)

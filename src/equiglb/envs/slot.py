@@ -443,8 +443,9 @@ class MPCResidualStep(_PlannerStep):
     350,974 USD): random per-site multipliers with log-factor std 0.05 × ln 4 raised J by 5.2-6.5 %
     (three draws), the same noise on one multiplier per term by 0.06-0.08 %.
 
-    The program is built once per look-ahead (:func:`~equiglb.control.mpc.make_mpc_solver`: HiGHS
-    directly where the aggregated LP applies, else the cvxpy program) and shared by every copy.
+    The program is built once per look-ahead (:func:`~equiglb.control.mpc.make_mpc_solver`: the LP to HiGHS
+    directly for one model and q in {1, inf}, else the matrix-form program of any structure to HiGHS or
+    Clarabel; never cvxpy unless a solver is named) and shared by every copy.
 
     Args:
         scenario, weights, batch_size: as :class:`SlotStep`.

@@ -1,0 +1,132 @@
+"""Does learning beat its own planner? The cross-entropy policy search of :mod:`equiglb.agents.search` on the
+multipliers of the MPC residual mode, against MPC alone with the same forecasts and horizon.
+
+    python benchmarks/policy_search.py --stage val  [--protocol synthetic|eglb-2022] [--seeds 0,1,2]
+    python benchmarks/policy_search.py --stage test [--protocol synthetic|eglb-2022] [--seeds 40,41,42,43,44]
+
+* ``--stage val``: the scenario ``holdout`` (the protocol's train split cut into ``fit`` and ``val``, the
+  last hours as long as the test window); the search trains on episodes that tile ``fit``; each seed's
+  policy is scored on ``val``. The test window is not in the scenario at all.
+* ``--stage test``: the search trains on episodes that tile the train split, with fresh seeds; each policy is
+  scored once on the held-out test window beside the baselines (``equiglb.evaluate_policy``).
+
+Every policy acts in ``action_mode="mpc_residual"`` (MPC 24 h on calibrated forecasts, seed 0, inside the
+environment; the multipliers in [1/1.5, 1.5]) with 6 h of forecasts and the recent forecast errors in the
+observation (``forecast_errors=True``). Rows (gap to the offline optimum of the window, %, an oracle): the
+policy per seed and its mean with a 95 % bootstrap CI (``equiglb.stats.summarize``), MPC alone with the same
+forecasts (the planner: action 0), online eGLB and its tuned variant (no forecast). Prints whether the
+policy's CI upper end is below its planner's gap. Same-run reference for the times: a CartPole-v1 loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+import equiglb  # noqa: E402,F401  (registers the ids)
+from equiglb.agents.search import episode_objective, search_multipliers  # noqa: E402
+from equiglb.evaluation import evaluate_policy  # noqa: E402
+from equiglb.stats import summarize  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "traces" / "eglb-2022"
+#: protocol -> (scenario, episode hours = the test window's length)
+PROTOCOLS = {"synthetic": ("synthetic", 240), "eglb-2022": ("eglb-2022", 121)}
+MODE = {"action_mode": "mpc_residual", "mpc_horizon": 24, "mpc_residual_max_factor": 1.5, "forecast_horizon": 6,
+        "forecast_errors": True}
+
+
+def tiling(start: int, length: int, hours: int) -> list[int]:
+    """Starts of the episodes of ``hours`` that tile [start, start + length) (the last one flush with its end)."""
+    starts = list(range(start, start + length - hours + 1, hours))
+    if starts[-1] + hours < start + length:
+        starts.append(start + length - hours)
+    return starts
+
+
+def cartpole_steps_per_s(steps: int = 20_000) -> float:
+    """Steps per second of CartPole-v1 with random actions: the same-run speed reference."""
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stage", choices=["val", "test"], required=True)
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="synthetic")
+    p.add_argument("--data-dir", default=str(DEFAULT_DATA), help="the eglb-2022 folder (protocol eglb-2022)")
+    p.add_argument("--seeds", default=None, help="comma-separated search seeds (val: 0,1,2; test: 40..44)")
+    p.add_argument("--iterations", type=int, default=12)
+    p.add_argument("--population", type=int, default=12)
+    p.add_argument("--json", default=None, help="write the rows here")
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in (args.seeds or ("0,1,2" if args.stage == "val" else "40,41,42,43,44")).split(",")]
+    scenario, hours = PROTOCOLS[args.protocol]
+    data = {"data_dir": args.data_dir} if args.protocol == "eglb-2022" else {}
+    if args.stage == "val":
+        full = equiglb.load_scenario(scenario, **data)
+        (_, an), (_, bn) = full.splits["train"], full.splits["test"]
+        base = {"scenario": "holdout", "scenario_options": {"base": scenario, "val_fraction": bn / an, **data}}
+        train_split, eval_split = "fit", "val"
+    else:
+        base = {"scenario": scenario, **data}
+        train_split, eval_split = "train", "test"
+    kw = {**base, **MODE, "episode_length": hours, "random_start": False}
+    env = gym.make("equiglb/EquitableGLB-v0", **kw, split=train_split)
+    s0, n0 = env.unwrapped.config.split_start, env.unwrapped.config.split_length
+    starts = tiling(s0, n0, hours)
+    ref = cartpole_steps_per_s()
+    print(f"=== policy_search: stage {args.stage}, protocol {args.protocol}: trains on {train_split} (hours "
+          f"{s0}..{s0 + n0 - 1}, episodes of {hours} h at {starts}), scored on {eval_split}; seeds {seeds}; "
+          f"CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
+    # the tuned eGLB tunes on the scenario's train split: on val that split holds val (left out there)
+    baselines = ("online-eglb",) if args.stage == "val" else ("online-eglb", "online-eglb-tuned")
+    rows = []
+    table = None
+    for seed in seeds:
+        policy, hist = search_multipliers({**kw, "split": train_split}, starts, seed=seed,
+                                          iterations=args.iterations, population=args.population)
+        eval_kw = {**kw, "split": eval_split, "episode_length": None}
+        table = evaluate_policy(policy, "equiglb/EquitableGLB-v0", split=eval_split, name="cem-linear",
+                                baselines=baselines, env_kwargs=eval_kw)
+        gaps = dict(zip(table["policy"], 100 * table["gap_to_offline"]))
+        ev = gym.make("equiglb/EquitableGLB-v0", **eval_kw)
+        j_agent = episode_objective(ev, policy, ev.unwrapped.config.split_start)
+        row = {"seed": seed, "gap_pct": gaps["cem-linear"], "train_change_pct": hist.center_pct[-1],
+               "search_s": hist.seconds, "objective_usd": j_agent, "theta": policy.theta.round(4).tolist()}
+        rows.append(row)
+        print(f"seed {seed}: gap {row['gap_pct']:+.3f} %  (training windows: J {row['train_change_pct']:+.3f} % "
+              f"against the planner; search {hist.seconds:.0f} s = {hist.seconds * ref:,.0f} CartPole steps)",
+              flush=True)
+    assert table is not None
+    print("\nbaselines on", eval_split, "(gap to the offline optimum, an oracle):")
+    for _, r in table.iterrows():
+        print(f"  {r['policy']:<45} {r['information']:<60} {100 * r['gap_to_offline']:+.3f} %")
+    s = summarize([r["gap_pct"] for r in rows])
+    planner = next(100 * g for n, g in zip(table["policy"], table["gap_to_offline"]) if "agent's base" in n)
+    print(f"\ncem-linear: mean gap {s['mean']:+.3f} % [95 % CI {s['mean_ci_low']:+.3f}, {s['mean_ci_high']:+.3f}] "
+          f"over {len(rows)} seeds; its planner alone {planner:+.3f} %")
+    print(f"target (CI upper end below the planner): {'MET' if s['mean_ci_high'] < planner else 'MISSED'} "
+          f"({s['mean_ci_high']:+.3f} vs {planner:+.3f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "planner_gap_pct": planner,
+                                               "baselines": table[["policy", "information", "gap_to_offline"]]
+                                               .to_dict("records")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
