@@ -115,8 +115,8 @@ class _Data:
 
 def _scaled_program(prog: DirectProgram) -> _Data:
     """The slot template, the linking entries and the cones of ``prog``, scaled."""
-    sc, L = prog.scenario, prog.layout
-    T, n, m = sc.T, L.n, L.m
+    L = prog.layout
+    T, n, m = prog.T, L.n, L.m
     q = prog.q
     norms = prog._norms()
     cost = prog._cost()
@@ -128,7 +128,7 @@ def _scaled_program(prog: DirectProgram) -> _Data:
             else:
                 cost[:, L.e_cols] += a[:, L.e_sites]
         norms = []
-    u = sc.capacity[L.e_sites] / (prog.unit * prog.e_ref)
+    u = prog.capacity[L.e_sites] / (prog.unit * prog.e_ref)
     col_scale = np.ones(n)
     col_scale[L.e_cols] = np.where(u > 0, u, 1.0)
     val = L.val * col_scale[L.col]
@@ -711,20 +711,21 @@ def _ipm(D: _Data, tol: float, max_iter: int) -> _Result:
 
 def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int | None = None) -> DirectOutcome:
     """Solve ``prog`` (q in {1, 2, inf}: :func:`blockipm_applies`) by the block interior-point method.
-    Returns a :class:`DirectOutcome` with ``solver`` :data:`BLOCKIPM_SOLVER`; not ok (status
-    ``MaxIterations``, ``Stalled``, ``NumericalError`` or ``Unsupported``) when it did not converge within ``max_iter``
+    Returns a :class:`DirectOutcome` with ``solver`` :data:`BLOCKIPM_SOLVER`; ``Unsupported`` (not ok) for
+    other q, a zero capacity or footprints before the window inside the norms (MPC's); not ok (status
+    ``MaxIterations``, ``Stalled`` or ``NumericalError``) when it did not converge within ``max_iter``
     (default :data:`MAX_ITER`) iterations."""
     sc = prog.scenario
     out = DirectOutcome(ok=False, solver=BLOCKIPM_SOLVER, status="not solved", objective_usd=math.nan,
                         build_time_s=0.0, solve_time_s=0.0)
-    if not sc.demand.any():
+    if not prog.demand.any():
         out.ok, out.status, out.objective_usd = True, "optimal", 0.0
-        out.schedule = np.zeros((sc.T, sc.N, sc.J, sc.K))
+        out.schedule = np.zeros((prog.T, sc.N, sc.J, sc.K))
         out.attempts.append(f"{BLOCKIPM_SOLVER}: no demand in the window")
         return out
-    if not blockipm_applies(prog.q) or not (sc.capacity[prog.layout.e_sites] > 0).all():
+    if not blockipm_applies(prog.q) or not (prog.capacity[prog.layout.e_sites] > 0).all() or prog._offsets:
         out.status = "Unsupported"
-        out.attempts.append(f"{BLOCKIPM_SOLVER}: Unsupported (q={prog.q:g} or a zero capacity)")
+        out.attempts.append(f"{BLOCKIPM_SOLVER}: Unsupported (q={prog.q:g}, a zero capacity or offsets in the norms)")
         return out
     t0 = time.perf_counter()
     D = _scaled_program(prog)
@@ -739,6 +740,6 @@ def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int | None =
         return out
     V = res.x * D.col_scale[None, :]
     out.ok, out.status, out.objective_usd = True, "optimal", res.objective * D.obj_scale
-    x = prog.layout.rebuild(V * prog.unit, sc.demand)   # type: ignore[operator]
-    out.schedule = _snap_to_demand(x, sc.demand)
+    x = prog.layout.rebuild(V * prog.unit, prog.demand)   # type: ignore[operator]
+    out.schedule = _snap_to_demand(x, prog.demand)
     return out
