@@ -56,6 +56,8 @@ NOT_RUN = {
         "budgets",
     ("docs/experiments.md", "python -m equiglb.sweep --search optuna --n-trials"):
         "30 trials of 200k steps; tests/test_sweep.py runs the search with 2 tiny trials",
+    ("docs/training.md", "import equiglb"):
+        "a search plays about 800 episodes (8 minutes); tests/test_search.py runs small ones",
     ("docs/experiments.md", "ray start --head --port 6379                      "):
         "needs several machines; tests/test_sweep.py starts a head on 127.0.0.1 and sweeps with --address",
 }
