@@ -39,7 +39,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from equiglb.control.offline_direct import _LOCAL, _SOCIAL, DirectOutcome, DirectProgram, _snap_to_demand
+from equiglb.control.offline_direct import _LOCAL, DirectOutcome, DirectProgram, _snap_to_demand
 
 __all__ = ["solve_blockipm", "blockipm_applies", "BLOCKIPM_SOLVER", "TOL", "MAX_ITER"]
 
@@ -121,12 +121,7 @@ def _scaled_program(prog: DirectProgram) -> _Data:
     norms = prog._norms()
     cost = prog._cost()
     if q == 1.0:                              # the footprints are linear: they join the cost
-        for kind, a in norms:
-            if kind == _SOCIAL:
-                cols = np.nonzero(L.social_region >= 0)[0]
-                cost[:, cols] += a[0, L.social_region[cols]] * L.social_loss[cols]
-            else:
-                cost[:, L.e_cols] += a[:, L.e_sites]
+        prog._linear_norms_into(cost, norms)
         norms = []
     u = prog.capacity[L.e_sites] / (prog.unit * prog.e_ref)
     col_scale = np.ones(n)

@@ -447,6 +447,17 @@ class DirectProgram:
         """The offsets' sum, the constant they add to the objective for q = 1 (USD, in the program's load units)."""
         return float(sum(off.sum() for off in self._norm_offsets(norms).values()))
 
+    def _linear_norms_into(self, cost: np.ndarray, norms: list[tuple[int, np.ndarray]]) -> None:
+        """q = 1: the norms are sums of nonnegative footprints, linear in the columns; add their coefficients
+        to ``cost`` (T, n) in place (carbon, water on the E columns; social on the columns of each region)."""
+        L = self.layout
+        for kind, a in norms:
+            if kind == _SOCIAL:
+                cols = np.nonzero(L.social_region >= 0)[0]
+                cost[:, cols] += a[0, L.social_region[cols]] * L.social_loss[cols]
+            else:
+                cost[:, L.e_cols] += a[:, L.e_sites]
+
     def _template(self, norms: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, ...]:
         """Entries of one slot's columns: (column, kind, index, base value), sorted by column; ``index`` is
         the local row (kind _LOCAL), the site (carbon, water) or the region (social)."""
@@ -577,12 +588,7 @@ class DirectProgram:
         n_rows = n_slot_rows
         if self.q == 1.0:
             # the footprints are linear: their coefficients join the cost
-            for kind, a in norms:
-                if kind == _SOCIAL:
-                    cols = np.nonzero(L.social_region >= 0)[0]
-                    cost[:, cols] += a[0, L.social_region[cols]] * L.social_loss[cols]
-                else:
-                    cost[:, L.e_cols] += a[:, L.e_sites]
+            self._linear_norms_into(cost, norms)
             constant = self._offset_constant(norms)
             norms = []
         else:
@@ -673,12 +679,7 @@ class DirectProgram:
         n_zero = r
         b_norm: list[np.ndarray] = [np.zeros(r - n_slot_rows)]
         if q == 1.0:
-            for kind, a in norms:
-                if kind == _SOCIAL:
-                    cols = np.nonzero(L.social_region >= 0)[0]
-                    cost[:, cols] += a[0, L.social_region[cols]] * L.social_loss[cols]
-                else:
-                    cost[:, L.e_cols] += a[:, L.e_sites]
+            self._linear_norms_into(cost, norms)
             constant = self._offset_constant(norms)
             norms = []
             sign = 1.0
