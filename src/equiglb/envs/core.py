@@ -349,20 +349,24 @@ def recent_forecast_errors(forecaster: Forecaster, ts: np.ndarray, lead: int, sc
     issued = forecaster.table(ts, lead) * scales                                  # (L, lead, S)
     truth = forecaster.truth[ts] * scales                                         # (L, S)
     edges = np.cumsum([0, *groups])
-    out = np.zeros((len(ts), 3 * len(groups)))
-    for k, h in enumerate((1, lead) if lead > 1 else (1,)):
+
+    def trailing_means(h: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean absolute and mean signed error of the issues h hours ahead over the trailing window, per
+        series: (L, S) each."""
         err = np.zeros((len(ts), scales.size))
         valid = ts - h >= first                                                   # target u issued at u - h
         err[valid] = issued[(ts - h - first)[valid], h - 1] - truth[valid]
         n = np.maximum(_trailing_sum(valid.astype(np.float64), window), 1.0)[:, None]
-        abs_mean, signed_mean = _trailing_sum(np.abs(err), window) / n, _trailing_sum(err, window) / n
-        for g in range(len(groups)):
-            sl = slice(edges[g], edges[g + 1])
-            if k == 0:
-                out[:, 3 * g] = abs_mean[:, sl].mean(axis=1)
-                out[:, 3 * g + 1] = signed_mean[:, sl].mean(axis=1)
-            if k == 1 or lead == 1:
-                out[:, 3 * g + 2] = abs_mean[:, sl].mean(axis=1)
+        return _trailing_sum(np.abs(err), window) / n, _trailing_sum(err, window) / n
+
+    abs1, signed1 = trailing_means(1)
+    abs_lead = trailing_means(lead)[0] if lead > 1 else abs1
+    out = np.zeros((len(ts), 3 * len(groups)))
+    for g in range(len(groups)):
+        sl = slice(edges[g], edges[g + 1])
+        out[:, 3 * g] = abs1[:, sl].mean(axis=1)
+        out[:, 3 * g + 1] = signed1[:, sl].mean(axis=1)
+        out[:, 3 * g + 2] = abs_lead[:, sl].mean(axis=1)
     return out
 
 
