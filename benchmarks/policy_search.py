@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import equiglb  # noqa: E402,F401  (registers the ids)
-from equiglb.agents.search import episode_objective, search_multipliers  # noqa: E402
+from equiglb.agents.search import search_multipliers  # noqa: E402
 from equiglb.evaluation import evaluate_policy  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 
@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         table = evaluate_policy(policy, "equiglb/EquitableGLB-v0", split=eval_split, name="cem-linear",
                                 baselines=baselines, env_kwargs=eval_kw)
         gaps = dict(zip(table["policy"], 100 * table["gap_to_offline"]))
-        ev = gym.make("equiglb/EquitableGLB-v0", **eval_kw)
-        j_agent = episode_objective(ev, policy, ev.unwrapped.config.split_start)
+        j_agent = float(table.loc[table["policy"] == "cem-linear", "objective"].iloc[0])
         row = {"seed": seed, "gap_pct": gaps["cem-linear"], "train_change_pct": hist.center_pct[-1],
                "search_s": hist.seconds, "objective_usd": j_agent, "theta": policy.theta.round(4).tolist()}
         rows.append(row)
