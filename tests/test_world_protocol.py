@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +17,15 @@ import equiglb
 from equiglb.protocol import episodes, evaluation_months, summary_rows, tuning_hours
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EQUIGLB_SHARED_TRACES", REPO.parent / "shared" / "traces"))
 ZONES = ["SG", "KR"]
 TEST_MONTHS = [f"2024-{m:02d}" for m in range(7, 13)]
 VAL_MONTHS = [f"2024-{m:02d}" for m in range(1, 7)]
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    for d in ("sustain-cluster", "servegen"):
-        if not (SHARED / d / "MANIFEST.tsv").is_file():
-            pytest.skip(f"real data set {d} not found at {SHARED / d} (set EQUIGLB_SHARED_TRACES)")
-    return SHARED
+def data_dir(world_data_dir: Path) -> Path:
+    """The real data folder (tests/conftest.py's ``world_data_dir``: skips with a reason when absent)."""
+    return world_data_dir
 
 
 @pytest.fixture(scope="module")
