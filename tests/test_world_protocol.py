@@ -16,7 +16,6 @@ import pytest
 import equiglb
 from equiglb.protocol import episodes, evaluation_months, summary_rows, tuning_hours
 
-REPO = Path(__file__).resolve().parents[1]
 ZONES = ["SG", "KR"]
 TEST_MONTHS = [f"2024-{m:02d}" for m in range(7, 13)]
 VAL_MONTHS = [f"2024-{m:02d}" for m in range(1, 7)]
