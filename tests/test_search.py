@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import equiglb
-from equiglb.agents.search import N_FEATURES, LinearMultipliers, episode_objective, search_multipliers
+from equiglb.agents.search import (
+    FEATURE_SETS,
+    N_FEATURES,
+    LinearMultipliers,
+    episode_objective,
+    search_multipliers,
+)
 from equiglb.baselines import make_policy
 from equiglb.ledger import evaluate
 from equiglb.validate import OptionError
@@ -18,14 +25,37 @@ KW = {"action_mode": "mpc_residual", "mpc_horizon": 6, "mpc_residual_max_factor"
       "episode_length": 24, "random_start": False, "split": "train"}
 
 
-def test_zero_weights_are_the_planner_alone():
+@pytest.mark.parametrize("features", sorted(FEATURE_SETS))
+def test_zero_weights_are_the_planner_alone(features):
     env = gym.make("equiglb/EquitableGLB-v0", **KW)
-    pol = LinearMultipliers.for_env(env)
+    pol = LinearMultipliers.for_env(env, features=features)
+    assert pol.theta.shape == (2, len(FEATURE_SETS[features])) and not pol.theta.any()
     j = episode_objective(env, pol, 48)
     window = env.unwrapped.window()
     planner = make_policy("mpc", horizon=6)
     assert j == pytest.approx(evaluate(window, planner.schedule(window, env.unwrapped.weights),
                                        env.unwrapped.weights).objective_usd, rel=1e-9)
+
+
+def test_feature_sets_read_their_features_of_the_full_set():
+    """Sizes 8 / 4 / 1; each set's φ is its indices of the full φ; the constant set acts the same at every state."""
+    assert {f: len(ix) for f, ix in FEATURE_SETS.items()} == {"full": N_FEATURES, "spreads": 4, "constant": 1}
+    env = gym.make("equiglb/EquitableGLB-v0", **KW)
+    obs0, _ = env.reset(seed=0, options={"start": 30})
+    for _ in range(5):                                 # footprints accumulate: the spreads leave 0
+        obs1, *_ = env.step(np.zeros(2, np.float32))
+    full = LinearMultipliers.for_env(env)
+    spreads = LinearMultipliers.for_env(env, features="spreads")
+    phi0, phi1 = full.features(obs0), full.features(obs1)
+    assert not np.array_equal(phi0, phi1) and phi1[4] > 0 and phi1[5] > 0
+    np.testing.assert_array_equal(spreads.features(obs1), phi1[[0, 1, 4, 5]])
+    theta = np.array([[0.3, -1.0, 2.0, 0.5], [-0.2, 0.4, -1.5, 1.0]])
+    a1 = LinearMultipliers.for_env(env, theta, features="spreads")(obs1)
+    np.testing.assert_allclose(a1, np.tanh(theta @ phi1[[0, 1, 4, 5]]), rtol=1e-6)
+    const = LinearMultipliers.for_env(env, np.array([0.4, -0.7]), features="constant")
+    np.testing.assert_array_equal(const.features(obs1), [1.0])
+    np.testing.assert_array_equal(const(obs0), const(obs1))
+    np.testing.assert_allclose(const(obs0), np.tanh([0.4, -0.7]), rtol=1e-6)
 
 
 def test_actions_follow_the_weights_and_stay_in_range():
@@ -38,13 +68,48 @@ def test_actions_follow_the_weights_and_stay_in_range():
     np.testing.assert_allclose(a, [1.0, np.tanh(-0.5)], rtol=1e-6)
 
 
-def test_save_and_load_round_trip(tmp_path):
+@pytest.mark.parametrize("features", sorted(FEATURE_SETS))
+def test_save_and_load_round_trip(tmp_path, features):
+    env = gym.make("equiglb/EquitableGLB-v0", **KW)
+    pol = LinearMultipliers.for_env(env, np.arange(2 * len(FEATURE_SETS[features])) / 10.0 - 0.3, features)
+    pol.save(tmp_path / "p.json")
+    assert json.loads((tmp_path / "p.json").read_text())["features"] == features
+    back = LinearMultipliers.load(tmp_path / "p.json")
+    assert back.feature_set == features
+    np.testing.assert_array_equal(back.theta, pol.theta)
+    obs, _ = env.reset(seed=0, options={"start": 30})
+    for _ in range(3):
+        obs, *_ = env.step(np.zeros(2, np.float32))
+    np.testing.assert_array_equal(back(obs), pol(obs))
+
+
+def test_a_file_without_a_feature_set_holds_the_full_set(tmp_path):
+    """Files written before the option existed: the 16 weights of the full set."""
     env = gym.make("equiglb/EquitableGLB-v0", **KW)
     pol = LinearMultipliers.for_env(env, np.arange(2 * N_FEATURES) / 10.0)
-    pol.save(tmp_path / "p.json")
-    back = LinearMultipliers.load(tmp_path / "p.json")
+    d = pol.to_dict()
+    del d["features"]
+    (tmp_path / "old.json").write_text(json.dumps(d))
+    back = LinearMultipliers.load(tmp_path / "old.json")
+    assert back.feature_set == "full"
     obs, _ = env.reset(seed=0)
     np.testing.assert_array_equal(back(obs), pol(obs))
+
+
+def test_a_bad_feature_set_or_weight_count_is_refused_by_name(tmp_path):
+    env = gym.make("equiglb/EquitableGLB-v0", **KW)
+    with pytest.raises(OptionError, match=r"features='middle': expected one of \['constant', 'full', 'spreads'\]"):
+        LinearMultipliers.for_env(env, features="middle")
+    with pytest.raises(OptionError, match="features=None"):
+        LinearMultipliers(np.zeros(2), 10, 10, 6, features=None)  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="features='middle'"):
+        search_multipliers(KW, [0], iterations=1, population=3, features="middle")
+    with pytest.raises(OptionError, match=r"theta: features='constant' takes 2 x 1 weights, got 16"):
+        LinearMultipliers.for_env(env, np.zeros((2, N_FEATURES)), features="constant")
+    d = LinearMultipliers.for_env(env).to_dict()
+    (tmp_path / "bad.json").write_text(json.dumps({**d, "features": "Full"}))
+    with pytest.raises(OptionError, match="features='Full'"):
+        LinearMultipliers.load(tmp_path / "bad.json")
 
 
 def test_refuses_an_environment_without_its_features():
@@ -68,3 +133,12 @@ def test_the_search_is_seeded_and_never_reads_the_held_out_window():
     p3, _ = search_multipliers({**KW, "scenario": dataclasses.replace(sc, **arrays)}, [0, 100], seed=3,
                                iterations=2, population=3, elite=2)
     np.testing.assert_array_equal(p1.theta, p3.theta)
+
+
+def test_the_search_trains_the_weights_of_its_feature_set():
+    """features="constant": 2 weights searched, the same seeded result twice, and a policy of that set."""
+    p1, h1 = search_multipliers(KW, [0], seed=5, iterations=2, population=3, elite=2, features="constant")
+    p2, _ = search_multipliers(KW, [0], seed=5, iterations=2, population=3, elite=2, features="constant")
+    assert p1.feature_set == "constant" and p1.theta.shape == (2, 1) and p1.theta.any()
+    np.testing.assert_array_equal(p1.theta, p2.theta)
+    assert len(h1.center_pct) == 2

@@ -12,11 +12,15 @@ per-slot rewards sees mostly noise (PPO's learned multipliers ended 0.09 points 
 the synthetic validation window, with or without a planner-relative reward or forecast-error features;
 docs/experiments-log.md). The cross-entropy method compares candidate policies on the *same* training
 windows (common random numbers: each window's forecasts and data are fixed), so the comparison is of J
-itself, and a policy of 16 numbers cannot memorise the windows.
+itself. A policy of 16 numbers (the set ``"full"``) can still fit two or three windows; the smaller sets
+have fewer weights to fit them with (docs/experiments-log.md).
 
-The policy: ``a = tanh(Θ φ(obs))``, Θ of shape (2, :data:`N_FEATURES`) for the carbon and water
+The policy: ``a = tanh(Θ φ(obs))``, Θ of shape (2, number of features) for the carbon and water
 multipliers (action 0: the planner alone), with the features φ read from the observation of
-``gymnasium.make(..., action_mode="mpc_residual", forecast_errors=True)``:
+``gymnasium.make(..., action_mode="mpc_residual", forecast_errors=True)``. The option ``features`` names
+the set (:data:`FEATURE_SETS`): ``"full"`` (all 8 below, 16 weights), ``"spreads"`` (the constant, elapsed
+and the two footprint spreads, 8 weights) or ``"constant"`` (the constant alone: a state-independent pair of
+multipliers, 2 weights; fewer weights fit a few training windows less closely):
 
 | feature | meaning |
 |---|---|
@@ -27,6 +31,8 @@ multipliers (action 0: the planner alone), with the features φ read from the ob
 | water spread | the same for water |
 | price error | 10 × mean absolute error of the price forecasts at the longest lead, last 24 h |
 | carbon error | 10 × the same for carbon |
+
+The features are in this order in every set (a set keeps the order of the table).
 """
 
 from __future__ import annotations
@@ -43,10 +49,24 @@ import numpy as np
 
 from equiglb.validate import OptionError
 
-__all__ = ["LinearMultipliers", "SearchHistory", "search_multipliers", "N_FEATURES", "episode_objective"]
+__all__ = ["LinearMultipliers", "SearchHistory", "search_multipliers", "N_FEATURES", "FEATURE_NAMES",
+           "FEATURE_SETS", "episode_objective"]
 
-#: features of the policy (module docstring)
-N_FEATURES = 8
+#: the features of the set ``"full"`` (module docstring), in order
+FEATURE_NAMES = ("constant", "elapsed", "sin hour", "cos hour", "carbon spread", "water spread", "price error",
+                 "carbon error")
+#: number of features of the set ``"full"``
+N_FEATURES = len(FEATURE_NAMES)
+#: feature set -> the indices of :data:`FEATURE_NAMES` it reads
+FEATURE_SETS: dict[str, tuple[int, ...]] = {"full": tuple(range(N_FEATURES)), "spreads": (0, 1, 4, 5),
+                                            "constant": (0,)}
+
+
+def _feature_set(features: Any) -> tuple[int, ...]:
+    """The indices of the set named ``features``, or :class:`OptionError` naming the option and its value."""
+    if not isinstance(features, str) or features not in FEATURE_SETS:
+        raise OptionError(f"features={features!r}: expected one of {sorted(FEATURE_SETS)}")
+    return FEATURE_SETS[features]
 ENV_ID = "equiglb/EquitableGLB-v0"
 
 
@@ -54,22 +74,37 @@ class LinearMultipliers:
     """``obs -> tanh(Θ φ(obs))``: the policy of :func:`search_multipliers` for one environment layout.
 
     Args:
-        theta: (2, :data:`N_FEATURES`) weights (zeros: the planner alone).
+        theta: (2, number of features of the set) weights (zeros: the planner alone).
         n_sites, n_regions: N and J of the scenario (they fix where the features sit in the observation).
         forecast_horizon: hours of forecasts in the observation (the error features follow them).
+        features: the feature set, a name of :data:`FEATURE_SETS` (``"full"``: all 8).
     """
 
-    def __init__(self, theta: np.ndarray, n_sites: int, n_regions: int, forecast_horizon: int):
-        self.theta = np.asarray(theta, dtype=np.float64).reshape(2, N_FEATURES)
+    def __init__(self, theta: np.ndarray, n_sites: int, n_regions: int, forecast_horizon: int,
+                 features: str = "full"):
+        self._index = np.array(_feature_set(features))
+        self.feature_set = features
+        theta = np.asarray(theta, dtype=np.float64)
+        if theta.size != 2 * len(self._index):
+            raise OptionError(f"theta: features={features!r} takes 2 x {len(self._index)} weights, got "
+                              f"{theta.size} (shape {theta.shape})")
+        self.theta = theta.reshape(2, len(self._index))
         self.n_sites, self.n_regions, self.forecast_horizon = int(n_sites), int(n_regions), int(forecast_horizon)
         N, J = self.n_sites, self.n_regions
         self._hour_at = 3 * N + J                       # sin, cos
         self._cum_at = 3 * N + J + 2                    # C (N), W (N), S (J), elapsed
         self._errors_at = self._cum_at + 2 * N + J + 1 + forecast_horizon * (3 * N + J)
 
+    @property
+    def n_features(self) -> int:
+        """Number of features of the set (the weights are 2 x this)."""
+        return len(self._index)
+
     @classmethod
-    def for_env(cls, env: gym.Env, theta: np.ndarray | None = None) -> LinearMultipliers:
-        """The policy for ``env``'s layout (it must run ``mpc_residual`` with ``forecast_errors=True``)."""
+    def for_env(cls, env: gym.Env, theta: np.ndarray | None = None, features: str = "full") -> LinearMultipliers:
+        """The policy for ``env``'s layout (it must run ``mpc_residual`` with ``forecast_errors=True``);
+        ``theta`` None: zeros (the planner alone)."""
+        index = _feature_set(features)
         base: Any = env.unwrapped
         cfg = base.config
         if cfg.action_mode != "mpc_residual" or not cfg.forecast_errors or base.action_space.shape != (2,):
@@ -77,12 +112,13 @@ class LinearMultipliers:
                               f"two multipliers (no social term), got action_mode={cfg.action_mode!r}, "
                               f"forecast_errors={cfg.forecast_errors!r}, action shape {base.action_space.shape}")
         sc = base.scenario
-        pol = cls(np.zeros((2, N_FEATURES)) if theta is None else theta, sc.N, sc.J, cfg.forecast_horizon)
+        pol = cls(np.zeros((2, len(index))) if theta is None else theta, sc.N, sc.J, cfg.forecast_horizon,
+                  features)
         assert pol._errors_at == base.observer._errors_at
         return pol
 
-    def features(self, obs: np.ndarray) -> np.ndarray:
-        """φ(obs), (:data:`N_FEATURES`,)."""
+    def all_features(self, obs: np.ndarray) -> np.ndarray:
+        """The 8 features of the set ``"full"`` (:data:`FEATURE_NAMES`), whatever the policy's set."""
         N, J = self.n_sites, self.n_regions
         o = np.asarray(obs, dtype=np.float64)
         c, w = o[self._cum_at:self._cum_at + N], o[self._cum_at + N:self._cum_at + 2 * N]
@@ -91,13 +127,17 @@ class LinearMultipliers:
         return np.array([1.0, elapsed, o[self._hour_at], o[self._hour_at + 1], _spread(c), _spread(w),
                          10.0 * err[2], 10.0 * err[5]])
 
+    def features(self, obs: np.ndarray) -> np.ndarray:
+        """φ(obs) of the policy's set, (:attr:`n_features`,)."""
+        return self.all_features(obs)[self._index]
+
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         return np.tanh(self.theta @ self.features(obs)).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the weights and the layout."""
-        return {"theta": self.theta.tolist(), "n_sites": self.n_sites, "n_regions": self.n_regions,
-                "forecast_horizon": self.forecast_horizon}
+        """JSON-ready: the weights, the feature set and the layout."""
+        return {"theta": self.theta.tolist(), "features": self.feature_set, "n_sites": self.n_sites,
+                "n_regions": self.n_regions, "forecast_horizon": self.forecast_horizon}
 
     def save(self, path: str | Path) -> None:
         """Write :meth:`to_dict` as JSON."""
@@ -105,9 +145,11 @@ class LinearMultipliers:
 
     @classmethod
     def load(cls, path: str | Path) -> LinearMultipliers:
-        """Read a policy written by :meth:`save`."""
+        """Read a policy written by :meth:`save` (a file without ``features``, written before the option
+        existed, holds the set ``"full"``)."""
         d = json.loads(Path(path).read_text())
-        return cls(np.array(d["theta"]), d["n_sites"], d["n_regions"], d["forecast_horizon"])
+        return cls(np.array(d["theta"]), d["n_sites"], d["n_regions"], d["forecast_horizon"],
+                   d.get("features", "full"))
 
 
 def _spread(v: np.ndarray) -> float:
@@ -142,7 +184,7 @@ class SearchHistory:
 
 def search_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], seed: int = 0, iterations: int = 10,
                        population: int = 10, elite: int = 3, init_std: float = 0.5,
-                       env_id: str = ENV_ID) -> tuple[LinearMultipliers, SearchHistory]:
+                       env_id: str = ENV_ID, features: str = "full") -> tuple[LinearMultipliers, SearchHistory]:
     """Train :class:`LinearMultipliers` by the cross-entropy method on the episodes starting at ``starts``.
 
     Args:
@@ -153,24 +195,27 @@ def search_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], see
         seed: seed of the search's sampling (the environment is deterministic given the windows).
         iterations, population, elite: the cross-entropy method's sizes.
         init_std: initial deviation of each weight.
+        features: the policy's feature set (:data:`FEATURE_SETS`): ``"full"`` (16 weights), ``"spreads"`` (8)
+            or ``"constant"`` (2).
     Returns:
         the policy at the search distribution's mean after the last iteration, and the history.
     """
     if elite < 1 or population < elite or iterations < 1:
         raise OptionError(f"search_multipliers: need 1 <= elite <= population and iterations >= 1, got "
                           f"elite={elite}, population={population}, iterations={iterations}")
+    _feature_set(features)
     env = gym.make(env_id, **dict(env_kwargs))
-    policy = LinearMultipliers.for_env(env)
+    policy = LinearMultipliers.for_env(env, features=features)
     t0 = time.perf_counter()
     base = [episode_objective(env, policy, s) for s in starts]      # Θ = 0: the planner alone
     hist = SearchHistory([int(s) for s in starts], base)
 
     def score(theta: np.ndarray) -> float:
-        policy.theta = theta.reshape(2, N_FEATURES)
+        policy.theta = theta.reshape(2, policy.n_features)
         return float(np.mean([episode_objective(env, policy, s) / b - 1.0 for s, b in zip(starts, base)]))
 
     rng = np.random.default_rng(seed)
-    dim = 2 * N_FEATURES
+    dim = 2 * policy.n_features
     mean, std = np.zeros(dim), np.full(dim, init_std)
     for _ in range(iterations):
         cands = mean + std * rng.standard_normal((population, dim))
@@ -182,4 +227,4 @@ def search_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], see
         hist.mean_pct.append(100 * float(scores.mean()))
         hist.center_pct.append(100 * score(mean))
     hist.seconds = time.perf_counter() - t0
-    return LinearMultipliers.for_env(env, mean.reshape(2, N_FEATURES)), hist
+    return LinearMultipliers.for_env(env, mean.reshape(2, policy.n_features), features), hist
