@@ -183,8 +183,12 @@ class _Pinned:
     def first_slot(self, window, data, t):
         if t > 0:            # the footprints so far are offsets inside the norms
             assert data.carbon_t.any() and data.water_m3.any() and (not self.social or data.quality_sum.any())
+        clarabel_before = self.ref.solvers_used.get("CLARABEL", 0)
         x_ref = self.ref.first_slot(window, data, t)
         optimum = float(self.ref.prob.problem.value)
+        # the reference at TIGHT settings, unless Clarabel failed there and the slot fell back to SCS (first-order,
+        # accurate to about 1e-5 only: its optimum then pins the direct solution at the looser tolerance alone)
+        ref_tight = self.ref.solvers_used.get("CLARABEL", 0) > clarabel_before
         try:
             first = self.fast.first_slot(window, data, t)
         except SolverError:   # Clarabel stopped short (InsufficientProgress): in production the reference solves it
@@ -202,7 +206,7 @@ class _Pinned:
         # tolerances where Clarabel reaches them
         assert _reference_value(self.ref, x) == pytest.approx(optimum, rel=1e-9 if self.lp else 2e-5)
         tight = None if self.lp else self.fast.program.solve(options=TIGHT)
-        if tight is not None and tight.ok:
+        if tight is not None and tight.ok and ref_tight:
             assert _reference_value(self.ref, tight.schedule) == pytest.approx(optimum, rel=2e-6)
             self.tight += 1
         self.slots += 1
