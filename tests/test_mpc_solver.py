@@ -99,6 +99,45 @@ def test_masked_lp_on_a_full_mask_equals_the_aggregate_lp():
     assert evaluate(window, a, w).objective_usd == pytest.approx(evaluate(window, m, w).objective_usd, rel=1e-9)
 
 
+@pytest.mark.parametrize("q", [1.0, math.inf])
+@pytest.mark.parametrize("H", [1, 5])
+def test_masked_lp_merges_region_classes(q, H):
+    """Regions with the same mask column are merged into one class (demand summed, one unserved load per class):
+    the run gives the cvxpy program's J, site loads and served load per class, with multipliers, while the
+    smallest class cannot be served whole (unserved load merges too); each region's routing keeps to the mask
+    and to its demand, the class's load split among its regions in proportion to their demand."""
+    import dataclasses
+
+    scn = small_synthetic(1, q)
+    N, J = scn.N, scn.J
+    sites = [[0, 1], [1, 2, 3, 4], [5, 6, 7, 8, 9]]              # class c: regions j with j % 3 == c
+    mask = np.zeros((N, J), dtype=bool)
+    for j in range(J):
+        mask[sites[j % 3], j] = True
+    window = dataclasses.replace(scn, mask=mask).window(10, 30)
+    w = window.weights
+    solver = make_mpc_solver(window, H, w)
+    assert isinstance(solver, MaskedLPSolver)
+    assert [list(g) for g in solver.classes] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
+    scales = np.exp(np.random.default_rng(1).uniform(-1.0, 1.0, size=(window.T, 2 * N)))
+    fast = _run(window, w, solver, scales)
+    ref = _run(window, w, CvxpyMPCSolver(window, H, w, solver="HIGHS"), scales)
+    tol = 1e-6 * window.demand.max()
+    assert fast.min() >= 0 and np.all(fast[:, ~window.allowed] == 0)
+    np.testing.assert_allclose(fast.sum(axis=(2, 3)), ref.sum(axis=(2, 3)), rtol=1e-6, atol=tol)
+    served, served_ref = fast.sum(axis=(1, 3)), ref.sum(axis=(1, 3))                  # (T, J) load units
+    for members in solver.classes:
+        np.testing.assert_allclose(served[:, members].sum(axis=1), served_ref[:, members].sum(axis=1),
+                                   rtol=1e-6, atol=tol)
+        # pro rata: every region of a class is served the same fraction of its demand
+        frac = served[:, members] / window.demand[:, members]
+        np.testing.assert_allclose(frac, frac[:, :1].repeat(len(members), axis=1), rtol=1e-12)
+    assert np.all(served <= window.demand * (1 + 1e-12))
+    assert np.any(served[:, 0] < 0.99 * window.demand[:, 0])                           # unserved load in class 0
+    j_fast, j_ref = evaluate(window, fast, w).objective_usd, evaluate(window, ref, w).objective_usd
+    assert j_fast == pytest.approx(j_ref, rel=1e-7)
+
+
 @pytest.mark.parametrize("structure", ["full", "partial", "social", "three models"])
 @pytest.mark.parametrize("q", [1.0, math.inf])
 def test_warm_start_keeps_the_optimum(structure, q):

@@ -21,8 +21,9 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
   aggregated over regions exactly as the offline program does, written as a linear program in matrix
   form and handed to HiGHS directly (5-10x faster per slot than through cvxpy at H = 1..24,
   ``benchmarks/mpc_time.py``);
-* :class:`MaskedLPSolver`, the same for a **partial** connectivity mask (eGLB-2022 partial): the
-  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load;
+* :class:`MaskedLPSolver`, the same for a **partial** connectivity mask (eGLB-2022 partial): the program
+  over region classes (regions with the same mask column merged: demand summed, one unserved load per class,
+  the class's load split among its regions in proportion to their demand; exact) as one LP to HiGHS;
 * :class:`DirectMPCSolver`, for **every other structure** (several models, a social or latency term, any q:
   the ``world`` and ``synthetic-multimodel`` scenarios, every q = 2 run): the offline program's matrix
   form (:class:`~equiglb.control.offline_direct.DirectProgram`) of length H with the footprints so far as
@@ -46,7 +47,7 @@ import numpy as np
 
 from equiglb.control import MAX_HORIZON_H
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
-from equiglb.control.offline_direct import DirectProgram
+from equiglb.control.offline_direct import DirectProgram, _classes
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
@@ -278,16 +279,24 @@ class AggregateLPSolver:
 
 class MaskedLPSolver:
     """Accelerator of :class:`CvxpyMPCSolver` for a **partial** connectivity mask (one model, no social or
-    latency term, q in {1, inf}; e.g. eGLB-2022 partial): the per-region program as one LP in matrix form,
-    solved by HiGHS directly, as :class:`AggregateLPSolver` does for a full mask.
+    latency term, q in {1, inf}; e.g. eGLB-2022 partial): the program over **region classes** as one LP in
+    matrix form, solved by HiGHS directly, as :class:`AggregateLPSolver` does for a full mask.
 
-    Columns: x[t, p] for every allowed (site, region) pair p (H·P), the unserved load u[t, j] (H·J), and for
-    q = inf the epigraph variables z_c, z_w. Rows: demand ``Σ_i x[t, i, j] + u[t, j] = λ[t, j]`` (H·J),
-    capacity ``Σ_j e x[t, i, j] <= M_i`` (H·N) and, for q = inf, ``s_i (offset_i + Σ_{t,j} coef[t, i]
-    x[t, i, j]) - z <= 0`` per site and footprint. For q = 1 the footprint coefficients join the energy
-    cost. Unserved load is per region, as in :class:`OfflineProblem` without aggregation. The objective
-    depends on the site totals only, so where several regional splits are optimal the routing may differ
-    from the cvxpy program's while J is the same (tests pin J and the site loads).
+    A region class is the regions with the same allowed sites (the same column of the mask). The program's
+    objective reads the site totals only and unserved load is penalised linearly at one price per load unit,
+    so the regions of a class are interchangeable: the program is solved for one region per class (its demand
+    the class's sum, one unserved load per class and slot) and the class's load at each site is split among
+    its regions in proportion to their demand. Any per-region solution sums to a class solution of the same
+    cost, and the pro-rata split of a class solution (unserved load included) is a per-region solution of the
+    same site totals and unserved total, so the optimum is the per-region program's (:class:`OfflineProblem`
+    without aggregation).
+
+    Columns: x[t, p] for every allowed (site, class) pair p (H·P), the unserved load u[t, g] (H·G), and for
+    q = inf the epigraph variables z_c, z_w. Rows: demand ``Σ_i x[t, i, g] + u[t, g] = Λ[t, g]`` (H·G),
+    capacity ``Σ_g e x[t, i, g] <= M_i`` (H·N) and, for q = inf, ``s_i (offset_i + Σ_{t,g} coef[t, i]
+    x[t, i, g]) - z <= 0`` per site and footprint. For q = 1 the footprint coefficients join the energy
+    cost. Where several splits among classes are optimal the routing may differ from the cvxpy program's
+    while J is the same (tests pin J and the site loads).
     """
 
     @staticmethod
@@ -305,21 +314,30 @@ class MaskedLPSolver:
         self.key = _structure_key(scenario, H, weights, True)
         sc, N, J = scenario, scenario.N, scenario.J
         self.N, self.J = N, J
-        self.site_of, self.region_of = np.nonzero(sc.allowed[:, :, 0])     # the allowed pairs p
+        #: the region classes (regions with the same mask column), in order of first region
+        self.classes = _classes(sc, latency=False)
+        G = self.G = len(self.classes)
+        self.class_of = np.empty(J, dtype=np.int64)
+        for g, members in enumerate(self.classes):
+            self.class_of[members] = g
+        self.member = np.zeros((J, G))                                     # region j in class g: 1
+        self.member[np.arange(J), self.class_of] = 1.0
+        reach = np.stack([sc.allowed[:, members[0], 0] for members in self.classes], axis=1)   # (N, G)
+        self.site_of, self.cls_of = np.nonzero(reach)                      # the allowed (site, class) pairs p
         P = self.P = len(self.site_of)
         self.maxima = weights.q == math.inf
-        nx, nu = H * P, H * J
+        nx, nu = H * P, H * G
         self.n_col = nx + nu + (2 if self.maxima else 0)
-        self.r_cap = H * J                                                 # first capacity row
-        self.r_foot = H * J + H * N                                        # first footprint row (q = inf)
+        self.r_cap = H * G                                                 # first capacity row
+        self.r_foot = H * G + H * N                                        # first footprint row (q = inf)
         self.n_row = self.r_foot + (2 * N if self.maxima else 0)
         per_x = 4 if self.maxima else 2
         t_of, p_of = np.divmod(np.arange(nx), P)
-        i_of, j_of = self.site_of[p_of], self.region_of[p_of]
-        rows = [t_of * J + j_of, self.r_cap + t_of * N + i_of]
+        i_of, g_of = self.site_of[p_of], self.cls_of[p_of]
+        rows = [t_of * G + g_of, self.r_cap + t_of * N + i_of]
         if self.maxima:
             rows += [self.r_foot + i_of, self.r_foot + N + i_of]
-        index = [np.stack(rows, axis=1).ravel(), np.arange(nu)]           # u[t, j] -> demand row t J + j
+        index = [np.stack(rows, axis=1).ravel(), np.arange(nu)]           # u[t, g] -> demand row t G + g
         start = [np.arange(nx) * per_x, per_x * nx + np.arange(nu)]
         if self.maxima:
             index += [self.r_foot + np.arange(N), self.r_foot + N + np.arange(N)]
@@ -337,15 +355,15 @@ class MaskedLPSolver:
         self.row_upper = np.zeros(self.n_row)
         self.highs = _quiet_highs()
         self.solvers_used: dict[str, int] = {}
-        self.col_blocks, self.row_blocks = [(0, P), (nx, J)], [(0, J), (self.r_cap, N)]
+        self.col_blocks, self.row_blocks = [(0, P), (nx, G)], [(0, G), (self.r_cap, N)]
         self.warm_start = False
         self._basis: highspy.HighsBasis | None = None
         self._last_t = -2                                     # the slot of the previous solve
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
-        w, H, N, J, P = self.weights, self.H, self.N, self.J, self.P
-        nx, nu = H * P, H * J
+        w, H, N, G, P = self.weights, self.H, self.N, self.G, self.P
+        nx, nu = H * P, H * G
         mwh = float(scenario.energy_per_unit[0]) * scenario.pue               # facility MWh per load unit
         omega = scenario.region_weights
         coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
@@ -354,9 +372,9 @@ class MaskedLPSolver:
         cost = np.zeros(self.n_col)
         cost[:nx] = (data.price * mwh)[t_of, i_of]
         cost[nx:nx + nu] = w.unserved_penalty_usd
-        demand = data.demand.ravel()                                           # (H J,) row t J + j
-        self.row_lower[:nu] = demand
-        self.row_upper[:nu] = demand
+        demand = data.demand @ self.member                                     # (H, G) Λ[t, g]
+        self.row_lower[:nu] = demand.ravel()                                   # row t G + g
+        self.row_upper[:nu] = demand.ravel()
         self.row_upper[self.r_cap:self.r_foot] = np.tile(data.capacity, H)
         if self.maxima:
             cost[nx + nu:] = 1.0
@@ -366,9 +384,11 @@ class MaskedLPSolver:
             self.row_upper[self.r_foot + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
         else:
             cost[:nx] += (coef_c + coef_w)[t_of, i_of]
-        x = np.zeros((N, J, 1))
-        x[self.site_of, self.region_of, 0] = np.maximum(_solve_lp(self, cost, t)[:P], 0.0)
-        return x
+        load = np.zeros((N, G))
+        load[self.site_of, self.cls_of] = np.maximum(_solve_lp(self, cost, t)[:P], 0.0)   # slot 0's x[i, g]
+        lam0, tot0 = data.demand[0], demand[0]
+        share = np.divide(lam0, tot0[self.class_of], out=np.zeros(self.J), where=tot0[self.class_of] > 0)
+        return (load[:, self.class_of] * share[None, :])[..., None]
 
 
 class DirectMPCSolver:
