@@ -47,7 +47,7 @@ import numpy as np
 
 from equiglb.control import MAX_HORIZON_H
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
-from equiglb.control.offline_direct import DirectProgram, _classes
+from equiglb.control.offline_direct import DirectProgram, _classes, pass_lp
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
@@ -173,11 +173,13 @@ def _quiet_highs() -> highspy.Highs:
     return hs
 
 
-def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, lp: highspy.HighsLp, t: int) -> None:
-    """Pass ``lp`` to the solver's HiGHS and solve it, from the previous slot's basis moved one slot ahead when
-    the previous program was slot t - 1 of the same run (else a cold start)."""
+def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: int) -> None:
+    """Pass the solver's LP (its matrix and bounds, the column costs ``cost``) to its HiGHS and solve it, from the
+    previous slot's basis moved one slot ahead when the previous program was slot t - 1 of the same run (else a
+    cold start)."""
     hs = solver.highs
-    hs.passModel(lp)
+    pass_lp(hs, cost, solver.col_lower, solver.col_upper, solver.row_lower, solver.row_upper, solver.start,
+            solver.index, solver.values)
     prev = solver._basis
     if solver.warm_start and prev is not None and t == solver._last_t + 1:
         shifted = _shifted_basis(prev, solver.col_blocks, solver.row_blocks, solver.H, solver.n_row)
@@ -469,13 +471,7 @@ def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: i
     """Solve ``solver``'s LP (its matrix and bounds, the column costs ``cost``) with its HiGHS instance at
     slot t; the column values. A status other than optimal is a :class:`SolverError`."""
     hs = solver._highspy
-    lp = hs.HighsLp()
-    lp.num_col_, lp.num_row_ = solver.n_col, solver.n_row
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, solver.col_lower, solver.col_upper
-    lp.row_lower_, lp.row_upper_ = solver.row_lower, solver.row_upper
-    lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = solver.start, solver.index, solver.values
-    _run_warm(solver, lp, t)
+    _run_warm(solver, cost, t)
     status = solver.highs.getModelStatus()
     if status != hs.HighsModelStatus.kOptimal:
         raise SolverError(f"MPC at slot t={t}: HiGHS returned {solver.highs.modelStatusToString(status)}")
