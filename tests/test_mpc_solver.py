@@ -1,4 +1,4 @@
-"""MPC's solver seam: the direct HiGHS LPs (accelerators) and the direct program for every other structure
+"""MPC's solver seam: the direct HiGHS LP (accelerator) and the direct program for every other structure
 (DirectMPCSolver: HiGHS or Clarabel) pinned to the cvxpy program (reference), and the options of
 ``action_mode="mpc_residual"``."""
 
@@ -15,7 +15,6 @@ from equiglb.control.mpc import (
     AggregateLPSolver,
     CvxpyMPCSolver,
     DirectMPCSolver,
-    MaskedLPSolver,
     MPCCore,
     make_mpc_solver,
 )
@@ -43,9 +42,12 @@ def _run(window, weights, solver, scales):
 def test_accelerator_equals_the_cvxpy_program(q, H):
     scn = small_synthetic(1, q)
     window, w = scn.window(10, 30), scn.weights
-    assert AggregateLPSolver.applies(window, w)
+    solver = make_mpc_solver(window, H, w)
+    assert isinstance(solver, AggregateLPSolver)
+    # a full mask is one region class: the aggregated program, capacities as column bounds (no capacity rows)
+    assert solver.G == 1 and solver.n_row == H + (2 * window.N if q == math.inf else 0)
     scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N)))
-    fast = _run(window, w, make_mpc_solver(window, H, w), scales)
+    fast = _run(window, w, solver, scales)
     ref = _run(window, w, CvxpyMPCSolver(window, H, w, solver="HIGHS"), scales)
     np.testing.assert_allclose(fast, ref, rtol=1e-6, atol=1e-6 * scn.demand.max())
     j_fast, j_ref = evaluate(window, fast, w).objective_usd, evaluate(window, ref, w).objective_usd
@@ -69,13 +71,13 @@ def _partial(q):
 
 @pytest.mark.parametrize("q", [1.0, math.inf])
 @pytest.mark.parametrize("H", [1, 5])
-def test_masked_lp_equals_the_cvxpy_program(q, H):
+def test_partial_mask_lp_equals_the_cvxpy_program(q, H):
     """The partial-mask LP gives the cvxpy program's J and site loads slot after slot, with multipliers."""
     scn = _partial(q)
     window, w = scn.window(10, 30), scn.weights
-    assert not window.allowed.all() and not AggregateLPSolver.applies(window, w)
+    assert not window.allowed.all()
     solver = make_mpc_solver(window, H, w)
-    assert isinstance(solver, MaskedLPSolver)
+    assert isinstance(solver, AggregateLPSolver) and solver.G == window.J     # every mask column distinct
     scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N)))
     fast = _run(window, w, solver, scales)
     ref = _run(window, w, CvxpyMPCSolver(window, H, w, solver="HIGHS"), scales)
@@ -88,20 +90,9 @@ def test_masked_lp_equals_the_cvxpy_program(q, H):
     assert not np.allclose(plain, fast)
 
 
-def test_masked_lp_on_a_full_mask_equals_the_aggregate_lp():
-    """On a full mask the per-region LP and the aggregated LP are the same program (same J and site loads)."""
-    scn = small_synthetic(1, math.inf)
-    window, w = scn.window(0, 24), scn.weights
-    ones = np.ones((window.T, 2 * window.N))
-    a = _run(window, w, AggregateLPSolver(window, 6, w), ones)
-    m = _run(window, w, MaskedLPSolver(window, 6, w), ones)
-    np.testing.assert_allclose(a.sum(axis=(2, 3)), m.sum(axis=(2, 3)), rtol=1e-6, atol=1e-6 * scn.demand.max())
-    assert evaluate(window, a, w).objective_usd == pytest.approx(evaluate(window, m, w).objective_usd, rel=1e-9)
-
-
 @pytest.mark.parametrize("q", [1.0, math.inf])
 @pytest.mark.parametrize("H", [1, 5])
-def test_masked_lp_merges_region_classes(q, H):
+def test_lp_merges_region_classes(q, H):
     """Regions with the same mask column are merged into one class (demand summed, one unserved load per class):
     the run gives the cvxpy program's J, site loads and served load per class, with multipliers, while the
     smallest class cannot be served whole (unserved load merges too); each region's routing keeps to the mask
@@ -117,7 +108,7 @@ def test_masked_lp_merges_region_classes(q, H):
     window = dataclasses.replace(scn, mask=mask).window(10, 30)
     w = window.weights
     solver = make_mpc_solver(window, H, w)
-    assert isinstance(solver, MaskedLPSolver)
+    assert isinstance(solver, AggregateLPSolver)
     assert [list(g) for g in solver.classes] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
     scales = np.exp(np.random.default_rng(1).uniform(-1.0, 1.0, size=(window.T, 2 * N)))
     fast = _run(window, w, solver, scales)
@@ -260,7 +251,7 @@ def test_direct_mpc_solver_solves_the_cvxpy_program(q, K, social, partial, H):
     scn = _structure(K, q, social, partial)
     window, w = scn.window(10, 8), scn.weights
     assert window.social_in_force(w) == social and (not window.mask.all()) == partial
-    lp_accelerated = AggregateLPSolver.applies(window, w) or MaskedLPSolver.applies(window, w)
+    lp_accelerated = AggregateLPSolver.applies(window, w)
     assert isinstance(make_mpc_solver(window, H, w), DirectMPCSolver) != lp_accelerated
     pinned = _Pinned(window, H, w)
     scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N + window.J)))
@@ -315,7 +306,7 @@ def test_the_seam_chooses_once_by_structure():
     multimodel = small_synthetic(3, 2.0)                                          # the multimodel scenario
     assert isinstance(make_mpc_solver(multimodel, 24, multimodel.weights), DirectMPCSolver)
     part = _partial(math.inf)
-    assert isinstance(make_mpc_solver(part, 3, part.weights), MaskedLPSolver)     # a partial mask
+    assert isinstance(make_mpc_solver(part, 3, part.weights), AggregateLPSolver)  # a partial mask
     assert isinstance(make_mpc_solver(part, 3, part.weights, solver="HIGHS"), CvxpyMPCSolver)
 
 
