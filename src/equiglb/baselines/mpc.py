@@ -10,7 +10,6 @@ from equiglb.control.mpc import (
     MAX_HORIZON_H,
     AggregateLPSolver,
     DirectMPCSolver,
-    MaskedLPSolver,
     MPCCore,
     MPCSolver,
     make_mpc_solver,
@@ -40,10 +39,10 @@ class MPCPolicy(OnlinePolicy):
             ``forecast_seed``: the same seed gives the same forecasts) and of the legacy noise, re-seeded
             at every :meth:`reset`.
         solver: a cvxpy solver to try first (with fallback); must be installed. ``None`` (default)
-            uses :class:`AggregateLPSolver` or :class:`MaskedLPSolver` where one applies, else
+            uses :class:`~equiglb.control.mpc.AggregateLPSolver` where it applies, else
             :class:`~equiglb.control.mpc.DirectMPCSolver` (the program to HiGHS or Clarabel without cvxpy);
             a name solves the cvxpy program.
-        warm_start: the direct LP paths (the LP accelerators, and DirectMPCSolver for q in {1, inf}) start each
+        warm_start: the direct LP paths (the LP accelerator, and DirectMPCSolver for q in {1, inf}) start each
             slot's solve from the previous slot's optimal basis moved one slot ahead (fewer simplex iterations;
             the same optimum J, possibly another optimal vertex where the program has several). Off by default.
 
@@ -112,7 +111,7 @@ class MPCPolicy(OnlinePolicy):
         key = _structure_key(scenario, self.H, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:
             self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
-        if isinstance(self._solver, (AggregateLPSolver, MaskedLPSolver, DirectMPCSolver)):
+        if isinstance(self._solver, (AggregateLPSolver, DirectMPCSolver)):
             self._solver.warm_start = self.warm_start
             self._solver._basis = None
         forecaster, offset = None, 0

@@ -17,18 +17,19 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
   :class:`~equiglb.control.offline.OfflineProblem` of length H, compiled once and re-solved with new
   parameter values (every structure and q; solver fallback as for the offline optimum);
 * :class:`AggregateLPSolver`, the **accelerator** where it applies (one model, every region reaching
-  every site, no social or latency term, q in {1, inf}: the default scenarios): the same program,
-  aggregated over regions exactly as the offline program does, written as a linear program in matrix
-  form and handed to HiGHS directly (5-10x faster per slot than through cvxpy at H = 1..24,
-  ``benchmarks/mpc_time.py``);
-* :class:`MaskedLPSolver`, the same for a **partial** connectivity mask (eGLB-2022 partial): the
-  per-region program (no aggregation is exact there) as one LP to HiGHS, with per-region unserved load;
+  a site, no social or latency term, q in {1, inf}: the synthetic and eGLB-2022 scenarios, full or partial
+  mask): the same program aggregated over region classes (regions with the same mask column merged: demand
+  summed, one unserved load per class, the class's load split among its regions in proportion to their
+  demand; exact; a full mask is one class, the offline program's own aggregation), written as a linear
+  program in matrix form and handed to HiGHS directly (per slot on 120 h of the test windows, against the
+  cvxpy program: 18x and 10x faster at H = 6 and 24 with the synthetic full mask, 8x and 4x with the
+  eGLB-2022 partial mask; ``benchmarks/mpc_time.py``);
 * :class:`DirectMPCSolver`, for **every other structure** (several models, a social or latency term, any q:
   the ``world`` and ``synthetic-multimodel`` scenarios, every q = 2 run): the offline program's matrix
   form (:class:`~equiglb.control.offline_direct.DirectProgram`) of length H with the footprints so far as
   offsets inside the norms, handed to HiGHS (q in {1, inf}) or Clarabel (cones) without cvxpy.
 
-Tests pin the three to the reference (tests/test_mpc_solver.py); ``solver=`` names a cvxpy solver and
+Tests pin both to the reference (tests/test_mpc_solver.py); ``solver=`` names a cvxpy solver and
 forces the reference.
 
 :class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
@@ -46,12 +47,12 @@ import numpy as np
 
 from equiglb.control import MAX_HORIZON_H
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
-from equiglb.control.offline_direct import DirectProgram
+from equiglb.control.offline_direct import DirectProgram, _classes, pass_lp
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "MaskedLPSolver",
+__all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver",
            "DirectMPCSolver", "make_mpc_solver", "MAX_HORIZON_H"]
 
 
@@ -161,6 +162,14 @@ def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]],
 #: per slot for the aggregated LP at H = 24, 25.7 -> 20.5 ms for the eGLB-2022 partial-mask LP). The same vertices
 #: as with "choose" (HiGHS's default) on the synthetic runs measured, but not bit for bit: routings differ by up
 #: to 2e-13 of a site's load, J by at most 4e-16 (relative) over 240 slots.
+#:
+#: Nothing else measured on these LPs paid (the 120 per-slot LPs of 120 h at H = 24, synthetic 266 x 44 and
+#: eGLB-2022 partial, re-solved from a cold start): the primal simplex took 3.5x (synthetic) and 1.9x (partial)
+#: the dual's time, the interior point 4.4x and 1.8x; Devex or Dantzig pricing, the other scaling, crash and
+#: price strategies and no cost perturbation were within 10 % (the same J to 1e-14); a HiGHS model kept from slot
+#: to slot (costs, bounds and rows changed in place, then a cold start) was slower to update than a new model is
+#: to pass (0.39 against 0.11 ms at H = 24) and not the same vertex bit for bit. A HiGHS run costs about 0.19 ms
+#: even on a one-variable LP (its setup), which bounds any per-slot LP from below.
 LP_PRESOLVE = "off"
 
 
@@ -172,11 +181,13 @@ def _quiet_highs() -> highspy.Highs:
     return hs
 
 
-def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, lp: highspy.HighsLp, t: int) -> None:
-    """Pass ``lp`` to the solver's HiGHS and solve it, from the previous slot's basis moved one slot ahead when
-    the previous program was slot t - 1 of the same run (else a cold start)."""
+def _run_warm(solver: AggregateLPSolver, cost: np.ndarray, t: int) -> None:
+    """Pass the solver's LP (its matrix and bounds, the column costs ``cost``) to its HiGHS and solve it, from the
+    previous slot's basis moved one slot ahead when the previous program was slot t - 1 of the same run (else a
+    cold start)."""
     hs = solver.highs
-    hs.passModel(lp)
+    pass_lp(hs, cost, solver.col_lower, solver.col_upper, solver.row_lower, solver.row_upper, solver.start,
+            solver.index, solver.values)
     prev = solver._basis
     if solver.warm_start and prev is not None and t == solver._last_t + 1:
         shifted = _shifted_basis(prev, solver.col_blocks, solver.row_blocks, solver.H, solver.n_row)
@@ -188,112 +199,34 @@ def _run_warm(solver: AggregateLPSolver | MaskedLPSolver, lp: highspy.HighsLp, t
 
 
 class AggregateLPSolver:
-    """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies`: the aggregated program as one LP
-    in matrix form, solved by HiGHS (highspy) directly.
+    """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies` (one model, no social or latency term,
+    q in {1, inf}; any mask in which every region reaches a site): the program aggregated over **region
+    classes** as one LP in matrix form, solved by HiGHS (highspy) directly.
 
-    Columns: the load x[t, i] sent to site i in slot t (H·N, bounded by the site's capacity), the
-    unserved load u[t] (H), and for q = inf the epigraph variables z_c, z_w of the two maxima. Rows:
-    demand (H equalities) and, for q = inf, one row per site and footprint,
-    ``s_i (offset_i + Σ_t coef[t, i] x[t, i]) - z <= 0``. For q = 1 the norms are sums and the
-    footprint coefficients join the energy cost. Every region then gets the same site mix, as in
-    :class:`OfflineProblem`'s aggregation (same J(x)).
+    A region class is the regions with the same allowed sites (the same column of the mask; a full mask is
+    one class). The program's objective reads the site totals only and unserved load is penalised linearly
+    at one price per load unit, so the regions of a class are interchangeable: the program is solved for one
+    region per class (its demand the class's sum, one unserved load per class and slot) and the class's load
+    at each site is split among its regions in proportion to their demand. Any per-region solution sums to a
+    class solution of the same cost, and the pro-rata split of a class solution (unserved load included) is a
+    per-region solution with the same site totals and unserved total, so the optimum is the per-region
+    program's (:class:`OfflineProblem`; with a full mask its own aggregation, the same J(x)).
+
+    Columns: the load x[t, p] of every allowed (site, class) pair p (H·P), for q = inf the load S[t, i] of
+    every site that several classes reach, the unserved load u[t, g] (H·G), and for q = inf the epigraph
+    variables z_c, z_w of the two maxima. Rows: demand ``Σ_i x[t, i, g] + u[t, g] = Λ[t, g]`` (H·G); per slot
+    and site that several classes reach, ``S[t, i] - Σ_g x[t, i, g] = 0`` (q = inf; S bounded by the
+    capacity) or the capacity ``Σ_g e x[t, i, g] <= M_i`` (q = 1); the capacity of a site that one class
+    reaches is its x column's bound; for q = inf ``s_i (offset_i + Σ_t coef[t, i] L[t, i]) - z <= 0`` per
+    site and footprint, L the site's S or its one x column. For q = 1 the norms are sums and the footprint
+    coefficients join the energy cost. Where several splits among classes are
+    optimal the routing may differ from the cvxpy program's while J is the same (tests pin J and the site
+    loads).
     """
 
     @staticmethod
     def applies(scenario: Scenario, weights: Weights) -> bool:
         """Whether the accelerator covers this structure and these weights."""
-        social = scenario.social_in_force(weights)
-        latency = bool(weights.mu_latency) and scenario.latency is not None
-        return (scenario.K == 1 and bool(scenario.allowed.all()) and not social and not latency
-                and weights.q in (1.0, math.inf))
-
-    def __init__(self, scenario: Scenario, H: int, weights: Weights):
-        self._highspy = highspy
-        self.H, self.weights = H, weights
-        self.key = _structure_key(scenario, H, weights, True)
-        sc, N = scenario, scenario.N
-        self.N, self.J = N, sc.J
-        self.maxima = weights.q == math.inf
-        nx = H * N
-        self.n_col = nx + H + (2 if self.maxima else 0)
-        self.n_row = H + (2 * N if self.maxima else 0)
-        # column-wise sparsity, fixed: x[t, i] -> demand row t (and carbon row H+i, water row H+N+i)
-        per_x = 3 if self.maxima else 1
-        t_of, i_of = np.divmod(np.arange(nx), N)
-        rows = [t_of] + ([H + i_of, H + N + i_of] if self.maxima else [])
-        index = [np.stack(rows, axis=1).ravel(), np.arange(H)]
-        start = [np.arange(nx) * per_x, per_x * nx + np.arange(H)]
-        if self.maxima:
-            index += [H + np.arange(N), H + N + np.arange(N)]
-            start += [np.array([per_x * nx + H, per_x * nx + H + N])]
-        self.index = np.concatenate(index).astype(np.int32)
-        self.start = np.append(np.concatenate(start), len(self.index)).astype(np.int32)
-        self.values = np.ones(len(self.index))
-        if self.maxima:
-            self.values[per_x * nx + H:] = -1.0                    # the -z entries
-        self.col_lower = np.zeros(self.n_col)
-        self.col_upper = np.full(self.n_col, highspy.kHighsInf)
-        self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
-        self.row_upper = np.zeros(self.n_row)
-        self.highs = _quiet_highs()
-        self.solvers_used: dict[str, int] = {}
-        #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
-        #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
-        #: a cold start makes every routing a function of the program alone (bit for bit, tests/test_copies.py)
-        self.col_blocks, self.row_blocks = [(0, N), (nx, 1)], [(0, 1)]
-        self.warm_start = False
-        self._basis: highspy.HighsBasis | None = None
-        self._last_t = -2                                     # the slot of the previous solve
-
-    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
-        """As :meth:`CvxpyMPCSolver.first_slot`."""
-        w, H, N = self.weights, self.H, self.N
-        nx = H * N
-        e = float(scenario.energy_per_unit[0])
-        mwh = e * scenario.pue                                  # facility MWh per load unit at site i
-        omega = scenario.region_weights
-        self.col_upper[:nx] = np.tile(data.capacity / e, H)
-        coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
-        coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
-        cost = np.zeros(self.n_col)
-        cost[:nx] = (data.price * mwh).ravel()
-        cost[nx:nx + H] = w.unserved_penalty_usd
-        lam = data.demand.sum(axis=1)
-        self.row_lower[:H] = lam
-        self.row_upper[:H] = lam
-        if self.maxima:
-            cost[nx + H:] = 1.0
-            self.values[1:3 * nx:3] = coef_c.ravel()
-            self.values[2:3 * nx:3] = coef_w.ravel()
-            self.row_upper[H:H + N] = -w.mu_carbon * omega * data.carbon_scale * data.carbon_t
-            self.row_upper[H + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
-        else:
-            cost[:nx] += (coef_c + coef_w).ravel()
-        sites = np.maximum(_solve_lp(self, cost, t)[:N], 0.0)
-        lam0 = data.demand[0]
-        tot = float(lam0.sum())
-        share = lam0 / tot if tot > 0 else np.zeros(self.J)
-        return (sites[:, None] * share[None, :])[..., None]
-
-
-class MaskedLPSolver:
-    """Accelerator of :class:`CvxpyMPCSolver` for a **partial** connectivity mask (one model, no social or
-    latency term, q in {1, inf}; e.g. eGLB-2022 partial): the per-region program as one LP in matrix form,
-    solved by HiGHS directly, as :class:`AggregateLPSolver` does for a full mask.
-
-    Columns: x[t, p] for every allowed (site, region) pair p (H·P), the unserved load u[t, j] (H·J), and for
-    q = inf the epigraph variables z_c, z_w. Rows: demand ``Σ_i x[t, i, j] + u[t, j] = λ[t, j]`` (H·J),
-    capacity ``Σ_j e x[t, i, j] <= M_i`` (H·N) and, for q = inf, ``s_i (offset_i + Σ_{t,j} coef[t, i]
-    x[t, i, j]) - z <= 0`` per site and footprint. For q = 1 the footprint coefficients join the energy
-    cost. Unserved load is per region, as in :class:`OfflineProblem` without aggregation. The objective
-    depends on the site totals only, so where several regional splits are optimal the routing may differ
-    from the cvxpy program's while J is the same (tests pin J and the site loads).
-    """
-
-    @staticmethod
-    def applies(scenario: Scenario, weights: Weights) -> bool:
-        """Whether this accelerator covers the structure: as :meth:`AggregateLPSolver.applies` but any mask
-        in which every region reaches at least one site."""
         social = scenario.social_in_force(weights)
         latency = bool(weights.mu_latency) and scenario.latency is not None
         return (scenario.K == 1 and not social and not latency and weights.q in (1.0, math.inf)
@@ -305,74 +238,139 @@ class MaskedLPSolver:
         self.key = _structure_key(scenario, H, weights, True)
         sc, N, J = scenario, scenario.N, scenario.J
         self.N, self.J = N, J
-        self.site_of, self.region_of = np.nonzero(sc.allowed[:, :, 0])     # the allowed pairs p
+        #: the region classes (regions with the same mask column), in order of first region
+        self.classes = _classes(sc, latency=False)
+        G = self.G = len(self.classes)
+        self.class_of = np.empty(J, dtype=np.int64)
+        for g, members in enumerate(self.classes):
+            self.class_of[members] = g
+        reach = np.stack([sc.allowed[:, members[0], 0] for members in self.classes], axis=1)   # (N, G)
+        self.site_of, self.cls_of = np.nonzero(reach)                      # the allowed (site, class) pairs p
         P = self.P = len(self.site_of)
+        shared = reach.sum(axis=1) > 1                                     # sites with a row per slot
+        self._shared = shared_sites = np.nonzero(shared)[0]
+        n_sh = len(shared_sites)
         self.maxima = weights.q == math.inf
-        nx, nu = H * P, H * J
-        self.n_col = nx + nu + (2 if self.maxima else 0)
-        self.r_cap = H * J                                                 # first capacity row
-        self.r_foot = H * J + H * N                                        # first footprint row (q = inf)
+        #: q = inf: the site total of a shared site is a column S[t, i] (bounded by the capacity; its row
+        #: S - Σ_g x = 0) that carries the price and the footprints, so that the footprint rows have an entry per
+        #: slot and site, not per pair: at H = 24 on 120 h of the eGLB-2022 partial test window, 9.5 ms per slot
+        #: against 12.0 with capacity rows (online eGLB 0.95 ms in the same runs; the same 2.7 ms at H = 6).
+        #: q = 1 (no footprint rows): a capacity row Σ_g e x <= M (6.1 ms per slot at H = 24, 7.5 with S columns)
+        self.site_cols = self.maxima and n_sh > 0
+        nx, nu, ns = H * P, H * G, (H * n_sh if self.site_cols else 0)
+        self.c_u = nx + ns                                                 # first u column (after x and S)
+        self.n_col = self.c_u + nu + (2 if self.maxima else 0)
+        self.r_cap = H * G                                                 # first row of the shared sites
+        self.r_foot = self.r_cap + H * n_sh                                # first footprint row (q = inf)
         self.n_row = self.r_foot + (2 * N if self.maxima else 0)
-        per_x = 4 if self.maxima else 2
+        # the fixed sparsity, as (column, row, value) triplets in compressed-column order (rows ascending)
         t_of, p_of = np.divmod(np.arange(nx), P)
-        i_of, j_of = self.site_of[p_of], self.region_of[p_of]
-        rows = [t_of * J + j_of, self.r_cap + t_of * N + i_of]
+        i_of, g_of = self.site_of[p_of], self.cls_of[p_of]
+        xs = np.nonzero(shared[i_of])[0]                                   # x columns at shared sites
+        site_row = self.r_cap + t_of[xs] * n_sh + np.searchsorted(shared_sites, i_of[xs])
+        e = float(sc.energy_per_unit[0])
+        cols = [np.arange(nx), xs]
+        rows = [t_of * G + g_of, site_row]                                 # x[t, p] -> demand row t G + g, site row
+        vals = [np.ones(nx), np.full(len(xs), -1.0 if self.site_cols else e)]   # capacity rows: IT MWh per unit
+        if self.site_cols:
+            ts, ks = np.divmod(np.arange(ns), n_sh)
+            xb = np.nonzero(~shared[i_of])[0]
+            # the columns of the price and footprints, and those bounded by their site's capacity: x[t, p] at the
+            # sites one class reaches, and S
+            carrier = np.concatenate([xb, nx + np.arange(ns)])
+            self._t_c, self._i_c = np.concatenate([t_of[xb], ts]), np.concatenate([i_of[xb], shared_sites[ks]])
+            self._bounded, self._bounded_site = carrier, self._i_c
+            cols.append(nx + np.arange(ns))
+            rows.append(self.r_cap + np.arange(ns))                        # S[t, k] -> its site row
+            vals.append(np.ones(ns))
+        else:
+            carrier, self._t_c, self._i_c = np.arange(nx), t_of, i_of
+            xb = np.nonzero(~shared[i_of])[0]
+            self._bounded, self._bounded_site = xb, i_of[xb]
+        self._carrier = carrier
+        n_fixed = sum(len(c) for c in cols)
         if self.maxima:
-            rows += [self.r_foot + i_of, self.r_foot + N + i_of]
-        index = [np.stack(rows, axis=1).ravel(), np.arange(nu)]           # u[t, j] -> demand row t J + j
-        start = [np.arange(nx) * per_x, per_x * nx + np.arange(nu)]
+            cols += [carrier, carrier]
+            rows += [self.r_foot + self._i_c, self.r_foot + N + self._i_c]
+            vals += [np.zeros(2 * len(carrier))]                          # the footprint coefficients, per slot
+        cols.append(self.c_u + np.arange(nu))                              # u[t, g] -> demand row t G + g
+        rows.append(np.arange(nu))
+        vals.append(np.ones(nu))
         if self.maxima:
-            index += [self.r_foot + np.arange(N), self.r_foot + N + np.arange(N)]
-            start += [np.array([per_x * nx + nu, per_x * nx + nu + N])]
-        self.index = np.concatenate(index).astype(np.int32)
-        self.start = np.append(np.concatenate(start), len(self.index)).astype(np.int32)
-        self.values = np.ones(len(self.index))
-        self.values[1:per_x * nx:per_x] = float(sc.energy_per_unit[0])    # capacity rows: IT MWh per load unit
-        if self.maxima:
-            self.values[per_x * nx + nu:] = -1.0                           # the -z entries
-        self._t_of, self._i_of = t_of, i_of
+            cols += [np.full(N, self.c_u + nu), np.full(N, self.c_u + nu + 1)]
+            rows += [self.r_foot + np.arange(N), self.r_foot + N + np.arange(N)]
+            vals.append(np.full(2 * N, -1.0))                              # the -z entries
+        col, row = np.concatenate(cols), np.concatenate(rows)
+        order = np.lexsort((row, col))
+        self.index = row[order].astype(np.int32)
+        self.values = np.concatenate(vals)[order]
+        self.start = np.concatenate([[0], np.cumsum(np.bincount(col, minlength=self.n_col))]).astype(np.int32)
+        at = np.empty(len(order), dtype=np.int64)
+        at[order] = np.arange(len(order))                                  # a triplet's entry
+        n_c = len(carrier)
+        self._carbon_at = at[n_fixed:n_fixed + n_c] if self.maxima else at[:0]
+        self._water_at = at[n_fixed + n_c:n_fixed + 2 * n_c] if self.maxima else at[:0]
         self.col_lower = np.zeros(self.n_col)
         self.col_upper = np.full(self.n_col, highspy.kHighsInf)
         self.row_lower = np.full(self.n_row, -highspy.kHighsInf)
         self.row_upper = np.zeros(self.n_row)
+        if self.site_cols:
+            self.row_lower[self.r_cap:self.r_foot] = 0.0                   # S - Σ_g x = 0
         self.highs = _quiet_highs()
         self.solvers_used: dict[str, int] = {}
-        self.col_blocks, self.row_blocks = [(0, P), (nx, J)], [(0, J), (self.r_cap, N)]
+        #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
+        #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
+        #: a cold start makes every routing a function of the program alone (bit for bit, tests/test_copies.py)
+        self.col_blocks = [(0, P)] + ([(nx, n_sh)] if self.site_cols else []) + [(self.c_u, G)]
+        self.row_blocks = [(0, G), (self.r_cap, n_sh)]
         self.warm_start = False
         self._basis: highspy.HighsBasis | None = None
         self._last_t = -2                                     # the slot of the previous solve
 
+    def _class_sums(self, lam: np.ndarray) -> np.ndarray:
+        """The per-region ``lam`` (..., J) summed over each class: (..., G). A class of every region (a full mask)
+        is summed as ``lam.sum(axis=-1)``, as the aggregated LP always was: numpy's sum of a copy can differ from
+        the sum of a strided view in the last bit, and full-mask routings stay the same bit for bit."""
+        return np.stack([lam.sum(axis=-1) if len(members) == self.J else lam[..., members].sum(axis=-1)
+                         for members in self.classes], axis=-1)
+
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
-        w, H, N, J, P = self.weights, self.H, self.N, self.J, self.P
-        nx, nu = H * P, H * J
-        mwh = float(scenario.energy_per_unit[0]) * scenario.pue               # facility MWh per load unit
+        w, H, N, G, P = self.weights, self.H, self.N, self.G, self.P
+        nu, c_u = H * G, self.c_u
+        e = float(scenario.energy_per_unit[0])
+        mwh = e * scenario.pue                                                 # facility MWh per load unit at site i
         omega = scenario.region_weights
         coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
         coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
-        t_of, i_of = self._t_of, self._i_of
+        t_c, i_c = self._t_c, self._i_c
+        self.col_upper[self._bounded] = (data.capacity / e)[self._bounded_site]
         cost = np.zeros(self.n_col)
-        cost[:nx] = (data.price * mwh)[t_of, i_of]
-        cost[nx:nx + nu] = w.unserved_penalty_usd
-        demand = data.demand.ravel()                                           # (H J,) row t J + j
-        self.row_lower[:nu] = demand
-        self.row_upper[:nu] = demand
-        self.row_upper[self.r_cap:self.r_foot] = np.tile(data.capacity, H)
+        cost[self._carrier] = (data.price * mwh)[t_c, i_c]
+        cost[c_u:c_u + nu] = w.unserved_penalty_usd
+        demand = self._class_sums(data.demand)                                 # Λ[t, g] (H, G)
+        self.row_lower[:nu] = demand.ravel()                                   # row t G + g
+        self.row_upper[:nu] = demand.ravel()
+        if not self.site_cols:
+            self.row_upper[self.r_cap:self.r_foot] = np.tile(data.capacity[self._shared], H)
         if self.maxima:
-            cost[nx + nu:] = 1.0
-            self.values[2:4 * nx:4] = coef_c[t_of, i_of]
-            self.values[3:4 * nx:4] = coef_w[t_of, i_of]
+            cost[c_u + nu:] = 1.0
+            self.values[self._carbon_at] = coef_c[t_c, i_c]
+            self.values[self._water_at] = coef_w[t_c, i_c]
             self.row_upper[self.r_foot:self.r_foot + N] = -w.mu_carbon * omega * data.carbon_scale * data.carbon_t
             self.row_upper[self.r_foot + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
         else:
-            cost[:nx] += (coef_c + coef_w)[t_of, i_of]
-        x = np.zeros((N, J, 1))
-        x[self.site_of, self.region_of, 0] = np.maximum(_solve_lp(self, cost, t)[:P], 0.0)
-        return x
+            cost[self._carrier] += (coef_c + coef_w)[t_c, i_c]
+        load = np.zeros((N, G))
+        load[self.site_of, self.cls_of] = np.maximum(_solve_lp(self, cost, t)[:P], 0.0)   # slot 0's x[i, g]
+        lam0 = data.demand[0]
+        tot0 = self._class_sums(lam0)[self.class_of]
+        share = np.divide(lam0, tot0, out=np.zeros(self.J), where=tot0 > 0)  # each region's part of its class
+        return (np.take(load, self.class_of, axis=1) * share[None, :])[..., None]      # C order, as sums expect
 
 
 class DirectMPCSolver:
-    """Accelerator of :class:`CvxpyMPCSolver` for every structure the two LP accelerators leave out (several
+    """Accelerator of :class:`CvxpyMPCSolver` for every structure the LP accelerator leaves out (several
     models, a social or latency term, any q): the program as :class:`~equiglb.control.offline_direct.DirectProgram`
     of length H, with the footprints so far as offsets inside the norms, the given normalization Λ and the
     multipliers, handed to HiGHS (q in {1, inf}: the dual simplex, then Clarabel) or Clarabel (cones) directly.
@@ -442,20 +440,14 @@ class DirectMPCSolver:
         return x
 
 
-MPCSolver = CvxpyMPCSolver | AggregateLPSolver | MaskedLPSolver | DirectMPCSolver
+MPCSolver = CvxpyMPCSolver | AggregateLPSolver | DirectMPCSolver
 
 
-def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: int) -> np.ndarray:
+def _solve_lp(solver: AggregateLPSolver, cost: np.ndarray, t: int) -> np.ndarray:
     """Solve ``solver``'s LP (its matrix and bounds, the column costs ``cost``) with its HiGHS instance at
     slot t; the column values. A status other than optimal is a :class:`SolverError`."""
     hs = solver._highspy
-    lp = hs.HighsLp()
-    lp.num_col_, lp.num_row_ = solver.n_col, solver.n_row
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, solver.col_lower, solver.col_upper
-    lp.row_lower_, lp.row_upper_ = solver.row_lower, solver.row_upper
-    lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = solver.start, solver.index, solver.values
-    _run_warm(solver, lp, t)
+    _run_warm(solver, cost, t)
     status = solver.highs.getModelStatus()
     if status != hs.HighsModelStatus.kOptimal:
         raise SolverError(f"MPC at slot t={t}: HiGHS returned {solver.highs.modelStatusToString(status)}")
@@ -465,12 +457,10 @@ def _solve_lp(solver: AggregateLPSolver | MaskedLPSolver, cost: np.ndarray, t: i
 
 def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
     """The per-slot MPC solver for a structure, chosen once: with no cvxpy ``solver`` requested,
-    :class:`AggregateLPSolver` (full mask) or :class:`MaskedLPSolver` (partial mask) where it applies, else
-    :class:`DirectMPCSolver`; with one, the reference :class:`CvxpyMPCSolver`."""
+    :class:`AggregateLPSolver` where it applies, else :class:`DirectMPCSolver`; with one, the reference
+    :class:`CvxpyMPCSolver`."""
     if solver is None and AggregateLPSolver.applies(scenario, weights):
         return AggregateLPSolver(scenario, H, weights)
-    if solver is None and MaskedLPSolver.applies(scenario, weights):
-        return MaskedLPSolver(scenario, H, weights)
     if solver is None:
         return DirectMPCSolver(scenario, H, weights)
     return CvxpyMPCSolver(scenario, H, weights, solver)

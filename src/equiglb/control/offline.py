@@ -362,8 +362,10 @@ def solve_with_fallback(prob: OfflineProblem, q: float, solver: str | None = Non
     ok_status = (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
     attempts: list[str] = []
     status, value, compile_s, solve_s, s = "not solved", math.nan, 0.0, 0.0, ""
-    for s in solver_order(q, solver):
-        status, value, c_s, solve_s = prob.solve(s, **solver_opts)
+    for n, s in enumerate(solver_order(q, solver)):
+        # the options are settings of the first solver tried (by name): a fallback solver runs at its defaults
+        # (SCS refuses Clarabel's ``tol_gap_abs`` with a TypeError, which would end the fallback chain)
+        status, value, c_s, solve_s = prob.solve(s, **(solver_opts if n == 0 else {}))
         compile_s += c_s
         attempts.append(f"{s}: {status}")
         if status in ok_status and prob.x.value is not None:
