@@ -272,9 +272,9 @@ class AggregateLPSolver:
         cols = [np.arange(nx), xs]
         rows = [t_of * G + g_of, site_row]                                 # x[t, p] -> demand row t G + g, site row
         vals = [np.ones(nx), np.full(len(xs), -1.0 if self.site_cols else e)]   # capacity rows: IT MWh per unit
+        xb = np.nonzero(~shared[i_of])[0]                                  # x columns at sites one class reaches
         if self.site_cols:
             ts, ks = np.divmod(np.arange(ns), n_sh)
-            xb = np.nonzero(~shared[i_of])[0]
             # the columns of the price and footprints, and those bounded by their site's capacity: x[t, p] at the
             # sites one class reaches, and S
             carrier = np.concatenate([xb, nx + np.arange(ns)])
@@ -285,7 +285,6 @@ class AggregateLPSolver:
             vals.append(np.ones(ns))
         else:
             carrier, self._t_c, self._i_c = np.arange(nx), t_of, i_of
-            xb = np.nonzero(~shared[i_of])[0]
             self._bounded, self._bounded_site = xb, i_of[xb]
         self._carrier = carrier
         n_fixed = sum(len(c) for c in cols)
