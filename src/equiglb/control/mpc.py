@@ -181,23 +181,6 @@ def _quiet_highs() -> highspy.Highs:
     return hs
 
 
-def _run_warm(solver: AggregateLPSolver, cost: np.ndarray, t: int) -> None:
-    """Pass the solver's LP (its matrix and bounds, the column costs ``cost``) to its HiGHS and solve it, from the
-    previous slot's basis moved one slot ahead when the previous program was slot t - 1 of the same run (else a
-    cold start)."""
-    hs = solver.highs
-    pass_lp(hs, cost, solver.col_lower, solver.col_upper, solver.row_lower, solver.row_upper, solver.start,
-            solver.index, solver.values)
-    prev = solver._basis
-    if solver.warm_start and prev is not None and t == solver._last_t + 1:
-        shifted = _shifted_basis(prev, solver.col_blocks, solver.row_blocks, solver.H, solver.n_row)
-        if shifted is not None:
-            hs.setBasis(shifted)
-    hs.run()
-    solver._last_t = t
-    solver._basis = hs.getBasis() if solver.warm_start else None
-
-
 class AggregateLPSolver:
     """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies` (one model, no social or latency term,
     q in {1, inf}; any mask in which every region reaches a site): the program aggregated over **region
@@ -233,7 +216,6 @@ class AggregateLPSolver:
                 and bool(scenario.allowed[:, :, 0].any(axis=0).all()))
 
     def __init__(self, scenario: Scenario, H: int, weights: Weights):
-        self._highspy = highspy
         self.H, self.weights = H, weights
         self.key = _structure_key(scenario, H, weights, True)
         sc, N, J = scenario, scenario.N, scenario.J
@@ -361,11 +343,31 @@ class AggregateLPSolver:
         else:
             cost[self._carrier] += (coef_c + coef_w)[t_c, i_c]
         load = np.zeros((N, G))
-        load[self.site_of, self.cls_of] = np.maximum(_solve_lp(self, cost, t)[:P], 0.0)   # slot 0's x[i, g]
+        load[self.site_of, self.cls_of] = np.maximum(self._solve_lp(cost, t)[:P], 0.0)   # slot 0's x[i, g]
         lam0 = data.demand[0]
         tot0 = self._class_sums(lam0)[self.class_of]
         share = np.divide(lam0, tot0, out=np.zeros(self.J), where=tot0 > 0)  # each region's part of its class
         return (np.take(load, self.class_of, axis=1) * share[None, :])[..., None]      # C order, as sums expect
+
+    def _solve_lp(self, cost: np.ndarray, t: int) -> np.ndarray:
+        """Pass the LP (its matrix and bounds, the column costs ``cost``) to HiGHS and solve it at slot t, from the
+        previous slot's basis moved one slot ahead when the previous program was slot t - 1 of the same run (else
+        a cold start); the column values. A status other than optimal is a :class:`SolverError`."""
+        hs = self.highs
+        pass_lp(hs, cost, self.col_lower, self.col_upper, self.row_lower, self.row_upper, self.start, self.index,
+                self.values)
+        if self.warm_start and self._basis is not None and t == self._last_t + 1:
+            shifted = _shifted_basis(self._basis, self.col_blocks, self.row_blocks, self.H, self.n_row)
+            if shifted is not None:
+                hs.setBasis(shifted)
+        hs.run()
+        self._last_t = t
+        self._basis = hs.getBasis() if self.warm_start else None
+        status = hs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(f"MPC at slot t={t}: HiGHS returned {hs.modelStatusToString(status)}")
+        self.solvers_used["HIGHS"] = self.solvers_used.get("HIGHS", 0) + 1
+        return np.asarray(hs.getSolution().col_value)
 
 
 class DirectMPCSolver:
@@ -440,18 +442,6 @@ class DirectMPCSolver:
 
 
 MPCSolver = CvxpyMPCSolver | AggregateLPSolver | DirectMPCSolver
-
-
-def _solve_lp(solver: AggregateLPSolver, cost: np.ndarray, t: int) -> np.ndarray:
-    """Solve ``solver``'s LP (its matrix and bounds, the column costs ``cost``) with its HiGHS instance at
-    slot t; the column values. A status other than optimal is a :class:`SolverError`."""
-    hs = solver._highspy
-    _run_warm(solver, cost, t)
-    status = solver.highs.getModelStatus()
-    if status != hs.HighsModelStatus.kOptimal:
-        raise SolverError(f"MPC at slot t={t}: HiGHS returned {solver.highs.modelStatusToString(status)}")
-    solver.solvers_used["HIGHS"] = solver.solvers_used.get("HIGHS", 0) + 1
-    return np.asarray(solver.highs.getSolution().col_value)
 
 
 def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
