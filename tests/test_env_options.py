@@ -41,17 +41,19 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
         [f.name for f in dataclasses.fields(EnvOptions)]
     assert MODE_OPTIONS == {"eglb_residual": RESIDUAL_OPTIONS, "mpc_residual": MPC_OPTIONS}
     assert RESIDUAL_OPTIONS == {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0, "eglb_residual_max_factor": 4.0}
-    assert MPC_OPTIONS == {"mpc_horizon": 6, "mpc_residual_max_factor": 4.0}
+    assert MPC_OPTIONS == {"mpc_horizon": 6, "mpc_residual_max_factor": 4.0, "mpc_residual_observation": "full",
+                           "mpc_residual_reward": "cost"}
     assert AGENT_OPTIONS == ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed", "forecast_scale",
                              "forecast_noise", "forecast_errors", "include_prev_action", *RESIDUAL_OPTIONS,
-                             *MPC_OPTIONS)
+                             "mpc_horizon", "mpc_residual_max_factor", "mpc_residual_observation")
+    # the reward changes neither what the agent observes nor what its action does
     for f in OPTION_FIELDS:
         assert f.metadata["doc"], f.name
 
 
 def test_an_unknown_option_is_named_with_the_list_of_options():
     with pytest.raises(UnknownOptionError, match=r"unknown environment option\(s\) \['mpc_horizont'\]; the options "
-                                                 r"are \['scenario', 'data_dir', .*'mpc_residual_max_factor'\]"):
+                                                 r"are \['scenario', 'data_dir', .*'mpc_residual_reward'\]"):
         EquitableGLBEnv(mpc_horizont=3)
 
 
@@ -104,7 +106,10 @@ def test_every_mode_is_in_the_docs():
 def test_a_mode_option_is_refused_by_name_with_another_mode(name, default, owner, mode):
     if mode == owner:
         return
-    value = default + 1 if isinstance(default, int) else default * 1.5
+    if isinstance(default, str):      # another of the option's choices
+        value = {"mpc_residual_observation": "none", "mpc_residual_reward": "vs-planner"}[name]
+    else:
+        value = default + 1 if isinstance(default, int) else default * 1.5
     with pytest.raises(OptionError, match=rf"^{name}={value!r}: applies only with action_mode='{owner}', "
                                           rf"got action_mode='{mode}'"):
         EquitableGLBEnv(action_mode=mode, episode_length=24, **{name: value})

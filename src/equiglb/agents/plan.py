@@ -90,8 +90,8 @@ class TrainPlan:
         "--env", metavar="ENV", record=True, on_resume="kept",
         help="registered environment id (equiglb/EquitableGLB-v0 is the synthetic scenario, "
              "equiglb/EquitableGLB-eglb2022-v0 the real eGLB-2022 traces); default: the tuned "
-             "settings of the algorithm, equiglb/EquitableGLB-residual-v0 for ppo (the MPC residual "
-             "mode, 240-hour episodes), equiglb/EquitableGLB-240h-v0 for the others")
+             "settings of the algorithm, equiglb/EquitableGLB-residual-constant-v0 for ppo (the MPC residual "
+             "mode, 240-hour episodes, a state-independent policy), equiglb/EquitableGLB-240h-v0 for the others")
     n_timesteps: int | None = option(
         "-n", "--n-timesteps", type=positive_int, record=True, on_resume="kept",
         help="training budget in environment steps (summed over parallel envs); default: the "

@@ -47,6 +47,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from equiglb.envs.core import footprint_spread
 from equiglb.validate import OptionError
 
 __all__ = ["LinearMultipliers", "SearchHistory", "search_multipliers", "N_FEATURES", "FEATURE_NAMES",
@@ -107,10 +108,13 @@ class LinearMultipliers:
         index = _feature_set(features)
         base: Any = env.unwrapped
         cfg = base.config
-        if cfg.action_mode != "mpc_residual" or not cfg.forecast_errors or base.action_space.shape != (2,):
-            raise OptionError(f"LinearMultipliers needs action_mode='mpc_residual' with forecast_errors=True and "
-                              f"two multipliers (no social term), got action_mode={cfg.action_mode!r}, "
-                              f"forecast_errors={cfg.forecast_errors!r}, action shape {base.action_space.shape}")
+        observed = getattr(cfg.mode_options, "mpc_residual_observation", "full")
+        if (cfg.action_mode != "mpc_residual" or not cfg.forecast_errors or base.action_space.shape != (2,)
+                or observed != "full"):
+            raise OptionError(f"LinearMultipliers needs action_mode='mpc_residual' with forecast_errors=True, the "
+                              f"full observation and two multipliers (no social term), got "
+                              f"action_mode={cfg.action_mode!r}, forecast_errors={cfg.forecast_errors!r}, "
+                              f"mpc_residual_observation={observed!r}, action shape {base.action_space.shape}")
         sc = base.scenario
         pol = cls(np.zeros((2, len(index))) if theta is None else theta, sc.N, sc.J, cfg.forecast_horizon,
                   features)
@@ -153,8 +157,7 @@ class LinearMultipliers:
 
 
 def _spread(v: np.ndarray) -> float:
-    m = float(v.mean())
-    return float((v.max() - m) / m) if m > 0 else 0.0
+    return float(footprint_spread(v))
 
 
 def episode_objective(env: gym.Env, policy: Any, start: int) -> float:

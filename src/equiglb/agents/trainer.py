@@ -139,7 +139,7 @@ def _import_packages(mods: Any) -> None:
 
 
 #: ``--env`` when not given: the id of the algorithm's tuned settings (ppo.yml, a2c.yml, ... list them).
-DEFAULT_ENV_IDS = {"ppo": "equiglb/EquitableGLB-residual-v0", "*": "equiglb/EquitableGLB-240h-v0"}
+DEFAULT_ENV_IDS = {"ppo": "equiglb/EquitableGLB-residual-constant-v0", "*": "equiglb/EquitableGLB-240h-v0"}
 
 
 def resolve(given: TrainPlan) -> TrainPlan:

@@ -215,6 +215,15 @@ class EnvConfig:
             raise OptionError(f"forecast_noise={forecast_noise!r} with action_mode='mpc_residual': the legacy noise "
                               f"is drawn afresh at every observation, so the MPC inside the environment cannot read "
                               f"the same forecasts; use forecast_model='calibrated' (with forecast_scale) instead")
+        reduced = getattr(mode_options, "mpc_residual_observation", "full")
+        if reduced != "full":
+            shown = {"forecast_horizon": forecast_horizon, "forecast_errors": forecast_errors,
+                     "include_prev_action": include_prev_action}
+            extra = [f"{k}={v!r}" for k, v in shown.items() if v]
+            if extra:
+                raise OptionError(f"mpc_residual_observation={reduced!r} with {', '.join(extra)}: the reduced "
+                                  f"observation holds none of these entries; leave them at their defaults or use "
+                                  f"mpc_residual_observation='full'")
         check_equity_magnitude(scn, weights, mode_options.max_factor if mode_options is not None else 1.0)
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
@@ -454,11 +463,20 @@ class Observer:
             self.error_bound = max(self.error_bound, float(np.abs(feats).max(initial=0.0)))
             table[ts, self._errors_at:self._errors_at + self.error_dim] = feats
         self._table = table
+        #: ``"full"`` (the table above), or the reduced observation of ``mpc_residual_observation``:
+        #: ``"spreads"`` (1, elapsed fraction, carbon and water spreads) or ``"none"`` (a constant 1)
+        self.reduced: str = getattr(cfg.mode_options, "mpc_residual_observation", "full")
+        if self.reduced != "full":
+            self.dim = REDUCED_DIMS[self.reduced]
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds of every observation entry (finite; see the environment docstring)."""
         sc, cfg = self.cfg.scenario, self.cfg
         N, J, H = sc.N, sc.J, self.horizon
+        if self.reduced != "full":      # a spread (max - mean) / mean of N nonnegative sums is at most N - 1
+            lo_r, hi_r = np.array([1.0, 0.0, 0.0, 0.0]), np.array([1.0, 1.0, N - 1.0, N - 1.0])
+            d = self.dim
+            return lo_r[:d], hi_r[:d] * (1.0 + 1e-3) + 1e-6
         neg_price = -1.0 if np.any(sc.price < 0) else 0.0
         cur_lo = np.r_[np.full(N, neg_price), np.zeros(2 * N + J), -1.0, -1.0]
         cur_hi = np.ones(3 * N + J + 2)
@@ -520,6 +538,8 @@ class Observer:
         features (the eGLB duals of the residual mode).
         """
         N, J = self._N, self._J
+        if self.reduced != "full":
+            return _reduced_observation(self.reduced, np.shape(t), elapsed * self._inv_len, footprint)
         out = self._table[t].copy()                    # a new array: the slot's features and zeros
         a = self._n_current
         np.multiply(footprint.reshape(footprint.shape[:-2] + (2 * N,)), self._inv_cum, out=out[..., a:a + 2 * N],
@@ -536,6 +556,29 @@ class Observer:
         if self.action_dim:
             out[..., self.dim - self.action_dim:] = prev_action
         return out
+
+
+#: the length of each reduced observation (``mpc_residual_observation``)
+REDUCED_DIMS = {"spreads": 4, "none": 1}
+
+
+def footprint_spread(cumulative: np.ndarray) -> np.ndarray:
+    """(max - mean) / mean over the last axis (the sites) of cumulative footprints, 0 where the mean is 0."""
+    mean = cumulative.mean(axis=-1)
+    return np.divide(cumulative.max(axis=-1) - mean, mean, out=np.zeros_like(mean), where=mean > 0)
+
+
+def _reduced_observation(kind: str, shape: tuple[int, ...], elapsed_fraction: Any,
+                         footprint: np.ndarray) -> np.ndarray:
+    """The reduced observation ``kind`` (float32, shape + (REDUCED_DIMS[kind],)): ``"none"`` the constant 1,
+    ``"spreads"`` (1, elapsed fraction, the spread of the sites' cumulative carbon, of their water)."""
+    if kind == "none":
+        return np.ones(shape + (1,), np.float32)
+    out = np.empty(shape + (4,), np.float32)
+    out[..., 0] = 1.0
+    out[..., 1] = elapsed_fraction
+    out[..., 2:] = footprint_spread(np.asarray(footprint, dtype=np.float64))     # (..., 2): carbon, water
+    return out
 
 
 def agent_information(options: Mapping[str, Any]) -> str:

@@ -142,7 +142,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
                  include_prev_action: bool = False,
                  eglb_eta_scale: float = 1.0, eglb_z_max_scale: float = 1.0,
                  eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
-                 mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, **unknown: Any):
+                 mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_residual_observation: str = "full",
+                 mpc_residual_reward: str = "cost", **unknown: Any):
         """The options above, declared (with their meaning) by :class:`equiglb.envs.options.EnvOptions` and the
         action modes' options (docs/env.md, "Keyword arguments"; tests/test_env_options.py pins this signature to them),
         resolved by :meth:`EnvConfig.make`."""

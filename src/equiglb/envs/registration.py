@@ -77,9 +77,17 @@ ENV_IDS: dict[str, dict[str, Any]] = {
 #: and water terms by [1/1.5, 1.5], 6-hour forecasts in the observation); ``*-<n>h-*``: episodes of n hours.
 #: Train ids draw their episodes at random starts of the train split; test ids play the whole test window.
 RESIDUAL = {"action_mode": "mpc_residual", "mpc_horizon": 24, "mpc_residual_max_factor": 1.5, "forecast_horizon": 6}
+#: ``EquitableGLB-residual-constant-v0``: the residual mode whose agent observes nothing (a constant: a
+#: state-independent pair of multipliers, a calibration of the planner's equity weights), its reward relative to
+#: the planner alone; chosen on a validation window over the full observation of ``-residual-v0``
+#: (docs/experiments-log.md)
+CALIBRATION = {**RESIDUAL, "forecast_horizon": 0, "mpc_residual_observation": "none",
+               "mpc_residual_reward": "vs-planner"}
 TUNED_IDS: dict[str, tuple[str, dict[str, Any]]] = {
     "equiglb/EquitableGLB-residual-v0": ("equiglb/EquitableGLB-v0",
                                          {"episode_length": 240, "random_start": True, **RESIDUAL}),
+    "equiglb/EquitableGLB-residual-constant-v0": ("equiglb/EquitableGLB-v0",
+                                         {"episode_length": 240, "random_start": True, **CALIBRATION}),
     "equiglb/EquitableGLB-240h-v0": ("equiglb/EquitableGLB-v0", {"episode_length": 240, "random_start": True}),
     "equiglb/EquitableGLB-multimodel-240h-v0": ("equiglb/EquitableGLB-multimodel-v0",
                                                 {"episode_length": 240, "random_start": True}),

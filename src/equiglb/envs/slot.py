@@ -38,7 +38,7 @@ from equiglb.envs.options import option
 from equiglb.forecast import Forecaster
 from equiglb.ledger import UNSERVED_RTOL, DenseRouting, FactoredRouting, Ledger
 from equiglb.scenario import Scenario, Weights
-from equiglb.validate import as_float, as_int
+from equiglb.validate import as_float, as_int, one_of
 
 if TYPE_CHECKING:
     from equiglb.control.eglb import EGLBCore
@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SlotStep", "RoutingStep", "SiteScoresStep", "CompiledSiteScores", "PriceStep", "ResidualStep",
            "MPCResidualStep", "EGLBResidualOptions", "MPCResidualOptions", "ACTION_MODE_REGISTRY",
-           "ACTION_MODES", "make_slot_step", "RESIDUAL_MAX_FACTOR", "MPC_HORIZON_H", "DUAL_OBS_CAP"]
+           "ACTION_MODES", "make_slot_step", "RESIDUAL_MAX_FACTOR", "MPC_HORIZON_H", "DUAL_OBS_CAP",
+           "RESIDUAL_OBSERVATIONS", "RESIDUAL_REWARDS"]
 
 #: ``"eglb_residual"``: by default an action entry a scales its eGLB dual by RESIDUAL_MAX_FACTOR ** clip(a),
 #: a factor in [1/4, 4]; a = 0 is online eGLB exactly. The option ``eglb_residual_max_factor`` = f sets the
@@ -57,6 +58,10 @@ __all__ = ["SlotStep", "RoutingStep", "SiteScoresStep", "CompiledSiteScores", "P
 RESIDUAL_MAX_FACTOR = 4.0
 #: ``"mpc_residual"``: the default look-ahead (hours) of the MPC run inside the environment
 MPC_HORIZON_H = 6
+#: ``"mpc_residual"``: the observations an agent may have (option ``mpc_residual_observation``)
+RESIDUAL_OBSERVATIONS = ("full", "spreads", "none")
+#: ``"mpc_residual"``: the rewards (option ``mpc_residual_reward``)
+RESIDUAL_REWARDS = ("cost", "vs-planner")
 #: ``"eglb_residual"``: the eGLB duals in the observation are clipped to [0, DUAL_OBS_CAP]
 #: (dimensionless; each block lies in the unit ball of the dual norm at the offline optimum).
 DUAL_OBS_CAP = 4.0
@@ -410,11 +415,20 @@ class MPCResidualOptions:
                               f"1..{MAX_HORIZON_H})", agent=True)
     mpc_residual_max_factor: float = option(RESIDUAL_MAX_FACTOR, "the action multiplies the MPC's equity "
                                             "coefficients by factors in [1/f, f] (> 1)", agent=True)
+    mpc_residual_observation: str = option("full", 'what the agent observes: "full" (the observation table), '
+                                           '"spreads" (1, elapsed fraction, carbon and water spreads) or "none" '
+                                           "(a constant 1: a state-independent policy)", agent=True)
+    mpc_residual_reward: str = option("cost", 'the reward: "cost" (minus the slot\'s objective increment, USD; '
+                                      'return -J) or "vs-planner" (that minus the planner\'s alone on its own '
+                                      "trajectory: return J(planner) - J, USD)")
 
     def __post_init__(self) -> None:
         self.mpc_horizon = as_int("mpc_horizon", self.mpc_horizon, 1, MAX_HORIZON_H, unit="hours")
         self.mpc_residual_max_factor = as_float("mpc_residual_max_factor", self.mpc_residual_max_factor, lo=1.0,
                                                 lo_open=True)
+        self.mpc_residual_observation = one_of("mpc_residual_observation", self.mpc_residual_observation,
+                                               RESIDUAL_OBSERVATIONS)
+        self.mpc_residual_reward = one_of("mpc_residual_reward", self.mpc_residual_reward, RESIDUAL_REWARDS)
 
     @property
     def max_factor(self) -> float:
@@ -465,6 +479,12 @@ class MPCResidualStep(_PlannerStep):
         self.dim = 3 if self.social else 2                     # carbon, water (, social)
         self.horizon = self.options.mpc_horizon
         self.solver: MPCSolver | None = None
+        #: with the reward ``"vs-planner"``: the planner alone (action 0) on its own trajectory, the same
+        #: windows and forecasts (its own ledger and MPC program); None with the reward ``"cost"``
+        self.planner: MPCResidualStep | None = None
+        if self.options.mpc_residual_reward == "vs-planner":
+            alone = dataclasses.replace(self.options, mpc_residual_reward="cost")
+            self.planner = MPCResidualStep(scenario, weights, batch_size, alone, forecaster)
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
@@ -474,6 +494,17 @@ class MPCResidualStep(_PlannerStep):
 
             self.solver = make_mpc_solver(self.scenario.window(0, H), H, self.ledger.weights)
         super().reset(start, length, index)
+        if self.planner is not None:
+            self.planner.reset(start, length, index)
+
+    def step(self, t: int | np.ndarray, action: np.ndarray) -> tuple[np.ndarray | float, np.ndarray]:
+        """As :meth:`_PlannerStep.step`; with the reward ``"vs-planner"`` the reward is the slot's minus the
+        planner's alone at the same slot of its own run (USD; the episode's return is J(planner) - J)."""
+        reward, x = super().step(t, action)
+        if self.planner is None:
+            return reward, x
+        alone, _ = self.planner.step(t, np.zeros(np.shape(action)))
+        return reward - alone, x
 
     def _start_core(self, start: int, length: int) -> MPCCore:
         from equiglb.control.mpc import MPCCore  # noqa: PLC0415

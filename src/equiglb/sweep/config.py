@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_ENV_ID", "SweepConfig", "SweepError", "TrialSpec", "expand_t
            "parse_grid", "config_from_file"]
 
 #: The environment swept by default (the calibrated synthetic scenario, as ``train.py``).
-DEFAULT_ENV_ID = "equiglb/EquitableGLB-residual-v0"   # PPO's tuned settings (ppo.yml)
+DEFAULT_ENV_ID = "equiglb/EquitableGLB-residual-constant-v0"   # PPO's tuned settings (ppo.yml)
 #: Baselines solved per grid point by default (the offline optimum is always solved: it defines the gap).
 DEFAULT_BASELINES = ("offline", "online-eglb", "mpc", "min-cost")   # mpc: the default agent's base
 SEARCHERS = ("optuna",)
