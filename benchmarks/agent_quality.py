@@ -44,8 +44,9 @@ resamples, bootstrap seed 0). ``--out FILE.json`` saves everything.
 
 Protocols (``--protocol``): ``eglb-2022`` (``equiglb/EquitableGLB-eglb2022-residual-v0``: real traces, full
 connection; train = first 336 h, test = last 121 h), ``eglb-2022-partial`` (the same with the study's
-partial connection mask, ``-partial-24h-v0``) and ``synthetic`` (``equiglb/EquitableGLB-residual-v0``:
-1,440 generated hours, train = first 1,200, test = last 240).
+partial connection mask, ``-partial-24h-v0``), ``synthetic`` (``equiglb/EquitableGLB-residual-constant-v0``,
+train.py's default for ppo: 1,440 generated hours, train = first 1,200, test = last 240) and ``synthetic-full``
+(the same windows with ``equiglb/EquitableGLB-residual-v0``, the full observation).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ PROTOCOLS: dict[str, tuple[str, bool]] = {
     # the ids of ppo.yml's tuned entries (their registered defaults are the tuned env settings)
     "eglb-2022": ("equiglb/EquitableGLB-eglb2022-residual-v0", True),
     "eglb-2022-partial": ("equiglb/EquitableGLB-eglb2022-partial-24h-v0", True),
-    "synthetic": ("equiglb/EquitableGLB-residual-v0", False),
+    "synthetic": ("equiglb/EquitableGLB-residual-constant-v0", False),
+    # the synthetic protocol's earlier default: the same residual mode with the full observation
+    "synthetic-full": ("equiglb/EquitableGLB-residual-v0", False),
 }
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
 

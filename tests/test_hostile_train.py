@@ -366,8 +366,8 @@ def test_second_eval_only_does_not_overwrite_the_first(trained, tmp_path):
     for mu in ("1000", "5000"):
         assert main(["--eval-only", "-i", str(run / "model.zip"), "-f", str(tmp_path), "--no-progress",
                      "--env-kwargs", "scenario_options={hours: 288}", f"mu_carbon={mu}", "--baselines"]) == 0
-    first, second = (run / "eval_equiglb-EquitableGLB-residual-v0_test",
-                     run / "eval_equiglb-EquitableGLB-residual-v0_test_2")
+    first, second = (run / "eval_equiglb-EquitableGLB-residual-constant-v0_test",
+                     run / "eval_equiglb-EquitableGLB-residual-constant-v0_test_2")
     a, b = (yaml.safe_load((d / "table.json").read_text()) for d in (first, second))
     assert a[0]["objective"] != b[0]["objective"]
     assert yaml.safe_load((first / "evaluated.yml").read_text())["env_kwargs"]["mu_carbon"] == 1000

@@ -45,7 +45,7 @@ def test_program_name_is_the_callers(prog, capsys):
 @pytest.fixture()
 def earlier_run(tmp_path) -> Path:
     """A log folder holding an earlier run, whose contents must never change."""
-    run = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_1"
+    run = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-constant-v0_1"
     run.mkdir(parents=True)
     (run / "config.yml").write_text("algo: ppo\n")
     return run
@@ -105,16 +105,16 @@ def test_runs_never_overwrite_each_other(tmp_path):
     argv = ["-n", "64", "-f", str(tmp_path), *QUICK, "--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1",
             "--n-envs", "2"]
     assert main(argv) == 0 and main(argv) == 0
-    assert sorted(p.name for p in (tmp_path / "ppo").iterdir()) == ["equiglb-EquitableGLB-residual-v0_1",
-                                                                     "equiglb-EquitableGLB-residual-v0_2"]
+    assert sorted(p.name for p in (tmp_path / "ppo").iterdir()) == ["equiglb-EquitableGLB-residual-constant-v0_1",
+                                                                     "equiglb-EquitableGLB-residual-constant-v0_2"]
 
 
 def test_trained_agent_continues_the_step_count_in_a_new_run(tmp_path):
     fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
     assert main(["-n", "64", "-f", str(tmp_path), *QUICK, *fast]) == 0
-    first = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_1"
+    first = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-constant-v0_1"
     assert main(["-n", "64", "-f", str(tmp_path), "-i", str(first / "model.zip"), *QUICK, *fast]) == 0
-    second = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_2"
+    second = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-constant-v0_2"
     assert PPO.load(second / "model.zip").num_timesteps == 128
     assert PPO.load(first / "model.zip").num_timesteps == 64       # the earlier run is untouched
     assert yaml.safe_load((second / "config.yml").read_text())["trained_agent"] == str(first / "model.zip")
@@ -123,13 +123,13 @@ def test_trained_agent_continues_the_step_count_in_a_new_run(tmp_path):
 def test_eval_only_mode(tmp_path, capsys):
     fast = ["--hyperparams", "n_steps=32", "batch_size=32", "n_epochs=1", "--n-envs", "2"]
     assert main(["-n", "64", "-f", str(tmp_path), *QUICK, *fast]) == 0
-    run = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-v0_1"
+    run = tmp_path / "ppo" / "equiglb-EquitableGLB-residual-constant-v0_1"
     capsys.readouterr()
     assert main(["--eval-only", "-i", str(run / "model.zip"), "-f", str(tmp_path), "--no-progress",
                  "--env-kwargs", "episode_length=24", "scenario_options={hours: 288}", "--baselines", "min-cost"]) == 0
     out = capsys.readouterr().out
     assert "min-cost" in out and "ppo:" in out
-    assert (run / "eval_equiglb-EquitableGLB-residual-v0_test" / "table.json").is_file()
+    assert (run / "eval_equiglb-EquitableGLB-residual-constant-v0_test" / "table.json").is_file()
     assert [p.name for p in (tmp_path / "ppo").iterdir()] == [run.name]     # no new run folder
 
 

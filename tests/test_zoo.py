@@ -33,7 +33,7 @@ from rl_zoo3.exp_manager import ExperimentManager  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"   # the package (src/ layout)
-ENV = "equiglb/EquitableGLB-residual-v0"   # PPO's tuned settings, train.py's default for ppo
+ENV = "equiglb/EquitableGLB-residual-constant-v0"   # PPO's tuned settings, train.py's default for ppo
 REAL = ("eglb2022",)   # ids that need the real traces
 
 
