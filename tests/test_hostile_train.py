@@ -185,7 +185,8 @@ def test_model_of_another_algorithm(trained, tmp_path, capsys):
 
 
 def test_model_of_another_observation_shape(trained, tmp_path, capsys):
-    _rejected(["-i", str(trained / "model.zip"), *SMALL[:3], "forecast_horizon=2", *SMALL[3:], "--baselines"],
+    _rejected(["-i", str(trained / "model.zip"), *SMALL[:3], "mpc_residual_observation=full", *SMALL[3:],
+               "--baselines"],
               tmp_path / "logs",
               capsys, ["--trained-agent", "model.zip", "observations of shape"])
 
@@ -331,11 +332,17 @@ def test_evaluate_model_without_statistics(trained, tmp_path, capsys):
 
 
 def test_evaluate_model_of_another_shape(trained, tmp_path, capsys):
-    """A 10-site agent on a 2-site scenario."""
+    """A 10-site agent observing the sites' entries on a 2-site scenario is refused; the default agent (it observes
+    a constant and scales the planner's two equity weights) runs on any fleet."""
     d = _no_latency_folder(tmp_path)
     _eval_rejected([str(trained), "--env", "equiglb/EquitableGLB-v0", "--env-kwargs", "scenario=csv", f"data_dir={d}",
-                    "--baselines", "-o", str(tmp_path / "o")], capsys, ["model.zip", "observations of shape"],
-                   tmp_path / "o")
+                    "mpc_residual_observation=full", "--baselines", "-o", str(tmp_path / "o")], capsys,
+                   ["mpc_residual_observation"], tmp_path / "o")
+    assert evaluate_main([str(trained), "--env", "equiglb/EquitableGLB-v0", "--env-kwargs", "scenario=csv",
+                          f"data_dir={d}", "--baselines", "-o", str(tmp_path / "o2"), "--no-progress"],
+                         prog="evaluate") == 0
+    out = capsys.readouterr().out
+    assert "no-latency split 'test'" in out and "ppo:" in out, out
 
 
 def test_evaluate_wrong_algorithm(trained, tmp_path, capsys):

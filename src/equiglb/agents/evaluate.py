@@ -38,7 +38,16 @@ from equiglb import evaluation
 from equiglb.agents.algos import ALGOS, HyperparamError, parse_overrides
 from equiglb.agents.policy import AgentPolicy, EnsemblePolicy
 from equiglb.agents.report import write_monthly_report, write_report
-from equiglb.agents.runs import UserError, check_model_file, env_slug, new_output_dir, now_utc, plain, run_config
+from equiglb.agents.runs import (
+    UserError,
+    check_agent_options,
+    check_model_file,
+    env_slug,
+    new_output_dir,
+    now_utc,
+    plain,
+    run_config,
+)
 from equiglb.baselines import POLICY_NAMES, format_table, make_policy
 from equiglb.baselines.compare import run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
@@ -165,6 +174,8 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
     if env_id is None:
         raise UserError("give --env: the first model has no config.yml to take it from")
     env_id = evaluation.window_env_id(env_id)      # a monthly test id: its train id, the months cut here
+    for p in paths:                                # options given that a model would not run with: refused
+        check_agent_options(p, env_kwargs or {})
     if env_kwargs is None:
         env_kwargs = dict(cfg.get("env_kwargs") or {}) if cfg.get("env_id") == env_id else {}
     if algo is not None and algo not in ALGOS:

@@ -42,9 +42,9 @@ import yaml
 import equiglb
 from equiglb.agents.algos import ALGOS
 
-__all__ = ["UserError", "CKPT_RE", "env_slug", "new_run_dir", "new_output_dir", "versions", "plain", "now_utc",
-           "read_config", "write_config", "run_config", "check_model_file", "detect_algo", "companions",
-           "checkpoint_paths", "latest_checkpoint", "check_writable"]
+__all__ = ["UserError", "check_agent_options", "CKPT_RE", "env_slug", "new_run_dir", "new_output_dir", "versions",
+           "plain", "now_utc", "read_config", "write_config", "run_config", "check_model_file", "detect_algo",
+           "companions", "checkpoint_paths", "latest_checkpoint", "check_writable"]
 
 CKPT_RE = re.compile(r"ckpt_(\d+)_steps\.zip$")
 
@@ -273,3 +273,24 @@ def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
     found = [(int(m.group(1)), p) for p in (run_dir / "checkpoints").glob("ckpt_*_steps.zip")
              if (m := CKPT_RE.search(p.name))]
     return max(found) if found else None
+
+
+def check_agent_options(model: Path, given: dict[str, Any], flag: str = "model") -> None:
+    """The options of ``--env-kwargs`` (``given``) that set what the agent observes or how its action acts
+    (:data:`equiglb.envs.core.AGENT_OPTIONS`) must equal those ``model`` was trained with (its run's id's registered
+    defaults, then its run's ``env_kwargs``; the environment's defaults where neither sets one): a model is
+    evaluated with its own options, so another value would be reported without being used. A bare model zip
+    (no ``config.yml``) runs with the options given. ``flag`` names the model's argument in the error."""
+    from equiglb.envs.core import AGENT_OPTIONS, OPTION_DEFAULTS  # noqa: PLC0415 - envs.core loads the scenarios
+    from equiglb.envs.registration import agent_settings  # noqa: PLC0415
+
+    recorded = run_config(model)
+    if "env_kwargs" not in recorded:
+        return
+    trained = {**agent_settings(recorded.get("env_id")), **(recorded.get("env_kwargs") or {})}
+    for key in AGENT_OPTIONS:
+        value = trained.get(key, OPTION_DEFAULTS.get(key))
+        if key in given and given[key] != value:
+            raise UserError(f"--env-kwargs {key}={given[key]!r}: {flag} {str(model)!r} was trained with "
+                            f"{key}={value!r}, and a model is evaluated with the options it was trained with; "
+                            f"drop {key} from --env-kwargs (or give the trained value)")

@@ -83,6 +83,7 @@ from equiglb.agents.resume import (
 )
 from equiglb.agents.runs import (
     UserError,
+    check_agent_options,
     check_model_file,
     check_writable,
     checkpoint_paths,
@@ -97,9 +98,9 @@ from equiglb.agents.runs import (
     write_config,
 )
 from equiglb.baselines import POLICY_NAMES
-from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS, OPTION_DEFAULTS
+from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS
 from equiglb.envs.monthly import MonthlyEpisodesEnv
-from equiglb.envs.registration import agent_settings
+from equiglb.envs.registration import registered_kwargs
 from equiglb.envs.sb3 import make_sb3_vec_env
 
 __all__ = ["Built", "TrainResult", "resolve", "build", "run", "make_vec_env"]
@@ -163,13 +164,13 @@ def resolve(given: TrainPlan) -> TrainPlan:
         raise UserError(f"{'--conf-file/' if given.conf_file else ''}--hyperparams: {exc}") from exc
     try:
         env_kwargs = merge_env_kwargs(hp.get("env_kwargs") or {}, given.env_kwargs,
-                                      registered=agent_settings(env_id))
+                                      registered=registered_kwargs(env_id))
     except HyperparamError as exc:
         raise UserError(f"--env-kwargs: {exc}") from exc
     if "split" in env_kwargs:
         raise UserError("--env-kwargs split=...: use --train-split / --eval-split instead")
     if given.eval_only and trained is not None:
-        check_agent_options(trained, given.env_kwargs)
+        check_agent_options(trained, given.env_kwargs, flag="--trained-agent")
     vec_env = given.vec_env
     if vec_env is None:
         spec = gym.envs.registry.get(env_id)
@@ -248,22 +249,6 @@ def normalize_kwargs(normalize: Any) -> dict[str, Any] | None:
     if isinstance(normalize, dict):
         return dict(normalize)
     return {} if normalize else None
-
-
-def check_agent_options(model: Path, given: dict[str, Any]) -> None:
-    """``--eval-only``: the options of ``--env-kwargs`` that set what the agent observes or how its action
-    acts (:data:`equiglb.envs.core.AGENT_OPTIONS`) must equal those the model was trained with (its run's
-    config.yml; defaults where it has none): the evaluation runs a model with its own options, so another
-    value would be recorded in ``evaluated.yml`` without being used."""
-    recorded = run_config(model)
-    if "env_kwargs" not in recorded:
-        return                                       # a bare model zip: the given options are what it runs with
-    trained = recorded.get("env_kwargs") or {}
-    for key in AGENT_OPTIONS:
-        if key in given and given[key] != trained.get(key, OPTION_DEFAULTS.get(key)):
-            raise UserError(f"--env-kwargs {key}={given[key]!r}: --trained-agent {str(model)!r} was trained with "
-                            f"{key}={trained.get(key, OPTION_DEFAULTS.get(key))!r}, and a model is evaluated with the "
-                            f"options it was trained with; drop {key} from --env-kwargs (or give the trained value)")
 
 
 def merge_env_kwargs(entry: dict[str, Any], given: dict[str, Any],

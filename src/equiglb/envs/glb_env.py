@@ -87,12 +87,19 @@ class EquitableGLBEnv(gym.Env):
     nothing of the held-out test window.
     Cumulative footprints are bounded by episode_length × max intensity × min(M[i], all demand) × PUE.
 
+    In ``"mpc_residual"`` the option ``mpc_residual_observation`` may replace this table: ``"spreads"``
+    is 4 entries (1, the fraction elapsed, the spread (max - mean) / mean of the cumulative carbon C and of
+    the cumulative water W over the sites, each in [0, N - 1]); ``"none"`` is the constant 1 (a
+    state-independent policy; the MPC inside still reads the forecasts).
+
     ## Rewards
 
     ``r_t = -(cost_t + Φ_t - Φ_{t-1})`` in USD from :class:`equiglb.ledger.Ledger`: the slot's
     energy cost, latency and unserved penalty, plus the increase of the equity part
     ``Φ = μ_c‖ω⊙C‖_q + μ_w‖ω⊙W‖_q + μ_s‖S‖_q``. The undiscounted return of an episode is exactly
-    ``-J(x)`` of the executed schedule (``equiglb.ledger.evaluate``).
+    ``-J(x)`` of the executed schedule (``equiglb.ledger.evaluate``). In ``"mpc_residual"`` with
+    ``mpc_residual_reward="vs-planner"`` each reward is that minus the same for the planner alone (action
+    0) run alongside on its own trajectory, and the return is ``J(planner) - J(x)`` (USD).
 
     ## Starting State
 

@@ -54,7 +54,8 @@ import gymnasium as gym
 from gymnasium.envs.registration import register, registry
 from gymnasium.wrappers import TimeLimit
 
-__all__ = ["ENV_IDS", "WORLD_ENV_IDS", "TUNED_IDS", "outer_time_limit", "agent_settings", "register_envs"]
+__all__ = ["ENV_IDS", "WORLD_ENV_IDS", "TUNED_IDS", "outer_time_limit", "agent_settings", "registered_kwargs",
+           "register_envs"]
 
 ENTRY_POINT = "equiglb.envs.glb_env:EquitableGLBEnv"
 VECTOR_ENTRY_POINT = "equiglb.envs.vector:EquitableGLBVectorEnv"
@@ -122,6 +123,13 @@ def outer_time_limit(env: gym.Env, max_frames: int = 12) -> int | None:
     return None
 
 
+def registered_kwargs(env_id: str | None) -> dict[str, Any]:
+    """Every option ``env_id`` is registered with (its ``gymnasium`` spec's kwargs); ``{}`` for ``None`` or an
+    unregistered id."""
+    spec = registry.get(env_id) if env_id else None
+    return dict(spec.kwargs) if spec is not None else {}
+
+
 def agent_settings(env_id: str | None) -> dict[str, Any]:
     """The options of ``env_id``'s registered defaults that shape an agent's spaces (action mode, forecasts,
     residual options: ``equiglb.envs.core.AGENT_OPTIONS``); ``{}`` for ``None`` or an unregistered id.
@@ -130,8 +138,7 @@ def agent_settings(env_id: str | None) -> dict[str, Any]:
     not in its run's ``env_kwargs``: evaluating it on another id (``...-eglb2022-v0``) must add them."""
     from equiglb.envs.core import AGENT_OPTIONS  # noqa: PLC0415 - envs.core imports the scenarios (heavy)
 
-    spec = registry.get(env_id) if env_id else None
-    return {k: v for k, v in (spec.kwargs if spec is not None else {}).items() if k in AGENT_OPTIONS}
+    return {k: v for k, v in registered_kwargs(env_id).items() if k in AGENT_OPTIONS}
 
 
 MONTHLY_ENTRY_POINT = "equiglb.envs.monthly:MonthlyEpisodesEnv"
