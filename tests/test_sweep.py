@@ -60,7 +60,12 @@ def output_of(log: Path, tail: int = 4000) -> str:
     """The last ``tail`` characters a process started by :func:`run_logged` printed."""
     text = log.read_text(errors="replace") if log.is_file() else "(no output file)"
     return f"\n--- output of the process ({log}) ---\n{text[-tail:]}"
-TINY = ["-n", "256", "--baselines", "offline", "online-eglb", "--num-cpus", "2", "--reps", "200"]
+
+
+# The sweep's mechanics on an id without a planner in the loop (the default id solves two MPC programs a step,
+# through cvxpy at q = 2); README.md's sweep block, run by tests/test_docs.py, sweeps the default id.
+TINY = ["-n", "256", "--env", "equiglb/EquitableGLB-240h-v0", "--baselines", "offline", "online-eglb", "--num-cpus",
+        "2", "--reps", "200"]
 AGENT_COLUMNS = ["trial_id", "algo", "seed", "status", "objective", "gap_to_offline", "energy_cost_usd",
                  "carbon_max_t", "water_max_m3", "wall_time_s", "run_dir", "error"]
 
@@ -288,7 +293,8 @@ def test_sweep_on_a_ray_cluster_started_here(tmp_path):
         out = tmp_path / "sweep"
         proc = subprocess.run([sys.executable, "-m", "equiglb.sweep", "--algos", "ppo", "--seeds", "0",
                                "--grid", "mu_water=30,120", "--address", f"127.0.0.1:{port}", "--out", str(out),
-                               "-n", "256", "--baselines", "offline", "online-eglb", "--reps", "200"],
+                               "-n", "256", "--env", "equiglb/EquitableGLB-240h-v0", "--baselines", "offline",
+                               "online-eglb", "--reps", "200"],
                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:] + _trial_logs(out)
         assert "on Ray (127.0.0.1:" in proc.stdout, proc.stdout[-3000:]

@@ -51,7 +51,7 @@ from equiglb.agents.runs import (
 from equiglb.baselines import POLICY_NAMES, format_table, make_policy
 from equiglb.baselines.compare import run_policies
 from equiglb.baselines.policy import OnlinePolicy, Policy
-from equiglb.envs.core import AGENT_OPTIONS, agent_base, agent_information
+from equiglb.envs.core import CARRIED_OPTIONS, agent_base, agent_information
 from equiglb.envs.registration import agent_settings
 from equiglb.protocol import MONTHLY_COLUMNS, Episodes, episodes, run_months
 from equiglb.scenario import Scenario
@@ -193,7 +193,7 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
     for p in paths:
         c = run_config(p)
         trained = {**agent_settings(c.get("env_id")), **(c.get("env_kwargs") or {})}   # the trained id's + run's
-        agent_kwargs = {k: v for k, v in (trained or env_kwargs).items() if k in AGENT_OPTIONS}
+        agent_kwargs = {k: v for k, v in (trained or env_kwargs).items() if k in CARRIED_OPTIONS}
         ag = AgentPolicy(p, env_id=env_id, env_kwargs=agent_kwargs, algo=algo, reference=full)
         agents.append(ag)
     labels = list(names) if names else default_labels(paths, [a.algo for a in agents])

@@ -98,7 +98,7 @@ from equiglb.agents.runs import (
     write_config,
 )
 from equiglb.baselines import POLICY_NAMES
-from equiglb.envs.core import AGENT_OPTIONS, MODE_OPTIONS
+from equiglb.envs.core import CARRIED_OPTIONS, MODE_OPTIONS
 from equiglb.envs.monthly import MonthlyEpisodesEnv
 from equiglb.envs.registration import registered_kwargs
 from equiglb.envs.sb3 import make_sb3_vec_env
@@ -341,8 +341,8 @@ def _probe_spaces(plan: TrainPlan) -> None:
     kwargs = dict(plan.env_kwargs)
     if plan.eval_only:              # evaluated with the agent options it was trained with (as evaluate_models)
         agent = run_config(plan.trained_agent).get("env_kwargs") or plan.env_kwargs
-        kwargs = {**{k: v for k, v in kwargs.items() if k not in AGENT_OPTIONS},
-                  **{k: v for k, v in agent.items() if k in AGENT_OPTIONS}}
+        kwargs = {**{k: v for k, v in kwargs.items() if k not in CARRIED_OPTIONS},
+                  **{k: v for k, v in agent.items() if k in CARRIED_OPTIONS}}
     try:
         env = gym.make(plan.env_id, **{**kwargs, "split": plan.train_split})
     except Exception as exc:  # the env's own message names the option

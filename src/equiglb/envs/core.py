@@ -37,7 +37,8 @@ from equiglb.validate import (
 )
 
 __all__ = ["EnvConfig", "Observer", "AGENT_OPTIONS", "RESIDUAL_OPTIONS", "MPC_OPTIONS", "MODE_OPTIONS",
-           "OPTION_FIELDS", "OPTION_ORDER", "OPTION_DEFAULTS", "ENV_FORECAST_MODELS", "MAX_OBS_TABLE_BYTES",
+           "OPTION_FIELDS", "OPTION_ORDER", "CARRIED_OPTIONS", "OPTION_DEFAULTS", "ENV_FORECAST_MODELS",
+           "MAX_OBS_TABLE_BYTES",
            "MAX_HORIZON_H", "agent_information", "agent_base"]
 
 #: every keyword option of the environment, declared once: the fields of
@@ -71,6 +72,10 @@ MAX_OBS_TABLE_BYTES = 2 ** 30
 OPTION_ORDER: tuple[str, ...] = tuple(f.name for f in OPTION_FIELDS)
 OPTION_NAMES = frozenset(OPTION_ORDER)
 MODE_OPTION_NAMES = frozenset(k for names in MODE_OPTIONS.values() for k in names)
+#: the options a trained agent is run with wherever it is evaluated: :data:`AGENT_OPTIONS` and every action
+#: mode's options (a run that switched a tuned id's mode set the id's options of the other mode back to their
+#: defaults, and its agent must run with them, e.g. ``mpc_residual_reward``)
+CARRIED_OPTIONS = frozenset(AGENT_OPTIONS) | MODE_OPTION_NAMES
 #: every option's default, by name, in declaration order (what an option not given takes)
 OPTION_DEFAULTS: dict[str, Any] = {f.name: f.default for f in OPTION_FIELDS}
 
