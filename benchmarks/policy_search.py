@@ -23,7 +23,10 @@ observation (``forecast_errors=True``). Rows (gap to the offline optimum of the 
 policy per seed and its mean with a 95 % bootstrap CI (``equiglb.stats.summarize``), MPC alone with the same
 forecasts (the planner: action 0), online eGLB and its tuned variant (no forecast). Prints whether the
 policy's CI upper end is below its planner's gap. Same-run reference for the times: a CartPole-v1 loop.
-``--json`` writes every row, the per-set summaries, the choice and the baselines.
+``--json`` writes every row, the per-set summaries, the choice and the baselines. ``--augment K`` trains on the
+training split (``fit`` or ``train``) extended by K x its length of hours generated from a calibration on that
+split alone (the scenario ``augmented``, :mod:`equiglb.traces.derived`): more training episodes from the same
+real hours; the scoring window (``val`` or ``test``) is the real one, unchanged.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ import equiglb  # noqa: E402,F401  (registers the ids)
 from equiglb.agents.search import FEATURE_NAMES, FEATURE_SETS, search_multipliers  # noqa: E402
 from equiglb.evaluation import evaluate_policy  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
+from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "traces" / "eglb-2022"
 #: protocol -> (scenario, episode hours = the test window's length)
@@ -94,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default=None, help="comma-separated search seeds (val: 0,1,2; test: 40..44)")
     p.add_argument("--iterations", type=int, default=12)
     p.add_argument("--population", type=int, default=12)
+    p.add_argument("--augment", type=int, default=0, metavar="K",
+                   help="train on the training split extended by K x its length of generated hours, calibrated on "
+                        "that split only (the scenario 'augmented', equiglb.traces.derived; 0: the real hours only); "
+                        "the episodes tile the extended split, the scoring window is unchanged")
     p.add_argument("--json", default=None, help="write the rows here")
     args = p.parse_args(argv)
+    if not 0 <= args.augment <= MAX_COPIES:
+        raise SystemExit(f"--augment={args.augment}: expected 0 (no generated hours) .. {MAX_COPIES}")
     sets = feature_sets(args.features, args.stage)
     seeds = [int(s) for s in (args.seeds or ("0,1,2" if args.stage == "val" else "40,41,42,43,44")).split(",")]
     scenario, hours = PROTOCOLS[args.protocol]
@@ -109,12 +119,19 @@ def main(argv: list[str] | None = None) -> int:
         base = {"scenario": scenario, **data}
         train_split, eval_split = "train", "test"
     kw = {**base, **MODE, "episode_length": hours, "random_start": False}
-    env = gym.make("equiglb/EquitableGLB-v0", **kw, split=train_split)
+    train_kw = dict(kw)
+    if args.augment:     # the training split (starting at hour 0) extended by generated hours; scoring unchanged
+        train_kw.update(scenario="augmented", scenario_options={
+            "source": base["scenario"], "split": train_split, "copies": args.augment,
+            **base.get("scenario_options", {}), **({} if "scenario_options" in base else data)})
+        train_kw.pop("data_dir", None)
+    env = gym.make("equiglb/EquitableGLB-v0", **train_kw, split=train_split)
     s0, n0 = env.unwrapped.config.split_start, env.unwrapped.config.split_length
     starts = tiling(s0, n0, hours)
     ref = cartpole_steps_per_s()
     print(f"=== policy_search: stage {args.stage}, protocol {args.protocol} (scenario {scenario}): trains on "
           f"{train_split} (hours {s0}..{s0 + n0 - 1}, episodes of {hours} h at {starts}), scored on {eval_split}; "
+          f"{f'{args.augment} x generated hours, ' if args.augment else ''}"
           f"feature sets {sets}; seeds {seeds}; CE method {args.iterations} iterations x population "
           f"{args.population}; CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
     # the tuned eGLB tunes on the scenario's train split: on val that split holds val (left out there)
@@ -125,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, features in enumerate(sets):
         name = f"cem-linear ({features})"
         for n, seed in enumerate(seeds):
-            policy, hist = search_multipliers({**kw, "split": train_split}, starts, seed=seed,
+            policy, hist = search_multipliers({**train_kw, "split": train_split}, starts, seed=seed,
                                               iterations=args.iterations, population=args.population,
                                               features=features)
             last = k == len(sets) - 1 and n == len(seeds) - 1       # the baselines' rows once, with the last
@@ -164,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "stage": args.stage, "protocol": args.protocol, "iterations": args.iterations,
-            "population": args.population, "starts": starts, "cartpole_steps_per_s": ref,
+            "population": args.population, "augment": args.augment, "starts": starts, "cartpole_steps_per_s": ref,
             "rows": [r for f in sets for r in rows[f]], "summaries": summaries, "choice": choice,
             "planner_gap_pct": planner,
             "baselines": table[["policy", "information", "gap_to_offline"]].to_dict("records")}, indent=1))

@@ -1,0 +1,157 @@
+"""Which model should `train.py` keep for the default id? Its periodic evaluation's choice against the final model.
+
+    python benchmarks/checkpoint_choice.py [--seeds 0,1,2] [--json out.json] [-f FOLDER]
+
+Validation only: the test window plays no part. Each seed trains the default id
+(``equiglb/EquitableGLB-residual-constant-v0``, ppo.yml's entry: 50k steps) through train.py on the synthetic
+``holdout`` scenario (``fit`` = hours 0-959 of the train split, ``val`` = its last 240 h), with no periodic
+evaluation and a checkpoint every 5,000 steps. The default id's policy is state-independent (it observes a
+constant), so each checkpoint *is* one pair of multipliers, its deterministic action. Each checkpoint and
+the final model are then scored on the four 240-hour windows that tile ``fit`` and on ``val``, as the
+change of J against the planner alone on that window (%, negative = better than the planner; the
+planner alone is the mode's action 0 with the same calibrated forecasts, MPC 24 h).
+
+Three rules of choosing the model, each scored on ``val``:
+
+* ``first window``: what train.py does on the synthetic scenario (which has no ``val`` split): evaluate on
+  the first window of the training split every 10,000 steps and keep the best (here the checkpoints at the
+  evaluation steps 10,240 .. 40,960 and the final model);
+* ``mean of 4 windows``: the same steps, the mean over the four windows of ``fit``;
+* ``final``: the final model.
+
+Prints each seed's choice and its ``val`` change, and each rule's mean with a 95 % bootstrap CI
+(``equiglb.stats.summarize``); a CartPole-v1 loop is the same-run time reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import yaml
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import agent_quality as aq  # noqa: E402
+from policy_search import cartpole_steps_per_s, tiling  # noqa: E402
+
+import equiglb  # noqa: E402,F401  (registers the ids)
+from equiglb.stats import summarize  # noqa: E402
+
+ENV_ID = "equiglb/EquitableGLB-residual-constant-v0"
+HOLDOUT = {"base": "synthetic", "val_fraction": 0.2}       # fit 960 h, val the last 240 h of the train split
+WINDOW_H = 240
+EVAL_EVERY = 10_000                                        # train.py's --eval-freq default
+
+
+def make_env(split: str, reward: str = "vs-planner") -> gym.Env:
+    """The default id on the holdout scenario, one window of ``WINDOW_H`` hours of ``split`` per episode."""
+    return gym.make(ENV_ID, scenario="holdout", scenario_options=HOLDOUT, split=split, random_start=False,
+                    episode_length=WINDOW_H, mpc_residual_reward=reward)
+
+
+def episode_return(env: gym.Env, action: np.ndarray, start: int) -> float:
+    """The return (USD) of the constant ``action`` on the window starting at slot ``start``."""
+    env.reset(seed=0, options={"start": start})
+    total, done = 0.0, False
+    while not done:
+        _, r, term, trunc, _ = env.step(action)
+        total += float(r)
+        done = term or trunc
+    return total
+
+
+def constant_action(model_zip: Path, vecnormalize: Path) -> np.ndarray:
+    """The deterministic action of a saved model of the default id (the same at every slot)."""
+    venv = DummyVecEnv([lambda: make_env("fit")])
+    obs = venv.reset()
+    if vecnormalize.exists():
+        vn = VecNormalize.load(str(vecnormalize), venv)
+        vn.training = False
+        obs = vn.normalize_obs(obs)
+    model = PPO.load(str(model_zip), device="cpu")
+    return np.asarray(model.predict(obs, deterministic=True)[0][0], dtype=np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    p.add_argument("-f", "--log-folder", default=None, help="where the runs go (default: a temp folder)")
+    p.add_argument("--json", default=None, help="write every checkpoint's scores here")
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    log = Path(args.log_folder or tempfile.mkdtemp(prefix="checkpoint_choice_"))
+    ref = cartpole_steps_per_s()
+    fit_env, val_env = make_env("fit"), make_env("val")
+    f0, fn = fit_env.unwrapped.config.split_start, fit_env.unwrapped.config.split_length
+    v0 = val_env.unwrapped.config.split_start
+    starts = tiling(f0, fn, WINDOW_H)
+    # J of the planner alone on each window (its return with the plain cost reward is -J): the % denominators
+    cost_fit, cost_val = make_env("fit", "cost"), make_env("val", "cost")
+    zero = np.zeros(fit_env.action_space.shape, dtype=np.float32)
+    j_fit = [-episode_return(cost_fit, zero, s) for s in starts]
+    j_val = -episode_return(cost_val, zero, v0)
+    print(f"=== checkpoint_choice: {ENV_ID} on holdout (fit windows at {starts}, val at {v0}); seeds {seeds}; "
+          f"CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
+    rules: dict[str, list[float]] = {"first window": [], "mean of 4 windows": [], "final": []}
+    out: dict[str, Any] = {"seeds": {}, "starts": starts, "cartpole_steps_per_s": ref}
+    for seed in seeds:
+        t0 = time.perf_counter()
+        run = Path(aq.train_one(argparse.Namespace(algo="ppo", n_timesteps=None, extra=[]), ENV_ID,
+                                ["--env-kwargs", "scenario=holdout", "scenario_options=" + json.dumps(HOLDOUT)],
+                                seed, log, splits=("fit", "val"),
+                                more_flags=("--eval-freq", "0", "--save-freq", "5000"))["run"])
+        ck = run / "checkpoints"
+        models = sorted((int(z.name.split("_")[1]), z, ck / f"ckpt_vecnormalize_{z.name.split('_')[1]}_steps.pkl")
+                        for z in ck.glob("ckpt_*_steps.zip"))
+        final_steps = final_steps_of(run)
+        models.append((final_steps, run / "model.zip", run / "vecnormalize.pkl"))
+        rows = []
+        for steps, zip_path, vn_path in models:
+            a = constant_action(zip_path, vn_path)
+            fit = [-100 * episode_return(fit_env, a, s) / j for s, j in zip(starts, j_fit)]
+            val = -100 * episode_return(val_env, a, v0) / j_val
+            rows.append({"steps": steps, "action": a.tolist(), "fit_pct": fit, "val_pct": val,
+                         "evaluated": steps == final_steps or steps % EVAL_EVERY < 2_048})
+            print(f"  seed {seed} step {steps:>6}: action {np.round(a, 3)}  fit windows "
+                  f"{' '.join(f'{x:+.3f}' for x in fit)} %  val {val:+.3f} %", flush=True)
+        evaluated = [r for r in rows if r["evaluated"]]
+        picks = {"first window": min(evaluated, key=lambda r: r["fit_pct"][0]),
+                 "mean of 4 windows": min(evaluated, key=lambda r: float(np.mean(r["fit_pct"]))),
+                 "final": rows[-1]}
+        for rule, r in picks.items():
+            rules[rule].append(r["val_pct"])
+        print(f"seed {seed} ({time.perf_counter() - t0:.0f} s): "
+              + "; ".join(f"{rule}: step {r['steps']}, val {r['val_pct']:+.3f} %" for rule, r in picks.items()),
+              flush=True)
+        out["seeds"][str(seed)] = {"run": str(run), "rows": rows,
+                                   "picks": {k: v["steps"] for k, v in picks.items()}}
+    print("\nchange of J on val against the planner alone (%, lower is better), mean [95 % bootstrap CI]:")
+    for rule, vals in rules.items():
+        s = summarize(vals)
+        print(f"  {rule:<18} {s['mean']:+.3f} [{s['mean_ci_low']:+.3f}, {s['mean_ci_high']:+.3f}]   per seed "
+              + ", ".join(f"{v:+.3f}" for v in vals))
+    out["rules"] = rules
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+def final_steps_of(run: Path) -> int:
+    """The final model's step count (train.py's record: the budget rounded up to whole rollouts)."""
+    return int(yaml.safe_load((run / "config.yml").read_text())["num_timesteps"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
