@@ -142,3 +142,16 @@ def test_the_search_trains_the_weights_of_its_feature_set():
     assert p1.feature_set == "constant" and p1.theta.shape == (2, 1) and p1.theta.any()
     np.testing.assert_array_equal(p1.theta, p2.theta)
     assert len(h1.center_pct) == 2
+
+
+@pytest.mark.parametrize("beyond", ["below", "above"])
+def test_policy_search_refuses_a_bad_augment_before_any_work(beyond, capsys):
+    """benchmarks/policy_search.py --augment: out of range is refused by name before the CartPole reference or a
+    search runs (the message names the flag, the value and the range)."""
+    from conftest import load_benchmark  # noqa: PLC0415
+
+    ps = load_benchmark("policy_search")
+    value = "-1" if beyond == "below" else str(ps.MAX_COPIES + 1)
+    with pytest.raises(SystemExit, match=rf"--augment={value}: expected 0 .*\.\. {ps.MAX_COPIES}"):
+        ps.main(["--stage", "val", "--features", "constant", "--augment", value])
+    assert "CartPole" not in capsys.readouterr().out
