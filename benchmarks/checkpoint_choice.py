@@ -1,6 +1,7 @@
 """Which model should `train.py` keep for the default id? Its periodic evaluation's choice against the final model.
 
     python benchmarks/checkpoint_choice.py [--seeds 0,1,2] [--json out.json] [-f FOLDER]
+        [-n STEPS] [--hyperparams KEY=VALUE ...]
 
 Validation only: the test window plays no part. Each seed trains the default id
 (``equiglb/EquitableGLB-residual-constant-v0``, ppo.yml's entry: 50k steps) through train.py on the synthetic
@@ -19,6 +20,7 @@ Three rules of choosing the model, each scored on ``val``:
 * ``mean of 4 windows``: the same steps, the mean over the four windows of ``fit``;
 * ``final``: the final model.
 
+``-n`` and ``--hyperparams`` go to train.py (a candidate setting, compared on ``val`` the same way).
 Prints each seed's choice and its ``val`` change, and each rule's mean with a 95 % bootstrap CI
 (``equiglb.stats.summarize``); a CartPole-v1 loop is the same-run time reference.
 """
@@ -89,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     p.add_argument("-f", "--log-folder", default=None, help="where the runs go (default: a temp folder)")
     p.add_argument("--json", default=None, help="write every checkpoint's scores here")
+    p.add_argument("-n", "--n-timesteps", type=int, default=None, help="training budget (default: ppo.yml's)")
+    p.add_argument("--hyperparams", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="train.py -params overrides, e.g. learning_rate=lin_0.002")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     log = Path(args.log_folder or tempfile.mkdtemp(prefix="checkpoint_choice_"))
@@ -103,12 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     j_fit = [-episode_return(cost_fit, zero, s) for s in starts]
     j_val = -episode_return(cost_val, zero, v0)
     print(f"=== checkpoint_choice: {ENV_ID} on holdout (fit windows at {starts}, val at {v0}); seeds {seeds}; "
+          f"budget {args.n_timesteps or 'ppo.yml'}; hyperparams {args.hyperparams or 'ppo.yml'}; "
           f"CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
     rules: dict[str, list[float]] = {"first window": [], "mean of 4 windows": [], "final": []}
-    out: dict[str, Any] = {"seeds": {}, "starts": starts, "cartpole_steps_per_s": ref}
+    out: dict[str, Any] = {"seeds": {}, "starts": starts, "cartpole_steps_per_s": ref,
+                           "n_timesteps": args.n_timesteps, "hyperparams": args.hyperparams}
     for seed in seeds:
         t0 = time.perf_counter()
-        run = Path(aq.train_one(argparse.Namespace(algo="ppo", n_timesteps=None, extra=[]), ENV_ID,
+        extra = ["--hyperparams", *args.hyperparams] if args.hyperparams else []
+        run = Path(aq.train_one(argparse.Namespace(algo="ppo", n_timesteps=args.n_timesteps, extra=extra), ENV_ID,
                                 ["--env-kwargs", "scenario=holdout", "scenario_options=" + json.dumps(HOLDOUT)],
                                 seed, log, splits=("fit", "val"),
                                 more_flags=("--eval-freq", "0", "--save-freq", "5000"))["run"])
