@@ -179,7 +179,7 @@ def test_step_budget_checkpoint_choice_and_config_values(tmp_path, capsys):
     assert Path(str(evaluated["models"][0])).name == choice["file"]
     # real values, readable back by train.py and RL Zoo
     pk = cfg["hyperparams"]["policy_kwargs"]
-    assert pk == "dict(net_arch=[64, 64], activation_fn=nn.Tanh, log_std_init=-1.5)", pk
+    assert pk == "dict(net_arch=[64, 64], activation_fn=nn.Tanh, log_std_init=-1.0)", pk
     assert "<class" not in (run / "config.yml").read_text()
 
 

@@ -103,15 +103,15 @@ def test_ppo_keeps_the_tuned_values():
     eGLB-2022 ids, run X of the site_scores table (1M steps) for the ids without a residual entry."""
     residual = {"episode_length": 240, "random_start": True, "action_mode": "mpc_residual", "mpc_horizon": 24,
                 "mpc_residual_max_factor": 1.5, "forecast_horizon": 6}
-    for env_id, steps, lr, extra in [          # the last one, residual-v0's entry, is eGLB-2022's (below)
-            (ENV, 50_000, 1e-3, {"forecast_horizon": 0, "mpc_residual_observation": "none",
-                                 "mpc_residual_reward": "vs-planner"}),
-            ("equiglb/EquitableGLB-residual-v0", 150_000, 3e-4, {})]:
+    for env_id, steps, lr, log_std, extra in [          # the last one, residual-v0's entry, is eGLB-2022's (below)
+            (ENV, 50_000, 1e-3, -1.0, {"forecast_horizon": 0, "mpc_residual_observation": "none",
+                                       "mpc_residual_reward": "vs-planner"}),
+            ("equiglb/EquitableGLB-residual-v0", 150_000, 3e-4, -1.5, {})]:
         hp = load_hyperparams("ppo", env_id)
         settings = {k: v for k, v in gym.spec(env_id).kwargs.items() if k != "scenario"}
         assert (hp["gamma"], hp["ent_coef"], hp["n_timesteps"], hp["n_steps"], hp["batch_size"],
                 hp["learning_rate"]) == (0.9, 0.0, steps, 256, 256, lr)
-        assert hp["policy_kwargs"]["log_std_init"] == -1.5 and hp["policy_kwargs"]["net_arch"] == [64, 64]
+        assert hp["policy_kwargs"]["log_std_init"] == log_std and hp["policy_kwargs"]["net_arch"] == [64, 64]
         assert hp["policy_kwargs"]["activation_fn"].__name__ == "Tanh"
         assert hp["normalize"] is True and "env_kwargs" not in hp
         assert settings == {**residual, **extra}
