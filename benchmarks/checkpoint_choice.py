@@ -6,17 +6,19 @@
 Validation only: the test window plays no part. Each seed trains the default id
 (``equiglb/EquitableGLB-residual-constant-v0``, ppo.yml's entry: 50k steps) through train.py on the synthetic
 ``holdout`` scenario (``fit`` = hours 0-959 of the train split, ``val`` = its last 240 h), with no periodic
-evaluation and a checkpoint every 5,000 steps. The default id's policy is state-independent (it observes a
-constant), so each checkpoint *is* one pair of multipliers, its deterministic action. Each checkpoint and
-the final model are then scored on the four 240-hour windows that tile ``fit`` and on ``val``, as the
+evaluation and a checkpoint at the start of every rollout. The default id's policy is state-independent (it
+observes a constant), so each checkpoint *is* one pair of multipliers, its deterministic action. The models
+train.py's periodic evaluation would score, and the final model, are then scored on the four 240-hour
+windows that tile ``fit`` and on ``val``, as the
 change of J against the planner alone on that window (%, negative = better than the planner; the
 planner alone is the mode's action 0 with the same calibrated forecasts, MPC 24 h).
 
 Three rules of choosing the model, each scored on ``val``:
 
 * ``first window``: what train.py does on the synthetic scenario (which has no ``val`` split): evaluate on
-  the first window of the training split every 10,000 steps and keep the best (here the checkpoints at the
-  evaluation steps 10,240 .. 40,960 and the final model);
+  the first window of the training split every 10,000 steps and keep the best. Its evaluation at step
+  10,000·k fires inside a rollout and scores the parameters of that rollout's start (with rollouts of
+  2,048 steps: 8,192, 18,432, ..., 49,152), then the final model; those are the models compared here;
 * ``mean of 4 windows``: the same steps, the mean over the four windows of ``fit``;
 * ``final``: the final model.
 
@@ -49,6 +51,7 @@ import agent_quality as aq  # noqa: E402
 from policy_search import cartpole_steps_per_s, tiling  # noqa: E402
 
 import equiglb  # noqa: E402,F401  (registers the ids)
+from equiglb.agents.runs import checkpoint_paths  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 
 ENV_ID = "equiglb/EquitableGLB-residual-constant-v0"
@@ -119,24 +122,23 @@ def main(argv: list[str] | None = None) -> int:
         run = Path(aq.train_one(argparse.Namespace(algo="ppo", n_timesteps=args.n_timesteps, extra=extra), ENV_ID,
                                 ["--env-kwargs", "scenario=holdout", "scenario_options=" + json.dumps(HOLDOUT)],
                                 seed, log, splits=("fit", "val"),
-                                more_flags=("--eval-freq", "0", "--save-freq", "5000"))["run"])
-        ck = run / "checkpoints"
-        models = sorted((int(z.name.split("_")[1]), z, ck / f"ckpt_vecnormalize_{z.name.split('_')[1]}_steps.pkl")
-                        for z in ck.glob("ckpt_*_steps.zip"))
-        final_steps = final_steps_of(run)
+                                more_flags=("--eval-freq", "0", "--save-freq", "1"))["run"])
+        final_steps, evaluated = evaluated_steps(run)
+        models = [(n, checkpoint_paths(run, n)["model"], checkpoint_paths(run, n)["vecnormalize"]) for n in evaluated]
         models.append((final_steps, run / "model.zip", run / "vecnormalize.pkl"))
+        missing = [str(z) for _, z, _ in models if not z.is_file()]
+        if missing:
+            raise SystemExit(f"seed {seed}: no checkpoint {missing[0]} (train.py --save-freq 1 saves every rollout)")
         rows = []
         for steps, zip_path, vn_path in models:
             a = constant_action(zip_path, vn_path)
             fit = [-100 * episode_return(fit_env, a, s) / j for s, j in zip(starts, j_fit)]
             val = -100 * episode_return(val_env, a, v0) / j_val
-            rows.append({"steps": steps, "action": a.tolist(), "fit_pct": fit, "val_pct": val,
-                         "evaluated": steps == final_steps or steps % EVAL_EVERY < 2_048})
+            rows.append({"steps": steps, "action": a.tolist(), "fit_pct": fit, "val_pct": val})
             print(f"  seed {seed} step {steps:>6}: action {np.round(a, 3)}  fit windows "
                   f"{' '.join(f'{x:+.3f}' for x in fit)} %  val {val:+.3f} %", flush=True)
-        evaluated = [r for r in rows if r["evaluated"]]
-        picks = {"first window": min(evaluated, key=lambda r: r["fit_pct"][0]),
-                 "mean of 4 windows": min(evaluated, key=lambda r: float(np.mean(r["fit_pct"]))),
+        picks = {"first window": min(rows, key=lambda r: r["fit_pct"][0]),
+                 "mean of 4 windows": min(rows, key=lambda r: float(np.mean(r["fit_pct"]))),
                  "final": rows[-1]}
         for rule, r in picks.items():
             rules[rule].append(r["val_pct"])
@@ -156,9 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def final_steps_of(run: Path) -> int:
-    """The final model's step count (train.py's record: the budget rounded up to whole rollouts)."""
-    return int(yaml.safe_load((run / "config.yml").read_text())["num_timesteps"])
+def evaluated_steps(run: Path) -> tuple[int, list[int]]:
+    """The final model's step count and the checkpoints train.py's periodic evaluation would score: at step
+    E = EVAL_EVERY·k (E below the final count) it fires inside the rollout that started at the last multiple
+    of the rollout size below E, whose parameters it scores; the final model is evaluated after training."""
+    cfg = yaml.safe_load((run / "config.yml").read_text())
+    final = int(cfg["num_timesteps"])
+    rollout = int(cfg["hyperparams"]["n_steps"]) * int(cfg["n_envs"])
+    starts = sorted({(e - 1) // rollout * rollout for e in range(EVAL_EVERY, final, EVAL_EVERY)})
+    return final, starts
 
 
 if __name__ == "__main__":
