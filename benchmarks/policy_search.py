@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.augment:     # the training split (starting at hour 0) extended by generated hours; scoring unchanged
         train_kw.update(scenario="augmented", scenario_options={
             "source": base["scenario"], "split": train_split, "copies": args.augment,
-            **base.get("scenario_options", {}), **({} if "scenario_options" in base else data)})
+            **base.get("scenario_options", data)})         # val: holdout's options (data inside); test: data
         train_kw.pop("data_dir", None)
     env = gym.make("equiglb/EquitableGLB-v0", **train_kw, split=train_split)
     s0, n0 = env.unwrapped.config.split_start, env.unwrapped.config.split_length
