@@ -4,22 +4,33 @@ multipliers of the MPC residual mode, against MPC alone with the same forecasts 
     python benchmarks/policy_search.py --stage val  [--protocol P] [--features full,spreads,constant] [--seeds 0,1,2]
     python benchmarks/policy_search.py --stage test [--protocol P] [--features SET] [--seeds 40,41,42,43,44]
 
-with P one of ``synthetic`` (the embedded scenario), ``eglb-2022`` (the real traces, full connection) and
+with P one of ``synthetic`` (the embedded scenario), ``eglb-2022`` (the real traces, full connection),
 ``eglb-2022-partial`` (the same traces with the study's partial-connection mask: the scenario
-``eglb-2022-partial``); both eGLB-2022 protocols read ``--data-dir`` (the eGLB-2022 folder).
+``eglb-2022-partial``), ``world`` (the 2023-2024 scenario: 15 sites, 3 models, a social term; the monthly
+protocol) and ``world-partial`` (the same with its partial mask); the eGLB-2022 protocols read ``--data-dir``
+(the eGLB-2022 folder), the world protocols the folder holding ``sustain-cluster/`` and ``servegen/``.
+
+The world protocols differ in three ways, two of them for CPU time, all stated in their rows: the planner is
+MPC with a 6-hour look-ahead (``--mpc-horizon``; 24 h costs about 5x per step on 15 x 15 x 3, a month-long
+episode half a minute), the policy has three multipliers (carbon, water, social: the scenario has a social
+term), and the search plays ``--windows 3`` of the twelve 730-h episodes that tile 2023 (the first, middle
+and last), not all of them. Their stages use the scenario's own splits: trained on ``train`` (2023), scored
+on ``val`` (2024-01..06) or ``test`` (2024-07..12), each calendar month one episode with its own offline
+optimum (docs/data.md, *The monthly protocol*); a seed's gap is its mean over the months.
 
 * ``--stage val``: the scenario ``holdout`` (the protocol's train split cut into ``fit`` and ``val``, the
   last hours as long as the test window); the search trains on episodes that tile ``fit``; each seed's
-  policy is scored on ``val``. The test window is not in the scenario at all. Each feature set of
+  policy is scored on ``val``. The test window is not in the scenario at all (world protocols: the scenario's
+  own ``train`` and ``val`` splits; the test months are never played at this stage). Each feature set of
   ``--features`` (``equiglb.agents.search.FEATURE_SETS``) runs with every seed, and the set with the lowest
   mean gap on ``val`` is printed as the choice.
 * ``--stage test``: the search trains on episodes that tile the train split, with fresh seeds; each policy is
   scored once on the held-out test window beside the baselines (``equiglb.evaluate_policy``). One feature set
   only: the one chosen on validation.
 
-Every policy acts in ``action_mode="mpc_residual"`` (MPC 24 h on calibrated forecasts, seed 0, inside the
-environment; the multipliers in [1/1.5, 1.5]) with 6 h of forecasts and the recent forecast errors in the
-observation (``forecast_errors=True``). Rows (gap to the offline optimum of the window, %, an oracle): the
+Every policy acts in ``action_mode="mpc_residual"`` (MPC 24 h, world protocols 6 h, on calibrated forecasts,
+seed 0, inside the environment; the multipliers in [1/1.5, 1.5]) with 6 h of forecasts and the recent forecast
+errors in the observation (``forecast_errors=True``). Rows (gap to the offline optimum of the window, %, an oracle): the
 policy per seed and its mean with a 95 % bootstrap CI (``equiglb.stats.summarize``), MPC alone with the same
 forecasts (the planner: action 0), online eGLB and its tuned variant (no forecast). Prints whether the
 policy's CI upper end is below its planner's gap. Same-run reference for the times: a CartPole-v1 loop.
@@ -35,25 +46,43 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import equiglb  # noqa: E402,F401  (registers the ids)
 from equiglb.agents.search import FEATURE_NAMES, FEATURE_SETS, search_multipliers  # noqa: E402
+from equiglb.control import MAX_HORIZON_H  # noqa: E402
 from equiglb.evaluation import evaluate_policy  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "traces" / "eglb-2022"
-#: protocol -> (scenario, episode hours = the test window's length)
-PROTOCOLS = {"synthetic": ("synthetic", 240), "eglb-2022": ("eglb-2022", 121),
-             "eglb-2022-partial": ("eglb-2022-partial", 121)}
-MODE = {"action_mode": "mpc_residual", "mpc_horizon": 24, "mpc_residual_max_factor": 1.5, "forecast_horizon": 6,
-        "forecast_errors": True}
+TRACES = REPO.parent / "shared" / "traces"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A protocol's scenario, its episodes and its defaults."""
+
+    scenario: str
+    hours: int                   # training episode hours: the test window's length (world: a mean month)
+    data_dir: Path | None        # default --data-dir (None: an embedded scenario)
+    mpc_horizon: int = 24        # default --mpc-horizon (hours)
+    windows: int | None = None   # default --windows (None: every training episode of the tiling)
+    monthly: bool = False        # the scenario has its own val split and the monthly protocol
+
+
+PROTOCOLS = {"synthetic": Protocol("synthetic", 240, None),
+             "eglb-2022": Protocol("eglb-2022", 121, TRACES / "eglb-2022"),
+             "eglb-2022-partial": Protocol("eglb-2022-partial", 121, TRACES / "eglb-2022"),
+             "world": Protocol("world", 730, TRACES, mpc_horizon=6, windows=3, monthly=True),
+             "world-partial": Protocol("world-partial", 730, TRACES, mpc_horizon=6, windows=3, monthly=True)}
+MODE = {"action_mode": "mpc_residual", "mpc_residual_max_factor": 1.5, "forecast_horizon": 6, "forecast_errors": True}
 
 
 def tiling(start: int, length: int, hours: int) -> list[int]:
@@ -62,6 +91,14 @@ def tiling(start: int, length: int, hours: int) -> list[int]:
     if starts[-1] + hours < start + length:
         starts.append(start + length - hours)
     return starts
+
+
+def spread_out(starts: list[int], k: int | None) -> list[int]:
+    """``k`` of ``starts`` evenly spread (the first and the last among them); all when ``k`` is None or >= their
+    number."""
+    if k is None or k >= len(starts):
+        return starts
+    return [starts[i] for i in sorted({round(x) for x in np.linspace(0, len(starts) - 1, k)})]
 
 
 def cartpole_steps_per_s(steps: int = 20_000) -> float:
@@ -87,11 +124,19 @@ def feature_sets(text: str, stage: str) -> list[str]:
     return names
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage", choices=["val", "test"], required=True)
     p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="synthetic")
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA), help="the eglb-2022 folder (the eglb-2022 protocols)")
+    p.add_argument("--data-dir", default=None,
+                   help=f"the data folder (eglb-2022 protocols: the eglb-2022 folder, default {TRACES / 'eglb-2022'}; "
+                        f"world: the folder holding sustain-cluster/ and servegen/, default {TRACES})")
+    p.add_argument("--mpc-horizon", type=int, default=None,
+                   help="the planner's look-ahead in hours (default: 24; world: 6)")
+    p.add_argument("--windows", type=int, default=None,
+                   help="training episodes the search plays, evenly spread over those that tile the training split "
+                        "(default: all; world: 3)")
     p.add_argument("--features", default="full",
                    help=f"feature set(s) of the policy, comma-separated, of {sorted(FEATURE_SETS)} (val: several "
                         "are compared and the lowest mean val gap is chosen; test: one)")
@@ -103,57 +148,101 @@ def main(argv: list[str] | None = None) -> int:
                         "that split only (the scenario 'augmented', equiglb.traces.derived; 0: the real hours only); "
                         "the episodes tile the extended split, the scoring window is unchanged")
     p.add_argument("--json", default=None, help="write the rows here")
-    args = p.parse_args(argv)
+    return p
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a run trains on and scores on (:func:`setup`)."""
+
+    scenario: str
+    horizon: int                 # the planner's look-ahead (h)
+    train_kw: dict               # gymnasium.make options of the training episodes (split included)
+    eval_kw: dict                # the same for the scoring window (split included)
+    train_split: str
+    eval_split: str
+    split_start: int             # the training split's first slot and length
+    split_length: int
+    starts: list[int]            # first slots of the training episodes the search plays
+    sets: list[str]
+    seeds: list[int]
+    baselines: tuple[str, ...]
+
+
+def setup(args: argparse.Namespace) -> Setup:
+    """Check the options (a bad one is a SystemExit naming it, before any work) and build the run's windows."""
     if not 0 <= args.augment <= MAX_COPIES:
         raise SystemExit(f"--augment={args.augment}: expected 0 (no generated hours) .. {MAX_COPIES}")
+    proto = PROTOCOLS[args.protocol]
+    horizon = proto.mpc_horizon if args.mpc_horizon is None else args.mpc_horizon
+    if not 1 <= horizon <= MAX_HORIZON_H:
+        raise SystemExit(f"--mpc-horizon={horizon}: expected 1 .. {MAX_HORIZON_H} hours")
+    windows = proto.windows if args.windows is None else args.windows
+    if windows is not None and windows < 1:
+        raise SystemExit(f"--windows={windows}: expected at least 1 training episode")
+    if args.augment and proto.monthly:
+        raise SystemExit(f"--augment={args.augment}: the protocol {args.protocol!r} has a year of training hours; "
+                         "generated hours are for the short traces (leave --augment out)")
     sets = feature_sets(args.features, args.stage)
     seeds = [int(s) for s in (args.seeds or ("0,1,2" if args.stage == "val" else "40,41,42,43,44")).split(",")]
-    scenario, hours = PROTOCOLS[args.protocol]
-    data = {"data_dir": args.data_dir} if args.protocol.startswith("eglb-2022") else {}
-    if args.stage == "val":
+    scenario, hours = proto.scenario, proto.hours
+    data = {} if proto.data_dir is None else {"data_dir": args.data_dir or str(proto.data_dir)}
+    if args.stage == "val" and not proto.monthly:
         full = equiglb.load_scenario(scenario, **data)
         (_, an), (_, bn) = full.splits["train"], full.splits["test"]
         base = {"scenario": "holdout", "scenario_options": {"base": scenario, "val_fraction": bn / an, **data}}
         train_split, eval_split = "fit", "val"
-    else:
+    else:                # the test stage, or a scenario with its own val split (world): its splits as they are
         base = {"scenario": scenario, **data}
-        train_split, eval_split = "train", "test"
-    kw = {**base, **MODE, "episode_length": hours, "random_start": False}
-    train_kw = dict(kw)
+        train_split, eval_split = "train", args.stage
+    kw = {**base, **MODE, "mpc_horizon": horizon, "episode_length": hours, "random_start": False}
+    train_kw = {**kw, "split": train_split}
     if args.augment:     # the training split (starting at hour 0) extended by generated hours; scoring unchanged
         train_kw.update(scenario="augmented", scenario_options={
             "source": base["scenario"], "split": train_split, "copies": args.augment,
             **base.get("scenario_options", data)})         # val: holdout's options (data inside); test: data
         train_kw.pop("data_dir", None)
-    env = gym.make("equiglb/EquitableGLB-v0", **train_kw, split=train_split)
-    s0, n0 = env.unwrapped.config.split_start, env.unwrapped.config.split_length
-    starts = tiling(s0, n0, hours)
-    ref = cartpole_steps_per_s()
-    print(f"=== policy_search: stage {args.stage}, protocol {args.protocol} (scenario {scenario}): trains on "
-          f"{train_split} (hours {s0}..{s0 + n0 - 1}, episodes of {hours} h at {starts}), scored on {eval_split}; "
-          f"{f'{args.augment} x generated hours, ' if args.augment else ''}"
-          f"feature sets {sets}; seeds {seeds}; CE method {args.iterations} iterations x population "
-          f"{args.population}; CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
+    cfg = gym.make("equiglb/EquitableGLB-v0", **train_kw).unwrapped.config
+    s0, n0 = cfg.split_start, cfg.split_length
     # the tuned eGLB tunes on the scenario's train split: on val that split holds val (left out there)
     baselines = ("online-eglb",) if args.stage == "val" else ("online-eglb", "online-eglb-tuned")
-    eval_kw = {**kw, "split": eval_split, "episode_length": None}
+    return Setup(scenario, horizon, train_kw, {**kw, "split": eval_split, "episode_length": None}, train_split,
+                 eval_split, s0, n0, spread_out(tiling(s0, n0, hours), windows), sets, seeds, baselines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    run = setup(args)
+    sets, seeds, starts, train_split, eval_split = run.sets, run.seeds, run.starts, run.train_split, run.eval_split
+    s0, n0, hours = run.split_start, run.split_length, PROTOCOLS[args.protocol].hours
+    ref = cartpole_steps_per_s()
+    print(f"=== policy_search: stage {args.stage}, protocol {args.protocol} (scenario {run.scenario}): trains on "
+          f"{train_split} (hours {s0}..{s0 + n0 - 1}, episodes of {hours} h at {starts}), scored on {eval_split}; "
+          f"{f'{args.augment} x generated hours, ' if args.augment else ''}planner MPC {run.horizon} h; "
+          f"feature sets {sets}; seeds {seeds}; CE method {args.iterations} iterations x population "
+          f"{args.population}; CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
     rows: dict[str, list[dict]] = {f: [] for f in sets}
     table = None
     for k, features in enumerate(sets):
         name = f"cem-linear ({features})"
         for n, seed in enumerate(seeds):
-            policy, hist = search_multipliers({**train_kw, "split": train_split}, starts, seed=seed,
+            policy, hist = search_multipliers(run.train_kw, starts, seed=seed,
                                               iterations=args.iterations, population=args.population,
                                               features=features)
             last = k == len(sets) - 1 and n == len(seeds) - 1       # the baselines' rows once, with the last
             table = evaluate_policy(policy, "equiglb/EquitableGLB-v0", split=eval_split, name=name,
-                                    baselines=baselines if last else (), env_kwargs=eval_kw)
+                                    baselines=run.baselines if last else (), env_kwargs=run.eval_kw)
             gaps = dict(zip(table["policy"], 100 * table["gap_to_offline"]))
             j_agent = float(table.loc[table["policy"] == name, "objective"].iloc[0])
             planner_now = next(g for p_, g in gaps.items() if "agent's base" in p_)
             row = {"features": features, "seed": seed, "gap_pct": gaps[name], "planner_gap_pct": planner_now,
                    "train_change_pct": hist.center_pct[-1], "search_s": hist.seconds, "objective_usd": j_agent,
                    "theta": policy.theta.round(4).tolist()}
+            months = table.attrs.get("months")         # the monthly protocol: each month's gap, agent and planner
+            if months is not None:
+                by = {p_: months.loc[months["policy"] == p_, ["month", "gap_to_offline_pct"]].values.tolist()
+                      for p_ in (name, next(p_ for p_ in gaps if "agent's base" in p_))}
+                row["month_gap_pct"], row["planner_month_gap_pct"] = by.values()
             rows[features].append(row)
             print(f"{features} seed {seed}: gap {row['gap_pct']:+.3f} %  (training windows: J "
                   f"{row['train_change_pct']:+.3f} % against the planner; search {hist.seconds:.0f} s = "
@@ -180,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'better' if summaries[choice]['mean'] < planner else 'not better'} than the planner)")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "stage": args.stage, "protocol": args.protocol, "iterations": args.iterations,
+            "stage": args.stage, "protocol": args.protocol, "mpc_horizon_h": run.horizon, "iterations": args.iterations,
             "population": args.population, "augment": args.augment, "starts": starts, "cartpole_steps_per_s": ref,
             "rows": [r for f in sets for r in rows[f]], "summaries": summaries, "choice": choice,
             "planner_gap_pct": planner,

@@ -155,3 +155,96 @@ def test_policy_search_refuses_a_bad_augment_before_any_work(beyond, capsys):
     with pytest.raises(SystemExit, match=rf"--augment={value}: expected 0 .*\.\. {ps.MAX_COPIES}"):
         ps.main(["--stage", "val", "--features", "constant", "--augment", value])
     assert "CartPole" not in capsys.readouterr().out
+
+
+KW3 = {**KW, "scenario": "synthetic-multimodel", "mpc_horizon": 2, "episode_length": 6}
+
+
+def test_a_social_term_gives_the_policy_a_third_multiplier(tmp_path):
+    """With a social term (three models) the mode has three multipliers (carbon, water, social): the policy has
+    a row of weights per multiplier, zeros are the planner alone, each row drives its action, and a saved policy
+    loads with its three rows."""
+    env = gym.make("equiglb/EquitableGLB-v0", **KW3)
+    assert env.action_space.shape == (3,)
+    zero = LinearMultipliers.for_env(env, features="constant")
+    assert zero.n_actions == 3 and zero.theta.shape == (3, 1)
+    j = episode_objective(env, zero, 10)
+    window = env.unwrapped.window()
+    planner = make_policy("mpc", horizon=2)
+    assert j == pytest.approx(evaluate(window, planner.schedule(window, env.unwrapped.weights),
+                                       env.unwrapped.weights).objective_usd, rel=1e-7)
+    pol = LinearMultipliers.for_env(env, np.arange(3 * 4).reshape(3, 4) / 10.0 - 0.5, features="spreads")
+    obs, _ = env.reset(seed=0, options={"start": 10})
+    for _ in range(3):
+        obs, *_ = env.step(np.zeros(3, np.float32))
+    np.testing.assert_allclose(pol(obs), np.tanh(pol.theta @ pol.features(obs)), rtol=1e-6)
+    assert env.action_space.contains(pol(obs)) and len(set(pol(obs).tolist())) == 3
+    pol.save(tmp_path / "p3.json")
+    back = LinearMultipliers.load(tmp_path / "p3.json")
+    assert back.n_actions == 3
+    np.testing.assert_array_equal(back(obs), pol(obs))
+    with pytest.raises(OptionError, match=r"theta: features='constant' takes 3 x 1 weights, got 2"):
+        LinearMultipliers.for_env(env, np.zeros(2), features="constant")
+    with pytest.raises(OptionError, match="n_actions=4"):
+        LinearMultipliers(np.zeros(4), 10, 10, 6, features="constant", n_actions=4)
+
+
+def test_the_search_trains_three_multipliers_with_a_social_term():
+    p1, h1 = search_multipliers(KW3, [10], seed=1, iterations=1, population=3, elite=2, features="constant")
+    assert p1.theta.shape == (3, 1) and p1.theta.all() and len(h1.center_pct) == 1
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["--mpc-horizon", "0"], r"--mpc-horizon=0: expected 1 \.\. \d+ hours"),
+    (["--windows", "0"], r"--windows=0: expected at least 1"),
+    (["--protocol", "world", "--augment", "2"], r"--augment=2: the protocol 'world' has a year"),
+])
+def test_policy_search_refuses_bad_options_by_name_before_any_work(argv, named, capsys):
+    from conftest import load_benchmark  # noqa: PLC0415
+
+    ps = load_benchmark("policy_search")
+    with pytest.raises(SystemExit, match=named):
+        ps.main(["--stage", "val", "--features", "constant", *argv])
+    assert "CartPole" not in capsys.readouterr().out
+
+
+def test_spread_out_keeps_the_first_and_last_and_spreads_the_rest():
+    from conftest import load_benchmark  # noqa: PLC0415
+
+    ps = load_benchmark("policy_search")
+    starts = list(range(0, 8760 - 730 + 1, 730))                   # the twelve 730-h episodes of a year
+    assert ps.spread_out(starts, 3) == [0, 4380, 8030]
+    assert ps.spread_out(starts, 2) == [0, 8030] and ps.spread_out(starts, 1) == [0]
+    assert ps.spread_out(starts, None) == starts == ps.spread_out(starts, 12) == ps.spread_out(starts, 40)
+    five = ps.spread_out(starts, 5)
+    assert len(five) == 5 and five == sorted(set(five)) and set(five) <= set(starts)
+
+
+@pytest.mark.parametrize("protocol, stage", [("synthetic", "val"), ("synthetic", "test"), ("world", "val"),
+                                             ("world", "test")])
+def test_policy_search_trains_only_on_its_training_split(protocol, stage):
+    """Every training episode lies inside the training split and outside the scored window; the test window (the
+    test months of world) is not scored at the val stage."""
+    from conftest import load_benchmark  # noqa: PLC0415
+
+    ps = load_benchmark("policy_search")
+    argv = ["--stage", stage, "--protocol", protocol, "--features", "constant"]
+    if protocol == "world":
+        data = ps.TRACES
+        if not (data / "sustain-cluster").is_dir() or not (data / "servegen").is_dir():
+            pytest.skip(f"world traces absent under {data}")
+        argv += ["--data-dir", str(data)]
+    run = ps.setup(ps.parser().parse_args(argv))
+    hours = ps.PROTOCOLS[protocol].hours
+    assert run.eval_split == stage and run.train_split == ("train" if stage == "test" or protocol == "world" else "fit")
+    assert run.train_kw["split"] == run.train_split and run.eval_kw["split"] == stage
+    full = gym.make("equiglb/EquitableGLB-v0", **run.eval_kw).unwrapped
+    e0, en = full.config.split_start, full.config.split_length
+    for s in run.starts:
+        assert run.split_start <= s and s + hours <= run.split_start + run.split_length
+        assert s + hours <= e0 or s >= e0 + en                     # no training hour is a scored hour
+    if protocol == "world":
+        assert run.horizon == 6 and len(run.starts) == 3 and run.train_kw["mpc_horizon"] == 6
+        assert (run.split_start, run.split_length) == full.scenario.splits["train"]
+        test0 = full.scenario.splits["test"][0]
+        assert all(s + hours <= test0 for s in run.starts) and (stage == "test" or e0 + en <= test0)

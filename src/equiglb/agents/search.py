@@ -15,8 +15,9 @@ windows (common random numbers: each window's forecasts and data are fixed), so 
 itself. A policy of 16 numbers (the set ``"full"``) can still fit two or three windows; the smaller sets
 have fewer weights to fit them with (docs/experiments-log.md).
 
-The policy: ``a = tanh(Θ φ(obs))``, Θ of shape (2, number of features) for the carbon and water
-multipliers (action 0: the planner alone), with the features φ read from the observation of
+The policy: ``a = tanh(Θ φ(obs))``, Θ of shape (A, number of features) for the carbon and water
+multipliers (A = 2) and, on a scenario with a social term (``world``), the social one (A = 3; action 0: the
+planner alone), with the features φ read from the observation of
 ``gymnasium.make(..., action_mode="mpc_residual", forecast_errors=True)``. The option ``features`` names
 the set (:data:`FEATURE_SETS`): ``"full"`` (all 8 below, 16 weights), ``"spreads"`` (the constant, elapsed
 and the two footprint spreads, 8 weights) or ``"constant"`` (the constant alone: a state-independent pair of
@@ -75,21 +76,25 @@ class LinearMultipliers:
     """``obs -> tanh(Θ φ(obs))``: the policy of :func:`search_multipliers` for one environment layout.
 
     Args:
-        theta: (2, number of features of the set) weights (zeros: the planner alone).
+        theta: (n_actions, number of features of the set) weights (zeros: the planner alone).
         n_sites, n_regions: N and J of the scenario (they fix where the features sit in the observation).
         forecast_horizon: hours of forecasts in the observation (the error features follow them).
         features: the feature set, a name of :data:`FEATURE_SETS` (``"full"``: all 8).
+        n_actions: the multipliers: 2 (carbon, water) or 3 (and social, on a scenario with a social term).
     """
 
     def __init__(self, theta: np.ndarray, n_sites: int, n_regions: int, forecast_horizon: int,
-                 features: str = "full"):
+                 features: str = "full", n_actions: int = 2):
         self._index = np.array(_feature_set(features))
         self.feature_set = features
+        if n_actions not in (2, 3):
+            raise OptionError(f"n_actions={n_actions!r}: expected 2 (carbon, water) or 3 (and social)")
+        self.n_actions = int(n_actions)
         theta = np.asarray(theta, dtype=np.float64)
-        if theta.size != 2 * len(self._index):
-            raise OptionError(f"theta: features={features!r} takes 2 x {len(self._index)} weights, got "
+        if theta.size != n_actions * len(self._index):
+            raise OptionError(f"theta: features={features!r} takes {n_actions} x {len(self._index)} weights, got "
                               f"{theta.size} (shape {theta.shape})")
-        self.theta = theta.reshape(2, len(self._index))
+        self.theta = theta.reshape(n_actions, len(self._index))
         self.n_sites, self.n_regions, self.forecast_horizon = int(n_sites), int(n_regions), int(forecast_horizon)
         N, J = self.n_sites, self.n_regions
         self._hour_at = 3 * N + J                       # sin, cos
@@ -98,26 +103,27 @@ class LinearMultipliers:
 
     @property
     def n_features(self) -> int:
-        """Number of features of the set (the weights are 2 x this)."""
+        """Number of features of the set (the weights are :attr:`n_actions` x this)."""
         return len(self._index)
 
     @classmethod
     def for_env(cls, env: gym.Env, theta: np.ndarray | None = None, features: str = "full") -> LinearMultipliers:
-        """The policy for ``env``'s layout (it must run ``mpc_residual`` with ``forecast_errors=True``);
-        ``theta`` None: zeros (the planner alone)."""
+        """The policy for ``env``'s layout (it must run ``mpc_residual`` with ``forecast_errors=True``; two
+        multipliers, or three with a social term); ``theta`` None: zeros (the planner alone)."""
         index = _feature_set(features)
         base: Any = env.unwrapped
         cfg = base.config
         observed = getattr(cfg.mode_options, "mpc_residual_observation", "full")
-        if (cfg.action_mode != "mpc_residual" or not cfg.forecast_errors or base.action_space.shape != (2,)
-                or observed != "full"):
-            raise OptionError(f"LinearMultipliers needs action_mode='mpc_residual' with forecast_errors=True, the "
-                              f"full observation and two multipliers (no social term), got "
+        if (cfg.action_mode != "mpc_residual" or not cfg.forecast_errors
+                or base.action_space.shape not in ((2,), (3,)) or observed != "full"):
+            raise OptionError(f"LinearMultipliers needs action_mode='mpc_residual' with forecast_errors=True and "
+                              f"the full observation, got "
                               f"action_mode={cfg.action_mode!r}, forecast_errors={cfg.forecast_errors!r}, "
                               f"mpc_residual_observation={observed!r}, action shape {base.action_space.shape}")
         sc = base.scenario
-        pol = cls(np.zeros((2, len(index))) if theta is None else theta, sc.N, sc.J, cfg.forecast_horizon,
-                  features)
+        n_actions = base.action_space.shape[0]
+        pol = cls(np.zeros((n_actions, len(index))) if theta is None else theta, sc.N, sc.J, cfg.forecast_horizon,
+                  features, n_actions)
         assert pol._errors_at == base.observer._errors_at
         return pol
 
@@ -139,7 +145,7 @@ class LinearMultipliers:
         return np.tanh(self.theta @ self.features(obs)).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the weights, the feature set and the layout."""
+        """JSON-ready: the weights (a row per multiplier), the feature set and the layout."""
         return {"theta": self.theta.tolist(), "features": self.feature_set, "n_sites": self.n_sites,
                 "n_regions": self.n_regions, "forecast_horizon": self.forecast_horizon}
 
@@ -152,8 +158,9 @@ class LinearMultipliers:
         """Read a policy written by :meth:`save` (a file without ``features``, written before the option
         existed, holds the set ``"full"``)."""
         d = json.loads(Path(path).read_text())
-        return cls(np.array(d["theta"]), d["n_sites"], d["n_regions"], d["forecast_horizon"],
-                   d.get("features", "full"))
+        theta = np.array(d["theta"], dtype=np.float64)
+        return cls(theta, d["n_sites"], d["n_regions"], d["forecast_horizon"], d.get("features", "full"),
+                   theta.shape[0] if theta.ndim == 2 else 2)
 
 
 def _spread(v: np.ndarray) -> float:
@@ -198,8 +205,8 @@ def search_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], see
         seed: seed of the search's sampling (the environment is deterministic given the windows).
         iterations, population, elite: the cross-entropy method's sizes.
         init_std: initial deviation of each weight.
-        features: the policy's feature set (:data:`FEATURE_SETS`): ``"full"`` (16 weights), ``"spreads"`` (8)
-            or ``"constant"`` (2).
+        features: the policy's feature set (:data:`FEATURE_SETS`): ``"full"`` (8 weights per multiplier),
+            ``"spreads"`` (4) or ``"constant"`` (1; 2 multipliers, or 3 with a social term).
     Returns:
         the policy at the search distribution's mean after the last iteration, and the history.
     """
@@ -214,11 +221,11 @@ def search_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], see
     hist = SearchHistory([int(s) for s in starts], base)
 
     def score(theta: np.ndarray) -> float:
-        policy.theta = theta.reshape(2, policy.n_features)
+        policy.theta = theta.reshape(policy.n_actions, policy.n_features)
         return float(np.mean([episode_objective(env, policy, s) / b - 1.0 for s, b in zip(starts, base)]))
 
     rng = np.random.default_rng(seed)
-    dim = 2 * policy.n_features
+    dim = policy.n_actions * policy.n_features
     mean, std = np.zeros(dim), np.full(dim, init_std)
     for _ in range(iterations):
         cands = mean + std * rng.standard_normal((population, dim))
@@ -230,4 +237,4 @@ def search_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], see
         hist.mean_pct.append(100 * float(scores.mean()))
         hist.center_pct.append(100 * score(mean))
     hist.seconds = time.perf_counter() - t0
-    return LinearMultipliers.for_env(env, mean.reshape(2, policy.n_features), features), hist
+    return LinearMultipliers.for_env(env, mean.reshape(policy.n_actions, policy.n_features), features), hist
