@@ -46,6 +46,7 @@ import highspy
 import numpy as np
 
 from equiglb.control import MAX_HORIZON_H
+from equiglb.control.densesimplex import AT_LOWER, BASIC, OPTIMAL, SINGULAR, dual_simplex
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
 from equiglb.control.offline_direct import DirectProgram, _classes, pass_lp
 from equiglb.forecast import Forecaster, forecast
@@ -171,6 +172,15 @@ def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]],
 #: to pass (0.39 against 0.11 ms at H = 24) and not the same vertex bit for bit. A HiGHS run costs about 0.19 ms
 #: even on a one-variable LP (its setup), which bounds any per-slot LP from below.
 LP_PRESOLVE = "off"
+
+#: The per-slot LPs of :class:`AggregateLPSolver` with at most this many rows go to the dense dual simplex of
+#: :mod:`equiglb.control.densesimplex` (a full mask: H + 2N rows, 44 at H = 24 with 10 sites), larger ones to HiGHS.
+#: Its iteration costs O(rows²) against HiGHS's setup of about 0.19 ms per run: at H = 24 on 120 h of the synthetic
+#: test window, XXX ms per slot against 0.86 (cold) and XXX against 0.69 (warm start) with HiGHS
+#: (``benchmarks/mpc_time.py``); the eGLB-2022 partial mask's LP (about 250 rows) stays with HiGHS.
+DENSE_MAX_ROWS = 96
+#: the dense dual simplex's iteration limit per slot (then the slot is solved by HiGHS)
+DENSE_MAX_ITER = 5_000
 
 
 def _quiet_highs() -> highspy.Highs:
@@ -299,6 +309,18 @@ class AggregateLPSolver:
             self.row_lower[self.r_cap:self.r_foot] = 0.0                   # S - Σ_g x = 0
         self.highs = _quiet_highs()
         self.solvers_used: dict[str, int] = {}
+        #: the LP's solver, chosen once by its size (:data:`DENSE_MAX_ROWS`): ``"dense"`` (the dense dual simplex)
+        #: or ``"highs"``. The dense one needs finite bounds: the implied ones (a load at most its class's demand,
+        #: a footprint row's activity at least minus the largest z) and, for q = inf, z at most twice the largest
+        #: footprint the box allows plus one (an optimum's z is the largest footprint, below it)
+        self.backend = "dense" if self.n_row <= DENSE_MAX_ROWS else "highs"
+        self._x_row = t_of * G + g_of                                      # each x column's demand row
+        self._lo = np.empty(self.n_col + self.n_row)
+        self._up = np.empty(self.n_col + self.n_row)
+        self._cost = np.zeros(self.n_col + self.n_row)
+        self._status: np.ndarray | None = None
+        #: simplex iterations of the last slot's solve (either backend)
+        self.last_iterations = 0
         #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
         #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
         #: a cold start makes every routing a function of the program alone (bit for bit, tests/test_copies.py)
@@ -353,6 +375,10 @@ class AggregateLPSolver:
         """Pass the LP (its matrix and bounds, the column costs ``cost``) to HiGHS and solve it at slot t, from the
         previous slot's basis moved one slot ahead when the previous program was slot t - 1 of the same run (else
         a cold start); the column values. A status other than optimal is a :class:`SolverError`."""
+        if self.backend == "dense":
+            x = self._solve_dense(cost, t)
+            if x is not None:
+                return x
         hs = self.highs
         pass_lp(hs, cost, self.col_lower, self.col_upper, self.row_lower, self.row_upper, self.start, self.index,
                 self.values)
@@ -362,12 +388,77 @@ class AggregateLPSolver:
                 hs.setBasis(shifted)
         hs.run()
         self._last_t = t
+        self.last_iterations = hs.getInfo().simplex_iteration_count
         self._basis = hs.getBasis() if self.warm_start else None
         status = hs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise SolverError(f"MPC at slot t={t}: HiGHS returned {hs.modelStatusToString(status)}")
         self.solvers_used["HIGHS"] = self.solvers_used.get("HIGHS", 0) + 1
         return np.asarray(hs.getSolution().col_value)
+
+    def _solve_dense(self, cost: np.ndarray, t: int) -> np.ndarray | None:
+        """:meth:`_solve_lp` by the dense dual simplex on the boxed LP; None when it does not reach the optimum of
+        the LP itself (an iteration limit, or z on its artificial bound): HiGHS solves the slot then."""
+        n, nu, c_u, N = self.n_col, self.H * self.G, self.c_u, self.N
+        lo, up = self._lo, self._up
+        lo[:n], up[:n] = self.col_lower, self.col_upper
+        lo[n:], up[n:] = self.row_lower, self.row_upper
+        nx = self.H * self.P
+        np.minimum(up[:nx], self.row_upper[self._x_row], out=up[:nx])        # a load <= its class's demand
+        up[c_u:c_u + nu] = self.row_upper[:nu]                                 # unserved <= demand
+        if self.maxima:
+            z_up = np.empty(2)
+            for k, at in enumerate((self._carbon_at, self._water_at)):
+                most = np.bincount(self._i_c, weights=self.values[at] * up[self._carrier], minlength=N)
+                rows = slice(self.r_foot + k * N, self.r_foot + (k + 1) * N)
+                z_up[k] = 2.0 * max(float(np.max(most - self.row_upper[rows])), 0.0) + 1.0
+            up[c_u + nu:n] = z_up
+            lo[n + self.r_foot:n + self.r_foot + N] = -z_up[0] - 1.0           # Σ coef x - z >= -z_max
+            lo[n + self.r_foot + N:] = -z_up[1] - 1.0
+        elif not self.site_cols:
+            lo[n + self.r_cap:n + self.r_foot] = -1.0                          # capacity rows: Σ e x >= 0
+        if not (np.isfinite(lo).all() and np.isfinite(up).all()):
+            return None
+        self._cost[:n] = cost
+        warm = self.warm_start and self._status is not None and t == self._last_t + 1
+        status = self._shifted_status() if warm else None
+        if status is None:
+            status = np.full(n + self.n_row, AT_LOWER, dtype=np.int8)
+            status[n:] = BASIC                                                 # the logical basis: a cold start
+        code, x, _, it = dual_simplex(self._cost, lo, up, self.start, self.index, self.values, status,
+                                      DENSE_MAX_ITER)
+        if code == SINGULAR and warm:                                          # the shifted basis: retry cold
+            status = np.full(n + self.n_row, AT_LOWER, dtype=np.int8)
+            status[n:] = BASIC
+            code, x, _, it = dual_simplex(self._cost, lo, up, self.start, self.index, self.values, status,
+                                          DENSE_MAX_ITER)
+        self.last_iterations = it
+        if code != OPTIMAL or (self.maxima and np.any(x[c_u + nu:n] >= up[c_u + nu:n] * (1.0 - 1e-9))):
+            self._status = None
+            return None
+        self._last_t = t
+        self._status = status if self.warm_start else None
+        self.solvers_used["DUAL_SIMPLEX"] = self.solvers_used.get("DUAL_SIMPLEX", 0) + 1
+        return x[:n]
+
+    def _shifted_status(self) -> np.ndarray | None:
+        """The previous slot's basis (column then row statuses) moved one slot ahead, as :func:`_shifted_basis`."""
+        assert self._status is not None
+        st, n, H = self._status.copy(), self.n_col, self.H
+        for first, width in self.col_blocks + [(n + f, w) for f, w in self.row_blocks]:
+            block = st[first:first + H * width].copy()
+            st[first + 0:first + (H - 1) * width] = block[width:]
+            st[first + (H - 1) * width:first + H * width] = block[-width:]
+        n_basic = int(np.count_nonzero(st == BASIC))
+        for first, width in self.col_blocks:
+            for c in range(first + (H - 1) * width, first + H * width):
+                if n_basic == self.n_row:
+                    break
+                if n_basic > self.n_row and st[c] == BASIC:
+                    st[c], n_basic = AT_LOWER, n_basic - 1
+                elif n_basic < self.n_row and st[c] != BASIC:
+                    st[c], n_basic = BASIC, n_basic + 1
+        return st if n_basic == self.n_row else None
 
 
 class DirectMPCSolver:
