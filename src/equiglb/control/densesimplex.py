@@ -24,7 +24,8 @@ program in place with the textbook bounded dual simplex (Chvátal, *Linear Progr
 :func:`dual_simplex` returns a status (:data:`OPTIMAL`, :data:`INFEASIBLE`, :data:`ITERATION_LIMIT` or
 :data:`SINGULAR`), the values of the columns and rows, the reduced costs, the iteration count, and leaves the
 final basis in ``status``. ``tests/test_densesimplex.py`` pins it to HiGHS on random boxed LPs (the optimum, with
-reduced costs of the right signs) and slot by slot behind :class:`~equiglb.control.mpc.AggregateLPSolver`. ``NUMBA_DISABLE_JIT=1`` runs it as Python (slow, the same numbers).
+reduced costs of the right signs) and slot by slot behind :class:`~equiglb.control.mpc.AggregateLPSolver`.
+``NUMBA_DISABLE_JIT=1`` runs it as Python (slow, the same numbers).
 """
 
 from __future__ import annotations
