@@ -136,3 +136,20 @@ def test_the_backend_follows_the_lp_size():
     h = (DENSE_MAX_ROWS - 2 * sc.N) + 1                   # one more slot row than the dense path takes
     big = make_mpc_solver(sc, h, sc.weights)
     assert big.n_row > DENSE_MAX_ROWS and big.backend == "highs"
+
+
+def test_a_slot_the_dense_path_does_not_finish_goes_to_highs(monkeypatch):
+    """An iteration limit reached on the dense path: that slot is solved by HiGHS (counted in solvers_used), and
+    the run's routing is the same."""
+    import equiglb.control.mpc as mpc  # noqa: PLC0415
+
+    window = equiglb.load_scenario("synthetic").split("test").window(0, 12)
+    full = MPCPolicy(horizon=6, forecast_model="perfect")
+    x_ref = full.schedule(window)
+    assert full.solvers_used == {"DUAL_SIMPLEX": 12}
+    monkeypatch.setattr(mpc, "DENSE_MAX_ITER", 1)
+    limited = MPCPolicy(horizon=6, forecast_model="perfect")
+    x = limited.schedule(window)
+    assert limited.solvers_used.get("HIGHS", 0) > 0
+    assert sum(limited.solvers_used.values()) == 12
+    np.testing.assert_allclose(x, x_ref, atol=1e-9 * window.demand.max())
