@@ -1,22 +1,23 @@
-"""MPC's per-slot solve time: the direct HiGHS LP against the cvxpy program, beside online eGLB.
+"""MPC's per-slot solve time: the direct LP paths against the cvxpy program, beside online eGLB.
 
     python benchmarks/mpc_time.py [--horizons 1 6 12 24] [--hours 240] [--eglb-dir ../shared/traces/eglb-2022]
 
 On the synthetic default scenario's test window (or its first ``--hours`` hours), for each look-ahead H:
 ``MPCPolicy(horizon=H, forecast_model="perfect")`` (the seam's choice there:
-:class:`~equiglb.control.mpc.AggregateLPSolver`) and the same with ``solver="HIGHS"`` (the reference
-:class:`~equiglb.control.mpc.CvxpyMPCSolver`), whole window including reset, in ms per slot; their J
-(USD, must agree) and the ratio; the direct path with calibrated forecasts (the default: the
-forecaster's cost on top of the solve); and the direct path warm-started (``MPCPolicy(warm_start=True)``:
-each slot from the previous slot's basis moved one slot ahead). Online eGLB on
-the same window is the machine's reference (ms per slot, measured in the same run): quote ratios to it.
-The target: the direct path at least 3x faster than the cvxpy program at H = 6.
+:class:`~equiglb.control.mpc.AggregateLPSolver`, whose LP of H + 20 rows goes to the dense dual simplex
+of :mod:`equiglb.control.densesimplex`; the header names the backend at the largest H) and the same with
+``solver="HIGHS"`` (the reference :class:`~equiglb.control.mpc.CvxpyMPCSolver`), whole window including
+reset, in ms per slot; their J (USD, must agree) and the ratio; the direct path with calibrated forecasts
+(the default: the forecaster's cost on top of the solve); and the direct path warm-started
+(``MPCPolicy(warm_start=True)``: each slot from the previous slot's basis moved one slot ahead). Online
+eGLB on the same window is the machine's reference (ms per slot, measured in the same run): quote ratios
+to it. The target: the direct path at least 3x faster than the cvxpy program at H = 6.
 
 Then, when the eGLB-2022 traces are present (``--eglb-dir``), the same on the eGLB-2022 **partial** mask's
 test window: the seam's direct path there is :class:`~equiglb.control.mpc.AggregateLPSolver` too, over the
-mask's region classes (5 for its 10 regions), beside the cvxpy program and online eGLB on that window ("as
-fast as on full masks": compare its direct/eGLB ratio with the synthetic one). The issue's goal, <= 0.3 ms
-per slot at H = 24, is printed as met or missed.
+mask's region classes (5 for its 10 regions; its LP at H = 24, about 250 rows, goes to HiGHS), beside the
+cvxpy program and online eGLB on that window ("as fast as on full masks": compare its direct/eGLB ratio
+with the synthetic one). The issue's goal, <= 0.3 ms per slot at H = 24, is printed as met or missed.
 
 Then the structures the LP accelerator leaves out, where the seam's direct path is
 :class:`~equiglb.control.mpc.DirectMPCSolver` (the program to HiGHS or Clarabel without cvxpy), on a
@@ -118,7 +119,8 @@ def _structure_rows(hours: int, world_dir: str) -> bool:
 
 def _rows(label: str, window, horizons: list[int]) -> bool:
     ref_ms, _ = per_slot_ms(OnlineEGLBPolicy(), window)
-    solver = type(make_mpc_solver(window, 2, window.weights)).__name__
+    made = make_mpc_solver(window, horizons[-1], window.weights)
+    solver = type(made).__name__ + (f" ({made.backend} at H = {horizons[-1]})" if hasattr(made, "backend") else "")
     print(f"{label} test window, {window.T} slots, mask {'full' if window.allowed.all() else 'partial'}; direct "
           f"path: {solver}; online eGLB {ref_ms:.3f} ms/slot (reference)")
     print(f"{'H':>3} {'direct ms':>10} {'cvxpy ms':>9} {'speed-up':>9} {'direct/eGLB':>12} {'calibrated ms':>14} "
