@@ -176,8 +176,8 @@ LP_PRESOLVE = "off"
 #: The per-slot LPs of :class:`AggregateLPSolver` with at most this many rows go to the dense dual simplex of
 #: :mod:`equiglb.control.densesimplex` (a full mask: H + 2N rows, 44 at H = 24 with 10 sites), larger ones to HiGHS.
 #: Its iteration costs O(rows²) against HiGHS's setup of about 0.19 ms per run: at H = 24 on 120 h of the synthetic
-#: test window, XXX ms per slot against 0.86 (cold) and XXX against 0.69 (warm start) with HiGHS
-#: (``benchmarks/mpc_time.py``); the eGLB-2022 partial mask's LP (about 250 rows) stays with HiGHS.
+#: test window, 0.50-0.68 ms per slot against 0.86 (cold) and 0.26-0.29 against 0.68 (warm start) with HiGHS, two
+#: quiet runs (``benchmarks/mpc_time.py``); the eGLB-2022 partial mask's LP (about 250 rows) stays with HiGHS.
 DENSE_MAX_ROWS = 96
 #: the dense dual simplex's iteration limit per slot (then the slot is solved by HiGHS)
 DENSE_MAX_ITER = 5_000
@@ -372,7 +372,8 @@ class AggregateLPSolver:
         return (np.take(load, self.class_of, axis=1) * share[None, :])[..., None]      # C order, as sums expect
 
     def _solve_lp(self, cost: np.ndarray, t: int) -> np.ndarray:
-        """Pass the LP (its matrix and bounds, the column costs ``cost``) to HiGHS and solve it at slot t, from the
+        """Solve the LP (its matrix and bounds, the column costs ``cost``) at slot t: by :meth:`_solve_dense` when
+        :attr:`backend` is ``"dense"`` and it reaches the optimum, else by HiGHS, from the
         previous slot's basis moved one slot ahead when the previous program was slot t - 1 of the same run (else
         a cold start); the column values. A status other than optimal is a :class:`SolverError`."""
         if self.backend == "dense":
@@ -469,7 +470,7 @@ class AggregateLPSolver:
         st, n, H = self._status.copy(), self.n_col, self.H
         for first, width in self.col_blocks + [(n + f, w) for f, w in self.row_blocks]:
             block = st[first:first + H * width].copy()
-            st[first + 0:first + (H - 1) * width] = block[width:]
+            st[first:first + (H - 1) * width] = block[width:]
             st[first + (H - 1) * width:first + H * width] = block[-width:]
         n_basic = int(np.count_nonzero(st == BASIC))
         for first, width in self.col_blocks:
