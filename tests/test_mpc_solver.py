@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import highspy
 import numpy as np
 import pytest
 from conftest import small_synthetic
@@ -16,6 +17,8 @@ from equiglb.control.mpc import (
     CvxpyMPCSolver,
     DirectMPCSolver,
     MPCCore,
+    _shift_statuses,
+    _shifted_basis,
     make_mpc_solver,
 )
 from equiglb.control.offline import SolverError
@@ -160,6 +163,31 @@ def test_warm_start_keeps_the_optimum(structure, q):
         assert runs[True][1] < runs[False][1]
     with pytest.raises(OptionError, match="warm_start=1"):
         MPCPolicy(warm_start=1)
+
+
+def test_shift_statuses_moves_every_block_one_slot_ahead():
+    """The warm start's shift (one function for the dense path's codes and HiGHS's basis): each slot-major block
+    drops its slot 0 and repeats its last slot, entries outside the blocks keep their status, and the count of
+    basic entries is restored on the last slot's columns; None when it cannot be."""
+    B, L, U = 1, 0, 2                                  # basic, at lower, at upper
+    # columns: a block of 2 per slot over H = 3 slots, then one column outside; rows: a block of 1, one outside
+    cols = [B, L, U, B, L, B, U]
+    rows = [B, L, L, L]                                # 4 basic entries, 4 rows: a basis
+    st = _shift_statuses(np.array(cols + rows), [(0, 2)], [(0, 1)], 3, 4, B, L)
+    assert st is not None
+    # shifted: columns [U B | L B | L B] and U, rows [L L L] and L: 3 basic, so the last slot's first nonbasic
+    # column is made basic
+    assert st.tolist() == [U, B, L, B, B, B, U] + [L, L, L, L]
+    assert np.count_nonzero(st == B) == 4
+    assert _shift_statuses(np.array([B, B, B, B]), [(0, 1)], [], 3, 1, B, L) is None   # 3 basic, 1 row, 1 to repair
+    basis = highspy.HighsBasis()
+    basis.valid = True
+    Status = highspy.HighsBasisStatus
+    basis.col_status = [Status(v) for v in cols]
+    basis.row_status = [Status(v) for v in rows]
+    out = _shifted_basis(basis, [(0, 2)], [(0, 1)], 3, 4)
+    assert out is not None
+    assert [int(v) for v in out.col_status] + [int(v) for v in out.row_status] == st.tolist()
 
 
 def _structure(K, q, social, partial):

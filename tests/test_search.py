@@ -38,8 +38,9 @@ def test_zero_weights_are_the_planner_alone(features):
 
 
 def test_feature_sets_read_their_features_of_the_full_set():
-    """Sizes 8 / 4 / 1; each set's φ is its indices of the full φ; the constant set acts the same at every state."""
-    assert {f: len(ix) for f, ix in FEATURE_SETS.items()} == {"full": N_FEATURES, "spreads": 4, "constant": 1}
+    """Sizes 8 / 4 / 2 / 1; each set's φ is its indices of the full φ; the constant set acts the same at every state."""
+    assert {f: len(ix) for f, ix in FEATURE_SETS.items()} == {"full": N_FEATURES, "spreads": 4, "elapsed": 2,
+                                                                  "constant": 1}
     env = gym.make("equiglb/EquitableGLB-v0", **KW)
     obs0, _ = env.reset(seed=0, options={"start": 30})
     for _ in range(5):                                 # footprints accumulate: the spreads leave 0
@@ -52,6 +53,10 @@ def test_feature_sets_read_their_features_of_the_full_set():
     theta = np.array([[0.3, -1.0, 2.0, 0.5], [-0.2, 0.4, -1.5, 1.0]])
     a1 = LinearMultipliers.for_env(env, theta, features="spreads")(obs1)
     np.testing.assert_allclose(a1, np.tanh(theta @ phi1[[0, 1, 4, 5]]), rtol=1e-6)
+    elapsed = LinearMultipliers.for_env(env, np.array([[0.1, -2.0], [0.3, 1.0]]), features="elapsed")
+    np.testing.assert_array_equal(elapsed.features(obs1), phi1[[0, 1]])
+    assert 0.0 < phi1[1] < 1.0                         # the fraction of the episode played
+    np.testing.assert_allclose(elapsed(obs1), np.tanh([0.1 - 2.0 * phi1[1], 0.3 + phi1[1]]), rtol=1e-6)
     const = LinearMultipliers.for_env(env, np.array([0.4, -0.7]), features="constant")
     np.testing.assert_array_equal(const.features(obs1), [1.0])
     np.testing.assert_array_equal(const(obs0), const(obs1))
@@ -98,7 +103,8 @@ def test_a_file_without_a_feature_set_holds_the_full_set(tmp_path):
 
 def test_a_bad_feature_set_or_weight_count_is_refused_by_name(tmp_path):
     env = gym.make("equiglb/EquitableGLB-v0", **KW)
-    with pytest.raises(OptionError, match=r"features='middle': expected one of \['constant', 'full', 'spreads'\]"):
+    with pytest.raises(OptionError,
+                       match=r"features='middle': expected one of \['constant', 'elapsed', 'full', 'spreads'\]"):
         LinearMultipliers.for_env(env, features="middle")
     with pytest.raises(OptionError, match="features=None"):
         LinearMultipliers(np.zeros(2), 10, 10, 6, features=None)  # type: ignore[arg-type]

@@ -20,8 +20,10 @@ multipliers (A = 2) and, on a scenario with a social term (``world``), the socia
 planner alone), with the features φ read from the observation of
 ``gymnasium.make(..., action_mode="mpc_residual", forecast_errors=True)``. The option ``features`` names
 the set (:data:`FEATURE_SETS`): ``"full"`` (all 8 below, 16 weights), ``"spreads"`` (the constant, elapsed
-and the two footprint spreads, 8 weights) or ``"constant"`` (the constant alone: a state-independent pair of
-multipliers, 2 weights; fewer weights fit a few training windows less closely):
+and the two footprint spreads, 8 weights), ``"elapsed"`` (the constant and elapsed: multipliers that move
+linearly, inside the tanh, with the fraction of the episode played, 4 weights) or ``"constant"`` (the constant
+alone: a state-independent pair of multipliers, 2 weights; fewer weights fit a few training windows less
+closely). Each count doubles per multiplier: with the social one (A = 3) it is 3 per feature.
 
 | feature | meaning |
 |---|---|
@@ -61,7 +63,7 @@ FEATURE_NAMES = ("constant", "elapsed", "sin hour", "cos hour", "carbon spread",
 N_FEATURES = len(FEATURE_NAMES)
 #: feature set -> the indices of :data:`FEATURE_NAMES` it reads
 FEATURE_SETS: dict[str, tuple[int, ...]] = {"full": tuple(range(N_FEATURES)), "spreads": (0, 1, 4, 5),
-                                            "constant": (0,)}
+                                            "elapsed": (0, 1), "constant": (0,)}
 
 
 def _feature_set(features: Any) -> tuple[int, ...]:
@@ -206,7 +208,7 @@ def search_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], see
         iterations, population, elite: the cross-entropy method's sizes.
         init_std: initial deviation of each weight.
         features: the policy's feature set (:data:`FEATURE_SETS`): ``"full"`` (8 weights per multiplier),
-            ``"spreads"`` (4) or ``"constant"`` (1; 2 multipliers, or 3 with a social term).
+            ``"spreads"`` (4), ``"elapsed"`` (2) or ``"constant"`` (1; 2 multipliers, or 3 with a social term).
     Returns:
         the policy at the search distribution's mean after the last iteration, and the history.
     """

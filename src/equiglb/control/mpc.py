@@ -128,34 +128,46 @@ class CvxpyMPCSolver:
 
 
 
-def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
-                   H: int, n_row: int) -> highspy.HighsBasis | None:
+def _shift_statuses(status: np.ndarray, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
+                    H: int, n_row: int, basic: int, lower: int) -> np.ndarray | None:
     """The previous slot's optimal basis moved one slot ahead: a warm start for the next program.
 
-    ``col_blocks`` and ``row_blocks`` are (first index, entries per slot) of the slot-major blocks (H slots
-    each); their slot 0 is dropped and their last slot repeated; other entries keep their status. The count
-    of basic entries is restored on the last slot's columns; None when that fails (a cold start then)."""
-    if not basis.valid:
-        return None
-    cols, rows = list(basis.col_status), list(basis.row_status)
-    for status, blocks in ((cols, col_blocks), (rows, row_blocks)):
-        for first, width in blocks:
-            block = status[first:first + H * width]
-            status[first:first + H * width] = block[width:] + block[-width:]
-    basic = highspy.HighsBasisStatus.kBasic
-    n_basic = cols.count(basic) + rows.count(basic)
+    ``status`` holds the column then the row statuses (integer codes, ``basic`` and ``lower`` among them);
+    ``col_blocks`` and ``row_blocks`` are (first index, entries per slot) of the slot-major blocks (H slots each)
+    among the columns and among the rows. Each block's slot 0 is dropped and its last slot repeated; other
+    entries keep their status. The count of basic entries is restored on the last slot's columns (a basic one
+    made ``lower``, a nonbasic one made ``basic``); None when that fails (a cold start then)."""
+    st, n_col = status.copy(), len(status) - n_row
+    for first, width in col_blocks + [(n_col + f, w) for f, w in row_blocks]:
+        block = st[first:first + H * width].copy()
+        st[first:first + (H - 1) * width] = block[width:]
+        st[first + (H - 1) * width:first + H * width] = block[-width:]
+    n_basic = int(np.count_nonzero(st == basic))
     for first, width in col_blocks:
         for c in range(first + (H - 1) * width, first + H * width):
             if n_basic == n_row:
                 break
-            if n_basic > n_row and cols[c] == basic:
-                cols[c], n_basic = highspy.HighsBasisStatus.kLower, n_basic - 1
-            elif n_basic < n_row and cols[c] != basic:
-                cols[c], n_basic = basic, n_basic + 1
-    if n_basic != n_row:
+            if n_basic > n_row and st[c] == basic:
+                st[c], n_basic = lower, n_basic - 1
+            elif n_basic < n_row and st[c] != basic:
+                st[c], n_basic = basic, n_basic + 1
+    return st if n_basic == n_row else None
+
+
+def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
+                   H: int, n_row: int) -> highspy.HighsBasis | None:
+    """:func:`_shift_statuses` of a HiGHS basis (None when it is not valid or the shift fails)."""
+    if not basis.valid:
+        return None
+    codes = np.array([int(s) for s in basis.col_status] + [int(s) for s in basis.row_status], dtype=np.int64)
+    Status = highspy.HighsBasisStatus
+    st = _shift_statuses(codes, col_blocks, row_blocks, H, n_row, int(Status.kBasic), int(Status.kLower))
+    if st is None:
         return None
     out = highspy.HighsBasis()
-    out.col_status, out.row_status = cols, rows
+    n_col = len(codes) - n_row
+    out.col_status = [Status(int(v)) for v in st[:n_col]]
+    out.row_status = [Status(int(v)) for v in st[n_col:]]
     return out
 
 
@@ -465,23 +477,9 @@ class AggregateLPSolver:
         return status
 
     def _shifted_status(self) -> np.ndarray | None:
-        """The previous slot's basis (column then row statuses) moved one slot ahead, as :func:`_shifted_basis`."""
+        """The previous slot's statuses (columns then rows) moved one slot ahead (:func:`_shift_statuses`)."""
         assert self._status is not None
-        st, n, H = self._status.copy(), self.n_col, self.H
-        for first, width in self.col_blocks + [(n + f, w) for f, w in self.row_blocks]:
-            block = st[first:first + H * width].copy()
-            st[first:first + (H - 1) * width] = block[width:]
-            st[first + (H - 1) * width:first + H * width] = block[-width:]
-        n_basic = int(np.count_nonzero(st == BASIC))
-        for first, width in self.col_blocks:
-            for c in range(first + (H - 1) * width, first + H * width):
-                if n_basic == self.n_row:
-                    break
-                if n_basic > self.n_row and st[c] == BASIC:
-                    st[c], n_basic = AT_LOWER, n_basic - 1
-                elif n_basic < self.n_row and st[c] != BASIC:
-                    st[c], n_basic = BASIC, n_basic + 1
-        return st if n_basic == self.n_row else None
+        return _shift_statuses(self._status, self.col_blocks, self.row_blocks, self.H, self.n_row, BASIC, AT_LOWER)
 
 
 class DirectMPCSolver:
