@@ -16,7 +16,7 @@ to it. The target: the direct path at least 3x faster than the cvxpy program at 
 
 Then, when the eGLB-2022 traces are present (``--eglb-dir``), the same on the eGLB-2022 **partial** mask's
 test window: the seam's direct path there is :class:`~equiglb.control.mpc.AggregateLPSolver` too, over the
-mask's region classes (5 for its 10 regions; its LP at H = 24, about 250 rows, goes to HiGHS), beside the
+mask's region classes (5 for its 10 regions; its LP at H = 24, 380 rows, goes to HiGHS), beside the
 cvxpy program and online eGLB on that window ("as fast as on full masks": compare its direct/eGLB ratio
 with the synthetic one). The issue's goal, <= 0.3 ms per slot at H = 24, is printed as met or missed.
 
