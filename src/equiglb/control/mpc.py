@@ -154,20 +154,25 @@ def _shift_statuses(status: np.ndarray, col_blocks: list[tuple[int, int]], row_b
     return st if n_basic == n_row else None
 
 
+#: HiGHS's basis statuses by their integer value (kLower 0, kBasic 1, kUpper 2, kZero 3, kNonbasic 4): a list
+#: lookup makes a status far faster than the enum's constructor (a basis of the partial-mask LP, 1,390 entries,
+#: moved in about 0.6 ms instead of 2)
+_HIGHS_STATUS = [highspy.HighsBasisStatus(v) for v in range(5)]
+
+
 def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
                    H: int, n_row: int) -> highspy.HighsBasis | None:
     """:func:`_shift_statuses` of a HiGHS basis (None when it is not valid or the shift fails)."""
     if not basis.valid:
         return None
-    codes = np.array([int(s) for s in basis.col_status] + [int(s) for s in basis.row_status], dtype=np.int64)
-    Status = highspy.HighsBasisStatus
-    st = _shift_statuses(codes, col_blocks, row_blocks, H, n_row, int(Status.kBasic), int(Status.kLower))
+    codes = np.array([s.value for s in basis.col_status] + [s.value for s in basis.row_status], dtype=np.int64)
+    st = _shift_statuses(codes, col_blocks, row_blocks, H, n_row, 1, 0)     # kBasic, kLower
     if st is None:
         return None
+    n_col, table = len(codes) - n_row, _HIGHS_STATUS
     out = highspy.HighsBasis()
-    n_col = len(codes) - n_row
-    out.col_status = [Status(int(v)) for v in st[:n_col]]
-    out.row_status = [Status(int(v)) for v in st[n_col:]]
+    out.col_status = [table[v] for v in st[:n_col].tolist()]
+    out.row_status = [table[v] for v in st[n_col:].tolist()]
     return out
 
 
