@@ -23,7 +23,7 @@ the set (:data:`FEATURE_SETS`): ``"full"`` (all 8 below, 16 weights), ``"spreads
 and the two footprint spreads, 8 weights), ``"elapsed"`` (the constant and elapsed: multipliers that move
 linearly, inside the tanh, with the fraction of the episode played, 4 weights) or ``"constant"`` (the constant
 alone: a state-independent pair of multipliers, 2 weights; fewer weights fit a few training windows less
-closely). Each count doubles per multiplier: with the social one (A = 3) it is 3 per feature.
+closely). The counts are for two multipliers; with the social one (A = 3) there are 3 weights per feature.
 
 | feature | meaning |
 |---|---|

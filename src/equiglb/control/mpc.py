@@ -155,8 +155,9 @@ def _shift_statuses(status: np.ndarray, col_blocks: list[tuple[int, int]], row_b
 
 
 #: HiGHS's basis statuses by their integer value (kLower 0, kBasic 1, kUpper 2, kZero 3, kNonbasic 4): a list
-#: lookup makes a status far faster than the enum's constructor (a basis of the partial-mask LP, 1,390 entries,
-#: moved in about 0.6 ms instead of 2)
+#: lookup builds the 1,010 column statuses of the eGLB-2022 partial-mask LP (H = 24) in about 0.04 ms, the enum's
+#: constructor in about 1 ms (one loaded run); the whole shift of that basis 1.38 ms against 1.67 with the former
+#: lists of enums, whose comparisons were the cost
 _HIGHS_STATUS = [highspy.HighsBasisStatus(v) for v in range(5)]
 
 
