@@ -167,7 +167,8 @@ def _shifted_basis(basis: highspy.HighsBasis, col_blocks: list[tuple[int, int]],
     if not basis.valid:
         return None
     codes = np.array([s.value for s in basis.col_status] + [s.value for s in basis.row_status], dtype=np.int64)
-    st = _shift_statuses(codes, col_blocks, row_blocks, H, n_row, 1, 0)     # kBasic, kLower
+    Status = highspy.HighsBasisStatus
+    st = _shift_statuses(codes, col_blocks, row_blocks, H, n_row, Status.kBasic.value, Status.kLower.value)
     if st is None:
         return None
     n_col, table = len(codes) - n_row, _HIGHS_STATUS
