@@ -56,6 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 import equiglb  # noqa: E402,F401  (registers the ids)
+from equiglb.agents.imitate import imitate_multipliers  # noqa: E402
 from equiglb.agents.search import FEATURE_NAMES, FEATURE_SETS, search_multipliers  # noqa: E402
 from equiglb.control import MAX_HORIZON_H  # noqa: E402
 from equiglb.evaluation import evaluate_policy  # noqa: E402
@@ -141,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
                    help=f"feature set(s) of the policy, comma-separated, of {sorted(FEATURE_SETS)} (val: several "
                         "are compared and the lowest mean val gap is chosen; test: one)")
     p.add_argument("--seeds", default=None, help="comma-separated search seeds (val: 0,1,2; test: 40..44)")
+    p.add_argument("--method", choices=["cem", "imitate"], default="cem",
+                   help="cem: the cross-entropy policy search (equiglb.agents.search); imitate: learning from the "
+                        "oracle's cost-to-go, AggreVaTe with DAgger's rounds (equiglb.agents.imitate; no randomness, "
+                        "so one run, the first seed's; the LP accelerator's scenarios only, not world)")
+    p.add_argument("--rounds", type=int, default=3, help="imitate: rounds of collection and fit (1: behaviour cloning)")
     p.add_argument("--iterations", type=int, default=12)
     p.add_argument("--population", type=int, default=12)
     p.add_argument("--augment", type=int, default=0, metavar="K",
@@ -185,6 +191,13 @@ def setup(args: argparse.Namespace) -> Setup:
                          "generated hours are for the short traces (leave --augment out)")
     sets = feature_sets(args.features, args.stage)
     seeds = [int(s) for s in (args.seeds or ("0,1,2" if args.stage == "val" else "40,41,42,43,44")).split(",")]
+    if args.method == "imitate":
+        if proto.monthly:
+            raise SystemExit(f"--method imitate --protocol {args.protocol}: the oracle's cost-to-go needs the LP "
+                             "accelerator (one model, no social term); the world scenarios have three models")
+        if args.rounds < 1:
+            raise SystemExit(f"--rounds={args.rounds}: expected at least 1 (round 0 collects the planner's states)")
+        seeds = seeds[:1]                # deterministic: one run
     scenario, hours = proto.scenario, proto.hours
     data = {} if proto.data_dir is None else {"data_dir": args.data_dir or str(proto.data_dir)}
     if args.stage == "val" and not proto.monthly:
@@ -219,16 +232,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"=== policy_search: stage {args.stage}, protocol {args.protocol} (scenario {run.scenario}): trains on "
           f"{train_split} (hours {s0}..{s0 + n0 - 1}, episodes of {hours} h at {starts}), scored on {eval_split}; "
           f"{f'{args.augment} x generated hours, ' if args.augment else ''}planner MPC {run.horizon} h; "
-          f"feature sets {sets}; seeds {seeds}; CE method {args.iterations} iterations x population "
-          f"{args.population}; CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
+          f"feature sets {sets}; seeds {seeds}; "
+          + (f"CE method {args.iterations} iterations x population {args.population}" if args.method == "cem" else
+             f"imitation of the oracle's cost-to-go, {args.rounds} rounds (deterministic: one run)")
+          + f"; CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
     rows: dict[str, list[dict]] = {f: [] for f in sets}
     table = None
+    method = "cem-linear" if args.method == "cem" else "imitate-linear"
     for k, features in enumerate(sets):
-        name = f"cem-linear ({features})"
+        name = f"{method} ({features})"
         for n, seed in enumerate(seeds):
-            policy, hist = search_multipliers(run.train_kw, starts, seed=seed,
-                                              iterations=args.iterations, population=args.population,
-                                              features=features)
+            if args.method == "cem":
+                policy, hist = search_multipliers(run.train_kw, starts, seed=seed,
+                                                  iterations=args.iterations, population=args.population,
+                                                  features=features)
+                train_change, seconds = hist.center_pct[-1], hist.seconds
+            else:
+                policy, imit = imitate_multipliers(run.train_kw, starts, rounds=args.rounds, features=features)
+                train_change, seconds = imit.train_change_pct[imit.chosen + 1], sum(imit.seconds)
+                print(f"{features}: training windows J against the planner by round {imit.train_change_pct} %, "
+                      f"states {imit.states}, chosen the fit of round {imit.chosen}", flush=True)
             last = k == len(sets) - 1 and n == len(seeds) - 1       # the baselines' rows once, with the last
             table = evaluate_policy(policy, "equiglb/EquitableGLB-v0", split=eval_split, name=name,
                                     baselines=run.baselines if last else (), env_kwargs=run.eval_kw)
@@ -236,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             j_agent = float(table.loc[table["policy"] == name, "objective"].iloc[0])
             planner_now = next(g for p_, g in gaps.items() if "agent's base" in p_)
             row = {"features": features, "seed": seed, "gap_pct": gaps[name], "planner_gap_pct": planner_now,
-                   "train_change_pct": hist.center_pct[-1], "search_s": hist.seconds, "objective_usd": j_agent,
+                   "train_change_pct": train_change, "search_s": seconds, "objective_usd": j_agent,
                    "theta": policy.theta.round(4).tolist()}
             months = table.attrs.get("months")         # the monthly protocol: each month's gap, agent and planner
             if months is not None:
@@ -245,21 +268,21 @@ def main(argv: list[str] | None = None) -> int:
                 row["month_gap_pct"], row["planner_month_gap_pct"] = by.values()
             rows[features].append(row)
             print(f"{features} seed {seed}: gap {row['gap_pct']:+.3f} %  (training windows: J "
-                  f"{row['train_change_pct']:+.3f} % against the planner; search {hist.seconds:.0f} s = "
-                  f"{hist.seconds * ref:,.0f} CartPole steps)", flush=True)
+                  f"{row['train_change_pct']:+.3f} % against the planner; search {seconds:.0f} s = "
+                  f"{seconds * ref:,.0f} CartPole steps)", flush=True)
     assert table is not None
     print(f"\nbaselines on {eval_split} (gap to the offline optimum, an oracle), with what each policy knew:")
     for _, r in table.iterrows():
         print(f"  {r['policy']:<45} {r['information']:<60} {100 * r['gap_to_offline']:+.3f} %")
-    info = next(r["information"] for _, r in table.iterrows() if r["policy"].startswith("cem-linear"))
+    info = next(r["information"] for _, r in table.iterrows() if r["policy"].startswith(method))
     planner = next(100 * g for n, g in zip(table["policy"], table["gap_to_offline"]) if "agent's base" in n)
     summaries = {}
-    print(f"\ncem-linear knew: {info}; its features by set: "
+    print(f"\n{method} knew: {info}; its features by set: "
           + "; ".join(f"{f} = ({', '.join(FEATURE_NAMES[i] for i in FEATURE_SETS[f])})" for f in sets))
     for features in sets:
         s = summarize([r["gap_pct"] for r in rows[features]])
         summaries[features] = {"mean": s["mean"], "ci_low": s["mean_ci_low"], "ci_high": s["mean_ci_high"]}
-        print(f"cem-linear ({features}): mean gap {s['mean']:+.3f} % [95 % CI {s['mean_ci_low']:+.3f}, "
+        print(f"{method} ({features}): mean gap {s['mean']:+.3f} % [95 % CI {s['mean_ci_low']:+.3f}, "
               f"{s['mean_ci_high']:+.3f}] over {len(rows[features])} seeds; its planner alone {planner:+.3f} %; "
               f"target (CI upper end below the planner): {'MET' if s['mean_ci_high'] < planner else 'MISSED'}")
     choice = min(sets, key=lambda f: summaries[f]["mean"])
@@ -269,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{'better' if summaries[choice]['mean'] < planner else 'not better'} than the planner)")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "stage": args.stage, "protocol": args.protocol, "mpc_horizon_h": run.horizon, "iterations": args.iterations,
+            "stage": args.stage, "protocol": args.protocol, "method": args.method, "rounds": args.rounds,
+            "mpc_horizon_h": run.horizon, "iterations": args.iterations,
             "population": args.population, "augment": args.augment, "starts": starts, "cartpole_steps_per_s": ref,
             "rows": [r for f in sets for r in rows[f]], "summaries": summaries, "choice": choice,
             "planner_gap_pct": planner,

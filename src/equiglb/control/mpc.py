@@ -342,6 +342,10 @@ class AggregateLPSolver:
         self._status: np.ndarray | None = None
         #: simplex iterations of the last slot's solve (either backend)
         self.last_iterations = 0
+        #: the optimal value of the last slot's program, in its units (USD per load unit of the program's demand;
+        #: :meth:`MPCCore.plan` scales it to USD): the cost of its slots plus its equity terms of the footprints so
+        #: far and planned, with the multipliers
+        self.last_value = math.nan
         #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): the previous program's basis moved one slot ahead
         #: (slot-major column and row blocks). Off by default: a copied environment rebuilds its solver, and
         #: a cold start makes every routing a function of the program alone (bit for bit, tests/test_copies.py)
@@ -385,8 +389,14 @@ class AggregateLPSolver:
             self.row_upper[self.r_foot + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
         else:
             cost[self._carrier] += (coef_c + coef_w)[t_c, i_c]
+        sol = self._solve_lp(cost, t)
+        # the optimal value: the columns' costs (the maxima's z hold the offsets); for q = 1 the footprints so far
+        # are constants outside the LP
+        so_far = ((w.mu_carbon * omega * data.carbon_scale) @ data.carbon_t
+                  + (w.mu_water * omega * data.water_scale) @ data.water_m3)
+        self.last_value = float(cost @ sol) + (0.0 if self.maxima else float(so_far))
         load = np.zeros((N, G))
-        load[self.site_of, self.cls_of] = np.maximum(self._solve_lp(cost, t)[:P], 0.0)   # slot 0's x[i, g]
+        load[self.site_of, self.cls_of] = np.maximum(sol[:P], 0.0)                # slot 0's x[i, g]
         lam0 = data.demand[0]
         tot0 = self._class_sums(lam0)[self.class_of]
         share = np.divide(lam0, tot0, out=np.zeros(self.J), where=tot0 > 0)  # each region's part of its class
@@ -622,6 +632,27 @@ class MPCCore:
         """Routing x (N, J, K) of slot ``t`` of the window: the first slot of the program on
         [t, t+H), with the equity coefficients of site i multiplied by ``carbon_scale[i]`` and
         ``water_scale[i]`` and those of region j by ``social_scale[j]`` (ones when None)."""
+        return self._solve(t, solver, carbon_scale, water_scale, social_scale)[0]
+
+    def plan(self, t: int, solver: AggregateLPSolver, carbon_scale: np.ndarray | None = None,
+             water_scale: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """:meth:`route`'s routing of slot ``t`` and the program's optimal value in USD: the cost (energy and
+        unserved load) of slots t .. t+H-1 as planned plus the equity terms of the footprints so far and
+        planned, with the multipliers (ones: the terms of J). With perfect forecasts (``forecaster`` None, no
+        noise) and H at least the slots left, it is the least J of the window given the slots already
+        applied: the hindsight cost-to-go. With no demand left it is the equity terms of the footprints so far.
+        The LP accelerator only (:class:`AggregateLPSolver`: one model, no social or latency term, q in {1, inf})."""
+        if not isinstance(solver, AggregateLPSolver):
+            raise TypeError(f"MPCCore.plan needs an AggregateLPSolver (one model, no social or latency term, q in "
+                            f"{{1, inf}}), got {type(solver).__name__}")
+        x, unit = self._solve(t, solver, carbon_scale, water_scale, None)
+        if unit <= 0:
+            return x, float(self.ledger.phi_usd)
+        return x, unit * solver.last_value
+
+    def _solve(self, t: int, solver: MPCSolver, carbon_scale: np.ndarray | None,
+               water_scale: np.ndarray | None, social_scale: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """:meth:`route`'s routing and the program's unit (its total demand, load units; 0: no program)."""
         sc, H = self.scenario, self.H
         if self.forecaster is None:
             price = self._window(sc.price, t, False)
@@ -635,14 +666,14 @@ class MPCCore:
         total = seen * sc.T / min(t + H, sc.T)
         unit = float(demand.sum())                  # load-proportional inputs in units of the program's demand
         if unit <= 0:
-            return np.zeros((sc.N, sc.J, sc.K))
+            return np.zeros((sc.N, sc.J, sc.K)), 0.0
         led = self.ledger
         one_c, one_w, one_s = self._ones
         data = MPCWindow(price, carbon, water, demand / unit, total, led.carbon_t / unit, led.water_m3 / unit,
                          led.quality_sum / unit, one_c if carbon_scale is None else carbon_scale,
                          one_w if water_scale is None else water_scale,
                          one_s if social_scale is None else social_scale, sc.capacity / unit)
-        return _within_bounds(sc, unit * solver.first_slot(sc, data, t), sc.demand[t])
+        return _within_bounds(sc, unit * solver.first_slot(sc, data, t), sc.demand[t]), unit
 
     def update(self, t: int, x: np.ndarray) -> None:
         """Account the executed routing ``x`` of slot ``t`` (the footprints the next programs start from)."""
