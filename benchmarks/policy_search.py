@@ -142,11 +142,15 @@ def parser() -> argparse.ArgumentParser:
                    help=f"feature set(s) of the policy, comma-separated, of {sorted(FEATURE_SETS)} (val: several "
                         "are compared and the lowest mean val gap is chosen; test: one)")
     p.add_argument("--seeds", default=None, help="comma-separated search seeds (val: 0,1,2; test: 40..44)")
-    p.add_argument("--method", choices=["cem", "imitate"], default="cem",
+    p.add_argument("--method", choices=["cem", "imitate", "rollout"], default="cem",
                    help="cem: the cross-entropy policy search (equiglb.agents.search); imitate: learning from the "
-                        "oracle's cost-to-go, AggreVaTe with DAgger's rounds (equiglb.agents.imitate; no randomness, "
-                        "so one run, the first seed's; the LP accelerator's scenarios only, not world)")
-    p.add_argument("--rounds", type=int, default=3, help="imitate: rounds of collection and fit (1: behaviour cloning)")
+                        "oracle's cost-to-go, AggreVaTe with DAgger's rounds (equiglb.agents.imitate; it has no "
+                        "randomness of its own: the seed draws the calibrated forecast errors of its training "
+                        "episodes; the LP accelerator's scenarios only, not world); rollout: the same with the "
+                        "planner's own cost-to-go (continuation='planner': approximate policy iteration from the "
+                        "planner, no hindsight)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="imitate, rollout: rounds of collection and fit (1: the planner's states only)")
     p.add_argument("--iterations", type=int, default=12)
     p.add_argument("--population", type=int, default=12)
     p.add_argument("--augment", type=int, default=0, metavar="K",
@@ -191,13 +195,12 @@ def setup(args: argparse.Namespace) -> Setup:
                          "generated hours are for the short traces (leave --augment out)")
     sets = feature_sets(args.features, args.stage)
     seeds = [int(s) for s in (args.seeds or ("0,1,2" if args.stage == "val" else "40,41,42,43,44")).split(",")]
-    if args.method == "imitate":
+    if args.method != "cem":
         if proto.monthly:
-            raise SystemExit(f"--method imitate --protocol {args.protocol}: the oracle's cost-to-go needs the LP "
-                             "accelerator (one model, no social term); the world scenarios have three models")
+            raise SystemExit(f"--method {args.method} --protocol {args.protocol}: the cost-to-go of each action needs "
+                             "the LP accelerator (one model, no social term); the world scenarios have three models")
         if args.rounds < 1:
             raise SystemExit(f"--rounds={args.rounds}: expected at least 1 (round 0 collects the planner's states)")
-        seeds = seeds[:1]                # deterministic: one run
     scenario, hours = proto.scenario, proto.hours
     data = {} if proto.data_dir is None else {"data_dir": args.data_dir or str(proto.data_dir)}
     if args.stage == "val" and not proto.monthly:
@@ -234,11 +237,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{f'{args.augment} x generated hours, ' if args.augment else ''}planner MPC {run.horizon} h; "
           f"feature sets {sets}; seeds {seeds}; "
           + (f"CE method {args.iterations} iterations x population {args.population}" if args.method == "cem" else
-             f"imitation of the oracle's cost-to-go, {args.rounds} rounds (deterministic: one run)")
+             f"imitation of the {'oracle' if args.method == 'imitate' else 'planner'}'s cost-to-go, {args.rounds} "
+             "rounds (the seed: the training episodes' forecast_seed)")
           + f"; CartPole-v1 reference {ref:,.0f} steps/s ===", flush=True)
     rows: dict[str, list[dict]] = {f: [] for f in sets}
     table = None
-    method = "cem-linear" if args.method == "cem" else "imitate-linear"
+    method = f"{args.method}-linear"
     for k, features in enumerate(sets):
         name = f"{method} ({features})"
         for n, seed in enumerate(seeds):
@@ -248,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
                                                   features=features)
                 train_change, seconds = hist.center_pct[-1], hist.seconds
             else:
-                policy, imit = imitate_multipliers(run.train_kw, starts, rounds=args.rounds, features=features)
+                # the seed draws the forecast errors of the training episodes (the imitation itself has no
+                # randomness); the scored window keeps the forecasts of every row (seed 0)
+                policy, imit = imitate_multipliers({**run.train_kw, "forecast_seed": seed}, starts,
+                                                   rounds=args.rounds, features=features,
+                                                   continuation="oracle" if args.method == "imitate" else "planner")
                 train_change, seconds = imit.train_change_pct[imit.chosen + 1], sum(imit.seconds)
                 print(f"{features}: training windows J against the planner by round {imit.train_change_pct} %, "
                       f"states {imit.states}, chosen the fit of round {imit.chosen}", flush=True)

@@ -135,6 +135,26 @@ def test_oracle_costs_are_whole_window_costs_above_the_offline_optimum():
     assert played.q_usd[0].min() < played.q_usd[0].max()          # the actions differ in their cost-to-go
 
 
+def test_the_planners_cost_to_go_of_the_played_action_is_the_episodes_j():
+    """continuation="planner": after the planner's own action the rollout is the episode itself, so the cost of the
+    slots before t plus Q(s_t, 0) is the episode's J at every slot; other actions cost something else."""
+    env = gym.make("equiglb/EquitableGLB-v0", **{**KW, "episode_length": 12})
+    planner = LinearMultipliers.for_env(env, features="constant")
+    played = oracle_costs(env, planner, 30, continuation="planner")
+    base = env.unwrapped
+    costs = []
+    env.reset(seed=0, options={"start": 30})
+    for _ in range(12):
+        env.step(np.zeros(2, np.float32))
+        costs.append(float(base.slot.cores[0].ledger.slot_cost_usd))
+    spent = np.concatenate([[0.0], np.cumsum(costs)[:-1]])
+    zero = int(np.flatnonzero((played.grid == 0).all(axis=1))[0])
+    np.testing.assert_allclose(spent + played.q_usd[:, zero], played.objective_usd, rtol=1e-12)
+    assert np.ptp(played.q_usd[0]) > 0
+    with pytest.raises(OptionError, match="continuation='hindsight'"):
+        oracle_costs(env, planner, 30, continuation="hindsight")
+
+
 def test_oracle_costs_refuse_a_scenario_outside_the_lp_accelerator():
     env = gym.make("equiglb/EquitableGLB-v0", **{**KW, "scenario": "synthetic-multimodel", "episode_length": 6,
                                                  "mpc_horizon": 2})
@@ -174,7 +194,7 @@ def test_imitation_never_reads_the_held_out_window():
 
 
 @pytest.mark.parametrize("argv, named", [
-    (["--protocol", "world"], r"--method imitate --protocol world: the oracle's cost-to-go needs the LP"),
+    (["--protocol", "world"], r"--method imitate --protocol world: the cost-to-go of each action needs the LP accelerator"),
     (["--rounds", "0"], r"--rounds=0: expected at least 1"),
 ])
 def test_policy_search_refuses_imitation_options_by_name_before_any_work(argv, named, capsys):

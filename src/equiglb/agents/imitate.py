@@ -23,6 +23,12 @@ from Θ = 0, deterministic). Round 0 collects the states of the planner alone (a
 the last fitted policy on the same windows, adds its states with their Q, and fits again on all of them (Ross,
 Gordon and Bagnell, 2011: DAgger). The result is the fitted policy with the lowest J on the training windows.
 
+With ``continuation="planner"`` the rest of the window is played by the planner alone with its own forecasts
+instead (a rollout, as the environment would play it): Q is then the planner's own cost-to-go after a one-slot
+deviation, and the fit a step of approximate policy iteration from the planner (Lagoudakis and Parr,
+*Reinforcement Learning as Classification*, 2003), without the oracle's hindsight; it costs about L / 2 planner
+programs per grid point and slot (L the episode's hours).
+
 The scoring needs the LP accelerator (:class:`~equiglb.control.mpc.AggregateLPSolver`: one model, no social or
 latency term, q in {1, inf}: the synthetic and eGLB-2022 scenarios, full or partial mask): the world scenarios
 are refused. Cost: per slot, (number of grid points) x (one planner program and one oracle program over the
@@ -49,8 +55,10 @@ from equiglb.ledger import Ledger
 from equiglb.validate import OptionError
 
 __all__ = ["OracleCosts", "ImitationHistory", "oracle_costs", "fit_multipliers", "interpolate_grid",
-           "imitate_multipliers", "LEVELS", "THETA_BOUND"]
+           "imitate_multipliers", "LEVELS", "THETA_BOUND", "CONTINUATIONS"]
 
+#: what plays the rest of the window after a slot's action, in its cost-to-go (:func:`oracle_costs`)
+CONTINUATIONS = ("oracle", "planner")
 #: the bound of each weight of Θ in the fit (the features are of order 1: tanh(5) is 0.9999, the grid's edge)
 THETA_BOUND = 5.0
 #: the grid's levels of each multiplier's action (the factor is ``f ** level``, f the mode's largest factor)
@@ -86,12 +94,17 @@ def _check_levels(levels: Sequence[float] | np.ndarray) -> np.ndarray:
     return lv
 
 
-def oracle_costs(env: gym.Env, policy: Any, start: int, levels: Sequence[float] | np.ndarray = LEVELS) -> OracleCosts:
+def oracle_costs(env: gym.Env, policy: Any, start: int, levels: Sequence[float] | np.ndarray = LEVELS,
+                 continuation: str = "oracle") -> OracleCosts:
     """Play one episode of ``env`` (``mpc_residual`` with ``forecast_errors=True``) from slot ``start`` with
-    ``policy`` (obs -> action) and score every action of the grid at every slot by its cost-to-go under the
-    oracle (module docstring). The environment's routing is the policy's: the grid's actions are solved beside it
-    and never executed."""
+    ``policy`` (obs -> action) and score every action of the grid at every slot by its cost-to-go (module
+    docstring): the slot's cost with the action's multipliers plus the rest of the window played by the
+    ``continuation``, ``"oracle"`` (the least J in hindsight) or ``"planner"`` (the planner alone with its own
+    forecasts, as the environment would play it: a rollout). The environment's routing is the policy's: the grid's
+    actions are solved beside it and never executed."""
     lv = _check_levels(levels)
+    if continuation not in CONTINUATIONS:
+        raise OptionError(f"continuation={continuation!r}: expected one of {CONTINUATIONS}")
     base: Any = env.unwrapped
     step = base.slot
     if base.config.action_mode != "mpc_residual":
@@ -121,7 +134,12 @@ def oracle_costs(env: gym.Env, policy: Any, start: int, levels: Sequence[float] 
             after.footprint[:] = core.ledger.footprint
             after.phi_usd = core.ledger.phi_usd
             after.step(k, x)
-            rest = oracle.plan(k + 1, oracle_solver)[1] if k + 1 < L else float(after.phi_usd)
+            if k + 1 == L:
+                rest = float(after.phi_usd)
+            elif continuation == "oracle":
+                rest = oracle.plan(k + 1, oracle_solver)[1]
+            else:
+                rest = _planner_rest(core, planner, after, k + 1)
             q[g] = float(after.slot_cost_usd) + rest
         features.append(reader.all_features(obs))
         q_rows.append(q)
@@ -129,6 +147,22 @@ def oracle_costs(env: gym.Env, policy: Any, start: int, levels: Sequence[float] 
         total += float(r)
         done, k = term or trunc, k + 1
     return OracleCosts(np.array(features), np.array(q_rows), grid, -total)
+
+
+def _planner_rest(core: MPCCore, planner: AggregateLPSolver, after: Ledger, k: int) -> float:
+    """J of the rest of ``core``'s window from slot ``k`` (USD: the slots' costs and the final equity terms) when the
+    planner alone routes it with ``core``'s forecasts, from the footprints of ``after``."""
+    sc = core.scenario
+    twin = MPCCore(sc, core.weights, core.H, forecaster=core.forecaster, offset=core.offset)
+    twin.ledger.footprint[:] = after.footprint
+    twin.ledger.quality_sum[:] = after.quality_sum
+    twin.ledger.phi_usd = after.phi_usd
+    twin.seen_demand = core.seen_demand + sc.demand[k - 1]
+    cost = 0.0
+    for j in range(k, sc.T):
+        twin.update(j, twin.route(j, planner))
+        cost += float(twin.ledger.slot_cost_usd)
+    return cost + float(twin.ledger.phi_usd)
 
 
 def interpolate_grid(q: np.ndarray, levels: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -192,7 +226,7 @@ class ImitationHistory:
 
 
 def imitate_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], rounds: int = 3,
-                        features: str = "constant", levels: Sequence[float] = LEVELS,
+                        features: str = "constant", levels: Sequence[float] = LEVELS, continuation: str = "oracle",
                         env_id: str = ENV_ID) -> tuple[LinearMultipliers, ImitationHistory]:
     """Fit :class:`~equiglb.agents.search.LinearMultipliers` to the oracle's cost-to-go on the episodes starting
     at ``starts`` (module docstring): ``rounds`` rounds of collection and fit (round 0 on the planner's states,
@@ -207,11 +241,17 @@ def imitate_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], ro
         rounds: rounds of collection (1: behaviour cloning of the oracle on the planner's states only).
         features: the policy's feature set (:data:`~equiglb.agents.search.FEATURE_SETS`).
         levels: the grid's levels of each action, increasing, in [-1, 1].
+        continuation: what plays the rest of the window in the cost-to-go: ``"oracle"`` (the hindsight optimum:
+            AggreVaTe) or ``"planner"`` (the planner alone with its forecasts: rollouts, a step of approximate
+            policy iteration from the planner; about L / 2 planner programs per grid point and slot, L the
+            episode's hours).
     """
     if rounds < 1:
         raise OptionError(f"rounds={rounds!r}: expected at least 1 (round 0 collects the planner's states)")
     _feature_set(features)
     lv = _check_levels(levels)
+    if continuation not in CONTINUATIONS:
+        raise OptionError(f"continuation={continuation!r}: expected one of {CONTINUATIONS}")
     env = gym.make(env_id, **dict(env_kwargs))
     policy = LinearMultipliers.for_env(env, features=features)     # Θ = 0: the planner alone
     hist = ImitationHistory([int(s) for s in starts], [])
@@ -220,7 +260,7 @@ def imitate_multipliers(env_kwargs: Mapping[str, Any], starts: Sequence[int], ro
     fitted: list[np.ndarray] = []
     for r in range(rounds):
         t0 = time.perf_counter()
-        played = [oracle_costs(env, policy, s, lv) for s in starts]
+        played = [oracle_costs(env, policy, s, lv, continuation) for s in starts]
         js = [p.objective_usd for p in played]
         if r == 0:
             hist.planner_j_usd = js
