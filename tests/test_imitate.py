@@ -194,7 +194,7 @@ def test_imitation_never_reads_the_held_out_window():
 
 
 @pytest.mark.parametrize("argv, named", [
-    (["--protocol", "world"], r"--method imitate --protocol world: the cost-to-go of each action needs the LP accelerator"),
+    (["--protocol", "world"], r"--method imitate --protocol world: the cost-to-go of each action needs the LP"),
     (["--rounds", "0"], r"--rounds=0: expected at least 1"),
 ])
 def test_policy_search_refuses_imitation_options_by_name_before_any_work(argv, named, capsys):
