@@ -392,9 +392,10 @@ class AggregateLPSolver:
         sol = self._solve_lp(cost, t)
         # the optimal value: the columns' costs (the maxima's z hold the offsets); for q = 1 the footprints so far
         # are constants outside the LP
-        so_far = ((w.mu_carbon * omega * data.carbon_scale) @ data.carbon_t
-                  + (w.mu_water * omega * data.water_scale) @ data.water_m3)
-        self.last_value = float(cost @ sol) + (0.0 if self.maxima else float(so_far))
+        self.last_value = float(cost @ sol)
+        if not self.maxima:
+            self.last_value += float((w.mu_carbon * omega * data.carbon_scale) @ data.carbon_t
+                                     + (w.mu_water * omega * data.water_scale) @ data.water_m3)
         load = np.zeros((N, G))
         load[self.site_of, self.cls_of] = np.maximum(sol[:P], 0.0)                # slot 0's x[i, g]
         lam0 = data.demand[0]
@@ -639,8 +640,9 @@ class MPCCore:
         """:meth:`route`'s routing of slot ``t`` and the program's optimal value in USD: the cost (energy and
         unserved load) of slots t .. t+H-1 as planned plus the equity terms of the footprints so far and
         planned, with the multipliers (ones: the terms of J). With perfect forecasts (``forecaster`` None, no
-        noise) and H at least the slots left, it is the least J of the window given the slots already
-        applied: the hindsight cost-to-go. With no demand left it is the equity terms of the footprints so far.
+        noise) and H at least the slots left, it is the hindsight cost-to-go: the least J of the window given the
+        slots already applied, minus their cost (at slot 0, the offline optimum's J). With no demand left it is
+        the equity terms of the footprints so far.
         The LP accelerator only (:class:`AggregateLPSolver`: one model, no social or latency term, q in {1, inf})."""
         if not isinstance(solver, AggregateLPSolver):
             raise TypeError(f"MPCCore.plan needs an AggregateLPSolver (one model, no social or latency term, q in "
