@@ -42,6 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from policy_search import PROTOCOLS, cartpole_steps_per_s  # noqa: E402
+
 import equiglb  # noqa: E402
 from equiglb.baselines import make_policy  # noqa: E402
 from equiglb.baselines.mpc import MPCPolicy  # noqa: E402
@@ -50,7 +52,6 @@ from equiglb.evaluation import evaluate_policy  # noqa: E402
 from equiglb.forecast import Forecaster  # noqa: E402
 from equiglb.forecast_correction import CorrectedForecaster  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
-from policy_search import PROTOCOLS, cartpole_steps_per_s  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'MET' if -d['mean'] >= p['mean'] / 3 else 'MISSED'}")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "stage": args.stage, "protocol": args.protocol, "scored_forecasts": args.scored_forecasts, "mpc_horizon_h": H, "fit_split": fit_split,
+            "stage": args.stage, "protocol": args.protocol, "scored_forecasts": args.scored_forecasts,
+            "mpc_horizon_h": H, "fit_split": fit_split,
             "eval_split": eval_split, "cartpole_steps_per_s": ref, "rows": rows, "online_eglb_gap_pct": eglb_gap,
             "summaries": {k: {"mean": v["mean"], "ci_low": v["mean_ci_low"], "ci_high": v["mean_ci_high"]}
                           for k, v in s.items()}}, indent=1))
