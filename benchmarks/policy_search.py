@@ -60,6 +60,8 @@ from equiglb.agents.imitate import imitate_multipliers  # noqa: E402
 from equiglb.agents.search import FEATURE_NAMES, FEATURE_SETS, search_multipliers  # noqa: E402
 from equiglb.control import MAX_HORIZON_H  # noqa: E402
 from equiglb.evaluation import evaluate_policy  # noqa: E402
+from equiglb.forecast import Forecaster  # noqa: E402
+from equiglb.forecast_correction import CorrectedForecaster  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 from equiglb.traces.derived import MAX_COPIES  # noqa: E402
 
@@ -157,6 +159,11 @@ def parser() -> argparse.ArgumentParser:
                    help="train on the training split extended by K x its length of generated hours, calibrated on "
                         "that split only (the scenario 'augmented', equiglb.traces.derived; 0: the real hours only); "
                         "the episodes tile the extended split, the scoring window is unchanged")
+    p.add_argument("--correct", action="store_true",
+                   help="the planner reads the calibrated forecasts corrected by their observed errors "
+                        "(equiglb.forecast_correction), fit on the training split (fit or train) on the training "
+                        "episodes' forecast seed; the scored window's forecasts stay seed 0's, corrected by the same "
+                        "coefficients. The planner's row is then MPC on the corrected forecasts")
     p.add_argument("--json", default=None, help="write the rows here")
     return p
 
@@ -190,6 +197,9 @@ def setup(args: argparse.Namespace) -> Setup:
     windows = proto.windows if args.windows is None else args.windows
     if windows is not None and windows < 1:
         raise SystemExit(f"--windows={windows}: expected at least 1 training episode")
+    if args.augment and args.correct:
+        raise SystemExit(f"--augment={args.augment} with --correct: the correction is fit on the real training split's "
+                         "forecasts; generated hours have no issued forecasts of their own (use one of the two)")
     if args.augment and proto.monthly:
         raise SystemExit(f"--augment={args.augment}: the protocol {args.protocol!r} has a year of training hours; "
                          "generated hours are for the short traces (leave --augment out)")
@@ -226,6 +236,16 @@ def setup(args: argparse.Namespace) -> Setup:
                  eval_split, s0, n0, spread_out(tiling(s0, n0, hours), windows), sets, seeds, baselines)
 
 
+def corrected_forecasts(run: Setup, seed: int) -> tuple[dict, dict]:
+    """``--correct``: the options of the training episodes (the forecasts of ``seed``, corrected by coefficients
+    fit on the training split) and of the scored window (seed 0's forecasts, the same coefficients)."""
+    opts = {k: v for k, v in run.train_kw.items() if k in ("data_dir",)}
+    scenario = equiglb.load_scenario(run.train_kw["scenario"], **run.train_kw.get("scenario_options", opts))
+    fitted = CorrectedForecaster.fit(Forecaster(scenario, "calibrated", seed), run.train_split, run.horizon)
+    scored = CorrectedForecaster(Forecaster(scenario, "calibrated", 0), fitted.correction, run.train_split)
+    return {**run.train_kw, "forecast_model": fitted}, {**run.eval_kw, "forecast_model": scored}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     run = setup(args)
@@ -235,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"=== policy_search: stage {args.stage}, protocol {args.protocol} (scenario {run.scenario}): trains on "
           f"{train_split} (hours {s0}..{s0 + n0 - 1}, episodes of {hours} h at {starts}), scored on {eval_split}; "
           f"{f'{args.augment} x generated hours, ' if args.augment else ''}planner MPC {run.horizon} h; "
+          f"{'forecasts corrected by their observed errors (fit on ' + train_split + '); ' if args.correct else ''}"
           f"feature sets {sets}; seeds {seeds}; "
           + (f"CE method {args.iterations} iterations x population {args.population}" if args.method == "cem" else
              f"imitation of the {'oracle' if args.method == 'imitate' else 'planner'}'s cost-to-go, {args.rounds} "
@@ -246,15 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     for k, features in enumerate(sets):
         name = f"{method} ({features})"
         for n, seed in enumerate(seeds):
+            train_kw, eval_kw = corrected_forecasts(run, 0 if args.method == "cem" else seed) if args.correct else \
+                ({**run.train_kw, "forecast_seed": 0 if args.method == "cem" else seed}, run.eval_kw)
             if args.method == "cem":
-                policy, hist = search_multipliers(run.train_kw, starts, seed=seed,
+                policy, hist = search_multipliers(train_kw, starts, seed=seed,
                                                   iterations=args.iterations, population=args.population,
                                                   features=features)
                 train_change, seconds = hist.center_pct[-1], hist.seconds
             else:
                 # the seed draws the forecast errors of the training episodes (the imitation itself has no
                 # randomness); the scored window keeps the forecasts of every row (seed 0)
-                policy, imit = imitate_multipliers({**run.train_kw, "forecast_seed": seed}, starts,
+                policy, imit = imitate_multipliers(train_kw, starts,
                                                    rounds=args.rounds, features=features,
                                                    continuation="oracle" if args.method == "imitate" else "planner")
                 train_change, seconds = imit.train_change_pct[imit.chosen + 1], sum(imit.seconds)
@@ -262,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"states {imit.states}, chosen the fit of round {imit.chosen}", flush=True)
             last = k == len(sets) - 1 and n == len(seeds) - 1       # the baselines' rows once, with the last
             table = evaluate_policy(policy, "equiglb/EquitableGLB-v0", split=eval_split, name=name,
-                                    baselines=run.baselines if last else (), env_kwargs=run.eval_kw)
+                                    baselines=run.baselines if last else (), env_kwargs=eval_kw)
             gaps = dict(zip(table["policy"], 100 * table["gap_to_offline"]))
             j_agent = float(table.loc[table["policy"] == name, "objective"].iloc[0])
             planner_now = next(g for p_, g in gaps.items() if "agent's base" in p_)
@@ -302,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps({
             "stage": args.stage, "protocol": args.protocol, "method": args.method, "rounds": args.rounds,
             "mpc_horizon_h": run.horizon, "iterations": args.iterations,
-            "population": args.population, "augment": args.augment, "starts": starts, "cartpole_steps_per_s": ref,
+            "population": args.population, "augment": args.augment,
+            "correct": args.correct, "starts": starts, "cartpole_steps_per_s": ref,
             "rows": [r for f in sets for r in rows[f]], "summaries": summaries, "choice": choice,
             "planner_gap_pct": planner,
             "baselines": table[["policy", "information", "gap_to_offline"]].to_dict("records")}, indent=1))

@@ -606,6 +606,9 @@ def agent_base(options: Mapping[str, Any]) -> tuple[str, dict[str, Any], str] | 
         if model == "calibrated" and cfg.forecast_scale != 1.0:
             shown = f"calibrated x{cfg.forecast_scale:g}"
         kwargs: dict[str, Any] = {"horizon": mode.mpc_horizon, "forecast_model": model, "seed": cfg.forecast_seed}
+        if cfg.user_forecaster is not None:      # a forecaster given as forecast_model: the planner reads it too
+            kwargs["forecast_model"] = cfg.user_forecaster
+            return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {cfg.user_forecaster.label} (agent's base)"
         if model == "calibrated":
             kwargs["forecast_scale"] = cfg.forecast_scale
         if model == "noise":

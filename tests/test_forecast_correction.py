@@ -1,0 +1,166 @@
+"""The learned forecast correction (equiglb.forecast_correction): what it reads, what it fits, and the planner row of
+an environment given a forecaster."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import equiglb
+from equiglb.baselines.mpc import MPCPolicy
+from equiglb.evaluation import evaluate_policy
+from equiglb.forecast import AR_RHO, SIGNALS, Forecaster, ForecastError
+from equiglb.forecast_correction import CorrectedForecaster, fit_correction, observed_errors
+
+REPO = Path(__file__).resolve().parents[1]
+H = 24
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return equiglb.load_scenario("synthetic")
+
+
+@pytest.fixture(scope="module")
+def fitted(synthetic):
+    """A correction fit on the synthetic train split (1,200 h)."""
+    return CorrectedForecaster.fit(Forecaster(synthetic, "calibrated", 3), "train", H)
+
+
+def _factor(fc: CorrectedForecaster, t: int, horizon: int = H) -> np.ndarray:
+    """The correction's multiplicative factor at issue slot t: corrected / raw forecasts."""
+    return fc.values(t, horizon) / fc.base.values(t, horizon)
+
+
+def test_the_correction_reads_slot_t_and_nothing_later(synthetic, fitted):
+    """Changing every actual after slot t leaves the correction of the forecasts issued at t unchanged (the raw
+    forecasts change: they are the truth times an error); other forecast errors observed up to t change it."""
+    t = 1300
+    ref = _factor(fitted, t)
+    later = Forecaster(synthetic, "calibrated", 3)
+    later.truth = later.truth.copy()
+    later.truth[t + 1:] *= 1.7
+    moved = CorrectedForecaster(later, fitted.correction)
+    assert not np.allclose(moved.values(t, H), fitted.values(t, H))
+    np.testing.assert_allclose(_factor(moved, t), ref, rtol=1e-12)
+    assert np.abs(np.log(ref)).mean() > 0.01            # the correction does something ...
+    other = CorrectedForecaster(Forecaster(synthetic, "calibrated", 4), fitted.correction)
+    assert not np.allclose(_factor(other, t), ref, rtol=1e-3)   # ... that depends on the errors observed so far
+
+
+def test_the_fit_reads_only_its_window(synthetic, fitted):
+    """Actuals outside the training window do not change the coefficients (bit for bit); inside, they do."""
+    start, length = synthetic.splits["train"]
+    outside = Forecaster(synthetic, "calibrated", 3)
+    outside.truth = outside.truth.copy()
+    outside.truth[start + length:] *= 3.0
+    if start > 0:
+        outside.truth[:start] *= 3.0
+    again = fit_correction(outside, (start, length), H)
+    np.testing.assert_array_equal(again.beta, fitted.correction.beta)
+    inside = Forecaster(synthetic, "calibrated", 3)
+    inside.truth = inside.truth.copy()
+    inside.truth[start + length // 2:start + length // 2 + 5] *= 3.0
+    assert not np.array_equal(fit_correction(inside, (start, length), H).beta, fitted.correction.beta)
+
+
+def test_the_fit_recovers_the_calibrated_errors_persistence(fitted):
+    """Under the calibrated model the best linear predictor of e(t + h, h) from x(t, h) is rho^h x(t, h) for the
+    Gaussian signals (carbon, water, demand); the least-squares fit finds it from the data alone. Prices (a
+    Student-t scale per target hour) are shrunk towards 0."""
+    beta = fitted.correction.beta
+    for g in ("carbon", "water", "demand"):
+        col = beta[:6, SIGNALS.index(g)]
+        np.testing.assert_allclose(col, AR_RHO ** np.arange(1, 7), atol=0.06, err_msg=g)
+    price = beta[:, SIGNALS.index("price")]
+    assert np.all(price[:6] < beta[:6, SIGNALS.index("carbon")]) and np.all(price[:3] > 0.3)
+    assert np.all(fitted.correction.samples > 0)
+
+
+def test_perfect_forecasts_are_left_as_they_are(synthetic):
+    """Perfect forecasts have no error to observe: the coefficients are 0 and the forecasts unchanged."""
+    fc = CorrectedForecaster.fit(Forecaster(synthetic, "perfect"), "train", 6)
+    assert np.all(fc.correction.beta == 0)
+    np.testing.assert_array_equal(fc.values(700, 6), fc.base.values(700, 6))
+
+
+def test_leads_past_the_correction_are_as_issued_and_the_table_matches(synthetic, fitted):
+    """A lead beyond the correction's horizon is the raw forecast; table() gives values() row by row."""
+    v = fitted.values(900, 30)
+    np.testing.assert_array_equal(v[H:], fitted.base.values(900, 30)[H:])
+    np.testing.assert_array_equal(v[:H], fitted.values(900, H))
+    tab = fitted.table(np.array([900, 901, 1350]), 8)
+    for k, t in enumerate((900, 901, 1350)):
+        np.testing.assert_array_equal(tab[k], fitted.values(t, 8))
+
+
+def test_observed_errors_are_the_log_ratio_of_earlier_issues(synthetic):
+    """x(t, h) = ln(forecast of slot t issued at t - h / actual of slot t), 0 before the first issue slot."""
+    base = Forecaster(synthetic, "calibrated", 1)
+    x = observed_errors(base, 50, 6, first=47)
+    for h in (1, 2, 3):
+        np.testing.assert_allclose(x[h - 1], np.log(base.values(50 - h, h)[h - 1] / base.truth[50]), rtol=1e-12)
+    assert np.all(x[3:] == 0)
+
+
+def test_bad_windows_and_splits_are_refused_by_name(synthetic):
+    base = Forecaster(synthetic, "calibrated", 0)
+    with pytest.raises(ForecastError, match="window"):
+        fit_correction(base, (synthetic.T - 10, 50), 3)
+    with pytest.raises(ForecastError, match="split='nope'"):
+        CorrectedForecaster.fit(base, "nope")
+    with pytest.raises(ValueError, match="horizon"):
+        fit_correction(base, (0, 30), 24)
+
+
+def test_an_environment_given_a_forecaster_rates_its_planner_on_the_same_forecasts(synthetic, fitted):
+    """In mpc_residual with a forecaster as forecast_model, the agent's base row (the planner alone) reads that
+    forecaster: action 0 scores exactly its J, and MPCPolicy with the same forecaster does too."""
+    scored = CorrectedForecaster(Forecaster(synthetic, "calibrated", 0), fitted.correction)
+    kw = {"scenario": "synthetic", "action_mode": "mpc_residual", "mpc_horizon": 12, "forecast_model": scored}
+    tab = evaluate_policy(lambda obs: np.zeros(2), split="test", name="zero", baselines=(), env_kwargs=kw)
+    base_row = tab[tab["policy"].str.contains("agent's base")].iloc[0]
+    zero_row = tab[tab["policy"] == "zero"].iloc[0]
+    assert "corrected" in base_row["policy"] and "corrected" in base_row["information"]
+    assert base_row["objective"] == pytest.approx(zero_row["objective"], rel=1e-9)
+    mpc = evaluate_policy(MPCPolicy(horizon=12, forecast_model=scored), split="test", name="mpc", baselines=(),
+                          env_kwargs={"scenario": "synthetic"})
+    assert float(mpc["objective"].iloc[-1]) == pytest.approx(zero_row["objective"], rel=1e-9)
+    raw = evaluate_policy(MPCPolicy(horizon=12, forecast_model="calibrated"), split="test", name="raw",
+                          baselines=(), env_kwargs={"scenario": "synthetic"})
+    assert float(raw["objective"].iloc[-1]) != pytest.approx(zero_row["objective"], rel=1e-9)
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("stage", ["val", "test"])
+def test_the_benchmark_fits_before_the_window_it_scores(stage):
+    """benchmarks/forecast_correction.py fits on a split that ends before the scored one starts, and the scored
+    window is never in the validation scenario."""
+    bench = _bench("forecast_correction")
+    args = bench.parser().parse_args(["--stage", stage, "--protocol", "synthetic"])
+    kw, fit_split, eval_split = bench.windows(args)
+    sc = bench.load(kw)
+    (fs, fn), (es, _) = sc.splits[fit_split], sc.splits[eval_split]
+    assert fs + fn <= es
+    if stage == "val":
+        full = equiglb.load_scenario("synthetic")
+        assert sc.T <= full.splits["test"][0]          # holdout: the test window is not in it
+
+
+def test_policy_search_refuses_correct_with_generated_hours():
+    bench = _bench("policy_search")
+    args = bench.parser().parse_args(["--stage", "val", "--protocol", "synthetic", "--correct", "--augment", "1"])
+    with pytest.raises(SystemExit, match="--correct"):
+        bench.setup(args)
