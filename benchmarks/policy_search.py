@@ -34,7 +34,9 @@ errors in the observation (``forecast_errors=True``). Rows (gap to the offline o
 policy per seed and its mean with a 95 % bootstrap CI (``equiglb.stats.summarize``), MPC alone with the same
 forecasts (the planner: action 0), online eGLB and its tuned variant (no forecast). Prints whether the
 policy's CI upper end is below its planner's gap. Same-run reference for the times: a CartPole-v1 loop.
-``--json`` writes every row, the per-set summaries, the choice and the baselines. ``--augment K`` trains on the
+``--json`` writes every row, the per-set summaries, the choice and the baselines. ``--draws K`` also scores each
+policy on K other draws of the scored window's forecast errors (forecast seeds 1000 ..), each paired with the
+planner alone on the same draw: a table's one draw (seed 0) can favour or hurt a policy by chance. ``--augment K`` trains on the
 training split (``fit`` or ``train``) extended by K x its length of hours generated from a calibration on that
 split alone (the scenario ``augmented``, :mod:`equiglb.traces.derived`): more training episodes from the same
 real hours; the scoring window (``val`` or ``test``) is the real one, unchanged.
@@ -164,6 +166,10 @@ def parser() -> argparse.ArgumentParser:
                         "(equiglb.forecast_correction), fit on the training split (fit or train) on the training "
                         "episodes' forecast seed; the scored window's forecasts stay seed 0's, corrected by the same "
                         "coefficients. The planner's row is then MPC on the corrected forecasts")
+    p.add_argument("--draws", type=int, default=0, metavar="K",
+                   help="also score each policy on K other draws of the scored window's forecast errors (forecast "
+                        f"seeds {DRAW_SEED0}..), paired with its planner on each draw; prints the mean change over seeds "
+                        "and draws with a 95 %% CI (a seed's value: its mean over the draws)")
     p.add_argument("--json", default=None, help="write the rows here")
     return p
 
@@ -197,6 +203,8 @@ def setup(args: argparse.Namespace) -> Setup:
     windows = proto.windows if args.windows is None else args.windows
     if windows is not None and windows < 1:
         raise SystemExit(f"--windows={windows}: expected at least 1 training episode")
+    if args.draws < 0:
+        raise SystemExit(f"--draws={args.draws}: expected 0 (none) or more draws of the scored window's forecasts")
     if args.augment and args.correct:
         raise SystemExit(f"--augment={args.augment} with --correct: the correction is fit on the real training split's "
                          "forecasts; generated hours have no issued forecasts of their own (use one of the two)")
@@ -236,14 +244,33 @@ def setup(args: argparse.Namespace) -> Setup:
                  eval_split, s0, n0, spread_out(tiling(s0, n0, hours), windows), sets, seeds, baselines)
 
 
-def corrected_forecasts(run: Setup, seed: int) -> tuple[dict, dict]:
+def corrected_forecasts(run: Setup, seed: int, scored_seed: int = 0) -> tuple[dict, dict]:
     """``--correct``: the options of the training episodes (the forecasts of ``seed``, corrected by coefficients
-    fit on the training split) and of the scored window (seed 0's forecasts, the same coefficients)."""
+    fit on the training split) and of the scored window (``scored_seed``'s forecasts, the same coefficients)."""
     opts = {k: v for k, v in run.train_kw.items() if k in ("data_dir",)}
     scenario = equiglb.load_scenario(run.train_kw["scenario"], **run.train_kw.get("scenario_options", opts))
     fitted = CorrectedForecaster.fit(Forecaster(scenario, "calibrated", seed), run.train_split, run.horizon)
-    scored = CorrectedForecaster(Forecaster(scenario, "calibrated", 0), fitted.correction, run.train_split)
+    scored = CorrectedForecaster(Forecaster(scenario, "calibrated", scored_seed), fitted.correction, run.train_split)
     return {**run.train_kw, "forecast_model": fitted}, {**run.eval_kw, "forecast_model": scored}
+
+
+#: the forecast seeds of ``--draws``: never a training episode's (those are the search seeds, 0..99)
+DRAW_SEED0 = 1000
+
+
+def score_on_draws(policy, run: Setup, args: argparse.Namespace, seed: int, name: str) -> list[float]:
+    """``--draws K``: the change of the gap (points) against the planner alone on K other draws of the scored
+    window's forecast errors (forecast seeds DRAW_SEED0 ..), each draw the same for the policy and its planner."""
+    out = []
+    for d in range(args.draws):
+        draw = DRAW_SEED0 + d
+        kw = corrected_forecasts(run, 0 if args.method == "cem" else seed, draw)[1] if args.correct else \
+            {**run.eval_kw, "forecast_seed": draw}
+        table = evaluate_policy(policy, "equiglb/EquitableGLB-v0", split=run.eval_split, name=name, baselines=(),
+                                env_kwargs=kw)
+        gaps = dict(zip(table["policy"], 100 * table["gap_to_offline"]))
+        out.append(gaps[name] - next(g for p_, g in gaps.items() if "agent's base" in p_))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
                 by = {p_: months.loc[months["policy"] == p_, ["month", "gap_to_offline_pct"]].values.tolist()
                       for p_ in (name, next(p_ for p_ in gaps if "agent's base" in p_))}
                 row["month_gap_pct"], row["planner_month_gap_pct"] = by.values()
+            if args.draws:
+                row["draw_change_pts"] = score_on_draws(policy, run, args, seed, name)
+                print(f"{features} seed {seed}: on {args.draws} other draws of the scored window's forecasts, change "
+                      f"against the planner {np.mean(row['draw_change_pts']):+.3f} points (mean)", flush=True)
             rows[features].append(row)
             print(f"{features} seed {seed}: gap {row['gap_pct']:+.3f} %  (training windows: J "
                   f"{row['train_change_pct']:+.3f} % against the planner; search {seconds:.0f} s = "
@@ -316,6 +347,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{method} ({features}): mean gap {s['mean']:+.3f} % [95 % CI {s['mean_ci_low']:+.3f}, "
               f"{s['mean_ci_high']:+.3f}] over {len(rows[features])} seeds; its planner alone {planner:+.3f} %; "
               f"target (CI upper end below the planner): {'MET' if s['mean_ci_high'] < planner else 'MISSED'}")
+        if args.draws:
+            d = summarize([float(np.mean(r["draw_change_pts"])) for r in rows[features]])
+            summaries[features]["draws_change_pts"] = {"mean": d["mean"], "ci_low": d["mean_ci_low"],
+                                                       "ci_high": d["mean_ci_high"]}
+            print(f"{method} ({features}) on {args.draws} other draws of the scored window's forecasts (seeds "
+                  f"{DRAW_SEED0}..{DRAW_SEED0 + args.draws - 1}), change against its planner on the same draw: "
+                  f"{d['mean']:+.3f} points [95 % CI {d['mean_ci_low']:+.3f}, {d['mean_ci_high']:+.3f}] (mean over "
+                  f"seeds of each seed's mean over the draws); below 0: {'yes' if d['mean_ci_high'] < 0 else 'no'}")
     choice = min(sets, key=lambda f: summaries[f]["mean"])
     if args.stage == "val":
         print(f"\nchoice by validation (lowest mean gap on {eval_split}): --features {choice} "
@@ -326,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             "stage": args.stage, "protocol": args.protocol, "method": args.method, "rounds": args.rounds,
             "mpc_horizon_h": run.horizon, "iterations": args.iterations,
             "population": args.population, "augment": args.augment,
-            "correct": args.correct, "starts": starts, "cartpole_steps_per_s": ref,
+            "correct": args.correct, "draws": args.draws, "starts": starts, "cartpole_steps_per_s": ref,
             "rows": [r for f in sets for r in rows[f]], "summaries": summaries, "choice": choice,
             "planner_gap_pct": planner,
             "baselines": table[["policy", "information", "gap_to_offline"]].to_dict("records")}, indent=1))
