@@ -36,7 +36,8 @@ forecasts (the planner: action 0), online eGLB and its tuned variant (no forecas
 policy's CI upper end is below its planner's gap. Same-run reference for the times: a CartPole-v1 loop.
 ``--json`` writes every row, the per-set summaries, the choice and the baselines. ``--draws K`` also scores each
 policy on K other draws of the scored window's forecast errors (forecast seeds 1000 ..), each paired with the
-planner alone on the same draw: a table's one draw (seed 0) can favour or hurt a policy by chance. ``--augment K`` trains on the
+planner alone on the same draw: a table's one draw (seed 0) can favour or hurt a policy by chance.
+``--augment K`` trains on the
 training split (``fit`` or ``train``) extended by K x its length of hours generated from a calibration on that
 split alone (the scenario ``augmented``, :mod:`equiglb.traces.derived`): more training episodes from the same
 real hours; the scoring window (``val`` or ``test``) is the real one, unchanged.
@@ -168,8 +169,8 @@ def parser() -> argparse.ArgumentParser:
                         "coefficients. The planner's row is then MPC on the corrected forecasts")
     p.add_argument("--draws", type=int, default=0, metavar="K",
                    help="also score each policy on K other draws of the scored window's forecast errors (forecast "
-                        f"seeds {DRAW_SEED0}..), paired with its planner on each draw; prints the mean change over seeds "
-                        "and draws with a 95 %% CI (a seed's value: its mean over the draws)")
+                        f"seeds {DRAW_SEED0}..), paired with its planner on each draw; prints the mean change over "
+                        "seeds and draws with a 95 %% CI (a seed's value: its mean over the draws)")
     p.add_argument("--json", default=None, help="write the rows here")
     return p
 

@@ -3,12 +3,12 @@ an environment given a forecaster."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 import equiglb
 from equiglb.baselines.mpc import MPCPolicy
@@ -136,12 +136,11 @@ def test_an_environment_given_a_forecaster_rates_its_planner_on_the_same_forecas
 
 
 def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """``benchmarks/<name>.py`` as a module; the benchmarks folder on the path (forecast_correction imports
+    policy_search)."""
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+    return load_benchmark(name)
 
 
 @pytest.mark.parametrize("stage", ["val", "test"])
@@ -164,3 +163,16 @@ def test_policy_search_refuses_correct_with_generated_hours():
     args = bench.parser().parse_args(["--stage", "val", "--protocol", "synthetic", "--correct", "--augment", "1"])
     with pytest.raises(SystemExit, match="--correct"):
         bench.setup(args)
+
+
+@pytest.mark.parametrize("correct", [False, True])
+def test_policy_search_draws_pair_each_policy_with_its_planner_on_the_same_draw(correct):
+    """--draws: action 0 is the planner itself, so its change is exactly 0 on every draw (a policy scored on one
+    draw and its planner on another would differ); another action's change differs from draw to draw."""
+    bench = _bench("policy_search")
+    argv = ["--stage", "val", "--protocol", "synthetic", "--features", "constant", "--draws", "2"]
+    args = bench.parser().parse_args(argv + (["--correct"] if correct else []))
+    run = bench.setup(args)
+    assert bench.score_on_draws(lambda obs: np.zeros(2), run, args, 0, "zero") == [0.0, 0.0]
+    moved = bench.score_on_draws(lambda obs: np.full(2, -0.5), run, args, 0, "lower")
+    assert moved[0] != moved[1] and all(m != 0 for m in moved)
