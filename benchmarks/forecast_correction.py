@@ -92,8 +92,14 @@ def load(kw: dict) -> equiglb.Scenario:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    text = args.seeds or ("0,1,2" if args.stage == "val" else "40,41,42,43,44")
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--seeds={text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--seeds={text!r}: expected distinct seeds >= 0")
     kw, fit_split, eval_split = windows(args)
-    seeds = [int(s) for s in (args.seeds or ("0,1,2" if args.stage == "val" else "40,41,42,43,44")).split(",")]
     scenario = load(kw)
     H = args.mpc_horizon
     ref = cartpole_steps_per_s()

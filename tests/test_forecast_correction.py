@@ -176,3 +176,11 @@ def test_policy_search_draws_pair_each_policy_with_its_planner_on_the_same_draw(
     assert bench.score_on_draws(lambda obs: np.zeros(2), run, args, 0, "zero") == [0.0, 0.0]
     moved = bench.score_on_draws(lambda obs: np.full(2, -0.5), run, args, 0, "lower")
     assert moved[0] != moved[1] and all(m != 0 for m in moved)
+
+
+@pytest.mark.parametrize("argv, match", [(["--seeds", "1,x"], "--seeds='1,x'"), (["--seeds", "1,1"], "distinct"),
+                                         (["--mpc-horizon", "0"], "--mpc-horizon=0")])
+def test_the_benchmark_refuses_bad_options_by_name(argv, match):
+    bench = _bench("forecast_correction")
+    with pytest.raises(SystemExit, match=match):
+        bench.main(["--stage", "val", "--protocol", "synthetic", *argv])
