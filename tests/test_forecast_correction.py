@@ -184,3 +184,27 @@ def test_the_benchmark_refuses_bad_options_by_name(argv, match):
     bench = _bench("forecast_correction")
     with pytest.raises(SystemExit, match=match):
         bench.main(["--stage", "val", "--protocol", "synthetic", *argv])
+
+
+def test_forecasts_from_a_file_are_corrected_the_same_way(synthetic, tmp_path):
+    """A file holding the calibrated forecasts' numbers gives the same coefficients and the same corrected
+    forecasts as the calibrated forecaster itself; a horizon past the file's longest lead is refused."""
+    from equiglb.forecast import load_forecasts
+
+    fc = Forecaster(synthetic, "calibrated", 2)
+    window, leads = (0, 120), 4
+    rows = ["issue_time,lead_h,signal,name,value"]
+    for t in range(window[1]):
+        made = fc.values(t, leads)
+        for h in range(leads):
+            for c, (signal, name) in enumerate(fc.names):
+                rows.append(f"{synthetic.timestamps[t]}:00Z,{h + 1},{signal},{name},{float(made[h, c])!r}")
+    path = tmp_path / "issued.csv"
+    path.write_text("\n".join(rows) + "\n")
+    mine = load_forecasts(path, synthetic, window=window)
+    a, b = fit_correction(mine, window, leads), fit_correction(fc, window, leads)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-12)
+    np.testing.assert_allclose(CorrectedForecaster(mine, a).values(100, leads),
+                               CorrectedForecaster(fc, b).values(100, leads), rtol=1e-12)
+    with pytest.raises(ValueError, match="horizon"):
+        fit_correction(mine, window, leads + 1)

@@ -80,7 +80,7 @@ def fit_correction(forecaster: Forecaster, window: tuple[int, int], horizon: int
     Args:
         forecaster: the forecasts to correct (any :class:`~equiglb.forecast.Forecaster`, a file's too).
         window: the training window, (first slot, length in slots); never the window a policy is scored on.
-        horizon: the longest lead to correct (hours, 1 .. window length // 3).
+        horizon: the longest lead to correct (hours, 1 .. window length // 3, at most the forecaster's longest).
 
     Raises:
         ForecastError: a window outside the scenario or the forecaster's window, too short for ``horizon``.
@@ -89,7 +89,8 @@ def fit_correction(forecaster: Forecaster, window: tuple[int, int], horizon: int
     if first < forecaster.first or length < 1 or first + length - 1 > forecaster.last:
         raise ForecastError(f"fit_correction: window={window!r} is not inside the forecaster's slots "
                             f"{forecaster.first}..{forecaster.last} of scenario {forecaster.scenario.name!r}")
-    horizon = as_int("fit_correction horizon", horizon, 1, max(1, length // 3), unit="hours")
+    horizon = as_int("fit_correction horizon", horizon, 1, max(1, min(length // 3, forecaster.max_horizon)),
+                     unit="hours")
     groups = _groups(forecaster)
     sxy = np.zeros((horizon, len(SIGNALS)))
     sxx = np.zeros((horizon, len(SIGNALS)))
