@@ -255,7 +255,8 @@ def corrected_forecasts(run: Setup, seed: int, scored_seed: int = 0) -> tuple[di
     return {**run.train_kw, "forecast_model": fitted}, {**run.eval_kw, "forecast_model": scored}
 
 
-#: the forecast seeds of ``--draws``: never a training episode's (those are the search seeds, 0..99)
+#: the first forecast seed of ``--draws`` (the errors are keyed on the target hour: a draw of the scored window
+#: is never a number a training episode read, whatever the seeds)
 DRAW_SEED0 = 1000
 
 

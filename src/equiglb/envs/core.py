@@ -596,8 +596,9 @@ def agent_information(options: Mapping[str, Any]) -> str:
 def agent_base(options: Mapping[str, Any]) -> tuple[str, dict[str, Any], str] | None:
     """The baseline that a residual-mode agent's action 0 is exactly, with the same information: ``(policy
     name, keyword arguments of make_policy, row label)``, e.g. ``("mpc", {"horizon": 24, "forecast_model":
-    "calibrated", "seed": 0, "forecast_scale": 1.0}, "mpc-24 calibrated (agent's base)")``; ``None`` for the
-    other modes."""
+    "calibrated", "seed": 0, "forecast_scale": 1.0}, "mpc-24 calibrated (agent's base)")``; with a forecaster
+    object as ``forecast_model`` (a file's, a corrected one) the planner reads that object and the label is its
+    own; ``None`` for the other modes."""
     cfg = _agent_settings(options)
     mode = cfg.mode_options
     if cfg.action_mode == "mpc_residual":
