@@ -42,9 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from policy_search import PROTOCOLS, cartpole_steps_per_s  # noqa: E402
+from policy_search import PROTOCOLS, cartpole_steps_per_s, scenario_of, stage_windows  # noqa: E402
 
-import equiglb  # noqa: E402
 from equiglb.baselines import make_policy  # noqa: E402
 from equiglb.baselines.mpc import MPCPolicy  # noqa: E402
 from equiglb.control import MAX_HORIZON_H  # noqa: E402
@@ -71,23 +70,10 @@ def parser() -> argparse.ArgumentParser:
 
 def windows(args: argparse.Namespace) -> tuple[dict, str, str]:
     """The scenario options of the run (gymnasium.make's), the split the correction is fit on and the one
-    scored; a bad option is a SystemExit naming it."""
+    scored (``policy_search.stage_windows``); a bad option is a SystemExit naming it."""
     if not 1 <= args.mpc_horizon <= MAX_HORIZON_H:
         raise SystemExit(f"--mpc-horizon={args.mpc_horizon}: expected 1 .. {MAX_HORIZON_H} hours")
-    proto = PROTOCOLS[args.protocol]
-    data = {} if proto.data_dir is None else {"data_dir": args.data_dir or str(proto.data_dir)}
-    if args.stage == "val" and not proto.monthly:
-        full = equiglb.load_scenario(proto.scenario, **data)
-        (_, an), (_, bn) = full.splits["train"], full.splits["test"]
-        return ({"scenario": "holdout", "scenario_options": {"base": proto.scenario, "val_fraction": bn / an, **data}},
-                "fit", "val")
-    return {"scenario": proto.scenario, **data}, "train", args.stage
-
-
-def load(kw: dict) -> equiglb.Scenario:
-    """The scenario of gymnasium.make options ``kw`` (its whole span: every split)."""
-    return equiglb.load_scenario(kw["scenario"], **kw.get("scenario_options", {k: v for k, v in kw.items()
-                                                                              if k != "scenario"}))
+    return stage_windows(args.protocol, args.stage, args.data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise SystemExit(f"--seeds={text!r}: expected distinct seeds >= 0")
     kw, fit_split, eval_split = windows(args)
-    scenario = load(kw)
+    scenario = scenario_of(kw)
     H = args.mpc_horizon
     ref = cartpole_steps_per_s()
     print(f"=== forecast_correction: stage {args.stage}, protocol {args.protocol} (scenario {kw['scenario']}): "

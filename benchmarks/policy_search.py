@@ -175,6 +175,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def stage_windows(protocol: str, stage: str, data_dir: str | None) -> tuple[dict, str, str]:
+    """The scenario options (gymnasium.make's) of a protocol's stage, its training split and its scored split:
+    ``val`` of a short trace is the scenario ``holdout`` (the train split cut into ``fit`` and ``val``, ``val`` as
+    long as the test window, which is not in it); otherwise the scenario's own splits (``train`` and ``stage``)."""
+    proto = PROTOCOLS[protocol]
+    data = {} if proto.data_dir is None else {"data_dir": data_dir or str(proto.data_dir)}
+    if stage == "val" and not proto.monthly:
+        full = equiglb.load_scenario(proto.scenario, **data)
+        (_, an), (_, bn) = full.splits["train"], full.splits["test"]
+        return ({"scenario": "holdout", "scenario_options": {"base": proto.scenario, "val_fraction": bn / an, **data}},
+                "fit", "val")
+    return {"scenario": proto.scenario, **data}, "train", stage   # test, or a scenario with its own val split
+
+
+def scenario_of(kw: dict) -> equiglb.Scenario:
+    """The whole scenario (every split) of gymnasium.make options ``kw`` (``scenario`` with ``scenario_options``
+    or ``data_dir``)."""
+    opts = kw.get("scenario_options", {k: v for k, v in kw.items() if k == "data_dir"})
+    return equiglb.load_scenario(kw["scenario"], **opts)
+
+
 @dataclass(frozen=True)
 class Setup:
     """What a run trains on and scores on (:func:`setup`)."""
@@ -222,14 +243,7 @@ def setup(args: argparse.Namespace) -> Setup:
             raise SystemExit(f"--rounds={args.rounds}: expected at least 1 (round 0 collects the planner's states)")
     scenario, hours = proto.scenario, proto.hours
     data = {} if proto.data_dir is None else {"data_dir": args.data_dir or str(proto.data_dir)}
-    if args.stage == "val" and not proto.monthly:
-        full = equiglb.load_scenario(scenario, **data)
-        (_, an), (_, bn) = full.splits["train"], full.splits["test"]
-        base = {"scenario": "holdout", "scenario_options": {"base": scenario, "val_fraction": bn / an, **data}}
-        train_split, eval_split = "fit", "val"
-    else:                # the test stage, or a scenario with its own val split (world): its splits as they are
-        base = {"scenario": scenario, **data}
-        train_split, eval_split = "train", args.stage
+    base, train_split, eval_split = stage_windows(args.protocol, args.stage, args.data_dir)
     kw = {**base, **MODE, "mpc_horizon": horizon, "episode_length": hours, "random_start": False}
     train_kw = {**kw, "split": train_split}
     if args.augment:     # the training split (starting at hour 0) extended by generated hours; scoring unchanged
@@ -245,14 +259,20 @@ def setup(args: argparse.Namespace) -> Setup:
                  eval_split, s0, n0, spread_out(tiling(s0, n0, hours), windows), sets, seeds, baselines)
 
 
-def corrected_forecasts(run: Setup, seed: int, scored_seed: int = 0) -> tuple[dict, dict]:
-    """``--correct``: the options of the training episodes (the forecasts of ``seed``, corrected by coefficients
-    fit on the training split) and of the scored window (``scored_seed``'s forecasts, the same coefficients)."""
-    opts = {k: v for k, v in run.train_kw.items() if k in ("data_dir",)}
-    scenario = equiglb.load_scenario(run.train_kw["scenario"], **run.train_kw.get("scenario_options", opts))
-    fitted = CorrectedForecaster.fit(Forecaster(scenario, "calibrated", seed), run.train_split, run.horizon)
-    scored = CorrectedForecaster(Forecaster(scenario, "calibrated", scored_seed), fitted.correction, run.train_split)
-    return {**run.train_kw, "forecast_model": fitted}, {**run.eval_kw, "forecast_model": scored}
+def fit_corrected(run: Setup, seed: int) -> CorrectedForecaster:
+    """``--correct``: seed ``seed``'s calibrated forecasts, corrected by coefficients fit on the training split."""
+    scenario = scenario_of(run.train_kw)
+    return CorrectedForecaster.fit(Forecaster(scenario, "calibrated", seed), run.train_split, run.horizon)
+
+
+def scored_kw(run: Setup, fitted: CorrectedForecaster | None, scored_seed: int = 0) -> dict:
+    """The options of the scored window with the forecasts of ``scored_seed``: corrected by ``fitted``'s
+    coefficients with ``--correct``, raw otherwise."""
+    if fitted is None:
+        return {**run.eval_kw, "forecast_seed": scored_seed}
+    scored = CorrectedForecaster(Forecaster(fitted.scenario, "calibrated", scored_seed), fitted.correction,
+                                 run.train_split)
+    return {**run.eval_kw, "forecast_model": scored}
 
 
 #: the first forecast seed of ``--draws`` (the errors are keyed on the target hour: a draw of the scored window
@@ -260,14 +280,13 @@ def corrected_forecasts(run: Setup, seed: int, scored_seed: int = 0) -> tuple[di
 DRAW_SEED0 = 1000
 
 
-def score_on_draws(policy, run: Setup, args: argparse.Namespace, seed: int, name: str) -> list[float]:
+def score_on_draws(policy, run: Setup, draws: int, fitted: CorrectedForecaster | None, name: str) -> list[float]:
     """``--draws K``: the change of the gap (points) against the planner alone on K other draws of the scored
-    window's forecast errors (forecast seeds DRAW_SEED0 ..), each draw the same for the policy and its planner."""
+    window's forecast errors (forecast seeds DRAW_SEED0 ..), each draw the same for the policy and its planner;
+    with ``--correct`` each draw corrected by ``fitted``'s coefficients."""
     out = []
-    for d in range(args.draws):
-        draw = DRAW_SEED0 + d
-        kw = corrected_forecasts(run, 0 if args.method == "cem" else seed, draw)[1] if args.correct else \
-            {**run.eval_kw, "forecast_seed": draw}
+    for d in range(draws):
+        kw = scored_kw(run, fitted, DRAW_SEED0 + d)
         table = evaluate_policy(policy, "equiglb/EquitableGLB-v0", split=run.eval_split, name=name, baselines=(),
                                 env_kwargs=kw)
         gaps = dict(zip(table["policy"], 100 * table["gap_to_offline"]))
@@ -296,8 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     for k, features in enumerate(sets):
         name = f"{method} ({features})"
         for n, seed in enumerate(seeds):
-            train_kw, eval_kw = corrected_forecasts(run, 0 if args.method == "cem" else seed) if args.correct else \
-                ({**run.train_kw, "forecast_seed": 0 if args.method == "cem" else seed}, run.eval_kw)
+            train_seed = 0 if args.method == "cem" else seed     # imitation: the seed draws the training forecasts
+            fitted = fit_corrected(run, train_seed) if args.correct else None
+            train_kw = {**run.train_kw, "forecast_seed": train_seed} if fitted is None else \
+                {**run.train_kw, "forecast_model": fitted}
+            eval_kw = run.eval_kw if fitted is None else scored_kw(run, fitted)
             if args.method == "cem":
                 policy, hist = search_multipliers(train_kw, starts, seed=seed,
                                                   iterations=args.iterations, population=args.population,
@@ -327,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                       for p_ in (name, next(p_ for p_ in gaps if "agent's base" in p_))}
                 row["month_gap_pct"], row["planner_month_gap_pct"] = by.values()
             if args.draws:
-                row["draw_change_pts"] = score_on_draws(policy, run, args, seed, name)
+                row["draw_change_pts"] = score_on_draws(policy, run, args.draws, fitted, name)
                 print(f"{features} seed {seed}: on {args.draws} other draws of the scored window's forecasts, change "
                       f"against the planner {np.mean(row['draw_change_pts']):+.3f} points (mean)", flush=True)
             rows[features].append(row)

@@ -150,7 +150,7 @@ def test_the_benchmark_fits_before_the_window_it_scores(stage):
     bench = _bench("forecast_correction")
     args = bench.parser().parse_args(["--stage", stage, "--protocol", "synthetic"])
     kw, fit_split, eval_split = bench.windows(args)
-    sc = bench.load(kw)
+    sc = bench.scenario_of(kw)
     (fs, fn), (es, _) = sc.splits[fit_split], sc.splits[eval_split]
     assert fs + fn <= es
     if stage == "val":
@@ -173,8 +173,9 @@ def test_policy_search_draws_pair_each_policy_with_its_planner_on_the_same_draw(
     argv = ["--stage", "val", "--protocol", "synthetic", "--features", "constant", "--draws", "2"]
     args = bench.parser().parse_args(argv + (["--correct"] if correct else []))
     run = bench.setup(args)
-    assert bench.score_on_draws(lambda obs: np.zeros(2), run, args, 0, "zero") == [0.0, 0.0]
-    moved = bench.score_on_draws(lambda obs: np.full(2, -0.5), run, args, 0, "lower")
+    fitted = bench.fit_corrected(run, 0) if correct else None
+    assert bench.score_on_draws(lambda obs: np.zeros(2), run, args.draws, fitted, "zero") == [0.0, 0.0]
+    moved = bench.score_on_draws(lambda obs: np.full(2, -0.5), run, args.draws, fitted, "lower")
     assert moved[0] != moved[1] and all(m != 0 for m in moved)
 
 

@@ -160,8 +160,8 @@ class CorrectedForecaster(Forecaster):
         H = min(horizon, self.correction.horizon)
         if H == 0:
             return v
-        if self._x_slot != t or self._x.shape[0] < H:
-            self._x_slot, self._x = t, observed_errors(self.base, t, max(H, self.correction.horizon), self.first)
+        if self._x_slot != t:                      # every lead of the correction, once per issue slot
+            self._x_slot, self._x = t, observed_errors(self.base, t, self.correction.horizon, self.first)
         beta = self.correction.beta[:H][:, self._groups]
         v[:H] *= np.exp(-beta * self._x[:H])
         return v
