@@ -49,11 +49,14 @@ from equiglb.control import MAX_HORIZON_H
 from equiglb.control.densesimplex import AT_LOWER, BASIC, OPTIMAL, SINGULAR, dual_simplex
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
 from equiglb.control.offline_direct import DirectProgram, _classes, pass_lp
+from equiglb.control.socipm import OPTIMAL as SOC_OPTIMAL
+from equiglb.control.socipm import REDUCED as SOC_REDUCED
+from equiglb.control.socipm import soc_ipm
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
 
-__all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver",
+__all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "AggregateConeSolver",
            "DirectMPCSolver", "make_mpc_solver", "MAX_HORIZON_H"]
 
 
@@ -212,7 +215,69 @@ def _quiet_highs() -> highspy.Highs:
     return hs
 
 
-class AggregateLPSolver:
+class _RegionClasses:
+    """The region classes of a one-model program (the regions with the same mask column; a full mask is one class),
+    shared by the aggregated solvers: the class sums of a per-region series and the split of a class's load among
+    its regions in proportion to their demand."""
+
+    N: int
+    J: int
+    G: int
+    P: int
+    classes: list[np.ndarray]
+    class_of: np.ndarray
+    site_of: np.ndarray
+    cls_of: np.ndarray
+
+    def _set_classes(self, sc: Scenario) -> np.ndarray:
+        """Set the classes and the allowed (site, class) pairs p (``site_of``, ``cls_of``); returns the mask of the
+        classes (N, G)."""
+        self.N, self.J = sc.N, sc.J
+        #: the region classes (regions with the same mask column), in order of first region
+        self.classes = _classes(sc, latency=False)
+        self.G = len(self.classes)
+        self.class_of = np.empty(sc.J, dtype=np.int64)
+        for g, members in enumerate(self.classes):
+            self.class_of[members] = g
+        reach = np.stack([sc.allowed[:, members[0], 0] for members in self.classes], axis=1)   # (N, G)
+        self.site_of, self.cls_of = np.nonzero(reach)                      # the allowed (site, class) pairs p
+        self.P = len(self.site_of)
+        return reach
+
+    def _class_sums(self, lam: np.ndarray) -> np.ndarray:
+        """The per-region ``lam`` (..., J) summed over each class: (..., G). A class of every region (a full mask)
+        is summed as ``lam.sum(axis=-1)``, as the aggregated LP always was: numpy's sum of a copy can differ from
+        the sum of a strided view in the last bit, and full-mask routings stay the same bit for bit."""
+        return np.stack([lam.sum(axis=-1) if len(members) == self.J else lam[..., members].sum(axis=-1)
+                         for members in self.classes], axis=-1)
+
+    def _unit_terms(self, scenario: Scenario, data: MPCWindow) -> tuple[float, np.ndarray, np.ndarray, np.ndarray,
+                                                                         np.ndarray, np.ndarray]:
+        """The program's terms per load unit: the IT MWh per load unit ``e``, the energy price ``price`` (H, N) and
+        the equity coefficients ``coef_c``, ``coef_w`` (H, N) in USD per load unit at each site and slot (the norms'
+        entries: μ ω, the multiplier, facility MWh and the intensity), and the footprints so far as the norms'
+        offsets ``off_c``, ``off_w`` (N,) in USD."""
+        w = self.weights
+        e = float(scenario.energy_per_unit[0])
+        mwh = e * scenario.pue                                                 # facility MWh per load unit at site i
+        omega = scenario.region_weights
+        coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
+        coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
+        off_c = w.mu_carbon * omega * data.carbon_scale * data.carbon_t
+        off_w = w.mu_water * omega * data.water_scale * data.water_m3
+        return e, data.price * mwh, coef_c, coef_w, off_c, off_w
+
+    def _split(self, pair_load: np.ndarray, lam0: np.ndarray) -> np.ndarray:
+        """Slot 0's routing (N, J, 1) from its load per (site, class) pair ``pair_load`` (P,): each class's load
+        at a site split among its regions in proportion to their demand ``lam0`` (J,)."""
+        load = np.zeros((self.N, self.G))
+        load[self.site_of, self.cls_of] = np.maximum(pair_load, 0.0)              # slot 0's x[i, g]
+        tot0 = self._class_sums(lam0)[self.class_of]
+        share = np.divide(lam0, tot0, out=np.zeros(self.J), where=tot0 > 0)  # each region's part of its class
+        return (np.take(load, self.class_of, axis=1) * share[None, :])[..., None]      # C order, as sums expect
+
+
+class AggregateLPSolver(_RegionClasses):
     """Accelerator of :class:`CvxpyMPCSolver` where :meth:`applies` (one model, no social or latency term,
     q in {1, inf}; any mask in which every region reaches a site): the program aggregated over **region
     classes** as one LP in matrix form, solved by HiGHS (highspy) directly.
@@ -249,17 +314,9 @@ class AggregateLPSolver:
     def __init__(self, scenario: Scenario, H: int, weights: Weights):
         self.H, self.weights = H, weights
         self.key = _structure_key(scenario, H, weights, True)
-        sc, N, J = scenario, scenario.N, scenario.J
-        self.N, self.J = N, J
-        #: the region classes (regions with the same mask column), in order of first region
-        self.classes = _classes(sc, latency=False)
-        G = self.G = len(self.classes)
-        self.class_of = np.empty(J, dtype=np.int64)
-        for g, members in enumerate(self.classes):
-            self.class_of[members] = g
-        reach = np.stack([sc.allowed[:, members[0], 0] for members in self.classes], axis=1)   # (N, G)
-        self.site_of, self.cls_of = np.nonzero(reach)                      # the allowed (site, class) pairs p
-        P = self.P = len(self.site_of)
+        sc, N = scenario, scenario.N
+        reach = self._set_classes(sc)
+        G, P = self.G, self.P
         shared = reach.sum(axis=1) > 1                                     # sites with a row per slot
         self._shared = shared_sites = np.nonzero(shared)[0]
         n_sh = len(shared_sites)
@@ -355,26 +412,15 @@ class AggregateLPSolver:
         self._basis: highspy.HighsBasis | None = None
         self._last_t = -2                                     # the slot of the previous solve
 
-    def _class_sums(self, lam: np.ndarray) -> np.ndarray:
-        """The per-region ``lam`` (..., J) summed over each class: (..., G). A class of every region (a full mask)
-        is summed as ``lam.sum(axis=-1)``, as the aggregated LP always was: numpy's sum of a copy can differ from
-        the sum of a strided view in the last bit, and full-mask routings stay the same bit for bit."""
-        return np.stack([lam.sum(axis=-1) if len(members) == self.J else lam[..., members].sum(axis=-1)
-                         for members in self.classes], axis=-1)
-
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
         w, H, N, G, P = self.weights, self.H, self.N, self.G, self.P
         nu, c_u = H * G, self.c_u
-        e = float(scenario.energy_per_unit[0])
-        mwh = e * scenario.pue                                                 # facility MWh per load unit at site i
-        omega = scenario.region_weights
-        coef_c = (w.mu_carbon * omega * data.carbon_scale) * mwh * data.carbon     # (H, N) USD per load unit
-        coef_w = (w.mu_water * omega * data.water_scale) * mwh * data.water
+        e, price, coef_c, coef_w, off_c, off_w = self._unit_terms(scenario, data)
         t_c, i_c = self._t_c, self._i_c
         self.col_upper[self._bounded] = (data.capacity / e)[self._bounded_site]
         cost = np.zeros(self.n_col)
-        cost[self._carrier] = (data.price * mwh)[t_c, i_c]
+        cost[self._carrier] = price[t_c, i_c]
         cost[c_u:c_u + nu] = w.unserved_penalty_usd
         demand = self._class_sums(data.demand)                                 # Λ[t, g] (H, G)
         self.row_lower[:nu] = demand.ravel()                                   # row t G + g
@@ -385,8 +431,8 @@ class AggregateLPSolver:
             cost[c_u + nu:] = 1.0
             self.values[self._carbon_at] = coef_c[t_c, i_c]
             self.values[self._water_at] = coef_w[t_c, i_c]
-            self.row_upper[self.r_foot:self.r_foot + N] = -w.mu_carbon * omega * data.carbon_scale * data.carbon_t
-            self.row_upper[self.r_foot + N:] = -w.mu_water * omega * data.water_scale * data.water_m3
+            self.row_upper[self.r_foot:self.r_foot + N] = -off_c
+            self.row_upper[self.r_foot + N:] = -off_w
         else:
             cost[self._carrier] += (coef_c + coef_w)[t_c, i_c]
         sol = self._solve_lp(cost, t)
@@ -394,14 +440,8 @@ class AggregateLPSolver:
         # are constants outside the LP
         self.last_value = float(cost @ sol)
         if not self.maxima:
-            self.last_value += float((w.mu_carbon * omega * data.carbon_scale) @ data.carbon_t
-                                     + (w.mu_water * omega * data.water_scale) @ data.water_m3)
-        load = np.zeros((N, G))
-        load[self.site_of, self.cls_of] = np.maximum(sol[:P], 0.0)                # slot 0's x[i, g]
-        lam0 = data.demand[0]
-        tot0 = self._class_sums(lam0)[self.class_of]
-        share = np.divide(lam0, tot0, out=np.zeros(self.J), where=tot0 > 0)  # each region's part of its class
-        return (np.take(load, self.class_of, axis=1) * share[None, :])[..., None]      # C order, as sums expect
+            self.last_value += float(off_c.sum() + off_w.sum())
+        return self._split(sol[:P], data.demand[0])
 
     def _solve_lp(self, cost: np.ndarray, t: int) -> np.ndarray:
         """Solve the LP (its matrix and bounds, the column costs ``cost``) at slot t: by :meth:`_solve_dense` when
@@ -502,6 +542,137 @@ class AggregateLPSolver:
         return _shift_statuses(self._status, self.col_blocks, self.row_blocks, self.H, self.n_row, BASIC, AT_LOWER)
 
 
+class AggregateConeSolver(_RegionClasses):
+    """Accelerator of :class:`CvxpyMPCSolver` at q = 2 where :meth:`applies` (one model, no social or latency term,
+    every region reaching a site and no site reached by two region classes: a full mask is one class): the program
+    aggregated over region classes as :class:`AggregateLPSolver`'s, its two norms second-order cones, solved by the
+    dense interior-point method of :mod:`equiglb.control.socipm` on the program's own normal equations.
+
+    Columns: the load x[t, p] of every allowed (site, class) pair p, bounded by the site's capacity (H·P); the
+    unserved load u[t, g] (H·G); the cones (z_c, y_c) and (z_w, y_w) of dimension N + 1, z the norm. Rows: demand
+    ``Σ_i x[t, i, g] + u[t, g] = Λ[t, g]`` (H·G) and ``y_c[i] - Σ_t coef_c[t, i] x[t, i] = offset_c[i]`` per site
+    (N, the footprints so far the offsets), the same for water. The objective: the energy cost, the unserved
+    penalty and z_c + z_w. Loads are scaled to the program's mean demand per slot and USD to the largest cost or
+    coefficient per load unit, so that the solver's tolerances are relative. A slot without demand (past the
+    window's end) and a site without capacity leave their columns out. A slot on which the method does not
+    converge is solved by :class:`DirectMPCSolver` (Clarabel), counted in ``solvers_used``.
+    """
+
+    #: the interior-point method's relative tolerance (residuals and gap) and its iteration limit
+    tol = 1e-9
+    max_iter = 100
+
+    @staticmethod
+    def applies(scenario: Scenario, weights: Weights) -> bool:
+        """Whether the accelerator covers this structure and these weights."""
+        if weights.q != 2.0 or scenario.K != 1 or scenario.social_in_force(weights):
+            return False
+        if bool(weights.mu_latency) and scenario.latency is not None:
+            return False
+        reach = scenario.allowed[:, :, 0]
+        if not reach.any(axis=0).all():
+            return False
+        classes = _classes(scenario, latency=False)
+        by_class = np.stack([reach[:, members[0]] for members in classes], axis=1)
+        return bool((by_class.sum(axis=1) <= 1).all())
+
+    def __init__(self, scenario: Scenario, H: int, weights: Weights):
+        self.H, self.weights = H, weights
+        self.key = _structure_key(scenario, H, weights, True)
+        self._set_classes(scenario)
+        N, G, P = self.N, self.G, self.P
+        nx, nu = H * P, H * G
+        self.c_u, self.c_cone = nx, nx + nu
+        self.n_lin = nx + nu
+        n = self.n_lin + 2 * (N + 1)
+        self.r_c, self.r_w = H * G, H * G + N                                  # the link rows
+        m = H * G + 2 * N
+        t_of, p_of = np.divmod(np.arange(nx), P)
+        self._t_x, self._i_x = t_of, self.site_of[p_of]
+        cols, rows = [], []
+        for k in range(nx):                                                     # x: demand, carbon, water rows
+            cols += [k, k, k]
+            rows += [t_of[k] * G + self.cls_of[p_of[k]], self.r_c + self._i_x[k], self.r_w + self._i_x[k]]
+        cols += list(range(nx, nx + nu))
+        rows += list(range(nu))
+        for r0 in (self.r_c, self.r_w):                                         # y: +1 in its link row
+            first = nx + nu + (0 if r0 == self.r_c else N + 1)
+            cols += list(range(first + 1, first + N + 1))
+            rows += list(range(r0, r0 + N))
+        col, row = np.array(cols), np.array(rows)
+        order = np.lexsort((row, col))
+        self.index = row[order].astype(np.int64)
+        self.start = np.concatenate([[0], np.cumsum(np.bincount(col, minlength=n))]).astype(np.int64)
+        self.values = np.ones(len(order))
+        at = np.empty(len(order), dtype=np.int64)
+        at[order] = np.arange(len(order))
+        self._carbon_at, self._water_at = at[1:3 * nx:3], at[2:3 * nx:3]      # the x columns' link entries
+        self.cone_start = np.array([nx + nu, nx + nu + N + 1, n], dtype=np.int64)
+        self.m, self.n = m, n
+        self.col_on = np.ones(self.n_lin, dtype=np.bool_)
+        self.row_on = np.ones(m, dtype=np.bool_)
+        self.solvers_used: dict[str, int] = {}
+        #: interior-point iterations of the last slot's solve
+        self.last_iterations = 0
+        self._fallback: DirectMPCSolver | None = None
+        self._last: tuple[np.ndarray, np.ndarray, float, np.ndarray] | None = None
+
+    def window_schedule(self) -> np.ndarray:
+        """The last program's whole schedule (H, N, J, 1), in the program's units as :meth:`first_slot`'s slot 0
+        (for tests: its objective in the reference program); only after a slot the method solved itself."""
+        if self._last is None:
+            raise RuntimeError("AggregateConeSolver.window_schedule: the last slot was not solved by the method")
+        return np.stack([self._slot_routing(h) for h in range(self.H)])
+
+    def _slot_routing(self, h: int) -> np.ndarray:
+        """Slot h's routing (N, J, 1) of the last program's solution (the loads clipped to their bounds)."""
+        assert self._last is not None
+        x, ub, load, demand = self._last
+        cols = slice(h * self.P, (h + 1) * self.P)
+        sol = np.where(self.col_on[cols], np.minimum(np.maximum(x[cols], 0.0), ub[cols]), 0.0) / load
+        return self._split(sol, demand[h])
+
+    def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
+        """As :meth:`CvxpyMPCSolver.first_slot`."""
+        H, N, G, P = self.H, self.N, self.G, self.P
+        nx, nu = H * P, H * G
+        e, price, coef_c, coef_w, off_c, off_w = self._unit_terms(scenario, data)
+        pen = self.weights.unserved_penalty_usd
+        usd = max(float(np.abs(price).max()), float(coef_c.max()), float(coef_w.max()), 1e-12)
+        load = H                                                       # loads in units of the mean demand per slot
+        tx, ix = self._t_x, self._i_x
+        c = np.zeros(self.n)
+        c[:nx] = price[tx, ix] / usd
+        c[nx:nx + nu] = pen / usd
+        c[self.cone_start[0]] = c[self.cone_start[1]] = 1.0
+        self.values[self._carbon_at] = -coef_c[tx, ix] / usd
+        self.values[self._water_at] = -coef_w[tx, ix] / usd
+        demand = self._class_sums(data.demand) * load                          # (H, G)
+        b = np.concatenate([demand.ravel(), off_c * (load / usd), off_w * (load / usd)])
+        ub = np.full(self.n_lin, np.inf)
+        ub[:nx] = (data.capacity / e)[ix] * load
+        slot_on = (demand > 0).ravel()                                         # per demand row t G + g
+        self.row_on[:nu] = slot_on
+        self.col_on[:nx] = slot_on[tx * G + self.cls_of[np.arange(nx) % P]] & (ub[:nx] > 0)
+        self.col_on[nx:] = slot_on
+        status, x, _, it = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start,
+                                   self.col_on, self.row_on, self.tol, self.max_iter)
+        self.last_iterations = it
+        self._last = (x, ub, load, data.demand)
+        if status in (SOC_OPTIMAL, SOC_REDUCED):
+            name = "SOC_IPM" if status == SOC_OPTIMAL else "SOC_IPM (reduced accuracy)"
+            self.solvers_used[name] = self.solvers_used.get(name, 0) + 1
+            return self._slot_routing(0)
+        self._last = None
+        if self._fallback is None:
+            self._fallback = DirectMPCSolver(scenario, H, self.weights)
+        routing = self._fallback.first_slot(scenario, data, t)
+        for name, k in self._fallback.solvers_used.items():
+            self.solvers_used[f"direct {name}"] = self.solvers_used.get(f"direct {name}", 0) + k
+        self._fallback.solvers_used.clear()
+        return routing
+
+
 class DirectMPCSolver:
     """Accelerator of :class:`CvxpyMPCSolver` for every structure the LP accelerator leaves out (several
     models, a social or latency term, any q): the program as :class:`~equiglb.control.offline_direct.DirectProgram`
@@ -573,7 +744,7 @@ class DirectMPCSolver:
         return x
 
 
-MPCSolver = CvxpyMPCSolver | AggregateLPSolver | DirectMPCSolver
+MPCSolver = CvxpyMPCSolver | AggregateLPSolver | AggregateConeSolver | DirectMPCSolver
 
 
 def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
@@ -582,6 +753,8 @@ def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | 
     :class:`CvxpyMPCSolver`."""
     if solver is None and AggregateLPSolver.applies(scenario, weights):
         return AggregateLPSolver(scenario, H, weights)
+    if solver is None and AggregateConeSolver.applies(scenario, weights):
+        return AggregateConeSolver(scenario, H, weights)
     if solver is None:
         return DirectMPCSolver(scenario, H, weights)
     return CvxpyMPCSolver(scenario, H, weights, solver)

@@ -1,0 +1,449 @@
+"""A small dense interior-point method for linear programs with second-order cones (numba, ``cache=True``):
+MPC's per-slot program at q = 2 on a full mask.
+
+The program of :class:`equiglb.control.mpc.AggregateConeSolver` at H = 24 has 44 rows (the demand of each slot
+and one link row per site and norm), 266 bounded columns and two second-order cones of dimension N + 1. Clarabel
+solves it in about 10 ms, most of it in setting up and factorizing a sparse KKT system far larger than the
+problem. This module solves the normal equations of the program itself, ``A Θ Aᵀ`` (m x m, dense), with the
+primal-dual method of Mehrotra (predictor-corrector, one common step for primal and dual) and the
+Nesterov-Todd scaling of the cones (Vandenberghe, *The CVXOPT linear and quadratic cone program solvers*,
+2010; Andersen, Roos and Terlaky, *On implementing a primal-dual interior-point method for conic quadratic
+optimization*, Math. Program. 95, 2003):
+
+    min c·x   s.t.   A x = b,   0 <= x_j <= ub_j  (j < n_lin; ub_j may be +inf),   x_k ∈ SOC  (the cone blocks)
+
+with A in compressed-column form. Columns ``j < n_lin`` are linear; the others are the cone blocks, block k the
+columns ``cone_start[k] .. cone_start[k+1]`` with ``x_0 >= ||x_1..||``. Inactive columns and rows (``col_on``,
+``row_on``: a slot without demand, whose columns can only be 0) are left out of the program.
+
+For a second-order cone pair (x, z) the scaling is W = sqrt(θ²) W̄ with θ² = γ(x)/γ(z), γ(v) = sqrt(v₀² - |v₁|²)
+and w̄ = (x̄ + J z̄) / sqrt(2 (1 + x̄·z̄)) (x̄ = x/γ(x), z̄ = z/γ(z), J = diag(1, -I)): W² z = x, and
+W² = θ² (2 w̄ w̄ᵀ - J) enters the normal matrix as the diagonal x/z of a linear column does.
+
+:func:`soc_ipm` returns a status (:data:`OPTIMAL`, :data:`ITERATION_LIMIT` or :data:`NUMERICAL`), the primal x,
+the row duals y and the iteration count. It stops when the relative primal and dual residuals and the relative
+gap are below ``tol``. ``tests/test_mpc_solver.py`` pins it, slot by slot, to the cvxpy program.
+``NUMBA_DISABLE_JIT=1`` runs it as Python (slow, the same numbers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["soc_ipm", "OPTIMAL", "REDUCED", "ITERATION_LIMIT", "NUMERICAL", "STEP", "REFINE", "REDUCED_FACTOR"]
+
+#: statuses returned by :func:`soc_ipm`: converged to ``tol``; stopped (numerical trouble or the iteration limit) at
+#: an iterate within ``REDUCED`` x ``tol``, which it returns; the iteration limit; numerical trouble
+OPTIMAL, REDUCED, ITERATION_LIMIT, NUMERICAL = 0, 1, 2, 3
+#: an iterate within this multiple of ``tol`` is accepted when the method can go no further (status ``REDUCED``)
+REDUCED_FACTOR = 100.0
+#: fraction of the step to the boundary of the cones (and of the bounds) taken
+STEP = 0.99
+#: rounds of iterative refinement of each Newton direction (on the primal rows A dx = r_p)
+REFINE = 1
+#: the linear algebra's loops may reassociate sums (vectorized), nothing else of fastmath (nan and inf kept)
+_REASSOC = {"reassoc", "contract"}
+
+
+@njit(cache=True, error_model="numpy")
+def _cone_step(u: np.ndarray, d: np.ndarray, a0: int, a1: int) -> float:
+    """The largest α >= 0 with u + α d in the cone of ``u[a0:a1]`` (u inside it); ``inf`` if there is none."""
+    if a1 - a0 == 1:
+        return -u[a0] / d[a0] if d[a0] < 0 else np.inf
+    aa = d[a0] * d[a0]
+    bb = u[a0] * d[a0]
+    cc = u[a0] * u[a0]
+    for k in range(a0 + 1, a1):
+        aa -= d[k] * d[k]
+        bb -= u[k] * d[k]
+        cc -= u[k] * u[k]
+    if cc <= 0.0:
+        return 0.0
+    disc = bb * bb - aa * cc                         # f(α) = aa α² + 2 bb α + cc, f(0) = cc > 0
+    if disc < 0.0:
+        return np.inf                                # d inside ±K and pointing in: f never vanishes
+    if aa == 0.0:
+        return -cc / (2.0 * bb) if bb < 0 else np.inf
+    qq = -(bb + math.copysign(math.sqrt(disc), bb))
+    best = np.inf
+    for r in (qq / aa, cc / qq if qq != 0.0 else np.inf):
+        if 0.0 < r < best:
+            best = r
+    if best == np.inf and aa < 0.0:
+        return 0.0
+    return best
+
+
+@njit(cache=True, error_model="numpy")
+def _gamma(v: np.ndarray, a0: int, a1: int) -> float:
+    g = v[a0] * v[a0]
+    for k in range(a0 + 1, a1):
+        g -= v[k] * v[k]
+    return math.sqrt(g) if g > 0.0 else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _wbar_mul(w: np.ndarray, v: np.ndarray, inverse: bool, out: np.ndarray) -> None:
+    """out = W̄ v (or W̄⁻¹ v = J W̄ J v) for the cone scaling vector w (w·Jw = 1)."""
+    n = len(w)
+    s = 0.0
+    for k in range(1, n):
+        s += w[k] * v[k]
+    sign = -1.0 if inverse else 1.0
+    out[0] = w[0] * v[0] + sign * s
+    f = s / (1.0 + w[0])
+    for k in range(1, n):
+        out[k] = sign * v[0] * w[k] + v[k] + f * w[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _jordan_div(lam: np.ndarray, r: np.ndarray, out: np.ndarray) -> None:
+    """out with lam ∘ out = r (the Jordan product of the cone: (u·v, u₀ v₁ + v₀ u₁))."""
+    n = len(lam)
+    det = lam[0] * lam[0]
+    dot = 0.0
+    for k in range(1, n):
+        det -= lam[k] * lam[k]
+        dot += lam[k] * r[k]
+    out[0] = (lam[0] * r[0] - dot) / det
+    for k in range(1, n):
+        out[k] = (r[k] - out[0] * lam[k]) / lam[0]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_REASSOC)
+def _cholesky(M: np.ndarray) -> bool:
+    """M's lower Cholesky factor in place; False when a pivot is not positive."""
+    m = M.shape[0]
+    for j in range(m):
+        d = M[j, j]
+        for k in range(j):
+            d -= M[j, k] * M[j, k]
+        if not d > 0.0:
+            return False
+        d = math.sqrt(d)
+        M[j, j] = d
+        for i in range(j + 1, m):
+            s = M[i, j]
+            for k in range(j):
+                s -= M[i, k] * M[j, k]
+            M[i, j] = s / d
+    return True
+
+
+@njit(cache=True, error_model="numpy", fastmath=_REASSOC)
+def _chol_solve(L: np.ndarray, r: np.ndarray) -> np.ndarray:
+    m = L.shape[0]
+    y = r.copy()
+    for i in range(m):
+        s = y[i]
+        for k in range(i):
+            s -= L[i, k] * y[k]
+        y[i] = s / L[i, i]
+    for i in range(m - 1, -1, -1):
+        s = y[i]
+        for k in range(i + 1, m):
+            s -= L[k, i] * y[k]
+        y[i] = s / L[i, i]
+    return y
+
+
+@njit(cache=True, error_model="numpy")
+def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, index: np.ndarray,
+            values: np.ndarray, n_lin: int, cone_start: np.ndarray, col_on: np.ndarray, row_on: np.ndarray,
+            tol: float, max_iter: int) -> tuple[int, np.ndarray, np.ndarray, int]:
+    """Solve the program of the module docstring; returns (status, x, y, iterations). ``ub`` (n_lin,) holds the
+    linear columns' upper bounds (``inf``: none); the data should come scaled to O(1) values."""
+    n, m, nk = len(c), len(b), len(cone_start) - 1
+    bounded = np.zeros(n_lin, dtype=np.bool_)
+    x, z = np.zeros(n), np.zeros(n)
+    s, v = np.zeros(n_lin), np.zeros(n_lin)
+    nu = nk
+    for j in range(n_lin):
+        if not col_on[j]:
+            continue
+        nu += 1
+        z[j] = 1.0
+        if np.isfinite(ub[j]):
+            bounded[j] = True
+            nu += 1
+            x[j] = 0.5 * ub[j]
+            s[j] = ub[j] - x[j]
+            v[j] = 1.0
+        else:
+            x[j] = 1.0
+    for k in range(nk):
+        x[cone_start[k]] = 1.0 + (cone_start[k + 1] - cone_start[k])
+        z[cone_start[k]] = 1.0
+    y = np.zeros(m)
+    bnorm, cnorm = 0.0, 0.0
+    for i in range(m):
+        if row_on[i]:
+            bnorm = max(bnorm, abs(b[i]))
+    for j in range(n):
+        if j >= n_lin or col_on[j]:
+            cnorm = max(cnorm, abs(c[j]))
+    # per cone: θ², w̄ and λ = W z, stacked like the columns
+    th2 = np.zeros(nk)
+    wb = np.zeros(n)
+    lam = np.zeros(n)
+    theta = np.zeros(n_lin)
+    M = np.zeros((m, m))
+    rp, rd = np.zeros(m), np.zeros(n)
+    tmp, tmp2 = np.zeros(n), np.zeros(n)
+    dxa, dza, dva = np.zeros(n), np.zeros(n), np.zeros(n_lin)
+    dx, dz, dv = np.zeros(n), np.zeros(n), np.zeros(n_lin)
+    rxz, rsv, rc = np.zeros(n), np.zeros(n_lin), np.zeros(n)
+    g = np.zeros(n)
+    best_err = np.inf
+    best_x, best_y = x.copy(), y.copy()
+    it = 0
+    status = ITERATION_LIMIT
+    for it in range(max_iter):
+        # residuals: rp = b - A x, rd = c - Aᵀ y - z + v
+        for i in range(m):
+            rp[i] = b[i] if row_on[i] else 0.0
+        pobj, dobj, compl = 0.0, 0.0, 0.0
+        for j in range(n):
+            if j < n_lin and not col_on[j]:
+                rd[j] = 0.0
+                continue
+            aty = 0.0
+            for p in range(start[j], start[j + 1]):
+                rp[index[p]] -= values[p] * x[j]
+                aty += values[p] * y[index[p]]
+            rd[j] = c[j] - aty - z[j]
+            pobj += c[j] * x[j]
+            compl += x[j] * z[j]
+            if j < n_lin and bounded[j]:
+                rd[j] += v[j]
+                dobj -= ub[j] * v[j]
+                compl += s[j] * v[j]
+        for i in range(m):
+            if row_on[i]:
+                dobj += b[i] * y[i]
+        pres, dres = 0.0, 0.0
+        for i in range(m):
+            pres = max(pres, abs(rp[i]))
+        for j in range(n):
+            dres = max(dres, abs(rd[j]))
+        mu = compl / nu
+        err = max(pres / (1.0 + bnorm), dres / (1.0 + cnorm), compl / (1.0 + abs(pobj)),
+                  abs(pobj - dobj) / (1.0 + abs(pobj)))
+        if not err < best_err:                           # nan included: numerical trouble
+            if not math.isfinite(err):
+                status = NUMERICAL
+                break
+        else:
+            best_err = err
+            best_x[:] = x
+            best_y[:] = y
+        if err <= tol:
+            return OPTIMAL, x, y, it
+        # scaling
+        trouble = False
+        for j in range(n_lin):
+            if col_on[j]:
+                d = z[j] / x[j]
+                if bounded[j]:
+                    d += v[j] / s[j]
+                theta[j] = 1.0 / d
+        for k in range(nk):
+            a0, a1 = cone_start[k], cone_start[k + 1]
+            gx, gz = _gamma(x, a0, a1), _gamma(z, a0, a1)
+            if gx <= 0.0 or gz <= 0.0:
+                trouble = True
+            th2[k] = gx / gz
+            xz = 0.0
+            for p in range(a0, a1):
+                xz += x[p] * z[p] / (gx * gz)
+            f = 1.0 / math.sqrt(2.0 * (1.0 + xz))
+            wb[a0] = (x[a0] / gx + z[a0] / gz) * f
+            for p in range(a0 + 1, a1):
+                wb[p] = (x[p] / gx - z[p] / gz) * f
+            _wbar_mul(wb[a0:a1], z[a0:a1], False, lam[a0:a1])
+            th = math.sqrt(th2[k])
+            for p in range(a0, a1):
+                lam[p] *= th
+        if trouble:
+            status = NUMERICAL
+            break
+        # the normal matrix A Θ Aᵀ
+        M[:, :] = 0.0
+        for j in range(n_lin):
+            if not col_on[j]:
+                continue
+            for p in range(start[j], start[j + 1]):
+                for q in range(start[j], start[j + 1]):
+                    M[index[p], index[q]] += values[p] * theta[j] * values[q]
+        for k in range(nk):
+            a0, a1 = cone_start[k], cone_start[k + 1]
+            for j1 in range(a0, a1):
+                for p in range(start[j1], start[j1 + 1]):
+                    for j2 in range(a0, a1):
+                        sgn = 0.0 if j1 != j2 else (1.0 if j1 == a0 else -1.0)
+                        w2 = th2[k] * (2.0 * wb[j1] * wb[j2] - sgn)
+                        for q in range(start[j2], start[j2 + 1]):
+                            M[index[p], index[q]] += values[p] * w2 * values[q]
+        for i in range(m):
+            if not row_on[i]:
+                M[i, :] = 0.0
+                M[:, i] = 0.0
+                M[i, i] = 1.0
+        diag_max = 0.0
+        for i in range(m):
+            diag_max = max(diag_max, M[i, i])
+        for i in range(m):
+            M[i, i] += 1e-14 * diag_max
+        if not _cholesky(M):
+            status = NUMERICAL
+            break
+        # predictor (affine) then corrector, on the same factor
+        sigma_mu = 0.0
+        for rnd in range(2):
+            if rnd == 0:
+                for j in range(n_lin):
+                    rxz[j] = -x[j] * z[j]
+                    rsv[j] = -s[j] * v[j] if bounded[j] else 0.0
+                for k in range(nk):
+                    for p in range(cone_start[k], cone_start[k + 1]):
+                        rc[p] = -lam[p]                       # q = λ ⊘ (-λ∘λ) = -λ
+            else:
+                for j in range(n_lin):
+                    rxz[j] = -x[j] * z[j] + sigma_mu - dxa[j] * dza[j]
+                    rsv[j] = (-s[j] * v[j] + sigma_mu + dxa[j] * dva[j]) if bounded[j] else 0.0
+                for k in range(nk):
+                    a0, a1 = cone_start[k], cone_start[k + 1]
+                    th = math.sqrt(th2[k])
+                    _wbar_mul(wb[a0:a1], dxa[a0:a1], True, tmp[a0:a1])        # W⁻¹ dx_a
+                    _wbar_mul(wb[a0:a1], dza[a0:a1], False, tmp2[a0:a1])      # W dz_a
+                    ll, uv = 0.0, 0.0
+                    for p in range(a0, a1):
+                        tmp[p] /= th
+                        tmp2[p] *= th
+                        ll += lam[p] * lam[p]
+                        uv += tmp[p] * tmp2[p]
+                    g[a0] = -ll + sigma_mu - uv                                # r_c = -λ∘λ + σμe - u∘w
+                    for p in range(a0 + 1, a1):
+                        g[p] = -2.0 * lam[a0] * lam[p] - (tmp[a0] * tmp2[p] + tmp2[a0] * tmp[p])
+                    _jordan_div(lam[a0:a1], g[a0:a1], rc[a0:a1])              # q = λ ⊘ r_c
+            # g = the part of dx that does not depend on dy
+            for j in range(n_lin):
+                if col_on[j]:
+                    gj = -rd[j] + rxz[j] / x[j]
+                    if bounded[j]:
+                        gj -= rsv[j] / s[j]
+                    g[j] = theta[j] * gj
+            for k in range(nk):
+                a0, a1 = cone_start[k], cone_start[k + 1]
+                th = math.sqrt(th2[k])
+                _wbar_mul(wb[a0:a1], rc[a0:a1], False, tmp[a0:a1])           # W q
+                wrd = 0.0
+                for p in range(a0, a1):
+                    wrd += wb[p] * rd[p]
+                for p in range(a0, a1):
+                    jr = rd[p] if p == a0 else -rd[p]                          # J rd
+                    g[p] = -th2[k] * (2.0 * wb[p] * wrd - jr) + th * tmp[p]
+            rhs = rp.copy()
+            for j in range(n):
+                if j < n_lin and not col_on[j]:
+                    continue
+                for p in range(start[j], start[j + 1]):
+                    rhs[index[p]] -= values[p] * g[j]
+            for i in range(m):
+                if not row_on[i]:
+                    rhs[i] = 0.0
+            dy = _chol_solve(M, rhs)
+            rounds = REFINE if rnd == 1 else 0              # the predictor only sets the centring: unrefined
+            for ref in range(rounds + 1):
+                # dx = Θ Aᵀ dy + g; then (refinement) dy corrected by the rows dx misses: A dx = rp
+                for j in range(n):
+                    aty = 0.0
+                    for p in range(start[j], start[j + 1]):
+                        aty += values[p] * dy[index[p]]
+                    tmp2[j] = aty
+                for j in range(n_lin):
+                    dx[j] = theta[j] * tmp2[j] + g[j] if col_on[j] else 0.0
+                for k in range(nk):
+                    a0, a1 = cone_start[k], cone_start[k + 1]
+                    wa = 0.0
+                    for p in range(a0, a1):
+                        wa += wb[p] * tmp2[p]
+                    for p in range(a0, a1):
+                        ja = tmp2[p] if p == a0 else -tmp2[p]
+                        dx[p] = th2[k] * (2.0 * wb[p] * wa - ja) + g[p]
+                if ref == rounds:
+                    break
+                res = rp.copy()
+                for j in range(n):
+                    for p in range(start[j], start[j + 1]):
+                        res[index[p]] -= values[p] * dx[j]
+                for i in range(m):
+                    if not row_on[i]:
+                        res[i] = 0.0
+                dy += _chol_solve(M, res)
+            for j in range(n_lin):
+                if not col_on[j]:
+                    dz[j] = 0.0
+                    dv[j] = 0.0
+                    continue
+                dz[j] = (rxz[j] - z[j] * dx[j]) / x[j]
+                dv[j] = (rsv[j] + v[j] * dx[j]) / s[j] if bounded[j] else 0.0
+            for k in range(nk):
+                for p in range(cone_start[k], cone_start[k + 1]):
+                    dz[p] = rd[p] - tmp2[p]                  # = W⁻¹ (q - W⁻¹ dx), the dual rows exactly
+            # the largest step inside the cones and bounds
+            alpha = np.inf
+            for j in range(n_lin):
+                if not col_on[j]:
+                    continue
+                if dx[j] < 0:
+                    alpha = min(alpha, -x[j] / dx[j])
+                if dz[j] < 0:
+                    alpha = min(alpha, -z[j] / dz[j])
+                if bounded[j]:
+                    if dx[j] > 0:
+                        alpha = min(alpha, s[j] / dx[j])
+                    if dv[j] < 0:
+                        alpha = min(alpha, -v[j] / dv[j])
+            for k in range(nk):
+                a0, a1 = cone_start[k], cone_start[k + 1]
+                alpha = min(alpha, _cone_step(x, dx, a0, a1), _cone_step(z, dz, a0, a1))
+            if not alpha > 0.0:                           # nan, or no room left: numerical trouble
+                trouble = True
+                break
+            if rnd == 0:
+                aa = min(1.0, alpha)
+                ca = 0.0
+                for j in range(n_lin):
+                    if col_on[j]:
+                        ca += (x[j] + aa * dx[j]) * (z[j] + aa * dz[j])
+                        if bounded[j]:
+                            ca += (s[j] - aa * dx[j]) * (v[j] + aa * dv[j])
+                for k in range(nk):
+                    for p in range(cone_start[k], cone_start[k + 1]):
+                        ca += (x[p] + aa * dx[p]) * (z[p] + aa * dz[p])
+                sigma = (ca / compl) ** 3
+                sigma_mu = sigma * mu
+                dxa[:] = dx
+                dza[:] = dz
+                dva[:] = dv
+            else:
+                step = min(1.0, STEP * alpha)
+                for j in range(n):
+                    x[j] += step * dx[j]
+                    z[j] += step * dz[j]
+                for j in range(n_lin):
+                    if bounded[j]:
+                        s[j] -= step * dx[j]
+                        v[j] += step * dv[j]
+                for i in range(m):
+                    y[i] += step * dy[i]
+        if trouble:
+            status = NUMERICAL
+            break
+    if best_err <= REDUCED_FACTOR * tol:
+        return REDUCED, best_x, best_y, it + 1
+    return status, best_x, best_y, it + 1
