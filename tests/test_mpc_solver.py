@@ -13,6 +13,7 @@ from conftest import small_synthetic
 
 from equiglb.baselines.mpc import MPCPolicy
 from equiglb.control.mpc import (
+    AggregateConeSolver,
     AggregateLPSolver,
     CvxpyMPCSolver,
     DirectMPCSolver,
@@ -289,8 +290,9 @@ def test_direct_mpc_solver_solves_the_cvxpy_program(q, K, social, partial, H):
     scn = _structure(K, q, social, partial)
     window, w = scn.window(10, 8), scn.weights
     assert window.social_in_force(w) == social and (not window.mask.all()) == partial
-    lp_accelerated = AggregateLPSolver.applies(window, w)
-    assert isinstance(make_mpc_solver(window, H, w), DirectMPCSolver) != lp_accelerated
+    accelerated = AggregateLPSolver.applies(window, w) or AggregateConeSolver.applies(window, w)
+    assert isinstance(make_mpc_solver(window, H, w), DirectMPCSolver) != accelerated
+    assert AggregateConeSolver.applies(window, w) == (q == 2.0 and K == 1 and not social and not partial)
     pinned = _Pinned(window, H, w)
     scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N + window.J)))
     _run(window, w, pinned, scales)
@@ -335,7 +337,11 @@ def test_the_seam_chooses_once_by_structure():
     assert isinstance(make_mpc_solver(one, 3, one.weights), AggregateLPSolver)
     assert isinstance(make_mpc_solver(one, 3, one.weights, solver="CLARABEL"), CvxpyMPCSolver)
     q2 = small_synthetic(1, 2.0)
-    assert isinstance(make_mpc_solver(q2, 3, q2.weights), DirectMPCSolver)       # a cone, not an LP
+    assert isinstance(make_mpc_solver(q2, 3, q2.weights), AggregateConeSolver)   # a cone, not an LP
+    q3 = small_synthetic(1, 3.0)
+    assert isinstance(make_mpc_solver(q3, 3, q3.weights), DirectMPCSolver)       # q = 3: power cones
+    part2 = _partial(2.0)
+    assert isinstance(make_mpc_solver(part2, 3, part2.weights), DirectMPCSolver)  # q = 2, shared sites
     assert isinstance(make_mpc_solver(q2, 3, q2.weights, solver="CLARABEL"), CvxpyMPCSolver)
     three = small_synthetic(3, math.inf)
     assert isinstance(make_mpc_solver(three, 3, three.weights), DirectMPCSolver)  # three models, social
