@@ -9,7 +9,9 @@ the cvxpy program is built or solved (:mod:`equiglb.control.offline`).
 * :mod:`equiglb.control.eglb`: the online eGLB dual-mirror-descent core
   (:class:`~equiglb.control.eglb.EGLBCore`);
 * :mod:`equiglb.control.mpc`: the MPC core and its per-slot solvers
-  (:class:`~equiglb.control.mpc.MPCCore`, :func:`~equiglb.control.mpc.make_mpc_solver`);
+  (:class:`~equiglb.control.mpc.MPCCore`, :func:`~equiglb.control.mpc.make_mpc_solver`), with
+  :mod:`equiglb.control.densesimplex` (the dense dual simplex of its small LPs) and :mod:`equiglb.control.socipm`
+  (the dense interior-point method of its q = 2 programs);
 * :mod:`equiglb.control.offline`: the offline program (:func:`~equiglb.control.offline.solve_offline`),
   :mod:`equiglb.control.offline_direct`, its matrix-form accelerator, and :mod:`equiglb.control.blockipm`,
   the interior-point method that solves that matrix form by slot blocks.

@@ -24,12 +24,16 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
   program in matrix form and handed to HiGHS directly (per slot on 120 h of the test windows, against the
   cvxpy program: 18x and 10x faster at H = 6 and 24 with the synthetic full mask, 8x and 4x with the
   eGLB-2022 partial mask; ``benchmarks/mpc_time.py``);
-* :class:`DirectMPCSolver`, for **every other structure** (several models, a social or latency term, any q:
-  the ``world`` and ``synthetic-multimodel`` scenarios, every q = 2 run): the offline program's matrix
+* :class:`AggregateConeSolver`, the accelerator at **q = 2** on the same structure without sites shared by two
+  region classes (a full mask): the aggregated program with its norms as second-order cones, solved by the dense
+  interior-point method of :mod:`equiglb.control.socipm` (at H = 24 on the synthetic and eGLB-2022 test windows,
+  0.7–0.9 ms per slot, 10–15x faster than DirectMPCSolver's Clarabel; ``benchmarks/mpc_time.py``);
+* :class:`DirectMPCSolver`, for **every other structure** (several models, a social or latency term, any other
+  q, q = 2 with shared sites: the ``world`` and ``synthetic-multimodel`` scenarios): the offline program's matrix
   form (:class:`~equiglb.control.offline_direct.DirectProgram`) of length H with the footprints so far as
   offsets inside the norms, handed to HiGHS (q in {1, inf}) or Clarabel (cones) without cvxpy.
 
-Tests pin both to the reference (tests/test_mpc_solver.py); ``solver=`` names a cvxpy solver and
+Tests pin each to the reference (tests/test_mpc_solver.py, tests/test_socipm.py); ``solver=`` names a cvxpy solver and
 forces the reference.
 
 :class:`MPCCore` is one MPC run over a window (its footprints so far and the demand seen), shared by
@@ -224,6 +228,7 @@ class _RegionClasses:
     J: int
     G: int
     P: int
+    weights: Weights
     classes: list[np.ndarray]
     class_of: np.ndarray
     site_of: np.ndarray
@@ -634,7 +639,7 @@ class AggregateConeSolver(_RegionClasses):
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
-        H, N, G, P = self.H, self.N, self.G, self.P
+        H, G, P = self.H, self.G, self.P
         nx, nu = H * P, H * G
         e, price, coef_c, coef_w, off_c, off_w = self._unit_terms(scenario, data)
         pen = self.weights.unserved_penalty_usd

@@ -22,7 +22,8 @@ W² = θ² (2 w̄ w̄ᵀ - J) enters the normal matrix as the diagonal x/z of a 
 
 :func:`soc_ipm` returns a status (:data:`OPTIMAL`, :data:`ITERATION_LIMIT` or :data:`NUMERICAL`), the primal x,
 the row duals y and the iteration count. It stops when the relative primal and dual residuals and the relative
-gap are below ``tol``. ``tests/test_mpc_solver.py`` pins it, slot by slot, to the cvxpy program.
+gap are below ``tol``. ``tests/test_socipm.py`` pins it to Clarabel on random cone programs and, slot by slot, to
+the cvxpy program.
 ``NUMBA_DISABLE_JIT=1`` runs it as Python (slow, the same numbers).
 """
 
