@@ -44,8 +44,8 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
     assert MPC_OPTIONS == {"mpc_horizon": 6, "mpc_residual_max_factor": 4.0, "mpc_residual_observation": "full",
                            "mpc_residual_reward": "cost"}
     assert AGENT_OPTIONS == ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed", "forecast_scale",
-                             "forecast_noise", "forecast_errors", "include_prev_action", *RESIDUAL_OPTIONS,
-                             "mpc_horizon", "mpc_residual_max_factor", "mpc_residual_observation")
+                             "forecast_correction", "forecast_noise", "forecast_errors", "include_prev_action",
+                             *RESIDUAL_OPTIONS, "mpc_horizon", "mpc_residual_max_factor", "mpc_residual_observation")
     # the reward changes neither what the agent observes nor what its action does
     for f in OPTION_FIELDS:
         assert f.metadata["doc"], f.name

@@ -209,3 +209,96 @@ def test_forecasts_from_a_file_are_corrected_the_same_way(synthetic, tmp_path):
                                CorrectedForecaster(fc, b).values(100, leads), rtol=1e-12)
     with pytest.raises(ValueError, match="horizon"):
         fit_correction(mine, window, leads + 1)
+
+
+# ------------------------------------------------------------------ the environment option forecast_correction
+def test_the_option_gives_the_environment_the_correction_fit_on_the_named_split(synthetic):
+    """``forecast_correction="train"`` on the test split: the environment forecasts with the correction fit on the
+    train split (the same coefficients as fit by hand) over its own split's raw forecasts, bit for bit; the
+    label says so, the same with and without the scenario."""
+    import gymnasium as gym
+
+    from equiglb.envs.core import agent_information
+
+    kw = {"action_mode": "mpc_residual", "mpc_horizon": 12, "forecast_seed": 2, "forecast_correction": "train"}
+    env = gym.make("equiglb/EquitableGLB-v0", split="test", **kw)
+    fc = env.unwrapped.config.forecaster()
+    assert isinstance(fc, CorrectedForecaster) and fc.split == "train"
+    by_hand = CorrectedForecaster.fit(Forecaster(synthetic, "calibrated", 2, window=synthetic.splits["train"]),
+                                      "train", 11)
+    np.testing.assert_array_equal(fc.correction.beta, by_hand.correction.beta)
+    start, length = synthetic.splits["test"]
+    raw = Forecaster(synthetic, "calibrated", 2, window=(start, length))
+    for t in (start, start + 30, start + length - 2):
+        np.testing.assert_array_equal(fc.values(t, 11 if t < start + length - 12 else 1),
+                                      CorrectedForecaster(raw, by_hand.correction).values(
+                                          t, 11 if t < start + length - 12 else 1))
+    label = "forecasts (calibrated, corrected (fit on train), mpc 12 h)"
+    assert env.unwrapped.config.information() == label == agent_information(kw)
+
+
+def test_the_corrected_planner_row_is_the_agents_action_zero():
+    """Action 0 of ``mpc_residual`` with ``forecast_correction`` scores exactly the agent's-base row, which plans on
+    the corrected forecasts (not the raw ones: that row differs)."""
+    kw = {"action_mode": "mpc_residual", "mpc_horizon": 12, "forecast_correction": "train"}
+    tab = evaluate_policy(lambda obs: np.zeros(2), split="test", name="zero", baselines=(), env_kwargs=kw)
+    base_row = tab[tab["policy"].str.contains("agent's base")].iloc[0]
+    zero_row = tab[tab["policy"] == "zero"].iloc[0]
+    assert base_row["policy"] == "mpc-12 calibrated, corrected (fit on train) (agent's base)"
+    assert base_row["objective"] == pytest.approx(zero_row["objective"], rel=1e-9)
+    assert "corrected (fit on train)" in zero_row["information"]
+    raw = evaluate_policy(MPCPolicy(horizon=12, forecast_model="calibrated"), split="test", name="raw",
+                          baselines=(), env_kwargs={"scenario": "synthetic"})
+    assert float(raw["objective"].iloc[-1]) != pytest.approx(zero_row["objective"], rel=1e-9)
+
+
+def test_the_option_never_reads_the_scored_window(synthetic):
+    """The correction of an environment on the test split is a function of the train split alone: other actuals
+    in the test window leave its coefficients unchanged, bit for bit."""
+    import dataclasses
+
+    import gymnasium as gym
+
+    start, length = synthetic.splits["test"]
+    price = synthetic.price.copy()
+    price[start:] *= 1.7
+    other = dataclasses.replace(synthetic, price=price)
+    from equiglb.envs import core
+
+    kw = {"action_mode": "mpc_residual", "forecast_correction": "train", "split": "test"}
+    core._CORRECTIONS.clear()             # each fit from the data, not from the cache of fits
+    a = gym.make("equiglb/EquitableGLB-v0", **kw).unwrapped.config.forecaster()
+    core._CORRECTIONS.clear()
+    b = gym.make("equiglb/EquitableGLB-v0", scenario=other, **kw).unwrapped.config.forecaster()
+    assert len(core._CORRECTIONS) == 1
+    np.testing.assert_array_equal(a.correction.beta, b.correction.beta)
+    assert not np.array_equal(a.values(start + 5, 3), b.values(start + 5, 3))
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"forecast_correction": "test", "split": "train"},
+     r"^forecast_correction='test': the correction would be fit on slots 1200\.\.1439, which neither are the "
+     r"environment's split 'train' \(slots 0\.\.1199\) nor end before it"),
+    ({"forecast_correction": "nope"}, r"^forecast_correction='nope' is not a split of scenario 'synthetic'; "
+                                      r"available: \['all', 'test', 'train'\]"),
+    ({"forecast_correction": 3}, r"^forecast_correction=3: expected the name of a split"),
+    ({"forecast_correction": "train", "forecast_model": "perfect"},
+     r"^forecast_correction='train' with forecast_model='perfect': perfect forecasts have no errors"),
+    ({"forecast_correction": "train", "forecast_model": "noise", "forecast_noise": 0.1},
+     r"^forecast_correction='train' with forecast_model='noise'"),
+])
+def test_the_option_refuses_bad_values_by_name(kw, match):
+    import gymnasium as gym
+
+    from equiglb.validate import OptionError
+
+    with pytest.raises(OptionError, match=match):
+        gym.make("equiglb/EquitableGLB-v0", action_mode="mpc_residual", **kw)
+
+
+def test_the_planner_row_of_a_corrected_agent_needs_its_window():
+    from equiglb.envs.core import agent_base
+    from equiglb.validate import OptionError
+
+    with pytest.raises(OptionError, match=r"needs the scenario and split it is evaluated on"):
+        agent_base({"action_mode": "mpc_residual", "forecast_correction": "train"})

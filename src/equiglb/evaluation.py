@@ -300,7 +300,8 @@ def evaluate_policy(policy: Any, env: str | gym.Env = "equiglb/EquitableGLB-v0",
             base.append(make_policy(b))
     agent_kw = {k: v for k, v in kw.items() if k not in WINDOW_KEYS}
     pol = _as_policy(policy, env_id, agent_kw, name, full, deterministic)
-    own = agent_base({**dict(gym.spec(env_id).kwargs or {}), **agent_kw}) if isinstance(pol, EnvPolicy) else None
+    own = agent_base({**dict(gym.spec(env_id).kwargs or {}), **agent_kw}, full, split) if isinstance(pol, EnvPolicy) \
+        else None
     if own is not None and own[2] not in {p.name for p in base}:  # the policy's own planner alone, same forecasts
         planner = make_policy(own[0], **own[1])
         planner.name = own[2]

@@ -205,7 +205,7 @@ def evaluate_table(models: Sequence[str | Path], env_id: str | None = None, env_
         options = {**registered, **ag.env_kwargs}
         try:
             ag.information = agent_information(options)
-            own = agent_base(options)
+            own = agent_base(options, full, split)
         except ValueError as exc:
             raise UserError(f"model {ag.model_path}: {exc}") from exc
         if own is not None and own[2] not in {p.name for p in base}:

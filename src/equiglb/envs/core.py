@@ -8,6 +8,7 @@ Everything here works on arrays with optional leading batch axes, so that
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,8 @@ from gymnasium import spaces
 from equiglb.control import MAX_HORIZON_H
 from equiglb.envs.options import EnvOptions, is_agent_option, option_defaults
 from equiglb.envs.slot import ACTION_MODE_REGISTRY, ACTION_MODES, MPCResidualOptions
-from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, forecast, information_label
+from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, ForecastError, forecast, information_label
+from equiglb.forecast_correction import CorrectedForecaster, Correction, fit_correction
 from equiglb.scenario import Scenario, Weights
 from equiglb.traces import load_scenario
 from equiglb.validate import (
@@ -134,6 +136,7 @@ class EnvConfig:
     forecast_scale: float = 1.0
     mode_options: Any = None
     forecast_errors: bool = False
+    forecast_correction: str | None = None
 
     @classmethod
     def make(cls, **options: Any) -> EnvConfig:
@@ -230,12 +233,15 @@ class EnvConfig:
                                   f"observation holds none of these entries; leave them at their defaults or use "
                                   f"mpc_residual_observation='full'")
         check_equity_magnitude(scn, weights, mode_options.max_factor if mode_options is not None else 1.0)
+        if f.forecast_correction is not None:
+            f.mode_options = mode_options
+            user = corrected_forecaster(scn, f, split, _correction_horizon(f))
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=f.forecast_model,
                    forecast_seed=f.forecast_seed, forecast_scale=f.forecast_scale, user_forecaster=user,
                    include_prev_action=include_prev_action, mode_options=mode_options,
-                   forecast_errors=forecast_errors)
+                   forecast_errors=forecast_errors, forecast_correction=f.forecast_correction)
 
 
     def forecaster(self) -> Forecaster | None:
@@ -269,6 +275,9 @@ class EnvConfig:
             model = f"calibrated x{self.forecast_scale:g}"
         elif model == "noise":
             model = f"noise {self.forecast_noise:g}"
+        corr = getattr(self, "forecast_correction", None)
+        if corr is not None and not isinstance(getattr(self, "user_forecaster", None), CorrectedForecaster):
+            model = f"{model}, corrected (fit on {corr})"   # as CorrectedForecaster.label, without the scenario
         return information_label(model, ", ".join(parts))
 
     def draw_start(self, rng: np.random.Generator, start: Any = None) -> int:
@@ -593,14 +602,21 @@ def agent_information(options: Mapping[str, Any]) -> str:
     return EnvConfig.information(_agent_settings(options))  # type: ignore[arg-type]
 
 
-def agent_base(options: Mapping[str, Any]) -> tuple[str, dict[str, Any], str] | None:
+def agent_base(options: Mapping[str, Any], scenario: Scenario | None = None,
+               split: str | None = None) -> tuple[str, dict[str, Any], str] | None:
     """The baseline that a residual-mode agent's action 0 is exactly, with the same information: ``(policy
     name, keyword arguments of make_policy, row label)``, e.g. ``("mpc", {"horizon": 24, "forecast_model":
     "calibrated", "seed": 0, "forecast_scale": 1.0}, "mpc-24 calibrated (agent's base)")``; with a forecaster
     object as ``forecast_model`` (a file's, a corrected one) the planner reads that object and the label is its
-    own; ``None`` for the other modes."""
+    own; ``None`` for the other modes. With ``forecast_correction`` the planner reads the environment's corrected
+    forecasts of ``split`` of ``scenario`` (the evaluation's window: both are then required)."""
     cfg = _agent_settings(options)
     mode = cfg.mode_options
+    if cfg.action_mode == "mpc_residual" and cfg.forecast_correction is not None:
+        if scenario is None or split is None:
+            raise OptionError(f"forecast_correction={cfg.forecast_correction!r}: the agent's planner row needs the "
+                              f"scenario and split it is evaluated on")
+        cfg.user_forecaster = corrected_forecaster(scenario, cfg, split, _correction_horizon(cfg))
     if cfg.action_mode == "mpc_residual":
         model = cfg.forecast_model
         shown = {"perfect": "perfect (oracle)", "noise": f"noise {cfg.forecast_noise:g}"}.get(model, model)
@@ -643,10 +659,83 @@ class _ForecastSettings:
             raise OptionError(f"forecast_scale={self.forecast_scale!r} applies only with "
                               f"forecast_model='calibrated', got forecast_model={self.forecast_model!r}")
         self.forecast_errors = as_bool("forecast_errors", o.forecast_errors)
+        self.forecast_correction = _check_correction(o.forecast_correction, self.forecast_model)
         self.mode_options: Any = None
 
     def uses_forecasts(self) -> bool:
         return EnvConfig.uses_forecasts(self)  # type: ignore[arg-type]
+
+
+def _check_correction(split: Any, model: str) -> str | None:
+    """The option ``forecast_correction`` checked by name (the split itself is checked against the scenario by
+    :func:`corrected_forecaster`)."""
+    if split is None:
+        return None
+    if not isinstance(split, str) or not split:
+        raise OptionError(f"forecast_correction={split!r}: expected the name of a split of the scenario to fit the "
+                          f"correction on (e.g. 'train'), or None")
+    if model in ("perfect", "noise"):
+        raise OptionError(f"forecast_correction={split!r} with forecast_model={model!r}: "
+                          + ("perfect forecasts have no errors to correct" if model == "perfect" else
+                             "the legacy noise is drawn afresh at every observation, so no issued forecast shows an "
+                             "error") + "; use forecast_model='calibrated', 'persistence' or a forecaster")
+    return split
+
+
+#: corrections fit by :func:`corrected_forecaster`, by what they are a function of (a few per process: every copy
+#: of a vector environment and every evaluation of the same options fit the same coefficients)
+_CORRECTIONS: dict[tuple, Correction] = {}
+
+
+def corrected_forecaster(scn: Scenario, settings: Any, split: str, horizon: int) -> CorrectedForecaster:
+    """The environment's forecasts over ``split`` (the raw model of ``settings``, or its forecaster object)
+    corrected by :mod:`equiglb.forecast_correction`, the correction fit on the split named by
+    ``settings.forecast_correction`` only, for leads 1 .. ``horizon`` (at most a third of that split and the
+    forecaster's longest lead; leads past it are left as issued). That split must be ``split`` itself (training
+    there) or end before ``split`` begins (a split after it would fit on the future of the scored window); else
+    :class:`~equiglb.validate.OptionError` naming the option, the splits and their slots."""
+    name = settings.forecast_correction
+    if name not in scn.splits:
+        raise OptionError(f"forecast_correction={name!r} is not a split of scenario {scn.name!r}; available: "
+                          f"{sorted(scn.splits)}")
+    a, n = scn.splits[name]
+    start, length = scn.splits[split]
+    if (a, n) != (start, length) and a + n > start:
+        raise OptionError(f"forecast_correction={name!r}: the correction would be fit on slots {a}..{a + n - 1}, "
+                          f"which neither are the environment's split {split!r} (slots {start}..{start + length - 1}) "
+                          f"nor end before it; fit it on a split that ends before {split!r}, or on {split!r} itself "
+                          f"to train there")
+    raw = settings.user_forecaster
+    if raw is not None:
+        env_base, fit_base = raw, raw
+    else:
+        model, seed, scale = settings.forecast_model, settings.forecast_seed, settings.forecast_scale
+        env_base = Forecaster(scn, model, seed, scale, window=(start, length))
+        fit_base = Forecaster(scn, model, seed, scale, window=(a, n))
+    H = max(1, min(horizon, n // 3, fit_base.max_horizon))
+    key = None
+    if raw is None:       # a function of the model, the seed, the scale, the slots and the data of the fit window
+        digest = hashlib.sha1(b"".join(np.ascontiguousarray(v[a:a + n]).tobytes()
+                                       for v in (scn.price, scn.carbon, scn.water, scn.demand))).hexdigest()
+        key = (fit_base.model, fit_base.seed, fit_base.scale, a, n, scn.T, H, digest)
+    correction = _CORRECTIONS.get(key) if key is not None else None
+    if correction is None:
+        try:
+            correction = fit_correction(fit_base, (a, n), H)
+        except ForecastError as exc:
+            raise OptionError(f"forecast_correction={name!r}: {exc}") from None
+        if key is not None:
+            if len(_CORRECTIONS) >= 16:
+                _CORRECTIONS.pop(next(iter(_CORRECTIONS)))
+            _CORRECTIONS[key] = correction
+    return CorrectedForecaster(env_base, correction, name)
+
+
+def _correction_horizon(settings: Any) -> int:
+    """The longest lead the environment's forecasts are read at: the observation's, the MPC's (its horizon - 1)."""
+    mode = settings.mode_options
+    mpc_h = mode.mpc_horizon if isinstance(mode, MPCResidualOptions) else 1
+    return max(1, settings.forecast_horizon, mpc_h - 1)
 
 
 def _agent_settings(options: Mapping[str, Any]) -> _ForecastSettings:

@@ -61,6 +61,9 @@ class EnvOptions:
                                        "`Forecaster`", agent=True)
     forecast_seed: int = option(0, "seed of the calibrated forecast errors", agent=True)
     forecast_scale: float = option(1.0, "multiplier of the calibrated errors' deviation (0..100)", agent=True)
+    forecast_correction: str | None = option(None, 'fit a correction of the forecasts by their recent errors on this '
+                                                   'split of the scenario (e.g. "train"; docs/forecasts.md) and '
+                                                   'forecast with it; None: the raw forecasts', agent=True)
     forecast_noise: float = option(0.0, "legacy noise: relative std at 1 h (0..10)", agent=True)
     forecast_errors: bool = option(False, "append the recent forecast errors (12 entries: by signal, their mean "
                                           "absolute and signed error at 1 h and mean absolute error at the "
