@@ -302,3 +302,13 @@ def test_the_planner_row_of_a_corrected_agent_needs_its_window():
 
     with pytest.raises(OptionError, match=r"needs the scenario and split it is evaluated on"):
         agent_base({"action_mode": "mpc_residual", "forecast_correction": "train"})
+
+
+def test_the_native_vector_env_with_the_option_equals_single_envs():
+    """The option in the native vector environment: B copies give the single environments' observations (with
+    the recent errors of the corrected forecasts) and rewards."""
+    from conftest import assert_vector_equals_single_envs
+
+    assert_vector_equals_single_envs(dict(action_mode="mpc_residual", mpc_horizon=6, forecast_correction="train",
+                                          forecast_horizon=3, forecast_errors=True, episode_length=12,
+                                          random_start=True), B=2, L=12, seed=5, action_seed=1, action_bound=1.0)
