@@ -52,20 +52,27 @@ def test_the_correction_reads_slot_t_and_nothing_later(synthetic, fitted):
     assert not np.allclose(_factor(other, t), ref, rtol=1e-3)   # ... that depends on the errors observed so far
 
 
-def test_the_fit_reads_only_its_window(synthetic, fitted):
-    """Actuals outside the training window do not change the coefficients (bit for bit); inside, they do."""
+@pytest.mark.parametrize("model", ["calibrated", "persistence"])
+def test_the_fit_reads_only_its_window(synthetic, model):
+    """Actuals outside the training window do not change the coefficients (bit for bit). Inside they do where the
+    forecasts depend on them other than in proportion (persistence); the calibrated forecasts are the truth times
+    exp(error), so their coefficients are a function of the error draws alone (another seed changes them)."""
     start, length = synthetic.splits["train"]
-    outside = Forecaster(synthetic, "calibrated", 3)
+    base = fit_correction(Forecaster(synthetic, model, 3), (start, length), H)
+    outside = Forecaster(synthetic, model, 3)
     outside.truth = outside.truth.copy()
     outside.truth[start + length:] *= 3.0
     if start > 0:
         outside.truth[:start] *= 3.0
-    again = fit_correction(outside, (start, length), H)
-    np.testing.assert_array_equal(again.beta, fitted.correction.beta)
-    inside = Forecaster(synthetic, "calibrated", 3)
-    inside.truth = inside.truth.copy()
-    inside.truth[start + length // 2:start + length // 2 + 5] *= 3.0
-    assert not np.array_equal(fit_correction(inside, (start, length), H).beta, fitted.correction.beta)
+    np.testing.assert_array_equal(fit_correction(outside, (start, length), H).beta, base.beta)
+    if model == "persistence":
+        inside = Forecaster(synthetic, model, 3)
+        inside.truth = inside.truth.copy()
+        inside.truth[start + length // 2:start + length // 2 + 5] *= 3.0
+        assert np.abs(fit_correction(inside, (start, length), H).beta - base.beta).max() > 1e-3
+    else:
+        other = fit_correction(Forecaster(synthetic, model, 4), (start, length), H)
+        assert np.abs(other.beta - base.beta).max() > 1e-3
 
 
 def test_the_fit_recovers_the_calibrated_errors_persistence(fitted):
@@ -312,3 +319,41 @@ def test_the_native_vector_env_with_the_option_equals_single_envs():
     assert_vector_equals_single_envs(dict(action_mode="mpc_residual", mpc_horizon=6, forecast_correction="train",
                                           forecast_horizon=3, forecast_errors=True, episode_length=12,
                                           random_start=True), B=2, L=12, seed=5, action_seed=1, action_bound=1.0)
+
+
+class _Reference(Forecaster):
+    """The calibrated model through a subclass: the correction reads its errors by the reference path."""
+
+    def values(self, t: int, horizon: int) -> np.ndarray:
+        return Forecaster.values(self, t, horizon)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_the_calibrated_fast_path_reads_the_errors_of_the_reference(synthetic, scale):
+    """The accelerator of the observed errors (one row of the calibrated model's error block) gives the reference's
+    numbers (issue after issue, divided by the truth) to rounding: at the window's first slots, across error blocks,
+    past 24 h of lead and where the truth is 0; the fit and the corrected forecasts follow."""
+    import dataclasses
+
+    from equiglb.forecast_correction import _calibrated_errors, error_reader
+
+    demand = synthetic.demand.copy()
+    demand[300, 2] = 0.0
+    sc = dataclasses.replace(synthetic, demand=demand)
+    fc = Forecaster(sc, "calibrated", 4, scale, window=(100, 900))
+    read = error_reader(fc)
+    assert read.func is _calibrated_errors
+    for t in (100, 101, 110, 127, 128, 129, 255, 256, 300, 640, 999):
+        for horizon in (1, 24, 40):
+            np.testing.assert_allclose(read(t, horizon, 100), observed_errors(fc, t, horizon, 100), rtol=1e-12,
+                                       atol=1e-14)
+    assert not read(300, 24, 100)[:, 3 * sc.N + 2].any()               # the truth is 0: no error known
+    assert read(300, 24, 100)[:, 3 * sc.N + 1].all()
+    assert error_reader(Forecaster(sc, "persistence", 0)).func is observed_errors
+    assert error_reader(_Reference(sc, "calibrated", 4, scale)).func is observed_errors
+    fast = CorrectedForecaster.fit(Forecaster(sc, "calibrated", 4, scale), "train", 12)
+    ref = CorrectedForecaster.fit(_Reference(sc, "calibrated", 4, scale), "train", 12)
+    np.testing.assert_allclose(fast.correction.beta, ref.correction.beta, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(fast.correction.samples, ref.correction.samples)
+    for t in (1250, 1300, 1400):
+        np.testing.assert_allclose(fast.values(t, 12), ref.values(t, 12), rtol=1e-12)

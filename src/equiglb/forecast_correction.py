@@ -24,6 +24,8 @@ file (:func:`~equiglb.forecast.load_forecasts`).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +74,29 @@ def observed_errors(fc: Forecaster, t: int, horizon: int, first: int) -> np.ndar
     return x
 
 
+def _calibrated_errors(fc: Forecaster, t: int, horizon: int, first: int) -> np.ndarray:
+    """:func:`observed_errors` of the calibrated model's own forecasts, read from its block of log errors: the
+    forecast of slot t issued at t - h is the truth of slot t times exp(e(t, h)), so x[h - 1] is e(t, h) where the
+    truth is not 0 (the same numbers to rounding; tests pin it to :func:`observed_errors`)."""
+    x = np.zeros((horizon, len(fc.names)))
+    known = min(horizon, t - first)
+    if known > 0:
+        b = t // fc._BLOCK
+        e = fc._block(b, known)[t - b * fc._BLOCK, 1:known + 1]
+        x[:known] = np.where(fc.truth[t] != 0.0, e, 0.0)
+    return x
+
+
+def error_reader(fc: Forecaster) -> Callable[[int, int, int], np.ndarray]:
+    """``observed_errors(fc, t, horizon, first)`` as a function of (t, horizon, first), chosen once per
+    forecaster: for the calibrated model's own forecasts (not a subclass's, not scale 0) the accelerator
+    :func:`_calibrated_errors` (one row of its error block instead of ``horizon`` issues), else the reference
+    :func:`observed_errors`."""
+    if type(fc).values is Forecaster.values and fc.model == "calibrated" and fc.scale > 0:
+        return functools.partial(_calibrated_errors, fc)
+    return functools.partial(observed_errors, fc)
+
+
 def fit_correction(forecaster: Forecaster, window: tuple[int, int], horizon: int = 24) -> Correction:
     """Fit the correction's coefficients on ``window`` = (first slot, slots) of ``forecaster``'s scenario:
     issue slots t and targets t + h inside the window, and observed errors from forecasts issued inside it
@@ -96,9 +121,10 @@ def fit_correction(forecaster: Forecaster, window: tuple[int, int], horizon: int
     sxx = np.zeros((horizon, len(SIGNALS)))
     n = np.zeros((horizon, len(SIGNALS)), dtype=np.int64)
     end = first + length                           # exclusive
+    observe = error_reader(forecaster)
     for t in range(first + 1, end - 1):
         H = min(horizon, end - 1 - t)               # targets t + 1 .. t + H inside the window
-        x = observed_errors(forecaster, t, H, first)
+        x = observe(t, H, first)
         f = forecaster.values(t, H)
         with np.errstate(divide="ignore", invalid="ignore"):
             r = f / forecaster.truth[t + 1:t + 1 + H]
@@ -133,6 +159,7 @@ class CorrectedForecaster(Forecaster):
         self.model = base.model
         self.seed, self.scale = base.seed, base.scale
         self._groups = _groups(base)
+        self._observe = error_reader(base)
         self._x_slot, self._x = -1, np.zeros((0, len(base.names)))
 
     @classmethod
@@ -161,7 +188,7 @@ class CorrectedForecaster(Forecaster):
         if H == 0:
             return v
         if self._x_slot != t:                      # every lead of the correction, once per issue slot
-            self._x_slot, self._x = t, observed_errors(self.base, t, self.correction.horizon, self.first)
+            self._x_slot, self._x = t, self._observe(t, self.correction.horizon, self.first)
         beta = self.correction.beta[:H][:, self._groups]
         v[:H] *= np.exp(-beta * self._x[:H])
         return v
