@@ -14,7 +14,7 @@ from test_mpc_solver import TIGHT, _reference_value, _run
 
 import equiglb
 from equiglb.control.mpc import AggregateConeSolver, CvxpyMPCSolver, DirectMPCSolver, make_mpc_solver
-from equiglb.control.socipm import ITERATION_LIMIT, OPTIMAL, soc_ipm
+from equiglb.control.socipm import ITERATION_LIMIT, OPTIMAL, REDUCED, soc_ipm
 from equiglb.ledger import evaluate
 
 
@@ -198,3 +198,47 @@ def test_mpc_policy_at_q2_uses_the_accelerator_and_matches_the_reference():
     assert evaluate(window, x, window.weights).objective_usd == pytest.approx(
         evaluate(window, ref, window.weights).objective_usd, rel=1e-6)
     assert not math.isnan(evaluate(window, x, window.weights).objective_usd)
+
+
+def test_soc_ipm_reports_numerical_trouble_instead_of_a_nan_optimum():
+    """A program with a nan in its costs is never reported solved: the residuals keep the nan (a plain max() would
+    drop it and let the nan iterate pass the stopping test)."""
+    P = _random_program(1)
+    c = P["c"].copy()
+    c[3] = np.nan
+    status, *_ = soc_ipm(c, P["b"], P["ub"], P["start"], P["index"], P["values"], P["n_lin"], P["cone_start"],
+                         np.ones(P["n_lin"], dtype=np.bool_), np.ones(P["m"], dtype=np.bool_), 1e-9, 100)
+    assert status not in (OPTIMAL, REDUCED)
+
+
+def test_cone_solver_never_returns_a_value_that_is_not_finite(monkeypatch):
+    """Whatever the method returns, a routing that is not finite is not used: the slot goes to the direct
+    program."""
+    import equiglb.control.mpc as mpc
+
+    scn = small_synthetic(1, 2.0)
+    window, w = scn.window(0, 3), scn.weights
+
+    def broken(*args):
+        return OPTIMAL, np.full(len(args[0]), np.nan), np.zeros(len(args[1])), 5
+
+    monkeypatch.setattr(mpc, "soc_ipm", broken)
+    solver = AggregateConeSolver(window, 3, w)
+    x = _run(window, w, solver, np.ones((window.T, 2 * window.N)))
+    assert np.isfinite(x).all() and solver.solvers_used == {"direct CLARABEL": window.T}
+
+
+def test_the_training_environment_at_q2_gives_finite_rewards():
+    """The default training id at q = 2 (MPC-24 in the loop, random multipliers, random starts): 1,300 steps of
+    finite rewards and observations (a nan optimum once reached the reward here)."""
+    import gymnasium as gym
+
+    env = gym.make("equiglb/EquitableGLB-residual-constant-v0", q=2)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(1300):
+        obs, r, term, trunc, _ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(np.float32))
+        assert np.isfinite(r) and np.isfinite(obs).all()
+        if term or trunc:
+            env.reset()
+    assert env.unwrapped.slot.solver.solvers_used.get("SOC_IPM", 0) > 1000

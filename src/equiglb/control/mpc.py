@@ -560,7 +560,8 @@ class AggregateConeSolver(_RegionClasses):
     penalty and z_c + z_w. Loads are scaled to the program's mean demand per slot and USD to the largest cost or
     coefficient per load unit, so that the solver's tolerances are relative. A slot without demand (past the
     window's end) and a site without capacity leave their columns out. A slot on which the method does not
-    converge is solved by :class:`DirectMPCSolver` (Clarabel), counted in ``solvers_used``.
+    converge (or returns a value that is not finite) is solved by :class:`DirectMPCSolver` (Clarabel), counted in
+    ``solvers_used``.
     """
 
     #: the interior-point method's relative tolerance (residuals and gap) and its iteration limit
@@ -664,7 +665,7 @@ class AggregateConeSolver(_RegionClasses):
                                    self.col_on, self.row_on, self.tol, self.max_iter)
         self.last_iterations = it
         self._last = (x, ub, load, data.demand)
-        if status in (SOC_OPTIMAL, SOC_REDUCED):
+        if status in (SOC_OPTIMAL, SOC_REDUCED) and np.isfinite(x).all():
             name = "SOC_IPM" if status == SOC_OPTIMAL else "SOC_IPM (reduced accuracy)"
             self.solvers_used[name] = self.solvers_used.get(name, 0) + 1
             return self._slot_routing(0)

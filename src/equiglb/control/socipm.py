@@ -107,13 +107,12 @@ def _wbar_mul(w: np.ndarray, v: np.ndarray, inverse: bool, out: np.ndarray) -> N
 
 
 @njit(cache=True, error_model="numpy")
-def _jordan_div(lam: np.ndarray, r: np.ndarray, out: np.ndarray) -> None:
-    """out with lam ∘ out = r (the Jordan product of the cone: (u·v, u₀ v₁ + v₀ u₁))."""
+def _jordan_div(lam: np.ndarray, r: np.ndarray, det: float, out: np.ndarray) -> None:
+    """out with lam ∘ out = r (the Jordan product of the cone: (u·v, u₀ v₁ + v₀ u₁)); ``det`` = λ₀² - |λ₁|², given
+    as γ(x) γ(z) (the same in exact arithmetic, without the cancellation near the cone's boundary)."""
     n = len(lam)
-    det = lam[0] * lam[0]
     dot = 0.0
     for k in range(1, n):
-        det -= lam[k] * lam[k]
         dot += lam[k] * r[k]
     out[0] = (lam[0] * r[0] - dot) / det
     for k in range(1, n):
@@ -193,7 +192,7 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
         if j >= n_lin or col_on[j]:
             cnorm = max(cnorm, abs(c[j]))
     # per cone: θ², w̄ and λ = W z, stacked like the columns
-    th2 = np.zeros(nk)
+    th2, ldet = np.zeros(nk), np.zeros(nk)
     wb = np.zeros(n)
     lam = np.zeros(n)
     theta = np.zeros(n_lin)
@@ -231,19 +230,23 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
         for i in range(m):
             if row_on[i]:
                 dobj += b[i] * y[i]
+        # the largest residual, nan kept (a comparison with nan is false: max() would drop it)
         pres, dres = 0.0, 0.0
         for i in range(m):
-            pres = max(pres, abs(rp[i]))
+            if not abs(rp[i]) <= pres:
+                pres = abs(rp[i])
         for j in range(n):
-            dres = max(dres, abs(rd[j]))
+            if not abs(rd[j]) <= dres:
+                dres = abs(rd[j])
         mu = compl / nu
-        err = max(pres / (1.0 + bnorm), dres / (1.0 + cnorm), compl / (1.0 + abs(pobj)),
-                  abs(pobj - dobj) / (1.0 + abs(pobj)))
-        if not err < best_err:                           # nan included: numerical trouble
-            if not math.isfinite(err):
-                status = NUMERICAL
-                break
-        else:
+        err = pres / (1.0 + bnorm)
+        for e in (dres / (1.0 + cnorm), compl / (1.0 + abs(pobj)), abs(pobj - dobj) / (1.0 + abs(pobj))):
+            if not e <= err:
+                err = e
+        if not math.isfinite(err) or not math.isfinite(dobj):   # nan or inf anywhere: numerical trouble
+            status = NUMERICAL
+            break
+        if err < best_err:
             best_err = err
             best_x[:] = x
             best_y[:] = y
@@ -264,6 +267,7 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
                 trouble = True
                 break
             th2[k] = gx / gz
+            ldet[k] = gx * gz                                # det(λ) = det(W z) = θ² γ(z)²
             xz = 0.0
             for p in range(a0, a1):
                 xz += x[p] * z[p] / (gx * gz)
@@ -336,7 +340,7 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
                     g[a0] = -ll + sigma_mu - uv                                # r_c = -λ∘λ + σμe - u∘w
                     for p in range(a0 + 1, a1):
                         g[p] = -2.0 * lam[a0] * lam[p] - (tmp[a0] * tmp2[p] + tmp2[a0] * tmp[p])
-                    _jordan_div(lam[a0:a1], g[a0:a1], rc[a0:a1])              # q = λ ⊘ r_c
+                    _jordan_div(lam[a0:a1], g[a0:a1], ldet[k], rc[a0:a1])     # q = λ ⊘ r_c
             # g = the part of dx that does not depend on dy
             for j in range(n_lin):
                 if col_on[j]:
