@@ -234,17 +234,32 @@ class _RegionClasses:
     site_of: np.ndarray
     cls_of: np.ndarray
 
+    @staticmethod
+    def _one_model(scenario: Scenario, weights: Weights) -> bool:
+        """The structure both aggregated solvers need: one model, no social or latency term, every region
+        reaching a site."""
+        social = scenario.social_in_force(weights)
+        latency = bool(weights.mu_latency) and scenario.latency is not None
+        return (scenario.K == 1 and not social and not latency
+                and bool(scenario.allowed[:, :, 0].any(axis=0).all()))
+
+    @staticmethod
+    def _class_reach(sc: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
+        """The region classes (regions with the same mask column, in order of first region) and the sites each
+        reaches, (N, G)."""
+        classes = _classes(sc, latency=False)
+        return classes, np.stack([sc.allowed[:, members[0], 0] for members in classes], axis=1)
+
     def _set_classes(self, sc: Scenario) -> np.ndarray:
         """Set the classes and the allowed (site, class) pairs p (``site_of``, ``cls_of``); returns the mask of the
         classes (N, G)."""
         self.N, self.J = sc.N, sc.J
         #: the region classes (regions with the same mask column), in order of first region
-        self.classes = _classes(sc, latency=False)
+        self.classes, reach = self._class_reach(sc)
         self.G = len(self.classes)
         self.class_of = np.empty(sc.J, dtype=np.int64)
         for g, members in enumerate(self.classes):
             self.class_of[members] = g
-        reach = np.stack([sc.allowed[:, members[0], 0] for members in self.classes], axis=1)   # (N, G)
         self.site_of, self.cls_of = np.nonzero(reach)                      # the allowed (site, class) pairs p
         self.P = len(self.site_of)
         return reach
@@ -311,10 +326,7 @@ class AggregateLPSolver(_RegionClasses):
     @staticmethod
     def applies(scenario: Scenario, weights: Weights) -> bool:
         """Whether the accelerator covers this structure and these weights."""
-        social = scenario.social_in_force(weights)
-        latency = bool(weights.mu_latency) and scenario.latency is not None
-        return (scenario.K == 1 and not social and not latency and weights.q in (1.0, math.inf)
-                and bool(scenario.allowed[:, :, 0].any(axis=0).all()))
+        return weights.q in (1.0, math.inf) and _RegionClasses._one_model(scenario, weights)
 
     def __init__(self, scenario: Scenario, H: int, weights: Weights):
         self.H, self.weights = H, weights
@@ -571,16 +583,9 @@ class AggregateConeSolver(_RegionClasses):
     @staticmethod
     def applies(scenario: Scenario, weights: Weights) -> bool:
         """Whether the accelerator covers this structure and these weights."""
-        if weights.q != 2.0 or scenario.K != 1 or scenario.social_in_force(weights):
+        if weights.q != 2.0 or not _RegionClasses._one_model(scenario, weights):
             return False
-        if bool(weights.mu_latency) and scenario.latency is not None:
-            return False
-        reach = scenario.allowed[:, :, 0]
-        if not reach.any(axis=0).all():
-            return False
-        classes = _classes(scenario, latency=False)
-        by_class = np.stack([reach[:, members[0]] for members in classes], axis=1)
-        return bool((by_class.sum(axis=1) <= 1).all())
+        return bool((_RegionClasses._class_reach(scenario)[1].sum(axis=1) <= 1).all())    # no site shared
 
     def __init__(self, scenario: Scenario, H: int, weights: Weights):
         self.H, self.weights = H, weights
@@ -588,24 +593,18 @@ class AggregateConeSolver(_RegionClasses):
         self._set_classes(scenario)
         N, G, P = self.N, self.G, self.P
         nx, nu = H * P, H * G
-        self.c_u, self.c_cone = nx, nx + nu
         self.n_lin = nx + nu
         n = self.n_lin + 2 * (N + 1)
-        self.r_c, self.r_w = H * G, H * G + N                                  # the link rows
-        m = H * G + 2 * N
+        r_c, r_w = nu, nu + N                                                   # the link rows
         t_of, p_of = np.divmod(np.arange(nx), P)
         self._t_x, self._i_x = t_of, self.site_of[p_of]
-        cols, rows = [], []
-        for k in range(nx):                                                     # x: demand, carbon, water rows
-            cols += [k, k, k]
-            rows += [t_of[k] * G + self.cls_of[p_of[k]], self.r_c + self._i_x[k], self.r_w + self._i_x[k]]
-        cols += list(range(nx, nx + nu))
-        rows += list(range(nu))
-        for r0 in (self.r_c, self.r_w):                                         # y: +1 in its link row
-            first = nx + nu + (0 if r0 == self.r_c else N + 1)
-            cols += list(range(first + 1, first + N + 1))
-            rows += list(range(r0, r0 + N))
-        col, row = np.array(cols), np.array(rows)
+        self._x_row = t_of * G + self.cls_of[p_of]                              # each x column's demand row
+        y_c, y_w = self.n_lin + 1 + np.arange(N), self.n_lin + N + 2 + np.arange(N)   # the cones' tails
+        # x: its demand, carbon and water rows (three entries a column, in this order); u: its demand row; y: +1
+        # in its link row
+        col = np.concatenate([np.repeat(np.arange(nx), 3), np.arange(nx, nx + nu), y_c, y_w])
+        row = np.concatenate([np.stack([self._x_row, r_c + self._i_x, r_w + self._i_x], axis=1).ravel(),
+                              np.arange(nu), r_c + np.arange(N), r_w + np.arange(N)])
         order = np.lexsort((row, col))
         self.index = row[order].astype(np.int64)
         self.start = np.concatenate([[0], np.cumsum(np.bincount(col, minlength=n))]).astype(np.int64)
@@ -614,9 +613,9 @@ class AggregateConeSolver(_RegionClasses):
         at[order] = np.arange(len(order))
         self._carbon_at, self._water_at = at[1:3 * nx:3], at[2:3 * nx:3]      # the x columns' link entries
         self.cone_start = np.array([nx + nu, nx + nu + N + 1, n], dtype=np.int64)
-        self.m, self.n = m, n
+        self.n = n
         self.col_on = np.ones(self.n_lin, dtype=np.bool_)
-        self.row_on = np.ones(m, dtype=np.bool_)
+        self.row_on = np.ones(nu + 2 * N, dtype=np.bool_)
         self.solvers_used: dict[str, int] = {}
         #: interior-point iterations of the last slot's solve
         self.last_iterations = 0
@@ -659,17 +658,17 @@ class AggregateConeSolver(_RegionClasses):
         ub[:nx] = (data.capacity / e)[ix] * load
         slot_on = (demand > 0).ravel()                                         # per demand row t G + g
         self.row_on[:nu] = slot_on
-        self.col_on[:nx] = slot_on[tx * G + self.cls_of[np.arange(nx) % P]] & (ub[:nx] > 0)
+        self.col_on[:nx] = slot_on[self._x_row] & (ub[:nx] > 0)
         self.col_on[nx:] = slot_on
         status, x, _, it = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start,
                                    self.col_on, self.row_on, self.tol, self.max_iter)
         self.last_iterations = it
-        self._last = (x, ub, load, data.demand)
-        if status in (SOC_OPTIMAL, SOC_REDUCED) and np.isfinite(x).all():
+        solved = status in (SOC_OPTIMAL, SOC_REDUCED) and bool(np.isfinite(x).all())
+        self._last = (x, ub, load, data.demand) if solved else None
+        if solved:
             name = "SOC_IPM" if status == SOC_OPTIMAL else "SOC_IPM (reduced accuracy)"
             self.solvers_used[name] = self.solvers_used.get(name, 0) + 1
             return self._slot_routing(0)
-        self._last = None
         if self._fallback is None:
             self._fallback = DirectMPCSolver(scenario, H, self.weights)
         routing = self._fallback.first_slot(scenario, data, t)
