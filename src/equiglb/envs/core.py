@@ -234,8 +234,7 @@ class EnvConfig:
                                   f"mpc_residual_observation='full'")
         check_equity_magnitude(scn, weights, mode_options.max_factor if mode_options is not None else 1.0)
         if f.forecast_correction is not None:
-            f.mode_options = mode_options
-            user = corrected_forecaster(scn, f, split, _correction_horizon(f))
+            user = corrected_forecaster(scn, f, split, longest_lead(forecast_horizon, mode_options))
         return cls(scenario=scn, weights=weights, split=split, split_start=start, split_length=length,
                    episode_length=episode_length, random_start=random_start, action_mode=action_mode,
                    forecast_horizon=forecast_horizon, forecast_noise=forecast_noise, forecast_model=f.forecast_model,
@@ -275,7 +274,7 @@ class EnvConfig:
             model = f"calibrated x{self.forecast_scale:g}"
         elif model == "noise":
             model = f"noise {self.forecast_noise:g}"
-        corr = getattr(self, "forecast_correction", None)
+        corr = self.forecast_correction
         if corr is not None and not isinstance(getattr(self, "user_forecaster", None), CorrectedForecaster):
             model = f"{model}, corrected (fit on {corr})"   # as CorrectedForecaster.label, without the scenario
         return information_label(model, ", ".join(parts))
@@ -470,8 +469,7 @@ class Observer:
         #: bound of the error features: the largest scaled forecast and truth apart
         self.error_bound = self.forecast_clip + 1.0
         if self.error_dim and forecaster is not None:
-            mpc_h = getattr(cfg.mode_options, "mpc_horizon", 1)
-            lead = max(1, self.horizon, mpc_h - 1)
+            lead = longest_lead(self.horizon, cfg.mode_options)
             ts = np.arange(cfg.split_start, cfg.split_start + cfg.split_length)
             feats = recent_forecast_errors(forecaster, ts, lead, self._signal_scales, (N, N, N, J))
             self.error_bound = max(self.error_bound, float(np.abs(feats).max(initial=0.0)))
@@ -616,7 +614,8 @@ def agent_base(options: Mapping[str, Any], scenario: Scenario | None = None,
         if scenario is None or split is None:
             raise OptionError(f"forecast_correction={cfg.forecast_correction!r}: the agent's planner row needs the "
                               f"scenario and split it is evaluated on")
-        cfg.user_forecaster = corrected_forecaster(scenario, cfg, split, _correction_horizon(cfg))
+        cfg.user_forecaster = corrected_forecaster(scenario, cfg, split,
+                                                   longest_lead(cfg.forecast_horizon, cfg.mode_options))
     if cfg.action_mode == "mpc_residual":
         model = cfg.forecast_model
         shown = {"perfect": "perfect (oracle)", "noise": f"noise {cfg.forecast_noise:g}"}.get(model, model)
@@ -731,11 +730,11 @@ def corrected_forecaster(scn: Scenario, settings: Any, split: str, horizon: int)
     return CorrectedForecaster(env_base, correction, name)
 
 
-def _correction_horizon(settings: Any) -> int:
-    """The longest lead the environment's forecasts are read at: the observation's, the MPC's (its horizon - 1)."""
-    mode = settings.mode_options
-    mpc_h = mode.mpc_horizon if isinstance(mode, MPCResidualOptions) else 1
-    return max(1, settings.forecast_horizon, mpc_h - 1)
+def longest_lead(forecast_horizon: int, mode_options: Any) -> int:
+    """The longest lead (hours) at which an environment reads its forecasts: the observation's, the MPC's (its
+    horizon - 1), at least 1 (the recent errors' longest lead, the forecast correction's horizon)."""
+    mpc_h = mode_options.mpc_horizon if isinstance(mode_options, MPCResidualOptions) else 1
+    return max(1, forecast_horizon, mpc_h - 1)
 
 
 def _agent_settings(options: Mapping[str, Any]) -> _ForecastSettings:
