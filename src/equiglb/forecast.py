@@ -373,6 +373,12 @@ class Forecaster:
             out[sel] = blk[s[sel] - b * B, (s - t)[sel]]
         return out
 
+    def target_log_errors(self, s: int, horizon: int) -> np.ndarray:
+        """The calibrated log errors e(s, h), h = 1..horizon, of the forecasts of target slot ``s`` issued at
+        s - h (horizon, series): one row of the error block, the errors :meth:`log_errors` gives issue by issue."""
+        b = s // self._BLOCK
+        return self._block(b, horizon)[s - b * self._BLOCK, 1:horizon + 1].copy()
+
     # ----------------------------------------------------------------------------------- issuing
     def _check(self, t: int, horizon: int) -> tuple[int, int]:
         t = as_int("issue slot t", t, self.first, self.last, unit="slots")

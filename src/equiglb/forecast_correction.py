@@ -81,9 +81,7 @@ def _calibrated_errors(fc: Forecaster, t: int, horizon: int, first: int) -> np.n
     x = np.zeros((horizon, len(fc.names)))
     known = min(horizon, t - first)
     if known > 0:
-        b = t // fc._BLOCK
-        e = fc._block(b, known)[t - b * fc._BLOCK, 1:known + 1]
-        x[:known] = np.where(fc.truth[t] != 0.0, e, 0.0)
+        x[:known] = np.where(fc.truth[t] != 0.0, fc.target_log_errors(t, known), 0.0)
     return x
 
 
