@@ -119,41 +119,65 @@ def _jordan_div(lam: np.ndarray, r: np.ndarray, det: float, out: np.ndarray) -> 
         out[k] = (r[k] - out[0] * lam[k]) / lam[0]
 
 
+@njit(cache=True, error_model="numpy")
+def _envelope(m: int, start: np.ndarray, index: np.ndarray, cone_start: np.ndarray) -> np.ndarray:
+    """first[i]: the first column of row i of the lower triangle of A Θ Aᵀ that can be nonzero (the rows of a
+    column meet, and any two rows of one cone's columns); the Cholesky factor keeps to this envelope (no fill left
+    of it), so :func:`_cholesky` and :func:`_chol_solve` skip the zeros before it (MPC's demand rows: all of them)."""
+    first = np.arange(m)
+    n_lin = cone_start[0]
+    for j in range(n_lin):
+        lo = m
+        for p in range(start[j], start[j + 1]):
+            lo = min(lo, index[p])
+        for p in range(start[j], start[j + 1]):
+            first[index[p]] = min(first[index[p]], lo)
+    for k in range(len(cone_start) - 1):
+        lo = m
+        for p in range(start[cone_start[k]], start[cone_start[k + 1]]):
+            lo = min(lo, index[p])
+        for p in range(start[cone_start[k]], start[cone_start[k + 1]]):
+            first[index[p]] = min(first[index[p]], lo)
+    return first
+
+
 @njit(cache=True, error_model="numpy", fastmath=_REASSOC)
-def _cholesky(M: np.ndarray) -> bool:
-    """M's lower Cholesky factor in place; False when a pivot is not positive."""
+def _cholesky(M: np.ndarray, first: np.ndarray) -> bool:
+    """The lower Cholesky factor of M (its lower triangle read, zero left of ``first``) in place; False when a
+    pivot is not positive."""
     m = M.shape[0]
     for j in range(m):
         d = M[j, j]
-        for k in range(j):
+        for k in range(first[j], j):
             d -= M[j, k] * M[j, k]
         if not d > 0.0:
             return False
         d = math.sqrt(d)
         M[j, j] = d
         for i in range(j + 1, m):
+            if first[i] > j:
+                continue
             s = M[i, j]
-            for k in range(j):
+            for k in range(max(first[i], first[j]), j):
                 s -= M[i, k] * M[j, k]
             M[i, j] = s / d
     return True
 
 
 @njit(cache=True, error_model="numpy", fastmath=_REASSOC)
-def _chol_solve(L: np.ndarray, r: np.ndarray) -> np.ndarray:
+def _chol_solve(L: np.ndarray, first: np.ndarray, y: np.ndarray) -> None:
+    """y <- (L Lᵀ)⁻¹ y in place (L from :func:`_cholesky`), both sweeps along L's rows."""
     m = L.shape[0]
-    y = r.copy()
     for i in range(m):
         s = y[i]
-        for k in range(i):
+        for k in range(first[i], i):
             s -= L[i, k] * y[k]
         y[i] = s / L[i, i]
     for i in range(m - 1, -1, -1):
-        s = y[i]
-        for k in range(i + 1, m):
-            s -= L[k, i] * y[k]
-        y[i] = s / L[i, i]
-    return y
+        y[i] /= L[i, i]
+        yi = y[i]
+        for k in range(first[i], i):
+            y[k] -= L[i, k] * yi
 
 
 @njit(cache=True, error_model="numpy")
@@ -197,6 +221,7 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
     lam = np.zeros(n)
     theta = np.zeros(n_lin)
     M = np.zeros((m, m))
+    first = _envelope(m, start, index, cone_start)
     rp, rd = np.zeros(m), np.zeros(n)
     tmp, tmp2 = np.zeros(n), np.zeros(n)
     dxa, dza, dva = np.zeros(n), np.zeros(n), np.zeros(n_lin)
@@ -288,8 +313,10 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
             if not col_on[j]:
                 continue
             for p in range(start[j], start[j + 1]):
+                tv = theta[j] * values[p]
                 for q in range(start[j], start[j + 1]):
-                    M[index[p], index[q]] += values[p] * theta[j] * values[q]
+                    if index[q] <= index[p]:
+                        M[index[p], index[q]] += tv * values[q]
         for k in range(nk):
             a0, a1 = cone_start[k], cone_start[k + 1]
             for j1 in range(a0, a1):
@@ -298,18 +325,19 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
                         sgn = 0.0 if j1 != j2 else (1.0 if j1 == a0 else -1.0)
                         w2 = th2[k] * (2.0 * wb[j1] * wb[j2] - sgn)
                         for q in range(start[j2], start[j2 + 1]):
-                            M[index[p], index[q]] += values[p] * w2 * values[q]
+                            if index[q] <= index[p]:
+                                M[index[p], index[q]] += values[p] * w2 * values[q]
         for i in range(m):
             if not row_on[i]:
-                M[i, :] = 0.0
-                M[:, i] = 0.0
+                M[i, :i] = 0.0
+                M[i + 1:, i] = 0.0
                 M[i, i] = 1.0
         diag_max = 0.0
         for i in range(m):
             diag_max = max(diag_max, M[i, i])
         for i in range(m):
             M[i, i] += 1e-14 * diag_max
-        if not _cholesky(M):
+        if not _cholesky(M, first):
             status = NUMERICAL
             break
         # predictor (affine) then corrector, on the same factor
@@ -367,7 +395,8 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
             for i in range(m):
                 if not row_on[i]:
                     rhs[i] = 0.0
-            dy = _chol_solve(M, rhs)
+            dy = rhs
+            _chol_solve(M, first, dy)
             rounds = REFINE if rnd == 1 else 0              # the predictor only sets the centring: unrefined
             for ref in range(rounds + 1):
                 # dx = Θ Aᵀ dy + g; then (refinement) dy corrected by the rows dx misses: A dx = rp
@@ -395,7 +424,8 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
                 for i in range(m):
                     if not row_on[i]:
                         res[i] = 0.0
-                dy += _chol_solve(M, res)
+                _chol_solve(M, first, res)
+                dy += res
             for j in range(n_lin):
                 if not col_on[j]:
                     dz[j] = 0.0
