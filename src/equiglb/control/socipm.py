@@ -220,6 +220,7 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
     wb = np.zeros(n)
     lam = np.zeros(n)
     theta = np.zeros(n_lin)
+    ix, iz, is_, iv = np.zeros(n_lin), np.zeros(n_lin), np.zeros(n_lin), np.zeros(n_lin)
     M = np.zeros((m, m))
     first = _envelope(m, start, index, cone_start)
     rp, rd = np.zeros(m), np.zeros(n)
@@ -279,11 +280,15 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
             return OPTIMAL, x, y, it
         # scaling
         trouble = False
+        # the reciprocals of the linear columns' x, z, s, v (0 where a column is off or unbounded), so that the
+        # directions and the step need no division
         for j in range(n_lin):
             if col_on[j]:
-                d = z[j] / x[j]
+                ix[j], iz[j] = 1.0 / x[j], 1.0 / z[j]
+                d = z[j] * ix[j]
                 if bounded[j]:
-                    d += v[j] / s[j]
+                    is_[j], iv[j] = 1.0 / s[j], 1.0 / v[j]
+                    d += v[j] * is_[j]
                 theta[j] = 1.0 / d
         for k in range(nk):
             a0, a1 = cone_start[k], cone_start[k + 1]
@@ -372,10 +377,7 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
             # g = the part of dx that does not depend on dy
             for j in range(n_lin):
                 if col_on[j]:
-                    gj = -rd[j] + rxz[j] / x[j]
-                    if bounded[j]:
-                        gj -= rsv[j] / s[j]
-                    g[j] = theta[j] * gj
+                    g[j] = theta[j] * (-rd[j] + rxz[j] * ix[j] - rsv[j] * is_[j])
             for k in range(nk):
                 a0, a1 = cone_start[k], cone_start[k + 1]
                 th = math.sqrt(th2[k])
@@ -427,29 +429,19 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
                 _chol_solve(M, first, res)
                 dy += res
             for j in range(n_lin):
-                if not col_on[j]:
-                    dz[j] = 0.0
-                    dv[j] = 0.0
-                    continue
-                dz[j] = (rxz[j] - z[j] * dx[j]) / x[j]
-                dv[j] = (rsv[j] + v[j] * dx[j]) / s[j] if bounded[j] else 0.0
+                dz[j] = (rxz[j] - z[j] * dx[j]) * ix[j]
+                dv[j] = (rsv[j] + v[j] * dx[j]) * is_[j]
             for k in range(nk):
                 for p in range(cone_start[k], cone_start[k + 1]):
                     dz[p] = rd[p] - tmp2[p]                  # = W⁻¹ (q - W⁻¹ dx), the dual rows exactly
             # the largest step inside the cones and bounds
-            alpha = np.inf
+            # of the linear columns: 1 / the largest relative decrease of x, z, s, v (a nan in the direction is met
+            # in x at the next iteration's residuals)
+            worst = 0.0
             for j in range(n_lin):
-                if not col_on[j]:
-                    continue
-                if dx[j] < 0:
-                    alpha = min(alpha, -x[j] / dx[j])
-                if dz[j] < 0:
-                    alpha = min(alpha, -z[j] / dz[j])
-                if bounded[j]:
-                    if dx[j] > 0:
-                        alpha = min(alpha, s[j] / dx[j])
-                    if dv[j] < 0:
-                        alpha = min(alpha, -v[j] / dv[j])
+                r = max(max(-dx[j] * ix[j], -dz[j] * iz[j]), max(dx[j] * is_[j], -dv[j] * iv[j]))
+                worst = max(worst, r)
+            alpha = 1.0 / worst if worst != 0.0 else np.inf
             for k in range(nk):
                 a0, a1 = cone_start[k], cone_start[k + 1]
                 alpha = min(alpha, _cone_step(x, dx, a0, a1), _cone_step(z, dz, a0, a1))
