@@ -29,12 +29,14 @@ as met or missed); the ``synthetic-multimodel`` scenario (K = 3, social term, q 
 (``--world-dir``), ``world`` (15 x 15 x 3, social term, q = inf) at H = 24, where it is
 :class:`~equiglb.control.mpc.DirectMPCSolver` (the program to HiGHS or Clarabel without cvxpy); each beside the
 cvxpy program (``solver=`` CLARABEL or HIGHS) and online eGLB on the same window in the same run; for LPs also
-warm-started (``warm ms``).
+warm-started (``warm ms``), and so at q = 2 on the cone accelerator (each slot from the previous slot's kept
+interior-point iterate); the goals take the faster of cold and warm, as for the LP.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -129,12 +131,14 @@ def _structure_rows(hours: int, world_dir: str, eglb_dir: str) -> bool:
             name = type(direct._solver).__name__
             ref_ms, j_ref = per_slot_ms(MPCPolicy(horizon=h, forecast_model="perfect",
                                                   solver="CLARABEL" if cone else "HIGHS"), window)
-            warm = f"{'-':>8}" if cone else \
-                f"{per_slot_ms(MPCPolicy(horizon=h, forecast_model='perfect', warm_start=True), window)[0]:>8.2f}"
+            accelerated = isinstance(direct._solver, AggregateConeSolver)
+            # warm starts: the LPs' bases, the cone accelerator's kept iterate (DirectMPCSolver's cones have none)
+            warm_ms, j_warm = per_slot_ms(MPCPolicy(horizon=h, forecast_model="perfect", warm_start=True), window) \
+                if accelerated or not cone else (math.nan, j_fast)
+            warm = f"{'-':>8}" if math.isnan(warm_ms) else f"{warm_ms:>8.2f}"
             # runs, not one program: where several routings are optimal (K = 3, q = inf) or the solvers stop
             # within their tolerances (cones), the two runs' later programs differ (tests pin each program)
-            rel = abs(j_fast - j_ref) / abs(j_ref)
-            accelerated = isinstance(direct._solver, AggregateConeSolver)
+            rel = max(abs(j_fast - j_ref), abs(j_warm - j_ref)) / abs(j_ref)
             clarabel = direct_ms(window, h) if accelerated else None
             print(f"{label:<14} {f'{window.N}x{window.J}x{window.K}':>9} {w.q:>4g} {h:>3} {name:>19} "
                   f"{fast_ms:>10.2f} {ref_ms:>9.2f} {ref_ms / fast_ms:>8.1f}x {egl_ms:>8.3f} "
@@ -143,8 +147,10 @@ def _structure_rows(hours: int, world_dir: str, eglb_dir: str) -> bool:
             if accelerated:
                 assert clarabel is not None
                 ok &= rel <= 1e-6
-                goal = (f"; goal <= 0.3 ms per slot at H = 24: {'met' if fast_ms <= 0.3 else 'MISSED'} ({fast_ms:.3f} "
-                        f"ms, {fast_ms / egl_ms:.1f}x online eGLB's {egl_ms:.3f} ms in this run)") if h == 24 else ""
+                best = min(fast_ms, warm_ms)
+                how = "warm" if warm_ms < fast_ms else "cold"
+                goal = (f"; goal <= 0.3 ms per slot at H = 24: {'met' if best <= 0.3 else 'MISSED'} ({best:.3f} ms, "
+                        f"{how}; {best / egl_ms:.1f}x online eGLB's {egl_ms:.3f} ms in this run)") if h == 24 else ""
                 print(f"    {label}, H = {h}: {direct.solvers_used}; {clarabel / fast_ms:.1f}x faster than Clarabel's "
                       f"direct program{goal}")
     return ok

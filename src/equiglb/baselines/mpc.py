@@ -8,6 +8,7 @@ import numpy as np
 from equiglb.baselines.policy import OnlinePolicy
 from equiglb.control.mpc import (
     MAX_HORIZON_H,
+    AggregateConeSolver,
     AggregateLPSolver,
     DirectMPCSolver,
     MPCCore,
@@ -114,6 +115,9 @@ class MPCPolicy(OnlinePolicy):
         if isinstance(self._solver, (AggregateLPSolver, DirectMPCSolver)):
             self._solver.warm_start = self.warm_start
             self._solver._basis = None
+        elif isinstance(self._solver, AggregateConeSolver):
+            self._solver.warm_start = self.warm_start
+            self._solver._kept = None
         forecaster, offset = None, 0
         if self.user_forecaster is not None:
             forecaster = self.user_forecaster

@@ -135,6 +135,15 @@ class CvxpyMPCSolver:
 
 
 
+def _shift_slots(values: np.ndarray, blocks: list[tuple[int, int]], H: int) -> np.ndarray:
+    """A copy of ``values`` with each slot-major block (first index, entries per slot; H slots) moved one slot
+    ahead: its slot 0 dropped and its last slot repeated. The other entries are kept."""
+    out = values.copy()
+    for first, width in blocks:
+        out[first:first + (H - 1) * width] = values[first + width:first + H * width]
+    return out
+
+
 def _shift_statuses(status: np.ndarray, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
                     H: int, n_row: int, basic: int, lower: int) -> np.ndarray | None:
     """The previous slot's optimal basis moved one slot ahead: a warm start for the next program.
@@ -144,11 +153,8 @@ def _shift_statuses(status: np.ndarray, col_blocks: list[tuple[int, int]], row_b
     among the columns and among the rows. Each block's slot 0 is dropped and its last slot repeated; other
     entries keep their status. The count of basic entries is restored on the last slot's columns (a basic one
     made ``lower``, a nonbasic one made ``basic``); None when that fails (a cold start then)."""
-    st, n_col = status.copy(), len(status) - n_row
-    for first, width in col_blocks + [(n_col + f, w) for f, w in row_blocks]:
-        block = st[first:first + H * width].copy()
-        st[first:first + (H - 1) * width] = block[width:]
-        st[first + (H - 1) * width:first + H * width] = block[-width:]
+    n_col = len(status) - n_row
+    st = _shift_slots(status, col_blocks + [(n_col + f, w) for f, w in row_blocks], H)
     n_basic = int(np.count_nonzero(st == basic))
     for first, width in col_blocks:
         for c in range(first + (H - 1) * width, first + H * width):
@@ -559,6 +565,10 @@ class AggregateLPSolver(_RegionClasses):
         return _shift_statuses(self._status, self.col_blocks, self.row_blocks, self.H, self.n_row, BASIC, AT_LOWER)
 
 
+#: soc_ipm's empty starting point: a cold start
+_COLD = np.zeros(0)
+
+
 class AggregateConeSolver(_RegionClasses):
     """Accelerator of :class:`CvxpyMPCSolver` at q = 2 where :meth:`applies` (one model, no social or latency term,
     every region reaching a site and no site reached by two region classes: a full mask is one class): the program
@@ -579,6 +589,9 @@ class AggregateConeSolver(_RegionClasses):
     #: the interior-point method's relative tolerance (residuals and gap) and its iteration limit
     tol = 1e-9
     max_iter = 100
+    #: a warm start's point: the iterate of the previous slot's solve whose complementarity per pair first fell
+    #: to this (scaled units), moved one slot ahead
+    keep_mu = 1e-3
 
     @staticmethod
     def applies(scenario: Scenario, weights: Weights) -> bool:
@@ -621,6 +634,15 @@ class AggregateConeSolver(_RegionClasses):
         self.last_iterations = 0
         self._fallback: DirectMPCSolver | None = None
         self._last: tuple[np.ndarray, np.ndarray, float, np.ndarray] | None = None
+        #: warm start (opt-in, ``MPCPolicy(warm_start=True)``): each slot's method starts from the previous slot's
+        #: kept iterate moved one slot ahead (:func:`soc_ipm`'s ``kept``; fewer iterations, the same optimum to
+        #: the tolerance). Off by default, for the reason :class:`AggregateLPSolver` gives
+        self.warm_start = False
+        self._kept: np.ndarray | None = None
+        self._last_t = -2                                                       # the slot of the previous solve
+        n2, nl = 2 * n, self.n_lin
+        self._kept_blocks = [(0, P), (nx, G), (n, P), (n + nx, G), (n2, P), (n2 + nx, G), (n2 + nl, P),
+                             (n2 + nl + nx, G), (n2 + 2 * nl, G)]        # x, z, s, v: the x and u blocks; y: demand
 
     def window_schedule(self) -> np.ndarray:
         """The last program's whole schedule (H, N, J, 1), in the program's units as :meth:`first_slot`'s slot 0
@@ -660,9 +682,18 @@ class AggregateConeSolver(_RegionClasses):
         self.row_on[:nu] = slot_on
         self.col_on[:nx] = slot_on[self._x_row] & (ub[:nx] > 0)
         self.col_on[nx:] = slot_on
-        status, x, _, it = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start,
-                                   self.col_on, self.row_on, self.tol, self.max_iter)
+        warm = self.warm_start and self._kept is not None and t == self._last_t + 1
+        start = _shift_slots(self._kept, self._kept_blocks, H) if warm and self._kept is not None else _COLD
+        status, x, _, it, kept = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start,
+                                         self.col_on, self.row_on, self.tol, self.max_iter, start, self.keep_mu)
+        if warm and status not in (SOC_OPTIMAL, SOC_REDUCED):                  # the warm start failed: cold
+            status, x, _, it2, kept = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin,
+                                              self.cone_start, self.col_on, self.row_on, self.tol, self.max_iter,
+                                              _COLD, self.keep_mu)
+            it += it2
         self.last_iterations = it
+        self._last_t = t
+        self._kept = kept if self.warm_start and len(kept) else None
         solved = status in (SOC_OPTIMAL, SOC_REDUCED) and bool(np.isfinite(x).all())
         self._last = (x, ub, load, data.demand) if solved else None
         if solved:

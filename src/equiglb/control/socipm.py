@@ -40,7 +40,8 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["soc_ipm", "OPTIMAL", "REDUCED", "ITERATION_LIMIT", "NUMERICAL", "STEP", "REFINE", "REDUCED_FACTOR"]
+__all__ = ["soc_ipm", "OPTIMAL", "REDUCED", "ITERATION_LIMIT", "NUMERICAL", "STEP", "REFINE", "REFINE_BELOW",
+           "REDUCED_FACTOR", "WARM_MARGIN"]
 
 #: statuses returned by :func:`soc_ipm`: converged to ``tol``; stopped (numerical trouble or the iteration limit) at
 #: an iterate within ``REDUCED`` x ``tol``, which it returns; the iteration limit; numerical trouble
@@ -49,8 +50,12 @@ OPTIMAL, REDUCED, ITERATION_LIMIT, NUMERICAL = 0, 1, 2, 3
 REDUCED_FACTOR = 100.0
 #: fraction of the step to the boundary of the cones (and of the bounds) taken
 STEP = 0.99
-#: rounds of iterative refinement of each Newton direction (on the primal rows A dx = r_p)
+#: rounds of iterative refinement of each corrector direction (on the primal rows A dx = r_p), once the iterate's
+#: error is below :data:`REFINE_BELOW` (earlier, refinement changes nothing that matters: the same iterations)
 REFINE = 1
+REFINE_BELOW = 1e-5
+#: a warm start's least distance of x, z, v (and x below its bound) from the boundary, in the program's scaled units
+WARM_MARGIN = 1e-2
 #: the linear algebra's loops may reassociate sums (vectorized), nothing else of fastmath (nan and inf kept)
 _REASSOC = {"reassoc", "contract"}
 
@@ -181,11 +186,54 @@ def _chol_solve(L: np.ndarray, first: np.ndarray, y: np.ndarray) -> None:
 
 
 @njit(cache=True, error_model="numpy")
+def _warm_point(warm: np.ndarray, x: np.ndarray, z: np.ndarray, s: np.ndarray, v: np.ndarray, y: np.ndarray,
+                ub: np.ndarray, bounded: np.ndarray, col_on: np.ndarray, row_on: np.ndarray,
+                cone_start: np.ndarray) -> None:
+    """The starting point of a warm start, in place: ``warm`` (x, z, s, v, y stacked) with every x, z, v of an active
+    linear column at least :data:`WARM_MARGIN` (x also that far below its bound, or a quarter of the bound when it
+    is smaller), s = ub - x, each cone's x and z that far inside the cone (the head raised), and the columns and
+    rows that are off at zero as in the cold start."""
+    n, m, n_lin = len(x), len(y), len(s)
+    d = WARM_MARGIN
+    x[:] = warm[:n]
+    z[:] = warm[n:2 * n]
+    y[:] = warm[2 * n + 2 * n_lin:2 * n + 2 * n_lin + m]
+    for i in range(m):
+        if not row_on[i]:
+            y[i] = 0.0
+    for j in range(n_lin):
+        if not col_on[j]:
+            x[j] = z[j] = 0.0
+            continue
+        z[j] = max(z[j], d)
+        if bounded[j]:
+            dj = min(d, 0.25 * ub[j])
+            x[j] = min(max(x[j], dj), ub[j] - dj)
+            s[j] = ub[j] - x[j]
+            v[j] = max(warm[2 * n + n_lin + j], d)
+        else:
+            x[j] = max(x[j], d)
+    for k in range(len(cone_start) - 1):
+        a0, a1 = cone_start[k], cone_start[k + 1]
+        for u in (x, z):
+            tail = 0.0
+            for p in range(a0 + 1, a1):
+                tail += u[p] * u[p]
+            u[a0] = max(u[a0], math.sqrt(tail) + d)
+
+
+@njit(cache=True, error_model="numpy")
 def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, index: np.ndarray,
             values: np.ndarray, n_lin: int, cone_start: np.ndarray, col_on: np.ndarray, row_on: np.ndarray,
-            tol: float, max_iter: int) -> tuple[int, np.ndarray, np.ndarray, int]:
-    """Solve the program of the module docstring; returns (status, x, y, iterations). ``ub`` (n_lin,) holds the
-    linear columns' upper bounds (``inf``: none); the data should come scaled to O(1) values."""
+            tol: float, max_iter: int, warm: np.ndarray, keep_mu: float
+            ) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray]:
+    """Solve the program of the module docstring; returns (status, x, y, iterations, kept). ``ub`` (n_lin,) holds the
+    linear columns' upper bounds (``inf``: none); the data should come scaled to O(1) values.
+
+    A warm start: ``warm`` (empty: the cold start) is a starting point stacked as ``kept`` is, (x, z, s, v, y) of
+    lengths n, n, n_lin, n_lin, m, for instance the ``kept`` of a similar program; it is moved into the interior
+    (:func:`_warm_point`). ``kept`` is the first iterate whose complementarity per pair is at most ``keep_mu``
+    (else the last one): a point from which the next program can start, centred and not yet at the boundary."""
     n, m, nk = len(c), len(b), len(cone_start) - 1
     bounded = np.zeros(n_lin, dtype=np.bool_)
     x, z = np.zeros(n), np.zeros(n)
@@ -208,6 +256,9 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
         x[cone_start[k]] = 1.0 + (cone_start[k + 1] - cone_start[k])
         z[cone_start[k]] = 1.0
     y = np.zeros(m)
+    if len(warm) > 0:
+        _warm_point(warm, x, z, s, v, y, ub, bounded, col_on, row_on, cone_start)
+    kept = np.zeros(0)
     bnorm, cnorm = 0.0, 0.0
     for i in range(m):
         if row_on[i]:
@@ -276,8 +327,10 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
             best_err = err
             best_x[:] = x
             best_y[:] = y
+        if len(kept) == 0 and (mu <= keep_mu or err <= tol):
+            kept = np.concatenate((x, z, s, v, y))
         if err <= tol:
-            return OPTIMAL, x, y, it
+            return OPTIMAL, x, y, it, kept
         # scaling
         trouble = False
         # the reciprocals of the linear columns' x, z, s, v (0 where a column is off or unbounded), so that the
@@ -399,7 +452,7 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
                     rhs[i] = 0.0
             dy = rhs
             _chol_solve(M, first, dy)
-            rounds = REFINE if rnd == 1 else 0              # the predictor only sets the centring: unrefined
+            rounds = REFINE if rnd == 1 and err < REFINE_BELOW else 0     # the predictor sets the centring only
             for ref in range(rounds + 1):
                 # dx = Θ Aᵀ dy + g; then (refinement) dy corrected by the rows dx misses: A dx = rp
                 for j in range(n):
@@ -479,5 +532,5 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
             status = NUMERICAL
             break
     if best_err <= REDUCED_FACTOR * tol:
-        return REDUCED, best_x, best_y, it + 1
-    return status, best_x, best_y, it + 1
+        return REDUCED, best_x, best_y, it + 1, kept
+    return status, best_x, best_y, it + 1, kept
