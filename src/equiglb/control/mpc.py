@@ -48,6 +48,7 @@ import math
 
 import highspy
 import numpy as np
+from numba import njit
 
 from equiglb.control import MAX_HORIZON_H
 from equiglb.control.densesimplex import AT_LOWER, BASIC, OPTIMAL, SINGULAR, dual_simplex
@@ -274,6 +275,8 @@ class _RegionClasses:
         """The per-region ``lam`` (..., J) summed over each class: (..., G). A class of every region (a full mask)
         is summed as ``lam.sum(axis=-1)``, as the aggregated LP always was: numpy's sum of a copy can differ from
         the sum of a strided view in the last bit, and full-mask routings stay the same bit for bit."""
+        if self.G == 1 and len(self.classes[0]) == self.J:
+            return lam.sum(axis=-1)[..., None]                            # the same numbers, without the stack
         return np.stack([lam.sum(axis=-1) if len(members) == self.J else lam[..., members].sum(axis=-1)
                          for members in self.classes], axis=-1)
 
@@ -569,6 +572,49 @@ class AggregateLPSolver(_RegionClasses):
 _COLD = np.zeros(0)
 
 
+@njit(cache=True)
+def _cone_program(price: np.ndarray, coef_c: np.ndarray, coef_w: np.ndarray, off_c: np.ndarray, off_w: np.ndarray,
+                  demand: np.ndarray, cap_units: np.ndarray, load: float, pen: float, flat: np.ndarray,
+                  site: np.ndarray, x_row: np.ndarray, carbon_at: np.ndarray, water_at: np.ndarray,
+                  cone_start: np.ndarray, c: np.ndarray, b: np.ndarray, ub: np.ndarray, values: np.ndarray,
+                  col_on: np.ndarray, row_on: np.ndarray) -> None:
+    """:class:`AggregateConeSolver`'s program of a slot, written in place (one compiled pass instead of some twenty
+    numpy calls a slot): the costs c, the rows' right-hand sides b (the class demands ``demand`` (H·G,), in the
+    program's load units, then the offsets), the upper bounds ub (the x columns' capacities ``cap_units`` (N,)
+    in load units per program unit, times ``load``; the u columns none), the x columns' link entries in ``values``,
+    and which columns and rows are on (a slot without demand, a site without capacity: off). USD are scaled to
+    the largest price or coefficient per load unit (at least 1e-12)."""
+    usd = 1e-12
+    for v in price.ravel():
+        usd = max(usd, abs(v))
+    for v in coef_c.ravel():
+        usd = max(usd, v)
+    for v in coef_w.ravel():
+        usd = max(usd, v)
+    nx, nu, n_lin = len(flat), len(demand), len(ub)
+    pr, cc, cw = price.ravel(), coef_c.ravel(), coef_w.ravel()
+    c[:] = 0.0
+    for k in range(nx):
+        c[k] = pr[flat[k]] / usd
+        values[carbon_at[k]] = -cc[flat[k]] / usd
+        values[water_at[k]] = -cw[flat[k]] / usd
+        ub[k] = cap_units[site[k]] * load
+        col_on[k] = demand[x_row[k]] > 0 and ub[k] > 0
+    for k in range(nx, n_lin):
+        c[k] = pen / usd
+        ub[k] = np.inf
+        col_on[k] = demand[k - nx] > 0
+    for k in range(len(cone_start) - 1):
+        c[cone_start[k]] = 1.0
+    N = len(off_c)
+    for i in range(nu):
+        b[i] = demand[i]
+        row_on[i] = demand[i] > 0
+    for i in range(N):
+        b[nu + i] = off_c[i] * (load / usd)
+        b[nu + N + i] = off_w[i] * (load / usd)
+
+
 class AggregateConeSolver(_RegionClasses):
     """Accelerator of :class:`CvxpyMPCSolver` at q = 2 where :meth:`applies` (one model, no social or latency term,
     every region reaching a site and no site reached by two region classes: a full mask is one class): the program
@@ -610,7 +656,7 @@ class AggregateConeSolver(_RegionClasses):
         n = self.n_lin + 2 * (N + 1)
         r_c, r_w = nu, nu + N                                                   # the link rows
         t_of, p_of = np.divmod(np.arange(nx), P)
-        self._t_x, self._i_x = t_of, self.site_of[p_of]
+        self._i_x = self.site_of[p_of]
         self._x_row = t_of * G + self.cls_of[p_of]                              # each x column's demand row
         y_c, y_w = self.n_lin + 1 + np.arange(N), self.n_lin + N + 2 + np.arange(N)   # the cones' tails
         # x: its demand, carbon and water rows (three entries a column, in this order); u: its demand row; y: +1
@@ -641,8 +687,11 @@ class AggregateConeSolver(_RegionClasses):
         self._kept: np.ndarray | None = None
         self._last_t = -2                                                       # the slot of the previous solve
         n2, nl = 2 * n, self.n_lin
-        self._kept_blocks = [(0, P), (nx, G), (n, P), (n + nx, G), (n2, P), (n2 + nx, G), (n2 + nl, P),
-                             (n2 + nl + nx, G), (n2 + 2 * nl, G)]        # x, z, s, v: the x and u blocks; y: demand
+        blocks = [(0, P), (nx, G), (n, P), (n + nx, G), (n2, P), (n2 + nx, G), (n2 + nl, P), (n2 + nl + nx, G),
+                  (n2 + 2 * nl, G)]                                   # x, z, s, v: the x and u blocks; y: demand
+        #: the kept iterate's entries moved one slot ahead (:func:`_shift_slots` of its indices)
+        self._kept_shift = _shift_slots(np.arange(n2 + 2 * nl + nu + 2 * N), blocks, H)
+        self._flat = t_of * N + self._i_x                                       # x[t, p]'s entry of an (H, N) array
 
     def window_schedule(self) -> np.ndarray:
         """The last program's whole schedule (H, N, J, 1), in the program's units as :meth:`first_slot`'s slot 0
@@ -661,29 +710,16 @@ class AggregateConeSolver(_RegionClasses):
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
-        H, G, P = self.H, self.G, self.P
-        nx, nu = H * P, H * G
+        H, nu = self.H, self.H * self.G
         e, price, coef_c, coef_w, off_c, off_w = self._unit_terms(scenario, data)
-        pen = self.weights.unserved_penalty_usd
-        usd = max(float(np.abs(price).max()), float(coef_c.max()), float(coef_w.max()), 1e-12)
         load = H                                                       # loads in units of the mean demand per slot
-        tx, ix = self._t_x, self._i_x
-        c = np.zeros(self.n)
-        c[:nx] = price[tx, ix] / usd
-        c[nx:nx + nu] = pen / usd
-        c[self.cone_start[0]] = c[self.cone_start[1]] = 1.0
-        self.values[self._carbon_at] = -coef_c[tx, ix] / usd
-        self.values[self._water_at] = -coef_w[tx, ix] / usd
         demand = self._class_sums(data.demand) * load                          # (H, G)
-        b = np.concatenate([demand.ravel(), off_c * (load / usd), off_w * (load / usd)])
-        ub = np.full(self.n_lin, np.inf)
-        ub[:nx] = (data.capacity / e)[ix] * load
-        slot_on = (demand > 0).ravel()                                         # per demand row t G + g
-        self.row_on[:nu] = slot_on
-        self.col_on[:nx] = slot_on[self._x_row] & (ub[:nx] > 0)
-        self.col_on[nx:] = slot_on
+        c, b, ub = np.empty(self.n), np.empty(nu + 2 * self.N), np.empty(self.n_lin)
+        _cone_program(price, coef_c, coef_w, off_c, off_w, demand.ravel(), data.capacity / e, float(load),
+                      self.weights.unserved_penalty_usd, self._flat, self._i_x, self._x_row, self._carbon_at,
+                      self._water_at, self.cone_start, c, b, ub, self.values, self.col_on, self.row_on)
         warm = self.warm_start and self._kept is not None and t == self._last_t + 1
-        start = _shift_slots(self._kept, self._kept_blocks, H) if warm and self._kept is not None else _COLD
+        start = self._kept[self._kept_shift] if warm and self._kept is not None else _COLD
         status, x, _, it, kept = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start,
                                          self.col_on, self.row_on, self.tol, self.max_iter, start, self.keep_mu)
         if warm and status not in (SOC_OPTIMAL, SOC_REDUCED):                  # the warm start failed: cold
@@ -865,7 +901,10 @@ class MPCCore:
                water_scale: np.ndarray | None, social_scale: np.ndarray | None) -> tuple[np.ndarray, float]:
         """:meth:`route`'s routing and the program's unit (its total demand, load units; 0: no program)."""
         sc, H = self.scenario, self.H
-        if self.forecaster is None:
+        if self.forecaster is None and self.noise_std == 0:
+            rows = np.minimum(np.arange(t, t + H), sc.T - 1)         # perfect forecasts: the truth, held at the end
+            price, carbon, water, demand = sc.price[rows], sc.carbon[rows], sc.water[rows], sc.demand[rows]
+        elif self.forecaster is None:
             price = self._window(sc.price, t, False)
             carbon = self._window(sc.carbon, t, True)
             water = self._window(sc.water, t, True)
@@ -898,6 +937,11 @@ def _within_bounds(scenario: Scenario, x: np.ndarray, demand: np.ndarray) -> np.
     point solvers stop within a tolerance) is scaled down to the bound."""
     load = (x @ scenario.energy_per_unit).sum(axis=1)                           # (N,) IT MWh
     cap = scenario.capacity
-    x = x * np.divide(cap, load, out=np.ones_like(cap), where=load > cap)[:, None, None]
+    over = load > cap
+    if over.any():                                                              # (else every factor is 1)
+        x = x * np.divide(cap, load, out=np.ones_like(cap), where=over)[:, None, None]
     served = x.sum(axis=(0, 2))                                                 # (J,) load units
-    return x * np.divide(demand, served, out=np.ones_like(served), where=served > demand)[None, :, None]
+    over = served > demand
+    if over.any():
+        x = x * np.divide(demand, served, out=np.ones_like(served), where=over)[None, :, None]
+    return x
