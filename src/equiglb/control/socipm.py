@@ -150,8 +150,9 @@ def _envelope(m: int, start: np.ndarray, index: np.ndarray, cone_start: np.ndarr
 def _cholesky(M: np.ndarray, first: np.ndarray) -> bool:
     """The lower Cholesky factor of M (its lower triangle read, zero left of ``first``) in place; False when a
     pivot is not positive. The leading rows with nothing left of the diagonal (MPC's demand rows) are a diagonal
-    block, factorized by their square roots; the rows after it row by row, each entry a dot product along the rows
-    (from column 0 where the envelope starts there: a loop from a variable start ran at half the speed here)."""
+    block, factorized by their square roots; the rows after it row by row, each entry a dot product along the two
+    rows within both envelopes (a loop from column 0 where both start there: from a variable start the same loop
+    ran at half the speed here)."""
     m = M.shape[0]
     nd = 0
     while nd < m and first[nd] == nd:
@@ -169,11 +170,12 @@ def _cholesky(M: np.ndarray, first: np.ndarray) -> bool:
         fi = first[i]
         for j in range(max(nd, fi), i + 1):
             s = M[i, j]
-            if fi == 0:
+            lo = max(fi, first[j])
+            if lo == 0:
                 for k in range(j):
                     s -= M[i, k] * M[j, k]
             else:
-                for k in range(fi, j):
+                for k in range(lo, j):
                     s -= M[i, k] * M[j, k]
             if j < i:
                 M[i, j] = s / M[j, j]
