@@ -292,7 +292,7 @@ def test_direct_mpc_solver_solves_the_cvxpy_program(q, K, social, partial, H):
     assert window.social_in_force(w) == social and (not window.mask.all()) == partial
     accelerated = AggregateLPSolver.applies(window, w) or AggregateConeSolver.applies(window, w)
     assert isinstance(make_mpc_solver(window, H, w), DirectMPCSolver) != accelerated
-    assert AggregateConeSolver.applies(window, w) == (q == 2.0 and K == 1 and not social and not partial)
+    assert AggregateConeSolver.applies(window, w) == (q == 2.0 and K == 1 and not social)
     pinned = _Pinned(window, H, w)
     scales = np.exp(np.random.default_rng(0).uniform(-1.0, 1.0, size=(window.T, 2 * window.N + window.J)))
     _run(window, w, pinned, scales)
@@ -341,7 +341,7 @@ def test_the_seam_chooses_once_by_structure():
     q3 = small_synthetic(1, 3.0)
     assert isinstance(make_mpc_solver(q3, 3, q3.weights), DirectMPCSolver)       # q = 3: power cones
     part2 = _partial(2.0)
-    assert isinstance(make_mpc_solver(part2, 3, part2.weights), DirectMPCSolver)  # q = 2, shared sites
+    assert isinstance(make_mpc_solver(part2, 3, part2.weights), AggregateConeSolver)  # q = 2, shared sites
     assert isinstance(make_mpc_solver(q2, 3, q2.weights, solver="CLARABEL"), CvxpyMPCSolver)
     three = small_synthetic(3, math.inf)
     assert isinstance(make_mpc_solver(three, 3, three.weights), DirectMPCSolver)  # three models, social

@@ -575,15 +575,18 @@ _COLD = np.zeros(0)
 @njit(cache=True)
 def _cone_program(price: np.ndarray, coef_c: np.ndarray, coef_w: np.ndarray, off_c: np.ndarray, off_w: np.ndarray,
                   demand: np.ndarray, cap_units: np.ndarray, load: float, pen: float, flat: np.ndarray,
-                  site: np.ndarray, x_row: np.ndarray, carbon_at: np.ndarray, water_at: np.ndarray,
+                  site: np.ndarray, x_dem: np.ndarray, carbon_at: np.ndarray, water_at: np.ndarray,
+                  dem_row: np.ndarray, cap_row: np.ndarray, cap_site: np.ndarray, cap_slot: np.ndarray,
                   cone_start: np.ndarray, c: np.ndarray, b: np.ndarray, ub: np.ndarray, values: np.ndarray,
                   col_on: np.ndarray, row_on: np.ndarray) -> None:
     """:class:`AggregateConeSolver`'s program of a slot, written in place (one compiled pass instead of some twenty
     numpy calls a slot): the costs c, the rows' right-hand sides b (the class demands ``demand`` (H·G,), in the
-    program's load units, then the offsets), the upper bounds ub (the x columns' capacities ``cap_units`` (N,)
-    in load units per program unit, times ``load``; the u columns none), the x columns' link entries in ``values``,
-    and which columns and rows are on (a slot without demand, a site without capacity: off). USD are scaled to
-    the largest price or coefficient per load unit (at least 1e-12)."""
+    program's load units, in their rows ``dem_row``; the shared sites' capacities ``cap_units[cap_site] * load``
+    in rows ``cap_row``; the link rows' offsets), the upper bounds ub (the x columns' capacities ``cap_units``
+    (N,) in load units per program unit, times ``load``; u and w none), the x columns' link entries in
+    ``values``, and which columns and rows are on (a class without demand in a slot, a site without capacity,
+    a slot without demand: off). USD are scaled to the largest price or coefficient per load unit (at least
+    1e-12)."""
     usd = 1e-12
     for v in price.ravel():
         usd = max(usd, abs(v))
@@ -591,7 +594,7 @@ def _cone_program(price: np.ndarray, coef_c: np.ndarray, coef_w: np.ndarray, off
         usd = max(usd, v)
     for v in coef_w.ravel():
         usd = max(usd, v)
-    nx, nu, n_lin = len(flat), len(demand), len(ub)
+    nx, nu, nw, N = len(flat), len(demand), len(cap_row), len(off_c)
     pr, cc, cw = price.ravel(), coef_c.ravel(), coef_w.ravel()
     c[:] = 0.0
     for k in range(nx):
@@ -599,37 +602,51 @@ def _cone_program(price: np.ndarray, coef_c: np.ndarray, coef_w: np.ndarray, off
         values[carbon_at[k]] = -cc[flat[k]] / usd
         values[water_at[k]] = -cw[flat[k]] / usd
         ub[k] = cap_units[site[k]] * load
-        col_on[k] = demand[x_row[k]] > 0 and ub[k] > 0
-    for k in range(nx, n_lin):
-        c[k] = pen / usd
-        ub[k] = np.inf
-        col_on[k] = demand[k - nx] > 0
+        col_on[k] = demand[x_dem[k]] > 0 and ub[k] > 0
+    for k in range(nu):
+        c[nx + k] = pen / usd
+        ub[nx + k] = np.inf
+        col_on[nx + k] = demand[k] > 0
+        b[dem_row[k]] = demand[k]
+        row_on[dem_row[k]] = demand[k] > 0
+    if nw > 0:
+        H = cap_slot[nw - 1] + 1
+        G = nu // H
+        for k in range(nw):
+            t = cap_slot[k]
+            slot = 0.0
+            for g in range(G):
+                slot += demand[t * G + g]
+            on = slot > 0 and cap_units[cap_site[k]] > 0
+            ub[nx + nu + k] = np.inf
+            b[cap_row[k]] = cap_units[cap_site[k]] * load
+            row_on[cap_row[k]] = on
+            col_on[nx + nu + k] = on
     for k in range(len(cone_start) - 1):
         c[cone_start[k]] = 1.0
-    N = len(off_c)
-    for i in range(nu):
-        b[i] = demand[i]
-        row_on[i] = demand[i] > 0
+    r_link = len(b) - 2 * N
     for i in range(N):
-        b[nu + i] = off_c[i] * (load / usd)
-        b[nu + N + i] = off_w[i] * (load / usd)
+        b[r_link + i] = off_c[i] * (load / usd)
+        b[r_link + N + i] = off_w[i] * (load / usd)
 
 
 class AggregateConeSolver(_RegionClasses):
     """Accelerator of :class:`CvxpyMPCSolver` at q = 2 where :meth:`applies` (one model, no social or latency term,
-    every region reaching a site and no site reached by two region classes: a full mask is one class): the program
-    aggregated over region classes as :class:`AggregateLPSolver`'s, its two norms second-order cones, solved by the
-    dense interior-point method of :mod:`equiglb.control.socipm` on the program's own normal equations.
+    every region reaching a site; any mask: a full mask is one region class): the program aggregated over region
+    classes as :class:`AggregateLPSolver`'s, its two norms second-order cones, solved by the dense interior-point
+    method of :mod:`equiglb.control.socipm` on the program's own normal equations.
 
     Columns: the load x[t, p] of every allowed (site, class) pair p, bounded by the site's capacity (H·P); the
-    unserved load u[t, g] (H·G); the cones (z_c, y_c) and (z_w, y_w) of dimension N + 1, z the norm. Rows: demand
-    ``Σ_i x[t, i, g] + u[t, g] = Λ[t, g]`` (H·G) and ``y_c[i] - Σ_t coef_c[t, i] x[t, i] = offset_c[i]`` per site
-    (N, the footprints so far the offsets), the same for water. The objective: the energy cost, the unserved
+    unserved load u[t, g] (H·G); for each slot and site that several classes reach (a *shared* site) the capacity
+    left, w[t, k] >= 0 (H·S); the cones (z_c, y_c) and (z_w, y_w) of dimension N + 1, z the norm. Rows, slot by
+    slot (G + S rows a slot): demand ``Σ_i x[t, i, g] + u[t, g] = Λ[t, g]`` and, per shared site, the capacity
+    ``Σ_g x[t, i, g] + w[t, k] = M_i / e``; then ``y_c[i] - Σ_t Σ_g coef_c[t, i] x[t, i, g] = offset_c[i]`` per
+    site (N, the footprints so far the offsets), the same for water. The objective: the energy cost, the unserved
     penalty and z_c + z_w. Loads are scaled to the program's mean demand per slot and USD to the largest cost or
     coefficient per load unit, so that the solver's tolerances are relative. A slot without demand (past the
-    window's end) and a site without capacity leave their columns out. A slot on which the method does not
-    converge (or returns a value that is not finite) is solved by :class:`DirectMPCSolver` (Clarabel), counted in
-    ``solvers_used``.
+    window's end) and a site without capacity leave their columns and rows out. A slot on which the method does
+    not converge (or returns a value that is not finite) is solved by :class:`DirectMPCSolver` (Clarabel),
+    counted in ``solvers_used``.
     """
 
     #: the interior-point method's relative tolerance (residuals and gap) and its iteration limit
@@ -642,39 +659,50 @@ class AggregateConeSolver(_RegionClasses):
     @staticmethod
     def applies(scenario: Scenario, weights: Weights) -> bool:
         """Whether the accelerator covers this structure and these weights."""
-        if weights.q != 2.0 or not _RegionClasses._one_model(scenario, weights):
-            return False
-        return bool((_RegionClasses._class_reach(scenario)[1].sum(axis=1) <= 1).all())    # no site shared
+        return weights.q == 2.0 and _RegionClasses._one_model(scenario, weights)
 
     def __init__(self, scenario: Scenario, H: int, weights: Weights):
         self.H, self.weights = H, weights
         self.key = _structure_key(scenario, H, weights, True)
-        self._set_classes(scenario)
+        reach = self._set_classes(scenario)
         N, G, P = self.N, self.G, self.P
-        nx, nu = H * P, H * G
-        self.n_lin = nx + nu
+        shared = np.nonzero(reach.sum(axis=1) > 1)[0]                          # the shared sites
+        S = len(shared)
+        R = G + S                                                               # rows a slot
+        nx, nu, nw = H * P, H * G, H * S
+        self.n_lin = nx + nu + nw
         n = self.n_lin + 2 * (N + 1)
-        r_c, r_w = nu, nu + N                                                   # the link rows
+        r_c, r_w = H * R, H * R + N                                             # the link rows
         t_of, p_of = np.divmod(np.arange(nx), P)
+        g_of = self.cls_of[p_of]
         self._i_x = self.site_of[p_of]
-        self._x_row = t_of * G + self.cls_of[p_of]                              # each x column's demand row
+        self._x_dem = t_of * G + g_of                                           # each x column's class demand
+        self._dem_row = (np.arange(nu) // G) * R + np.arange(nu) % G            # demand t G + g's row
+        k_of = np.full(N, -1)
+        k_of[shared] = np.arange(S)
+        xs = np.nonzero(k_of[self._i_x] >= 0)[0]                               # x columns at shared sites
+        self._cap_slot, k_w = np.divmod(np.arange(nw), S) if S else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._cap_site = shared[k_w]
+        self._cap_row = self._cap_slot * R + G + k_w
         y_c, y_w = self.n_lin + 1 + np.arange(N), self.n_lin + N + 2 + np.arange(N)   # the cones' tails
-        # x: its demand, carbon and water rows (three entries a column, in this order); u: its demand row; y: +1
-        # in its link row
-        col = np.concatenate([np.repeat(np.arange(nx), 3), np.arange(nx, nx + nu), y_c, y_w])
-        row = np.concatenate([np.stack([self._x_row, r_c + self._i_x, r_w + self._i_x], axis=1).ravel(),
-                              np.arange(nu), r_c + np.arange(N), r_w + np.arange(N)])
+        # x: its demand, carbon and water rows, and its capacity row at a shared site; u: its demand row; w: its
+        # capacity row; y: +1 in its link row. The link entries' values are set each slot (:meth:`first_slot`)
+        links = len(self._i_x)
+        col = np.concatenate([np.repeat(np.arange(nx), 3), xs, nx + np.arange(nu), nx + nu + np.arange(nw), y_c, y_w])
+        row = np.concatenate([np.stack([self._dem_row[self._x_dem], r_c + self._i_x, r_w + self._i_x], axis=1).ravel(),
+                              t_of[xs] * R + G + k_of[self._i_x[xs]], self._dem_row, self._cap_row, r_c + np.arange(N),
+                              r_w + np.arange(N)])
         order = np.lexsort((row, col))
         self.index = row[order].astype(np.int64)
         self.start = np.concatenate([[0], np.cumsum(np.bincount(col, minlength=n))]).astype(np.int64)
         self.values = np.ones(len(order))
         at = np.empty(len(order), dtype=np.int64)
         at[order] = np.arange(len(order))
-        self._carbon_at, self._water_at = at[1:3 * nx:3], at[2:3 * nx:3]      # the x columns' link entries
-        self.cone_start = np.array([nx + nu, nx + nu + N + 1, n], dtype=np.int64)
+        self._carbon_at, self._water_at = at[1:3 * links:3], at[2:3 * links:3]    # the x columns' link entries
+        self.cone_start = np.array([self.n_lin, self.n_lin + N + 1, n], dtype=np.int64)
         self.n = n
         self.col_on = np.ones(self.n_lin, dtype=np.bool_)
-        self.row_on = np.ones(nu + 2 * N, dtype=np.bool_)
+        self.row_on = np.ones(H * R + 2 * N, dtype=np.bool_)
         self.solvers_used: dict[str, int] = {}
         #: interior-point iterations of the last slot's solve
         self.last_iterations = 0
@@ -687,10 +715,10 @@ class AggregateConeSolver(_RegionClasses):
         self._kept: np.ndarray | None = None
         self._last_t = -2                                                       # the slot of the previous solve
         n2, nl = 2 * n, self.n_lin
-        blocks = [(0, P), (nx, G), (n, P), (n + nx, G), (n2, P), (n2 + nx, G), (n2 + nl, P), (n2 + nl + nx, G),
-                  (n2 + 2 * nl, G)]                                   # x, z, s, v: the x and u blocks; y: demand
+        blocks = [(o + f, w) for o in (0, n, n2, n2 + nl) for f, w in ((0, P), (nx, G), (nx + nu, S))]
+        blocks.append((n2 + 2 * nl, R))                               # x, z, s, v: the x, u, w blocks; y: slot rows
         #: the kept iterate's entries moved one slot ahead (:func:`_shift_slots` of its indices)
-        self._kept_shift = _shift_slots(np.arange(n2 + 2 * nl + nu + 2 * N), blocks, H)
+        self._kept_shift = _shift_slots(np.arange(n2 + 2 * nl + H * R + 2 * N), blocks, H)
         self._flat = t_of * N + self._i_x                                       # x[t, p]'s entry of an (H, N) array
 
     def window_schedule(self) -> np.ndarray:
@@ -701,23 +729,30 @@ class AggregateConeSolver(_RegionClasses):
         return np.stack([self._slot_routing(h) for h in range(self.H)])
 
     def _slot_routing(self, h: int) -> np.ndarray:
-        """Slot h's routing (N, J, 1) of the last program's solution (the loads clipped to their bounds)."""
+        """Slot h's routing (N, J, 1) of the last program's solution (the loads clipped to their bounds, and a shared
+        site's loads scaled down to its capacity where their sum exceeds it within the method's tolerance)."""
         assert self._last is not None
         x, ub, load, demand = self._last
         cols = slice(h * self.P, (h + 1) * self.P)
-        sol = np.where(self.col_on[cols], np.minimum(np.maximum(x[cols], 0.0), ub[cols]), 0.0) / load
-        return self._split(sol, demand[h])
+        sol = np.where(self.col_on[cols], np.minimum(np.maximum(x[cols], 0.0), ub[cols]), 0.0)
+        if len(self._cap_site):
+            total = np.bincount(self._i_x[cols], weights=sol, minlength=self.N)       # per site, as ub's units
+            cap = np.zeros(self.N)
+            cap[self._i_x[cols]] = ub[cols]
+            sol = sol * np.divide(cap, total, out=np.ones(self.N), where=total > cap)[self._i_x[cols]]
+        return self._split(sol / load, demand[h])
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
-        H, nu = self.H, self.H * self.G
+        H = self.H
         e, price, coef_c, coef_w, off_c, off_w = self._unit_terms(scenario, data)
         load = H                                                       # loads in units of the mean demand per slot
         demand = self._class_sums(data.demand) * load                          # (H, G)
-        c, b, ub = np.empty(self.n), np.empty(nu + 2 * self.N), np.empty(self.n_lin)
+        c, b, ub = np.empty(self.n), np.empty(len(self.row_on)), np.empty(self.n_lin)
         _cone_program(price, coef_c, coef_w, off_c, off_w, demand.ravel(), data.capacity / e, float(load),
-                      self.weights.unserved_penalty_usd, self._flat, self._i_x, self._x_row, self._carbon_at,
-                      self._water_at, self.cone_start, c, b, ub, self.values, self.col_on, self.row_on)
+                      self.weights.unserved_penalty_usd, self._flat, self._i_x, self._x_dem, self._carbon_at,
+                      self._water_at, self._dem_row, self._cap_row, self._cap_site, self._cap_slot, self.cone_start,
+                      c, b, ub, self.values, self.col_on, self.row_on)
         warm = self.warm_start and self._kept is not None and t == self._last_t + 1
         start = self._kept[self._kept_shift] if warm and self._kept is not None else _COLD
         status, x, _, it, kept = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start,

@@ -423,7 +423,8 @@ def soc_ipm(c: np.ndarray, b: np.ndarray, ub: np.ndarray, start: np.ndarray, ind
             status = NUMERICAL
             break
         # the normal matrix A Θ Aᵀ
-        M[:, :] = 0.0
+        for i in range(m):                                 # the envelope of the lower triangle (nothing else is read)
+            M[i, first[i]:i + 1] = 0.0
         for e in range(len(pair_col)):
             Mf[pair_at[e]] += theta[pair_col[e]] * pair_val[e]
         for k in range(nk):
