@@ -681,7 +681,8 @@ class AggregateConeSolver(_RegionClasses):
         k_of = np.full(N, -1)
         k_of[shared] = np.arange(S)
         xs = np.nonzero(k_of[self._i_x] >= 0)[0]                               # x columns at shared sites
-        self._cap_slot, k_w = np.divmod(np.arange(nw), S) if S else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        slot_w, k_w = np.divmod(np.arange(nw), max(S, 1))                     # each w column's slot and site
+        self._cap_slot: np.ndarray = slot_w
         self._cap_site = shared[k_w]
         self._cap_row = self._cap_slot * R + G + k_w
         y_c, y_w = self.n_lin + 1 + np.arange(N), self.n_lin + N + 2 + np.arange(N)   # the cones' tails
