@@ -45,7 +45,10 @@ class MPCPolicy(OnlinePolicy):
             a name solves the cvxpy program.
         warm_start: the direct LP paths (the LP accelerator, and DirectMPCSolver for q in {1, inf}) start each
             slot's solve from the previous slot's optimal basis moved one slot ahead (fewer simplex iterations;
-            the same optimum J, possibly another optimal vertex where the program has several). Off by default.
+            the same optimum J, possibly another optimal vertex where the program has several); the q = 2
+            accelerator from the previous slot's kept interior-point iterate moved one slot ahead (about half the
+            iterations; the same optimum to the method's tolerance). Each :meth:`reset` starts cold. Off by
+            default.
 
     Raises:
         OptionError: an argument of the wrong type or range, or a solver that is not installed.

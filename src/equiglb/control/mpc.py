@@ -24,12 +24,13 @@ The per-slot program is solved behind one seam, chosen once per (structure, H, w
   program in matrix form and handed to HiGHS directly (per slot on 120 h of the test windows, against the
   cvxpy program: 18x and 10x faster at H = 6 and 24 with the synthetic full mask, 8x and 4x with the
   eGLB-2022 partial mask; ``benchmarks/mpc_time.py``);
-* :class:`AggregateConeSolver`, the accelerator at **q = 2** on the same structure without sites shared by two
-  region classes (a full mask): the aggregated program with its norms as second-order cones, solved by the dense
-  interior-point method of :mod:`equiglb.control.socipm` (at H = 24 on the synthetic and eGLB-2022 test windows,
-  0.7–0.9 ms per slot, 10–15x faster than DirectMPCSolver's Clarabel; ``benchmarks/mpc_time.py``);
+* :class:`AggregateConeSolver`, the accelerator at **q = 2** on the same structure (full or partial mask): the
+  aggregated program with its norms as second-order cones, solved by the dense interior-point method of
+  :mod:`equiglb.control.socipm` (at H = 24 on the synthetic and eGLB-2022 test windows about 0.35 ms per slot
+  cold and 0.26 warm-started, 20x faster than DirectMPCSolver's Clarabel; on the eGLB-2022 partial mask 3.5 and
+  2.0 ms, 4.6x; ``benchmarks/mpc_time.py``);
 * :class:`DirectMPCSolver`, for **every other structure** (several models, a social or latency term, any other
-  q, q = 2 with shared sites: the ``world`` and ``synthetic-multimodel`` scenarios): the offline program's matrix
+  q: the ``world`` and ``synthetic-multimodel`` scenarios): the offline program's matrix
   form (:class:`~equiglb.control.offline_direct.DirectProgram`) of length H with the footprints so far as
   offsets inside the norms, handed to HiGHS (q in {1, inf}) or Clarabel (cones) without cvxpy.
 

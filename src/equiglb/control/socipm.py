@@ -1,10 +1,11 @@
 """A small dense interior-point method for linear programs with second-order cones (numba, ``cache=True``):
-MPC's per-slot program at q = 2 on a full mask.
+MPC's per-slot program at q = 2.
 
-The program of :class:`equiglb.control.mpc.AggregateConeSolver` at H = 24 has 44 rows (the demand of each slot
-and one link row per site and norm), 266 bounded columns and two second-order cones of dimension N + 1. Clarabel
-solves it in about 10 ms, most of it in setting up and factorizing a sparse KKT system far larger than the
-problem. This module solves the normal equations of the program itself, ``A Θ Aᵀ`` (m x m, dense), with the
+The program of :class:`equiglb.control.mpc.AggregateConeSolver` at H = 24 on a full mask has 44 rows (the demand
+of each slot and one link row per site and norm), 264 linear columns and two second-order cones of dimension
+N + 1 (on the eGLB-2022 partial mask, five region classes sharing sites: 380 rows, 1,030 columns). Clarabel
+solves it in about 7-10 ms (16 ms), most of it in setting up and factorizing a sparse KKT system far larger than
+the problem. This module solves the normal equations of the program itself, ``A Θ Aᵀ`` (m x m, dense), with the
 primal-dual method of Mehrotra (predictor-corrector, one common step for primal and dual) and the
 Nesterov-Todd scaling of the cones (Vandenberghe, *The CVXOPT linear and quadratic cone program solvers*,
 2010; Andersen, Roos and Terlaky, *On implementing a primal-dual interior-point method for conic quadratic
@@ -20,16 +21,23 @@ For a second-order cone pair (x, z) the scaling is W = sqrt(θ²) W̄ with θ² 
 and w̄ = (x̄ + J z̄) / sqrt(2 (1 + x̄·z̄)) (x̄ = x/γ(x), z̄ = z/γ(z), J = diag(1, -I)): W² z = x, and
 W² = θ² (2 w̄ w̄ᵀ - J) enters the normal matrix as the diagonal x/z of a linear column does.
 
-Each Newton direction is refined (:data:`REFINE` rounds on the primal rows), and the dual rows of the cone columns
-are met exactly (dz = r_d - Aᵀ dy), which keeps the residuals at rounding level as the scaling grows
-ill-conditioned near the optimum. On MPC-24's programs of the synthetic and eGLB-2022 test windows it converges in
-12-23 iterations (about 35 µs each here).
+The normal matrix is factorized within its envelope (the first column of each row that can be nonzero): the
+rows with nothing left of the diagonal (a slot's demand rows) are a diagonal block, a slot's rows touch only
+their slot, and the link rows are dense. Its linear columns' entries are listed once per solve, so that an
+iteration assembles it in one pass. Once the iterate's error is below :data:`REFINE_BELOW`, each corrector
+direction is refined (:data:`REFINE` rounds on the primal rows), and the dual rows of the cone columns are met
+exactly (dz = r_d - Aᵀ dy), which keeps the residuals at rounding level as the scaling grows ill-conditioned near
+the optimum. On MPC-24's programs of the synthetic and eGLB-2022 test windows it converges in 12-27 iterations
+(15-18 on average, about 15 µs each here); warm-started from the previous slot's kept iterate (``warm``,
+``keep_mu``) in about 9.
 
 :func:`soc_ipm` returns a status (:data:`OPTIMAL`; :data:`REDUCED`, the best iterate within
 :data:`REDUCED_FACTOR` x ``tol`` where the method could go no further; :data:`ITERATION_LIMIT` or
-:data:`NUMERICAL`), the primal x (the best iterate when not optimal), the row duals y and the iteration count. It
-stops when the relative primal and dual residuals, the complementarity and the gap are below ``tol``.
-``tests/test_socipm.py`` pins it to Clarabel on random cone programs and, slot by slot, to the cvxpy program.
+:data:`NUMERICAL`), the primal x (the best iterate when not optimal), the row duals y, the iteration count and the
+kept iterate. It stops when the relative primal and dual residuals, the complementarity and the gap are below
+``tol``.
+``tests/test_socipm.py`` pins it to Clarabel on random cone programs (cold and warm-started) and, slot by slot, to
+the cvxpy program.
 ``NUMBA_DISABLE_JIT=1`` runs it as Python (slow, the same numbers).
 """
 
