@@ -166,6 +166,35 @@ def test_warm_start_keeps_the_optimum(structure, q):
         MPCPolicy(warm_start=1)
 
 
+def test_cheapest_fill_is_the_sorted_fill():
+    """The cold start's basis of a full mask (compiled) is the cheapest fill written with numpy: sites by cost in a
+    stable order (ties among them), filled to their bounds until each slot's demand is met; the unserved load's
+    column where the sites fall short; a slot without demand keeps the logical basis."""
+    from equiglb.control.densesimplex import AT_LOWER, BASIC
+    from equiglb.control.mpc import _cheapest_fill
+
+    rng = np.random.default_rng(7)
+    H, P = 40, 6
+    n, n_row = H * P + H + 2, H + 4
+    cost = np.concatenate([rng.integers(0, 4, H * P).astype(float), np.full(H + 2, 1e3)])   # many ties
+    up = np.concatenate([rng.uniform(0.0, 1.0, H * P), np.full(H + 2, 10.0)])
+    demand = rng.uniform(0.0, 5.0, H)
+    demand[::7] = 0.0                                                       # slots without demand
+    demand[3::9] = 50.0                                                     # beyond every site: unserved
+    status = np.full(n + n_row, AT_LOWER, dtype=np.int8)
+    status[n:] = BASIC
+    expected = status.copy()
+    _cheapest_fill(cost, up, demand, P, H * P, n, status)
+    c, u = cost[:H * P].reshape(H, P), up[:H * P].reshape(H, P)
+    order = np.argsort(c, axis=1, kind="stable")
+    k = (np.cumsum(np.take_along_axis(u, order, axis=1), axis=1) < demand[:, None]).sum(axis=1)
+    slots = np.nonzero(demand > 0)[0]
+    expected[np.where(k[slots] == P, H * P + slots, slots * P + order[slots, np.minimum(k[slots], P - 1)])] = BASIC
+    expected[n + slots] = AT_LOWER
+    np.testing.assert_array_equal(status, expected)
+    assert (k[slots] == P).any() and (k[slots] < P).any() and (demand == 0).any()
+
+
 def test_shift_statuses_moves_every_block_one_slot_ahead():
     """The warm start's shift (one function for the dense path's codes and HiGHS's basis): each slot-major block
     drops its slot 0 and repeats its last slot, entries outside the blocks keep their status, and the count of

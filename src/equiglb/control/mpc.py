@@ -551,22 +551,39 @@ class AggregateLPSolver(_RegionClasses):
         status[n:] = BASIC
         if self.G != 1 or len(self._shared):
             return status
-        c, u = cost[:H * P].reshape(H, P), up[:H * P].reshape(H, P)
-        order = np.argsort(c, axis=1, kind="stable")
-        filled = np.cumsum(np.take_along_axis(u, order, axis=1), axis=1)       # (H, P) load by the k cheapest
-        demand = self.row_upper[:H]
-        k = (filled < demand[:, None]).sum(axis=1)                             # the marginal site's rank
-        slots = np.nonzero(demand > 0)[0]
-        short = k[slots] == P                                                  # demand beyond every site: unserved
-        col = np.where(short, self.c_u + slots, slots * P + order[slots, np.minimum(k[slots], P - 1)])
-        status[col] = BASIC
-        status[n + slots] = AT_LOWER                                           # the row's logical leaves the basis
+        _cheapest_fill(cost, up, self.row_upper[:H], P, self.c_u, n, status)
         return status
 
     def _shifted_status(self) -> np.ndarray | None:
         """The previous slot's statuses (columns then rows) moved one slot ahead (:func:`_shift_statuses`)."""
         assert self._status is not None
         return _shift_statuses(self._status, self.col_blocks, self.row_blocks, self.H, self.n_row, BASIC, AT_LOWER)
+
+
+@njit(cache=True)
+def _cheapest_fill(cost: np.ndarray, up: np.ndarray, demand: np.ndarray, P: int, c_u: int, n: int,
+                   status: np.ndarray) -> None:
+    """:meth:`AggregateLPSolver._cold_status` of a full mask, in place: for each slot t with demand, the sites
+    (columns t P .. t P + P - 1) by cost (a stable order), each filled to its bound ``up`` until the slot's demand
+    is met; the load of the site that meets it (the unserved load u[t] = column ``c_u + t`` when the sites fall
+    short) becomes basic and the demand row's logical (``n + t``) leaves the basis."""
+    order = np.empty(P, dtype=np.int64)
+    for t in range(len(demand)):
+        if not demand[t] > 0:
+            continue
+        for a in range(P):                                     # insertion sort: stable, as numpy's "stable"
+            key, b = a, a - 1
+            while b >= 0 and cost[t * P + order[b]] > cost[t * P + key]:
+                order[b + 1] = order[b]
+                b -= 1
+            order[b + 1] = key
+        filled, k = 0.0, 0
+        for a in range(P):                                     # the marginal site's rank
+            filled += up[t * P + order[a]]
+            if filled < demand[t]:
+                k += 1
+        status[c_u + t if k == P else t * P + order[min(k, P - 1)]] = BASIC
+        status[n + t] = AT_LOWER
 
 
 #: soc_ipm's empty starting point: a cold start

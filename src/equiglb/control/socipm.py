@@ -226,7 +226,7 @@ def _linear_pairs(m: int, start: np.ndarray, index: np.ndarray, values: np.ndarr
                   col_on: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The entries of the lower triangle of A Θ Aᵀ that the active linear columns make, in the order a column loop
     adds them: each as (column j, its entry's index in the flattened m x m matrix, a_pj a_qj), so that the normal
-    matrix of an iteration is one pass ``M[at] += θ[j] a_pj a_qj`` (the same sums, in the same order)."""
+    matrix of an iteration is one pass ``M[at] += θ[j] (a_pj a_qj)`` (the same terms added in the same order)."""
     count = 0
     for j in range(n_lin):
         if col_on[j]:
