@@ -98,15 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def direct_ms(window, h: int) -> float:
-    """ms per slot of MPC-h (perfect forecasts) on ``window`` with :class:`DirectMPCSolver` whatever the seam
-    chooses."""
-    solver = DirectMPCSolver(window, h, window.weights)
-    core = MPCCore(window, window.weights, h)
+def _core_run(window, h: int, solver) -> tuple[float, np.ndarray]:
+    """(ms per slot, schedule) of MPC-h (perfect forecasts) on ``window`` with ``solver``, whatever the seam chooses."""
+    core, xs = MPCCore(window, window.weights, h), []
     t0 = time.perf_counter()
     for t in range(window.T):
-        core.update(t, core.route(t, solver))
-    return 1000 * (time.perf_counter() - t0) / window.T
+        xs.append(core.route(t, solver))
+        core.update(t, xs[-1])
+    return 1000 * (time.perf_counter() - t0) / window.T, np.stack(xs)
+
+
+def direct_ms(window, h: int) -> float:
+    """ms per slot of MPC-h (perfect forecasts) on ``window`` with :class:`DirectMPCSolver`."""
+    return _core_run(window, h, DirectMPCSolver(window, h, window.weights))[0]
 
 
 def tight_j(window, h: int) -> float:
@@ -116,13 +120,10 @@ def tight_j(window, h: int) -> float:
     on some slots)."""
     tight = {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9, "max_iter": 500}
     solver = CvxpyMPCSolver(window, h, window.weights, solver="CLARABEL", solver_opts=tight)
-    core, xs = MPCCore(window, window.weights, h), []
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                  # "optimal_inaccurate" at 1e-10 on a few slots
-        for t in range(window.T):
-            xs.append(core.route(t, solver))
-            core.update(t, xs[-1])
-    return evaluate(window, np.stack(xs), window.weights).objective_usd
+        warnings.simplefilter("ignore")                  # "optimal_inaccurate" on a few slots
+        x = _core_run(window, h, solver)[1]
+    return evaluate(window, x, window.weights).objective_usd
 
 
 def _structure_rows(hours: int, world_dir: str, eglb_dir: str) -> bool:

@@ -772,14 +772,14 @@ class AggregateConeSolver(_RegionClasses):
                       self.weights.unserved_penalty_usd, self._flat, self._i_x, self._x_dem, self._carbon_at,
                       self._water_at, self._dem_row, self._cap_row, self._cap_site, self._cap_slot, self.cone_start,
                       c, b, ub, self.values, self.col_on, self.row_on)
+        def solve(start: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray]:
+            return soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start, self.col_on,
+                           self.row_on, self.tol, self.max_iter, start, self.keep_mu)
+
         warm = self.warm_start and self._kept is not None and t == self._last_t + 1
-        start = self._kept[self._kept_shift] if warm and self._kept is not None else _COLD
-        status, x, _, it, kept = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin, self.cone_start,
-                                         self.col_on, self.row_on, self.tol, self.max_iter, start, self.keep_mu)
+        status, x, _, it, kept = solve(self._kept[self._kept_shift] if warm and self._kept is not None else _COLD)
         if warm and status not in (SOC_OPTIMAL, SOC_REDUCED):                  # the warm start failed: cold
-            status, x, _, it2, kept = soc_ipm(c, b, ub, self.start, self.index, self.values, self.n_lin,
-                                              self.cone_start, self.col_on, self.row_on, self.tol, self.max_iter,
-                                              _COLD, self.keep_mu)
+            status, x, _, it2, kept = solve(_COLD)
             it += it2
         self.last_iterations = it
         self._last_t = t

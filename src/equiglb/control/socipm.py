@@ -227,16 +227,12 @@ def _linear_pairs(m: int, start: np.ndarray, index: np.ndarray, values: np.ndarr
     """The entries of the lower triangle of A Θ Aᵀ that the active linear columns make, in the order a column loop
     adds them: each as (column j, its entry's index in the flattened m x m matrix, a_pj a_qj), so that the normal
     matrix of an iteration is one pass ``M[at] += θ[j] (a_pj a_qj)`` (the same terms added in the same order)."""
-    count = 0
+    most = 0                                              # at most every (p, q) pair of each column
     for j in range(n_lin):
-        if col_on[j]:
-            for p in range(start[j], start[j + 1]):
-                for q in range(start[j], start[j + 1]):
-                    if index[q] <= index[p]:
-                        count += 1
-    col = np.empty(count, dtype=np.int64)
-    at = np.empty(count, dtype=np.int64)
-    val = np.empty(count)
+        most += (start[j + 1] - start[j]) ** 2
+    col = np.empty(most, dtype=np.int64)
+    at = np.empty(most, dtype=np.int64)
+    val = np.empty(most)
     e = 0
     for j in range(n_lin):
         if col_on[j]:
@@ -245,6 +241,7 @@ def _linear_pairs(m: int, start: np.ndarray, index: np.ndarray, values: np.ndarr
                     if index[q] <= index[p]:
                         col[e], at[e], val[e] = j, index[p] * m + index[q], values[p] * values[q]
                         e += 1
+    col, at, val = col[:e], at[:e], val[:e]
     return col, at, val
 
 
