@@ -8,9 +8,11 @@ import numpy as np
 from equiglb.baselines.policy import OnlinePolicy
 from equiglb.control.mpc import (
     MAX_HORIZON_H,
+    MAX_TAIL_DAYS,
     AggregateConeSolver,
     AggregateLPSolver,
     DirectMPCSolver,
+    HistoryTail,
     MPCCore,
     MPCSolver,
     make_mpc_solver,
@@ -49,6 +51,15 @@ class MPCPolicy(OnlinePolicy):
             accelerator from the previous slot's kept interior-point iterate moved one slot ahead (about half the
             iterations; the same optimum to the method's tolerance). Each :meth:`reset` starts cold. Off by
             default.
+        tail_days: the hours after each program's window, represented by this many days of observed history
+            (:class:`~equiglb.control.mpc.HistoryTail`: the last ``24 * tail_days`` hours ``history`` holds before
+            the slot, each standing for its share of the episode's hours left); 0 (default): no tail. The
+            program then has H + 24·tail_days slots.
+        tail_weight: the tail's hours per hour of the episode left (>= 0; 1 as many as are left).
+        history: the scenario the tail reads (required with ``tail_days``), matched to each episode by UTC hour:
+            the whole scenario (the tail follows the episode's own past as it goes on) or a split before the
+            episodes (the same tail at every slot). It must hold the ``24 * tail_days`` hours before each
+            episode's first slot; only hours before the slot being routed are read.
 
     Raises:
         OptionError: an argument of the wrong type or range, or a solver that is not installed.
@@ -58,9 +69,18 @@ class MPCPolicy(OnlinePolicy):
 
     def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None,
                  forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0,
-                 warm_start: bool = False):
+                 warm_start: bool = False, tail_days: int = 0, tail_weight: float = 1.0,
+                 history: Scenario | None = None):
         if not isinstance(warm_start, bool):
             raise OptionError(f"warm_start={warm_start!r}: expected True or False")
+        self.tail_days = as_int("tail_days", tail_days, 0, MAX_TAIL_DAYS, unit="days")
+        if self.tail_days and history is None:
+            raise OptionError(f"tail_days={self.tail_days} needs history=: the scenario whose hours precede the "
+                              f"episodes (e.g. the whole scenario)")
+        if not self.tail_days and history is not None:
+            raise OptionError("history= is read by the history tail only: give tail_days >= 1 too")
+        self.tail = None if history is None else HistoryTail(history, self.tail_days, tail_weight)
+        self.tail_weight = as_float("tail_weight", tail_weight, lo=0.0, hi=100.0)
         self.warm_start = warm_start
         self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")
         self.noise_std = as_float("noise_std", noise_std, lo=0.0, hi=10.0, unit="(relative std at 1 h)")
@@ -93,16 +113,17 @@ class MPCPolicy(OnlinePolicy):
     def information(self) -> str:
         """What the policy knows beyond the present, as tables label it, e.g. ``"forecasts (calibrated, 24 h)"``;
         ``"none"`` at a look-ahead of one hour (slot t alone, its true data)."""
-        if self.horizon == 1:
+        tail = "" if self.tail is None else f", history tail ({self.tail_days} d x{self.tail_weight:g})"
+        if self.horizon == 1 and not tail:
             return "none"
         if self.user_forecaster is not None:
-            return information_label(self.user_forecaster.label, f"{self.horizon} h")
+            return information_label(self.user_forecaster.label, f"{self.horizon} h") + tail
         model = self.forecast_model
         if model == "calibrated" and self.forecast_scale != 1.0:
             model = f"calibrated x{self.forecast_scale:g}"
         elif model == "noise":
             model = f"noise {self.noise_std:g}"
-        return information_label(model, f"{self.horizon} h")
+        return information_label(model, f"{self.horizon} h") + tail
 
     @property
     def solvers_used(self) -> dict[str, int]:
@@ -112,9 +133,10 @@ class MPCPolicy(OnlinePolicy):
     def reset(self, scenario: Scenario, weights: Weights) -> None:
         self.scenario, self.weights = scenario, weights
         self.H = min(self.horizon, scenario.T)
-        key = _structure_key(scenario, self.H, weights, True)
+        slots = self.H + (0 if self.tail is None else self.tail.slots)
+        key = _structure_key(scenario, slots, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:
-            self._solver = make_mpc_solver(scenario, self.H, weights, self.solver)
+            self._solver = make_mpc_solver(scenario, slots, weights, self.solver)
         if isinstance(self._solver, (AggregateLPSolver, DirectMPCSolver)):
             self._solver.warm_start = self.warm_start
             self._solver._basis = None
@@ -128,7 +150,7 @@ class MPCPolicy(OnlinePolicy):
         elif self.forecast_model in ("calibrated", "persistence"):
             forecaster = Forecaster(scenario, self.forecast_model, self.seed, self.forecast_scale)
         self.core = MPCCore(scenario, weights, self.H, self.noise_std, np.random.default_rng(self.seed),
-                            forecaster=forecaster, offset=offset)
+                            forecaster=forecaster, offset=offset, tail=self.tail)
 
     def act(self, t: int) -> np.ndarray:
         assert self._solver is not None, "MPCPolicy.act before reset"

@@ -718,9 +718,11 @@ def solve_blockipm(prog: DirectProgram, tol: float = TOL, max_iter: int | None =
         out.schedule = np.zeros((prog.T, sc.N, sc.J, sc.K))
         out.attempts.append(f"{BLOCKIPM_SOLVER}: no demand in the window")
         return out
-    if not blockipm_applies(prog.q) or not (prog.capacity[prog.layout.e_sites] > 0).all() or prog._offsets:
+    if (not blockipm_applies(prog.q) or prog.capacity.ndim != 1 or not (prog.capacity[prog.layout.e_sites] > 0).all()
+            or prog._offsets):
         out.status = "Unsupported"
-        out.attempts.append(f"{BLOCKIPM_SOLVER}: Unsupported (q={prog.q:g}, a zero capacity or offsets in the norms)")
+        out.attempts.append(f"{BLOCKIPM_SOLVER}: Unsupported (q={prog.q:g}, a zero capacity, a capacity per slot "
+                            f"or offsets in the norms)")
         return out
     t0 = time.perf_counter()
     D = _scaled_program(prog)

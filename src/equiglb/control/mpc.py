@@ -61,9 +61,10 @@ from equiglb.control.socipm import soc_ipm
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
+from equiglb.validate import OptionError, as_float, as_int
 
 __all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "AggregateConeSolver",
-           "DirectMPCSolver", "make_mpc_solver", "MAX_HORIZON_H"]
+           "DirectMPCSolver", "HistoryTail", "make_mpc_solver", "MAX_HORIZON_H", "MAX_TAIL_DAYS"]
 
 
 class MPCWindow:
@@ -73,7 +74,9 @@ class MPCWindow:
     ``demand`` (load units, zero past the window's end); ``total`` (J,) the estimated window demand Λ;
     the footprints before t: ``carbon_t`` (N,) t, ``water_m3`` (N,) m³, ``quality_sum`` (J,); and the
     multipliers of the equity coefficients ``carbon_scale``, ``water_scale`` (N,) and ``social_scale``
-    (J,), ones for plain MPC; ``capacity`` (N,) MWh per slot. :class:`MPCCore` hands the solvers every
+    (J,), ones for plain MPC; ``capacity`` (H, N) IT MWh of each slot (the scenario's in the window's slots;
+    a history tail's slot stands for several hours and has their capacity, :class:`HistoryTail`).
+    :class:`MPCCore` hands the solvers every
     load-proportional quantity (demand, footprints, capacity) divided by the program's total demand,
     so that solver tolerances are relative whatever the scenario's unit; every term of the program is
     positively homogeneous in them, so the solution scales back exactly.
@@ -117,7 +120,7 @@ class CvxpyMPCSolver:
         prob, w = self.prob, self.weights
         prob.set_arrays(scenario, w, data.price, data.carbon, data.water, data.demand, data.total,
                         data.carbon_t, data.water_m3, data.quality_sum)
-        prob.capacity.value = data.capacity[None, :]
+        prob.capacity.value = data.capacity
         # the multipliers scale each site's (region's) equity coefficients and its offset alike
         for param, offset, s in ((prob.carbon, prob.carbon_offset, data.carbon_scale),
                                  (prob.water, prob.water_offset, data.water_scale)):
@@ -376,13 +379,13 @@ class AggregateLPSolver(_RegionClasses):
             # sites one class reaches, and S
             carrier = np.concatenate([xb, nx + np.arange(ns)])
             self._t_c, self._i_c = np.concatenate([t_of[xb], ts]), np.concatenate([i_of[xb], shared_sites[ks]])
-            self._bounded, self._bounded_site = carrier, self._i_c
+            self._bounded, self._bounded_t, self._bounded_site = carrier, self._t_c, self._i_c
             cols.append(nx + np.arange(ns))
             rows.append(self.r_cap + np.arange(ns))                        # S[t, k] -> its site row
             vals.append(np.ones(ns))
         else:
             carrier, self._t_c, self._i_c = np.arange(nx), t_of, i_of
-            self._bounded, self._bounded_site = xb, i_of[xb]
+            self._bounded, self._bounded_t, self._bounded_site = xb, t_of[xb], i_of[xb]
         self._carrier = carrier
         n_fixed = sum(len(c) for c in cols)
         if self.maxima:
@@ -445,7 +448,7 @@ class AggregateLPSolver(_RegionClasses):
         nu, c_u = H * G, self.c_u
         e, price, coef_c, coef_w, off_c, off_w = self._unit_terms(scenario, data)
         t_c, i_c = self._t_c, self._i_c
-        self.col_upper[self._bounded] = (data.capacity / e)[self._bounded_site]
+        self.col_upper[self._bounded] = data.capacity[self._bounded_t, self._bounded_site] / e
         cost = np.zeros(self.n_col)
         cost[self._carrier] = price[t_c, i_c]
         cost[c_u:c_u + nu] = w.unserved_penalty_usd
@@ -453,7 +456,7 @@ class AggregateLPSolver(_RegionClasses):
         self.row_lower[:nu] = demand.ravel()                                   # row t G + g
         self.row_upper[:nu] = demand.ravel()
         if not self.site_cols:
-            self.row_upper[self.r_cap:self.r_foot] = np.tile(data.capacity[self._shared], H)
+            self.row_upper[self.r_cap:self.r_foot] = data.capacity[:, self._shared].ravel()
         if self.maxima:
             cost[c_u + nu:] = 1.0
             self.values[self._carbon_at] = coef_c[t_c, i_c]
@@ -593,15 +596,15 @@ _COLD = np.zeros(0)
 @njit(cache=True)
 def _cone_program(price: np.ndarray, coef_c: np.ndarray, coef_w: np.ndarray, off_c: np.ndarray, off_w: np.ndarray,
                   demand: np.ndarray, cap_units: np.ndarray, load: float, pen: float, flat: np.ndarray,
-                  site: np.ndarray, x_dem: np.ndarray, carbon_at: np.ndarray, water_at: np.ndarray,
+                  x_dem: np.ndarray, carbon_at: np.ndarray, water_at: np.ndarray,
                   dem_row: np.ndarray, cap_row: np.ndarray, cap_site: np.ndarray, cap_slot: np.ndarray,
                   cone_start: np.ndarray, c: np.ndarray, b: np.ndarray, ub: np.ndarray, values: np.ndarray,
                   col_on: np.ndarray, row_on: np.ndarray) -> None:
     """:class:`AggregateConeSolver`'s program of a slot, written in place (one compiled pass instead of some twenty
     numpy calls a slot): the costs c, the rows' right-hand sides b (the class demands ``demand`` (H·G,), in the
-    program's load units, in their rows ``dem_row``; the shared sites' capacities ``cap_units[cap_site] * load``
-    in rows ``cap_row``; the link rows' offsets), the upper bounds ub (the x columns' capacities ``cap_units``
-    (N,) in load units per program unit, times ``load``; u and w none), the x columns' link entries in
+    program's load units, in their rows ``dem_row``; the shared sites' capacities ``cap_units[slot, site]
+    * load`` in rows ``cap_row``; the link rows' offsets), the upper bounds ub (the x columns' capacities
+    ``cap_units`` (H, N) in load units per program unit, times ``load``; u and w none), the x columns' link entries in
     ``values``, and which columns and rows are on (a class without demand in a slot, a site without capacity,
     a slot without demand: off). USD are scaled to the largest price or coefficient per load unit (at least
     1e-12)."""
@@ -613,13 +616,13 @@ def _cone_program(price: np.ndarray, coef_c: np.ndarray, coef_w: np.ndarray, off
     for v in coef_w.ravel():
         usd = max(usd, v)
     nx, nu, nw, N = len(flat), len(demand), len(cap_row), len(off_c)
-    pr, cc, cw = price.ravel(), coef_c.ravel(), coef_w.ravel()
+    pr, cc, cw, cap = price.ravel(), coef_c.ravel(), coef_w.ravel(), cap_units.ravel()
     c[:] = 0.0
     for k in range(nx):
         c[k] = pr[flat[k]] / usd
         values[carbon_at[k]] = -cc[flat[k]] / usd
         values[water_at[k]] = -cw[flat[k]] / usd
-        ub[k] = cap_units[site[k]] * load
+        ub[k] = cap[flat[k]] * load
         col_on[k] = demand[x_dem[k]] > 0 and ub[k] > 0
     for k in range(nu):
         c[nx + k] = pen / usd
@@ -635,9 +638,9 @@ def _cone_program(price: np.ndarray, coef_c: np.ndarray, coef_w: np.ndarray, off
             slot = 0.0
             for g in range(G):
                 slot += demand[t * G + g]
-            on = slot > 0 and cap_units[cap_site[k]] > 0
+            on = slot > 0 and cap_units[t, cap_site[k]] > 0
             ub[nx + nu + k] = np.inf
-            b[cap_row[k]] = cap_units[cap_site[k]] * load
+            b[cap_row[k]] = cap_units[t, cap_site[k]] * load
             row_on[cap_row[k]] = on
             col_on[nx + nu + k] = on
     for k in range(len(cone_start) - 1):
@@ -769,7 +772,7 @@ class AggregateConeSolver(_RegionClasses):
         demand = self._class_sums(data.demand) * load                          # (H, G)
         c, b, ub = np.empty(self.n), np.empty(len(self.row_on)), np.empty(self.n_lin)
         _cone_program(price, coef_c, coef_w, off_c, off_w, demand.ravel(), data.capacity / e, float(load),
-                      self.weights.unserved_penalty_usd, self._flat, self._i_x, self._x_dem, self._carbon_at,
+                      self.weights.unserved_penalty_usd, self._flat, self._x_dem, self._carbon_at,
                       self._water_at, self._dem_row, self._cap_row, self._cap_site, self._cap_slot, self.cone_start,
                       c, b, ub, self.values, self.col_on, self.row_on)
         def solve(start: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, int, np.ndarray]:
@@ -885,6 +888,92 @@ def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | 
         return DirectMPCSolver(scenario, H, weights)
     return CvxpyMPCSolver(scenario, H, weights, solver)
 
+#: The longest history tail, in days (:class:`HistoryTail`): 60 days make a program of 1,440 tail slots.
+MAX_TAIL_DAYS = 60
+
+
+def utc_hours(scenario: Scenario) -> np.ndarray:
+    """The scenario's slots as whole hours since 1970-01-01 UTC (int64, (T,))."""
+    return np.asarray(scenario.timestamps).astype("datetime64[h]").astype(np.int64)
+
+
+class HistoryTail:
+    """The hours after an MPC program's window, represented by the most recent days of observed history.
+
+    The equity norms run over the whole episode, but the program on slots [t, t+H) sees nothing of the hours
+    after its window: it equalizes the footprints as if the episode ended with it. A history tail appends
+    ``24 * days`` slots to each program: the ``24 * days`` hours that ``history`` holds last before slot t
+    (their true series: what a controller has observed by then). Each tail slot stands for ``m`` hours,
+    ``m = weight * n_h / days``, with ``n_h`` the number of the episode's hours after the window that fall on
+    the tail slot's hour of day (UTC): with weight 1 the tail's hours are exactly the episode's hours left, as if
+    the future repeated those days. A tail slot standing for m hours has m times its hour's demand and
+    capacity, so that its load is m hours of load, priced, counted in the footprints and, where it cannot be
+    placed, penalised once per load unit, as those hours would be. The tail's routing is never applied, only
+    the window's first slot; the tail moves the footprints the program expects at the episode's end, and with
+    them which sites the norms bind at.
+
+    The history is matched to the episode by UTC hour, and only its hours before slot t are read (the tail is
+    causal: an episode's own past hours enter the tail as the episode goes on when ``history`` holds them; a
+    history that ends before the episode, such as the train split before the test window, gives the same tail at
+    every slot). A tail with ``weight`` 0 leaves the program the plain one.
+
+    Args:
+        history: a scenario with the episode's sites and regions whose hourly series hold the ``24 * days`` hours
+            before the episode's first slot (for example the whole scenario, or its train split).
+        days: whole days of history in the tail (1 .. :data:`MAX_TAIL_DAYS`).
+        weight: the tail's hours per hour of the episode left (>= 0; 1: as many as are left).
+
+    Raises:
+        OptionError: a bad ``days``, ``weight`` or ``history``.
+    """
+
+    def __init__(self, history: Scenario, days: int, weight: float = 1.0):
+        if not isinstance(history, Scenario):
+            raise OptionError(f"history={history!r}: expected a Scenario (e.g. the whole scenario, or its train "
+                              f"split) whose hours precede the episodes")
+        self.days = as_int("tail_days", days, 1, MAX_TAIL_DAYS, unit="days")
+        self.weight = as_float("tail_weight", weight, lo=0.0, hi=100.0, unit="(tail hours per hour left)")
+        self.history = history
+        self._hours = utc_hours(history)                # consecutive hours (a Scenario's timestamps are)
+        self.slots = 24 * self.days
+        self._end = np.zeros(0, dtype=np.int64)
+        self._left = np.zeros((1, 24))
+        self.H = 0
+
+    def bind(self, window: Scenario, H: int) -> None:
+        """Prepare the tails of ``window``'s programs of H slots; an :class:`OptionError` naming ``history`` when
+        its sites or regions differ or it does not hold the ``24 * days`` hours before the window's first slot."""
+        hist = self.history
+        if list(hist.site_names) != list(window.site_names) or list(hist.region_names) != list(window.region_names):
+            raise OptionError(f"history={hist.name!r}: its sites {list(hist.site_names)} and regions "
+                              f"{list(hist.region_names)} are not the episode's ({list(window.site_names)}, "
+                              f"{list(window.region_names)})")
+        hours = utc_hours(window)
+        end = np.minimum(hours - self._hours[0], hist.T)                       # history rows before each slot
+        if end[0] < self.slots:
+            raise OptionError(f"history={hist.name!r} with tail_days={self.days}: the tail needs the {self.slots} "
+                              f"hours before the episode's first slot {window.timestamps[0]}, and the history "
+                              f"({hist.timestamps[0]} .. {hist.timestamps[-1]}) holds {max(int(end[0]), 0)} of them")
+        self._end, self.H = end, H
+        hod = hours % 24
+        # _left[s, h]: the episode's slots from s on that fall on hour of day h (row T: none)
+        onehot = np.zeros((window.T + 1, 24))
+        onehot[np.arange(window.T), hod] = 1.0
+        self._left = np.cumsum(onehot[::-1], axis=0)[::-1]
+        self._hod = self._hours % 24
+
+    def rows(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Slot t's tail: the price (USD/MWh), carbon (t/MWh) and water (m³/MWh) of its 24·days history hours
+        ((24·days, N) each), their demand (24·days, J) in load units per hour and the hours m (24·days,) each
+        tail slot stands for."""
+        end = int(self._end[t])
+        rows = slice(end - self.slots, end)
+        left = self._left[min(t + self.H, len(self._left) - 1)]               # (24,) hours left after the window
+        m = (self.weight / self.days) * left[self._hod[rows]]
+        h = self.history
+        return h.price[rows], h.carbon[rows], h.water[rows], h.demand[rows], m
+
+
 
 class MPCCore:
     """One MPC run over a window: the footprints of the slots applied so far and the demand seen.
@@ -898,11 +987,19 @@ class MPCCore:
         forecaster: the source of the forecasts (``None``: the truth, or the legacy noise); slot t of the
             window is the forecaster's slot ``offset + t``.
         offset: the forecaster's slot of the window's first slot.
+        tail: the hours after each window as days of history (:class:`HistoryTail`), bound here to the window;
+            the solvers are then built for :attr:`slots` = H + 24·days slots.
     """
 
     def __init__(self, scenario: Scenario, weights: Weights, H: int, noise_std: float = 0.0,
-                 rng: np.random.Generator | None = None, forecaster: Forecaster | None = None, offset: int = 0):
+                 rng: np.random.Generator | None = None, forecaster: Forecaster | None = None, offset: int = 0,
+                 tail: HistoryTail | None = None):
         self.scenario, self.weights, self.H = scenario, weights, H
+        self.tail = tail
+        if tail is not None:
+            tail.bind(scenario, H)
+        #: the program's slots: the window's H and the tail's
+        self.slots = H + (0 if tail is None else tail.slots)
         self.noise_std, self.rng = noise_std, rng
         self.forecaster, self.offset = forecaster, offset
         self.ledger = Ledger(scenario, weights)      # the true footprints of the applied slots
@@ -968,6 +1065,12 @@ class MPCCore:
         demand[np.arange(t, t + H) >= sc.T] = 0.0
         seen = self.seen_demand + demand.sum(axis=0)
         total = seen * sc.T / min(t + H, sc.T)
+        capacity = np.broadcast_to(sc.capacity, (H, sc.N))
+        if self.tail is not None:                    # the tail's slots, each m hours of a day of history
+            tp, tc, tw, td, m = self.tail.rows(t)
+            price, carbon, water = (np.concatenate([a, b]) for a, b in ((price, tp), (carbon, tc), (water, tw)))
+            demand = np.concatenate([demand, m[:, None] * td])
+            capacity = np.concatenate([capacity, m[:, None] * sc.capacity])
         unit = float(demand.sum())                  # load-proportional inputs in units of the program's demand
         if unit <= 0:
             return np.zeros((sc.N, sc.J, sc.K)), 0.0
@@ -976,7 +1079,7 @@ class MPCCore:
         data = MPCWindow(price, carbon, water, demand / unit, total, led.carbon_t / unit, led.water_m3 / unit,
                          led.quality_sum / unit, one_c if carbon_scale is None else carbon_scale,
                          one_w if water_scale is None else water_scale,
-                         one_s if social_scale is None else social_scale, sc.capacity / unit)
+                         one_s if social_scale is None else social_scale, capacity / unit)
         return _within_bounds(sc, unit * solver.first_slot(sc, data, t), sc.demand[t]), unit
 
     def update(self, t: int, x: np.ndarray) -> None:

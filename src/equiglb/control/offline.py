@@ -148,7 +148,8 @@ class OfflineProblem:
     """The parameterized offline program for one structure and window length T.
 
     Parameters (set by :meth:`set_data`): price, carbon and water coefficients per MWh of IT energy
-    (USD/MWh, with PUE, ω and μ folded in), demand (T, J), capacity (N,), the social scale
+    (USD/MWh, with PUE, ω and μ folded in), demand (T, J), capacity (T, N) per slot (MWh of IT energy; the
+    scenario's in every slot, unless set per slot, as the MPC programs with a history tail do), the social scale
     μ_s/Λ[j] (J,) and the unserved penalty (USD per load unit).
     """
 
@@ -188,13 +189,13 @@ class OfflineProblem:
         self.carbon = cp.Parameter((N, T), nonneg=True, name="carbon_usd_per_mwh_it")
         self.water = cp.Parameter((N, T), nonneg=True, name="water_usd_per_mwh_it")
         self.demand = cp.Parameter((T, J), nonneg=True, name="demand")
-        self.capacity = cp.Parameter((1, N), nonneg=True, name="capacity_mwh")
+        self.capacity = cp.Parameter((T, N), nonneg=True, name="capacity_mwh")           # per slot
         x = self.x
         # IT energy E (T, N), MWh, as its own variable: the cost and footprint rows then read N·T
         # entries instead of P·T (3x faster HiGHS solves of the per-pair eGLB-2022 program)
         it_mwh = cp.Variable((T, N), nonneg=True, name="it_mwh")
         served = x @ pr.demand_matrix
-        cons = [it_mwh == x @ pr.capacity_matrix, it_mwh <= np.ones((T, 1)) @ self.capacity]
+        cons = [it_mwh == x @ pr.capacity_matrix, it_mwh <= self.capacity]
         obj = self.price @ cp.vec(it_mwh, order="C")
         carbon = cp.hstack([self.carbon[i] @ it_mwh[:, i] for i in range(N)])   # (N,) USD
         water = cp.hstack([self.water[i] @ it_mwh[:, i] for i in range(N)])
@@ -253,7 +254,7 @@ class OfflineProblem:
         self.water.value = weights.mu_water * (water * omega).T
         self._demand = np.asarray(demand, dtype=np.float64)
         self.demand.value = self._demand.sum(axis=1, keepdims=True) if self.aggregate else self._demand
-        self.capacity.value = sc.capacity[None, :]
+        self.capacity.value = np.broadcast_to(sc.capacity, (len(price), sc.N))
         inv = np.divide(1.0, total_demand, out=np.zeros(sc.J), where=total_demand > 0)
         if self.social_scale is not None:
             self.social_scale.value = weights.mu_social * inv

@@ -401,14 +401,14 @@ class DirectProgram:
         optionally the social normalization Λ (J,) (default: the demand's sum over the window), the
         footprints before the window (carbon_t, water_m3 (N,) and the quality-loss sums (J,), in the
         demand's load units) as offsets inside the norms, the multipliers of site i's carbon and water
-        coefficients and offsets (N,) and of region j's social ones (J,), and the capacity (N,) in IT MWh
-        per slot (default: the scenario's)."""
+        coefficients and offsets (N,) and of region j's social ones (J,), and the capacity in IT MWh per slot,
+        (N,) or per slot (T, N) (default: the scenario's)."""
         if price.shape[0] != self.T or demand.shape[0] != self.T:
             raise ValueError(f"DirectProgram built for T={self.T} slots, got series of {price.shape[0]}")
         sc, w = self.scenario, self.weights
         self.price, self.carbon, self.water, self.demand = price, carbon, water, demand
         self.total = demand.sum(axis=0) if total is None else total
-        self.capacity = sc.capacity if capacity is None else capacity
+        self.capacity = sc.capacity if capacity is None else capacity             # (N,), or (T, N) per slot
         # load unit: the window's mean hourly demand (tolerances become relative)
         total_load = float(demand.sum())
         self.unit = total_load / self.T if total_load > 0 else 1.0
@@ -424,6 +424,12 @@ class DirectProgram:
         for k in self._offsets:
             if k in self._scales:
                 self._offsets[k] = self._offsets[k] * self._scales[k]
+
+    def _slot_capacity(self) -> np.ndarray:
+        """The E columns' bounds (T, n_E): each slot's capacity of their sites, in the program's units."""
+        L = self.layout
+        cap = np.broadcast_to(self.capacity, (self.T, self.scenario.N))
+        return cap[:, L.e_sites] / (self.unit * self.e_ref)
 
     def _inverse_total(self) -> np.ndarray:
         """1 / Λ_j (0 where Λ_j = 0)."""
@@ -620,7 +626,7 @@ class DirectProgram:
         A = self._matrix(norms, link_row, 1.0, None, n_rows, len(extra), extra, None, None)
         col_cost = np.concatenate([cost.ravel(), extra_cost])
         upper = np.full((T, n), highspy.kHighsInf)
-        upper[:, L.e_cols] = self.capacity[L.e_sites] / (self.unit * self.e_ref)
+        upper[:, L.e_cols] = self._slot_capacity()
         col_upper = np.concatenate([upper.ravel(), np.full(len(extra), highspy.kHighsInf)])
         rhs = self._rhs().ravel()
         row_lower = np.concatenate([rhs, np.full(n_rows - n_slot_rows, -highspy.kHighsInf)])
@@ -750,7 +756,7 @@ class DirectProgram:
         cones.append(clarabel.NonnegativeConeT(T * n + T * n_E + extra_nonneg))
         A = self._matrix(norms, link_row, sign, None, n_rows, n_extra, extra, nonneg_base, ub_base,
                          chunk_base if norms else None, chunk)
-        ub = np.broadcast_to(self.capacity[L.e_sites] / (self.unit * self.e_ref), (T, n_E)).ravel()
+        ub = self._slot_capacity().ravel()
         b = np.concatenate([self._rhs().ravel(), *b_norm, np.zeros(T * n), ub, np.zeros(extra_nonneg)])
         for kind, rows in link_row.items():       # the offsets inside the norms: F + offset
             if kind in offsets:

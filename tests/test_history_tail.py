@@ -1,0 +1,197 @@
+"""The history tail of MPC (:class:`equiglb.control.mpc.HistoryTail`, ``MPCPolicy(tail_days=...)``): what it reads
+(only hours before the slot), what its slots stand for (the episode's hours left, each slot m hours of load and
+capacity), the fast solvers pinned to the cvxpy program on its programs, and its options refused by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import small_synthetic
+
+from equiglb.baselines.mpc import MPCPolicy
+from equiglb.control.mpc import (
+    AggregateConeSolver,
+    AggregateLPSolver,
+    CvxpyMPCSolver,
+    DirectMPCSolver,
+    HistoryTail,
+    MPCCore,
+    make_mpc_solver,
+)
+from equiglb.ledger import evaluate
+from equiglb.validate import OptionError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _schedule(policy: MPCPolicy, window) -> np.ndarray:
+    policy.reset(window, window.weights)
+    return np.stack([policy.act(t) for t in range(window.T)])
+
+
+def _run(window, solver, tail: HistoryTail, H: int) -> np.ndarray:
+    core = MPCCore(window, window.weights, H, tail=tail)
+    xs = []
+    for t in range(window.T):
+        x = core.route(t, solver)
+        core.update(t, x)
+        xs.append(x)
+    return np.stack(xs)
+
+
+def test_tail_hours_stand_for_the_hours_left():
+    """Each hour of day appears ``days`` times in the tail, and the tail's hours add up to weight x the episode's
+    hours after the window, slot by slot (none in the window's last H slots)."""
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(48, 24)
+    tail = HistoryTail(scn, days=2, weight=0.75)
+    tail.bind(window, 5)
+    hod = np.asarray(scn.timestamps).astype("datetime64[h]").astype(np.int64) % 24
+    for t in range(window.T):
+        price, carbon, water, demand, m = tail.rows(t)
+        assert price.shape == carbon.shape == water.shape == (48, scn.N) and demand.shape == (48, scn.J)
+        assert m.sum() == pytest.approx(0.75 * max(window.T - t - 5, 0), abs=1e-12)
+        end = 48 + t                                          # the history's hours before slot t
+        assert np.array_equal(price, scn.price[end - 48:end]) and np.array_equal(demand, scn.demand[end - 48:end])
+        assert np.array_equal(np.bincount(hod[end - 48:end], minlength=24), np.full(24, 2))
+
+
+def test_tail_reads_only_hours_before_the_slot():
+    """Changing the history from slot s0 of the episode on leaves the routings of slots 0..s0 bit for bit (the
+    tail is causal), and changes later ones (the tail does read the episode's past)."""
+    scn = small_synthetic(1, math.inf)
+    window, s0 = scn.window(24, 48), 8
+    later = np.arange(scn.T) >= 24 + s0
+    changed = dataclasses.replace(scn, price=np.where(later[:, None], 3.0 * scn.price, scn.price),
+                                  carbon=np.where(later[:, None], 0.2 * scn.carbon, scn.carbon))
+    a = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=1, history=scn), window)
+    b = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=1, history=changed), window)
+    assert np.array_equal(a[:s0 + 1], b[:s0 + 1])
+    assert not np.allclose(a[s0 + 1:], b[s0 + 1:])
+
+
+def test_a_history_before_the_episode_gives_the_same_tail_at_every_slot():
+    scn = small_synthetic(1, math.inf)
+    window, before = scn.window(48, 24), scn.window(0, 48)
+    tail = HistoryTail(before, days=2)
+    tail.bind(window, 5)
+    first = tail.rows(0)
+    for t in range(1, window.T):
+        assert all(np.array_equal(a, b) for a, b in zip(tail.rows(t)[:4], first[:4]))
+
+
+def test_zero_weight_is_the_plain_planner():
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(48, 24)
+    plain = _schedule(MPCPolicy(5, forecast_model="perfect"), window)
+    tail = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=2, tail_weight=0.0, history=scn), window)
+    np.testing.assert_allclose(tail, plain, rtol=0, atol=1e-9 * window.demand.max())
+    with_tail = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=2, history=scn), window)
+    assert not np.allclose(with_tail, plain)                     # a tail that weighs changes the routing
+
+
+def test_a_slot_of_m_hours_is_m_hours_of_load_and_capacity():
+    """A tail of one day standing for m hours per slot gives the program value of a tail of the same day twice
+    standing for m / 2 hours per slot: its demand and its capacity scale with m. The synthetic scenario's
+    cheapest sites run at capacity, so a tail with the hour's capacity instead of m times it differs."""
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(48, 24)
+    day = slice(24, 48)
+    twice = dataclasses.replace(scn.window(0, 48), **{k: np.concatenate([getattr(scn, k)[day]] * 2)
+                                                      for k in ("price", "carbon", "water", "demand")})
+    assert (np.sort(window.demand.sum(axis=1)) > scn.capacity.max()).any()     # capacity binds
+    values = []
+    for hist, days in ((scn.window(0, 48), 1), (twice, 2)):
+        tail = HistoryTail(hist, days=days, weight=0.8)
+        core = MPCCore(window, window.weights, 5, tail=tail)
+        solver = make_mpc_solver(window, core.slots, window.weights)
+        assert isinstance(solver, AggregateLPSolver)
+        values.append([core.plan(t, solver)[1] for t in (0, 7)])
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-9)
+
+
+@pytest.mark.parametrize("q", [1.0, math.inf])
+def test_lp_accelerator_equals_the_cvxpy_program_with_a_tail(q):
+    scn = small_synthetic(1, q)
+    window, H = scn.window(48, 12), 4
+    tail = HistoryTail(scn, days=2, weight=0.6)
+    fast_solver = make_mpc_solver(window, H + tail.slots, window.weights)
+    assert isinstance(fast_solver, AggregateLPSolver)
+    fast = _run(window, fast_solver, tail, H)
+    ref = _run(window, CvxpyMPCSolver(window, H + tail.slots, window.weights, solver="HIGHS"), tail, H)
+    w = window.weights
+    assert evaluate(window, fast, w).objective_usd == pytest.approx(evaluate(window, ref, w).objective_usd, rel=1e-7)
+    np.testing.assert_allclose(fast.sum(axis=(2, 3)), ref.sum(axis=(2, 3)), rtol=1e-6, atol=1e-6 * scn.demand.max())
+
+
+def test_cone_and_direct_solvers_equal_the_cvxpy_program_with_a_tail():
+    """q = 2 (the interior-point accelerator) and q = 1.5 (the direct program to Clarabel) on programs with a
+    tail, whose slots have capacities of their own: the same J (the routings of these programs' optima need not
+    be unique)."""
+    for q, kind in ((2.0, AggregateConeSolver), (1.5, DirectMPCSolver)):
+        scn = small_synthetic(1, q)
+        window, H = scn.window(48, 8), 3
+        tail = HistoryTail(scn, days=2, weight=0.6)
+        solver = make_mpc_solver(window, H + tail.slots, window.weights)
+        assert isinstance(solver, kind)
+        fast = _run(window, solver, tail, H)
+        ref = _run(window, CvxpyMPCSolver(window, H + tail.slots, window.weights, solver="CLARABEL"), tail, H)
+        w = window.weights
+        assert evaluate(window, fast, w).objective_usd == pytest.approx(evaluate(window, ref, w).objective_usd,
+                                                                         rel=1e-6), q
+
+
+def test_policy_labels_what_it_knew():
+    scn = small_synthetic(1, math.inf)
+    pol = MPCPolicy(24, tail_days=3, tail_weight=0.5, history=scn)
+    assert pol.information == "forecasts (calibrated, 24 h), history tail (3 d x0.5)"
+    assert MPCPolicy(24).information == "forecasts (calibrated, 24 h)"
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"tail_days": -1}, "tail_days=-1"),
+    ({"tail_days": 1.5}, "tail_days=1.5"),
+    ({"tail_days": 61}, "tail_days=61"),
+    ({"tail_days": 2}, "needs history="),
+    ({"tail_days": 2, "tail_weight": -0.5, "history": "scn"}, "tail_weight=-0.5"),
+    ({"tail_days": 2, "tail_weight": float("nan"), "history": "scn"}, "tail_weight=nan"),
+    ({"history": "scn"}, "give tail_days >= 1"),
+    ({"tail_days": 2, "history": "not a scenario"}, "history='not a scenario'"),
+])
+def test_bad_tail_options_are_refused_by_name(kwargs, needle):
+    scn = small_synthetic(1, math.inf)
+    kwargs = {k: (scn if v == "scn" else v) for k, v in kwargs.items()}
+    with pytest.raises(OptionError, match=re.escape(needle)):
+        MPCPolicy(24, **kwargs)
+
+
+def test_a_history_that_does_not_reach_back_far_enough_is_refused_at_reset():
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(30, 24)                       # 30 hours before it: not the 48 of two days
+    pol = MPCPolicy(5, forecast_model="perfect", tail_days=2, history=scn)
+    with pytest.raises(OptionError, match=r"history='synthetic' with tail_days=2: the tail needs the 48 hours "
+                                          r"before .* holds 30 of them"):
+        pol.reset(window, window.weights)
+    other = dataclasses.replace(scn, site_names=tuple(f"x{i}" for i in range(scn.N)))
+    with pytest.raises(OptionError, match="its sites"):
+        MPCPolicy(5, tail_days=1, history=other).reset(scn.window(48, 24), scn.weights)
+
+
+def test_history_tail_benchmark_refuses_bad_options_by_name(capsys):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import history_tail
+
+    for argv, needle in ((["--stage", "val", "--days", "0"], "--days='0'"),
+                         (["--stage", "val", "--weights", "0.5,0.5"], "--weights='0.5,0.5'"),
+                         (["--stage", "test", "--days", "3,5", "--weight", "0.5"], "--stage test takes one"),
+                         (["--stage", "test"], "--stage test takes one"),
+                         (["--stage", "val", "--draws", "1"], "--draws=1"),
+                         (["--stage", "val", "--mpc-horizon", "0"], "--mpc-horizon=0")):
+        with pytest.raises(SystemExit, match=re.escape(needle)):
+            history_tail.main(argv)
