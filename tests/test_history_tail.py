@@ -195,3 +195,37 @@ def test_history_tail_benchmark_refuses_bad_options_by_name(capsys):
                          (["--stage", "val", "--mpc-horizon", "0"], "--mpc-horizon=0")):
         with pytest.raises(SystemExit, match=re.escape(needle)):
             history_tail.main(argv)
+
+
+@pytest.mark.parametrize("start", [0, 30])
+def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start):
+    """``mpc_residual`` with ``mpc_tail_days``: action 0 plays exactly the agent's base, MPCPolicy with the same
+    tail over the whole scenario (not strict: the episode from slot 0 has no day of history at first, the
+    one from slot 30 has one day, then two), and the tail changes the routing."""
+    from equiglb.envs import EquitableGLBEnv
+    from equiglb.envs.core import agent_base, agent_information
+
+    scn = small_synthetic(1, math.inf)
+    opts = dict(action_mode="mpc_residual", mpc_horizon=4, forecast_model="perfect", mpc_tail_days=2,
+                mpc_tail_weight=0.5)
+    env = EquitableGLBEnv(scenario=scn, split="all", episode_length=30, **opts)
+    env.reset(seed=0, options={"start": start})
+    for _ in range(30):
+        env.step(np.zeros(env.action_space.shape, np.float32))
+    name, kwargs, label = agent_base(opts, scn, "all")
+    assert name == "mpc" and label == "mpc-4 perfect (oracle) + history tail 2 d x0.5 (agent's base)"
+    assert agent_information(opts) == "forecasts (perfect (oracle), mpc 4 h + history tail 2 d x0.5)"
+    window = env.window()
+    base = _schedule(MPCPolicy(**kwargs), window)
+    np.testing.assert_array_equal(env.executed_schedule(), base)
+    plain = _schedule(MPCPolicy(4, forecast_model="perfect"), window)
+    assert not np.allclose(base, plain)
+
+
+@pytest.mark.parametrize("kwargs,needle", [({"mpc_tail_days": -1}, "mpc_tail_days=-1"),
+                                           ({"mpc_tail_days": 2, "mpc_tail_weight": -1}, "mpc_tail_weight=-1")])
+def test_bad_environment_tail_options_are_refused_by_name(kwargs, needle):
+    from equiglb.envs import EquitableGLBEnv
+
+    with pytest.raises(OptionError, match=re.escape(needle)):
+        EquitableGLBEnv(scenario=small_synthetic(1, math.inf), action_mode="mpc_residual", **kwargs)

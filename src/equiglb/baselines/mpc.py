@@ -60,6 +60,9 @@ class MPCPolicy(OnlinePolicy):
             the whole scenario (the tail follows the episode's own past as it goes on) or a split before the
             episodes (the same tail at every slot). It must hold the ``24 * tail_days`` hours before each
             episode's first slot; only hours before the slot being routed are read.
+        tail_strict: False: a history without those hours is not refused, and a slot with fewer whole days of
+            history before it has a tail of the whole days there are (the environment's ``mpc_residual`` mode,
+            whose episodes may start at the scenario's first hour, and its agent's-base row).
 
     Raises:
         OptionError: an argument of the wrong type or range, or a solver that is not installed.
@@ -70,7 +73,7 @@ class MPCPolicy(OnlinePolicy):
     def __init__(self, horizon: int = 24, noise_std: float = 0.0, seed: int = 0, solver: str | None = None,
                  forecast_model: str | Forecaster | None = None, forecast_scale: float = 1.0,
                  warm_start: bool = False, tail_days: int = 0, tail_weight: float = 1.0,
-                 history: Scenario | None = None):
+                 history: Scenario | None = None, tail_strict: bool = True):
         if not isinstance(warm_start, bool):
             raise OptionError(f"warm_start={warm_start!r}: expected True or False")
         self.tail_days = as_int("tail_days", tail_days, 0, MAX_TAIL_DAYS, unit="days")
@@ -79,7 +82,9 @@ class MPCPolicy(OnlinePolicy):
                               f"episodes (e.g. the whole scenario)")
         if not self.tail_days and history is not None:
             raise OptionError("history= is read by the history tail only: give tail_days >= 1 too")
-        self.tail = None if history is None else HistoryTail(history, self.tail_days, tail_weight)
+        if not isinstance(tail_strict, bool):
+            raise OptionError(f"tail_strict={tail_strict!r}: expected True or False")
+        self.tail = None if history is None else HistoryTail(history, self.tail_days, tail_weight, tail_strict)
         self.tail_weight = as_float("tail_weight", tail_weight, lo=0.0, hi=100.0)
         self.warm_start = warm_start
         self.horizon = as_int("horizon", horizon, 1, MAX_HORIZON_H, unit="hours")

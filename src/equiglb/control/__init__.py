@@ -20,5 +20,8 @@ the cvxpy program is built or solved (:mod:`equiglb.control.offline`).
 #: the longest MPC look-ahead accepted (hours): one week; the program grows linearly with it. Defined here,
 #: not in :mod:`equiglb.control.mpc`, so that the environment's option checks read it without the solvers.
 MAX_HORIZON_H = 168
+#: The longest history tail of MPC, in days (:class:`~equiglb.control.mpc.HistoryTail`: 60 days make a program of
+#: 1,440 tail slots)
+MAX_TAIL_DAYS = 60
 
-__all__ = ["MAX_HORIZON_H"]
+__all__ = ["MAX_HORIZON_H", "MAX_TAIL_DAYS"]

@@ -51,7 +51,7 @@ import highspy
 import numpy as np
 from numba import njit
 
-from equiglb.control import MAX_HORIZON_H
+from equiglb.control import MAX_HORIZON_H, MAX_TAIL_DAYS
 from equiglb.control.densesimplex import AT_LOWER, BASIC, OPTIMAL, SINGULAR, dual_simplex
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
 from equiglb.control.offline_direct import DirectProgram, _classes, pass_lp
@@ -888,9 +888,6 @@ def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | 
         return DirectMPCSolver(scenario, H, weights)
     return CvxpyMPCSolver(scenario, H, weights, solver)
 
-#: The longest history tail, in days (:class:`HistoryTail`): 60 days make a program of 1,440 tail slots.
-MAX_TAIL_DAYS = 60
-
 
 def utc_hours(scenario: Scenario) -> np.ndarray:
     """The scenario's slots as whole hours since 1970-01-01 UTC (int64, (T,))."""
@@ -922,18 +919,21 @@ class HistoryTail:
             before the episode's first slot (for example the whole scenario, or its train split).
         days: whole days of history in the tail (1 .. :data:`MAX_TAIL_DAYS`).
         weight: the tail's hours per hour of the episode left (>= 0; 1: as many as are left).
+        strict: a history without the ``24 * days`` hours before an episode's first slot is refused (:meth:`bind`);
+            not strict (the environment's episodes, which may start at the scenario's first hour), a slot with
+            fewer whole days of history before it has a tail of the whole days there are.
 
     Raises:
         OptionError: a bad ``days``, ``weight`` or ``history``.
     """
 
-    def __init__(self, history: Scenario, days: int, weight: float = 1.0):
+    def __init__(self, history: Scenario, days: int, weight: float = 1.0, strict: bool = True):
         if not isinstance(history, Scenario):
             raise OptionError(f"history={history!r}: expected a Scenario (e.g. the whole scenario, or its train "
                               f"split) whose hours precede the episodes")
         self.days = as_int("tail_days", days, 1, MAX_TAIL_DAYS, unit="days")
         self.weight = as_float("tail_weight", weight, lo=0.0, hi=100.0, unit="(tail hours per hour left)")
-        self.history = history
+        self.history, self.strict = history, strict
         self._hours = utc_hours(history)                # consecutive hours (a Scenario's timestamps are)
         self.slots = 24 * self.days
         self._end = np.zeros(0, dtype=np.int64)
@@ -942,18 +942,19 @@ class HistoryTail:
 
     def bind(self, window: Scenario, H: int) -> None:
         """Prepare the tails of ``window``'s programs of H slots; an :class:`OptionError` naming ``history`` when
-        its sites or regions differ or it does not hold the ``24 * days`` hours before the window's first slot."""
+        its sites or regions differ or (:attr:`strict`) it does not hold the ``24 * days`` hours before the
+        window's first slot."""
         hist = self.history
         if list(hist.site_names) != list(window.site_names) or list(hist.region_names) != list(window.region_names):
             raise OptionError(f"history={hist.name!r}: its sites {list(hist.site_names)} and regions "
                               f"{list(hist.region_names)} are not the episode's ({list(window.site_names)}, "
                               f"{list(window.region_names)})")
         hours = utc_hours(window)
-        end = np.minimum(hours - self._hours[0], hist.T)                       # history rows before each slot
-        if end[0] < self.slots:
+        end = np.clip(hours - self._hours[0], 0, hist.T)                       # history rows before each slot
+        if self.strict and end[0] < self.slots:
             raise OptionError(f"history={hist.name!r} with tail_days={self.days}: the tail needs the {self.slots} "
                               f"hours before the episode's first slot {window.timestamps[0]}, and the history "
-                              f"({hist.timestamps[0]} .. {hist.timestamps[-1]}) holds {max(int(end[0]), 0)} of them")
+                              f"({hist.timestamps[0]} .. {hist.timestamps[-1]}) holds {int(end[0])} of them")
         self._end, self.H = end, H
         hod = hours % 24
         # _left[s, h]: the episode's slots from s on that fall on hour of day h (row T: none)
@@ -965,13 +966,20 @@ class HistoryTail:
     def rows(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Slot t's tail: the price (USD/MWh), carbon (t/MWh) and water (m³/MWh) of its 24·days history hours
         ((24·days, N) each), their demand (24·days, J) in load units per hour and the hours m (24·days,) each
-        tail slot stands for."""
+        tail slot stands for. With d < days whole days of history before slot t (not strict), the last 24·d
+        slots hold them, each standing for w n_h / d hours, and the others nothing (m = 0)."""
         end = int(self._end[t])
-        rows = slice(end - self.slots, end)
+        d = min(self.days, end // 24)
+        rows = slice(end - 24 * d, end)
         left = self._left[min(t + self.H, len(self._left) - 1)]               # (24,) hours left after the window
-        m = (self.weight / self.days) * left[self._hod[rows]]
         h = self.history
-        return h.price[rows], h.carbon[rows], h.water[rows], h.demand[rows], m
+        series = (h.price[rows], h.carbon[rows], h.water[rows], h.demand[rows])
+        m = (self.weight / d) * left[self._hod[rows]] if d else np.zeros(0)
+        if d == self.days:
+            return (*series, m)
+        pad = self.slots - 24 * d                                              # slots of no history: nothing
+        price, carbon, water, demand = (np.concatenate([np.zeros((pad, a.shape[1])), a]) for a in series)
+        return price, carbon, water, demand, np.concatenate([np.zeros(pad), m])
 
 
 

@@ -264,7 +264,9 @@ class EnvConfig:
             return "none"
         parts = [f"obs {self.forecast_horizon} h"] if self.forecast_horizon else []
         if isinstance(self.mode_options, MPCResidualOptions):
-            parts.append(f"mpc {self.mode_options.mpc_horizon} h")
+            o = self.mode_options
+            tail = f" + history tail {o.mpc_tail_days} d x{o.mpc_tail_weight:g}" if o.mpc_tail_days else ""
+            parts.append(f"mpc {o.mpc_horizon} h{tail}")
         if self.forecast_errors:
             parts.append("recent errors")
         model = self.forecast_model
@@ -622,14 +624,22 @@ def agent_base(options: Mapping[str, Any], scenario: Scenario | None = None,
         if model == "calibrated" and cfg.forecast_scale != 1.0:
             shown = f"calibrated x{cfg.forecast_scale:g}"
         kwargs: dict[str, Any] = {"horizon": mode.mpc_horizon, "forecast_model": model, "seed": cfg.forecast_seed}
+        tail = ""
+        if mode.mpc_tail_days:                   # the history tail reads the whole scenario, as the environment
+            if scenario is None:
+                raise OptionError(f"mpc_tail_days={mode.mpc_tail_days}: the agent's planner row needs the scenario "
+                                  f"its history tail reads")
+            kwargs.update(tail_days=mode.mpc_tail_days, tail_weight=mode.mpc_tail_weight, history=scenario,
+                          tail_strict=False)
+            tail = f" + history tail {mode.mpc_tail_days} d x{mode.mpc_tail_weight:g}"
         if cfg.user_forecaster is not None:      # a forecaster given as forecast_model: the planner reads it too
             kwargs["forecast_model"] = cfg.user_forecaster
-            return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {cfg.user_forecaster.label} (agent's base)"
+            return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {cfg.user_forecaster.label}{tail} (agent's base)"
         if model == "calibrated":
             kwargs["forecast_scale"] = cfg.forecast_scale
         if model == "noise":
             kwargs["noise_std"] = cfg.forecast_noise
-        return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {shown} (agent's base)"
+        return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {shown}{tail} (agent's base)"
     if cfg.action_mode == "eglb_residual":
         return ("online-eglb", {"eta_scale": mode.eglb_eta_scale, "z_max_scale": mode.eglb_z_max_scale},
                 "online-eglb (agent's base)")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from equiglb.control import MAX_HORIZON_H
+from equiglb.control import MAX_HORIZON_H, MAX_TAIL_DAYS
 from equiglb.envs import kernels
 from equiglb.envs.actions import ActionMap, check_action, unit_weights
 from equiglb.envs.options import option
@@ -421,6 +421,10 @@ class MPCResidualOptions:
     mpc_residual_reward: str = option("cost", 'the reward: "cost" (minus the slot\'s objective increment, USD; '
                                       'return -J) or "vs-planner" (that minus the planner\'s alone on its own '
                                       "trajectory: return J(planner) - J, USD)")
+    mpc_tail_days: int = option(0, "days of observed history after the MPC's window, standing for the episode's "
+                                f"hours left (0: none, 1..{MAX_TAIL_DAYS}; docs/baselines.md, the history tail)",
+                                agent=True)
+    mpc_tail_weight: float = option(1.0, "the history tail's hours per hour of the episode left (>= 0)", agent=True)
 
     def __post_init__(self) -> None:
         self.mpc_horizon = as_int("mpc_horizon", self.mpc_horizon, 1, MAX_HORIZON_H, unit="hours")
@@ -429,6 +433,8 @@ class MPCResidualOptions:
         self.mpc_residual_observation = one_of("mpc_residual_observation", self.mpc_residual_observation,
                                                RESIDUAL_OBSERVATIONS)
         self.mpc_residual_reward = one_of("mpc_residual_reward", self.mpc_residual_reward, RESIDUAL_REWARDS)
+        self.mpc_tail_days = as_int("mpc_tail_days", self.mpc_tail_days, 0, MAX_TAIL_DAYS, unit="days")
+        self.mpc_tail_weight = as_float("mpc_tail_weight", self.mpc_tail_weight, lo=0.0, hi=100.0)
 
     @property
     def max_factor(self) -> float:
@@ -488,11 +494,11 @@ class MPCResidualStep(_PlannerStep):
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
-        H = min(self.horizon, int(length))
-        if self.solver is None or self.solver.H != H:
+        slots = min(self.horizon, int(length)) + 24 * self.options.mpc_tail_days
+        if self.solver is None or self.solver.H != slots:
             from equiglb.control.mpc import make_mpc_solver  # noqa: PLC0415
 
-            self.solver = make_mpc_solver(self.scenario.window(0, H), H, self.ledger.weights)
+            self.solver = make_mpc_solver(self.scenario.window(0, slots), slots, self.ledger.weights)
         super().reset(start, length, index)
         if self.planner is not None:
             self.planner.reset(start, length, index)
@@ -507,11 +513,12 @@ class MPCResidualStep(_PlannerStep):
         return reward - alone, x
 
     def _start_core(self, start: int, length: int) -> MPCCore:
-        from equiglb.control.mpc import MPCCore  # noqa: PLC0415
+        from equiglb.control.mpc import HistoryTail, MPCCore  # noqa: PLC0415
 
-        H = min(self.horizon, int(length))
+        H, o = min(self.horizon, int(length)), self.options
+        tail = HistoryTail(self.scenario, o.mpc_tail_days, o.mpc_tail_weight, strict=False) if o.mpc_tail_days else None
         return MPCCore(self.scenario.window(start, length), self.ledger.weights, H, forecaster=self.forecaster,
-                       offset=start)
+                       offset=start, tail=tail)
 
     def _route(self, core: MPCCore, k: int, scale: np.ndarray) -> np.ndarray:
         sc, solver = self.scenario, self.solver
