@@ -229,3 +229,24 @@ def test_bad_environment_tail_options_are_refused_by_name(kwargs, needle):
 
     with pytest.raises(OptionError, match=re.escape(needle)):
         EquitableGLBEnv(scenario=small_synthetic(1, math.inf), action_mode="mpc_residual", **kwargs)
+
+
+def test_history_tail_benchmark_pairs_each_draw_with_the_planner(tmp_path, capsys):
+    """A small validation run: each draw's change is the tail's gap minus the planner's on the same draw, the
+    planner's gap is MPC-24's on that draw, and the choice is printed."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import history_tail
+
+    out = tmp_path / "tail.json"
+    assert history_tail.main(["--stage", "val", "--protocol", "synthetic", "--days", "1", "--weights", "0.5",
+                              "--draws", "2", "--json", str(out)]) == 0
+    assert "validation chooses days:weight = 1:0.5" in capsys.readouterr().out
+    import json
+
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["seed"] for r in runs] == [0, 1]
+    for r in runs:
+        c = r["configs"]["1:0.5"]
+        assert c["change_pts"] == pytest.approx(c["gap_pct"] - r["planner_gap_pct"], abs=1e-12)
+        assert c["information"] == "forecasts (calibrated, 24 h), history tail (1 d x0.5)"
+    assert runs[0]["planner_gap_pct"] != runs[1]["planner_gap_pct"]          # two draws of the forecast errors

@@ -935,6 +935,7 @@ class HistoryTail:
         self.weight = as_float("tail_weight", weight, lo=0.0, hi=100.0, unit="(tail hours per hour left)")
         self.history, self.strict = history, strict
         self._hours = utc_hours(history)                # consecutive hours (a Scenario's timestamps are)
+        self._hod = self._hours % 24                    # each history hour's hour of day (UTC)
         self.slots = 24 * self.days
         self._end = np.zeros(0, dtype=np.int64)
         self._left = np.zeros((1, 24))
@@ -961,7 +962,6 @@ class HistoryTail:
         onehot = np.zeros((window.T + 1, 24))
         onehot[np.arange(window.T), hod] = 1.0
         self._left = np.cumsum(onehot[::-1], axis=0)[::-1]
-        self._hod = self._hours % 24
 
     def rows(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Slot t's tail: the price (USD/MWh), carbon (t/MWh) and water (m³/MWh) of its 24·days history hours
@@ -980,7 +980,6 @@ class HistoryTail:
         pad = self.slots - 24 * d                                              # slots of no history: nothing
         price, carbon, water, demand = (np.concatenate([np.zeros((pad, a.shape[1])), a]) for a in series)
         return price, carbon, water, demand, np.concatenate([np.zeros(pad), m])
-
 
 
 class MPCCore:
