@@ -54,7 +54,8 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
 
 def test_an_unknown_option_is_named_with_the_list_of_options():
     with pytest.raises(UnknownOptionError, match=r"unknown environment option\(s\) \['mpc_horizont'\]; the options "
-                                                 r"are \['scenario', 'data_dir', .*'mpc_residual_reward', 'mpc_tail_days', 'mpc_tail_weight'\]"):
+                                                 r"are \['scenario', 'data_dir', .*'mpc_residual_reward', "
+                                                 r"'mpc_tail_days', 'mpc_tail_weight'\]"):
         EquitableGLBEnv(mpc_horizont=3)
 
 
