@@ -131,8 +131,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     seed=forecast_seed)`` (its MPC reads the environment's forecasts within the episode, so the legacy
     ``forecast_noise`` must be 0; with ``mpc_tail_days``, the same policy with a history tail over the whole
     scenario: ``tail_days``, ``tail_weight``, ``history``, ``tail_strict=False``, docs/baselines.md).
-    Another action mode refuses a mode's options unless they are at their defaults. An unknown option raises :class:`~equiglb.validate.UnknownOptionError` naming it.
-    ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
+    Another action mode refuses a mode's options unless they are at their defaults. An unknown option raises
+    :class:`~equiglb.validate.UnknownOptionError` naming it. ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
     ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
     (it sets the observation scales), not a wrapper's cut.
     """
