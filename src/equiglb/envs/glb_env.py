@@ -132,9 +132,9 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     ``forecast_noise`` must be 0; with ``mpc_tail_days``, the same policy with a history tail over the whole
     scenario: ``tail_days``, ``tail_weight``, ``history``, ``tail_strict=False``, docs/baselines.md).
     Another action mode refuses a mode's options unless they are at their defaults. An unknown option raises
-    :class:`~equiglb.validate.UnknownOptionError` naming it. ``gymnasium.make``'s own ``max_episode_steps`` is refused at the first
-    ``reset`` unless it equals ``episode_length``: the episode length is an option of the environment
-    (it sets the observation scales), not a wrapper's cut.
+    :class:`~equiglb.validate.UnknownOptionError` naming it. ``gymnasium.make``'s own ``max_episode_steps`` is
+    refused at the first ``reset`` unless it equals ``episode_length``: the episode length is an option of the
+    environment (it sets the observation scales), not a wrapper's cut.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
