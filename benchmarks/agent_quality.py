@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     # what the agents knew, and their own planner alone with the same forecasts (their action 0)
     options = {**gym.spec(env_id).kwargs, **runs[0]["env_kwargs"]}
     agents_info = agent_information(options)
-    own = agent_base(options)
+    own = agent_base(options, full, TEST_SPLIT)        # a forecast correction or a history tail reads them
     if own is not None:
         policies.append(make_policy(own[0], **own[1]))
         policies[-1].name = own[2]                          # an instance attribute: compare needs distinct names
