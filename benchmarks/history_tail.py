@@ -92,9 +92,7 @@ def gap_pct(policy: Policy, windows: list[Scenario], offline_j: list[float]) -> 
     """``policy``'s mean gap to the offline optimum over ``windows`` (%), and its time per slot (ms)."""
     gaps, slots, t0 = [], 0, time.perf_counter()
     for w, j_off in zip(windows, offline_j):
-        policy.reset(w, w.weights)
-        x = np.stack([policy.act(t) for t in range(w.T)])
-        gaps.append(100 * (evaluate(w, x, w.weights).objective_usd / j_off - 1))
+        gaps.append(100 * (evaluate(w, policy.schedule(w), w.weights).objective_usd / j_off - 1))
         slots += w.T
     return float(np.mean(gaps)), 1e3 * (time.perf_counter() - t0) / slots
 
@@ -104,20 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.mpc_horizon <= MAX_HORIZON_H:
         raise SystemExit(f"--mpc-horizon={args.mpc_horizon}: expected 1 .. {MAX_HORIZON_H} hours")
     val = args.stage == "val"
-    days = numbers(args.days or ("3,5,10,20" if val else ""), "days", int, 1, MAX_TAIL_DAYS) \
-        if (args.days or val) else None
-    weights = numbers(args.weights or ("0.25,0.5,0.75,1" if val else ""), "weights", float, 0.0, 100.0) \
-        if (args.weights or val) else None
-    if days is None or weights is None or (not val and (len(days) > 1 or len(weights) > 1)):
-        raise SystemExit(f"--stage test takes one --days and one --weight (the configuration chosen at --stage val), "
-                         f"got --days={args.days!r} --weight={args.weights!r}")
+    one = "--stage test takes one --days and one --weight (the configuration chosen at --stage val), got "
+    if not val and (args.days is None or args.weights is None):
+        raise SystemExit(f"{one}--days={args.days!r} --weight={args.weights!r}")
+    days = numbers(args.days or "3,5,10,20", "days", int, 1, MAX_TAIL_DAYS)
+    weights = numbers(args.weights or "0.25,0.5,0.75,1", "weights", float, 0.0, 100.0)
+    if not val and (len(days) > 1 or len(weights) > 1):
+        raise SystemExit(f"{one}--days={args.days!r} --weight={args.weights!r}")
     draws = args.draws if args.draws is not None else (10 if val else 50)
     if draws < 2:
         raise SystemExit(f"--draws={draws}: expected at least 2 (the CI is over draws)")
     kw, _, split = stage_windows(args.protocol, args.stage, args.data_dir)
     scenario = scenario_of(kw)
     windows = episodes(scenario, split)
-    history = scenario.split("all") if "all" in scenario.splits else scenario
+    history = scenario                                # the whole scenario the window is cut from
     H = args.mpc_horizon
     for w in windows:                                 # every configuration's history must hold its days: check first
         for d in days:

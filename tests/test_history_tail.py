@@ -30,11 +30,6 @@ from equiglb.validate import OptionError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _schedule(policy: MPCPolicy, window) -> np.ndarray:
-    policy.reset(window, window.weights)
-    return np.stack([policy.act(t) for t in range(window.T)])
-
-
 def _run(window, solver, tail: HistoryTail, H: int) -> np.ndarray:
     core = MPCCore(window, window.weights, H, tail=tail)
     xs = []
@@ -70,8 +65,8 @@ def test_tail_reads_only_hours_before_the_slot():
     later = np.arange(scn.T) >= 24 + s0
     changed = dataclasses.replace(scn, price=np.where(later[:, None], 3.0 * scn.price, scn.price),
                                   carbon=np.where(later[:, None], 0.2 * scn.carbon, scn.carbon))
-    a = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=1, history=scn), window)
-    b = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=1, history=changed), window)
+    a = MPCPolicy(5, forecast_model="perfect", tail_days=1, history=scn).schedule(window)
+    b = MPCPolicy(5, forecast_model="perfect", tail_days=1, history=changed).schedule(window)
     assert np.array_equal(a[:s0 + 1], b[:s0 + 1])
     assert not np.allclose(a[s0 + 1:], b[s0 + 1:])
 
@@ -89,10 +84,10 @@ def test_a_history_before_the_episode_gives_the_same_tail_at_every_slot():
 def test_zero_weight_is_the_plain_planner():
     scn = small_synthetic(1, math.inf)
     window = scn.window(48, 24)
-    plain = _schedule(MPCPolicy(5, forecast_model="perfect"), window)
-    tail = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=2, tail_weight=0.0, history=scn), window)
+    plain = MPCPolicy(5, forecast_model="perfect").schedule(window)
+    tail = MPCPolicy(5, forecast_model="perfect", tail_days=2, tail_weight=0.0, history=scn).schedule(window)
     np.testing.assert_allclose(tail, plain, rtol=0, atol=1e-9 * window.demand.max())
-    with_tail = _schedule(MPCPolicy(5, forecast_model="perfect", tail_days=2, history=scn), window)
+    with_tail = MPCPolicy(5, forecast_model="perfect", tail_days=2, history=scn).schedule(window)
     assert not np.allclose(with_tail, plain)                     # a tail that weighs changes the routing
 
 
@@ -116,35 +111,26 @@ def test_a_slot_of_m_hours_is_m_hours_of_load_and_capacity():
     np.testing.assert_allclose(values[0], values[1], rtol=1e-9)
 
 
-@pytest.mark.parametrize("q", [1.0, math.inf])
-def test_lp_accelerator_equals_the_cvxpy_program_with_a_tail(q):
+@pytest.mark.parametrize("q,kind,reference,hours,H", [
+    (1.0, AggregateLPSolver, "HIGHS", 12, 4), (math.inf, AggregateLPSolver, "HIGHS", 12, 4),
+    (2.0, AggregateConeSolver, "CLARABEL", 8, 3), (1.5, DirectMPCSolver, "CLARABEL", 8, 3)])
+def test_every_solver_equals_the_cvxpy_program_with_a_tail(q, kind, reference, hours, H):
+    """The LP accelerator (q in {1, inf}), the interior-point accelerator (q = 2) and the direct program to Clarabel
+    (q = 1.5) on programs with a tail, whose slots have capacities of their own: the same J; the LP's site loads
+    too (the routings of the cone programs' optima need not be unique)."""
     scn = small_synthetic(1, q)
-    window, H = scn.window(48, 12), 4
+    window = scn.window(48, hours)
     tail = HistoryTail(scn, days=2, weight=0.6)
-    fast_solver = make_mpc_solver(window, H + tail.slots, window.weights)
-    assert isinstance(fast_solver, AggregateLPSolver)
-    fast = _run(window, fast_solver, tail, H)
-    ref = _run(window, CvxpyMPCSolver(window, H + tail.slots, window.weights, solver="HIGHS"), tail, H)
+    solver = make_mpc_solver(window, H + tail.slots, window.weights)
+    assert isinstance(solver, kind)
+    fast = _run(window, solver, tail, H)
+    ref = _run(window, CvxpyMPCSolver(window, H + tail.slots, window.weights, solver=reference), tail, H)
     w = window.weights
-    assert evaluate(window, fast, w).objective_usd == pytest.approx(evaluate(window, ref, w).objective_usd, rel=1e-7)
-    np.testing.assert_allclose(fast.sum(axis=(2, 3)), ref.sum(axis=(2, 3)), rtol=1e-6, atol=1e-6 * scn.demand.max())
-
-
-def test_cone_and_direct_solvers_equal_the_cvxpy_program_with_a_tail():
-    """q = 2 (the interior-point accelerator) and q = 1.5 (the direct program to Clarabel) on programs with a
-    tail, whose slots have capacities of their own: the same J (the routings of these programs' optima need not
-    be unique)."""
-    for q, kind in ((2.0, AggregateConeSolver), (1.5, DirectMPCSolver)):
-        scn = small_synthetic(1, q)
-        window, H = scn.window(48, 8), 3
-        tail = HistoryTail(scn, days=2, weight=0.6)
-        solver = make_mpc_solver(window, H + tail.slots, window.weights)
-        assert isinstance(solver, kind)
-        fast = _run(window, solver, tail, H)
-        ref = _run(window, CvxpyMPCSolver(window, H + tail.slots, window.weights, solver="CLARABEL"), tail, H)
-        w = window.weights
-        assert evaluate(window, fast, w).objective_usd == pytest.approx(evaluate(window, ref, w).objective_usd,
-                                                                         rel=1e-6), q
+    assert evaluate(window, fast, w).objective_usd == pytest.approx(evaluate(window, ref, w).objective_usd,
+                                                                     rel=1e-7 if kind is AggregateLPSolver else 1e-6)
+    if kind is AggregateLPSolver:
+        np.testing.assert_allclose(fast.sum(axis=(2, 3)), ref.sum(axis=(2, 3)), rtol=1e-6,
+                                   atol=1e-6 * scn.demand.max())
 
 
 def test_policy_labels_what_it_knew():
@@ -216,9 +202,9 @@ def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start):
     assert name == "mpc" and label == "mpc-4 perfect (oracle) + history tail 2 d x0.5 (agent's base)"
     assert agent_information(opts) == "forecasts (perfect (oracle), mpc 4 h + history tail 2 d x0.5)"
     window = env.window()
-    base = _schedule(MPCPolicy(**kwargs), window)
+    base = MPCPolicy(**kwargs).schedule(window)
     np.testing.assert_array_equal(env.executed_schedule(), base)
-    plain = _schedule(MPCPolicy(4, forecast_model="perfect"), window)
+    plain = MPCPolicy(4, forecast_model="perfect").schedule(window)
     assert not np.allclose(base, plain)
 
 

@@ -264,9 +264,7 @@ class EnvConfig:
             return "none"
         parts = [f"obs {self.forecast_horizon} h"] if self.forecast_horizon else []
         if isinstance(self.mode_options, MPCResidualOptions):
-            o = self.mode_options
-            tail = f" + history tail {o.mpc_tail_days} d x{o.mpc_tail_weight:g}" if o.mpc_tail_days else ""
-            parts.append(f"mpc {o.mpc_horizon} h{tail}")
+            parts.append(f"mpc {self.mode_options.mpc_horizon} h{_tail_label(self.mode_options)}")
         if self.forecast_errors:
             parts.append("recent errors")
         model = self.forecast_model
@@ -595,6 +593,11 @@ def _reduced_observation(kind: str, shape: tuple[int, ...], elapsed_fraction: An
     return out
 
 
+def _tail_label(mode: MPCResidualOptions) -> str:
+    """The MPC's history tail as labels show it after its look-ahead (``" + history tail 5 d x0.5"``; "" without)."""
+    return f" + history tail {mode.mpc_tail_days} d x{mode.mpc_tail_weight:g}" if mode.mpc_tail_days else ""
+
+
 def agent_information(options: Mapping[str, Any]) -> str:
     """What an agent trained with the environment ``options`` (an id's registered keyword arguments merged
     with the run's) knows beyond the present, as tables label it (:meth:`EnvConfig.information`), without
@@ -624,14 +627,13 @@ def agent_base(options: Mapping[str, Any], scenario: Scenario | None = None,
         if model == "calibrated" and cfg.forecast_scale != 1.0:
             shown = f"calibrated x{cfg.forecast_scale:g}"
         kwargs: dict[str, Any] = {"horizon": mode.mpc_horizon, "forecast_model": model, "seed": cfg.forecast_seed}
-        tail = ""
+        tail = _tail_label(mode)
         if mode.mpc_tail_days:                   # the history tail reads the whole scenario, as the environment
             if scenario is None:
                 raise OptionError(f"mpc_tail_days={mode.mpc_tail_days}: the agent's planner row needs the scenario "
                                   f"its history tail reads")
             kwargs.update(tail_days=mode.mpc_tail_days, tail_weight=mode.mpc_tail_weight, history=scenario,
                           tail_strict=False)
-            tail = f" + history tail {mode.mpc_tail_days} d x{mode.mpc_tail_weight:g}"
         if cfg.user_forecaster is not None:      # a forecaster given as forecast_model: the planner reads it too
             kwargs["forecast_model"] = cfg.user_forecaster
             return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {cfg.user_forecaster.label}{tail} (agent's base)"
