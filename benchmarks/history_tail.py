@@ -3,7 +3,8 @@ observed history standing for the episode's hours left (``MPCPolicy(tail_days=K,
 :class:`equiglb.control.mpc.HistoryTail`), against the same MPC on the same forecasts without it.
 
     python benchmarks/history_tail.py --stage val  [--protocol P] [--days 3,5,10,20] [--weights 0.25,0.5,0.75,1]
-    python benchmarks/history_tail.py --stage test [--protocol P] --days K --weight W
+                                                   [--blocks 1]
+    python benchmarks/history_tail.py --stage test [--protocol P] --days K --weight W [--blocks B]
 
 with P one of ``synthetic``, ``eglb-2022``, ``eglb-2022-partial``, ``world``, ``world-partial`` (as in
 ``benchmarks/policy_search.py``; ``--data-dir`` as there).
@@ -12,8 +13,10 @@ with P one of ``synthetic``, ``eglb-2022``, ``eglb-2022-partial``, ``world``, ``
   (the protocol's train split cut in two, ``val`` as long as the test window; the test window is not in it);
   world protocols: the scenario's ``val`` months. The history is the scenario the window is cut from (for
   ``holdout`` the train split alone). The configuration with the lowest mean change is the one to test.
-* ``--stage test``: one configuration (``--days``, ``--weight``: the one validation chose) on the test window
-  (world: each test month), the history the whole scenario.
+* ``--blocks``: the tail's block lengths in hours (``tail_block_hours``: each tail slot groups that many
+  consecutive hours; 1, the default, a slot per hour); on val a grid dimension like the others.
+* ``--stage test``: one configuration (``--days``, ``--weight``, ``--blocks``: the one validation chose) on the
+  test window (world: each test month), the history the whole scenario.
 
 The tail reads only hours before the slot being routed: at slot t of the window, the hours the history holds
 last before t (the train split's last days at the window's start, then the window's own past). The tail has
@@ -47,7 +50,7 @@ from policy_search import PROTOCOLS, cartpole_steps_per_s, scenario_of, stage_wi
 from equiglb.baselines import OfflinePolicy, make_policy  # noqa: E402
 from equiglb.baselines.mpc import MPCPolicy  # noqa: E402
 from equiglb.baselines.policy import Policy  # noqa: E402
-from equiglb.control import MAX_HORIZON_H  # noqa: E402
+from equiglb.control import MAX_HORIZON_H, TAIL_BLOCK_HOURS  # noqa: E402
 from equiglb.control.mpc import MAX_TAIL_DAYS, HistoryTail  # noqa: E402
 from equiglb.ledger import evaluate  # noqa: E402
 from equiglb.protocol import evaluation_months  # noqa: E402
@@ -66,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--days", default=None, help="comma-separated tail lengths in days (val: 3,5,10,20; test: one)")
     p.add_argument("--weights", "--weight", dest="weights", default=None,
                    help="comma-separated tail weights (val: 0.25,0.5,0.75,1; test: one)")
+    p.add_argument("--blocks", default="1", help="comma-separated tail block lengths in hours, each one of "
+                   f"{', '.join(map(str, TAIL_BLOCK_HOURS))} (val: 1; test: one)")
     p.add_argument("--draws", type=int, default=None, help="draws of the forecast errors (val: 10, test: 50)")
     p.add_argument("--json", default=None, help="write every run here")
     return p
@@ -102,13 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.mpc_horizon <= MAX_HORIZON_H:
         raise SystemExit(f"--mpc-horizon={args.mpc_horizon}: expected 1 .. {MAX_HORIZON_H} hours")
     val = args.stage == "val"
-    one = "--stage test takes one --days and one --weight (the configuration chosen at --stage val), got "
+    one = "--stage test takes one --days, one --weight and one --blocks (the configuration chosen at --stage val), got "
     if not val and (args.days is None or args.weights is None):
         raise SystemExit(f"{one}--days={args.days!r} --weight={args.weights!r}")
     days = numbers(args.days or "3,5,10,20", "days", int, 1, MAX_TAIL_DAYS)
     weights = numbers(args.weights or "0.25,0.5,0.75,1", "weights", float, 0.0, 100.0)
-    if not val and (len(days) > 1 or len(weights) > 1):
-        raise SystemExit(f"{one}--days={args.days!r} --weight={args.weights!r}")
+    blocks = numbers(args.blocks, "blocks", int, 1, 24)
+    if any(b not in TAIL_BLOCK_HOURS for b in blocks):
+        raise SystemExit(f"--blocks={args.blocks!r}: expected hours in {TAIL_BLOCK_HOURS} (divisors of a day)")
+    if not val and (len(days) > 1 or len(weights) > 1 or len(blocks) > 1):
+        raise SystemExit(f"{one}--days={args.days!r} --weight={args.weights!r} --blocks={args.blocks!r}")
     draws = args.draws if args.draws is not None else (10 if val else 50)
     if draws < 2:
         raise SystemExit(f"--draws={draws}: expected at least 2 (the CI is over draws)")
@@ -127,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     ref = cartpole_steps_per_s()
     print(f"=== history_tail: stage {args.stage}, protocol {args.protocol} (scenario {kw['scenario']}, window {split}, "
           f"{len(windows)} episode(s), {sum(w.T for w in windows)} h); MPC {H} h, calibrated forecasts, draws "
-          f"{seeds[0]}..{seeds[-1]}; tail days {days}, weights {weights}; history {history.name!r} "
+          f"{seeds[0]}..{seeds[-1]}; tail days {days}, weights {weights}, blocks {blocks} h; history {history.name!r} "
           f"{history.timestamps[0]} .. {history.timestamps[-1]}; CartPole-v1 {ref:,.0f} steps/s ===", flush=True)
     offline_j = [evaluate(w, OfflinePolicy().schedule(w), w.weights).objective_usd for w in windows]
-    configs = [(d, wt) for d in days for wt in weights]
+    configs = [(d, wt, b) for d in days for wt in weights for b in blocks]
     runs: list[dict] = []
     for seed in seeds:
         t0 = time.perf_counter()
@@ -138,11 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         base, base_ms = gap_pct(planner, windows, offline_j)
         run = {"seed": seed, "planner_gap_pct": base, "planner_ms_per_slot": base_ms,
                "planner_information": planner.information, "configs": {}}
-        for d, wt in configs:
-            pol = MPCPolicy(H, forecast_model="calibrated", seed=seed, tail_days=d, tail_weight=wt, history=history)
+        for d, wt, b in configs:
+            pol = MPCPolicy(H, forecast_model="calibrated", seed=seed, tail_days=d, tail_weight=wt, history=history,
+                            tail_block_hours=b)
             g, ms = gap_pct(pol, windows, offline_j)
-            run["configs"][f"{d}:{wt:g}"] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
-                                            "information": pol.information, "solvers": pol.solvers_used}
+            key = f"{d}:{wt:g}" + (f":{b}h" if b > 1 else "")
+            run["configs"][key] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
+                                   "information": pol.information, "solvers": pol.solvers_used}
         runs.append(run)
         best = min(run["configs"].items(), key=lambda kv: kv[1]["change_pts"])
         print(f"draw {seed}: planner {base:+.3f} % ({base_ms:.2f} ms/slot); best of this draw {best[0]} "
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     _, key, g, c, _ = min(rows)
     closes = -c["mean"] / plan["mean"]
     if val:
-        print(f"validation chooses days:weight = {key} (the lowest mean change, {c['mean']:+.3f} points)")
+        print(f"validation chooses days:weight[:blocks] = {key} (the lowest mean change, {c['mean']:+.3f} points)")
     else:
         print(f"target (the change's CI below 0: the tail beats its planner with confidence): "
               f"{'MET' if c['mean_ci_high'] < 0 else 'MISSED'} ({c['mean_ci_high']:+.3f}); goal (closes a third of "

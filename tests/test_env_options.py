@@ -42,11 +42,12 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
     assert MODE_OPTIONS == {"eglb_residual": RESIDUAL_OPTIONS, "mpc_residual": MPC_OPTIONS}
     assert RESIDUAL_OPTIONS == {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0, "eglb_residual_max_factor": 4.0}
     assert MPC_OPTIONS == {"mpc_horizon": 6, "mpc_residual_max_factor": 4.0, "mpc_residual_observation": "full",
-                           "mpc_residual_reward": "cost", "mpc_tail_days": 0, "mpc_tail_weight": 1.0}
+                           "mpc_residual_reward": "cost", "mpc_tail_days": 0, "mpc_tail_weight": 1.0,
+                           "mpc_tail_block_hours": 1}
     assert AGENT_OPTIONS == ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed", "forecast_scale",
                              "forecast_correction", "forecast_noise", "forecast_errors", "include_prev_action",
                              *RESIDUAL_OPTIONS, "mpc_horizon", "mpc_residual_max_factor", "mpc_residual_observation",
-                             "mpc_tail_days", "mpc_tail_weight")
+                             "mpc_tail_days", "mpc_tail_weight", "mpc_tail_block_hours")
     # the reward changes neither what the agent observes nor what its action does
     for f in OPTION_FIELDS:
         assert f.metadata["doc"], f.name
@@ -55,7 +56,7 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
 def test_an_unknown_option_is_named_with_the_list_of_options():
     with pytest.raises(UnknownOptionError, match=r"unknown environment option\(s\) \['mpc_horizont'\]; the options "
                                                  r"are \['scenario', 'data_dir', .*'mpc_residual_reward', "
-                                                 r"'mpc_tail_days', 'mpc_tail_weight'\]"):
+                                                 r"'mpc_tail_days', 'mpc_tail_weight', 'mpc_tail_block_hours'\]"):
         EquitableGLBEnv(mpc_horizont=3)
 
 

@@ -53,7 +53,8 @@ def test_tail_hours_stand_for_the_hours_left():
         assert price.shape == carbon.shape == water.shape == (48, scn.N) and demand.shape == (48, scn.J)
         assert m.sum() == pytest.approx(0.75 * max(window.T - t - 5, 0), abs=1e-12)
         end = 48 + t                                          # the history's hours before slot t
-        assert np.array_equal(price, scn.price[end - 48:end]) and np.array_equal(demand, scn.demand[end - 48:end])
+        assert np.array_equal(price, scn.price[end - 48:end])
+        assert np.array_equal(demand, m[:, None] * scn.demand[end - 48:end])
         assert np.array_equal(np.bincount(hod[end - 48:end], minlength=24), np.full(24, 2))
 
 
@@ -78,7 +79,9 @@ def test_a_history_before_the_episode_gives_the_same_tail_at_every_slot():
     tail.bind(window, 5)
     first = tail.rows(0)
     for t in range(1, window.T):
-        assert all(np.array_equal(a, b) for a, b in zip(tail.rows(t)[:4], first[:4]))
+        rows = tail.rows(t)
+        assert all(np.array_equal(a, b) for a, b in zip(rows[:3], first[:3]))      # the same hours: the train's
+        assert np.array_equal(rows[3], rows[4][:, None] * before.demand)            # standing for the hours left
 
 
 def test_zero_weight_is_the_plain_planner():
@@ -111,6 +114,81 @@ def test_a_slot_of_m_hours_is_m_hours_of_load_and_capacity():
     np.testing.assert_allclose(values[0], values[1], rtol=1e-9)
 
 
+def _blocked(scn, b: int):
+    """``scn`` with each series constant over aligned blocks of b hours: each block's load-weighted mean (demand:
+    its plain mean), so that the hourly tail and the b-hour blocks describe the same hours."""
+    n = scn.T // b
+    load = scn.demand.sum(axis=1).reshape(n, b, 1)
+
+    def flat(a, w):
+        mean = (w * a.reshape(n, b, -1)).sum(axis=1) / w.sum(axis=1)
+        return np.repeat(mean, b, axis=0)
+
+    ones = np.ones((n, b, 1))
+    return dataclasses.replace(scn, price=flat(scn.price, load), carbon=flat(scn.carbon, load),
+                               water=flat(scn.water, load), demand=flat(scn.demand, ones))
+
+
+@pytest.mark.parametrize("b", [3, 24])
+def test_blocks_sum_the_hours_and_average_the_series_by_load(b):
+    """A tail of b-hour blocks: 24·days / b slots; each block's demand and hours are its hours' sums, its series
+    the hours' means weighted by load (m times the hour's demand), from the hourly tail of the same slot; a block of
+    hours that stand for none of the hours left (at t = 0 with H = 5, five hours of day have none; later more) has
+    no load and the hours' plain mean."""
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(48, 24)
+    hourly, blocks = HistoryTail(scn, days=2, weight=0.75), HistoryTail(scn, days=2, weight=0.75, block_hours=b)
+    hourly.bind(window, 5)
+    blocks.bind(window, 5)
+    assert blocks.slots == 48 // b
+    for t in (0, 9, 23):
+        price, carbon, water, demand, m = hourly.rows(t)
+        got = blocks.rows(t)
+        load = demand.sum(axis=1).reshape(-1, b)
+        empty = load.sum(axis=1) == 0
+        assert empty.any() or b == 24                   # the fallback is exercised (a day's block always has load)
+        load[empty] = 1.0
+        for a, g in ((price, got[0]), (carbon, got[1]), (water, got[2])):
+            want = np.einsum("nb,nbk->nk", load, a.reshape(-1, b, a.shape[1])) / load.sum(axis=1, keepdims=True)
+            np.testing.assert_allclose(g, want, rtol=1e-12)
+        np.testing.assert_allclose(got[3], demand.reshape(-1, b, scn.J).sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(got[4], m.reshape(-1, b).sum(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("b", [4, 24])
+def test_blocks_give_the_hourly_program_value_where_the_series_are_constant_within_them(b):
+    """On a history whose series are constant over each b-hour block (aligned with the tail's blocks: the history
+    ends where the window starts), the program with b-hour blocks has the hourly tail's value, capacity binding
+    or not; on the raw history (which varies within blocks) the values differ, so the check can fail."""
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(48, 24)
+    assert (window.demand.sum(axis=1) > scn.capacity.max()).any()          # capacity binds
+
+    def values(hist, block):
+        core = MPCCore(window, window.weights, 5, tail=HistoryTail(hist, days=2, weight=0.8, block_hours=block))
+        solver = make_mpc_solver(window, core.slots, window.weights)
+        assert isinstance(solver, AggregateLPSolver)
+        return [core.plan(t, solver)[1] for t in (0, 7)]
+
+    flat = _blocked(scn.window(0, 48), b)
+    np.testing.assert_allclose(values(flat, b), values(flat, 1), rtol=1e-9)
+    raw = scn.window(0, 48)
+    assert not np.allclose(values(raw, b), values(raw, 1), rtol=1e-6)
+
+
+def test_blocks_with_fewer_days_of_history_pad_with_empty_slots():
+    """Not strict, one whole day before the slot of a two-day tail in 6-h blocks: the first 4 of 8 slots are
+    empty, the last 4 hold that day's blocks, its hours standing for w n_h / 1 hours."""
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(30, 24)
+    tail = HistoryTail(scn, days=2, weight=0.5, strict=False, block_hours=6)
+    tail.bind(window, 5)
+    price, _, _, demand, m = tail.rows(0)
+    assert price.shape == (8, scn.N) and demand.shape == (8, scn.J)
+    assert not m[:4].any() and not demand[:4].any() and (m[4:] > 0).all()
+    assert m.sum() == pytest.approx(0.5 * (window.T - 5), abs=1e-12)
+
+
 @pytest.mark.parametrize("q,kind,reference,hours,H", [
     (1.0, AggregateLPSolver, "HIGHS", 12, 4), (math.inf, AggregateLPSolver, "HIGHS", 12, 4),
     (2.0, AggregateConeSolver, "CLARABEL", 8, 3), (1.5, DirectMPCSolver, "CLARABEL", 8, 3)])
@@ -138,6 +216,8 @@ def test_policy_labels_what_it_knew():
     pol = MPCPolicy(24, tail_days=3, tail_weight=0.5, history=scn)
     assert pol.information == "forecasts (calibrated, 24 h), history tail (3 d x0.5)"
     assert MPCPolicy(24).information == "forecasts (calibrated, 24 h)"
+    blocks = MPCPolicy(24, tail_days=30, tail_weight=0.75, history=scn, tail_block_hours=6)
+    assert blocks.information == "forecasts (calibrated, 24 h), history tail (30 d x0.75 in 6-h blocks)"
 
 
 @pytest.mark.parametrize("kwargs,needle", [
@@ -149,6 +229,8 @@ def test_policy_labels_what_it_knew():
     ({"tail_days": 2, "tail_weight": float("nan"), "history": "scn"}, "tail_weight=nan"),
     ({"history": "scn"}, "give tail_days >= 1"),
     ({"tail_days": 2, "history": "not a scenario"}, "history='not a scenario'"),
+    ({"tail_days": 2, "history": "scn", "tail_block_hours": 5}, "tail_block_hours=5"),
+    ({"tail_days": 2, "history": "scn", "tail_block_hours": 6.0}, "tail_block_hours=6.0"),
 ])
 def test_bad_tail_options_are_refused_by_name(kwargs, needle):
     scn = small_synthetic(1, math.inf)
@@ -209,7 +291,9 @@ def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start):
 
 
 @pytest.mark.parametrize("kwargs,needle", [({"mpc_tail_days": -1}, "mpc_tail_days=-1"),
-                                           ({"mpc_tail_days": 2, "mpc_tail_weight": -1}, "mpc_tail_weight=-1")])
+                                           ({"mpc_tail_days": 2, "mpc_tail_weight": -1}, "mpc_tail_weight=-1"),
+                                           ({"mpc_tail_days": 2, "mpc_tail_block_hours": 7},
+                                            "mpc_tail_block_hours=7")])
 def test_bad_environment_tail_options_are_refused_by_name(kwargs, needle):
     from equiglb.envs import EquitableGLBEnv
 

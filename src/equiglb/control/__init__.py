@@ -23,5 +23,14 @@ MAX_HORIZON_H = 168
 #: The longest history tail of MPC, in days (:class:`~equiglb.control.mpc.HistoryTail`: 60 days make a program of
 #: 1,440 tail slots)
 MAX_TAIL_DAYS = 60
+#: the history tail's block lengths in hours (divisors of a day): each tail slot groups that many consecutive hours
+TAIL_BLOCK_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 
-__all__ = ["MAX_HORIZON_H", "MAX_TAIL_DAYS"]
+
+
+def tail_text(days: int, weight: float, block_hours: int = 1) -> str:
+    """A history tail as labels show it: ``"5 d x0.5"``, ``"30 d x0.75 in 6-h blocks"``."""
+    return f"{days} d x{weight:g}" + (f" in {block_hours}-h blocks" if block_hours > 1 else "")
+
+
+__all__ = ["MAX_HORIZON_H", "MAX_TAIL_DAYS", "TAIL_BLOCK_HOURS", "tail_text"]

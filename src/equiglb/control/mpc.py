@@ -51,7 +51,7 @@ import highspy
 import numpy as np
 from numba import njit
 
-from equiglb.control import MAX_HORIZON_H, MAX_TAIL_DAYS
+from equiglb.control import MAX_HORIZON_H, MAX_TAIL_DAYS, TAIL_BLOCK_HOURS
 from equiglb.control.densesimplex import AT_LOWER, BASIC, OPTIMAL, SINGULAR, dual_simplex
 from equiglb.control.offline import OfflineProblem, SolverError, _structure_key, solve_with_fallback
 from equiglb.control.offline_direct import DirectProgram, _classes, pass_lp
@@ -61,10 +61,11 @@ from equiglb.control.socipm import soc_ipm
 from equiglb.forecast import Forecaster, forecast
 from equiglb.ledger import Ledger
 from equiglb.scenario import Scenario, Weights
-from equiglb.validate import OptionError, as_float, as_int
+from equiglb.validate import OptionError, as_float, as_int, one_of
 
 __all__ = ["MPCCore", "MPCSolver", "MPCWindow", "CvxpyMPCSolver", "AggregateLPSolver", "AggregateConeSolver",
-           "DirectMPCSolver", "HistoryTail", "make_mpc_solver", "MAX_HORIZON_H", "MAX_TAIL_DAYS"]
+           "DirectMPCSolver", "HistoryTail", "make_mpc_solver", "MAX_HORIZON_H", "MAX_TAIL_DAYS",
+           "TAIL_BLOCK_HOURS"]
 
 
 class MPCWindow:
@@ -909,6 +910,13 @@ class HistoryTail:
     the window's first slot; the tail moves the footprints the program expects at the episode's end, and with
     them which sites the norms bind at.
 
+    With ``block_hours`` b > 1 each tail slot groups b consecutive hours of history (``24 * days / b`` slots):
+    its demand and capacity are the sums of its hours' (each m times its hour's), and its price, carbon and water
+    the means of its hours' weighted by their load (m times the hour's total demand). Each day keeps its own
+    variation between blocks (a day's blocks are not averaged with other days'); what is lost is the variation
+    within a block. A program with b-hour blocks has the same value as with hours where the series are constant
+    within each block; the tail's cost falls about b-fold.
+
     The history is matched to the episode by UTC hour, and only its hours before slot t are read (the tail is
     causal: an episode's own past hours enter the tail as the episode goes on when ``history`` holds them; a
     history that ends before the episode, such as the train split before the test window, gives the same tail at
@@ -922,21 +930,24 @@ class HistoryTail:
         strict: a history without the ``24 * days`` hours before an episode's first slot is refused (:meth:`bind`);
             not strict (the environment's episodes, which may start at the scenario's first hour), a slot with
             fewer whole days of history before it has a tail of the whole days there are.
+        block_hours: consecutive hours per tail slot, one of :data:`TAIL_BLOCK_HOURS` (1: a slot per hour).
 
     Raises:
-        OptionError: a bad ``days``, ``weight`` or ``history``.
+        OptionError: a bad ``days``, ``weight``, ``block_hours`` or ``history``.
     """
 
-    def __init__(self, history: Scenario, days: int, weight: float = 1.0, strict: bool = True):
+    def __init__(self, history: Scenario, days: int, weight: float = 1.0, strict: bool = True,
+                 block_hours: int = 1):
         if not isinstance(history, Scenario):
             raise OptionError(f"history={history!r}: expected a Scenario (e.g. the whole scenario, or its train "
                               f"split) whose hours precede the episodes")
         self.days = as_int("tail_days", days, 1, MAX_TAIL_DAYS, unit="days")
         self.weight = as_float("tail_weight", weight, lo=0.0, hi=100.0, unit="(tail hours per hour left)")
+        self.block_hours: int = one_of("tail_block_hours", block_hours, TAIL_BLOCK_HOURS)
         self.history, self.strict = history, strict
         self._hours = utc_hours(history)                # consecutive hours (a Scenario's timestamps are)
         self._hod = self._hours % 24                    # each history hour's hour of day (UTC)
-        self.slots = 24 * self.days
+        self.slots = 24 * self.days // self.block_hours
         self._end = np.zeros(0, dtype=np.int64)
         self._left = np.zeros((1, 24))
         self.H = 0
@@ -964,22 +975,43 @@ class HistoryTail:
         self._left = np.cumsum(onehot[::-1], axis=0)[::-1]
 
     def rows(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Slot t's tail: the price (USD/MWh), carbon (t/MWh) and water (m³/MWh) of its 24·days history hours
-        ((24·days, N) each), their demand (24·days, J) in load units per hour and the hours m (24·days,) each
-        tail slot stands for. With d < days whole days of history before slot t (not strict), the last 24·d
-        slots hold them, each standing for w n_h / d hours, and the others nothing (m = 0)."""
+        """Slot t's tail: the price (USD/MWh), carbon (t/MWh) and water (m³/MWh) of its slots ((slots, N) each),
+        their demand (slots, J) in load units over the hours each slot stands for, and those hours (slots,): a
+        slot of hour h of history stands for m = w n_h / days hours and holds m times the hour's demand; a block
+        of b hours sums its hours' (class docstring). With d < days whole days of history before slot t (not
+        strict), the last 24·d / b slots hold them, each hour standing for w n_h / d hours, and the others nothing
+        (no demand, 0 hours)."""
         end = int(self._end[t])
         d = min(self.days, end // 24)
         rows = slice(end - 24 * d, end)
         left = self._left[min(t + self.H, len(self._left) - 1)]               # (24,) hours left after the window
         h = self.history
-        series = (h.price[rows], h.carbon[rows], h.water[rows], h.demand[rows])
         m = (self.weight / d) * left[self._hod[rows]] if d else np.zeros(0)
+        series = (h.price[rows], h.carbon[rows], h.water[rows], m[:, None] * h.demand[rows], m)
+        if self.block_hours > 1:
+            series = self._blocks(*series)
         if d == self.days:
-            return (*series, m)
-        pad = self.slots - 24 * d                                              # slots of no history: nothing
-        price, carbon, water, demand = (np.concatenate([np.zeros((pad, a.shape[1])), a]) for a in series)
-        return price, carbon, water, demand, np.concatenate([np.zeros(pad), m])
+            return series
+        pad = self.slots - len(m) // self.block_hours                         # slots of no history: nothing
+        return tuple(np.concatenate([np.zeros((pad, *a.shape[1:])), a]) for a in series)  # type: ignore[return-value]
+
+    def _blocks(self, price: np.ndarray, carbon: np.ndarray, water: np.ndarray, demand: np.ndarray,
+                m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The hourly tail grouped into blocks of :attr:`block_hours` consecutive hours: demand and hours summed,
+        the series averaged with the hours' load as weights (their hours m where a block has no load, equal
+        weights where it has no hours either)."""
+        b = self.block_hours
+        n = len(m) // b
+        load = demand.sum(axis=1).reshape(n, b)
+        weight = np.where(load.sum(axis=1, keepdims=True) > 0, load,
+                          np.where(m.reshape(n, b).sum(axis=1, keepdims=True) > 0, m.reshape(n, b), 1.0))
+        weight = weight / weight.sum(axis=1, keepdims=True)
+
+        def mean(a: np.ndarray) -> np.ndarray:
+            return np.einsum("nb,nbk->nk", weight, a.reshape(n, b, a.shape[1]))
+
+        return (mean(price), mean(carbon), mean(water), demand.reshape(n, b, -1).sum(axis=1),
+                m.reshape(n, b).sum(axis=1))
 
 
 class MPCCore:
@@ -1076,7 +1108,7 @@ class MPCCore:
         if self.tail is not None:                    # the tail's slots, each m hours of a day of history
             tp, tc, tw, td, m = self.tail.rows(t)
             price, carbon, water = (np.concatenate([a, b]) for a, b in ((price, tp), (carbon, tc), (water, tw)))
-            demand = np.concatenate([demand, m[:, None] * td])
+            demand = np.concatenate([demand, td])
             capacity = np.concatenate([capacity, m[:, None] * sc.capacity])
         unit = float(demand.sum())                  # load-proportional inputs in units of the program's demand
         if unit <= 0:

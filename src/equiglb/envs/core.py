@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from equiglb.control import MAX_HORIZON_H
+from equiglb.control import MAX_HORIZON_H, tail_text
 from equiglb.envs.options import EnvOptions, is_agent_option, option_defaults
 from equiglb.envs.slot import ACTION_MODE_REGISTRY, ACTION_MODES, MPCResidualOptions
 from equiglb.forecast import FORECAST_MODELS, MAX_LOG_ERROR, Forecaster, ForecastError, forecast, information_label
@@ -595,7 +595,9 @@ def _reduced_observation(kind: str, shape: tuple[int, ...], elapsed_fraction: An
 
 def _tail_label(mode: MPCResidualOptions) -> str:
     """The MPC's history tail as labels show it after its look-ahead (``" + history tail 5 d x0.5"``; "" without)."""
-    return f" + history tail {mode.mpc_tail_days} d x{mode.mpc_tail_weight:g}" if mode.mpc_tail_days else ""
+    if not mode.mpc_tail_days:
+        return ""
+    return f" + history tail {tail_text(mode.mpc_tail_days, mode.mpc_tail_weight, mode.mpc_tail_block_hours)}"
 
 
 def agent_information(options: Mapping[str, Any]) -> str:
@@ -633,7 +635,7 @@ def agent_base(options: Mapping[str, Any], scenario: Scenario | None = None,
                 raise OptionError(f"mpc_tail_days={mode.mpc_tail_days}: the agent's planner row needs the scenario "
                                   f"its history tail reads")
             kwargs.update(tail_days=mode.mpc_tail_days, tail_weight=mode.mpc_tail_weight, history=scenario,
-                          tail_strict=False)
+                          tail_strict=False, tail_block_hours=mode.mpc_tail_block_hours)
         if cfg.user_forecaster is not None:      # a forecaster given as forecast_model: the planner reads it too
             kwargs["forecast_model"] = cfg.user_forecaster
             return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {cfg.user_forecaster.label}{tail} (agent's base)"

@@ -130,7 +130,8 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
     with ``action_mode="mpc_residual"`` it reproduces ``MPCPolicy(horizon=..., forecast_model=...,
     seed=forecast_seed)`` (its MPC reads the environment's forecasts within the episode, so the legacy
     ``forecast_noise`` must be 0; with ``mpc_tail_days``, the same policy with a history tail over the whole
-    scenario: ``tail_days``, ``tail_weight``, ``history``, ``tail_strict=False``, docs/baselines.md).
+    scenario: ``tail_days``, ``tail_weight``, ``tail_block_hours``, ``history``, ``tail_strict=False``,
+    docs/baselines.md).
     Another action mode refuses a mode's options unless they are at their defaults. An unknown option raises
     :class:`~equiglb.validate.UnknownOptionError` naming it. ``gymnasium.make``'s own ``max_episode_steps`` is
     refused at the first ``reset`` unless it equals ``episode_length``: the episode length is an option of the
@@ -153,7 +154,7 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
                  eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
                  mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_residual_observation: str = "full",
                  mpc_residual_reward: str = "cost", mpc_tail_days: int = 0, mpc_tail_weight: float = 1.0,
-                 **unknown: Any):
+                 mpc_tail_block_hours: int = 1, **unknown: Any):
         """The options above, declared (with their meaning) by :class:`equiglb.envs.options.EnvOptions` and the
         action modes' options (docs/env.md, "Keyword arguments"; tests/test_env_options.py pins this signature to them),
         resolved by :meth:`EnvConfig.make`."""

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from equiglb.control import MAX_HORIZON_H, MAX_TAIL_DAYS
+from equiglb.control import MAX_HORIZON_H, MAX_TAIL_DAYS, TAIL_BLOCK_HOURS
 from equiglb.envs import kernels
 from equiglb.envs.actions import ActionMap, check_action, unit_weights
 from equiglb.envs.options import option
@@ -425,6 +425,8 @@ class MPCResidualOptions:
                                 f"hours left (0: none, 1..{MAX_TAIL_DAYS}; docs/baselines.md, the history tail)",
                                 agent=True)
     mpc_tail_weight: float = option(1.0, "the history tail's hours per hour of the episode left (>= 0)", agent=True)
+    mpc_tail_block_hours: int = option(1, "consecutive hours of history per tail slot (1, 2, 3, 4, 6, 8, 12 or 24; "
+                                       "the tail's cost falls about that many times)", agent=True)
 
     def __post_init__(self) -> None:
         self.mpc_horizon = as_int("mpc_horizon", self.mpc_horizon, 1, MAX_HORIZON_H, unit="hours")
@@ -435,6 +437,7 @@ class MPCResidualOptions:
         self.mpc_residual_reward = one_of("mpc_residual_reward", self.mpc_residual_reward, RESIDUAL_REWARDS)
         self.mpc_tail_days = as_int("mpc_tail_days", self.mpc_tail_days, 0, MAX_TAIL_DAYS, unit="days")
         self.mpc_tail_weight = as_float("mpc_tail_weight", self.mpc_tail_weight, lo=0.0, hi=100.0)
+        self.mpc_tail_block_hours = one_of("mpc_tail_block_hours", self.mpc_tail_block_hours, TAIL_BLOCK_HOURS)
 
     @property
     def max_factor(self) -> float:
@@ -516,7 +519,8 @@ class MPCResidualStep(_PlannerStep):
         from equiglb.control.mpc import HistoryTail, MPCCore  # noqa: PLC0415
 
         H, o = min(self.horizon, int(length)), self.options
-        tail = HistoryTail(self.scenario, o.mpc_tail_days, o.mpc_tail_weight, strict=False) if o.mpc_tail_days else None
+        tail = (HistoryTail(self.scenario, o.mpc_tail_days, o.mpc_tail_weight, strict=False,
+                            block_hours=o.mpc_tail_block_hours) if o.mpc_tail_days else None)
         return MPCCore(self.scenario.window(start, length), self.ledger.weights, H, forecaster=self.forecaster,
                        offset=start, tail=tail)
 
