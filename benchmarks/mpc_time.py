@@ -51,6 +51,7 @@ import numpy as np  # noqa: E402
 import equiglb  # noqa: E402
 from equiglb.baselines import MPCPolicy, OnlineEGLBPolicy  # noqa: E402
 from equiglb.control.mpc import (  # noqa: E402
+    MAX_TAIL_DAYS,
     AggregateConeSolver,
     CvxpyMPCSolver,
     DirectMPCSolver,
@@ -79,9 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--structure-hours", type=int, default=48,
                    help="window of the rows of the direct program for every structure (hours of each test split)")
     p.add_argument("--no-structures", action="store_true", help="skip the rows of the direct program")
+    p.add_argument("--tail-days", type=int, default=30, help="days of the history tail's rows (weight 0.75)")
+    p.add_argument("--no-tail", action="store_true", help="skip the history tail's rows")
     args = p.parse_args(argv)
     if any(h < 1 for h in args.horizons):
         p.error(f"--horizons must be >= 1 hour, got {args.horizons}")
+    if not 1 <= args.tail_days <= MAX_TAIL_DAYS:
+        p.error(f"--tail-days={args.tail_days}: expected 1 .. {MAX_TAIL_DAYS} days")
     test = equiglb.load_scenario("synthetic").split("test")
     windows = [("synthetic", test)]
     if (Path(args.eglb_dir) / "AI_workload.csv").is_file():
@@ -95,7 +100,26 @@ def main(argv: list[str] | None = None) -> int:
         ok &= _rows(label, window, args.horizons)
     if not args.no_structures:
         ok &= _structure_rows(args.structure_hours, args.world_dir, args.eglb_dir)
+    if not args.no_tail:
+        _tail_rows(test if args.hours is None else test.window(0, min(args.hours, test.T)), args.tail_days)
     return 0 if ok else 1
+
+
+def _tail_rows(window, days: int) -> None:
+    """MPC-24 (perfect forecasts) with a history tail of ``days`` x 0.75 over the synthetic scenario, hourly and in
+    blocks, beside MPC-24 alone and online eGLB on ``window`` in the same run."""
+    history = equiglb.load_scenario("synthetic")
+    egl_ms, _ = per_slot_ms(OnlineEGLBPolicy(), window)
+    alone_ms, j_alone = per_slot_ms(MPCPolicy(horizon=24, forecast_model="perfect"), window)
+    print(f"\nThe history tail ({days} d x0.75, the whole scenario as history) on the synthetic test window, "
+          f"{window.T} slots, H = 24, perfect forecasts; MPC-24 alone {alone_ms:.3f} ms per slot "
+          f"(J {j_alone:,.2f} USD), online eGLB {egl_ms:.3f} ms (references, same run)")
+    print(f"{'blocks (h)':>10} {'tail slots':>10} {'ms per slot':>12} {'/ MPC-24':>9} {'/ eGLB':>8} {'J (USD)':>16}")
+    for b in (1, 3, 6, 24):
+        pol = MPCPolicy(horizon=24, forecast_model="perfect", tail_days=days, tail_weight=0.75, history=history,
+                        tail_block_hours=b)
+        ms, j = per_slot_ms(pol, window)
+        print(f"{b:>10} {24 * days // b:>10} {ms:>12.3f} {ms / alone_ms:>8.1f}x {ms / egl_ms:>7.1f}x {j:>16,.2f}")
 
 
 def _core_run(window, h: int, solver) -> tuple[float, np.ndarray]:

@@ -260,6 +260,9 @@ def test_history_tail_benchmark_refuses_bad_options_by_name(capsys):
                          (["--stage", "test", "--days", "3,5", "--weight", "0.5"], "--stage test takes one"),
                          (["--stage", "test"], "--stage test takes one"),
                          (["--stage", "val", "--draws", "1"], "--draws=1"),
+                         (["--stage", "val", "--blocks", "5"], "--blocks='5'"),
+                         (["--stage", "test", "--days", "3", "--weight", "0.5", "--blocks", "3,6"],
+                          "--stage test takes one"),
                          (["--stage", "val", "--mpc-horizon", "0"], "--mpc-horizon=0")):
         with pytest.raises(SystemExit, match=re.escape(needle)):
             history_tail.main(argv)
@@ -302,21 +305,28 @@ def test_bad_environment_tail_options_are_refused_by_name(kwargs, needle):
 
 
 def test_history_tail_benchmark_pairs_each_draw_with_the_planner(tmp_path, capsys):
-    """A small validation run: each draw's change is the tail's gap minus the planner's on the same draw, the
-    planner's gap is MPC-24's on that draw, and the choice is printed."""
+    """A small validation run over two block lengths: each draw's change is the tail's gap minus the planner's on
+    the same draw, the planner's gap is MPC-24's on that draw, and the choice (the lowest mean change) is
+    printed."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     import history_tail
 
     out = tmp_path / "tail.json"
     assert history_tail.main(["--stage", "val", "--protocol", "synthetic", "--days", "1", "--weights", "0.5",
-                              "--draws", "2", "--json", str(out)]) == 0
-    assert "validation chooses days:weight = 1:0.5" in capsys.readouterr().out
+                              "--blocks", "1,24", "--draws", "2", "--json", str(out)]) == 0
+    chosen = re.search(r"validation chooses days:weight\[:blocks\] = (\S+) ", capsys.readouterr().out).group(1)
     import json
 
     runs = json.loads(out.read_text())["runs"]
     assert [r["seed"] for r in runs] == [0, 1]
+    labels = {"1:0.5": "1 d x0.5", "1:0.5:24h": "1 d x0.5 in 24-h blocks"}
     for r in runs:
-        c = r["configs"]["1:0.5"]
-        assert c["change_pts"] == pytest.approx(c["gap_pct"] - r["planner_gap_pct"], abs=1e-12)
-        assert c["information"] == "forecasts (calibrated, 24 h), history tail (1 d x0.5)"
+        assert set(r["configs"]) == set(labels)
+        for key, label in labels.items():
+            c = r["configs"][key]
+            assert c["change_pts"] == pytest.approx(c["gap_pct"] - r["planner_gap_pct"], abs=1e-12)
+            assert c["information"] == f"forecasts (calibrated, 24 h), history tail ({label})"
+    means = {k: np.mean([r["configs"][k]["change_pts"] for r in runs]) for k in labels}
+    assert chosen == min(means, key=means.get)
+    assert runs[0]["configs"]["1:0.5"]["gap_pct"] != runs[0]["configs"]["1:0.5:24h"]["gap_pct"]
     assert runs[0]["planner_gap_pct"] != runs[1]["planner_gap_pct"]          # two draws of the forecast errors
