@@ -114,12 +114,15 @@ def _tail_rows(window, days: int) -> None:
     print(f"\nThe history tail ({days} d x0.75, the whole scenario as history) on the synthetic test window, "
           f"{window.T} slots, H = 24, perfect forecasts; MPC-24 alone {alone_ms:.3f} ms per slot "
           f"(J {j_alone:,.2f} USD), online eGLB {egl_ms:.3f} ms (references, same run)")
-    print(f"{'blocks (h)':>10} {'tail slots':>10} {'ms per slot':>12} {'/ MPC-24':>9} {'/ eGLB':>8} {'J (USD)':>16}")
+    print(f"{'blocks (h)':>10} {'tail slots':>10} {'ms per slot':>12} {'/ MPC-24':>9} {'/ eGLB':>8} {'J (USD)':>16} "
+          f"{'warm ms':>8} {'warm J rel. diff':>17}")
     for b in (1, 3, 6, 24):
-        pol = MPCPolicy(horizon=24, forecast_model="perfect", tail_days=days, tail_weight=0.75, history=history,
-                        tail_block_hours=b)
-        ms, j = per_slot_ms(pol, window)
-        print(f"{b:>10} {24 * days // b:>10} {ms:>12.3f} {ms / alone_ms:>8.1f}x {ms / egl_ms:>7.1f}x {j:>16,.2f}")
+        kw = dict(horizon=24, forecast_model="perfect", tail_days=days, tail_weight=0.75, history=history,
+                  tail_block_hours=b)
+        ms, j = per_slot_ms(MPCPolicy(**kw), window)
+        warm_ms, j_warm = per_slot_ms(MPCPolicy(**kw, warm_start=True), window)
+        print(f"{b:>10} {24 * days // b:>10} {ms:>12.3f} {ms / alone_ms:>8.1f}x {ms / egl_ms:>7.1f}x {j:>16,.2f} "
+              f"{warm_ms:>8.3f} {abs(j_warm - j) / j:>17.1e}")
 
 
 def _core_run(window, h: int, solver) -> tuple[float, np.ndarray]:

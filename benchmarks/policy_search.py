@@ -167,6 +167,10 @@ def parser() -> argparse.ArgumentParser:
                         "(equiglb.forecast_correction), fit on the training split (fit or train) on the training "
                         "episodes' forecast seed; the scored window's forecasts stay seed 0's, corrected by the same "
                         "coefficients. The planner's row is then MPC on the corrected forecasts")
+    p.add_argument("--tail", default=None, metavar="DAYS:WEIGHT[:BLOCKS]",
+                   help="the planner inside the environment plans with a history tail (mpc_tail_days, "
+                        "mpc_tail_weight, mpc_tail_block_hours; docs/baselines.md, the history tail), e.g. 5:0.5; the "
+                        "planner's row (action 0) has the same tail")
     p.add_argument("--draws", type=int, default=0, metavar="K",
                    help="also score each policy on K other draws of the scored window's forecast errors (forecast "
                         f"seeds {DRAW_SEED0}..), paired with its planner on each draw; prints the mean change over "
@@ -244,7 +248,8 @@ def setup(args: argparse.Namespace) -> Setup:
     scenario, hours = proto.scenario, proto.hours
     data = {} if proto.data_dir is None else {"data_dir": args.data_dir or str(proto.data_dir)}
     base, train_split, eval_split = stage_windows(args.protocol, args.stage, args.data_dir)
-    kw = {**base, **MODE, "mpc_horizon": horizon, "episode_length": hours, "random_start": False}
+    kw = {**base, **MODE, "mpc_horizon": horizon, "episode_length": hours, "random_start": False,
+          **tail_options(args.tail)}
     train_kw = {**kw, "split": train_split}
     if args.augment:     # the training split (starting at hour 0) extended by generated hours; scoring unchanged
         train_kw.update(scenario="augmented", scenario_options={
@@ -257,6 +262,24 @@ def setup(args: argparse.Namespace) -> Setup:
     baselines = ("online-eglb",) if args.stage == "val" else ("online-eglb", "online-eglb-tuned")
     return Setup(scenario, horizon, train_kw, {**kw, "split": eval_split, "episode_length": None}, train_split,
                  eval_split, s0, n0, spread_out(tiling(s0, n0, hours), windows), sets, seeds, baselines)
+
+
+def tail_options(text: str | None) -> dict:
+    """``--tail DAYS:WEIGHT[:BLOCKS]`` as the environment's options (none without it); a SystemExit naming the
+    flag for a malformed value (the values themselves are checked by the environment, by name)."""
+    if text is None:
+        return {}
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        opts = {"mpc_tail_days": int(parts[0]), "mpc_tail_weight": float(parts[1])}
+        if len(parts) == 3:
+            opts["mpc_tail_block_hours"] = int(parts[2])
+    except ValueError:
+        raise SystemExit(f"--tail={text!r}: expected DAYS:WEIGHT or DAYS:WEIGHT:BLOCKS, e.g. 5:0.5 or 30:0.75:3") \
+            from None
+    return opts
 
 
 def fit_corrected(run: Setup, seed: int) -> CorrectedForecaster:
@@ -304,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{train_split} (hours {s0}..{s0 + n0 - 1}, episodes of {hours} h at {starts}), scored on {eval_split}; "
           f"{f'{args.augment} x generated hours, ' if args.augment else ''}planner MPC {run.horizon} h; "
           f"{'forecasts corrected by their observed errors (fit on ' + train_split + '); ' if args.correct else ''}"
+          f"{'history tail ' + args.tail + ' (days:weight[:blocks]); ' if args.tail else ''}"
           f"feature sets {sets}; seeds {seeds}; "
           + (f"CE method {args.iterations} iterations x population {args.population}" if args.method == "cem" else
              f"imitation of the {'oracle' if args.method == 'imitate' else 'planner'}'s cost-to-go, {args.rounds} "
@@ -389,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             "stage": args.stage, "protocol": args.protocol, "method": args.method, "rounds": args.rounds,
             "mpc_horizon_h": run.horizon, "iterations": args.iterations,
             "population": args.population, "augment": args.augment,
-            "correct": args.correct, "draws": args.draws, "starts": starts, "cartpole_steps_per_s": ref,
+            "correct": args.correct, "tail": args.tail, "draws": args.draws, "starts": starts,
+            "cartpole_steps_per_s": ref,
             "rows": [r for f in sets for r in rows[f]], "summaries": summaries, "choice": choice,
             "planner_gap_pct": planner,
             "baselines": table[["policy", "information", "gap_to_offline"]].to_dict("records")}, indent=1))

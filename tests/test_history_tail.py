@@ -268,24 +268,26 @@ def test_history_tail_benchmark_refuses_bad_options_by_name(capsys):
             history_tail.main(argv)
 
 
-@pytest.mark.parametrize("start", [0, 30])
-def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start):
+@pytest.mark.parametrize("start,blocks", [(0, 1), (30, 1), (30, 6)])
+def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start, blocks):
     """``mpc_residual`` with ``mpc_tail_days``: action 0 plays exactly the agent's base, MPCPolicy with the same
     tail over the whole scenario (not strict: the episode from slot 0 has no day of history at first, the
-    one from slot 30 has one day, then two), and the tail changes the routing."""
+    one from slot 30 has one day, then two), hourly and in 6-hour blocks (the environment's program has the
+    blocks' slots), and the tail changes the routing."""
     from equiglb.envs import EquitableGLBEnv
     from equiglb.envs.core import agent_base, agent_information
 
     scn = small_synthetic(1, math.inf)
     opts = dict(action_mode="mpc_residual", mpc_horizon=4, forecast_model="perfect", mpc_tail_days=2,
-                mpc_tail_weight=0.5)
+                mpc_tail_weight=0.5, mpc_tail_block_hours=blocks)
     env = EquitableGLBEnv(scenario=scn, split="all", episode_length=30, **opts)
     env.reset(seed=0, options={"start": start})
     for _ in range(30):
         env.step(np.zeros(env.action_space.shape, np.float32))
     name, kwargs, label = agent_base(opts, scn, "all")
-    assert name == "mpc" and label == "mpc-4 perfect (oracle) + history tail 2 d x0.5 (agent's base)"
-    assert agent_information(opts) == "forecasts (perfect (oracle), mpc 4 h + history tail 2 d x0.5)"
+    tail = "2 d x0.5" + (" in 6-h blocks" if blocks == 6 else "")
+    assert name == "mpc" and label == f"mpc-4 perfect (oracle) + history tail {tail} (agent's base)"
+    assert agent_information(opts) == f"forecasts (perfect (oracle), mpc 4 h + history tail {tail})"
     window = env.window()
     base = MPCPolicy(**kwargs).schedule(window)
     np.testing.assert_array_equal(env.executed_schedule(), base)
@@ -330,3 +332,24 @@ def test_history_tail_benchmark_pairs_each_draw_with_the_planner(tmp_path, capsy
     assert chosen == min(means, key=means.get)
     assert runs[0]["configs"]["1:0.5"]["gap_pct"] != runs[0]["configs"]["1:0.5:24h"]["gap_pct"]
     assert runs[0]["planner_gap_pct"] != runs[1]["planner_gap_pct"]          # two draws of the forecast errors
+
+
+def test_policy_search_plans_with_the_tail_and_its_planner_row_has_it():
+    """``benchmarks/policy_search.py --tail D:W[:B]``: the environment's options carry the tail (training and
+    scoring), action 0 on the scored window is the planner with the same tail (its change on a draw is exactly 0),
+    and a malformed value is refused by name before any work."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from conftest import load_benchmark
+
+    bench = load_benchmark("policy_search")
+    assert bench.tail_options("30:0.75:3") == {"mpc_tail_days": 30, "mpc_tail_weight": 0.75,
+                                               "mpc_tail_block_hours": 3}
+    for bad in ("5", "5:x", "5:0.5:3:1"):
+        with pytest.raises(SystemExit, match=re.escape(f"--tail={bad!r}")):
+            bench.setup(bench.parser().parse_args(["--stage", "val", "--tail", bad]))
+    args = bench.parser().parse_args(["--stage", "val", "--protocol", "synthetic", "--features", "constant",
+                                      "--tail", "2:0.5:6", "--draws", "1"])
+    run = bench.setup(args)
+    for kw in (run.train_kw, run.eval_kw):
+        assert (kw["mpc_tail_days"], kw["mpc_tail_weight"], kw["mpc_tail_block_hours"]) == (2, 0.5, 6)
+    assert bench.score_on_draws(lambda obs: np.zeros(2), run, 1, None, "zero") == [0.0]

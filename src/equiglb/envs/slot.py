@@ -497,7 +497,8 @@ class MPCResidualStep(_PlannerStep):
 
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
-        slots = min(self.horizon, int(length)) + 24 * self.options.mpc_tail_days
+        o = self.options
+        slots = min(self.horizon, int(length)) + 24 * o.mpc_tail_days // o.mpc_tail_block_hours   # window + tail
         if self.solver is None or self.solver.H != slots:
             from equiglb.control.mpc import make_mpc_solver  # noqa: PLC0415
 
