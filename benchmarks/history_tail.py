@@ -17,6 +17,9 @@ with P one of ``synthetic``, ``eglb-2022``, ``eglb-2022-partial``, ``world``, ``
   consecutive hours; 1, the default, a slot per hour); on val a grid dimension like the others.
 * ``--stage test``: one configuration (``--days``, ``--weight``, ``--blocks``: the one validation chose) on the
   test window (world: each test month), the history the whole scenario.
+* ``--episode-hours L``: the scored episodes are the windows of L hours that tile the window (each month), the
+  last flush with its end, each with its own offline optimum; the gap is their mean. The settings were chosen
+  on whole windows: this shows what the tail does on shorter episodes.
 
 The tail reads only hours before the slot being routed: at slot t of the window, the hours the history holds
 last before t (the train split's last days at the window's start, then the window's own past). The tail has
@@ -24,9 +27,9 @@ two settings and no randomness of its own; what varies is the draw of the calibr
 draw (``--draws``; forecast seeds 0.. on val, 100.. on test, never the same) is scored for the planner (MPC
 ``--mpc-horizon`` on those forecasts) and every configuration on the same forecasts, and the configuration's
 change against the planner is paired by draw. Printed: per configuration the mean gap to the window's offline
-optimum (an oracle; world: the mean over months), the mean change against the planner with its 95 % bootstrap
-CI over draws (``equiglb.stats.summarize``), the share of the planner's mean gap it closes, and online eGLB (no
-forecast); on test, whether the change's CI lies below 0 and whether it closes a third of the planner's gap.
+optimum (an oracle; world, or with --episode-hours: the mean over the episodes), the mean change against the
+planner with its 95 % bootstrap CI over draws (``equiglb.stats.summarize``), the share of the planner's mean gap
+it closes, and online eGLB (no forecast); on test, whether the change's CI lies below 0 and whether it closes a third of the planner's gap.
 Same-run references for the times: CartPole-v1 steps per second, and the planner's own time per slot.
 ``--json`` writes every run.
 """
@@ -45,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from policy_search import PROTOCOLS, cartpole_steps_per_s, scenario_of, stage_windows  # noqa: E402
+from policy_search import PROTOCOLS, cartpole_steps_per_s, scenario_of, stage_windows, tiling  # noqa: E402
 
 from equiglb.baselines import OfflinePolicy, make_policy  # noqa: E402
 from equiglb.baselines.mpc import MPCPolicy  # noqa: E402
@@ -71,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated tail weights (val: 0.25,0.5,0.75,1; test: one)")
     p.add_argument("--blocks", default="1", help="comma-separated tail block lengths in hours, each one of "
                    f"{', '.join(map(str, TAIL_BLOCK_HOURS))} (val: 1; test: one)")
+    p.add_argument("--episode-hours", type=int, default=None,
+                   help="score episodes of this many hours that tile each window (the last flush with its end; "
+                        "each with its own offline optimum) instead of the whole window: the tail on shorter "
+                        "episodes than it was chosen on")
     p.add_argument("--draws", type=int, default=None, help="draws of the forecast errors (val: 10, test: 50)")
     p.add_argument("--json", default=None, help="write every run here")
     return p
@@ -87,10 +94,14 @@ def numbers(text: str, name: str, kind: type, lo: float, hi: float) -> list:
     return values
 
 
-def episodes(scenario: Scenario, split: str) -> list[Scenario]:
-    """The scored windows: each month of ``split`` under the monthly protocol, else the split itself."""
+def episodes(scenario: Scenario, split: str, hours: int | None = None) -> list[Scenario]:
+    """The scored windows: each month of ``split`` under the monthly protocol, else the split itself; with
+    ``hours``, the windows of that many hours that tile each of them (the last flush with its end)."""
     months = evaluation_months(scenario, split)
-    return [scenario.split(m) for m in months] if months else [scenario.split(split)]
+    whole = [scenario.split(m) for m in months] if months else [scenario.split(split)]
+    if hours is None:
+        return whole
+    return [w.window(s, hours) for w in whole for s in tiling(0, w.T, hours)]
 
 
 def gap_pct(policy: Policy, windows: list[Scenario], offline_j: list[float]) -> tuple[float, float]:
@@ -122,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--draws={draws}: expected at least 2 (the CI is over draws)")
     kw, _, split = stage_windows(args.protocol, args.stage, args.data_dir)
     scenario = scenario_of(kw)
-    windows = episodes(scenario, split)
+    shortest = min(w.T for w in episodes(scenario, split))
+    if args.episode_hours is not None and not 24 <= args.episode_hours <= shortest:
+        raise SystemExit(f"--episode-hours={args.episode_hours}: expected 24 .. {shortest} (the scored window's "
+                         f"hours)")
+    windows = episodes(scenario, split, args.episode_hours)
     history = scenario                                # the whole scenario the window is cut from
     H = args.mpc_horizon
     for w in windows:                                 # every configuration's history must hold its days: check first

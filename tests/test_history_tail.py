@@ -261,6 +261,8 @@ def test_history_tail_benchmark_refuses_bad_options_by_name(capsys):
                          (["--stage", "test"], "--stage test takes one"),
                          (["--stage", "val", "--draws", "1"], "--draws=1"),
                          (["--stage", "val", "--blocks", "5"], "--blocks='5'"),
+                         (["--stage", "val", "--episode-hours", "12"], "--episode-hours=12"),
+                         (["--stage", "val", "--episode-hours", "241"], "--episode-hours=241"),
                          (["--stage", "test", "--days", "3", "--weight", "0.5", "--blocks", "3,6"],
                           "--stage test takes one"),
                          (["--stage", "val", "--mpc-horizon", "0"], "--mpc-horizon=0")):
@@ -353,3 +355,20 @@ def test_policy_search_plans_with_the_tail_and_its_planner_row_has_it():
     for kw in (run.train_kw, run.eval_kw):
         assert (kw["mpc_tail_days"], kw["mpc_tail_weight"], kw["mpc_tail_block_hours"]) == (2, 0.5, 6)
     assert bench.score_on_draws(lambda obs: np.zeros(2), run, 1, None, "zero") == [0.0]
+
+
+def test_history_tail_benchmark_episodes_tile_the_window():
+    """``--episode-hours L``: windows of L hours that tile the scored window, the last flush with its end."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import history_tail
+
+    scn = small_synthetic(1, math.inf)
+    split = next(iter(scn.splits))
+    whole = history_tail.episodes(scn, split)
+    tiles = history_tail.episodes(scn, split, 24)
+    (start, length), = [scn.splits[split]]
+    assert len(whole) == 1 and whole[0].T == length
+    assert all(w.T == 24 for w in tiles) and tiles[0].timestamps[0] == scn.timestamps[start]
+    assert tiles[-1].timestamps[-1] == scn.timestamps[start + length - 1]
+    covered = {str(t) for w in tiles for t in w.timestamps}
+    assert covered == {str(t) for t in whole[0].timestamps}
