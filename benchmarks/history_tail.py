@@ -29,7 +29,8 @@ draw (``--draws``; forecast seeds 0.. on val, 100.. on test, never the same) is 
 change against the planner is paired by draw. Printed: per configuration the mean gap to the window's offline
 optimum (an oracle; world, or with --episode-hours: the mean over the episodes), the mean change against the
 planner with its 95 % bootstrap CI over draws (``equiglb.stats.summarize``), the share of the planner's mean gap
-it closes, and online eGLB (no forecast); on test, whether the change's CI lies below 0 and whether it closes a third of the planner's gap.
+it closes, and online eGLB (no forecast); on test, whether the change's CI lies below 0 and whether it closes a
+third of the planner's gap.
 Same-run references for the times: CartPole-v1 steps per second, and the planner's own time per slot.
 ``--json`` writes every run.
 """
