@@ -27,7 +27,6 @@ MAX_TAIL_DAYS = 60
 TAIL_BLOCK_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
 
 
-
 def tail_text(days: int, weight: float, block_hours: int = 1) -> str:
     """A history tail as labels show it: ``"5 d x0.5"``, ``"30 d x0.75 in 6-h blocks"``."""
     return f"{days} d x{weight:g}" + (f" in {block_hours}-h blocks" if block_hours > 1 else "")
