@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from policy_search import PROTOCOLS, cartpole_steps_per_s, scenario_of, stage_windows  # noqa: E402
+from policy_search import cartpole_steps_per_s, protocol_options, scenario_of, stage_windows  # noqa: E402
 
 from equiglb.baselines import make_policy  # noqa: E402
 from equiglb.baselines.mpc import MPCPolicy  # noqa: E402
@@ -56,11 +56,8 @@ from equiglb.stats import summarize  # noqa: E402
 def parser() -> argparse.ArgumentParser:
     """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", choices=["val", "test"], required=True)
-    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="eglb-2022")
-    p.add_argument("--data-dir", default=None, help="the data folder (default: as benchmarks/policy_search.py)")
-    p.add_argument("--mpc-horizon", type=int, default=24, help="the planner's look-ahead and the correction's "
-                                                                "longest lead (hours)")
+    protocol_options(p, "eglb-2022", 24, "the planner's look-ahead and the correction's longest lead (hours; "
+                                         "default 24)")
     p.add_argument("--seeds", default=None, help="comma-separated forecast seeds (val: 0,1,2; test: 40..44)")
     p.add_argument("--scored-forecasts", choices=["common", "own"], default="common",
                    help="common: score on the forecasts of seed 0 (every protocol's table); own: on each seed's")

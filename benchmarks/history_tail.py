@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from policy_search import PROTOCOLS, cartpole_steps_per_s, scenario_of, stage_windows, tiling  # noqa: E402
+from policy_search import cartpole_steps_per_s, protocol_options, scenario_of, stage_windows, tiling  # noqa: E402
 
 from equiglb.baselines import OfflinePolicy, make_policy  # noqa: E402
 from equiglb.baselines.mpc import MPCPolicy  # noqa: E402
@@ -66,10 +66,7 @@ from equiglb.validate import OptionError  # noqa: E402
 def parser() -> argparse.ArgumentParser:
     """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", choices=["val", "test"], required=True)
-    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="synthetic")
-    p.add_argument("--data-dir", default=None, help="the data folder (default: as benchmarks/policy_search.py)")
-    p.add_argument("--mpc-horizon", type=int, default=24, help="the planner's look-ahead (hours)")
+    protocol_options(p, horizon=24, horizon_help="the planner's look-ahead (hours; default 24, world too)")
     p.add_argument("--days", default=None, help="comma-separated tail lengths in days (val: 3,5,10,20; test: one)")
     p.add_argument("--weights", "--weight", dest="weights", default=None,
                    help="comma-separated tail weights (val: 0.25,0.5,0.75,1; test: one)")

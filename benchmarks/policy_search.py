@@ -130,16 +130,22 @@ def feature_sets(text: str, stage: str) -> list[str]:
     return names
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line (module docstring)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def protocol_options(p: argparse.ArgumentParser, protocol: str = "synthetic", horizon: int | None = None,
+                     horizon_help: str = "the planner's look-ahead in hours (default: 24; world: 6)") -> None:
+    """Add the options every protocol benchmark shares to ``p``: ``--stage``, ``--protocol`` (default
+    ``protocol``), ``--data-dir`` and ``--mpc-horizon`` (default ``horizon``; None: the protocol's own)."""
     p.add_argument("--stage", choices=["val", "test"], required=True)
-    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="synthetic")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=protocol)
     p.add_argument("--data-dir", default=None,
                    help=f"the data folder (eglb-2022 protocols: the eglb-2022 folder, default {TRACES / 'eglb-2022'}; "
                         f"world: the folder holding sustain-cluster/ and servegen/, default {TRACES})")
-    p.add_argument("--mpc-horizon", type=int, default=None,
-                   help="the planner's look-ahead in hours (default: 24; world: 6)")
+    p.add_argument("--mpc-horizon", type=int, default=horizon, help=horizon_help)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line (module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    protocol_options(p)
     p.add_argument("--windows", type=int, default=None,
                    help="training episodes the search plays, evenly spread over those that tile the training split "
                         "(default: all; world: 3)")
