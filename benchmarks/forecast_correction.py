@@ -56,8 +56,8 @@ from equiglb.stats import summarize  # noqa: E402
 def parser() -> argparse.ArgumentParser:
     """The command line (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    protocol_options(p, "eglb-2022", 24, "the planner's look-ahead and the correction's longest lead (hours; "
-                                         "default 24)")
+    protocol_options(p, protocol="eglb-2022", horizon=24,
+                     horizon_help="the planner's look-ahead and the correction's longest lead (hours; default 24)")
     p.add_argument("--seeds", default=None, help="comma-separated forecast seeds (val: 0,1,2; test: 40..44)")
     p.add_argument("--scored-forecasts", choices=["common", "own"], default="common",
                    help="common: score on the forecasts of seed 0 (every protocol's table); own: on each seed's")
