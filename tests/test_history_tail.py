@@ -336,6 +336,28 @@ def test_history_tail_benchmark_pairs_each_draw_with_the_planner(tmp_path, capsy
     assert runs[0]["planner_gap_pct"] != runs[1]["planner_gap_pct"]          # two draws of the forecast errors
 
 
+def test_history_tail_benchmark_warm_start_reaches_the_same_gaps(tmp_path):
+    """``--warm-start`` (the window's slots moved, the tail's kept) scores each configuration as the cold start does
+    (the same optimum each slot), and the run records that it was warm-started."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import json
+
+    import history_tail
+
+    runs = {}
+    for warm in (False, True):
+        out = tmp_path / f"tail{warm}.json"
+        assert history_tail.main(["--stage", "val", "--protocol", "synthetic", "--days", "2", "--weights", "0.5",
+                                  "--blocks", "6", "--draws", "2", "--json", str(out)]
+                                 + (["--warm-start"] if warm else [])) == 0
+        runs[warm] = json.loads(out.read_text())
+        assert runs[warm]["warm_start"] is warm
+    for cold, warm in zip(runs[False]["runs"], runs[True]["runs"]):
+        assert warm["planner_gap_pct"] == cold["planner_gap_pct"]             # the planner runs as without it
+        assert warm["configs"]["2:0.5:6h"]["gap_pct"] == pytest.approx(cold["configs"]["2:0.5:6h"]["gap_pct"],
+                                                                       abs=1e-6)
+
+
 def test_policy_search_plans_with_the_tail_and_its_planner_row_has_it():
     """``benchmarks/policy_search.py --tail D:W[:B]``: the environment's options carry the tail (training and
     scoring), action 0 on the scored window is the planner with the same tail (its change on a draw is exactly 0),

@@ -166,6 +166,36 @@ def test_warm_start_keeps_the_optimum(structure, q):
         MPCPolicy(warm_start=1)
 
 
+@pytest.mark.parametrize("structure", ["full", "partial", "social"])
+def test_warm_start_with_a_history_tail_moves_the_window_alone(structure):
+    """With a history tail the solver is built for the window's slots and the tail's (``window=H``): a warm start
+    moves the window's slots one ahead and leaves the tail's in place. The run's J is the cold start's (the same
+    optimum each slot) and it takes fewer simplex iterations than the cold start and than moving every slot."""
+    scn = {"full": lambda: small_synthetic(1, math.inf), "partial": lambda: _partial(math.inf),
+           "social": lambda: _structure(1, math.inf, True, True)}[structure]()
+    window, w = scn.window(30, 30), scn.weights
+    runs = {}
+    for mode in ("cold", "window", "every slot"):
+        pol = MPCPolicy(horizon=6, forecast_model="perfect", warm_start=mode != "cold", tail_days=1, history=scn,
+                        tail_block_hours=3)
+        pol.reset(window, w)
+        solver = pol._solver
+        assert solver.H == 6 + 8 and solver.window == 6
+        if mode == "every slot":
+            solver.window = solver.H
+        iters, xs = 0, []
+        for t in range(window.T):
+            xs.append(pol.act(t))
+            iters += (solver.last_iterations if isinstance(solver, AggregateLPSolver)
+                      else solver.highs.getInfo().simplex_iteration_count)
+        runs[mode] = (evaluate(window, np.stack(xs), w).objective_usd, iters)
+    assert runs["window"][0] == pytest.approx(runs["cold"][0], rel=1e-7)
+    assert runs["every slot"][0] == pytest.approx(runs["cold"][0], rel=1e-7)
+    assert runs["window"][1] < min(runs["cold"][1], runs["every slot"][1])
+    with pytest.raises(OptionError, match="window=15"):
+        make_mpc_solver(window, 14, w, window=15)
+
+
 def test_cheapest_fill_is_the_sorted_fill():
     """The cold start's basis of a full mask (compiled) is the cheapest fill written with numpy: sites by cost in a
     stable order (ties among them), filled to their bounds until each slot's demand is met; the unserved load's
@@ -218,6 +248,10 @@ def test_shift_statuses_moves_every_block_one_slot_ahead():
     out = _shifted_basis(basis, [(0, 2)], [(0, 1)], 3, 4)
     assert out is not None
     assert [int(v) for v in out.col_status] + [int(v) for v in out.row_status] == st.tolist()
+    # the receding window of the first 2 slots (a history tail after them): slot 1 repeated, slot 2 keeps its own
+    # statuses, and the basic count restored on slot 1's columns (the window's last)
+    st = _shift_statuses(np.array(cols + rows), [(0, 2)], [(0, 1)], 2, 4, B, L)
+    assert st is not None and st.tolist() == [U, B, B, B, L, B, U] + [L, L, L, L]
 
 
 def _structure(K, q, social, partial):

@@ -50,8 +50,9 @@ class MPCPolicy(OnlinePolicy):
             slot's solve from the previous slot's optimal basis moved one slot ahead (fewer simplex iterations;
             the same optimum J, possibly another optimal vertex where the program has several); the q = 2
             accelerator from the previous slot's kept interior-point iterate moved one slot ahead (about half the
-            iterations; the same optimum to the method's tolerance). Each :meth:`reset` starts cold. Off by
-            default.
+            iterations; the same optimum to the method's tolerance). With a history tail only the window's slots
+            move; the tail's keep their place (its days of history move by one hour a slot). Each :meth:`reset`
+            starts cold. Off by default.
         tail_days: the hours after each program's window, represented by this many days of observed history
             (:class:`~equiglb.control.mpc.HistoryTail`: the last ``24 * tail_days`` hours ``history`` holds before
             the slot, each standing for its share of the episode's hours left); 0 (default): no tail. The
@@ -147,8 +148,9 @@ class MPCPolicy(OnlinePolicy):
         self.H = min(self.horizon, scenario.T)
         slots = self.H + (0 if self.tail is None else self.tail.slots)
         key = _structure_key(scenario, slots, weights, True)
-        if self._solver is None or self._solver.key != key or self._solver.weights != weights:
-            self._solver = make_mpc_solver(scenario, slots, weights, self.solver)
+        if (self._solver is None or self._solver.key != key or self._solver.weights != weights
+                or getattr(self._solver, "window", self.H) != self.H):
+            self._solver = make_mpc_solver(scenario, slots, weights, self.solver, window=self.H)
         if isinstance(self._solver, (AggregateLPSolver, DirectMPCSolver)):
             self._solver.warm_start = self.warm_start
             self._solver._basis = None

@@ -150,6 +150,17 @@ def _shift_slots(values: np.ndarray, blocks: list[tuple[int, int]], H: int) -> n
     return out
 
 
+def _moving_slots(H: int, window: int | None) -> int:
+    """The slots a warm start moves one slot ahead: the receding ``window`` (default all H slots of the program).
+    The slots after it (a history tail, :class:`HistoryTail`) keep their place: a tail's slot t+1 holds nearly the
+    hours of its slot t (its days of history move by one hour), so its previous status is the better guess."""
+    if window is None:
+        return H
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not 1 <= window <= H:
+        raise OptionError(f"window={window!r}: expected the program's receding slots, an integer in 1 .. {H}")
+    return int(window)
+
+
 def _shift_statuses(status: np.ndarray, col_blocks: list[tuple[int, int]], row_blocks: list[tuple[int, int]],
                     H: int, n_row: int, basic: int, lower: int) -> np.ndarray | None:
     """The previous slot's optimal basis moved one slot ahead: a warm start for the next program.
@@ -342,8 +353,10 @@ class AggregateLPSolver(_RegionClasses):
         """Whether the accelerator covers this structure and these weights."""
         return weights.q in (1.0, math.inf) and _RegionClasses._one_model(scenario, weights)
 
-    def __init__(self, scenario: Scenario, H: int, weights: Weights):
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, window: int | None = None):
         self.H, self.weights = H, weights
+        #: the receding window's slots, moved one slot ahead by a warm start (:func:`_moving_slots`)
+        self.window = _moving_slots(H, window)
         self.key = _structure_key(scenario, H, weights, True)
         sc, N = scenario, scenario.N
         reach = self._set_classes(sc)
@@ -487,7 +500,7 @@ class AggregateLPSolver(_RegionClasses):
         pass_lp(hs, cost, self.col_lower, self.col_upper, self.row_lower, self.row_upper, self.start, self.index,
                 self.values)
         if self.warm_start and self._basis is not None and t == self._last_t + 1:
-            shifted = _shifted_basis(self._basis, self.col_blocks, self.row_blocks, self.H, self.n_row)
+            shifted = _shifted_basis(self._basis, self.col_blocks, self.row_blocks, self.window, self.n_row)
             if shifted is not None:
                 hs.setBasis(shifted)
         hs.run()
@@ -561,7 +574,8 @@ class AggregateLPSolver(_RegionClasses):
     def _shifted_status(self) -> np.ndarray | None:
         """The previous slot's statuses (columns then rows) moved one slot ahead (:func:`_shift_statuses`)."""
         assert self._status is not None
-        return _shift_statuses(self._status, self.col_blocks, self.row_blocks, self.H, self.n_row, BASIC, AT_LOWER)
+        return _shift_statuses(self._status, self.col_blocks, self.row_blocks, self.window, self.n_row, BASIC,
+                               AT_LOWER)
 
 
 @njit(cache=True)
@@ -683,8 +697,10 @@ class AggregateConeSolver(_RegionClasses):
         """Whether the accelerator covers this structure and these weights."""
         return weights.q == 2.0 and _RegionClasses._one_model(scenario, weights)
 
-    def __init__(self, scenario: Scenario, H: int, weights: Weights):
+    def __init__(self, scenario: Scenario, H: int, weights: Weights, window: int | None = None):
         self.H, self.weights = H, weights
+        #: the receding window's slots, moved one slot ahead by a warm start (:func:`_moving_slots`)
+        self.window = _moving_slots(H, window)
         self.key = _structure_key(scenario, H, weights, True)
         reach = self._set_classes(scenario)
         N, G, P = self.N, self.G, self.P
@@ -741,7 +757,7 @@ class AggregateConeSolver(_RegionClasses):
         blocks = [(o + f, w) for o in (0, n, n2, n2 + nl) for f, w in ((0, P), (nx, G), (nx + nu, S))]
         blocks.append((n2 + 2 * nl, R))                               # x, z, s, v: the x, u, w blocks; y: slot rows
         #: the kept iterate's entries moved one slot ahead (:func:`_shift_slots` of its indices)
-        self._kept_shift = _shift_slots(np.arange(n2 + 2 * nl + H * R + 2 * N), blocks, H)
+        self._kept_shift = _shift_slots(np.arange(n2 + 2 * nl + H * R + 2 * N), blocks, self.window)
         self._flat = t_of * N + self._i_x                                       # x[t, p]'s entry of an (H, N) array
 
     def window_schedule(self) -> np.ndarray:
@@ -795,7 +811,7 @@ class AggregateConeSolver(_RegionClasses):
             self.solvers_used[name] = self.solvers_used.get(name, 0) + 1
             return self._slot_routing(0)
         if self._fallback is None:
-            self._fallback = DirectMPCSolver(scenario, H, self.weights)
+            self._fallback = DirectMPCSolver(scenario, H, self.weights, window=self.window)
         routing = self._fallback.first_slot(scenario, data, t)
         for name, k in self._fallback.solvers_used.items():
             self.solvers_used[f"direct {name}"] = self.solvers_used.get(f"direct {name}", 0) + k
@@ -819,11 +835,15 @@ class DirectMPCSolver:
         weights: the objective weights.
         options: settings of the first solver tried (HiGHS options or Clarabel settings, by name).
         fallback: solve a slot the direct program fails on with :class:`CvxpyMPCSolver`.
+        window: the program's receding slots (default all H): with a history tail, the H - window slots after
+            them stay in place in a warm start (:func:`_moving_slots`).
     """
 
     def __init__(self, scenario: Scenario, H: int, weights: Weights, options: dict | None = None,
-                 fallback: bool = True):
+                 fallback: bool = True, window: int | None = None):
         self.H, self.weights = H, weights
+        #: the receding window's slots, moved one slot ahead by a warm start (:func:`_moving_slots`)
+        self.window = _moving_slots(H, window)
         self.key = _structure_key(scenario, H, weights, True)
         # an LP goes to HiGHS's dual simplex first: one window's program is small, and a vertex as the reference's
         self.program = DirectProgram(scenario, weights, allow_unserved=True, T=H, simplex_first=True)
@@ -849,7 +869,7 @@ class DirectMPCSolver:
         prog.start_basis = None
         if warm and self._basis is not None and t == self._last_t + 1:
             L, n_row = prog.layout, len(self._basis.row_status)
-            prog.start_basis = _shifted_basis(self._basis, [(0, L.n)], [(0, L.m)], self.H, n_row)
+            prog.start_basis = _shifted_basis(self._basis, [(0, L.n)], [(0, L.m)], self.window, n_row)
         out = prog.solve(options=self.options, slots=1)
         if warm:
             assert self.highs is not None
@@ -877,16 +897,19 @@ class DirectMPCSolver:
 MPCSolver = CvxpyMPCSolver | AggregateLPSolver | AggregateConeSolver | DirectMPCSolver
 
 
-def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None) -> MPCSolver:
+def make_mpc_solver(scenario: Scenario, H: int, weights: Weights, solver: str | None = None,
+                    window: int | None = None) -> MPCSolver:
     """The per-slot MPC solver for a structure, chosen once: with no cvxpy ``solver`` requested,
     :class:`AggregateLPSolver` where it applies, else :class:`DirectMPCSolver`; with one, the reference
-    :class:`CvxpyMPCSolver`."""
+    :class:`CvxpyMPCSolver`. ``window``: the program's receding slots when a history tail follows them (the
+    accelerators' warm starts move those alone; :func:`_moving_slots`)."""
     if solver is None and AggregateLPSolver.applies(scenario, weights):
-        return AggregateLPSolver(scenario, H, weights)
+        return AggregateLPSolver(scenario, H, weights, window)
     if solver is None and AggregateConeSolver.applies(scenario, weights):
-        return AggregateConeSolver(scenario, H, weights)
+        return AggregateConeSolver(scenario, H, weights, window)
     if solver is None:
-        return DirectMPCSolver(scenario, H, weights)
+        return DirectMPCSolver(scenario, H, weights, window=window)
+    _moving_slots(H, window)                     # the reference has no warm start: the option is only checked
     return CvxpyMPCSolver(scenario, H, weights, solver)
 
 

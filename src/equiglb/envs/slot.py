@@ -498,11 +498,12 @@ class MPCResidualStep(_PlannerStep):
     def reset(self, start: int | np.ndarray, length: int, index: np.ndarray | None = None) -> None:
         """Start the window(s) and a new MPC run for each reset copy (the program is built once per length)."""
         o = self.options
-        slots = min(self.horizon, int(length)) + 24 * o.mpc_tail_days // o.mpc_tail_block_hours   # window + tail
-        if self.solver is None or self.solver.H != slots:
+        window = min(self.horizon, int(length))
+        slots = window + 24 * o.mpc_tail_days // o.mpc_tail_block_hours   # window + tail
+        if self.solver is None or self.solver.H != slots or getattr(self.solver, "window", window) != window:
             from equiglb.control.mpc import make_mpc_solver  # noqa: PLC0415
 
-            self.solver = make_mpc_solver(self.scenario.window(0, slots), slots, self.ledger.weights)
+            self.solver = make_mpc_solver(self.scenario.window(0, slots), slots, self.ledger.weights, window=window)
         super().reset(start, length, index)
         if self.planner is not None:
             self.planner.reset(start, length, index)
