@@ -148,8 +148,7 @@ class MPCPolicy(OnlinePolicy):
         self.H = min(self.horizon, scenario.T)
         slots = self.H + (0 if self.tail is None else self.tail.slots)
         key = _structure_key(scenario, slots, weights, True)
-        if (self._solver is None or self._solver.key != key or self._solver.weights != weights
-                or getattr(self._solver, "window", self.H) != self.H):
+        if self._solver is None or self._solver.key != key or self._solver.weights != weights:   # key: H + tail
             self._solver = make_mpc_solver(scenario, slots, weights, self.solver, window=self.H)
         if isinstance(self._solver, (AggregateLPSolver, DirectMPCSolver)):
             self._solver.warm_start = self.warm_start

@@ -500,7 +500,7 @@ class MPCResidualStep(_PlannerStep):
         o = self.options
         window = min(self.horizon, int(length))
         slots = window + 24 * o.mpc_tail_days // o.mpc_tail_block_hours   # window + tail
-        if self.solver is None or self.solver.H != slots or getattr(self.solver, "window", window) != window:
+        if self.solver is None or self.solver.H != slots:      # the tail's slots are fixed: slots fix the window
             from equiglb.control.mpc import make_mpc_solver  # noqa: PLC0415
 
             self.solver = make_mpc_solver(self.scenario.window(0, slots), slots, self.ledger.weights, window=window)
