@@ -43,11 +43,11 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
     assert RESIDUAL_OPTIONS == {"eglb_eta_scale": 1.0, "eglb_z_max_scale": 1.0, "eglb_residual_max_factor": 4.0}
     assert MPC_OPTIONS == {"mpc_horizon": 6, "mpc_residual_max_factor": 4.0, "mpc_residual_observation": "full",
                            "mpc_residual_reward": "cost", "mpc_tail_days": 0, "mpc_tail_weight": 1.0,
-                           "mpc_tail_block_hours": 1}
+                           "mpc_tail_block_hours": 1, "mpc_warm_start": False}
     assert AGENT_OPTIONS == ("action_mode", "forecast_horizon", "forecast_model", "forecast_seed", "forecast_scale",
                              "forecast_correction", "forecast_noise", "forecast_errors", "include_prev_action",
                              *RESIDUAL_OPTIONS, "mpc_horizon", "mpc_residual_max_factor", "mpc_residual_observation",
-                             "mpc_tail_days", "mpc_tail_weight", "mpc_tail_block_hours")
+                             "mpc_tail_days", "mpc_tail_weight", "mpc_tail_block_hours", "mpc_warm_start")
     # the reward changes neither what the agent observes nor what its action does
     for f in OPTION_FIELDS:
         assert f.metadata["doc"], f.name
@@ -56,7 +56,8 @@ def test_the_lists_of_names_are_derived_from_the_declarations():
 def test_an_unknown_option_is_named_with_the_list_of_options():
     with pytest.raises(UnknownOptionError, match=r"unknown environment option\(s\) \['mpc_horizont'\]; the options "
                                                  r"are \['scenario', 'data_dir', .*'mpc_residual_reward', "
-                                                 r"'mpc_tail_days', 'mpc_tail_weight', 'mpc_tail_block_hours'\]"):
+                                                 r"'mpc_tail_days', 'mpc_tail_weight', 'mpc_tail_block_hours', "
+                                                 r"'mpc_warm_start'\]"):
         EquitableGLBEnv(mpc_horizont=3)
 
 
@@ -111,6 +112,8 @@ def test_a_mode_option_is_refused_by_name_with_another_mode(name, default, owner
         return
     if isinstance(default, str):      # another of the option's choices
         value = {"mpc_residual_observation": "none", "mpc_residual_reward": "vs-planner"}[name]
+    elif isinstance(default, bool):
+        value = not default
     else:
         value = default + 1 if isinstance(default, int) else default * 1.5
     with pytest.raises(OptionError, match=rf"^{name}={value!r}: applies only with action_mode='{owner}', "

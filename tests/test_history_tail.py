@@ -297,6 +297,70 @@ def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start, 
     assert not np.allclose(base, plain)
 
 
+@pytest.mark.parametrize("q", [math.inf, 2.0])
+def test_the_environment_warm_start_plays_its_base_and_the_cold_planners_objective(q):
+    """``mpc_warm_start`` with a tail in 6-hour blocks (the LP at q = inf, the cone program at q = 2): action 0
+    plays the agent's base, ``MPCPolicy(warm_start=True)`` with the same tail, bit for bit; its J is the cold
+    environment's (to 1e-9 for the LP's vertices, to 1e-6 for the cone program's interior-point tolerance, as
+    MPCPolicy's warm start) in fewer iterations of the method."""
+    from equiglb.envs import EquitableGLBEnv
+    from equiglb.envs.core import agent_base
+
+    scn = small_synthetic(1, q)
+    opts = dict(action_mode="mpc_residual", mpc_horizon=4, forecast_model="perfect", mpc_tail_days=2,
+                mpc_tail_weight=0.5, mpc_tail_block_hours=6)
+    runs = {}
+    for warm in (False, True):
+        env = EquitableGLBEnv(scenario=scn, split="all", episode_length=30, mpc_warm_start=warm, **opts)
+        env.reset(seed=0, options={"start": 30})
+        iterations = 0
+        for _ in range(30):
+            env.step(np.zeros(env.action_space.shape, np.float32))
+            iterations += env.unwrapped.slot.solver.last_iterations
+        runs[warm] = (env.window(), env.executed_schedule(), iterations)
+    window, warm_x, iterations = runs[True]
+    assert iterations < runs[False][2]
+    name, kwargs, _ = agent_base({**opts, "mpc_warm_start": True}, scn, "all")
+    assert name == "mpc" and kwargs["warm_start"] is True
+    np.testing.assert_array_equal(warm_x, MPCPolicy(**kwargs).schedule(window))
+    j_warm = evaluate(window, warm_x, window.weights).objective_usd
+    j_cold = evaluate(window, runs[False][1], window.weights).objective_usd
+    assert j_warm == pytest.approx(j_cold, rel=1e-9 if q == math.inf else 1e-6)
+
+
+def test_the_environment_warm_start_continues_each_copys_own_run():
+    """In the native vector environment with ``mpc_warm_start`` each copy has its own program, started from its
+    own previous slot: two copies on random windows with random actions give the observations and rewards of
+    two single environments, and each slot's program takes the single environment's iterations (a program shared
+    by the copies would start each from the other copy's basis); a pickled environment rebuilds its program with
+    the same receding window."""
+    import pickle
+
+    from conftest import assert_vector_equals_single_envs
+
+    from equiglb.envs import EquitableGLBEnv, EquitableGLBVectorEnv
+
+    opts = dict(action_mode="mpc_residual", mpc_horizon=6, mpc_tail_days=2, mpc_tail_weight=0.5,
+                mpc_tail_block_hours=6, mpc_warm_start=True, episode_length=24, random_start=True)
+    assert_vector_equals_single_envs(opts, B=2, L=24, seed=5, action_seed=1, action_bound=1.0)
+    venv = EquitableGLBVectorEnv(num_envs=2, **opts)
+    venv.reset(seed=5)
+    singles = [EquitableGLBEnv(**opts) for _ in range(2)]
+    for b, e in enumerate(singles):
+        e.reset(seed=5 + b)
+    rng = np.random.default_rng(1)
+    for _ in range(24):
+        a = rng.uniform(-1, 1, (2, 2)).astype(np.float32)
+        venv.step(a)
+        for b, e in enumerate(singles):
+            e.step(a[b])
+            assert venv.slot.solvers[b].last_iterations == e.unwrapped.slot.solver.last_iterations
+    env = EquitableGLBEnv(**opts)
+    env.reset(seed=0)
+    step = pickle.loads(pickle.dumps(env.unwrapped.slot))
+    assert (step.solver.H, step.solver.window, step.solver.warm_start) == (6 + 8, 6, True)
+
+
 @pytest.mark.parametrize("kwargs,needle", [({"mpc_tail_days": -1}, "mpc_tail_days=-1"),
                                            ({"mpc_tail_days": 2, "mpc_tail_weight": -1}, "mpc_tail_weight=-1"),
                                            ({"mpc_tail_days": 2, "mpc_tail_block_hours": 7},

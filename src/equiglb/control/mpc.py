@@ -114,6 +114,9 @@ class CvxpyMPCSolver:
         self.key = _structure_key(scenario, H, weights, True)
         self.prob = OfflineProblem(scenario, H, weights, allow_unserved=True, offsets=True)
         self.solvers_used: dict[str, int] = {}
+        #: the reference solves every slot from scratch: no receding window to move, no warm start (an
+        #: accelerated solver's attributes, kept here so that any solver can be configured alike)
+        self.window, self.warm_start = H, False
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """Solve the program of ``data`` and return its first slot's routing x (N, J, K); ``t`` names

@@ -636,6 +636,8 @@ def agent_base(options: Mapping[str, Any], scenario: Scenario | None = None,
                                   f"its history tail reads")
             kwargs.update(tail_days=mode.mpc_tail_days, tail_weight=mode.mpc_tail_weight, history=scenario,
                           tail_strict=False, tail_block_hours=mode.mpc_tail_block_hours)
+        if mode.mpc_warm_start:                  # a warm start may pick another vertex at ties: the base does too
+            kwargs["warm_start"] = True
         if cfg.user_forecaster is not None:      # a forecaster given as forecast_model: the planner reads it too
             kwargs["forecast_model"] = cfg.user_forecaster
             return "mpc", kwargs, f"mpc-{mode.mpc_horizon} {cfg.user_forecaster.label}{tail} (agent's base)"

@@ -154,7 +154,7 @@ The episode's metrics: :meth:`episode_report` (an :class:`equiglb.ledger.Report`
                  eglb_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_horizon: int = MPC_HORIZON_H,
                  mpc_residual_max_factor: float = RESIDUAL_MAX_FACTOR, mpc_residual_observation: str = "full",
                  mpc_residual_reward: str = "cost", mpc_tail_days: int = 0, mpc_tail_weight: float = 1.0,
-                 mpc_tail_block_hours: int = 1, **unknown: Any):
+                 mpc_tail_block_hours: int = 1, mpc_warm_start: bool = False, **unknown: Any):
         """The options above, declared (with their meaning) by :class:`equiglb.envs.options.EnvOptions` and the
         action modes' options (docs/env.md, "Keyword arguments"; tests/test_env_options.py pins this signature to them),
         resolved by :meth:`EnvConfig.make`."""
