@@ -429,7 +429,8 @@ class MPCResidualOptions:
                                        "the tail's cost falls about that many times)", agent=True)
     mpc_warm_start: bool = option(False, "start each slot's MPC program from the copy's previous slot's basis (the "
                                   "window moved one slot ahead, the tail kept): the same J to the solver's "
-                                  "tolerance, about 3x faster with a history tail; routings may differ at ties",
+                                  "tolerance in fewer iterations (1.4-3.6x faster per slot with a history tail "
+                                  "in docs/env.md's runs); routings may differ at ties",
                                   agent=True)
 
     def __post_init__(self) -> None:
