@@ -297,16 +297,17 @@ def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start, 
     assert not np.allclose(base, plain)
 
 
-@pytest.mark.parametrize("q", [math.inf, 2.0])
-def test_the_environment_warm_start_plays_its_base_and_the_cold_planners_objective(q):
-    """``mpc_warm_start`` with a tail in 6-hour blocks (the LP at q = inf, the cone program at q = 2): action 0
+@pytest.mark.parametrize("K,q", [(1, math.inf), (3, math.inf), (1, 2.0)])
+def test_the_environment_warm_start_plays_its_base_and_the_cold_planners_objective(K, q):
+    """``mpc_warm_start`` with a tail in 6-hour blocks (the LP at q = inf, the direct program of three models, the
+    cone program at q = 2): action 0
     plays the agent's base, ``MPCPolicy(warm_start=True)`` with the same tail, bit for bit; its J is the cold
     environment's (to 1e-9 for the LP's vertices, to 1e-6 for the cone program's interior-point tolerance, as
     MPCPolicy's warm start) in fewer iterations of the method."""
     from equiglb.envs import EquitableGLBEnv
     from equiglb.envs.core import agent_base
 
-    scn = small_synthetic(1, q)
+    scn = small_synthetic(K, q)
     opts = dict(action_mode="mpc_residual", mpc_horizon=4, forecast_model="perfect", mpc_tail_days=2,
                 mpc_tail_weight=0.5, mpc_tail_block_hours=6)
     runs = {}
@@ -318,6 +319,8 @@ def test_the_environment_warm_start_plays_its_base_and_the_cold_planners_objecti
             env.step(np.zeros(env.action_space.shape, np.float32))
             iterations += env.unwrapped.slot.solver.last_iterations
         runs[warm] = (env.window(), env.executed_schedule(), iterations)
+        assert type(env.unwrapped.slot.solver).__name__ == {1: "AggregateLPSolver", 2: "AggregateConeSolver",
+                                                            3: "DirectMPCSolver"}[2 if q == 2.0 else K]
     window, warm_x, iterations = runs[True]
     assert iterations < runs[False][2]
     name, kwargs, _ = agent_base({**opts, "mpc_warm_start": True}, scn, "all")

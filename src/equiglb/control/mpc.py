@@ -861,6 +861,8 @@ class DirectMPCSolver:
         self.warm_start = False
         self._basis: highspy.HighsBasis | None = None
         self._last_t = -2
+        #: the simplex iterations of the last slot's solve (0 when HiGHS did not solve it)
+        self.last_iterations = 0
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
@@ -874,6 +876,8 @@ class DirectMPCSolver:
             L, n_row = prog.layout, len(self._basis.row_status)
             prog.start_basis = _shifted_basis(self._basis, [(0, L.n)], [(0, L.m)], self.window, n_row)
         out = prog.solve(options=self.options, slots=1)
+        self.last_iterations = (self.highs.getInfo().simplex_iteration_count
+                                if self.highs is not None and out.solver == "HIGHS" else 0)
         if warm:
             assert self.highs is not None
             self._last_t = t
