@@ -189,6 +189,19 @@ def test_blocks_with_fewer_days_of_history_pad_with_empty_slots():
     assert m.sum() == pytest.approx(0.5 * (window.T - 5), abs=1e-12)
 
 
+@pytest.mark.parametrize("b", [1, 6])
+def test_no_whole_day_of_history_gives_an_empty_tail(b):
+    """Not strict, an episode at the scenario's first hour (no day of history yet), hourly and in blocks: every
+    tail slot is empty (no demand, no hours), with the shapes of a full tail, and the program is the planner's."""
+    scn = small_synthetic(1, math.inf)
+    window = scn.window(0, 24)
+    tail = HistoryTail(scn, days=2, weight=0.5, strict=False, block_hours=b)
+    tail.bind(window, 5)
+    price, carbon, water, demand, m = tail.rows(0)
+    assert price.shape == carbon.shape == water.shape == (48 // b, scn.N) and demand.shape == (48 // b, scn.J)
+    assert not m.any() and not demand.any()
+
+
 @pytest.mark.parametrize("q,kind,reference,hours,H", [
     (1.0, AggregateLPSolver, "HIGHS", 12, 4), (math.inf, AggregateLPSolver, "HIGHS", 12, 4),
     (2.0, AggregateConeSolver, "CLARABEL", 8, 3), (1.5, DirectMPCSolver, "CLARABEL", 8, 3)])
@@ -270,7 +283,7 @@ def test_history_tail_benchmark_refuses_bad_options_by_name(capsys):
             history_tail.main(argv)
 
 
-@pytest.mark.parametrize("start,blocks", [(0, 1), (30, 1), (30, 6)])
+@pytest.mark.parametrize("start,blocks", [(0, 1), (0, 6), (30, 1), (30, 6)])
 def test_the_environment_plans_with_the_tail_and_action_zero_is_its_base(start, blocks):
     """``mpc_residual`` with ``mpc_tail_days``: action 0 plays exactly the agent's base, MPCPolicy with the same
     tail over the whole scenario (not strict: the episode from slot 0 has no day of history at first, the

@@ -1040,7 +1040,7 @@ class HistoryTail:
         def mean(a: np.ndarray) -> np.ndarray:
             return np.einsum("nb,nbk->nk", weight, a.reshape(n, b, a.shape[1]))
 
-        return (mean(price), mean(carbon), mean(water), demand.reshape(n, b, -1).sum(axis=1),
+        return (mean(price), mean(carbon), mean(water), demand.reshape(n, b, demand.shape[1]).sum(axis=1),
                 m.reshape(n, b).sum(axis=1))
 
 
