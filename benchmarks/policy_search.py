@@ -177,6 +177,10 @@ def parser() -> argparse.ArgumentParser:
                    help="the planner inside the environment plans with a history tail (mpc_tail_days, "
                         "mpc_tail_weight, mpc_tail_block_hours; docs/baselines.md, the history tail), e.g. 5:0.5; the "
                         "planner's row (action 0) has the same tail")
+    p.add_argument("--warm-start", action="store_true",
+                   help="the planner inside the environment starts each slot from its copy's previous slot's basis "
+                        "(mpc_warm_start: the same J to the solver's tolerance, faster with a history tail); the "
+                        "planner's row (action 0) warm-starts too")
     p.add_argument("--draws", type=int, default=0, metavar="K",
                    help="also score each policy on K other draws of the scored window's forecast errors (forecast "
                         f"seeds {DRAW_SEED0}..), paired with its planner on each draw; prints the mean change over "
@@ -255,7 +259,7 @@ def setup(args: argparse.Namespace) -> Setup:
     data = {} if proto.data_dir is None else {"data_dir": args.data_dir or str(proto.data_dir)}
     base, train_split, eval_split = stage_windows(args.protocol, args.stage, args.data_dir)
     kw = {**base, **MODE, "mpc_horizon": horizon, "episode_length": hours, "random_start": False,
-          **tail_options(args.tail)}
+          **tail_options(args.tail), **({"mpc_warm_start": True} if args.warm_start else {})}
     train_kw = {**kw, "split": train_split}
     if args.augment:     # the training split (starting at hour 0) extended by generated hours; scoring unchanged
         train_kw.update(scenario="augmented", scenario_options={
@@ -334,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{f'{args.augment} x generated hours, ' if args.augment else ''}planner MPC {run.horizon} h; "
           f"{'forecasts corrected by their observed errors (fit on ' + train_split + '); ' if args.correct else ''}"
           f"{'history tail ' + args.tail + ' (days:weight[:blocks]); ' if args.tail else ''}"
+          f"{'warm-started; ' if args.warm_start else ''}"
           f"feature sets {sets}; seeds {seeds}; "
           + (f"CE method {args.iterations} iterations x population {args.population}" if args.method == "cem" else
              f"imitation of the {'oracle' if args.method == 'imitate' else 'planner'}'s cost-to-go, {args.rounds} "
@@ -419,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             "stage": args.stage, "protocol": args.protocol, "method": args.method, "rounds": args.rounds,
             "mpc_horizon_h": run.horizon, "iterations": args.iterations,
             "population": args.population, "augment": args.augment,
-            "correct": args.correct, "tail": args.tail, "draws": args.draws, "starts": starts,
+            "correct": args.correct, "tail": args.tail, "warm_start": args.warm_start, "draws": args.draws,
+            "starts": starts,
             "cartpole_steps_per_s": ref,
             "rows": [r for f in sets for r in rows[f]], "summaries": summaries, "choice": choice,
             "planner_gap_pct": planner,

@@ -457,6 +457,11 @@ def test_policy_search_plans_with_the_tail_and_its_planner_row_has_it():
     for kw in (run.train_kw, run.eval_kw):
         assert (kw["mpc_tail_days"], kw["mpc_tail_weight"], kw["mpc_tail_block_hours"]) == (2, 0.5, 6)
     assert bench.score_on_draws(lambda obs: np.zeros(2), run, 1, None, "zero") == [0.0]
+    assert "mpc_warm_start" not in run.eval_kw
+    warm = bench.setup(bench.parser().parse_args(["--stage", "val", "--protocol", "synthetic", "--features", "constant",
+                                                  "--tail", "2:0.5:6", "--warm-start", "--draws", "1"]))
+    assert warm.train_kw["mpc_warm_start"] is warm.eval_kw["mpc_warm_start"] is True
+    assert bench.score_on_draws(lambda obs: np.zeros(2), warm, 1, None, "zero") == [0.0]
 
 
 def test_history_tail_benchmark_episodes_tile_the_window():
