@@ -150,11 +150,10 @@ class MPCPolicy(OnlinePolicy):
         key = _structure_key(scenario, slots, weights, True)
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:   # key: H + tail
             self._solver = make_mpc_solver(scenario, slots, weights, self.solver, window=self.H)
+        self._solver.warm_start = self.warm_start          # every solver has it (the reference's is inert)
         if isinstance(self._solver, (AggregateLPSolver, DirectMPCSolver)):
-            self._solver.warm_start = self.warm_start
             self._solver._basis = None
         elif isinstance(self._solver, AggregateConeSolver):
-            self._solver.warm_start = self.warm_start
             self._solver._kept = None
         forecaster, offset = None, 0
         if self.user_forecaster is not None:

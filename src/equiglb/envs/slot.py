@@ -543,15 +543,12 @@ class MPCResidualStep(_PlannerStep):
         with ``mpc_warm_start`` one per copy; ``used`` (solver name -> slots) carried over into the first."""
         from equiglb.control.mpc import make_mpc_solver  # noqa: PLC0415
 
-        def build() -> MPCSolver:
-            solver = make_mpc_solver(self.scenario.window(0, slots), slots, self.ledger.weights, window=window)
-            solver.warm_start = self.options.mpc_warm_start
-            return solver
-
-        if self.options.mpc_warm_start:
-            self.solvers = [build() for _ in self.cores]
-        else:
-            self.solvers = [build()] * len(self.cores)
+        structure, warm = self.scenario.window(0, slots), self.options.mpc_warm_start
+        built = [make_mpc_solver(structure, slots, self.ledger.weights, window=window)
+                 for _ in range(len(self.cores) if warm else 1)]
+        for solver in built:
+            solver.warm_start = warm
+        self.solvers = built if warm else built * len(self.cores)
         self.solvers[0].solvers_used.update(used)
 
     def _route(self, b: int, k: int, scale: np.ndarray) -> np.ndarray:
