@@ -20,6 +20,12 @@ with P one of ``synthetic``, ``eglb-2022``, ``eglb-2022-partial``, ``world``, ``
 * ``--warm-start``: each configuration's program starts from the previous slot's basis, the window's slots moved
   one ahead and the tail's kept (``MPCPolicy(warm_start=True)``); the same optimum each slot (another optimal
   vertex where there are several), in a fraction of the time on the longer tails. The planner runs as without it.
+* ``--forecast-correction``: the learned part. Each draw also fits the forecast correction
+  (:mod:`equiglb.forecast_correction`: least squares of each lead's error on the error observed at the issue slot)
+  on that draw's forecasts of the training split (val: ``fit``; test: ``train``; never the scored window), and
+  scores the planner and every configuration again on the corrected forecasts (rows ``... + correction``). The
+  learned part's value on top of the tail planner is the change of ``tail + correction`` against the tail on the
+  raw forecasts, paired by draw: the same tail, the same draw, what the correction learned alone differs.
 * ``--episode-hours L``: the scored episodes are the windows of L hours that tile the window (each month), the
   last flush with its end, each with its own offline optimum; the gap is their mean. The settings were chosen
   on whole windows: this shows what the tail does on shorter episodes.
@@ -59,11 +65,16 @@ from equiglb.baselines.mpc import MPCPolicy  # noqa: E402
 from equiglb.baselines.policy import Policy  # noqa: E402
 from equiglb.control import MAX_HORIZON_H, TAIL_BLOCK_HOURS  # noqa: E402
 from equiglb.control.mpc import MAX_TAIL_DAYS, HistoryTail  # noqa: E402
+from equiglb.forecast import Forecaster  # noqa: E402
+from equiglb.forecast_correction import CorrectedForecaster  # noqa: E402
 from equiglb.ledger import evaluate  # noqa: E402
 from equiglb.protocol import evaluation_months  # noqa: E402
 from equiglb.scenario import Scenario  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 from equiglb.validate import OptionError  # noqa: E402
+
+#: the suffix of a row planned on the corrected forecasts (``--forecast-correction``)
+CORRECTED = " + correction"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -81,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
                         "episodes than it was chosen on")
     p.add_argument("--warm-start", action="store_true",
                    help="start each tail program from the previous slot's basis (window moved, tail kept)")
+    p.add_argument("--forecast-correction", action="store_true",
+                   help="also score the planner and each configuration on forecasts corrected by a fit on the "
+                        "training split (the learned part)")
     p.add_argument("--draws", type=int, default=None, help="draws of the forecast errors (val: 10, test: 50)")
     p.add_argument("--json", default=None, help="write every run here")
     return p
@@ -116,6 +130,25 @@ def gap_pct(policy: Policy, windows: list[Scenario], offline_j: list[float]) -> 
     return float(np.mean(gaps)), 1e3 * (time.perf_counter() - t0) / slots
 
 
+def learned_part(runs: list[dict], planner_gap: float, val: bool) -> None:
+    """Print, for the planner and each tail configuration, what the forecast correction (the learned part) changes
+    against the same policy on the raw forecasts, paired by draw, and on test whether its CI lies below 0."""
+    print("the learned part (the forecast correction) against the same policy on the raw forecasts, paired by draw "
+          "(points; the share is of that policy's own mean gap; together: of the planner's):")
+    for key in runs[0]["configs"]:
+        if not key.endswith(CORRECTED.strip()):
+            continue
+        raw = key[: -len(CORRECTED)] if key != CORRECTED.strip() else None
+        raw_gap = [r["planner_gap_pct"] if raw is None else r["configs"][raw]["gap_pct"] for r in runs]
+        d = summarize([r["configs"][key]["gap_pct"] - g for r, g in zip(runs, raw_gap)])
+        both = summarize([r["configs"][key]["change_pts"] for r in runs])
+        verdict = "" if val else (f"; target (CI below 0: learning beats its planner with confidence): "
+                                  f"{'MET' if d['mean_ci_high'] < 0 else 'MISSED'}")
+        print(f"  {'the planner' if raw is None else 'tail ' + raw:<22} {d['mean']:+.3f} [{d['mean_ci_low']:+.3f}, "
+              f"{d['mean_ci_high']:+.3f}], closes {-d['mean'] / np.mean(raw_gap):.0%} of its gap; together "
+              f"{both['mean']:+.3f} points, {-both['mean'] / planner_gap:.0%} of the planner's{verdict}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not 1 <= args.mpc_horizon <= MAX_HORIZON_H:
@@ -134,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     draws = args.draws if args.draws is not None else (10 if val else 50)
     if draws < 2:
         raise SystemExit(f"--draws={draws}: expected at least 2 (the CI is over draws)")
-    kw, _, split = stage_windows(args.protocol, args.stage, args.data_dir)
+    kw, fit_split, split = stage_windows(args.protocol, args.stage, args.data_dir)
     scenario = scenario_of(kw)
     shortest = min(w.T for w in episodes(scenario, split))
     if args.episode_hours is not None and not 24 <= args.episode_hours <= shortest:
@@ -165,15 +198,24 @@ def main(argv: list[str] | None = None) -> int:
         base, base_ms = gap_pct(planner, windows, offline_j)
         run = {"seed": seed, "planner_gap_pct": base, "planner_ms_per_slot": base_ms,
                "planner_information": planner.information, "configs": {}}
+        models: list[tuple[str, str | Forecaster]] = [("", "calibrated")]
+        if args.forecast_correction:             # fit on this draw's training split, never the scored window
+            models.append((CORRECTED, CorrectedForecaster.fit(Forecaster(scenario, "calibrated", seed), fit_split, H)))
+            corrected = MPCPolicy(H, forecast_model=models[1][1], seed=seed)
+            g, ms = gap_pct(corrected, windows, offline_j)
+            run["configs"][CORRECTED.strip()] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
+                                                 "information": corrected.information, "solvers": {}}
         for d, wt, b in configs:
-            pol = MPCPolicy(H, forecast_model="calibrated", seed=seed, tail_days=d, tail_weight=wt, history=history,
-                            tail_block_hours=b, warm_start=args.warm_start)
-            g, ms = gap_pct(pol, windows, offline_j)
-            key = f"{d}:{wt:g}" + (f":{b}h" if b > 1 else "")
-            run["configs"][key] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
-                                   "information": pol.information, "solvers": pol.solvers_used}
+            for suffix, model in models:
+                pol = MPCPolicy(H, forecast_model=model, seed=seed, tail_days=d, tail_weight=wt, history=history,
+                                tail_block_hours=b, warm_start=args.warm_start)
+                g, ms = gap_pct(pol, windows, offline_j)
+                key = f"{d}:{wt:g}" + (f":{b}h" if b > 1 else "") + suffix
+                run["configs"][key] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
+                                       "information": pol.information, "solvers": pol.solvers_used}
         runs.append(run)
-        best = min(run["configs"].items(), key=lambda kv: kv[1]["change_pts"])
+        best = min(((k, c) for k, c in run["configs"].items() if CORRECTED.strip() not in k),
+                   key=lambda kv: kv[1]["change_pts"])
         print(f"draw {seed}: planner {base:+.3f} % ({base_ms:.2f} ms/slot); best of this draw {best[0]} "
               f"{best[1]['change_pts']:+.3f} points; {time.perf_counter() - t0:.0f} s", flush=True)
     eglb_gap, _ = gap_pct(make_policy("online-eglb"), windows, offline_j)
@@ -190,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         g = summarize([r["configs"][key]["gap_pct"] for r in runs])
         c = summarize([r["configs"][key]["change_pts"] for r in runs])
         ms = float(np.mean([r["configs"][key]["ms_per_slot"] for r in runs]))
-        rows.append((c["mean"], key, g, c, ms))
-        print(f"  {'tail ' + key:<22} {runs[0]['configs'][key]['information']:<72} "
+        if CORRECTED.strip() not in key:                  # the tail's own choice is made on the raw forecasts
+            rows.append((c["mean"], key, g, c, ms))
+        name = f"mpc-{H} {key}" if key == CORRECTED.strip() else f"tail {key}"
+        print(f"  {name:<22} {runs[0]['configs'][key]['information']:<72} "
               f"{g['mean']:+.3f} [{g['mean_ci_low']:+.3f}, {g['mean_ci_high']:+.3f}] "
               f"{c['mean']:+.3f} [{c['mean_ci_low']:+.3f}, {c['mean_ci_high']:+.3f}]{'':>9} "
               f"{-c['mean'] / plan['mean']:7.0%} {ms:8.2f}")
@@ -204,10 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target (the change's CI below 0: the tail beats its planner with confidence): "
               f"{'MET' if c['mean_ci_high'] < 0 else 'MISSED'} ({c['mean_ci_high']:+.3f}); goal (closes a third of "
               f"the planner's gap): {'MET' if closes >= 1 / 3 else 'MISSED'} ({closes:.0%})")
+    if args.forecast_correction:
+        learned_part(runs, plan["mean"], val)
     if args.json:
         Path(args.json).write_text(json.dumps({"protocol": args.protocol, "stage": args.stage, "split": split,
                                                "online_eglb_gap_pct": eglb_gap, "cartpole_steps_per_s": ref,
                                                "warm_start": args.warm_start,
+                                               "forecast_correction_fit_split":
+                                                   fit_split if args.forecast_correction else None,
                                                "runs": runs}, indent=1))
     return 0
 

@@ -416,6 +416,45 @@ def test_history_tail_benchmark_pairs_each_draw_with_the_planner(tmp_path, capsy
     assert runs[0]["planner_gap_pct"] != runs[1]["planner_gap_pct"]          # two draws of the forecast errors
 
 
+def test_history_tail_benchmark_forecast_correction_is_fit_off_the_scored_window(tmp_path, capsys, monkeypatch):
+    """``--forecast-correction``: each draw fits the correction on its own forecasts of the training split (``fit``
+    on val, never the scored window), the corrected rows plan on them (their label says so), every change is paired
+    with the planner on the same draw, and the learned part's change is the corrected tail's gap minus the raw
+    tail's on the same draw."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import json
+
+    import history_tail
+
+    fits = []
+    real_fit = history_tail.CorrectedForecaster.fit
+
+    def spy(base, split="train", horizon=24):
+        (a, n), (b, _) = base.scenario.splits[split], base.scenario.splits["val"]
+        fits.append((base.seed, split, horizon, a + n <= b))                    # the fit ends before the scored window
+        return real_fit(base, split, horizon)
+
+    monkeypatch.setattr(history_tail.CorrectedForecaster, "fit", staticmethod(spy))
+    out = tmp_path / "tail.json"
+    assert history_tail.main(["--stage", "val", "--protocol", "synthetic", "--days", "1", "--weights", "0.5",
+                              "--draws", "2", "--forecast-correction", "--json", str(out)]) == 0
+    assert fits == [(0, "fit", 24, True), (1, "fit", 24, True)]
+    saved = json.loads(out.read_text())
+    assert saved["forecast_correction_fit_split"] == "fit"
+    for r in saved["runs"]:
+        assert set(r["configs"]) == {"+ correction", "1:0.5", "1:0.5 + correction"}
+        for key, c in r["configs"].items():
+            assert c["change_pts"] == pytest.approx(c["gap_pct"] - r["planner_gap_pct"], abs=1e-12)
+            assert ("corrected (fit on fit)" in c["information"]) is key.endswith("correction")
+        assert r["configs"]["1:0.5 + correction"]["gap_pct"] != r["configs"]["1:0.5"]["gap_pct"]
+    text = capsys.readouterr().out
+    assert "validation chooses days:weight[:blocks] = 1:0.5 " in text           # chosen on the raw forecasts
+    runs = saved["runs"]
+    learned = np.mean([r["configs"]["1:0.5 + correction"]["gap_pct"] - r["configs"]["1:0.5"]["gap_pct"]
+                       for r in runs])
+    assert re.search(rf"tail 1:0.5 +{learned:+.3f} \[", text)
+
+
 def test_history_tail_benchmark_warm_start_reaches_the_same_gaps(tmp_path):
     """``--warm-start`` (the window's slots moved, the tail's kept) scores each configuration as the cold start does
     (the same optimum each slot), and the run records that it was warm-started."""
