@@ -166,6 +166,34 @@ def test_warm_start_keeps_the_optimum(structure, q):
         MPCPolicy(warm_start=1)
 
 
+@pytest.mark.parametrize("structure", ["full", "partial", "social", "q = 2", "cvxpy"])
+def test_forget_starts_the_next_slot_cold(structure):
+    """``forget()`` (every solver has it; ``MPCPolicy.reset`` and the environment's reset call it) drops the warm
+    start's state: after it, the next slot of a warm-started run takes the cold start's iterations and routing (to
+    1e-9: the runs' first slots reached the same optima by other pivots, so their footprints so far differ in the
+    last digits), where without it the same slot starts warm (fewer iterations)."""
+    scn = {"full": lambda: small_synthetic(1, math.inf), "partial": lambda: _partial(math.inf),
+           "social": lambda: _structure(1, math.inf, True, True), "q = 2": lambda: small_synthetic(1, 2.0),
+           "cvxpy": lambda: small_synthetic(1, math.inf)}[structure]()
+    window, w = scn.window(5, 12), scn.weights
+    solver = "HIGHS" if structure == "cvxpy" else None
+    pols = {k: MPCPolicy(horizon=6, forecast_model="perfect", warm_start=k != "cold", solver=solver)
+            for k in ("cold", "warm", "forgot")}
+    out: dict[str, tuple] = {}
+    for k, pol in pols.items():
+        pol.reset(window, w)
+        for t in range(8):
+            pol.act(t)
+        if k == "forgot":
+            pol._solver.forget()
+        x = pol.act(8)
+        out[k] = (x, getattr(pol._solver, "last_iterations", None))
+    np.testing.assert_allclose(out["forgot"][0], out["cold"][0], rtol=1e-9, atol=1e-12)
+    assert out["forgot"][1] == out["cold"][1]
+    if structure != "cvxpy":
+        assert out["warm"][1] < out["cold"][1]
+
+
 @pytest.mark.parametrize("structure", ["full", "partial", "social", "q = 2"])
 def test_warm_start_with_a_history_tail_moves_the_window_alone(structure):
     """With a history tail the solver is built for the window's slots and the tail's (``window=H``): a warm start

@@ -10,9 +10,6 @@ from equiglb.control import TAIL_BLOCK_HOURS, tail_text
 from equiglb.control.mpc import (
     MAX_HORIZON_H,
     MAX_TAIL_DAYS,
-    AggregateConeSolver,
-    AggregateLPSolver,
-    DirectMPCSolver,
     HistoryTail,
     MPCCore,
     MPCSolver,
@@ -151,10 +148,7 @@ class MPCPolicy(OnlinePolicy):
         if self._solver is None or self._solver.key != key or self._solver.weights != weights:   # key: H + tail
             self._solver = make_mpc_solver(scenario, slots, weights, self.solver, window=self.H)
         self._solver.warm_start = self.warm_start          # every solver has it (the reference's is inert)
-        if isinstance(self._solver, (AggregateLPSolver, DirectMPCSolver)):
-            self._solver._basis = None
-        elif isinstance(self._solver, AggregateConeSolver):
-            self._solver._kept = None
+        self._solver.forget()                              # a new run: its first slot starts cold
         forecaster, offset = None, 0
         if self.user_forecaster is not None:
             forecaster = self.user_forecaster

@@ -118,6 +118,10 @@ class CvxpyMPCSolver:
         #: accelerated solver's attributes, kept here so that any solver can be configured alike)
         self.window, self.warm_start = H, False
 
+    def forget(self) -> None:
+        """Start the next slot cold, as a new run: every solver has it; the reference keeps nothing between
+        slots."""
+
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """Solve the program of ``data`` and return its first slot's routing x (N, J, K); ``t`` names
         the slot in errors."""
@@ -459,6 +463,10 @@ class AggregateLPSolver(_RegionClasses):
         self._basis: highspy.HighsBasis | None = None
         self._last_t = -2                                     # the slot of the previous solve
 
+    def forget(self) -> None:
+        """As :meth:`CvxpyMPCSolver.forget`: drop the previous slot's basis (HiGHS's and the dense simplex's)."""
+        self._basis, self._status, self._last_t = None, None, -2
+
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
         w, H, N, G, P = self.weights, self.H, self.N, self.G, self.P
@@ -763,6 +771,10 @@ class AggregateConeSolver(_RegionClasses):
         self._kept_shift = _shift_slots(np.arange(n2 + 2 * nl + H * R + 2 * N), blocks, self.window)
         self._flat = t_of * N + self._i_x                                       # x[t, p]'s entry of an (H, N) array
 
+    def forget(self) -> None:
+        """As :meth:`CvxpyMPCSolver.forget`: drop the previous slot's kept iterate."""
+        self._kept, self._last_t = None, -2
+
     def window_schedule(self) -> np.ndarray:
         """The last program's whole schedule (H, N, J, 1), in the program's units as :meth:`first_slot`'s slot 0
         (for tests: its objective in the reference program); only after a slot the method solved itself."""
@@ -863,6 +875,10 @@ class DirectMPCSolver:
         self._last_t = -2
         #: the simplex iterations of the last slot's solve (0 when HiGHS did not solve it)
         self.last_iterations = 0
+
+    def forget(self) -> None:
+        """As :meth:`CvxpyMPCSolver.forget`: drop the previous slot's basis."""
+        self._basis, self._last_t = None, -2
 
     def first_slot(self, scenario: Scenario, data: MPCWindow, t: int) -> np.ndarray:
         """As :meth:`CvxpyMPCSolver.first_slot`."""
