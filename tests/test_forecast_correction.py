@@ -357,3 +357,20 @@ def test_the_calibrated_fast_path_reads_the_errors_of_the_reference(synthetic, s
     np.testing.assert_array_equal(fast.correction.samples, ref.correction.samples)
     for t in (1250, 1300, 1400):
         np.testing.assert_allclose(fast.values(t, 12), ref.values(t, 12), rtol=1e-12)
+
+
+def test_the_corrected_tail_planner_is_the_agents_action_zero():
+    """``forecast_correction`` with a history tail (``mpc_tail_days``): action 0 scores exactly the agent's-base
+    row, which plans with both (its label says so), and that row differs from the tail on the raw forecasts and from
+    the correction without the tail."""
+    kw = {"action_mode": "mpc_residual", "mpc_horizon": 6, "forecast_correction": "train", "mpc_tail_days": 2,
+          "mpc_tail_weight": 0.5, "mpc_tail_block_hours": 6}
+    tab = evaluate_policy(lambda obs: np.zeros(2), split="test", name="zero", baselines=(), env_kwargs=kw)
+    base_row = tab[tab["policy"].str.contains("agent's base")].iloc[0]
+    zero_row = tab[tab["policy"] == "zero"].iloc[0]
+    assert base_row["objective"] == pytest.approx(zero_row["objective"], rel=1e-9)
+    assert "corrected (fit on train)" in base_row["information"] and "history tail" in base_row["information"]
+    for other in ({"forecast_correction": None}, {"mpc_tail_days": 0}):
+        alone = evaluate_policy(lambda obs: np.zeros(2), split="test", name="zero", baselines=(),
+                                env_kwargs={**kw, **other})
+        assert float(alone["objective"].iloc[-1]) != pytest.approx(zero_row["objective"], rel=1e-9)
