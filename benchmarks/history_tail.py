@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             corrected = MPCPolicy(H, forecast_model=models[1][1], seed=seed)
             g, ms = gap_pct(corrected, windows, offline_j)
             run["configs"][CORRECTED.strip()] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
-                                                 "information": corrected.information, "solvers": {}}
+                                                 "information": corrected.information,
+                                                 "solvers": corrected.solvers_used}
         for d, wt, b in configs:
             for suffix, model in models:
                 pol = MPCPolicy(H, forecast_model=model, seed=seed, tail_days=d, tail_weight=wt, history=history,
