@@ -73,8 +73,8 @@ from equiglb.scenario import Scenario  # noqa: E402
 from equiglb.stats import summarize  # noqa: E402
 from equiglb.validate import OptionError  # noqa: E402
 
-#: the suffix of a row planned on the corrected forecasts (``--forecast-correction``)
-CORRECTED = " + correction"
+#: the key of the planner's row on the corrected forecasts, and the suffix of a tail's (``--forecast-correction``)
+CORRECTED = "+ correction"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -130,15 +130,23 @@ def gap_pct(policy: Policy, windows: list[Scenario], offline_j: list[float]) -> 
     return float(np.mean(gaps)), 1e3 * (time.perf_counter() - t0) / slots
 
 
+def scored(policy: MPCPolicy, windows: list[Scenario], offline_j: list[float], planner_gap: float) -> dict:
+    """A row of a draw: ``policy``'s gap (:func:`gap_pct`), its change against the planner's ``planner_gap`` on the
+    same draw, its time per slot, what it knew and its solvers."""
+    g, ms = gap_pct(policy, windows, offline_j)
+    return {"gap_pct": g, "change_pts": g - planner_gap, "ms_per_slot": ms, "information": policy.information,
+            "solvers": policy.solvers_used}
+
+
 def learned_part(runs: list[dict], planner_gap: float, val: bool) -> None:
     """Print, for the planner and each tail configuration, what the forecast correction (the learned part) changes
     against the same policy on the raw forecasts, paired by draw, and on test whether its CI lies below 0."""
     print("the learned part (the forecast correction) against the same policy on the raw forecasts, paired by draw "
           "(points; the share is of that policy's own mean gap; together: of the planner's):")
     for key in runs[0]["configs"]:
-        if not key.endswith(CORRECTED.strip()):
+        if not key.endswith(CORRECTED):
             continue
-        raw = key[: -len(CORRECTED)] if key != CORRECTED.strip() else None
+        raw = key[: -len(CORRECTED) - 1] if key != CORRECTED else None
         raw_gap = [r["planner_gap_pct"] if raw is None else r["configs"][raw]["gap_pct"] for r in runs]
         d = summarize([r["configs"][key]["gap_pct"] - g for r, g in zip(runs, raw_gap)])
         both = summarize([r["configs"][key]["change_pts"] for r in runs])
@@ -200,22 +208,18 @@ def main(argv: list[str] | None = None) -> int:
                "planner_information": planner.information, "configs": {}}
         models: list[tuple[str, str | Forecaster]] = [("", "calibrated")]
         if args.forecast_correction:             # fit on this draw's training split, never the scored window
-            models.append((CORRECTED, CorrectedForecaster.fit(Forecaster(scenario, "calibrated", seed), fit_split, H)))
-            corrected = MPCPolicy(H, forecast_model=models[1][1], seed=seed)
-            g, ms = gap_pct(corrected, windows, offline_j)
-            run["configs"][CORRECTED.strip()] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
-                                                 "information": corrected.information,
-                                                 "solvers": corrected.solvers_used}
+            corrected = CorrectedForecaster.fit(Forecaster(scenario, "calibrated", seed), fit_split, H)
+            models.append((" " + CORRECTED, corrected))
+            run["configs"][CORRECTED] = scored(MPCPolicy(H, forecast_model=corrected, seed=seed), windows, offline_j,
+                                               base)
         for d, wt, b in configs:
             for suffix, model in models:
                 pol = MPCPolicy(H, forecast_model=model, seed=seed, tail_days=d, tail_weight=wt, history=history,
                                 tail_block_hours=b, warm_start=args.warm_start)
-                g, ms = gap_pct(pol, windows, offline_j)
                 key = f"{d}:{wt:g}" + (f":{b}h" if b > 1 else "") + suffix
-                run["configs"][key] = {"gap_pct": g, "change_pts": g - base, "ms_per_slot": ms,
-                                       "information": pol.information, "solvers": pol.solvers_used}
+                run["configs"][key] = scored(pol, windows, offline_j, base)
         runs.append(run)
-        best = min(((k, c) for k, c in run["configs"].items() if CORRECTED.strip() not in k),
+        best = min(((k, c) for k, c in run["configs"].items() if CORRECTED not in k),
                    key=lambda kv: kv[1]["change_pts"])
         print(f"draw {seed}: planner {base:+.3f} % ({base_ms:.2f} ms/slot); best of this draw {best[0]} "
               f"{best[1]['change_pts']:+.3f} points; {time.perf_counter() - t0:.0f} s", flush=True)
@@ -233,9 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         g = summarize([r["configs"][key]["gap_pct"] for r in runs])
         c = summarize([r["configs"][key]["change_pts"] for r in runs])
         ms = float(np.mean([r["configs"][key]["ms_per_slot"] for r in runs]))
-        if CORRECTED.strip() not in key:                  # the tail's own choice is made on the raw forecasts
+        if CORRECTED not in key:                          # the tail's own choice is made on the raw forecasts
             rows.append((c["mean"], key, g, c, ms))
-        name = f"mpc-{H} {key}" if key == CORRECTED.strip() else f"tail {key}"
+        name = f"mpc-{H} {key}" if key == CORRECTED else f"tail {key}"
         print(f"  {name:<22} {runs[0]['configs'][key]['information']:<72} "
               f"{g['mean']:+.3f} [{g['mean_ci_low']:+.3f}, {g['mean_ci_high']:+.3f}] "
               f"{c['mean']:+.3f} [{c['mean_ci_low']:+.3f}, {c['mean_ci_high']:+.3f}]{'':>9} "
