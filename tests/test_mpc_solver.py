@@ -168,7 +168,7 @@ def test_warm_start_keeps_the_optimum(structure, q):
 
 @pytest.mark.parametrize("structure", ["full", "partial", "social", "q = 2", "cvxpy"])
 def test_forget_starts_the_next_slot_cold(structure):
-    """``forget()`` (every solver has it; ``MPCPolicy.reset`` and the environment's reset call it) drops the warm
+    """``forget()`` (every solver has it; ``MPCPolicy.reset`` calls it) drops the warm
     start's state: after it, the next slot of a warm-started run takes the cold start's iterations and routing (to
     1e-9: the runs' first slots reached the same optima by other pivots, so their footprints so far differ in the
     last digits), where without it the same slot starts warm (fewer iterations)."""

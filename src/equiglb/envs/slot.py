@@ -511,8 +511,6 @@ class MPCResidualStep(_PlannerStep):
         slots = window + 24 * o.mpc_tail_days // o.mpc_tail_block_hours   # window + tail
         if not self.solvers or self.solvers[0].H != slots:     # the tail's slots are fixed: slots fix the window
             self._build_solvers(slots, window, {})
-        for b in np.arange(len(self.cores)) if index is None else np.arange(len(self.cores))[index]:
-            self.solvers[b].forget()                             # a copy's new run starts cold
         super().reset(start, length, index)
         if self.planner is not None:
             self.planner.reset(start, length, index)
